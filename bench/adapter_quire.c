@@ -1,0 +1,1 @@
+typedef int adapter_quire_placeholder;

@@ -1,0 +1,1 @@
+typedef int adapter_sqlite_placeholder;

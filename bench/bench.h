@@ -1,0 +1,3 @@
+#ifndef BENCH_H
+#define BENCH_H
+#endif

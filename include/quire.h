@@ -1,0 +1,335 @@
+/*
+ * quire.h - public interface of quire, an append-only copy-on-write B+tree
+ * database in a single file.
+ *
+ * A quire database is one file. Every commit appends the tree nodes it
+ * changed and then a checksummed header naming the new roots; bytes that a
+ * committed header can reach are never written again. Readers work on
+ * snapshots (a pinned header) and are never blocked by the single writer.
+ *
+ * Conventions used throughout this file:
+ *  - Functions return 0 on success or a negative QUIRE_E* code (QUIRE_NOTFOUND
+ *    is a status, not a failure). quire_strerror() names a code;
+ *    quire_errmsg() gives the detail of the last failure in this thread (file
+ *    name, offset, errno text).
+ *  - Output parameters come last and are written only on success.
+ *  - Keys are byte strings compared with memcmp(); a shorter key sorts before
+ *    every longer key it is a prefix of. Empty keys and empty values are valid.
+ *  - Handles are opaque. A quire handle may be shared by any number of
+ *    threads. A transaction and its cursors belong to one thread at a time.
+ *
+ * See quire(3) for a tutorial and docs/FORMAT.md for the file format.
+ */
+#ifndef QUIRE_H
+#define QUIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QUIRE_VERSION_MAJOR 0
+#define QUIRE_VERSION_MINOR 1
+#define QUIRE_VERSION_PATCH 0
+#define QUIRE_VERSION_STRING "0.1.0"
+
+/**
+ * Return the library version as a string ("0.1.0") and, for each pointer
+ * that is not NULL, its parts. The result may differ from QUIRE_VERSION_*
+ * when the program runs against a newer shared library.
+ */
+const char *quire_version(int *major, int *minor, int *patch);
+
+/** @name Return codes
+ * Every code is negative except QUIRE_OK. Codes are stable across versions.
+ * @{ */
+#define QUIRE_OK 0
+/** The key (or cursor position) does not exist. Not an error. */
+#define QUIRE_NOTFOUND (-1)
+/** Invalid argument or API misuse (NULL handle, txn used after it ended, a
+ *  write through a read-only transaction, ...). */
+#define QUIRE_EINVAL (-2)
+/** Out of memory. */
+#define QUIRE_ENOMEM (-3)
+/** The operating system reported an I/O error. Nothing committed is lost. */
+#define QUIRE_EIO (-4)
+/** The disk is full. The commit did not happen; free space and retry. */
+#define QUIRE_ENOSPC (-5)
+/** A checksum or structural check failed on data that a committed header
+ *  reaches. quire_errmsg() names the file offset. The data is never served. */
+#define QUIRE_ECORRUPT (-6)
+/** Another process holds the writer lock (see quire_options.busy_timeout_ms),
+ *  or the handle still has open transactions at quire_close(). */
+#define QUIRE_EBUSY (-7)
+/** A write was attempted on a database opened with QUIRE_RDONLY. */
+#define QUIRE_ERDONLY (-8)
+/** A key longer than QUIRE_MAX_KEY_SIZE or a value longer than
+ *  QUIRE_MAX_VALUE_SIZE. */
+#define QUIRE_ETOOBIG (-9)
+/** An earlier fsync (or a write the database depends on) failed, so this
+ *  handle can no longer tell what reached the disk. It refuses further
+ *  commits; close it and open the database again to recover. */
+#define QUIRE_EFATAL (-10)
+/** The file is not a quire database. */
+#define QUIRE_ENOTDB (-11)
+/** The file was written by an incompatible version of the format. */
+#define QUIRE_EVERSION (-12)
+/** The file does not exist and QUIRE_CREATE was not given. */
+#define QUIRE_ENOENT (-13)
+/** The operating system denied access to the file or its directory. */
+#define QUIRE_EACCES (-14)
+/** @} */
+
+/** Largest key, in bytes. */
+#define QUIRE_MAX_KEY_SIZE 8192
+/** Largest value, in bytes (1 GiB). Values above a small threshold are stored
+ *  out of line, one contiguous checksummed block each. */
+#define QUIRE_MAX_VALUE_SIZE ((size_t)1 << 30)
+
+/**
+ * Name an error code ("corrupt database", ...). Never NULL; unknown codes
+ * give "unknown error". The string is static.
+ */
+const char *quire_strerror(int err);
+
+/**
+ * Detail of the most recent failure returned by a quire call in the calling
+ * thread, e.g. "/tmp/a.quire: node at offset 81920: checksum mismatch".
+ * Returns "" if there is none. The string belongs to the thread and stays
+ * valid until its next quire call.
+ */
+const char *quire_errmsg(void);
+
+/** Opaque database handle. Thread-safe. */
+typedef struct quire quire;
+/** Opaque transaction: a read snapshot or the single write transaction. */
+typedef struct quire_txn quire_txn;
+/** Opaque cursor over the keys of a transaction, in key order. */
+typedef struct quire_cursor quire_cursor;
+
+/** A byte string returned by quire: a key or a value. */
+typedef struct quire_val {
+	const void *data;
+	size_t size;
+} quire_val;
+
+/** @name Flags
+ * @{ */
+/** quire_open: create the file if it does not exist. */
+#define QUIRE_CREATE 0x1u
+/** quire_open: open read-only; never write the file. quire_begin: begin a
+ *  read-only snapshot of the latest commit. */
+#define QUIRE_RDONLY 0x2u
+/** quire_open: do not fsync at commit. Commits stay atomic: after a crash the
+ *  database opens at an earlier commit, never in a corrupt state. Use
+ *  quire_sync() to make everything committed so far durable. */
+#define QUIRE_NOSYNC 0x4u
+/** @} */
+
+#define QUIRE_OPTIONS_VERSION 1
+
+/** Options for quire_open(). Initialise with quire_options_init(). */
+typedef struct quire_options {
+	/** Set by quire_options_init(); lets the library grow this struct. */
+	unsigned int version;
+	/** QUIRE_CREATE, QUIRE_RDONLY, QUIRE_NOSYNC. Default 0. */
+	unsigned int flags;
+	/** Permission bits of a new file, before the umask. Default 0644. */
+	unsigned int mode;
+	/** Target size of tree nodes written by this handle, 512 to 32768 bytes.
+	 *  Default 4096. Files with different node sizes stay compatible. */
+	unsigned int node_size;
+	/** Bytes of decoded nodes kept in memory, shared by every transaction of
+	 *  the handle. Default 64 MiB; minimum 1 MiB. */
+	size_t cache_size;
+	/** How long quire_begin() of a write transaction waits for a writer in
+	 *  another process: 0 fails at once with QUIRE_EBUSY (default), a
+	 *  negative value waits forever. Writers in the same process (the same
+	 *  handle) always wait their turn. */
+	int busy_timeout_ms;
+} quire_options;
+
+/** Fill opts with the defaults. Always call it before setting fields. */
+void quire_options_init(quire_options *opts);
+
+/**
+ * Open (and with QUIRE_CREATE, create) the database file at path.
+ *
+ * Opening finds the newest commit that is complete on disk; it reads a
+ * bounded amount of data, independent of the file size. A torn tail left by
+ * a crash is ignored, and cut away by the next writer. A read-only open
+ * never writes to the file.
+ *
+ * @param path  file name; the directory must exist.
+ * @param opts  options, or NULL for the defaults.
+ * @param db    receives the handle; release it with quire_close().
+ * @return 0, QUIRE_ENOENT, QUIRE_EACCES, QUIRE_ENOTDB, QUIRE_EVERSION,
+ *         QUIRE_ECORRUPT, QUIRE_EIO, QUIRE_ENOMEM, QUIRE_EINVAL.
+ */
+int quire_open(const char *path, const quire_options *opts, quire **db);
+
+/**
+ * Close the handle. Every transaction (and cursor) of the handle must have
+ * ended; otherwise QUIRE_EBUSY is returned and the handle stays open.
+ * quire_close(NULL) returns 0. Closing does not sync: with QUIRE_NOSYNC call
+ * quire_sync() first if the last commits must be durable.
+ */
+int quire_close(quire *db);
+
+/**
+ * Make every commit of this handle durable (one fdatasync). Needed only with
+ * QUIRE_NOSYNC. Returns 0, QUIRE_EIO (the handle then fails further commits
+ * with QUIRE_EFATAL), QUIRE_ERDONLY.
+ */
+int quire_sync(quire *db);
+
+/**
+ * Begin a transaction.
+ *
+ * With flags == QUIRE_RDONLY: a snapshot of the latest commit, including
+ * commits made by other processes. It takes no lock a writer holds longer than
+ * a pointer swap and is never blocked; it sees the same data until it ends.
+ * Any number may be open in any number of threads.
+ *
+ * With flags == 0: the write transaction. One per database at a time: a
+ * second writer on the same handle waits until the first ends; a writer in
+ * another process makes this call wait for busy_timeout_ms and then return
+ * QUIRE_EBUSY. The transaction sees its own writes through quire_get() and
+ * cursors; nobody else sees them before quire_commit().
+ *
+ * @return 0, QUIRE_EBUSY, QUIRE_ERDONLY (write on a read-only handle),
+ *         QUIRE_EFATAL (handle failed earlier), QUIRE_EIO, QUIRE_ECORRUPT,
+ *         QUIRE_ENOMEM, QUIRE_EINVAL.
+ */
+int quire_begin(quire *db, unsigned int flags, quire_txn **txn);
+
+/**
+ * Commit and free the transaction. On return the transaction handle is gone
+ * whether or not the commit succeeded, and its cursors must not be used.
+ *
+ * A write transaction appends its changes and a new header, then (unless
+ * QUIRE_NOSYNC) calls fdatasync once; 0 means the commit is durable. On
+ * failure nothing of the transaction is visible and earlier commits are
+ * intact. A transaction without changes commits nothing. Committing a read
+ * snapshot just ends it.
+ *
+ * @return 0, QUIRE_EIO, QUIRE_ENOSPC, QUIRE_EFATAL (the fsync failed: the
+ *         handle refuses further commits until reopened), QUIRE_ENOMEM.
+ */
+int quire_commit(quire_txn *txn);
+
+/** Discard the transaction and free it. quire_abort(NULL) does nothing. */
+void quire_abort(quire_txn *txn);
+
+/**
+ * Transaction id: for a snapshot, the id of the commit it shows (0 for an
+ * empty new database); for a write transaction, the id its commit will get.
+ */
+uint64_t quire_txn_id(const quire_txn *txn);
+
+/**
+ * Look up key.
+ *
+ * @param val receives the value. The bytes stay valid until the transaction
+ *        ends (for a write transaction, also until the next put or del of
+ *        the same key) and must not be modified.
+ * @return 0, QUIRE_NOTFOUND, QUIRE_ETOOBIG (key too long), QUIRE_ECORRUPT,
+ *         QUIRE_EIO, QUIRE_ENOMEM, QUIRE_EINVAL.
+ */
+int quire_get(quire_txn *txn, const void *key, size_t klen, quire_val *val);
+
+/**
+ * Insert or replace key in a write transaction. quire copies key and value
+ * (large values are written to the file at once, so a transaction may hold
+ * more than fits in memory).
+ *
+ * @return 0, QUIRE_ETOOBIG, QUIRE_EINVAL (read-only txn), QUIRE_EIO,
+ *         QUIRE_ENOSPC, QUIRE_ENOMEM.
+ */
+int quire_put(quire_txn *txn, const void *key, size_t klen, const void *val,
+	      size_t vlen);
+
+/**
+ * Delete key in a write transaction.
+ * @return 0, QUIRE_NOTFOUND (nothing to delete; the transaction is
+ *         unchanged), QUIRE_ETOOBIG, QUIRE_EINVAL, QUIRE_ECORRUPT, QUIRE_EIO.
+ */
+int quire_del(quire_txn *txn, const void *key, size_t klen);
+
+/**
+ * Open a cursor on the transaction. It starts unpositioned; position it with
+ * quire_cursor_first/last/seek. On a write transaction it reflects puts and
+ * deletes made after it was opened. Close it before the transaction ends.
+ */
+int quire_cursor_open(quire_txn *txn, quire_cursor **cur);
+
+/** Close the cursor. quire_cursor_close(NULL) does nothing. */
+void quire_cursor_close(quire_cursor *cur);
+
+/**
+ * Position at the first key >= key. Returns 0, or QUIRE_NOTFOUND if every
+ * key is smaller (the cursor is then unpositioned).
+ */
+int quire_cursor_seek(quire_cursor *cur, const void *key, size_t klen);
+
+/** Position at the first / last key. 0, or QUIRE_NOTFOUND if empty. */
+int quire_cursor_first(quire_cursor *cur);
+int quire_cursor_last(quire_cursor *cur);
+
+/**
+ * Move to the next / previous key. 0, or QUIRE_NOTFOUND past the end (the
+ * cursor is then unpositioned). On an unpositioned cursor next behaves as
+ * first and prev as last.
+ */
+int quire_cursor_next(quire_cursor *cur);
+int quire_cursor_prev(quire_cursor *cur);
+
+/**
+ * The key / value at the cursor. The bytes stay valid until the cursor moves
+ * or closes (and, on a write transaction, until the next put or del).
+ * @return 0, QUIRE_NOTFOUND (unpositioned), QUIRE_ECORRUPT, QUIRE_EIO.
+ */
+int quire_cursor_key(quire_cursor *cur, quire_val *key);
+int quire_cursor_value(quire_cursor *cur, quire_val *val);
+
+/** Figures of one commit, as recorded in its header. */
+typedef struct quire_stat {
+	uint64_t txn_id;         /**< commit id (0: the empty initial state) */
+	uint64_t commit_time_ns; /**< wall clock, ns since 1970; never decreases */
+	uint64_t next_seq;       /**< sequence number the next operation gets */
+	uint64_t key_count;      /**< keys in the database */
+	uint64_t live_bytes;     /**< bytes of the key tree: nodes and values */
+	uint64_t oplog_bytes;    /**< bytes of the by-sequence tree (oplog) */
+	uint64_t file_bytes;     /**< file size up to the end of this commit */
+	uint32_t depth;          /**< key tree height (0 when empty) */
+	uint32_t node_size;      /**< target node size of the writing handle */
+} quire_stat;
+
+/** Fill st with the figures of the commit the transaction reads. */
+int quire_txn_stat(quire_txn *txn, quire_stat *st);
+
+/**
+ * Called by quire_check() once for every problem found. offset is the file
+ * offset of the damaged structure; what says what is wrong.
+ */
+typedef void (*quire_check_fn)(void *ctx, uint64_t offset, const char *what);
+
+/**
+ * Verify everything the transaction's commit reaches: every node and value
+ * block checksum, key order within and across nodes, entry counts and byte
+ * totals against the parent entries, and both trees. Unlike ordinary reads it
+ * continues after damage, reporting each problem to fn (may be NULL).
+ *
+ * @param problems receives the number of problems found (0: clean).
+ * @return 0 when the check ran (even if it found problems), or QUIRE_EIO,
+ *         QUIRE_ENOMEM, QUIRE_EINVAL.
+ */
+int quire_check(quire_txn *txn, quire_check_fn fn, void *ctx,
+		uint64_t *problems);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QUIRE_H */

@@ -1,0 +1,228 @@
+/*
+ * check.c - quire_check(): verify everything a commit reaches.
+ *
+ * Reads every node from the file (not from the cache, which holds what was
+ * verified earlier, not what the disk holds now) and checks what a lookup
+ * would only assume: key bounds across nodes, that each separator is the
+ * first key of its child, and that entry counts and byte totals add up to
+ * what the parent (or the header) records. Value blocks are read and their
+ * checksums verified. Damage is reported and the walk goes on with the
+ * siblings, so one bad node does not hide the others.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "crc32c.h"
+#include "error.h"
+#include "io.h"
+#include "oplog.h"
+#include "tree.h"
+
+struct chk {
+	quire *db;
+	const struct qhdr *h;
+	quire_check_fn fn;
+	void *ctx;
+	uint64_t problems;
+	uint8_t *vbuf; /* for streaming value blocks */
+};
+
+struct bound {
+	const uint8_t *key;
+	uint32_t klen;
+	int set;
+};
+
+static void report(struct chk *c, uint64_t off, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void report(struct chk *c, uint64_t off, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	c->problems++;
+	if (c->fn)
+		c->fn(c->ctx, off, msg);
+}
+
+#define VCHUNK ((size_t)1 << 20)
+
+/* Read a value block of vlen bytes at off and verify its checksum. */
+static void check_value(struct chk *c, uint64_t off, uint32_t vlen)
+{
+	uint8_t hdr[QF_BLOCK_HDR];
+	struct qblock b;
+	if (df_read(c->db, hdr, sizeof hdr, off, "value") != 0) {
+		report(c, off, "value block: %s", quire_errmsg());
+		return;
+	}
+	qblock_get(hdr, &b);
+	if (b.type != QB_VALUE || b.size != QF_BLOCK_HDR + (uint64_t)vlen) {
+		report(c, off, "value block: not the value its entry describes");
+		return;
+	}
+	uint32_t crc = crc32c(0, hdr + 4, QF_BLOCK_HDR - 4);
+	for (uint64_t done = 0; done < vlen;) {
+		size_t k = (size_t)QMIN((uint64_t)VCHUNK, vlen - done);
+		if (df_read(c->db, c->vbuf, k, off + QF_BLOCK_HDR + done,
+			    "value") != 0) {
+			report(c, off, "value block: %s", quire_errmsg());
+			return;
+		}
+		crc = crc32c(crc, c->vbuf, k);
+		done += k;
+	}
+	if (crc != b.crc)
+		report(c, off, "value block: checksum mismatch");
+}
+
+static int in_bounds(const uint8_t *k, uint32_t kl, const struct bound *lo,
+		     const struct bound *hi)
+{
+	return (!lo->set || key_cmp(k, kl, lo->key, lo->klen) >= 0) &&
+	       (!hi->set || key_cmp(k, kl, hi->key, hi->klen) < 0);
+}
+
+static void check_leaf_entry(struct chk *c, int tree, const uint8_t *n,
+			     uint64_t off, unsigned i, uint64_t *xbytes)
+{
+	struct lentry le;
+	node_leaf_entry(n, i, &le);
+	if (le.ool) {
+		*xbytes += QF_BLOCK_HDR + (uint64_t)le.vlen;
+		check_value(c, le.ool_off, le.vlen);
+	}
+	if (tree != QT_SEQ)
+		return;
+	struct oprec r;
+	uint64_t seq = le.klen == 8 ? ld64be(le.key) : 0;
+	if (le.klen != 8 || seq < c->h->history_seq || seq >= c->h->next_seq)
+		report(c, off, "entry %u: sequence number out of range", i);
+	else if (le.ool || oprec_parse(le.val, le.vlen, &r) != 0)
+		report(c, off, "entry %u (seq %llu): malformed operation record",
+		       i, (unsigned long long)seq);
+	else if (le.meta > c->h->txn || le.meta < c->h->history_txn)
+		report(c, off, "entry %u (seq %llu): txn %llu out of range", i,
+		       (unsigned long long)seq, (unsigned long long)le.meta);
+	else if (r.kind == OP_PUTREF &&
+		 (r.leaf_off < QF_SUPER_SIZE || r.leaf_off + r.leaf_size > off))
+		report(c, off, "entry %u (seq %llu): leaf reference out of bounds",
+		       i, (unsigned long long)seq);
+	else if (r.kind == OP_PUT && r.ool)
+		check_value(c, r.ool_off, r.vlen);
+}
+
+/*
+ * Check the subtree at (off, size, level) whose keys must lie in [lo, hi);
+ * when lo is set the node's first key must equal it (separators are the
+ * first key of their child). *count and *bytes receive the totals found.
+ * Returns 0, or -1 if the node could not be read or verified.
+ */
+static int check_node(struct chk *c, int tree, uint64_t off, uint32_t size,
+		      int level, const struct bound *lo, const struct bound *hi,
+		      uint64_t *count, uint64_t *bytes)
+{
+	uint8_t *n = malloc(size ? size : 1);
+	int ret = -1;
+	if (!n) {
+		report(c, off, "out of memory");
+		return -1;
+	}
+	if (df_read(c->db, n, size, off, "node") != 0 ||
+	    node_verify(n, size, off, tree, level) != 0) {
+		report(c, off, "%s", quire_errmsg());
+		goto out;
+	}
+	unsigned cnt = node_count(n);
+	uint32_t fl, ll;
+	const uint8_t *fk = node_key(n, 0, &fl), *lk = node_key(n, cnt - 1, &ll);
+	if (lo->set && key_cmp(fk, fl, lo->key, lo->klen) != 0)
+		report(c, off, "first key differs from the parent's separator");
+	if (!in_bounds(fk, fl, lo, hi) || !in_bounds(lk, ll, lo, hi))
+		report(c, off, "keys outside the range the parent gives");
+	*count = 0;
+	*bytes = size;
+	if (level == 0) {
+		*count = cnt;
+		for (unsigned i = 0; i < cnt; i++)
+			check_leaf_entry(c, tree, n, off, i, bytes);
+		ret = 0;
+		goto out;
+	}
+	for (unsigned i = 0; i < cnt; i++) {
+		struct ientry ie;
+		struct bound clo, chi = *hi;
+		node_int_entry(n, i, &ie);
+		clo = (struct bound){ie.key, ie.klen, 1};
+		if (i + 1 < cnt) {
+			chi.key = node_key(n, i + 1, &chi.klen);
+			chi.set = 1;
+		}
+		uint64_t cc, cb;
+		if (check_node(c, tree, ie.child_off, ie.child_size, level - 1,
+			       i || lo->set ? &clo : lo, &chi, &cc, &cb) == 0 &&
+		    (cc != ie.count || cb != ie.bytes))
+			report(c, ie.child_off,
+			       "subtree holds %llu entries and %llu bytes, its "
+			       "parent at offset %llu records %llu and %llu",
+			       (unsigned long long)cc, (unsigned long long)cb,
+			       (unsigned long long)off,
+			       (unsigned long long)ie.count,
+			       (unsigned long long)ie.bytes);
+		*count += ie.count;
+		*bytes += ie.bytes;
+	}
+	ret = 0;
+out:
+	free(n);
+	return ret;
+}
+
+static void check_tree(struct chk *c, int tree, const char *name)
+{
+	const struct qroot *r = &c->h->root[tree];
+	struct bound none = {0};
+	uint64_t cnt, bytes;
+	if (!r->off)
+		return;
+	if (check_node(c, tree, r->off, r->size, r->height - 1, &none, &none,
+		       &cnt, &bytes) == 0 &&
+	    (cnt != r->count || bytes != r->bytes))
+		report(c, r->off,
+		       "%s tree holds %llu entries and %llu bytes, the header "
+		       "records %llu and %llu",
+		       name, (unsigned long long)cnt, (unsigned long long)bytes,
+		       (unsigned long long)r->count,
+		       (unsigned long long)r->bytes);
+}
+
+int quire_check(quire_txn *txn, quire_check_fn fn, void *ctx,
+		uint64_t *problems)
+{
+	qerr_clear();
+	if (!txn || !problems)
+		return qerr(QUIRE_EINVAL, "quire_check: bad arguments");
+	struct chk c = {.db = txn->db, .h = &txn->snap->h, .fn = fn, .ctx = ctx};
+	if (!(c.vbuf = malloc(VCHUNK)))
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	check_tree(&c, QT_KEYS, "key");
+	check_tree(&c, QT_SEQ, "sequence");
+	if (c.h->root[QT_SEQ].count != c.h->next_seq - c.h->history_seq)
+		report(&c, c.h->self_off,
+		       "header: the oplog holds %llu operations, sequence "
+		       "numbers %llu..%llu need %llu",
+		       (unsigned long long)c.h->root[QT_SEQ].count,
+		       (unsigned long long)c.h->history_seq,
+		       (unsigned long long)c.h->next_seq,
+		       (unsigned long long)(c.h->next_seq - c.h->history_seq));
+	free(c.vbuf);
+	*problems = c.problems;
+	qerr_clear();
+	return 0;
+}

@@ -1,0 +1,101 @@
+/*
+ * crc32c.c - CRC-32C with hardware acceleration.
+ *
+ * The dispatch is resolved on the first call and cached in a function
+ * pointer; a race between two first callers is harmless because both store
+ * the same value.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "crc32c.h"
+#include "util.h"
+
+#define POLY 0x82f63b78u /* reversed Castagnoli polynomial */
+
+static uint32_t table[8][256];
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+static void table_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (POLY & (0u - (c & 1)));
+		table[0][i] = c;
+	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int t = 1; t < 8; t++)
+			table[t][i] = (table[t - 1][i] >> 8) ^
+				      table[0][table[t - 1][i] & 0xff];
+}
+
+uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	pthread_once(&table_once, table_init);
+	crc = ~crc;
+	while (len && ((uintptr_t)p & 7)) {
+		crc = (crc >> 8) ^ table[0][(crc ^ *p++) & 0xff];
+		len--;
+	}
+	while (len >= 8) { /* slicing-by-8 */
+		uint64_t w = ld64(p) ^ crc;
+		crc = table[7][w & 0xff] ^ table[6][(w >> 8) & 0xff] ^
+		      table[5][(w >> 16) & 0xff] ^ table[4][(w >> 24) & 0xff] ^
+		      table[3][(w >> 32) & 0xff] ^ table[2][(w >> 40) & 0xff] ^
+		      table[1][(w >> 48) & 0xff] ^ table[0][w >> 56];
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		crc = (crc >> 8) ^ table[0][(crc ^ *p++) & 0xff];
+	return ~crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <nmmintrin.h>
+
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc,
+							     const void *buf,
+							     size_t len)
+{
+	const uint8_t *p = buf;
+	uint64_t c = ~crc;
+	while (len && ((uintptr_t)p & 7)) {
+		c = _mm_crc32_u8((uint32_t)c, *p++);
+		len--;
+	}
+	while (len >= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		c = _mm_crc32_u64(c, w);
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		c = _mm_crc32_u8((uint32_t)c, *p++);
+	return ~(uint32_t)c;
+}
+
+typedef uint32_t (*crc_fn)(uint32_t, const void *, size_t);
+static _Atomic(crc_fn) impl;
+
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	crc_fn f = atomic_load_explicit(&impl, memory_order_relaxed);
+	if (QUNLIKELY(!f)) {
+		__builtin_cpu_init();
+		f = __builtin_cpu_supports("sse4.2") ? crc32c_hw : crc32c_sw;
+		atomic_store_explicit(&impl, f, memory_order_relaxed);
+	}
+	return f(crc, buf, len);
+}
+#else
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	return crc32c_sw(crc, buf, len);
+}
+#endif

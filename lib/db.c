@@ -1,0 +1,169 @@
+/*
+ * db.c - the handle: options, open, close, sync, and snapshot publication.
+ *
+ * db->cur is the newest commit this handle knows. Publishing a commit swaps
+ * the pointer under snap_mu, which a snapshot holds only to take a reference:
+ * readers never wait for a commit's I/O.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "internal.h"
+#include "txn.h"
+
+const char *quire_version(int *major, int *minor, int *patch)
+{
+	if (major)
+		*major = QUIRE_VERSION_MAJOR;
+	if (minor)
+		*minor = QUIRE_VERSION_MINOR;
+	if (patch)
+		*patch = QUIRE_VERSION_PATCH;
+	return QUIRE_VERSION_STRING;
+}
+
+void quire_options_init(quire_options *opts)
+{
+	if (!opts)
+		return;
+	memset(opts, 0, sizeof *opts);
+	opts->version = QUIRE_OPTIONS_VERSION;
+	opts->mode = 0644;
+	opts->node_size = 4096;
+	opts->cache_size = (size_t)64 << 20;
+}
+
+struct snap *snap_acquire(quire *db)
+{
+	pthread_mutex_lock(&db->snap_mu);
+	struct snap *s = db->cur;
+	atomic_fetch_add(&s->refs, 1);
+	pthread_mutex_unlock(&db->snap_mu);
+	return s;
+}
+
+void snap_release(struct snap *s)
+{
+	if (s && atomic_fetch_sub(&s->refs, 1) == 1)
+		free(s);
+}
+
+int snap_publish(quire *db, const struct qhdr *h)
+{
+	struct snap *s = malloc(sizeof *s);
+	if (!s)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	atomic_init(&s->refs, 1);
+	s->h = *h;
+	pthread_mutex_lock(&db->snap_mu);
+	struct snap *old = db->cur;
+	if (old && old->h.txn >= h->txn) { /* already known */
+		pthread_mutex_unlock(&db->snap_mu);
+		free(s);
+		return 0;
+	}
+	db->cur = s;
+	atomic_store(&db->cur_txn, h->txn);
+	pthread_mutex_unlock(&db->snap_mu);
+	snap_release(old);
+	return 0;
+}
+
+static void db_free(quire *db)
+{
+	if (db->f)
+		db->f->ops->close(db->f);
+	snap_release(db->cur);
+	cache_free(db->cache);
+	free(db->app.stage);
+	pthread_mutex_destroy(&db->snap_mu);
+	pthread_mutex_destroy(&db->refresh_mu);
+	pthread_mutex_destroy(&db->write_mu);
+	pthread_cond_destroy(&db->write_cv);
+	free(db->path);
+	free(db);
+}
+
+int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
+		   quire **out)
+{
+	quire_options defaults;
+	qerr_clear();
+	if (!opts) {
+		quire_options_init(&defaults);
+		opts = &defaults;
+	}
+	if (!path || !*path || !out)
+		return qerr(QUIRE_EINVAL, "quire_open: bad arguments");
+	if (opts->version != QUIRE_OPTIONS_VERSION)
+		return qerr(QUIRE_EINVAL, "quire_open: options not initialised "
+					  "with quire_options_init()");
+	if (opts->flags & ~(QUIRE_CREATE | QUIRE_RDONLY | QUIRE_NOSYNC))
+		return qerr(QUIRE_EINVAL, "quire_open: unknown flags");
+	if (opts->node_size < 512 || opts->node_size > 32768)
+		return qerr(QUIRE_EINVAL, "quire_open: node_size must be 512 "
+					  "to 32768");
+	quire *db = calloc(1, sizeof *db);
+	if (!db)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	db->opts = *opts;
+	if (db->opts.cache_size < ((size_t)1 << 20))
+		db->opts.cache_size = (size_t)1 << 20;
+	db->vfs = vfs;
+	pthread_mutex_init(&db->snap_mu, NULL);
+	pthread_mutex_init(&db->refresh_mu, NULL);
+	pthread_mutex_init(&db->write_mu, NULL);
+	pthread_cond_init(&db->write_cv, NULL);
+	int e = 0;
+	if (!(db->path = strdup(path)) ||
+	    !(db->cache = cache_new(db->opts.cache_size)))
+		e = qerr(QUIRE_ENOMEM, "out of memory");
+	if (!e)
+		e = df_open(db);
+	if (e) {
+		db_free(db);
+		return e;
+	}
+	*out = db;
+	return 0;
+}
+
+int quire_open(const char *path, const quire_options *opts, quire **db)
+{
+	return qdb_open_vfs(path, opts, qvfs_unix(), db);
+}
+
+int quire_close(quire *db)
+{
+	qerr_clear();
+	if (!db)
+		return 0;
+	if (atomic_load(&db->ntxn) > 0)
+		return qerr(QUIRE_EBUSY, "%s: transactions are still open",
+			    db->path);
+	db_free(db);
+	return 0;
+}
+
+int quire_sync(quire *db)
+{
+	qerr_clear();
+	if (!db)
+		return qerr(QUIRE_EINVAL, "quire_sync: no handle");
+	if (db->opts.flags & QUIRE_RDONLY)
+		return qerr(QUIRE_ERDONLY, "%s: opened read-only", db->path);
+	if (atomic_load(&db->failed))
+		return qerr(QUIRE_EFATAL, "%s: an earlier fsync failed; reopen "
+					  "the database",
+			    db->path);
+	int e = writer_acquire(db);
+	if (e)
+		return e;
+	if ((e = df_writer_begin(db)) == 0) /* up to date before the slot */
+		e = df_sync(db);
+	writer_release(db);
+	return e;
+}

@@ -1,0 +1,644 @@
+/*
+ * dbfile.c - the file underneath: creation, finding the newest commit,
+ * the live slots, and appending a commit.
+ *
+ * Invariants (numbered as in SQLite's pager.c; docs/FORMAT.md restates them):
+ *
+ *  1. Bytes that a committed header can reach are never written again. The
+ *     only bytes ever rewritten are the two 64-byte live slots in the
+ *     superblock, which no header reaches.
+ *  2. A commit is: blocks appended at the end of the previous header, then a
+ *     header that carries the CRC of all those bytes. A header counts only if
+ *     its own checksum and that range checksum verify and it chains to the
+ *     previous header (prev offset, txn + 1). So one fdatasync suffices: a
+ *     header whose blocks did not all reach the disk fails the range check.
+ *  3. The slot's "durable" commit was fdatasync'ed before the slot named it.
+ *     After a reboot, recovery starts there and walks forward block by block,
+ *     verifying range checksums; it never scans backwards for something that
+ *     looks like a header, so user data can never be mistaken for one.
+ *  4. Within one boot the page cache is shared by every process, so a slot
+ *     written in this boot (boot id matches) is authoritative: its "latest"
+ *     commit is complete in the cache, and bytes after that commit belong to
+ *     no acknowledged commit (a crashed or failed writer) and are cut away by
+ *     the next writer. In sync mode the slot is written only after the
+ *     fdatasync succeeded, so no process sees a commit that failed.
+ *  5. After a failed fdatasync the handle refuses to commit (EFATAL): Linux
+ *     may have dropped the dirty pages, so nothing it wrote can be trusted.
+ *  6. A failed commit leaves no trace another reader could follow: the slot
+ *     was not updated, and its nodes never entered the cache.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crc32c.h"
+#include "error.h"
+#include "internal.h"
+#include "io.h"
+#include "util.h"
+
+#define INIT_SIZE (QF_SUPER_SIZE + QF_HDR_FIXED)
+#define RD_CAP ((size_t)1 << 20)
+#define STAGE_CAP ((size_t)1 << 20)
+
+int df_read(quire *db, void *buf, size_t n, uint64_t off, const char *what)
+{
+	size_t got;
+	int e = io_read(db->f, buf, n, off, &got);
+	if (e)
+		return qerr_os(-e, "%s: reading %s at offset %llu", db->path,
+			       what, (unsigned long long)off);
+	if (got < n)
+		return qerr(QUIRE_ECORRUPT,
+			    "%s: %s at offset %llu extends past the end of the "
+			    "file",
+			    db->path, what, (unsigned long long)off);
+	return 0;
+}
+
+static int write_at(quire *db, const void *buf, size_t n, uint64_t off)
+{
+	int e = io_write(db->f, buf, n, off);
+	return e ? qerr_os(-e, "%s: writing %zu bytes at offset %llu",
+			   db->path, n, (unsigned long long)off)
+		 : 0;
+}
+
+static int file_size(quire *db, uint64_t *size)
+{
+	int e = db->f->ops->size(db->f, size);
+	return e ? qerr_os(-e, "%s: stat", db->path) : 0;
+}
+
+static int truncate_to(quire *db, uint64_t size)
+{
+	int e = db->f->ops->truncate(db->f, size);
+	return e ? qerr_os(-e, "%s: truncating to %llu", db->path,
+			   (unsigned long long)size)
+		 : 0;
+}
+
+static int sync_file(quire *db)
+{
+	int e = db->f->ops->sync(db->f);
+	if (e) {
+		atomic_store(&db->failed, 1);
+		return qerr_os(-e, "%s: fdatasync failed; the handle refuses "
+				   "further commits until reopened",
+			       db->path);
+	}
+	return 0;
+}
+
+/* Take the cross-process writer lock, waiting up to busy_timeout_ms. */
+static int lock_file(quire *db)
+{
+	int waited = 0, nap = 1;
+	for (;;) {
+		int e = db->f->ops->lock(db->f, QVFS_LOCK_TRY);
+		if (e == 0)
+			return 0;
+		if (e != -EAGAIN)
+			return qerr_os(-e, "%s: taking the writer lock",
+				       db->path);
+		int limit = db->opts.busy_timeout_ms;
+		if (limit >= 0 && waited >= limit)
+			return qerr(QUIRE_EBUSY,
+				    "%s: another process holds the writer lock",
+				    db->path);
+		if (limit >= 0 && nap > limit - waited)
+			nap = limit - waited;
+		struct timespec ts = {nap / 1000, (long)(nap % 1000) * 1000000};
+		nanosleep(&ts, NULL);
+		waited += nap;
+		nap = QMIN(nap * 2, 50);
+	}
+}
+
+int df_lock(quire *db)
+{
+	return lock_file(db);
+}
+
+void df_unlock(quire *db)
+{
+	db->f->ops->lock(db->f, QVFS_UNLOCK);
+}
+
+/* Read both slots; the valid one with the larger counter wins. Returns 0,
+ * QUIRE_NOTFOUND if neither is valid, or an I/O error. */
+static int read_slots(quire *db, struct qslot *best)
+{
+	uint8_t buf[QF_SLOT1_OFF + QF_SLOT_SIZE - QF_SLOT0_OFF];
+	if (db->smap) {
+		memcpy(buf, db->smap + QF_SLOT0_OFF, sizeof buf);
+	} else {
+		int e = df_read(db, buf, sizeof buf, QF_SLOT0_OFF, "slots");
+		if (e)
+			return e;
+	}
+	struct qslot s[2];
+	int ok0 = qslot_get(buf, &s[0]) == 0;
+	int ok1 = qslot_get(buf + QF_SLOT1_OFF - QF_SLOT0_OFF, &s[1]) == 0;
+	if (!ok0 && !ok1)
+		return QUIRE_NOTFOUND;
+	*best = ok0 && (!ok1 || s[0].counter > s[1].counter) ? s[0] : s[1];
+	db->slot_counter = QMAX(db->slot_counter, best->counter);
+	return 0;
+}
+
+static int write_slot(quire *db, const struct qhdr *latest)
+{
+	struct qslot s = {
+		.latest_off = latest->self_off,
+		.latest_txn = latest->txn,
+		.durable_off = db->durable_off,
+		.durable_txn = db->durable_txn,
+		.boot_id = db->boot_id,
+		.counter = db->slot_counter + 1,
+	};
+	uint8_t buf[QF_SLOT_SIZE];
+	qslot_put(buf, &s);
+	int e = write_at(db, buf, sizeof buf,
+			 (s.counter & 1) ? QF_SLOT1_OFF : QF_SLOT0_OFF);
+	if (e)
+		return e;
+	db->slot_counter = s.counter;
+	return 0;
+}
+
+/* Read and verify the header at off. */
+static int load_header(quire *db, uint64_t off, struct qhdr *h)
+{
+	uint8_t small[QF_HDR_FIXED];
+	uint32_t need;
+	int e = df_read(db, small, sizeof small, off, "commit header");
+	if (e)
+		return e;
+	e = qhdr_get(small, sizeof small, off, h, &need);
+	if (e && need) {
+		uint8_t *big = malloc(need);
+		if (!big)
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		e = df_read(db, big, need, off, "commit header");
+		if (!e)
+			e = qhdr_get(big, need, off, h, &need);
+		free(big);
+	}
+	if (!e && memcmp(h->file_id, db->file_id, QF_FILE_ID) != 0)
+		e = qerr(QUIRE_ECORRUPT,
+			 "%s: header at offset %llu belongs to another file",
+			 db->path, (unsigned long long)off);
+	return e;
+}
+
+/* Sequential reader for the recovery walk. */
+struct rd {
+	quire *db;
+	uint64_t size;
+	uint8_t *buf;
+	uint64_t boff;
+	size_t blen;
+};
+
+/* Pointer to [off, off + n) (n <= RD_CAP), or NULL at end of file or on an
+ * I/O error (then *err is set). */
+static const uint8_t *rd_get(struct rd *r, uint64_t off, size_t n, int *err)
+{
+	*err = 0;
+	if (off + n > r->size)
+		return NULL;
+	if (off >= r->boff && off + n <= r->boff + r->blen)
+		return r->buf + (off - r->boff);
+	size_t want = (size_t)QMIN((uint64_t)RD_CAP, r->size - off), got;
+	int e = io_read(r->db->f, r->buf, want, off, &got);
+	if (e) {
+		*err = qerr_os(-e, "%s: reading at offset %llu", r->db->path,
+			       (unsigned long long)off);
+		return NULL;
+	}
+	r->boff = off;
+	r->blen = got;
+	return got >= n ? r->buf : NULL;
+}
+
+/* Fold the bytes [off, off + n) into *crc. Returns 0, 1 at end of file, or
+ * an error. */
+static int rd_crc(struct rd *r, uint64_t off, uint64_t n, uint32_t *crc)
+{
+	while (n) {
+		size_t k = (size_t)QMIN(n, (uint64_t)RD_CAP);
+		int err;
+		const uint8_t *p = rd_get(r, off, k, &err);
+		if (!p)
+			return err ? err : 1;
+		*crc = crc32c(*crc, p, k);
+		off += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/*
+ * Follow the commits after `from` (NULL: from the start of the data area, in
+ * which case the first header found is taken without chain checks) and return
+ * the newest one whose bytes all verify. Stops at the first block that does
+ * not parse: that is the torn tail of a crash, or another writer's commit in
+ * progress.
+ */
+static int walk(quire *db, const struct qhdr *from, struct qhdr *out)
+{
+	struct rd r = {.db = db, .boff = UINT64_MAX};
+	struct qhdr cur;
+	int have = from != NULL, e = file_size(db, &r.size);
+	if (e)
+		return e;
+	if (!(r.buf = malloc(RD_CAP)))
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	if (have)
+		cur = *from;
+	uint64_t start = have ? cur.total_bytes : QF_SUPER_SIZE;
+	for (;;) {
+		uint64_t pos = start;
+		uint32_t crc = 0;
+		const uint8_t *p;
+		struct qblock b;
+		for (;;) {
+			if (!(p = rd_get(&r, pos, QF_BLOCK_HDR, &e)))
+				goto end;
+			qblock_get(p, &b);
+			if (b.type == QB_HEADER)
+				break;
+			if ((b.type != QB_NODE && b.type != QB_VALUE) ||
+			    b.size < QF_BLOCK_HDR ||
+			    (b.type == QB_NODE && b.size > QF_NODE_MAX) ||
+			    (b.type == QB_VALUE &&
+			     b.size > QF_BLOCK_HDR + QUIRE_MAX_VALUE_SIZE))
+				goto end;
+			if ((e = rd_crc(&r, pos, b.size, &crc)) != 0) {
+				if (e == 1)
+					e = 0;
+				goto end;
+			}
+			pos += b.size;
+		}
+		if (b.size < QF_HDR_FIXED || b.size > QF_HDR_FIXED + QF_META_MAX ||
+		    !(p = rd_get(&r, pos, b.size, &e)))
+			goto end;
+		struct qhdr h;
+		uint32_t need;
+		if (qhdr_get(p, b.size, pos, &h, &need) != 0 ||
+		    memcmp(h.file_id, db->file_id, QF_FILE_ID) != 0 ||
+		    h.commit_start != start || h.range_crc != crc)
+			goto end;
+		if (have && (h.prev_off != cur.self_off || h.txn != cur.txn + 1 ||
+			     h.time_ns < cur.time_ns ||
+			     h.next_seq < cur.next_seq))
+			goto end;
+		cur = h;
+		have = 1;
+		start = h.total_bytes;
+	}
+end:
+	free(r.buf);
+	if (e)
+		return e;
+	qerr_clear(); /* the failures above only marked the end of the log */
+	if (!have)
+		return qerr(QUIRE_ECORRUPT, "%s: no valid commit header found",
+			    db->path);
+	*out = cur;
+	return 0;
+}
+
+/*
+ * Bring db->cur up to the newest commit in the file. Called with refresh_mu
+ * held (or by the writer, which holds it too). *trusted tells whether the
+ * slots were written in this boot (invariant 4).
+ */
+static int refresh_locked(quire *db, int *trusted)
+{
+	struct qslot s;
+	struct snap *cur = db->cur;
+	struct qhdr h, from;
+	int e = read_slots(db, &s);
+	if (e && e != QUIRE_NOTFOUND)
+		return e;
+	int have = e == 0;
+	*trusted = have && db->boot_id && s.boot_id == db->boot_id;
+
+	if (cur && have && s.latest_txn == cur->h.txn &&
+	    s.latest_off == cur->h.self_off)
+		return 0;
+	if (*trusted) {
+		if (cur && s.latest_txn <= cur->h.txn)
+			return 0;
+		if (load_header(db, s.latest_off, &h) == 0 &&
+		    h.txn == s.latest_txn)
+			return snap_publish(db, &h);
+		/* The page cache lost a commit (writeback error after a
+		 * NOSYNC commit): fall back to the walk. */
+		*trusted = 0;
+	}
+	const struct qhdr *start = cur ? &cur->h : NULL;
+	if (have && (!cur || s.durable_txn > cur->h.txn)) {
+		e = load_header(db, s.durable_off, &from);
+		if (e == 0 && from.txn != s.durable_txn)
+			e = qerr(QUIRE_ECORRUPT,
+				 "%s: durable commit %llu not found at offset "
+				 "%llu",
+				 db->path, (unsigned long long)s.durable_txn,
+				 (unsigned long long)s.durable_off);
+		if (e)
+			return e; /* a synced commit is damaged */
+		start = &from;
+	}
+	if ((e = walk(db, start, &h)) != 0)
+		return e;
+	if (cur && h.txn == cur->h.txn)
+		return 0;
+	return snap_publish(db, &h);
+}
+
+int df_refresh(quire *db, int writer)
+{
+	int trusted, e;
+	if (writer) {
+		pthread_mutex_lock(&db->refresh_mu);
+	} else if (pthread_mutex_trylock(&db->refresh_mu) != 0) {
+		return 0; /* another thread is loading it; never wait */
+	}
+	e = refresh_locked(db, &trusted);
+	pthread_mutex_unlock(&db->refresh_mu);
+	return e;
+}
+
+/* Whether the slots show a commit this handle has not seen. Cheap enough
+ * for every snapshot: a read of the mapped superblock. */
+int df_stale(quire *db)
+{
+	struct qslot s;
+	if (read_slots(db, &s) != 0)
+		return 1;
+	return s.latest_txn != atomic_load(&db->cur_txn);
+}
+
+/* Write a new empty database into the (locked, short) file. */
+static int init_file(quire *db)
+{
+	uint8_t buf[INIT_SIZE];
+	struct qsuper sb = {.version = QF_VERSION,
+			    .created_ns = db->vfs->now_ns(db->vfs)};
+	db->vfs->random(db->vfs, sb.file_id, QF_FILE_ID);
+	memset(buf, 0, sizeof buf);
+	qsuper_put(buf, &sb);
+	memcpy(db->file_id, sb.file_id, QF_FILE_ID);
+
+	struct qhdr h = {
+		.node_size = db->opts.node_size,
+		.self_off = QF_SUPER_SIZE,
+		.time_ns = sb.created_ns,
+		.commit_start = QF_SUPER_SIZE,
+		.next_seq = 1,
+		.history_seq = 1,
+		.total_bytes = INIT_SIZE,
+	};
+	memcpy(h.file_id, sb.file_id, QF_FILE_ID);
+	qhdr_put(buf + QF_SUPER_SIZE, &h);
+
+	db->durable_off = QF_SUPER_SIZE;
+	db->slot_counter = 0;
+	struct qslot s = {.latest_off = QF_SUPER_SIZE,
+			  .durable_off = QF_SUPER_SIZE,
+			  .boot_id = db->boot_id,
+			  .counter = 1};
+	qslot_put(buf + QF_SLOT1_OFF, &s);
+
+	int e = truncate_to(db, 0);
+	if (!e)
+		e = write_at(db, buf, sizeof buf, 0);
+	if (!e)
+		e = sync_file(db);
+	if (!e) {
+		int d = db->vfs->sync_dir(db->vfs, db->path);
+		if (d)
+			e = qerr_os(-d, "%s: syncing its directory", db->path);
+	}
+	return e;
+}
+
+/* A file too short to hold a database may be initialised only if it holds
+ * nothing but (part of) our own signature or zeros: never clobber a foreign
+ * file. */
+static int may_initialise(quire *db, uint64_t size)
+{
+	uint8_t head[8] = {0};
+	size_t n = (size_t)QMIN(size, (uint64_t)8), got;
+	if (n && io_read(db->f, head, n, 0, &got) != 0)
+		return 0;
+	static const uint8_t zero[8];
+	return memcmp(head, qf_super_magic, n) == 0 ||
+	       memcmp(head, zero, n) == 0;
+}
+
+int df_open(quire *db)
+{
+	int ro = (db->opts.flags & QUIRE_RDONLY) != 0;
+	int create = !ro && (db->opts.flags & QUIRE_CREATE);
+	int vflags = ro ? QVFS_RDONLY : create ? QVFS_CREATE : 0;
+	uint64_t size;
+	int e = db->vfs->open(db->vfs, db->path, vflags, db->opts.mode, &db->f);
+	if (e)
+		return qerr_os(-e, "%s: open", db->path);
+	db->boot_id = db->vfs->boot_id(db->vfs);
+	if ((e = file_size(db, &size)) != 0)
+		return e;
+	if (size < INIT_SIZE) {
+		if (!create)
+			return qerr(QUIRE_ENOTDB,
+				    "%s: %s, not a quire database", db->path,
+				    size ? "file too short" : "empty file");
+		if ((e = lock_file(db)) != 0)
+			return e;
+		if ((e = file_size(db, &size)) == 0 && size < INIT_SIZE) {
+			if (may_initialise(db, size))
+				e = init_file(db);
+			else
+				e = qerr(QUIRE_ENOTDB,
+					 "%s: not a quire database", db->path);
+		}
+		df_unlock(db);
+		if (e)
+			return e;
+	}
+
+	uint8_t sb[256];
+	struct qsuper s;
+	if ((e = df_read(db, sb, sizeof sb, 0, "superblock")) != 0)
+		return e;
+	if ((e = qsuper_get(sb, &s)) != 0)
+		return qerr_wrap(e, db->path);
+	memcpy(db->file_id, s.file_id, QF_FILE_ID);
+	if (db->f->ops->map)
+		db->smap = db->f->ops->map(db->f, QF_SUPER_SIZE);
+
+	pthread_mutex_lock(&db->refresh_mu);
+	int trusted;
+	e = refresh_locked(db, &trusted);
+	pthread_mutex_unlock(&db->refresh_mu);
+	return e;
+}
+
+/*
+ * Start a write transaction's file work; the caller holds both writer locks.
+ * Brings the view up to date and cuts away any tail that belongs to no
+ * acknowledged commit (invariant 4). The first writer after a reboot also
+ * makes the recovered state durable and claims the slots for this boot.
+ */
+int df_writer_begin(quire *db)
+{
+	int trusted, e;
+	uint64_t size;
+	struct qslot s;
+	pthread_mutex_lock(&db->refresh_mu);
+	e = refresh_locked(db, &trusted);
+	pthread_mutex_unlock(&db->refresh_mu);
+	if (e)
+		return e;
+	const struct qhdr *h = &db->cur->h;
+	if ((e = file_size(db, &size)) != 0)
+		return e;
+	if (size > h->total_bytes && (e = truncate_to(db, h->total_bytes)))
+		return e;
+	if (read_slots(db, &s) == 0 && trusted) {
+		db->durable_off = s.durable_off;
+		db->durable_txn = s.durable_txn;
+	} else {
+		if ((e = sync_file(db)) != 0)
+			return e;
+		db->durable_off = h->self_off;
+		db->durable_txn = h->txn;
+		if ((e = write_slot(db, h)) != 0)
+			return e;
+	}
+	struct appender *a = &db->app;
+	if (!a->stage && !(a->stage = malloc(STAGE_CAP)))
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	a->cap = STAGE_CAP;
+	a->start = a->pos = h->total_bytes;
+	a->crc = 0;
+	a->used = 0;
+	return 0;
+}
+
+static int flush_stage(quire *db)
+{
+	struct appender *a = &db->app;
+	if (!a->used)
+		return 0;
+	int e = write_at(db, a->stage, a->used, a->pos);
+	if (e)
+		return e;
+	a->crc = crc32c(a->crc, a->stage, a->used);
+	a->pos += a->used;
+	a->used = 0;
+	return 0;
+}
+
+int df_append(quire *db, const void *p, size_t n, uint64_t *off)
+{
+	struct appender *a = &db->app;
+	int e;
+	*off = a->pos + a->used;
+	if (a->used + n > a->cap) {
+		if ((e = flush_stage(db)) != 0)
+			return e;
+		if (n > a->cap) {
+			if ((e = write_at(db, p, n, a->pos)) != 0)
+				return e;
+			a->crc = crc32c(a->crc, p, n);
+			a->pos += n;
+			return 0;
+		}
+	}
+	memcpy(a->stage + a->used, p, n);
+	a->used += n;
+	return 0;
+}
+
+int df_append_value(quire *db, const void *val, size_t vlen, uint64_t *off)
+{
+	uint8_t hdr[QF_BLOCK_HDR];
+	struct qblock b = {.type = QB_VALUE,
+			   .size = (uint32_t)(QF_BLOCK_HDR + vlen)};
+	qblock_put(hdr, &b);
+	uint32_t crc = crc32c(0, hdr + 4, QF_BLOCK_HDR - 4);
+	st32(hdr, vlen ? crc32c(crc, val, vlen) : crc);
+	uint64_t voff;
+	int e = df_append(db, hdr, sizeof hdr, off);
+	if (!e && vlen)
+		e = df_append(db, val, vlen, &voff);
+	return e;
+}
+
+int df_commit(quire *db, struct qhdr *h)
+{
+	struct appender *a = &db->app;
+	int e = flush_stage(db);
+	if (e)
+		return e;
+	h->self_off = a->pos;
+	h->commit_start = a->start;
+	h->range_crc = a->crc;
+	h->size = QF_HDR_FIXED + h->meta_len;
+	h->total_bytes = h->self_off + h->size;
+	memcpy(h->file_id, db->file_id, QF_FILE_ID);
+
+	uint8_t hb[QF_HDR_FIXED];
+	qhdr_put(hb, h);
+	if ((e = write_at(db, hb, sizeof hb, h->self_off)) != 0)
+		return e;
+	if (!(db->opts.flags & QUIRE_NOSYNC)) {
+		if ((e = sync_file(db)) != 0)
+			return e;
+		db->durable_off = h->self_off;
+		db->durable_txn = h->txn;
+	}
+	if ((e = write_slot(db, h)) != 0) {
+		/* The commit is in the file, but the slot that makes it count
+		 * in this boot is not: it will be cut away. */
+		atomic_store(&db->failed, 1);
+		return e;
+	}
+	a->start = a->pos = h->total_bytes;
+	a->crc = 0;
+	return 0;
+}
+
+void df_rollback(quire *db)
+{
+	struct appender *a = &db->app;
+	if (a->pos > a->start) /* best effort: the next writer cuts it too */
+		db->f->ops->truncate(db->f, a->start);
+	a->pos = a->start;
+	a->crc = 0;
+	a->used = 0;
+}
+
+int df_sync(quire *db)
+{
+	int e = sync_file(db);
+	if (e)
+		return e;
+	db->durable_off = db->cur->h.self_off;
+	db->durable_txn = db->cur->h.txn;
+	return write_slot(db, &db->cur->h);
+}
+
+int df_flush(quire *db)
+{
+	return flush_stage(db);
+}

@@ -1,0 +1,120 @@
+/*
+ * format.h - encoders and validating decoders for the fixed structures of a
+ * quire file: the block header shared by every block, the superblock with
+ * its two live slots, and the commit header. docs/FORMAT.md is the
+ * specification; the constants here must match it.
+ *
+ * Decoders never trust their input: each one checks the checksum, the magic
+ * and every field it can, and returns QUIRE_ECORRUPT (with a message naming
+ * the offset) instead of handing out a structure it could not verify.
+ */
+#ifndef QUIRE_FORMAT_H
+#define QUIRE_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define QF_VERSION 1
+#define QF_SUPER_SIZE 4096u   /* the superblock; data starts after it */
+#define QF_BLOCK_HDR 16u      /* every block starts with this header */
+#define QF_HDR_FIXED 256u     /* fixed part of a commit header */
+#define QF_META_MAX 65536u    /* longest commit metadata */
+#define QF_SLOT_SIZE 64u
+#define QF_SLOT0_OFF 1024u    /* the two slots sit in different sectors */
+#define QF_SLOT1_OFF 2048u
+#define QF_NODE_MAX 65535u    /* node offsets are 16-bit */
+#define QF_FILE_ID 16u
+
+/* block types */
+#define QB_HEADER 1
+#define QB_NODE 2
+#define QB_VALUE 3
+
+/* trees named by a header */
+#define QT_KEYS 0
+#define QT_SEQ 1
+#define QT_NTREES 2
+
+extern const uint8_t qf_super_magic[8];
+extern const uint8_t qf_header_magic[8];
+
+/* The 16-byte header of every block after the superblock. */
+struct qblock {
+	uint32_t crc;  /* CRC-32C of bytes [4, size) of the block */
+	uint8_t type;  /* QB_* */
+	uint8_t b5;    /* node: tree id */
+	uint8_t b6;    /* node: level (0 = leaf) */
+	uint8_t b7;    /* reserved, 0 */
+	uint32_t size; /* whole block, header included */
+	uint32_t aux;  /* node: entry count; header: 0; value: 0 */
+};
+
+void qblock_put(uint8_t *p, const struct qblock *b);
+void qblock_get(const uint8_t *p, struct qblock *b);
+/* Compute the CRC of a finished block of b->size bytes at p and store it. */
+void qblock_seal(uint8_t *p, uint32_t size);
+/* Whether the stored CRC matches the block's bytes. */
+int qblock_crc_ok(const uint8_t *p, uint32_t size);
+
+/* A tree root as a header names it. */
+struct qroot {
+	uint64_t off;    /* 0: empty tree */
+	uint32_t size;   /* root node size */
+	uint16_t height; /* levels; 0 when empty */
+	uint64_t count;  /* entries (keys or operations) */
+	uint64_t bytes;  /* node and value-block bytes of the whole tree */
+};
+
+/* A decoded commit header. */
+struct qhdr {
+	uint32_t size;          /* block size (QF_HDR_FIXED + meta_len) */
+	uint32_t node_size;
+	uint8_t file_id[QF_FILE_ID];
+	uint64_t self_off;
+	uint64_t txn;
+	uint64_t time_ns;
+	uint64_t prev_off;      /* 0 for the first header */
+	uint64_t commit_start;  /* first byte of this commit's range */
+	uint32_t range_crc;     /* CRC-32C of [commit_start, self_off) */
+	uint32_t meta_len;
+	uint64_t next_seq;
+	uint64_t key_count;
+	uint64_t live_bytes;
+	uint64_t total_bytes;   /* self_off + size */
+	struct qroot root[QT_NTREES];
+	uint64_t history_seq;   /* oldest sequence number the oplog holds */
+	uint64_t history_txn;   /* oldest commit still readable */
+};
+
+/* Encode h (without meta) into p[0..QF_HDR_FIXED) and seal it; the caller
+ * has already placed meta_len bytes of metadata at p + QF_HDR_FIXED. */
+void qhdr_put(uint8_t *p, const struct qhdr *h);
+/* Decode and verify a header block read from offset off: checksum, magic,
+ * version, self offset and internal consistency. buf holds len >= 16 bytes;
+ * if the block is longer, returns QUIRE_ECORRUPT with *need set to its size
+ * so the caller can read it whole. */
+int qhdr_get(const uint8_t *buf, size_t len, uint64_t off, struct qhdr *h,
+	     uint32_t *need);
+
+/* The static part of the superblock. */
+struct qsuper {
+	uint32_t version;
+	uint8_t file_id[QF_FILE_ID];
+	uint64_t created_ns;
+};
+
+/* A live slot: where the newest commit is, and the newest one known to be
+ * on disk. See dbfile.c for how readers use it. */
+struct qslot {
+	uint64_t latest_off, latest_txn;
+	uint64_t durable_off, durable_txn;
+	uint64_t boot_id;
+	uint64_t counter; /* the slot with the larger counter is current */
+};
+
+void qsuper_put(uint8_t *p, const struct qsuper *s);
+int qsuper_get(const uint8_t *p, struct qsuper *s);
+void qslot_put(uint8_t *p, const struct qslot *s);
+int qslot_get(const uint8_t *p, struct qslot *s); /* 0 or QUIRE_ECORRUPT */
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * internal.h - the handle, snapshot and transaction structures, and the
+ * functions modules call across each other. Not installed.
+ *
+ * Module map (one concern each):
+ *   vfs_unix.c  operating-system I/O behind struct qvfs
+ *   io.c        full-length reads and writes over the VFS
+ *   format.c    superblock, slots, commit header encodings
+ *   node.c      node layout: verify, search, build
+ *   cache.c     shared node cache and epoch reclamation
+ *   dbfile.c    opening, recovery, the live slots, appending a commit
+ *   tree.c      node loading, lookups and tree cursors
+ *   wbuf.c      the write transaction's buffer of pending operations
+ *   modify.c    batch copy-on-write modification of a tree
+ *   oplog.c     the by-sequence tree's operation records
+ *   txn.c       transactions: begin, get, put, del, commit, abort
+ *   cursor.c    public cursors (tree merged with the write buffer)
+ *   check.c     integrity check
+ *   db.c        quire_open/close/sync, options, snapshot publication
+ */
+#ifndef QUIRE_INTERNAL_H
+#define QUIRE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "format.h"
+#include "quire.h"
+#include "vfs.h"
+
+/* Values longer than this are stored out of line in their own block. */
+#define QUIRE_INLINE_MAX 1024u
+
+/* An immutable view of one commit, shared by the transactions reading it. */
+struct snap {
+	_Atomic int refs;
+	struct qhdr h;
+};
+
+/* The writer's append position for the commit being built. */
+struct appender {
+	uint64_t start;  /* first byte of the commit (end of the last header) */
+	uint64_t pos;    /* file offset of stage[0] */
+	uint32_t crc;    /* CRC-32C of [start, pos) */
+	uint8_t *stage;
+	size_t used, cap;
+};
+
+struct quire {
+	char *path;
+	qvfs *vfs;
+	qvfs_file *f;
+	quire_options opts;
+	uint8_t file_id[QF_FILE_ID];
+	uint64_t boot_id;        /* this boot, 0 if unknown */
+	const uint8_t *smap;     /* mapped superblock (live slots), or NULL */
+	struct cache *cache;
+
+	pthread_mutex_t snap_mu; /* held only to swap or pin cur */
+	struct snap *cur;        /* newest commit known to this handle */
+	_Atomic uint64_t cur_txn;
+
+	pthread_mutex_t refresh_mu; /* one thread reads new headers at a time */
+
+	pthread_mutex_t write_mu;   /* guards writer_active */
+	pthread_cond_t write_cv;
+	int writer_active;
+
+	/* Writer state: used only by the thread owning the write txn. */
+	struct appender app;
+	uint64_t durable_off, durable_txn; /* newest commit known on disk */
+	uint64_t slot_counter;
+	_Atomic int failed;     /* nonzero after a failed fsync: EFATAL */
+
+	_Atomic int ntxn;       /* open transactions, for quire_close */
+};
+
+struct wbuf;
+
+/* A buffer of a value read from the file for the caller; freed with the
+ * transaction (or the cursor). */
+struct vbuf {
+	struct vbuf *next;
+	_Alignas(16) uint8_t data[];
+};
+
+struct quire_txn {
+	quire *db;
+	struct snap *snap;       /* the commit this transaction reads */
+	int write;
+	int ncursors;
+	struct epoch_slot es;    /* keeps nodes we point at alive */
+	struct vbuf *vbufs;      /* out-of-line values handed to the caller */
+	struct wbuf *wb;         /* write transaction: pending operations */
+	uint64_t next_seq;       /* write transaction: next sequence number */
+	uint64_t gen;            /* bumped by every put/del (cursors re-seek) */
+	int err;                 /* a failed put left the commit unusable */
+	struct quire_cursor *cursors; /* open cursors, detached at the end */
+};
+
+/* db.c: quire_open() over another VFS (the tests' fault injector) */
+int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
+		   quire **db);
+
+/* snapshots (db.c) */
+struct snap *snap_acquire(quire *db);
+void snap_release(struct snap *s);
+int snap_publish(quire *db, const struct qhdr *h);
+
+/* dbfile.c */
+int df_open(quire *db);
+int df_refresh(quire *db, int writer);
+int df_writer_begin(quire *db);
+int df_append(quire *db, const void *p, size_t n, uint64_t *off);
+int df_append_value(quire *db, const void *val, size_t vlen, uint64_t *off);
+int df_commit(quire *db, struct qhdr *h);
+void df_rollback(quire *db);
+int df_sync(quire *db);
+int df_flush(quire *db);
+int df_lock(quire *db);
+void df_unlock(quire *db);
+int df_stale(quire *db);
+int df_read(quire *db, void *buf, size_t n, uint64_t off, const char *what);
+
+
+#endif

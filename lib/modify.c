@@ -1,0 +1,451 @@
+/*
+ * modify.c - batch copy-on-write modification of a tree.
+ *
+ * modify_node() returns the complete list of entries that a touched node
+ * would hold after the batch, without building it. The parent collects the
+ * lists of consecutive touched children into one "run" and cuts the run into
+ * new nodes (emit_nodes): greedily up to the target size, with the last two
+ * rebalanced when the last would be underfull. A run too small for one
+ * healthy node first absorbs an untouched neighbour. So every node written
+ * is written once, siblings that shrink are merged, and the rightmost edge
+ * (where sequential inserts land) is allowed to stay partly filled so that
+ * appends leave full nodes behind.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "modify.h"
+#include "tree.h"
+
+/* An entry on its way into a new node. */
+struct ment {
+	const uint8_t *raw; /* encoded entry */
+	uint32_t len;
+	const uint8_t *key;
+	uint32_t klen;
+	uint64_t count;     /* leaf: 1; internal: entries in the child */
+	uint64_t xbytes;    /* leaf: value block bytes; internal: child bytes */
+	int32_t mut;        /* leaf entry made from muts[mut], else -1 */
+	uint8_t fresh;      /* internal entry naming a node of this commit */
+};
+
+struct elist {
+	struct ment *v;
+	size_t n, cap;
+};
+
+static int push(struct elist *l, const struct ment *e)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct ment *v = realloc(l->v, cap * sizeof *v);
+		if (!v)
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *e;
+	return 0;
+}
+
+static void elist_free(struct elist *l)
+{
+	free(l->v);
+	*l = (struct elist){0};
+}
+
+void modify_init(struct modify *m, quire *db)
+{
+	memset(m, 0, sizeof *m);
+	m->db = db;
+	m->target = db->opts.node_size;
+	m->minfill = m->target / 4;
+}
+
+void modify_done(struct modify *m, int committed)
+{
+	for (size_t i = 0; i < m->nnodes; i++) {
+		if (committed)
+			cache_insert(m->db->cache, m->nodes[i].off,
+				     m->nodes[i].buf);
+		else
+			cache_discard(m->nodes[i].buf);
+	}
+	free(m->nodes);
+	free(m->raw);
+	arena_free(&m->ar);
+	m->nodes = NULL;
+	m->raw = NULL;
+	m->nnodes = m->cap = m->rawcap = 0;
+}
+
+/* The entry i of an existing node, as a ment. */
+static struct ment existing(const uint8_t *n, unsigned i)
+{
+	const uint8_t *end, *p = node_entry(n, i, &end);
+	struct ment e = {.raw = p, .len = (uint32_t)(end - p), .mut = -1};
+	if (node_level(n) == 0) {
+		struct lentry le;
+		lentry_parse(p, end, &le);
+		e.key = le.key;
+		e.klen = le.klen;
+		e.count = 1;
+		e.xbytes = le.ool ? QF_BLOCK_HDR + (uint64_t)le.vlen : 0;
+	} else {
+		struct ientry ie;
+		ientry_parse(p, end, &ie);
+		e.key = ie.key;
+		e.klen = ie.klen;
+		e.count = ie.count;
+		e.xbytes = ie.bytes;
+	}
+	return e;
+}
+
+static int push_node(struct elist *l, const uint8_t *n)
+{
+	int e = 0;
+	for (unsigned i = 0; !e && i < node_count(n); i++) {
+		struct ment me = existing(n, i);
+		e = push(l, &me);
+	}
+	return e;
+}
+
+/* Merge a leaf's entries (n may be NULL: empty tree) with mutations. */
+static int merge_leaf(struct modify *m, const uint8_t *n, const struct mut *mu,
+		      size_t nm, struct elist *out)
+{
+	unsigned c = n ? node_count(n) : 0, i = 0;
+	size_t j = 0;
+	int e = 0;
+	while (!e && (i < c || j < nm)) {
+		int cmp;
+		if (i == c) {
+			cmp = 1;
+		} else if (j == nm) {
+			cmp = -1;
+		} else {
+			uint32_t kl;
+			const uint8_t *k = node_key(n, i, &kl);
+			cmp = key_cmp(k, kl, mu[j].key, mu[j].klen);
+		}
+		if (cmp < 0) {
+			struct ment me = existing(n, i++);
+			e = push(out, &me);
+			continue;
+		}
+		if (cmp == 0)
+			i++;
+		const struct mut *x = &mu[j++];
+		if (x->del)
+			continue;
+		size_t len = leaf_entry_size(x->klen, x->meta, x->v.len,
+					     x->v.ool, x->v.ool_off);
+		uint8_t *raw = arena_alloc(&m->ar, len);
+		if (!raw)
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		leaf_entry_put(raw, x->key, x->klen, x->meta, x->v.data,
+			       x->v.len, x->v.ool, x->v.ool_off);
+		struct ment me = {
+			.raw = raw,
+			.len = (uint32_t)len,
+			.key = x->key,
+			.klen = x->klen,
+			.count = 1,
+			.xbytes = x->v.ool ? QF_BLOCK_HDR + (uint64_t)x->v.len : 0,
+			.mut = (int32_t)(x - m->mbase),
+		};
+		e = push(out, &me);
+	}
+	return e;
+}
+
+static size_t span_bytes(const struct ment *e, size_t n)
+{
+	size_t b = QF_BLOCK_HDR;
+	for (size_t i = 0; i < n; i++)
+		b += 2 + e[i].len;
+	return b;
+}
+
+/* Build, append and record one node of entries e[0..n). */
+static int write_node(struct modify *m, int tree, unsigned level,
+		      const struct ment *e, size_t n, struct elist *out)
+{
+	size_t ebytes = 0;
+	uint64_t count = 0, xbytes = 0;
+	if (n > m->rawcap) {
+		struct rawent *r = realloc(m->raw, n * sizeof *r);
+		if (!r)
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		m->raw = r;
+		m->rawcap = n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		m->raw[i] = (struct rawent){e[i].raw, e[i].len};
+		ebytes += e[i].len;
+		count += e[i].count;
+		xbytes += e[i].xbytes;
+	}
+	size_t size = node_bytes((unsigned)n, ebytes);
+	if (size > QF_NODE_MAX || n > 0xffff)
+		return qerr(QUIRE_EINVAL, "node of %zu bytes exceeds the format",
+			    size);
+	if (m->nnodes == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 64;
+		void *v = realloc(m->nodes, cap * sizeof *m->nodes);
+		if (!v)
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		m->nodes = v;
+		m->cap = cap;
+	}
+	uint8_t *buf = cache_alloc((uint32_t)size);
+	if (!buf)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	node_build(buf, tree, level, m->raw, (unsigned)n, ebytes);
+	uint64_t off;
+	int err = df_append(m->db, buf, size, &off);
+	if (err) {
+		cache_discard(buf);
+		return err;
+	}
+	m->nodes[m->nnodes].off = off;
+	m->nodes[m->nnodes++].buf = buf;
+	if (level == 0 && m->pos)
+		for (size_t i = 0; i < n; i++)
+			if (e[i].mut >= 0)
+				m->pos[e[i].mut] = (struct leafpos){
+					off, (uint32_t)size, (uint32_t)i};
+
+	struct ientry ie = {.key = e[0].key,
+			    .klen = e[0].klen,
+			    .child_off = off,
+			    .child_size = (uint32_t)size,
+			    .count = count,
+			    .bytes = size + xbytes};
+	size_t len = int_entry_size(ie.klen, off, ie.child_size, count, ie.bytes);
+	uint8_t *raw = arena_alloc(&m->ar, len);
+	if (!raw)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	int_entry_put(raw, &ie);
+	struct ment pe = {.raw = raw,
+			  .len = (uint32_t)len,
+			  .key = raw + varint_len(ie.klen),
+			  .klen = ie.klen,
+			  .count = count,
+			  .xbytes = ie.bytes,
+			  .mut = -1,
+			  .fresh = 1};
+	return push(out, &pe);
+}
+
+/* Index in e[0..n) that splits its bytes in half, leaving at least minc
+ * entries on each side when possible. */
+static size_t midpoint(const struct ment *e, size_t n, size_t minc)
+{
+	size_t total = span_bytes(e, n), acc = QF_BLOCK_HDR, i = 0;
+	while (i < n && acc < total / 2)
+		acc += 2 + e[i++].len;
+	if (i < minc)
+		i = QMIN(minc, n);
+	if (n - i < minc && n >= 2 * minc)
+		i = n - minc;
+	return i;
+}
+
+/* Cut e[0..n) into nodes at this level and push their pointers to out. */
+static int emit_nodes(struct modify *m, int tree, unsigned level,
+		      const struct ment *e, size_t n, int right_edge,
+		      struct elist *out)
+{
+	size_t minc = level ? 2 : 1, start = 0, prev = 0;
+	int have_prev = 0, err;
+	while (start < n) {
+		size_t i = start, bytes = QF_BLOCK_HDR;
+		while (i < n && (i - start < minc ||
+				 bytes + 2 + e[i].len <= m->target))
+			bytes += 2 + e[i++].len;
+		if (n - i < minc && i < n) /* never strand fewer than minc */
+			i = n;
+		if (i == n && have_prev && !right_edge && bytes < m->minfill) {
+			/* last node underfull: split the last two evenly */
+			size_t mid = prev + midpoint(e + prev, n - prev, minc);
+			if ((err = write_node(m, tree, level, e + prev,
+					      mid - prev, out)) != 0)
+				return err;
+			return write_node(m, tree, level, e + mid, n - mid, out);
+		}
+		if (have_prev &&
+		    (err = write_node(m, tree, level, e + prev, start - prev,
+				      out)) != 0)
+			return err;
+		prev = start;
+		have_prev = 1;
+		start = i;
+	}
+	return have_prev ? write_node(m, tree, level, e + prev, n - prev, out)
+			 : 0;
+}
+
+/*
+ * Entries of node (off, size, level) after applying mu[0..nm), appended to
+ * out. right: the node is on the right edge of the tree.
+ */
+static int modify_node(struct modify *m, int tree, uint64_t off,
+		       uint32_t size, unsigned level, const struct mut *mu,
+		       size_t nm, int right, struct elist *out)
+{
+	const uint8_t *n;
+	int e = node_get(m->db, off, size, tree, (int)level, &n);
+	if (e)
+		return e;
+	if (level == 0)
+		return merge_leaf(m, n, mu, nm, out);
+
+	unsigned c = node_count(n);
+	size_t base = out->n, j = 0;
+	struct elist run = {0};
+	for (unsigned i = 0; !e && i < c; i++) {
+		size_t k = nm;
+		if (i + 1 < c) {
+			uint32_t kl;
+			const uint8_t *nk = node_key(n, i + 1, &kl);
+			k = j;
+			while (k < nm && key_cmp(mu[k].key, mu[k].klen, nk, kl) < 0)
+				k++;
+		}
+		if (k > j) {
+			struct ientry ie;
+			node_int_entry(n, i, &ie);
+			e = modify_node(m, tree, ie.child_off, ie.child_size,
+					level - 1, mu + j, k - j,
+					right && i + 1 == c, &run);
+			j = k;
+			continue;
+		}
+		if (run.n) {
+			/* a run ends at this untouched child; a run too small
+			 * for a healthy node takes the child in */
+			int absorb = span_bytes(run.v, run.n) < m->minfill;
+			if (absorb) {
+				const uint8_t *sib;
+				struct ientry ie;
+				node_int_entry(n, i, &ie);
+				e = node_get(m->db, ie.child_off, ie.child_size,
+					     tree, (int)level - 1, &sib);
+				if (!e)
+					e = push_node(&run, sib);
+			}
+			if (!e)
+				e = emit_nodes(m, tree, level - 1, run.v, run.n,
+					       0, out);
+			run.n = 0;
+			if (absorb)
+				continue;
+		}
+		struct ment me = existing(n, i);
+		e = push(out, &me);
+	}
+	if (!e && run.n) {
+		int edge = right;
+		if (!edge && span_bytes(run.v, run.n) < m->minfill &&
+		    out->n > base && !out->v[out->n - 1].fresh) {
+			/* no right neighbour: take the left one in */
+			struct ment left = out->v[--out->n];
+			struct ientry ie;
+			const uint8_t *sib;
+			ientry_parse(left.raw, left.raw + left.len, &ie);
+			struct elist merged = {0};
+			e = node_get(m->db, ie.child_off, ie.child_size, tree,
+				     (int)level - 1, &sib);
+			if (!e)
+				e = push_node(&merged, sib);
+			for (size_t r = 0; !e && r < run.n; r++)
+				e = push(&merged, &run.v[r]);
+			elist_free(&run);
+			run = merged;
+		}
+		if (!e)
+			e = emit_nodes(m, tree, level - 1, run.v, run.n, edge,
+				       out);
+	}
+	elist_free(&run);
+	return e;
+}
+
+/* The node this commit wrote at off (the collapse below needs to look
+ * into nodes that are not in the cache yet). */
+static const uint8_t *fresh_node(struct modify *m, uint64_t off)
+{
+	for (size_t i = m->nnodes; i-- > 0;)
+		if (m->nodes[i].off == off)
+			return m->nodes[i].buf;
+	return NULL;
+}
+
+/* Root from a single internal entry naming it. */
+static void root_of(const struct ment *e, unsigned height, struct qroot *r)
+{
+	struct ientry ie;
+	ientry_parse(e->raw, e->raw + e->len, &ie);
+	*r = (struct qroot){.off = ie.child_off,
+			    .size = ie.child_size,
+			    .height = (uint16_t)height,
+			    .count = ie.count,
+			    .bytes = ie.bytes};
+}
+
+int modify_tree(struct modify *m, int tree, const struct qroot *old,
+		const struct mut *muts, size_t n, struct leafpos *pos,
+		struct qroot *out)
+{
+	struct elist l = {0}, p = {0};
+	unsigned level = 0;
+	int e;
+	m->mbase = muts;
+	m->pos = pos;
+	if (!n) {
+		*out = *old;
+		return 0;
+	}
+	if (!old->off)
+		e = merge_leaf(m, NULL, muts, n, &l);
+	else
+		e = modify_node(m, tree, old->off, old->size,
+				level = old->height - 1u, muts, n, 1, &l);
+	while (!e) {
+		if (l.n == 0) {
+			*out = (struct qroot){0};
+			break;
+		}
+		if (level > 0 && l.n == 1) {
+			/* the root has one child: it becomes the root */
+			root_of(&l.v[0], level, out);
+			const uint8_t *c;
+			while (out->height > 1 && (c = fresh_node(m, out->off)) &&
+			       node_count(c) == 1) {
+				struct ment me = existing(c, 0);
+				root_of(&me, out->height - 1u, out);
+			}
+			break;
+		}
+		e = emit_nodes(m, tree, level, l.v, l.n, 1, &p);
+		elist_free(&l);
+		l = p;
+		p = (struct elist){0};
+		level++;
+		if (!e && l.n == 1) {
+			root_of(&l.v[0], level, out);
+			break;
+		}
+	}
+	elist_free(&l);
+	elist_free(&p);
+	if (!e && out->height > TREE_MAX_HEIGHT)
+		e = qerr(QUIRE_EINVAL, "tree too high");
+	return e;
+}

@@ -1,0 +1,62 @@
+/*
+ * modify.h - apply a sorted batch of mutations to a tree in one pass,
+ * copy-on-write, the way couchstore's btree modify does: walk down splitting
+ * the batch by the separators of each node, keep untouched subtrees by
+ * reference, and rebuild each touched node exactly once. Unlike couchstore it
+ * merges underfull nodes with a sibling, so deletes do not leave a tree of
+ * slivers behind.
+ */
+#ifndef QUIRE_MODIFY_H
+#define QUIRE_MODIFY_H
+
+#include "arena.h"
+#include "internal.h"
+#include "wbuf.h"
+
+/* One mutation, in key order, keys unique within a batch. */
+struct mut {
+	const uint8_t *key;
+	uint32_t klen;
+	int del;
+	uint64_t meta;  /* leaf entry meta (sequence number or txn id) */
+	struct wval v;  /* the value, for a put */
+};
+
+/* Where a put landed: leaf offset and size, and its index in the leaf. */
+struct leafpos {
+	uint64_t off;
+	uint32_t size, slot;
+};
+
+struct modify {
+	quire *db;
+	unsigned target, minfill;
+	struct arena ar;          /* encoded entries, freed by modify_done */
+	struct {
+		uint64_t off;
+		uint8_t *buf;
+	} *nodes;                 /* nodes written, for the cache */
+	size_t nnodes, cap;
+	struct rawent *raw;       /* scratch for node_build */
+	size_t rawcap;
+	/* per tree_modify call */
+	const struct mut *mbase;
+	struct leafpos *pos;
+};
+
+void modify_init(struct modify *m, quire *db);
+
+/*
+ * Apply muts[0..n) to the tree rooted at old, appending the new nodes to the
+ * commit being built; *out receives the new root. If pos is not NULL,
+ * pos[i] receives where the put muts[i] was placed.
+ */
+int modify_tree(struct modify *m, int tree, const struct qroot *old,
+		const struct mut *muts, size_t n, struct leafpos *pos,
+		struct qroot *out);
+
+/* Release everything; if committed, hand the written nodes to the cache
+ * (a failed commit's offsets will be reused, so its nodes must not be). */
+void modify_done(struct modify *m, int committed);
+
+#endif

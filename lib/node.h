@@ -1,0 +1,130 @@
+/*
+ * node.h - the tree node layout, searched in place.
+ *
+ * A node is one block: the 16-byte block header (count in aux, tree id and
+ * level in b5/b6), then an array of 16-bit entry offsets, then the entries in
+ * key order. Lookups binary-search the offset array and compare keys where
+ * they lie; nothing is decoded whole. node_verify() checks a node completely
+ * once, when it enters the cache, so that the accessors below may then trust
+ * it without bounds checks.
+ *
+ * Leaf entry:      varint klen, key, varint meta, varint vh,
+ *                  then vlen value bytes (vh = vlen << 1) or, for a value
+ *                  stored out of line, varint offset of its value block
+ *                  (vh = vlen << 1 | 1).
+ * Internal entry:  varint klen, key (the smallest key of the child),
+ *                  varint child offset, varint child node size,
+ *                  varint entry count of the child subtree,
+ *                  varint bytes of the child subtree (nodes + value blocks).
+ */
+#ifndef QUIRE_NODE_H
+#define QUIRE_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format.h"
+#include "util.h"
+
+struct lentry {
+	const uint8_t *key;
+	uint32_t klen;
+	uint64_t meta;  /* key tree: sequence number; seq tree: txn id */
+	uint32_t vlen;
+	int ool;        /* value stored out of line at ool_off */
+	uint64_t ool_off;
+	const uint8_t *val; /* inline value bytes, when !ool */
+};
+
+struct ientry {
+	const uint8_t *key;
+	uint32_t klen;
+	uint64_t child_off;
+	uint32_t child_size;
+	uint64_t count;
+	uint64_t bytes;
+};
+
+static inline unsigned node_count(const uint8_t *n)
+{
+	return ld16(n + 12);
+}
+
+static inline unsigned node_level(const uint8_t *n)
+{
+	return n[6];
+}
+
+static inline uint32_t node_size(const uint8_t *n)
+{
+	return ld32(n + 8);
+}
+
+static inline const uint8_t *node_entry(const uint8_t *n, unsigned i,
+					const uint8_t **end)
+{
+	unsigned c = node_count(n);
+	*end = n + (i + 1 < c ? ld16(n + 16 + 2 * (i + 1)) : node_size(n));
+	return n + ld16(n + 16 + 2 * i);
+}
+
+/* Key of entry i (leaf or internal: both start with klen, key). */
+static inline const uint8_t *node_key(const uint8_t *n, unsigned i,
+				      uint32_t *klen)
+{
+	const uint8_t *e = n + ld16(n + 16 + 2 * i);
+	uint64_t l = 0;
+	if (QLIKELY(e[0] < 0x80)) {
+		*klen = e[0];
+		return e + 1;
+	}
+	size_t k = varint_get(e, e + VARINT_MAX, &l);
+	*klen = (uint32_t)l;
+	return e + k;
+}
+
+/* Full structural check of a node read from offset off. Returns 0 or
+ * QUIRE_ECORRUPT with a message. tree and level are what the parent
+ * promised (level < 0: any). */
+int node_verify(const uint8_t *n, uint32_t size, uint64_t off, int tree,
+		int level);
+
+/* Decode one entry from [p, end); 1 if it parses exactly to end, else 0. */
+int lentry_parse(const uint8_t *p, const uint8_t *end, struct lentry *e);
+int ientry_parse(const uint8_t *p, const uint8_t *end, struct ientry *e);
+
+void node_leaf_entry(const uint8_t *n, unsigned i, struct lentry *e);
+void node_int_entry(const uint8_t *n, unsigned i, struct ientry *e);
+
+/* Leaf: index of the first key >= key (count if none); *exact says whether
+ * it is equal. Internal: index of the child that may hold key. */
+unsigned node_lower_bound(const uint8_t *n, const void *key, size_t klen,
+			  int *exact);
+unsigned node_child_for(const uint8_t *n, const void *key, size_t klen);
+
+/* Encoders return the number of bytes written; *_size give it beforehand. */
+size_t leaf_entry_size(size_t klen, uint64_t meta, size_t vlen, int ool,
+		       uint64_t ool_off);
+size_t leaf_entry_put(uint8_t *d, const void *key, size_t klen, uint64_t meta,
+		      const void *val, size_t vlen, int ool, uint64_t ool_off);
+size_t int_entry_size(size_t klen, uint64_t child_off, uint32_t child_size,
+		      uint64_t count, uint64_t bytes);
+size_t int_entry_put(uint8_t *d, const struct ientry *e);
+
+/* Raw bytes of a node entry as stored, for copying it into a new node. */
+struct rawent {
+	const uint8_t *p;
+	uint32_t len;
+};
+
+/* Size of a node holding the given entries. */
+static inline size_t node_bytes(unsigned count, size_t entry_bytes)
+{
+	return QF_BLOCK_HDR + 2 * (size_t)count + entry_bytes;
+}
+
+/* Lay out a node into d (node_bytes() long) and seal its checksum. */
+void node_build(uint8_t *d, int tree, unsigned level, const struct rawent *e,
+		unsigned count, size_t entry_bytes);
+
+#endif

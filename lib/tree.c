@@ -1,0 +1,184 @@
+/*
+ * tree.c - node loading, lookups and tree cursors.
+ *
+ * A node is read and verified once (node_verify) when it enters the cache;
+ * a cache hit only re-checks that the node is what the parent promised
+ * (size, tree, level), which a corrupt parent could get wrong.
+ */
+#include "config.h"
+
+#include "error.h"
+#include "tree.h"
+
+int node_get(quire *db, uint64_t off, uint32_t size, int tree, int level,
+	     const uint8_t **out)
+{
+	const uint8_t *n = cache_lookup(db->cache, off);
+	if (n) {
+		if (QUNLIKELY(node_size(n) != size || n[5] != tree ||
+			      n[6] != level))
+			return qerr(QUIRE_ECORRUPT,
+				    "%s: node at offset %llu is not what its "
+				    "parent describes",
+				    db->path, (unsigned long long)off);
+		*out = n;
+		return 0;
+	}
+	if (size < QF_BLOCK_HDR || size > QF_NODE_MAX)
+		return qerr(QUIRE_ECORRUPT, "%s: node at offset %llu: bad size",
+			    db->path, (unsigned long long)off);
+	uint8_t *buf = cache_alloc(size);
+	if (!buf)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	int e = df_read(db, buf, size, off, "node");
+	if (!e && (e = node_verify(buf, size, off, tree, level)) != 0)
+		e = qerr_wrap(e, db->path);
+	if (e) {
+		cache_discard(buf);
+		return e;
+	}
+	*out = cache_insert(db->cache, off, buf);
+	return 0;
+}
+
+int tree_get(quire *db, const struct qroot *root, int tree, const void *key,
+	     size_t klen, struct lentry *e)
+{
+	if (!root->off)
+		return QUIRE_NOTFOUND;
+	uint64_t off = root->off;
+	uint32_t size = root->size;
+	for (int level = root->height - 1;; level--) {
+		const uint8_t *n;
+		int r = node_get(db, off, size, tree, level, &n);
+		if (r)
+			return r;
+		if (level == 0) {
+			int exact;
+			unsigned i = node_lower_bound(n, key, klen, &exact);
+			if (!exact)
+				return QUIRE_NOTFOUND;
+			node_leaf_entry(n, i, e);
+			return 0;
+		}
+		struct ientry ie;
+		node_int_entry(n, node_child_for(n, key, klen), &ie);
+		off = ie.child_off;
+		size = ie.child_size;
+	}
+}
+
+void tcur_init(struct tcur *c, quire *db, int tree, const struct qroot *root)
+{
+	c->db = db;
+	c->tree = tree;
+	c->root = *root;
+	c->valid = 0;
+}
+
+/* Load the child of lv[level] at its index into lv[level - 1]. */
+static int load_child(struct tcur *c, int level)
+{
+	struct ientry ie;
+	node_int_entry(c->lv[level].n, c->lv[level].i, &ie);
+	return node_get(c->db, ie.child_off, ie.child_size, c->tree, level - 1,
+			&c->lv[level - 1].n);
+}
+
+/* From lv[level] (already positioned) go down to the leaf, taking the first
+ * (last != 0: the last) entry of each node below. */
+static int descend(struct tcur *c, int level, int last)
+{
+	for (; level > 0; level--) {
+		int e = load_child(c, level);
+		if (e) {
+			c->valid = 0;
+			return e;
+		}
+		c->lv[level - 1].i = last ? node_count(c->lv[level - 1].n) - 1 : 0;
+	}
+	c->valid = 1;
+	return 0;
+}
+
+static int load_root(struct tcur *c)
+{
+	c->valid = 0;
+	if (!c->root.off)
+		return QUIRE_NOTFOUND;
+	return node_get(c->db, c->root.off, c->root.size, c->tree,
+			c->root.height - 1, &c->lv[c->root.height - 1].n);
+}
+
+static int edge(struct tcur *c, int last)
+{
+	int e = load_root(c), top = c->root.height - 1;
+	if (e)
+		return e;
+	c->lv[top].i = last ? node_count(c->lv[top].n) - 1 : 0;
+	return descend(c, top, last);
+}
+
+int tcur_first(struct tcur *c)
+{
+	return edge(c, 0);
+}
+
+int tcur_last(struct tcur *c)
+{
+	return edge(c, 1);
+}
+
+int tcur_seek(struct tcur *c, const void *key, size_t klen)
+{
+	int e = load_root(c), exact;
+	if (e)
+		return e;
+	for (int level = c->root.height - 1; level > 0; level--) {
+		c->lv[level].i = node_child_for(c->lv[level].n, key, klen);
+		if ((e = load_child(c, level)) != 0)
+			return e;
+	}
+	c->lv[0].i = node_lower_bound(c->lv[0].n, key, klen, &exact);
+	c->valid = 1;
+	if (c->lv[0].i < node_count(c->lv[0].n))
+		return 0;
+	c->lv[0].i--; /* every key here is smaller: step to the next leaf */
+	return tcur_next(c);
+}
+
+int tcur_next(struct tcur *c)
+{
+	if (!c->valid)
+		return tcur_first(c);
+	if (++c->lv[0].i < node_count(c->lv[0].n))
+		return 0;
+	int level = 1, top = c->root.height - 1;
+	while (level <= top && c->lv[level].i + 1 >= node_count(c->lv[level].n))
+		level++;
+	if (level > top) {
+		c->valid = 0;
+		return QUIRE_NOTFOUND;
+	}
+	c->lv[level].i++;
+	return descend(c, level, 0);
+}
+
+int tcur_prev(struct tcur *c)
+{
+	if (!c->valid)
+		return tcur_last(c);
+	if (c->lv[0].i > 0) {
+		c->lv[0].i--;
+		return 0;
+	}
+	int level = 1, top = c->root.height - 1;
+	while (level <= top && c->lv[level].i == 0)
+		level++;
+	if (level > top) {
+		c->valid = 0;
+		return QUIRE_NOTFOUND;
+	}
+	c->lv[level].i--;
+	return descend(c, level, 1);
+}

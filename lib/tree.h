@@ -1,0 +1,50 @@
+/*
+ * tree.h - reading a tree: loading verified nodes through the cache, point
+ * lookups, and cursors that step through leaves in either direction.
+ */
+#ifndef QUIRE_TREE_H
+#define QUIRE_TREE_H
+
+#include "internal.h"
+#include "node.h"
+
+#define TREE_MAX_HEIGHT 64
+
+/* The verified node at off; valid until the calling transaction ends. */
+int node_get(quire *db, uint64_t off, uint32_t size, int tree, int level,
+	     const uint8_t **out);
+
+/* Find key; on success *e describes the leaf entry. 0 or QUIRE_NOTFOUND. */
+int tree_get(quire *db, const struct qroot *root, int tree, const void *key,
+	     size_t klen, struct lentry *e);
+
+struct tcur {
+	quire *db;
+	int tree;
+	struct qroot root;
+	int valid;
+	struct {
+		const uint8_t *n;
+		unsigned i;
+	} lv[TREE_MAX_HEIGHT]; /* lv[0] is the leaf level */
+};
+
+void tcur_init(struct tcur *c, quire *db, int tree, const struct qroot *root);
+/* Each returns 0, QUIRE_NOTFOUND (cursor invalid), or an error. */
+int tcur_first(struct tcur *c);
+int tcur_last(struct tcur *c);
+int tcur_seek(struct tcur *c, const void *key, size_t klen); /* first >= */
+int tcur_next(struct tcur *c);
+int tcur_prev(struct tcur *c);
+
+static inline void tcur_entry(const struct tcur *c, struct lentry *e)
+{
+	node_leaf_entry(c->lv[0].n, c->lv[0].i, e);
+}
+
+static inline const uint8_t *tcur_key(const struct tcur *c, uint32_t *klen)
+{
+	return node_key(c->lv[0].n, c->lv[0].i, klen);
+}
+
+#endif

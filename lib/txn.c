@@ -1,0 +1,415 @@
+/*
+ * txn.c - transactions: begin, get, put, del, commit, abort.
+ *
+ * A write transaction buffers its operations (wbuf.c) and applies them at
+ * commit in one sorted pass over each tree (modify.c): first the key tree,
+ * whose new leaves tell where every put landed, then the by-sequence tree,
+ * whose records point at those leaves. Values longer than QUIRE_INLINE_MAX
+ * are written to the file at put time, so a transaction's memory does not
+ * grow with its large values.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc32c.h"
+#include "error.h"
+#include "modify.h"
+#include "oplog.h"
+#include "tree.h"
+#include "txn.h"
+#include "wbuf.h"
+
+void writer_release(quire *db)
+{
+	df_unlock(db);
+	pthread_mutex_lock(&db->write_mu);
+	db->writer_active = 0;
+	pthread_cond_signal(&db->write_cv);
+	pthread_mutex_unlock(&db->write_mu);
+}
+
+int writer_acquire(quire *db)
+{
+	pthread_mutex_lock(&db->write_mu);
+	while (db->writer_active)
+		pthread_cond_wait(&db->write_cv, &db->write_mu);
+	db->writer_active = 1;
+	pthread_mutex_unlock(&db->write_mu);
+	int e = df_lock(db);
+	if (e) {
+		pthread_mutex_lock(&db->write_mu);
+		db->writer_active = 0;
+		pthread_cond_signal(&db->write_cv);
+		pthread_mutex_unlock(&db->write_mu);
+	}
+	return e;
+}
+
+int quire_begin(quire *db, unsigned int flags, quire_txn **out)
+{
+	int e;
+	qerr_clear();
+	if (!db || !out || (flags & ~QUIRE_RDONLY))
+		return qerr(QUIRE_EINVAL, "quire_begin: bad arguments");
+	quire_txn *txn = calloc(1, sizeof *txn);
+	if (!txn)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	txn->db = db;
+	if (flags & QUIRE_RDONLY) {
+		if (df_stale(db) && (e = df_refresh(db, 0)) != 0) {
+			free(txn);
+			return e;
+		}
+	} else {
+		if (db->opts.flags & QUIRE_RDONLY)
+			e = qerr(QUIRE_ERDONLY, "%s: opened read-only", db->path);
+		else if (atomic_load(&db->failed))
+			e = qerr(QUIRE_EFATAL, "%s: an earlier fsync failed; "
+					       "reopen the database",
+				 db->path);
+		else if ((e = writer_acquire(db)) == 0 &&
+			 (e = df_writer_begin(db)) != 0)
+			writer_release(db);
+		if (!e && !(txn->wb = wbuf_new((uintptr_t)txn ^ db->cur_txn))) {
+			writer_release(db);
+			e = qerr(QUIRE_ENOMEM, "out of memory");
+		}
+		if (e) {
+			free(txn);
+			return e;
+		}
+		txn->write = 1;
+	}
+	cache_enter(db->cache, &txn->es);
+	txn->snap = snap_acquire(db);
+	txn->next_seq = txn->snap->h.next_seq;
+	atomic_fetch_add(&db->ntxn, 1);
+	*out = txn;
+	return 0;
+}
+
+uint64_t quire_txn_id(const quire_txn *txn)
+{
+	if (!txn)
+		return 0;
+	return txn->snap->h.txn + (txn->write ? 1 : 0);
+}
+
+int quire_txn_stat(quire_txn *txn, quire_stat *st)
+{
+	if (!txn || !st)
+		return qerr(QUIRE_EINVAL, "quire_txn_stat: bad arguments");
+	const struct qhdr *h = &txn->snap->h;
+	*st = (quire_stat){
+		.txn_id = h->txn,
+		.commit_time_ns = h->time_ns,
+		.next_seq = h->next_seq,
+		.key_count = h->key_count,
+		.live_bytes = h->live_bytes,
+		.oplog_bytes = h->root[QT_SEQ].bytes,
+		.file_bytes = h->total_bytes,
+		.depth = h->root[QT_KEYS].height,
+		.node_size = h->node_size,
+	};
+	return 0;
+}
+
+int txn_read_value(quire_txn *txn, uint64_t off, uint32_t vlen,
+		   struct vbuf **list, const void **out)
+{
+	quire *db = txn->db;
+	size_t size = QF_BLOCK_HDR + (size_t)vlen;
+	struct vbuf *vb = malloc(sizeof *vb + size);
+	if (!vb)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	int e = df_read(db, vb->data, size, off, "value");
+	if (!e) {
+		struct qblock b;
+		qblock_get(vb->data, &b);
+		if (b.type != QB_VALUE || b.size != size ||
+		    !qblock_crc_ok(vb->data, b.size))
+			e = qerr(QUIRE_ECORRUPT,
+				 "%s: value block at offset %llu: %s", db->path,
+				 (unsigned long long)off,
+				 b.type != QB_VALUE || b.size != size
+					 ? "not the value its entry describes"
+					 : "checksum mismatch");
+	}
+	if (e) {
+		free(vb);
+		return e;
+	}
+	vb->next = *list;
+	*list = vb;
+	*out = vb->data + QF_BLOCK_HDR;
+	return 0;
+}
+
+int txn_value(quire_txn *txn, const struct wval *v, struct vbuf **list,
+	      quire_val *out)
+{
+	if (!v->ool) {
+		*out = (quire_val){v->data, v->len};
+		return 0;
+	}
+	/* our own out-of-line value may still sit in the append buffer */
+	int e = txn->write ? df_flush(txn->db) : 0;
+	if (!e)
+		e = txn_read_value(txn, v->ool_off, v->len, list, &out->data);
+	if (!e)
+		out->size = v->len;
+	return e;
+}
+
+int txn_leaf_value(quire_txn *txn, const struct lentry *le,
+		   struct vbuf **list, quire_val *out)
+{
+	struct wval v = {le->val, le->vlen, le->ool, le->ool_off};
+	return txn_value(txn, &v, list, out);
+}
+
+static int check_key(quire_txn *txn, const void *key, size_t klen,
+		     const char *fn)
+{
+	if (!txn || (!key && klen))
+		return qerr(QUIRE_EINVAL, "%s: bad arguments", fn);
+	if (klen > QUIRE_MAX_KEY_SIZE)
+		return qerr(QUIRE_ETOOBIG, "%s: key of %zu bytes exceeds the "
+					   "limit of %d",
+			    fn, klen, QUIRE_MAX_KEY_SIZE);
+	return 0;
+}
+
+int quire_get(quire_txn *txn, const void *key, size_t klen, quire_val *val)
+{
+	int e;
+	qerr_clear();
+	if ((e = check_key(txn, key, klen, "quire_get")) != 0)
+		return e;
+	if (!val)
+		return qerr(QUIRE_EINVAL, "quire_get: bad arguments");
+	if (txn->wb) {
+		struct wnode *n = wbuf_find(txn->wb, key, klen);
+		if (n)
+			return n->op == WOP_DEL
+				       ? QUIRE_NOTFOUND
+				       : txn_value(txn, &n->v, &txn->vbufs, val);
+	}
+	struct lentry le;
+	e = tree_get(txn->db, &txn->snap->h.root[QT_KEYS], QT_KEYS, key, klen,
+		     &le);
+	return e ? e : txn_leaf_value(txn, &le, &txn->vbufs, val);
+}
+
+/* Common checks of put and del: a usable write transaction. */
+static int writable(quire_txn *txn, const char *fn)
+{
+	if (!txn->write)
+		return qerr(QUIRE_EINVAL, "%s: read-only transaction", fn);
+	if (txn->err)
+		return qerr(txn->err, "%s: an earlier operation of this "
+				      "transaction failed; abort it",
+			    fn);
+	return 0;
+}
+
+int quire_put(quire_txn *txn, const void *key, size_t klen, const void *val,
+	      size_t vlen)
+{
+	int e;
+	qerr_clear();
+	if ((e = check_key(txn, key, klen, "quire_put")) != 0 ||
+	    (e = writable(txn, "quire_put")) != 0)
+		return e;
+	if (!val && vlen)
+		return qerr(QUIRE_EINVAL, "quire_put: bad arguments");
+	if (vlen > QUIRE_MAX_VALUE_SIZE)
+		return qerr(QUIRE_ETOOBIG, "quire_put: value of %zu bytes "
+					   "exceeds the limit of %zu",
+			    vlen, QUIRE_MAX_VALUE_SIZE);
+	struct wval v = {val, (uint32_t)vlen, 0, 0};
+	if (vlen > QUIRE_INLINE_MAX) {
+		if ((e = df_append_value(txn->db, val, vlen, &v.ool_off)) != 0)
+			return txn->err = e; /* the append area is now unknown */
+		v.ool = 1;
+		v.data = NULL;
+	}
+	if ((e = wbuf_add(txn->wb, WOP_PUT, key, klen, &v)) != 0)
+		return qerr(e, "out of memory");
+	txn->next_seq++;
+	txn->gen++;
+	return 0;
+}
+
+int quire_del(quire_txn *txn, const void *key, size_t klen)
+{
+	int e;
+	qerr_clear();
+	if ((e = check_key(txn, key, klen, "quire_del")) != 0 ||
+	    (e = writable(txn, "quire_del")) != 0)
+		return e;
+	struct wnode *n = wbuf_find(txn->wb, key, klen);
+	if (n && n->op == WOP_DEL)
+		return QUIRE_NOTFOUND;
+	if (!n) {
+		struct lentry le;
+		e = tree_get(txn->db, &txn->snap->h.root[QT_KEYS], QT_KEYS, key,
+			     klen, &le);
+		if (e)
+			return e;
+	}
+	if ((e = wbuf_add(txn->wb, WOP_DEL, key, klen, NULL)) != 0)
+		return qerr(e, "out of memory");
+	txn->next_seq++;
+	txn->gen++;
+	return 0;
+}
+
+/* Build the by-sequence mutations: one record per operation. */
+static int seq_muts(quire_txn *txn, struct modify *m, const struct leafpos *pos,
+		    struct mut *sm)
+{
+	struct wbuf *wb = txn->wb;
+	uint64_t base = txn->snap->h.next_seq, id = quire_txn_id(txn);
+	for (size_t i = 0; i < wb->nops; i++) {
+		const struct wop *o = &wb->ops[i];
+		struct oprec r = {0};
+		if (o->op == WOP_PUT && o->n->last == i) {
+			const struct leafpos *p = &pos[o->n->midx];
+			r = (struct oprec){.kind = OP_PUTREF,
+					   .leaf_off = p->off,
+					   .leaf_size = p->size,
+					   .slot = p->slot};
+		} else {
+			r.kind = o->op == WOP_DEL ? OP_DEL : OP_PUT;
+			r.key = o->n->key;
+			r.klen = o->n->klen;
+			r.vlen = o->v.len;
+			r.ool = o->v.ool;
+			r.ool_off = o->v.ool_off;
+			r.val = o->v.data;
+		}
+		size_t len = oprec_size(&r);
+		uint8_t *k = arena_alloc(&m->ar, 8), *rec = arena_alloc(&m->ar, len);
+		if (!k || !rec)
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		st64be(k, base + i);
+		oprec_put(rec, &r);
+		sm[i] = (struct mut){.key = k,
+				     .klen = 8,
+				     .meta = id,
+				     .v = {.data = rec, .len = (uint32_t)len}};
+	}
+	return 0;
+}
+
+static int commit_write(quire_txn *txn)
+{
+	quire *db = txn->db;
+	struct wbuf *wb = txn->wb;
+	const struct qhdr *base = &txn->snap->h;
+	struct modify m;
+	struct qhdr h = {0};
+	int e = 0;
+	if (!wb->nops)
+		return 0;
+	modify_init(&m, db);
+	struct mut *km = malloc(wb->nkeys * sizeof *km);
+	struct mut *sm = malloc(wb->nops * sizeof *sm);
+	struct leafpos *pos = calloc(wb->nkeys, sizeof *pos);
+	if (!km || !sm || !pos) {
+		e = qerr(QUIRE_ENOMEM, "out of memory");
+		goto out;
+	}
+	size_t i = 0;
+	for (struct wnode *n = wbuf_first(wb); n; n = wbuf_next(n), i++) {
+		km[i] = (struct mut){.key = n->key,
+				     .klen = n->klen,
+				     .del = n->op == WOP_DEL,
+				     .meta = base->next_seq + n->last,
+				     .v = n->v};
+		n->midx = (uint32_t)i;
+	}
+	h.root[QT_SEQ] = base->root[QT_SEQ];
+	if ((e = modify_tree(&m, QT_KEYS, &base->root[QT_KEYS], km, wb->nkeys,
+			     pos, &h.root[QT_KEYS])) != 0 ||
+	    (e = seq_muts(txn, &m, pos, sm)) != 0 ||
+	    (e = modify_tree(&m, QT_SEQ, &base->root[QT_SEQ], sm, wb->nops,
+			     NULL, &h.root[QT_SEQ])) != 0)
+		goto out;
+
+	uint64_t now = db->vfs->now_ns(db->vfs);
+	h.node_size = db->opts.node_size;
+	h.txn = base->txn + 1;
+	h.time_ns = now > base->time_ns ? now : base->time_ns;
+	h.prev_off = base->self_off;
+	h.next_seq = txn->next_seq;
+	h.key_count = h.root[QT_KEYS].count;
+	h.live_bytes = h.root[QT_KEYS].bytes;
+	h.history_seq = base->history_seq;
+	h.history_txn = base->history_txn;
+	/* refresh_mu: readers of this handle load new headers one at a time,
+	 * and must not publish this one from the slot before we do */
+	pthread_mutex_lock(&db->refresh_mu);
+	e = df_commit(db, &h);
+	if (!e)
+		e = snap_publish(db, &h);
+	pthread_mutex_unlock(&db->refresh_mu);
+out:
+	modify_done(&m, e == 0);
+	if (e)
+		df_rollback(db);
+	free(km);
+	free(sm);
+	free(pos);
+	return e;
+}
+
+/* Free the transaction; its cursors stay allocated but detached. */
+static void txn_end(quire_txn *txn)
+{
+	quire *db = txn->db;
+	cursors_detach(txn);
+	for (struct vbuf *v = txn->vbufs, *next; v; v = next) {
+		next = v->next;
+		free(v);
+	}
+	cache_exit(db->cache, &txn->es);
+	snap_release(txn->snap);
+	if (txn->write) {
+		wbuf_free(txn->wb);
+		writer_release(db);
+	}
+	atomic_fetch_sub(&db->ntxn, 1);
+	free(txn);
+}
+
+int quire_commit(quire_txn *txn)
+{
+	qerr_clear();
+	if (!txn)
+		return qerr(QUIRE_EINVAL, "quire_commit: no transaction");
+	int e = 0;
+	if (txn->write) {
+		if (txn->err) {
+			e = qerr(txn->err, "quire_commit: an earlier operation "
+					   "of this transaction failed");
+			df_rollback(txn->db);
+		} else {
+			e = commit_write(txn);
+		}
+	}
+	txn_end(txn);
+	return e;
+}
+
+void quire_abort(quire_txn *txn)
+{
+	if (!txn)
+		return;
+	if (txn->write)
+		df_rollback(txn->db);
+	txn_end(txn);
+}

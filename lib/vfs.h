@@ -1,0 +1,77 @@
+/*
+ * vfs.h - the one interface through which quire touches the operating system.
+ *
+ * Like SQLite's VFS, every read, write, sync, truncate, lock, rename and clock
+ * read goes through a table of functions, so that tests can substitute an
+ * in-memory file system that injects I/O errors, short transfers and crashes
+ * (tests/memvfs.c). The methods have system-call semantics on purpose:
+ * transfers may be short and may fail with EINTR, so the retry loops in
+ * io.c are exercised by the fault injector too.
+ *
+ * Errors are returned as negative errno values.
+ */
+#ifndef QUIRE_VFS_H
+#define QUIRE_VFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct qvfs qvfs;
+typedef struct qvfs_file qvfs_file;
+
+/* open flags */
+#define QVFS_RDONLY 0x1
+#define QVFS_CREATE 0x2 /* create if missing */
+#define QVFS_EXCL 0x4   /* with CREATE: fail with -EEXIST if it exists */
+
+/* lock operations on the writer lock of a file */
+#define QVFS_LOCK_TRY 1 /* take it or fail at once with -EAGAIN */
+#define QVFS_UNLOCK 2
+
+struct qvfs_file {
+	const struct qvfs_file_ops *ops;
+};
+
+struct qvfs_file_ops {
+	/* pread/pwrite semantics: bytes moved (maybe short; 0 at EOF), or
+	 * -errno. */
+	ssize_t (*read)(qvfs_file *f, void *buf, size_t n, uint64_t off);
+	ssize_t (*write)(qvfs_file *f, const void *buf, size_t n, uint64_t off);
+	/* fdatasync: file data and the size, not necessarily the mtime. */
+	int (*sync)(qvfs_file *f);
+	int (*truncate)(qvfs_file *f, uint64_t size);
+	int (*size)(qvfs_file *f, uint64_t *size);
+	/* The cross-process writer lock (advisory, per open file). */
+	int (*lock)(qvfs_file *f, int op);
+	/* Optional: a read-only view of the first len bytes that follows
+	 * writes made by any process. NULL when not supported; callers then
+	 * read with read(). */
+	const void *(*map)(qvfs_file *f, size_t len);
+	void (*close)(qvfs_file *f);
+};
+
+struct qvfs {
+	int (*open)(qvfs *vfs, const char *path, int flags, unsigned mode,
+		    qvfs_file **out);
+	int (*remove)(qvfs *vfs, const char *path);
+	/* Rename from to to; with noreplace, fail with -EEXIST if to exists. */
+	int (*rename)(qvfs *vfs, const char *from, const char *to,
+		      int noreplace);
+	/* fsync the directory that holds path, so that a create or rename of
+	 * path survives a crash. */
+	int (*sync_dir)(qvfs *vfs, const char *path);
+	/* Wall clock in ns since 1970. */
+	uint64_t (*now_ns)(qvfs *vfs);
+	/* An id that differs after every boot of the machine, or 0 if unknown.
+	 * It tells an open whether the page cache may still hold writes that
+	 * never reached the disk (see dbfile.c). */
+	uint64_t (*boot_id)(qvfs *vfs);
+	/* Fill buf with unpredictable bytes (file ids). */
+	void (*random)(qvfs *vfs, void *buf, size_t n);
+};
+
+/* The POSIX implementation used by quire_open(). */
+qvfs *qvfs_unix(void);
+
+#endif

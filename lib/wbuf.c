@@ -1,0 +1,140 @@
+/*
+ * wbuf.c - skip list of pending operations plus the operation log.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "quire.h"
+#include "util.h"
+#include "wbuf.h"
+
+#define MAXH 20
+
+struct wbuf *wbuf_new(uint64_t seed)
+{
+	struct wbuf *wb = calloc(1, sizeof *wb);
+	if (!wb)
+		return NULL;
+	wb->head = arena_alloc(&wb->ar, sizeof *wb->head +
+						MAXH * sizeof(struct wnode *));
+	if (!wb->head) {
+		free(wb);
+		return NULL;
+	}
+	memset(wb->head, 0, sizeof *wb->head + MAXH * sizeof(struct wnode *));
+	wb->height = 1;
+	wb->rng = seed | 1;
+	return wb;
+}
+
+void wbuf_free(struct wbuf *wb)
+{
+	if (!wb)
+		return;
+	arena_free(&wb->ar);
+	free(wb->ops);
+	free(wb);
+}
+
+static int rand_height(struct wbuf *wb)
+{
+	int h = 1;
+	for (;;) {
+		wb->rng ^= wb->rng << 13;
+		wb->rng ^= wb->rng >> 7;
+		wb->rng ^= wb->rng << 17;
+		if ((wb->rng & 3) || h == MAXH)
+			return h;
+		h++;
+	}
+}
+
+static inline int ncmp(const struct wnode *n, const void *key, size_t klen)
+{
+	return key_cmp(n->key, n->klen, key, klen);
+}
+
+/* Fill prev[] with, at each level, the last node whose key is < key. */
+static struct wnode *find_lt(struct wbuf *wb, const void *key, size_t klen,
+			     struct wnode **prev)
+{
+	struct wnode *x = wb->head;
+	for (int l = wb->height - 1; l >= 0; l--) {
+		while (x->next[l] && ncmp(x->next[l], key, klen) < 0)
+			x = x->next[l];
+		if (prev)
+			prev[l] = x;
+	}
+	return x;
+}
+
+struct wnode *wbuf_find(struct wbuf *wb, const void *key, size_t klen)
+{
+	struct wnode *x = find_lt(wb, key, klen, NULL)->next[0];
+	return x && ncmp(x, key, klen) == 0 ? x : NULL;
+}
+
+struct wnode *wbuf_seek(struct wbuf *wb, const void *key, size_t klen,
+			int incl)
+{
+	struct wnode *x = find_lt(wb, key, klen, NULL)->next[0];
+	if (x && !incl && ncmp(x, key, klen) == 0)
+		x = x->next[0];
+	return x;
+}
+
+struct wnode *wbuf_seek_back(struct wbuf *wb, const void *key, size_t klen,
+			     int incl)
+{
+	struct wnode *x = wb->head;
+	for (int l = wb->height - 1; l >= 0; l--)
+		while (x->next[l] &&
+		       (!key || ncmp(x->next[l], key, klen) < (incl ? 1 : 0)))
+			x = x->next[l];
+	return x == wb->head ? NULL : x;
+}
+
+int wbuf_add(struct wbuf *wb, int op, const void *key, size_t klen,
+	     const struct wval *v)
+{
+	if (wb->nops == wb->cap) {
+		size_t cap = wb->cap ? wb->cap * 2 : 64;
+		struct wop *ops = realloc(wb->ops, cap * sizeof *ops);
+		if (!ops)
+			return QUIRE_ENOMEM;
+		wb->ops = ops;
+		wb->cap = cap;
+	}
+	struct wval val = {0};
+	if (op == WOP_PUT) {
+		val = *v;
+		if (!val.ool && !(val.data = arena_dup(&wb->ar, v->data, v->len)))
+			return QUIRE_ENOMEM;
+	}
+	struct wnode *prev[MAXH];
+	struct wnode *x = find_lt(wb, key, klen, prev)->next[0];
+	if (!x || ncmp(x, key, klen) != 0) {
+		int h = rand_height(wb);
+		x = arena_alloc(&wb->ar, sizeof *x + h * sizeof(struct wnode *));
+		if (!x || !(x->key = arena_dup(&wb->ar, key, klen)))
+			return QUIRE_ENOMEM;
+		x->klen = (uint32_t)klen;
+		x->height = (uint8_t)h;
+		for (int l = wb->height; l < h; l++)
+			prev[l] = wb->head;
+		if (h > wb->height)
+			wb->height = h;
+		for (int l = 0; l < h; l++) {
+			x->next[l] = prev[l]->next[l];
+			prev[l]->next[l] = x;
+		}
+		wb->nkeys++;
+	}
+	x->op = (uint8_t)op;
+	x->v = val;
+	x->last = (uint32_t)wb->nops;
+	wb->ops[wb->nops++] = (struct wop){.n = x, .op = (uint8_t)op, .v = val};
+	return 0;
+}

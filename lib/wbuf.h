@@ -1,0 +1,83 @@
+/*
+ * wbuf.h - the write transaction's pending operations.
+ *
+ * A skip list keyed by user key holds the latest operation on each key, so
+ * that reads and cursors of the transaction see its own writes and the
+ * commit can walk the keys in order (the sorted batch that modify.c applies).
+ * Beside it, a log of every operation in sequence order: the by-sequence tree
+ * keeps all of them, including a put overwritten later in the same
+ * transaction.
+ */
+#ifndef QUIRE_WBUF_H
+#define QUIRE_WBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+
+#define WOP_PUT 1
+#define WOP_DEL 2
+
+/* A value as the transaction holds it: inline bytes or a block already
+ * written to the file. */
+struct wval {
+	const uint8_t *data; /* inline bytes, when !ool */
+	uint32_t len;
+	int ool;
+	uint64_t ool_off;
+};
+
+struct wnode {
+	const uint8_t *key;
+	uint32_t klen;
+	uint8_t op;     /* WOP_* of the latest operation */
+	uint8_t height;
+	uint32_t last;  /* index in the log of the latest operation */
+	uint32_t midx;  /* index in the commit's mutation list (modify.c) */
+	struct wval v;
+	struct wnode *next[];
+};
+
+struct wop {
+	struct wnode *n;
+	uint8_t op;
+	struct wval v;
+};
+
+struct wbuf {
+	struct arena ar;
+	struct wnode *head;
+	int height;
+	uint64_t rng;
+	struct wop *ops;
+	size_t nops, cap;
+	size_t nkeys;
+};
+
+struct wbuf *wbuf_new(uint64_t seed);
+void wbuf_free(struct wbuf *wb);
+
+struct wnode *wbuf_find(struct wbuf *wb, const void *key, size_t klen);
+/* Record an operation (copying key and inline value). 0 or QUIRE_ENOMEM. */
+int wbuf_add(struct wbuf *wb, int op, const void *key, size_t klen,
+	     const struct wval *v);
+
+static inline struct wnode *wbuf_first(struct wbuf *wb)
+{
+	return wb->head->next[0];
+}
+
+static inline struct wnode *wbuf_next(struct wnode *n)
+{
+	return n->next[0];
+}
+
+/* First node with key >= key (or > key when !incl). */
+struct wnode *wbuf_seek(struct wbuf *wb, const void *key, size_t klen,
+			int incl);
+/* Last node with key <= key (or < key when !incl); key NULL: the last. */
+struct wnode *wbuf_seek_back(struct wbuf *wb, const void *key, size_t klen,
+			     int incl);
+
+#endif

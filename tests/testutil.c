@@ -1,0 +1,188 @@
+/*
+ * testutil.c - scratch paths, random numbers, the reference model.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+
+const char *tu_path(const char *name)
+{
+	static char buf[4096];
+	const char *dir = getenv("QUIRE_TEST_DIR");
+	snprintf(buf, sizeof buf, "%s/%s-%ld.quire", dir && *dir ? dir : "/tmp",
+		 name, (long)getpid());
+	unlink(buf);
+	return buf;
+}
+
+uint64_t tu_rand(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+uint64_t tu_below(uint64_t *s, uint64_t n)
+{
+	return n ? tu_rand(s) % n : 0;
+}
+
+uint64_t tu_seed(uint64_t def)
+{
+	const char *e = getenv("QUIRE_SEED");
+	return e && *e ? strtoull(e, NULL, 0) : def;
+}
+
+static int cmp(const void *a, size_t al, const void *b, size_t bl)
+{
+	size_t n = al < bl ? al : bl;
+	int c = n ? memcmp(a, b, n) : 0;
+	return c ? c : (al > bl) - (al < bl);
+}
+
+size_t model_lower(const struct model *m, const void *k, size_t kl)
+{
+	size_t lo = 0, hi = m->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (cmp(m->v[mid].key, m->v[mid].klen, k, kl) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static uint8_t *bdup(const void *p, size_t n)
+{
+	uint8_t *d = malloc(n ? n : 1);
+	assert_non_null(d);
+	if (n)
+		memcpy(d, p, n);
+	return d;
+}
+
+void model_put(struct model *m, const void *k, size_t kl, const void *v,
+	       size_t vl)
+{
+	size_t i = model_lower(m, k, kl);
+	if (i < m->n && cmp(m->v[i].key, m->v[i].klen, k, kl) == 0) {
+		free(m->v[i].val);
+		m->v[i].val = bdup(v, vl);
+		m->v[i].vlen = vl;
+		return;
+	}
+	if (m->n == m->cap) {
+		m->cap = m->cap ? m->cap * 2 : 256;
+		m->v = realloc(m->v, m->cap * sizeof *m->v);
+		assert_non_null(m->v);
+	}
+	memmove(&m->v[i + 1], &m->v[i], (m->n - i) * sizeof *m->v);
+	m->v[i] = (struct model_ent){bdup(k, kl), bdup(v, vl), kl, vl};
+	m->n++;
+}
+
+int model_del(struct model *m, const void *k, size_t kl)
+{
+	size_t i = model_lower(m, k, kl);
+	if (i == m->n || cmp(m->v[i].key, m->v[i].klen, k, kl) != 0)
+		return 0;
+	free(m->v[i].key);
+	free(m->v[i].val);
+	memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof *m->v);
+	m->n--;
+	return 1;
+}
+
+const struct model_ent *model_get(const struct model *m, const void *k,
+				  size_t kl)
+{
+	size_t i = model_lower(m, k, kl);
+	if (i < m->n && cmp(m->v[i].key, m->v[i].klen, k, kl) == 0)
+		return &m->v[i];
+	return NULL;
+}
+
+void model_clear(struct model *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->v[i].key);
+		free(m->v[i].val);
+	}
+	free(m->v);
+	*m = (struct model){0};
+}
+
+void model_copy(struct model *dst, const struct model *src)
+{
+	model_clear(dst);
+	dst->cap = dst->n = src->n;
+	dst->v = malloc((src->n ? src->n : 1) * sizeof *dst->v);
+	assert_non_null(dst->v);
+	for (size_t i = 0; i < src->n; i++)
+		dst->v[i] = (struct model_ent){
+			bdup(src->v[i].key, src->v[i].klen),
+			bdup(src->v[i].val, src->v[i].vlen), src->v[i].klen,
+			src->v[i].vlen};
+}
+
+static void same(const struct model_ent *e, quire_val k, quire_val v,
+		 size_t i)
+{
+	if (cmp(e->key, e->klen, k.data, k.size) != 0)
+		fail_msg("entry %zu: key differs from the model", i);
+	if (cmp(e->val, e->vlen, v.data, v.size) != 0)
+		fail_msg("entry %zu: value differs from the model (%zu vs %zu "
+			 "bytes)",
+			 i, v.size, e->vlen);
+}
+
+void model_check_txn(const struct model *m, quire_txn *txn)
+{
+	quire_cursor *c;
+	quire_val k, v;
+	size_t i = 0;
+	int r;
+	QOK(quire_cursor_open(txn, &c));
+	for (r = quire_cursor_first(c); r == 0; r = quire_cursor_next(c), i++) {
+		if (i >= m->n)
+			fail_msg("database has more keys than the model (%zu)",
+				 m->n);
+		QOK(quire_cursor_key(c, &k));
+		QOK(quire_cursor_value(c, &v));
+		same(&m->v[i], k, v, i);
+	}
+	if (r != QUIRE_NOTFOUND)
+		fail_msg("forward scan: %s (%s)", quire_strerror(r),
+			 quire_errmsg());
+	if (i != m->n)
+		fail_msg("database has %zu keys, the model %zu", i, m->n);
+	for (r = quire_cursor_last(c); r == 0; r = quire_cursor_prev(c)) {
+		if (i == 0)
+			fail_msg("backward scan: more keys than the model");
+		i--;
+		QOK(quire_cursor_key(c, &k));
+		QOK(quire_cursor_value(c, &v));
+		same(&m->v[i], k, v, i);
+	}
+	if (r != QUIRE_NOTFOUND || i != 0)
+		fail_msg("backward scan ended early at %zu: %s", i,
+			 quire_strerror(r));
+	quire_cursor_close(c);
+	for (i = 0; i < m->n; i++) {
+		QOK(quire_get(txn, m->v[i].key, m->v[i].klen, &v));
+		if (cmp(m->v[i].val, m->v[i].vlen, v.data, v.size) != 0)
+			fail_msg("get of entry %zu differs from the model", i);
+	}
+}

@@ -1,0 +1,59 @@
+/*
+ * testutil.h - helpers shared by the test programs: scratch paths, a seeded
+ * random generator, and the in-memory model that randomized tests compare
+ * the database against.
+ */
+#ifndef QUIRE_TESTUTIL_H
+#define QUIRE_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quire.h"
+
+/* Fail the current cmocka test with the quire error if x is not 0. */
+#define QOK(x)                                                               \
+	do {                                                                 \
+		int qok_e_ = (x);                                            \
+		if (qok_e_ != 0)                                             \
+			fail_msg("%s = %d (%s: %s)", #x, qok_e_,             \
+				 quire_strerror(qok_e_), quire_errmsg());    \
+	} while (0)
+
+/* A fresh path "<test dir>/<name>-<pid>.quire"; any old file is removed.
+ * The string is static: copy it to keep two. */
+const char *tu_path(const char *name);
+
+/* splitmix64 */
+uint64_t tu_rand(uint64_t *state);
+/* Uniform in [0, n). */
+uint64_t tu_below(uint64_t *state, uint64_t n);
+/* The seed for randomized tests: QUIRE_SEED from the environment or def. */
+uint64_t tu_seed(uint64_t def);
+
+/* Sorted map of byte strings, the reference for model-based tests. */
+struct model_ent {
+	uint8_t *key, *val;
+	size_t klen, vlen;
+};
+struct model {
+	struct model_ent *v;
+	size_t n, cap;
+};
+
+void model_put(struct model *m, const void *k, size_t kl, const void *v,
+	       size_t vl);
+int model_del(struct model *m, const void *k, size_t kl); /* 1 if it was there */
+const struct model_ent *model_get(const struct model *m, const void *k,
+				  size_t kl);
+/* Index of the first key >= k. */
+size_t model_lower(const struct model *m, const void *k, size_t kl);
+void model_copy(struct model *dst, const struct model *src);
+void model_clear(struct model *m);
+
+/* Compare the whole content seen by txn with m (a cursor scan forward and
+ * backward plus a get of every key). Returns 0 if equal, else fails the
+ * test with a description. */
+void model_check_txn(const struct model *m, quire_txn *txn);
+
+#endif

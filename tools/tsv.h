@@ -1,0 +1,3 @@
+#ifndef TSV_H
+#define TSV_H
+#endif
