@@ -30,6 +30,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -386,8 +387,8 @@ int df_stale(quire *db)
 	return s.latest_txn != atomic_load(&db->cur_txn);
 }
 
-/* Write a new empty database into the (locked, short) file. */
-static int init_file(quire *db)
+/* Write a new empty database into f, which the caller holds locked. */
+static int init_file(quire *db, qvfs_file *f)
 {
 	uint8_t buf[INIT_SIZE];
 	struct qsuper sb = {.version = QF_VERSION,
@@ -395,7 +396,6 @@ static int init_file(quire *db)
 	db->vfs->random(db->vfs, sb.file_id, QF_FILE_ID);
 	memset(buf, 0, sizeof buf);
 	qsuper_put(buf, &sb);
-	memcpy(db->file_id, sb.file_id, QF_FILE_ID);
 
 	struct qhdr h = {
 		.node_size = db->opts.node_size,
@@ -408,25 +408,65 @@ static int init_file(quire *db)
 	};
 	memcpy(h.file_id, sb.file_id, QF_FILE_ID);
 	qhdr_put(buf + QF_SUPER_SIZE, &h);
-
-	db->durable_off = QF_SUPER_SIZE;
-	db->slot_counter = 0;
 	struct qslot s = {.latest_off = QF_SUPER_SIZE,
 			  .durable_off = QF_SUPER_SIZE,
 			  .boot_id = db->boot_id,
 			  .counter = 1};
 	qslot_put(buf + QF_SLOT1_OFF, &s);
 
-	int e = truncate_to(db, 0);
+	int e = f->ops->truncate(f, 0);
 	if (!e)
-		e = write_at(db, buf, sizeof buf, 0);
+		e = io_write(f, buf, sizeof buf, 0);
 	if (!e)
-		e = sync_file(db);
-	if (!e) {
-		int d = db->vfs->sync_dir(db->vfs, db->path);
-		if (d)
-			e = qerr_os(-d, "%s: syncing its directory", db->path);
+		e = f->ops->sync(f);
+	return e ? qerr_os(-e, "%s: initialising", db->path) : 0;
+}
+
+/*
+ * Create a new database atomically: build it in "<path>.init", fsync, rename
+ * it into place (never over an existing file) and fsync the directory. A
+ * crash leaves either no database or a complete one, plus perhaps the .init
+ * file, which the next creator reuses.
+ */
+static int create_file(quire *db)
+{
+	size_t n = strlen(db->path) + 6;
+	char *tmp = malloc(n);
+	qvfs_file *f = NULL, *probe;
+	int e;
+	if (!tmp)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	snprintf(tmp, n, "%s.init", db->path);
+	if ((e = db->vfs->open(db->vfs, tmp, QVFS_CREATE, db->opts.mode, &f))) {
+		e = qerr_os(-e, "%s: creating", tmp);
+		goto out;
 	}
+	qvfs_file *saved = db->f; /* lock_file() works on db->f */
+	db->f = f;
+	e = lock_file(db);
+	db->f = saved;
+	if (e)
+		goto out;
+	/* Another creator may have finished while we waited: then our
+	 * descriptor may even name its database. Leave it alone. */
+	if (db->vfs->open(db->vfs, db->path, QVFS_RDONLY, 0, &probe) == 0) {
+		probe->ops->close(probe);
+		goto out;
+	}
+	if ((e = init_file(db, f)) != 0)
+		goto out;
+	if ((e = db->vfs->rename(db->vfs, tmp, db->path, 1)) == -EEXIST) {
+		db->vfs->remove(db->vfs, tmp);
+		e = 0;
+	} else if (e) {
+		e = qerr_os(-e, "%s: renaming into place", tmp);
+	} else if ((e = db->vfs->sync_dir(db->vfs, db->path)) != 0) {
+		e = qerr_os(-e, "%s: syncing its directory", db->path);
+	}
+out:
+	if (f)
+		f->ops->close(f);
+	free(tmp);
 	return e;
 }
 
@@ -448,15 +488,22 @@ int df_open(quire *db)
 {
 	int ro = (db->opts.flags & QUIRE_RDONLY) != 0;
 	int create = !ro && (db->opts.flags & QUIRE_CREATE);
-	int vflags = ro ? QVFS_RDONLY : create ? QVFS_CREATE : 0;
 	uint64_t size;
-	int e = db->vfs->open(db->vfs, db->path, vflags, db->opts.mode, &db->f);
+	int e = db->vfs->open(db->vfs, db->path, ro ? QVFS_RDONLY : 0,
+			      db->opts.mode, &db->f);
+	db->boot_id = db->vfs->boot_id(db->vfs);
+	if (e == -ENOENT && create) {
+		if ((e = create_file(db)) != 0)
+			return e;
+		e = db->vfs->open(db->vfs, db->path, 0, db->opts.mode, &db->f);
+	}
 	if (e)
 		return qerr_os(-e, "%s: open", db->path);
-	db->boot_id = db->vfs->boot_id(db->vfs);
 	if ((e = file_size(db, &size)) != 0)
 		return e;
 	if (size < INIT_SIZE) {
+		/* an existing empty file (or one a crash cut short while we
+		 * initialised it in place) */
 		if (!create)
 			return qerr(QUIRE_ENOTDB,
 				    "%s: %s, not a quire database", db->path,
@@ -465,7 +512,7 @@ int df_open(quire *db)
 			return e;
 		if ((e = file_size(db, &size)) == 0 && size < INIT_SIZE) {
 			if (may_initialise(db, size))
-				e = init_file(db);
+				e = init_file(db, db->f);
 			else
 				e = qerr(QUIRE_ENOTDB,
 					 "%s: not a quire database", db->path);

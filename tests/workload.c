@@ -1,0 +1,284 @@
+/*
+ * workload.c - the crash and fault tests' workload (see workload.h).
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+#include "workload.h"
+
+static uint8_t *rand_bytes(uint64_t *s, size_t n)
+{
+	uint8_t *p = malloc(n ? n : 1);
+	assert_non_null(p);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)tu_rand(s);
+	return p;
+}
+
+static size_t value_size(uint64_t *s, int big_every)
+{
+	if (big_every && tu_below(s, (uint64_t)big_every) == 0)
+		return 1025 + (size_t)tu_below(s, 6000); /* out of line */
+	switch (tu_below(s, 4)) {
+	case 0: return 0;
+	case 1: return (size_t)tu_below(s, 16);
+	case 2: return 900 + (size_t)tu_below(s, 125); /* near the limit */
+	default: return (size_t)tu_below(s, 200);
+	}
+}
+
+void wl_plan_make(struct wl_plan *p, const struct wl_opts *o)
+{
+	uint64_t s = o->seed;
+	p->o = *o;
+	p->c = calloc((size_t)o->commits + 1, sizeof *p->c);
+	p->state = calloc((size_t)o->commits + 1, sizeof *p->state);
+	assert_non_null(p->c);
+	assert_non_null(p->state);
+	for (int c = 1; c <= o->commits; c++) {
+		struct wl_commit *wc = &p->c[c];
+		model_copy(&p->state[c], &p->state[c - 1]);
+		wc->nops = 1 + (int)tu_below(&s, (uint64_t)o->max_ops);
+		wc->ops = calloc((size_t)wc->nops, sizeof *wc->ops);
+		assert_non_null(wc->ops);
+		wc->reopen_before = o->reopen_every && c % o->reopen_every == 0;
+		wc->abort_before = o->abort_every && c % o->abort_every == 0;
+		wc->sync_after = o->nosync && o->sync_every &&
+				 c % o->sync_every == 0;
+		for (int i = 0; i < wc->nops; i++) {
+			struct wl_op *op = &wc->ops[i];
+			struct model *m = &p->state[c];
+			if (m->n > 8 && tu_below(&s, 4) == 0) {
+				const struct model_ent *e =
+					&m->v[tu_below(&s, m->n)];
+				op->del = 1;
+				op->klen = e->klen;
+				op->key = malloc(e->klen ? e->klen : 1);
+				memcpy(op->key, e->key, e->klen);
+				model_del(m, op->key, op->klen);
+				continue;
+			}
+			char k[32];
+			int kl = snprintf(k, sizeof k, "k%04u",
+					  (unsigned)tu_below(&s, 400));
+			if (tu_below(&s, 16) == 0) { /* a long key now and then */
+				op->klen = 100 + (size_t)tu_below(&s, 600);
+				op->key = rand_bytes(&s, op->klen);
+				memcpy(op->key, k, (size_t)kl);
+			} else {
+				op->klen = (size_t)kl;
+				op->key = (uint8_t *)strdup(k);
+			}
+			op->vlen = value_size(&s, o->big_every);
+			op->val = rand_bytes(&s, op->vlen);
+			model_put(m, op->key, op->klen, op->val, op->vlen);
+		}
+	}
+}
+
+void wl_plan_free(struct wl_plan *p)
+{
+	for (int c = 0; c <= p->o.commits; c++) {
+		model_clear(&p->state[c]);
+		if (c == 0)
+			continue;
+		for (int i = 0; i < p->c[c].nops; i++) {
+			free(p->c[c].ops[i].key);
+			free(p->c[c].ops[i].val);
+		}
+		free(p->c[c].ops);
+	}
+	free(p->c);
+	free(p->state);
+}
+
+static int open_db(const struct wl_plan *p, qvfs *vfs, const char *path,
+		   unsigned extra, quire **db)
+{
+	quire_options o;
+	quire_options_init(&o);
+	o.flags = extra | (p->o.nosync ? QUIRE_NOSYNC : 0);
+	o.node_size = p->o.node_size ? p->o.node_size : 4096;
+	o.cache_size = (size_t)1 << 20;
+	return qdb_open_vfs(path, &o, vfs, db);
+}
+
+#define STOP(e_, what_)                                                      \
+	do {                                                                 \
+		r->err = (e_);                                               \
+		snprintf(r->where, sizeof r->where, "%s", (what_));          \
+		if (!*r->msg)                                                \
+			snprintf(r->msg, sizeof r->msg, "%s",                \
+				 quire_errmsg());                            \
+		goto out;                                                    \
+	} while (0)
+
+void wl_run(const struct wl_plan *p, qvfs *vfs, const char *path,
+	    struct wl_result *r)
+{
+	quire *db = NULL;
+	quire_txn *t = NULL;
+	int e;
+	memset(r, 0, sizeof *r);
+	if ((e = open_db(p, vfs, path, QUIRE_CREATE, &db)) != 0)
+		STOP(e, "create");
+	r->created = 1;
+	for (int c = 1; c <= p->o.commits; c++) {
+		const struct wl_commit *wc = &p->c[c];
+		if (wc->reopen_before) {
+			e = quire_close(db);
+			db = NULL;
+			if (e)
+				STOP(e, "close");
+			if ((e = open_db(p, vfs, path, 0, &db)) != 0)
+				STOP(e, "reopen");
+		}
+		if (wc->abort_before) { /* appends that must vanish */
+			static uint8_t junk[3000];
+			if ((e = quire_begin(db, 0, &t)) != 0)
+				STOP(e, "begin");
+			for (int i = 0; !e && i < 3; i++) {
+				junk[0] = (uint8_t)i;
+				e = quire_put(t, "junk", 4, junk, sizeof junk);
+			}
+			quire_abort(t);
+			t = NULL;
+			if (e)
+				STOP(e, "put");
+		}
+		if ((e = quire_begin(db, 0, &t)) != 0)
+			STOP(e, "begin");
+		r->inflight = 1;
+		for (int i = 0; i < wc->nops; i++) {
+			const struct wl_op *op = &wc->ops[i];
+			e = op->del ? quire_del(t, op->key, op->klen)
+				    : quire_put(t, op->key, op->klen, op->val,
+						op->vlen);
+			if (e) {
+				quire_abort(t);
+				t = NULL;
+				STOP(e, op->del ? "del" : "put");
+			}
+		}
+		e = quire_commit(t);
+		t = NULL;
+		if (e) {
+			quire_txn *t2;
+			snprintf(r->msg, sizeof r->msg, "%s", quire_errmsg());
+			r->begin_after_fail = quire_begin(db, 0, &t2);
+			if (!r->begin_after_fail)
+				quire_abort(t2);
+			STOP(e, "commit");
+		}
+		r->inflight = 0;
+		r->acked = c;
+		if (!p->o.nosync)
+			r->durable = c;
+		if (wc->sync_after) {
+			if ((e = quire_sync(db)) != 0)
+				STOP(e, "sync");
+			r->durable = c;
+		}
+	}
+out:
+	if (db && quire_close(db) != 0)
+		fail_msg("close: %s", quire_errmsg());
+}
+
+int wl_same(quire_txn *txn, const struct model *m)
+{
+	quire_cursor *c;
+	quire_val k, v;
+	size_t i = 0;
+	int r, same = 1;
+	if (quire_cursor_open(txn, &c))
+		return 0;
+	for (r = quire_cursor_first(c); r == 0 && same; r = quire_cursor_next(c)) {
+		if (i >= m->n) {
+			same = 0;
+			break;
+		}
+		const struct model_ent *e = &m->v[i];
+		if (quire_cursor_key(c, &k) ||
+		    quire_cursor_value(c, &v) || k.size != e->klen ||
+		    v.size != e->vlen || (k.size && memcmp(k.data, e->key, k.size)) ||
+		    (v.size && memcmp(v.data, e->val, v.size)))
+			same = 0;
+		i++;
+	}
+	quire_cursor_close(c);
+	return same && r == QUIRE_NOTFOUND && i == m->n;
+}
+
+static void check_clean(quire *db, const char *ctx)
+{
+	quire_txn *t;
+	uint64_t probs;
+	QOK(quire_begin(db, QUIRE_RDONLY, &t));
+	QOK(quire_check(t, NULL, NULL, &probs));
+	quire_abort(t);
+	if (probs)
+		fail_msg("%s: quire_check found %llu problems", ctx,
+			 (unsigned long long)probs);
+}
+
+int wl_verify(const struct wl_plan *p, qvfs *vfs, const char *path,
+	      const struct wl_result *r, int lo, int hi, const char *ctx,
+	      uint64_t *file_bytes)
+{
+	quire *db;
+	quire_txn *t;
+	int e = open_db(p, vfs, path, r->created ? 0 : QUIRE_CREATE, &db), found = -1;
+	if (e)
+		fail_msg("%s: reopen after the crash: %s (%s)", ctx,
+			 quire_strerror(e), quire_errmsg());
+	QOK(quire_begin(db, QUIRE_RDONLY, &t));
+	for (int i = hi; i >= lo && found < 0; i--)
+		if (wl_same(t, &p->state[i]))
+			found = i;
+	quire_abort(t);
+	if (found < 0)
+		fail_msg("%s: content is none of the allowed states %d..%d", ctx,
+			 lo, hi);
+	check_clean(db, ctx);
+
+	/* life goes on: ten more commits, a reopen, the same content */
+	struct model m = {0};
+	uint64_t s = p->o.seed ^ 0x5eed;
+	model_copy(&m, &p->state[found]);
+	for (int c = 0; c < 10; c++) {
+		char k[16], v[64];
+		snprintf(k, sizeof k, "after%02d", c);
+		snprintf(v, sizeof v, "v%llu", (unsigned long long)tu_rand(&s));
+		QOK(quire_begin(db, 0, &t));
+		QOK(quire_put(t, k, strlen(k), v, strlen(v)));
+		QOK(quire_commit(t));
+		model_put(&m, k, strlen(k), v, strlen(v));
+	}
+	QOK(quire_close(db));
+	QOK(open_db(p, vfs, path, 0, &db));
+	QOK(quire_begin(db, QUIRE_RDONLY, &t));
+	if (!wl_same(t, &m))
+		fail_msg("%s: content after ten more commits and a reopen is "
+			 "wrong",
+			 ctx);
+	if (file_bytes) {
+		quire_stat st;
+		QOK(quire_txn_stat(t, &st));
+		*file_bytes = st.file_bytes;
+	}
+	quire_abort(t);
+	check_clean(db, ctx);
+	QOK(quire_close(db));
+	model_clear(&m);
+	return found;
+}

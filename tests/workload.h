@@ -1,0 +1,81 @@
+/*
+ * workload.h - a deterministic workload for the crash and fault tests.
+ *
+ * A plan is a list of commits (puts of keys and values of mixed sizes,
+ * deletes of present keys, reopens, syncs) generated from a seed, together
+ * with the expected content after every commit. wl_run() plays it against a
+ * database on any VFS and stops at the first failure, saying which commits
+ * were acknowledged; wl_verify() then opens the database and requires its
+ * content to be one of the states the crash-safety contract allows.
+ */
+#ifndef QUIRE_WORKLOAD_H
+#define QUIRE_WORKLOAD_H
+
+#include <stdint.h>
+
+#include "testutil.h"
+#include "vfs.h"
+
+struct wl_opts {
+	uint64_t seed;
+	int commits;
+	int max_ops;        /* operations per commit: 1..max_ops */
+	unsigned node_size;
+	int nosync;         /* QUIRE_NOSYNC, with quire_sync every sync_every */
+	int sync_every;
+	int reopen_every;   /* close and reopen before every n-th commit */
+	int big_every;      /* one value in n is stored out of line */
+	int abort_every;    /* before every n-th commit, a transaction that
+			     * writes large values and aborts */
+};
+
+struct wl_op {
+	int del;
+	uint8_t *key, *val;
+	size_t klen, vlen;
+};
+
+struct wl_commit {
+	struct wl_op *ops;
+	int nops;
+	int reopen_before, sync_after, abort_before;
+};
+
+struct wl_plan {
+	struct wl_opts o;
+	struct wl_commit *c;  /* c[1..commits] */
+	struct model *state;  /* state[i]: content after commit i; [0] empty */
+};
+
+struct wl_result {
+	int created;        /* the database creation was acknowledged */
+	int acked;          /* last commit that returned 0 */
+	int inflight;       /* 1 if it stopped inside commit acked + 1 */
+	int durable;        /* last commit known to be on disk */
+	int err;            /* first failure, 0 if the plan ran to the end */
+	int begin_after_fail; /* quire_begin(write) right after a failed commit */
+	char where[64];     /* the call that failed */
+	char msg[512];      /* quire_errmsg() of the failure */
+};
+
+void wl_plan_make(struct wl_plan *p, const struct wl_opts *o);
+void wl_plan_free(struct wl_plan *p);
+
+void wl_run(const struct wl_plan *p, qvfs *vfs, const char *path,
+	    struct wl_result *r);
+
+/* 1 if the transaction's content equals m. */
+int wl_same(quire_txn *txn, const struct model *m);
+
+/*
+ * Open the database (creating it if r says creation was not acknowledged)
+ * and fail the test unless its content is state[lo..hi] of the plan and
+ * quire_check finds nothing; then make ten more commits, reopen, and check
+ * again. Returns the index of the state found; *file_bytes (if not NULL)
+ * receives the file size the last commit's header records.
+ */
+int wl_verify(const struct wl_plan *p, qvfs *vfs, const char *path,
+	      const struct wl_result *r, int lo, int hi, const char *ctx,
+	      uint64_t *file_bytes);
+
+#endif
