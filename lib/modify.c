@@ -62,7 +62,7 @@ void modify_init(struct modify *m, quire *db)
 	memset(m, 0, sizeof *m);
 	m->db = db;
 	m->target = db->opts.node_size;
-	m->minfill = m->target / 4;
+	m->minfill = m->target / 2; /* the B-tree half-full rule */
 }
 
 void modify_done(struct modify *m, int committed)
