@@ -46,6 +46,11 @@ const uint8_t *cache_lookup(struct cache *c, uint64_t off);
  * another thread inserted first, in which case node is discarded). */
 const uint8_t *cache_insert(struct cache *c, uint64_t off, uint8_t *node);
 
+/* Make a node returned by cache_lookup/cache_insert the next candidate for
+ * eviction: a commit replaced it, so only older snapshots still want it.
+ * The caller's transaction keeps the memory valid. */
+void cache_demote(const uint8_t *node);
+
 struct cache_stats {
 	uint64_t hits, misses, nodes, bytes;
 };

@@ -90,6 +90,15 @@ static int usable(quire_cursor *c)
 	return 0;
 }
 
+/* Whether the tree source is positioned at key (0 if not), else the sign
+ * of its key against key. */
+static int tree_cmp(const quire_cursor *c, const void *key, size_t klen)
+{
+	uint32_t kl;
+	const uint8_t *k = tcur_key(&c->t, &kl);
+	return key_cmp(k, kl, key, klen);
+}
+
 /* Tree errors end the position; NOTFOUND is not an error here. */
 static int tree_step(quire_cursor *c, int r)
 {
@@ -143,18 +152,15 @@ static int position(quire_cursor *c, const void *key, size_t klen, int dir,
 	if (r && r != QUIRE_NOTFOUND)
 		return r;
 	if (dir > 0) {
-		uint32_t kl = 0;
-		if (c->t.valid && !incl &&
-		    key_cmp(tcur_key(&c->t, &kl), kl, key, klen) == 0 &&
+		if (c->t.valid && !incl && tree_cmp(c, key, klen) == 0 &&
 		    (r = tree_step(c, tcur_next(&c->t))) != 0)
 			return r;
 		c->w = wb ? wbuf_seek(wb, key, klen, incl) : NULL;
 	} else {
-		uint32_t kl = 0;
-		if (!c->t.valid)
+		if (!c->t.valid) {
 			r = tcur_last(&c->t);
-		else {
-			int cmp = key_cmp(tcur_key(&c->t, &kl), kl, key, klen);
+		} else {
+			int cmp = tree_cmp(c, key, klen);
 			if (cmp > 0 || (cmp == 0 && !incl))
 				r = tcur_prev(&c->t);
 		}
@@ -223,8 +229,7 @@ static int step(quire_cursor *c, int dir)
 		return edge(c, dir);
 	if (c->gen != c->txn->gen || c->dir != dir)
 		return position(c, c->key, c->klen, dir, 0);
-	uint32_t kl = 0;
-	if (c->t.valid && key_cmp(tcur_key(&c->t, &kl), kl, c->key, c->klen) == 0 &&
+	if (c->t.valid && tree_cmp(c, c->key, c->klen) == 0 &&
 	    (e = tree_step(c, dir > 0 ? tcur_next(&c->t) : tcur_prev(&c->t))))
 		return e;
 	if (c->w && key_cmp(c->w->key, c->w->klen, c->key, c->klen) == 0)

@@ -79,6 +79,7 @@ static void db_free(quire *db)
 	snap_release(db->cur);
 	cache_free(db->cache);
 	free(db->app.stage);
+	free(db->app.iov);
 	pthread_mutex_destroy(&db->snap_mu);
 	pthread_mutex_destroy(&db->refresh_mu);
 	pthread_mutex_destroy(&db->write_mu);

@@ -8,10 +8,12 @@
  *     only bytes ever rewritten are the two 64-byte live slots in the
  *     superblock, which no header reaches.
  *  2. A commit is: blocks appended at the end of the previous header, then a
- *     header that carries the CRC of all those bytes. A header counts only if
- *     its own checksum and that range checksum verify and it chains to the
- *     previous header (prev offset, txn + 1). So one fdatasync suffices: a
- *     header whose blocks did not all reach the disk fails the range check.
+ *     header whose range checksum is the CRC of those blocks' own checksums,
+ *     in order. A header counts only if it, the range checksum and every
+ *     block of the range verify, and it chains to the previous header (prev
+ *     offset, txn + 1). So one fdatasync suffices: a header whose blocks did
+ *     not all reach the disk (or whose place holds stale blocks of an
+ *     abandoned commit) fails the check.
  *  3. The slot's "durable" commit was fdatasync'ed before the slot named it.
  *     After a reboot, recovery starts there and walks forward block by block,
  *     verifying range checksums; it never scans backwards for something that
@@ -264,7 +266,7 @@ static int walk(quire *db, const struct qhdr *from, struct qhdr *out)
 	uint64_t start = have ? cur.total_bytes : QF_SUPER_SIZE;
 	for (;;) {
 		uint64_t pos = start;
-		uint32_t crc = 0;
+		uint32_t chain = 0;
 		const uint8_t *p;
 		struct qblock b;
 		for (;;) {
@@ -279,11 +281,17 @@ static int walk(quire *db, const struct qhdr *from, struct qhdr *out)
 			    (b.type == QB_VALUE &&
 			     b.size > QF_BLOCK_HDR + QUIRE_MAX_VALUE_SIZE))
 				goto end;
-			if ((e = rd_crc(&r, pos, b.size, &crc)) != 0) {
+			uint8_t stored[4];
+			uint32_t crc = 0;
+			memcpy(stored, p, 4);
+			if ((e = rd_crc(&r, pos + 4, b.size - 4, &crc)) != 0) {
 				if (e == 1)
 					e = 0;
 				goto end;
 			}
+			if (crc != b.crc)
+				goto end;
+			chain = crc32c(chain, stored, 4);
 			pos += b.size;
 		}
 		if (b.size < QF_HDR_FIXED || b.size > QF_HDR_FIXED + QF_META_MAX ||
@@ -293,7 +301,7 @@ static int walk(quire *db, const struct qhdr *from, struct qhdr *out)
 		uint32_t need;
 		if (qhdr_get(p, b.size, pos, &h, &need) != 0 ||
 		    memcmp(h.file_id, db->file_id, QF_FILE_ID) != 0 ||
-		    h.commit_start != start || h.range_crc != crc)
+		    h.commit_start != start || h.range_crc != chain)
 			goto end;
 		if (have && (h.prev_off != cur.self_off || h.txn != cur.txn + 1 ||
 			     h.time_ns < cur.time_ns ||
@@ -575,78 +583,106 @@ int df_writer_begin(quire *db)
 	if (!a->stage && !(a->stage = malloc(STAGE_CAP)))
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	a->cap = STAGE_CAP;
-	a->start = a->pos = h->total_bytes;
-	a->crc = 0;
+	a->start = a->pos = a->end = h->total_bytes;
+	a->chain = 0;
 	a->used = 0;
+	a->niov = 0;
 	return 0;
 }
 
-static int flush_stage(quire *db)
+/* Write everything queued. */
+static int flush(quire *db)
 {
 	struct appender *a = &db->app;
-	if (!a->used)
+	if (!a->niov)
 		return 0;
-	int e = write_at(db, a->stage, a->used, a->pos);
+	int e = io_writev(db->f, a->iov, a->niov, a->pos);
 	if (e)
-		return e;
-	a->crc = crc32c(a->crc, a->stage, a->used);
-	a->pos += a->used;
+		return qerr_os(-e, "%s: writing %llu bytes at offset %llu",
+			       db->path, (unsigned long long)(a->end - a->pos),
+			       (unsigned long long)a->pos);
+	a->pos = a->end;
+	a->niov = 0;
 	a->used = 0;
 	return 0;
 }
 
-int df_append(quire *db, const void *p, size_t n, uint64_t *off)
+/* Queue n bytes at p (kept by reference until the next flush). */
+static int queue(quire *db, const void *p, size_t n)
+{
+	struct appender *a = &db->app;
+	if (a->niov == a->capiov) {
+		int cap = a->capiov ? a->capiov * 2 : 256;
+		struct iovec *v = realloc(a->iov, (size_t)cap * sizeof *v);
+		if (!v)
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		a->iov = v;
+		a->capiov = cap;
+	}
+	a->iov[a->niov++] = (struct iovec){(void *)p, n};
+	a->end += n;
+	return 0;
+}
+
+/* Queue a copy of n bytes (n <= STAGE_CAP). */
+static int queue_copy(quire *db, const void *p, size_t n)
 {
 	struct appender *a = &db->app;
 	int e;
-	*off = a->pos + a->used;
-	if (a->used + n > a->cap) {
-		if ((e = flush_stage(db)) != 0)
-			return e;
-		if (n > a->cap) {
-			if ((e = write_at(db, p, n, a->pos)) != 0)
-				return e;
-			a->crc = crc32c(a->crc, p, n);
-			a->pos += n;
-			return 0;
-		}
-	}
+	if (a->used + n > a->cap && (e = flush(db)) != 0)
+		return e;
 	memcpy(a->stage + a->used, p, n);
 	a->used += n;
-	return 0;
+	return queue(db, a->stage + a->used - n, n);
+}
+
+int df_append_block(quire *db, const uint8_t *blk, uint32_t size,
+		    uint64_t *off)
+{
+	struct appender *a = &db->app;
+	*off = a->end;
+	a->chain = crc32c(a->chain, blk, 4);
+	int e = queue(db, blk, size);
+	if (!e && (a->niov >= 1024 || a->end - a->pos >= STAGE_CAP * 8))
+		e = flush(db);
+	return e;
 }
 
 int df_append_value(quire *db, const void *val, size_t vlen, uint64_t *off)
 {
+	struct appender *a = &db->app;
 	uint8_t hdr[QF_BLOCK_HDR];
 	struct qblock b = {.type = QB_VALUE,
 			   .size = (uint32_t)(QF_BLOCK_HDR + vlen)};
 	qblock_put(hdr, &b);
 	uint32_t crc = crc32c(0, hdr + 4, QF_BLOCK_HDR - 4);
 	st32(hdr, vlen ? crc32c(crc, val, vlen) : crc);
-	uint64_t voff;
-	int e = df_append(db, hdr, sizeof hdr, off);
-	if (!e && vlen)
-		e = df_append(db, val, vlen, &voff);
+	*off = a->end;
+	a->chain = crc32c(a->chain, hdr, 4);
+	int e = queue_copy(db, hdr, sizeof hdr);
+	if (e || !vlen)
+		return e;
+	if (vlen <= a->cap / 4)
+		return queue_copy(db, val, vlen);
+	/* a large value is written now: the caller's buffer is not ours */
+	if ((e = queue(db, val, vlen)) == 0)
+		e = flush(db);
 	return e;
 }
 
 int df_commit(quire *db, struct qhdr *h)
 {
 	struct appender *a = &db->app;
-	int e = flush_stage(db);
-	if (e)
-		return e;
-	h->self_off = a->pos;
+	uint8_t hb[QF_HDR_FIXED];
+	int e;
+	h->self_off = a->end;
 	h->commit_start = a->start;
-	h->range_crc = a->crc;
+	h->range_crc = a->chain;
 	h->size = QF_HDR_FIXED + h->meta_len;
 	h->total_bytes = h->self_off + h->size;
 	memcpy(h->file_id, db->file_id, QF_FILE_ID);
-
-	uint8_t hb[QF_HDR_FIXED];
 	qhdr_put(hb, h);
-	if ((e = write_at(db, hb, sizeof hb, h->self_off)) != 0)
+	if ((e = queue_copy(db, hb, sizeof hb)) != 0 || (e = flush(db)) != 0)
 		return e;
 	if (!(db->opts.flags & QUIRE_NOSYNC)) {
 		if ((e = sync_file(db)) != 0)
@@ -660,8 +696,8 @@ int df_commit(quire *db, struct qhdr *h)
 		atomic_store(&db->failed, 1);
 		return e;
 	}
-	a->start = a->pos = h->total_bytes;
-	a->crc = 0;
+	a->start = a->pos = a->end = h->total_bytes;
+	a->chain = 0;
 	return 0;
 }
 
@@ -670,9 +706,10 @@ void df_rollback(quire *db)
 	struct appender *a = &db->app;
 	if (a->pos > a->start) /* best effort: the next writer cuts it too */
 		db->f->ops->truncate(db->f, a->start);
-	a->pos = a->start;
-	a->crc = 0;
+	a->pos = a->end = a->start;
+	a->chain = 0;
 	a->used = 0;
+	a->niov = 0;
 }
 
 int df_sync(quire *db)
@@ -687,5 +724,5 @@ int df_sync(quire *db)
 
 int df_flush(quire *db)
 {
-	return flush_stage(db);
+	return flush(db);
 }

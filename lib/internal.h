@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "cache.h"
 #include "format.h"
@@ -39,13 +40,18 @@ struct snap {
 	struct qhdr h;
 };
 
-/* The writer's append position for the commit being built. */
+/* The writer's append position for the commit being built. Blocks are
+ * queued as iovecs (nodes by reference, small pieces copied into stage) and
+ * written with one gather write per flush. */
 struct appender {
 	uint64_t start;  /* first byte of the commit (end of the last header) */
-	uint64_t pos;    /* file offset of stage[0] */
-	uint32_t crc;    /* CRC-32C of [start, pos) */
+	uint64_t pos;    /* file offset of the first queued byte */
+	uint64_t end;    /* file offset after the last queued byte */
+	uint32_t chain;  /* CRC-32C of the checksums of the blocks so far */
 	uint8_t *stage;
 	size_t used, cap;
+	struct iovec *iov;
+	int niov, capiov;
 };
 
 struct quire {
@@ -113,7 +119,8 @@ int snap_publish(quire *db, const struct qhdr *h);
 int df_open(quire *db);
 int df_refresh(quire *db, int writer);
 int df_writer_begin(quire *db);
-int df_append(quire *db, const void *p, size_t n, uint64_t *off);
+int df_append_block(quire *db, const uint8_t *blk, uint32_t size,
+		    uint64_t *off);
 int df_append_value(quire *db, const void *val, size_t vlen, uint64_t *off);
 int df_commit(quire *db, struct qhdr *h);
 void df_rollback(quire *db);

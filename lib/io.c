@@ -42,3 +42,35 @@ int io_write(qvfs_file *f, const void *buf, size_t n, uint64_t off)
 	}
 	return 0;
 }
+
+int io_writev(qvfs_file *f, struct iovec *iov, int n, uint64_t off)
+{
+	int zero = 0;
+	while (n > 0) {
+		if (!iov->iov_len) {
+			iov++;
+			n--;
+			continue;
+		}
+		ssize_t r = f->ops->writev(f, iov, n < 1024 ? n : 1024, off);
+		if (r == -EINTR)
+			continue;
+		if (r < 0)
+			return (int)r;
+		if (r == 0 && ++zero > 3)
+			return -EIO;
+		off += (uint64_t)r;
+		while (r > 0) { /* skip what was written, maybe part of one */
+			size_t k = (size_t)r < iov->iov_len ? (size_t)r
+							    : iov->iov_len;
+			iov->iov_base = (char *)iov->iov_base + k;
+			iov->iov_len -= k;
+			r -= (ssize_t)k;
+			if (!iov->iov_len) {
+				iov++;
+				n--;
+			}
+		}
+	}
+	return 0;
+}

@@ -14,5 +14,7 @@
 /* Read up to n bytes; *got < n only at end of file. */
 int io_read(qvfs_file *f, void *buf, size_t n, uint64_t off, size_t *got);
 int io_write(qvfs_file *f, const void *buf, size_t n, uint64_t off);
+/* Write the buffers back to back from off. iov is consumed (modified). */
+int io_writev(qvfs_file *f, struct iovec *iov, int n, uint64_t off);
 
 #endif

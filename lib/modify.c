@@ -67,6 +67,8 @@ void modify_init(struct modify *m, quire *db)
 
 void modify_done(struct modify *m, int committed)
 {
+	for (size_t i = 0; committed && i < m->nreplaced; i++)
+		cache_demote(m->replaced[i]);
 	for (size_t i = 0; i < m->nnodes; i++) {
 		if (committed)
 			cache_insert(m->db->cache, m->nodes[i].off,
@@ -76,10 +78,31 @@ void modify_done(struct modify *m, int committed)
 	}
 	free(m->nodes);
 	free(m->raw);
+	free(m->replaced);
 	arena_free(&m->ar);
 	m->nodes = NULL;
 	m->raw = NULL;
-	m->nnodes = m->cap = m->rawcap = 0;
+	m->replaced = NULL;
+	m->nnodes = m->cap = m->rawcap = m->nreplaced = m->capreplaced = 0;
+}
+
+/* Load an existing node that this commit will rewrite. */
+static int load_replaced(struct modify *m, int tree, uint64_t off,
+			 uint32_t size, int level, const uint8_t **n)
+{
+	int e = node_get(m->db, off, size, tree, level, n);
+	if (e)
+		return e;
+	if (m->nreplaced == m->capreplaced) {
+		size_t cap = m->capreplaced ? m->capreplaced * 2 : 256;
+		const uint8_t **v = realloc(m->replaced, cap * sizeof *v);
+		if (!v)
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		m->replaced = v;
+		m->capreplaced = cap;
+	}
+	m->replaced[m->nreplaced++] = *n;
+	return 0;
 }
 
 /* The entry i of an existing node, as a ment. */
@@ -208,7 +231,7 @@ static int write_node(struct modify *m, int tree, unsigned level,
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	node_build(buf, tree, level, m->raw, (unsigned)n, ebytes);
 	uint64_t off;
-	int err = df_append(m->db, buf, size, &off);
+	int err = df_append_block(m->db, buf, (uint32_t)size, &off);
 	if (err) {
 		cache_discard(buf);
 		return err;
@@ -300,7 +323,7 @@ static int modify_node(struct modify *m, int tree, uint64_t off,
 		       size_t nm, int right, struct elist *out)
 {
 	const uint8_t *n;
-	int e = node_get(m->db, off, size, tree, (int)level, &n);
+	int e = load_replaced(m, tree, off, size, (int)level, &n);
 	if (e)
 		return e;
 	if (level == 0)
@@ -335,8 +358,9 @@ static int modify_node(struct modify *m, int tree, uint64_t off,
 				const uint8_t *sib;
 				struct ientry ie;
 				node_int_entry(n, i, &ie);
-				e = node_get(m->db, ie.child_off, ie.child_size,
-					     tree, (int)level - 1, &sib);
+				e = load_replaced(m, tree, ie.child_off,
+						  ie.child_size, (int)level - 1,
+						  &sib);
 				if (!e)
 					e = push_node(&run, sib);
 			}
@@ -360,8 +384,8 @@ static int modify_node(struct modify *m, int tree, uint64_t off,
 			const uint8_t *sib;
 			ientry_parse(left.raw, left.raw + left.len, &ie);
 			struct elist merged = {0};
-			e = node_get(m->db, ie.child_off, ie.child_size, tree,
-				     (int)level - 1, &sib);
+			e = load_replaced(m, tree, ie.child_off, ie.child_size,
+					  (int)level - 1, &sib);
 			if (!e)
 				e = push_node(&merged, sib);
 			for (size_t r = 0; !e && r < run.n; r++)

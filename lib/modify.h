@@ -37,6 +37,8 @@ struct modify {
 		uint8_t *buf;
 	} *nodes;                 /* nodes written, for the cache */
 	size_t nnodes, cap;
+	const uint8_t **replaced; /* old nodes this commit rewrote */
+	size_t nreplaced, capreplaced;
 	struct rawent *raw;       /* scratch for node_build */
 	size_t rawcap;
 	/* per tree_modify call */
@@ -56,7 +58,8 @@ int modify_tree(struct modify *m, int tree, const struct qroot *old,
 		struct qroot *out);
 
 /* Release everything; if committed, hand the written nodes to the cache
- * (a failed commit's offsets will be reused, so its nodes must not be). */
+ * (a failed commit's offsets will be reused, so its nodes must not be) and
+ * mark the versions they replaced as the first to evict. */
 void modify_done(struct modify *m, int committed);
 
 #endif

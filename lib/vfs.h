@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 typedef struct qvfs qvfs;
 typedef struct qvfs_file qvfs_file;
@@ -38,6 +39,9 @@ struct qvfs_file_ops {
 	 * -errno. */
 	ssize_t (*read)(qvfs_file *f, void *buf, size_t n, uint64_t off);
 	ssize_t (*write)(qvfs_file *f, const void *buf, size_t n, uint64_t off);
+	/* pwritev semantics, for a commit's nodes in one call. */
+	ssize_t (*writev)(qvfs_file *f, const struct iovec *iov, int n,
+			  uint64_t off);
 	/* fdatasync: file data and the size, not necessarily the mtime. */
 	int (*sync)(qvfs_file *f);
 	int (*truncate)(qvfs_file *f, uint64_t size);

@@ -45,6 +45,13 @@ static ssize_t u_write(qvfs_file *f, const void *buf, size_t n, uint64_t off)
 	return r < 0 ? -errno : r;
 }
 
+static ssize_t u_writev(qvfs_file *f, const struct iovec *iov, int n,
+			uint64_t off)
+{
+	ssize_t r = pwritev(((struct ufile *)f)->fd, iov, n, (off_t)off);
+	return r < 0 ? -errno : r;
+}
+
 static int u_sync(qvfs_file *f)
 {
 #ifdef HAVE_FDATASYNC
@@ -115,6 +122,7 @@ static void u_close(qvfs_file *f)
 static const struct qvfs_file_ops ufile_ops = {
 	.read = u_read,
 	.write = u_write,
+	.writev = u_writev,
 	.sync = u_sync,
 	.truncate = u_truncate,
 	.size = u_size,

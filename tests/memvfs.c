@@ -180,6 +180,23 @@ static ssize_t mh_write(qvfs_file *fh, const void *buf, size_t n, uint64_t off)
 	return (ssize_t)n;
 }
 
+/* One call, one pending operation, like a single pwritev. */
+static ssize_t mh_writev(qvfs_file *fh, const struct iovec *iov, int n,
+			 uint64_t off)
+{
+	size_t total = 0, done = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	uint8_t *flat = xrealloc(NULL, total);
+	for (int i = 0; i < n; i++) {
+		memcpy(flat + done, iov[i].iov_base, iov[i].iov_len);
+		done += iov[i].iov_len;
+	}
+	ssize_t r = mh_write(fh, flat, total, off);
+	free(flat);
+	return r;
+}
+
 static int mh_sync(qvfs_file *fh)
 {
 	struct mhandle *h = (struct mhandle *)fh;
@@ -243,6 +260,7 @@ static void mh_close(qvfs_file *fh)
 static const struct qvfs_file_ops mh_ops = {
 	.read = mh_read,
 	.write = mh_write,
+	.writev = mh_writev,
 	.sync = mh_sync,
 	.truncate = mh_truncate,
 	.size = mh_size,
