@@ -20,17 +20,29 @@
 #include "modify.h"
 #include "tree.h"
 
-/* An entry on its way into a new node. */
+/* An entry on its way into a new node: an existing entry (copied as it
+ * is), a mutation (encoded straight into the new node), or a pointer to a
+ * node this commit wrote. */
 struct ment {
-	const uint8_t *raw; /* encoded entry */
-	uint32_t len;
+	const uint8_t *raw; /* encoded bytes; NULL: encode m->mbase[mut] */
+	uint32_t len;       /* encoded size */
+	int32_t mut;        /* leaf entry made from m->mbase[mut], else -1 */
+	const uint8_t *node;/* existing entry: its node and index, for the key */
+	uint32_t idx;
+	uint32_t klen;      /* otherwise the key itself */
 	const uint8_t *key;
-	uint32_t klen;
 	uint64_t count;     /* leaf: 1; internal: entries in the child */
 	uint64_t xbytes;    /* leaf: value block bytes; internal: child bytes */
-	int32_t mut;        /* leaf entry made from muts[mut], else -1 */
 	uint8_t fresh;      /* internal entry naming a node of this commit */
 };
+
+static inline const uint8_t *ment_key(const struct ment *e, uint32_t *klen)
+{
+	if (e->node)
+		return node_key(e->node, e->idx, klen);
+	*klen = e->klen;
+	return e->key;
+}
 
 struct elist {
 	struct ment *v;
@@ -77,13 +89,11 @@ void modify_done(struct modify *m, int committed)
 			cache_discard(m->nodes[i].buf);
 	}
 	free(m->nodes);
-	free(m->raw);
 	free(m->replaced);
 	arena_free(&m->ar);
 	m->nodes = NULL;
-	m->raw = NULL;
 	m->replaced = NULL;
-	m->nnodes = m->cap = m->rawcap = m->nreplaced = m->capreplaced = 0;
+	m->nnodes = m->cap = m->nreplaced = m->capreplaced = 0;
 }
 
 /* Load an existing node that this commit will rewrite. */
@@ -105,86 +115,84 @@ static int load_replaced(struct modify *m, int tree, uint64_t off,
 	return 0;
 }
 
-/* The entry i of an existing node, as a ment. */
-static struct ment existing(const uint8_t *n, unsigned i)
+/* The entry i of an existing node, as a ment. noool: a leaf known to hold
+ * no out-of-line values, whose entries need not be decoded. */
+static struct ment existing(const uint8_t *n, unsigned i, int noool)
 {
 	const uint8_t *end, *p = node_entry(n, i, &end);
-	struct ment e = {.raw = p, .len = (uint32_t)(end - p), .mut = -1};
+	struct ment e = {.raw = p,
+			 .len = (uint32_t)(end - p),
+			 .mut = -1,
+			 .node = n,
+			 .idx = i,
+			 .count = 1};
 	if (node_level(n) == 0) {
 		struct lentry le;
-		lentry_parse(p, end, &le);
-		e.key = le.key;
-		e.klen = le.klen;
-		e.count = 1;
-		e.xbytes = le.ool ? QF_BLOCK_HDR + (uint64_t)le.vlen : 0;
+		if (!noool && (lentry_parse(p, end, &le), le.ool))
+			e.xbytes = QF_BLOCK_HDR + (uint64_t)le.vlen;
 	} else {
 		struct ientry ie;
 		ientry_parse(p, end, &ie);
-		e.key = ie.key;
-		e.klen = ie.klen;
 		e.count = ie.count;
 		e.xbytes = ie.bytes;
 	}
 	return e;
 }
 
-static int push_node(struct elist *l, const uint8_t *n)
+static int push_range(struct elist *l, const uint8_t *n, unsigned from,
+		      unsigned to, int noool)
 {
-	int e = 0;
-	for (unsigned i = 0; !e && i < node_count(n); i++) {
-		struct ment me = existing(n, i);
-		e = push(l, &me);
+	if (l->cap < l->n + (to - from)) {
+		size_t cap = QMAX(l->cap * 2, l->n + (to - from) + 16);
+		struct ment *v = realloc(l->v, cap * sizeof *v);
+		if (!v)
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		l->v = v;
+		l->cap = cap;
 	}
-	return e;
+	for (unsigned i = from; i < to; i++)
+		l->v[l->n++] = existing(n, i, noool);
+	return 0;
+}
+
+static int push_node(struct elist *l, const uint8_t *n, int noool)
+{
+	return push_range(l, n, 0, node_count(n), noool);
 }
 
 /* Merge a leaf's entries (n may be NULL: empty tree) with mutations. */
-static int merge_leaf(struct modify *m, const uint8_t *n, const struct mut *mu,
-		      size_t nm, struct elist *out)
+static int merge_leaf(struct modify *m, const uint8_t *n, int noool,
+		      const struct mut *mu, size_t nm, struct elist *out)
 {
 	unsigned c = n ? node_count(n) : 0, i = 0;
-	size_t j = 0;
+	uint32_t lastlen = 0;
+	const uint8_t *last = c ? node_key(n, c - 1, &lastlen) : NULL;
 	int e = 0;
-	while (!e && (i < c || j < nm)) {
-		int cmp;
-		if (i == c) {
-			cmp = 1;
-		} else if (j == nm) {
-			cmp = -1;
-		} else {
-			uint32_t kl;
-			const uint8_t *k = node_key(n, i, &kl);
-			cmp = key_cmp(k, kl, mu[j].key, mu[j].klen);
-		}
-		if (cmp < 0) {
-			struct ment me = existing(n, i++);
-			e = push(out, &me);
-			continue;
-		}
-		if (cmp == 0)
-			i++;
-		const struct mut *x = &mu[j++];
+	for (size_t j = 0; !e && j < nm; j++) {
+		const struct mut *x = &mu[j];
+		int exact = 0;
+		unsigned p = c;
+		/* mutations are sorted: search only what is left, and not at
+		 * all past the last key (appends) */
+		if (i < c && key_cmp(last, lastlen, x->key, x->klen) >= 0)
+			p = node_lower_bound_from(n, i, x->key, x->klen, &exact);
+		if ((e = push_range(out, n, i, p, noool)) != 0)
+			break;
+		i = p + (exact ? 1 : 0);
 		if (x->del)
 			continue;
-		size_t len = leaf_entry_size(x->klen, x->meta, x->v.len,
-					     x->v.ool, x->v.ool_off);
-		uint8_t *raw = arena_alloc(&m->ar, len);
-		if (!raw)
-			return qerr(QUIRE_ENOMEM, "out of memory");
-		leaf_entry_put(raw, x->key, x->klen, x->meta, x->v.data,
-			       x->v.len, x->v.ool, x->v.ool_off);
 		struct ment me = {
-			.raw = raw,
-			.len = (uint32_t)len,
+			.len = (uint32_t)leaf_entry_size(x->klen, x->meta, x->v.len,
+							 x->v.ool, x->v.ool_off),
+			.mut = (int32_t)(x - m->mbase),
 			.key = x->key,
 			.klen = x->klen,
 			.count = 1,
 			.xbytes = x->v.ool ? QF_BLOCK_HDR + (uint64_t)x->v.len : 0,
-			.mut = (int32_t)(x - m->mbase),
 		};
 		e = push(out, &me);
 	}
-	return e;
+	return e ? e : push_range(out, n, i, c, noool);
 }
 
 static size_t span_bytes(const struct ment *e, size_t n)
@@ -201,15 +209,7 @@ static int write_node(struct modify *m, int tree, unsigned level,
 {
 	size_t ebytes = 0;
 	uint64_t count = 0, xbytes = 0;
-	if (n > m->rawcap) {
-		struct rawent *r = realloc(m->raw, n * sizeof *r);
-		if (!r)
-			return qerr(QUIRE_ENOMEM, "out of memory");
-		m->raw = r;
-		m->rawcap = n;
-	}
 	for (size_t i = 0; i < n; i++) {
-		m->raw[i] = (struct rawent){e[i].raw, e[i].len};
 		ebytes += e[i].len;
 		count += e[i].count;
 		xbytes += e[i].xbytes;
@@ -229,7 +229,21 @@ static int write_node(struct modify *m, int tree, unsigned level,
 	uint8_t *buf = cache_alloc((uint32_t)size);
 	if (!buf)
 		return qerr(QUIRE_ENOMEM, "out of memory");
-	node_build(buf, tree, level, m->raw, (unsigned)n, ebytes);
+	node_header(buf, tree, level, (unsigned)n, (uint32_t)size);
+	uint32_t pos = QF_BLOCK_HDR + 2 * (uint32_t)n;
+	for (size_t i = 0; i < n; i++) {
+		st16(buf + QF_BLOCK_HDR + 2 * i, (uint16_t)pos);
+		if (e[i].raw) {
+			memcpy(buf + pos, e[i].raw, e[i].len);
+		} else {
+			const struct mut *x = &m->mbase[e[i].mut];
+			leaf_entry_put(buf + pos, x->key, x->klen, x->meta,
+				       x->v.data, x->v.len, x->v.ool,
+				       x->v.ool_off);
+		}
+		pos += e[i].len;
+	}
+	qblock_seal(buf, (uint32_t)size);
 	uint64_t off;
 	int err = df_append_block(m->db, buf, (uint32_t)size, &off);
 	if (err) {
@@ -244,12 +258,11 @@ static int write_node(struct modify *m, int tree, unsigned level,
 				m->pos[e[i].mut] = (struct leafpos){
 					off, (uint32_t)size, (uint32_t)i};
 
-	struct ientry ie = {.key = e[0].key,
-			    .klen = e[0].klen,
-			    .child_off = off,
+	struct ientry ie = {.child_off = off,
 			    .child_size = (uint32_t)size,
 			    .count = count,
 			    .bytes = size + xbytes};
+	ie.key = ment_key(&e[0], &ie.klen);
 	size_t len = int_entry_size(ie.klen, off, ie.child_size, count, ie.bytes);
 	uint8_t *raw = arena_alloc(&m->ar, len);
 	if (!raw)
@@ -257,11 +270,11 @@ static int write_node(struct modify *m, int tree, unsigned level,
 	int_entry_put(raw, &ie);
 	struct ment pe = {.raw = raw,
 			  .len = (uint32_t)len,
+			  .mut = -1,
 			  .key = raw + varint_len(ie.klen),
 			  .klen = ie.klen,
 			  .count = count,
 			  .xbytes = ie.bytes,
-			  .mut = -1,
 			  .fresh = 1};
 	return push(out, &pe);
 }
@@ -319,15 +332,16 @@ static int emit_nodes(struct modify *m, int tree, unsigned level,
  * out. right: the node is on the right edge of the tree.
  */
 static int modify_node(struct modify *m, int tree, uint64_t off,
-		       uint32_t size, unsigned level, const struct mut *mu,
-		       size_t nm, int right, struct elist *out)
+		       uint32_t size, uint64_t bytes, unsigned level,
+		       const struct mut *mu, size_t nm, int right,
+		       struct elist *out)
 {
 	const uint8_t *n;
 	int e = load_replaced(m, tree, off, size, (int)level, &n);
 	if (e)
 		return e;
 	if (level == 0)
-		return merge_leaf(m, n, mu, nm, out);
+		return merge_leaf(m, n, bytes == size, mu, nm, out);
 
 	unsigned c = node_count(n);
 	size_t base = out->n, j = 0;
@@ -345,7 +359,7 @@ static int modify_node(struct modify *m, int tree, uint64_t off,
 			struct ientry ie;
 			node_int_entry(n, i, &ie);
 			e = modify_node(m, tree, ie.child_off, ie.child_size,
-					level - 1, mu + j, k - j,
+					ie.bytes, level - 1, mu + j, k - j,
 					right && i + 1 == c, &run);
 			j = k;
 			continue;
@@ -362,7 +376,8 @@ static int modify_node(struct modify *m, int tree, uint64_t off,
 						  ie.child_size, (int)level - 1,
 						  &sib);
 				if (!e)
-					e = push_node(&run, sib);
+					e = push_node(&run, sib,
+						      ie.bytes == ie.child_size);
 			}
 			if (!e)
 				e = emit_nodes(m, tree, level - 1, run.v, run.n,
@@ -371,7 +386,7 @@ static int modify_node(struct modify *m, int tree, uint64_t off,
 			if (absorb)
 				continue;
 		}
-		struct ment me = existing(n, i);
+		struct ment me = existing(n, i, 0);
 		e = push(out, &me);
 	}
 	if (!e && run.n) {
@@ -387,7 +402,8 @@ static int modify_node(struct modify *m, int tree, uint64_t off,
 			e = load_replaced(m, tree, ie.child_off, ie.child_size,
 					  (int)level - 1, &sib);
 			if (!e)
-				e = push_node(&merged, sib);
+				e = push_node(&merged, sib,
+					      ie.bytes == ie.child_size);
 			for (size_t r = 0; !e && r < run.n; r++)
 				e = push(&merged, &run.v[r]);
 			elist_free(&run);
@@ -437,9 +453,9 @@ int modify_tree(struct modify *m, int tree, const struct qroot *old,
 		return 0;
 	}
 	if (!old->off)
-		e = merge_leaf(m, NULL, muts, n, &l);
+		e = merge_leaf(m, NULL, 1, muts, n, &l);
 	else
-		e = modify_node(m, tree, old->off, old->size,
+		e = modify_node(m, tree, old->off, old->size, old->bytes,
 				level = old->height - 1u, muts, n, 1, &l);
 	while (!e) {
 		if (l.n == 0) {
@@ -452,7 +468,7 @@ int modify_tree(struct modify *m, int tree, const struct qroot *old,
 			const uint8_t *c;
 			while (out->height > 1 && (c = fresh_node(m, out->off)) &&
 			       node_count(c) == 1) {
-				struct ment me = existing(c, 0);
+				struct ment me = existing(c, 0, 0);
 				root_of(&me, out->height - 1u, out);
 			}
 			break;

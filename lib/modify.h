@@ -39,8 +39,6 @@ struct modify {
 	size_t nnodes, cap;
 	const uint8_t **replaced; /* old nodes this commit rewrote */
 	size_t nreplaced, capreplaced;
-	struct rawent *raw;       /* scratch for node_build */
-	size_t rawcap;
 	/* per tree_modify call */
 	const struct mut *mbase;
 	struct leafpos *pos;

@@ -163,7 +163,13 @@ void node_int_entry(const uint8_t *n, unsigned i, struct ientry *e)
 unsigned node_lower_bound(const uint8_t *n, const void *key, size_t klen,
 			  int *exact)
 {
-	unsigned lo = 0, hi = node_count(n);
+	return node_lower_bound_from(n, 0, key, klen, exact);
+}
+
+unsigned node_lower_bound_from(const uint8_t *n, unsigned from,
+			       const void *key, size_t klen, int *exact)
+{
+	unsigned lo = from, hi = node_count(n);
 	*exact = 0;
 	while (lo < hi) {
 		unsigned mid = (lo + hi) / 2;
@@ -245,21 +251,13 @@ size_t int_entry_put(uint8_t *d, const struct ientry *e)
 	return n;
 }
 
-void node_build(uint8_t *d, int tree, unsigned level, const struct rawent *e,
-		unsigned count, size_t entry_bytes)
+void node_header(uint8_t *d, int tree, unsigned level, unsigned count,
+		 uint32_t size)
 {
-	uint32_t size = (uint32_t)node_bytes(count, entry_bytes);
 	struct qblock b = {.type = QB_NODE,
 			   .b5 = (uint8_t)tree,
 			   .b6 = (uint8_t)level,
 			   .size = size,
 			   .aux = count};
 	qblock_put(d, &b);
-	uint32_t pos = QF_BLOCK_HDR + 2 * count;
-	for (unsigned i = 0; i < count; i++) {
-		st16(d + 16 + 2 * i, (uint16_t)pos);
-		memcpy(d + pos, e[i].p, e[i].len);
-		pos += e[i].len;
-	}
-	qblock_seal(d, size);
 }

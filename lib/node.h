@@ -100,6 +100,9 @@ void node_int_entry(const uint8_t *n, unsigned i, struct ientry *e);
  * it is equal. Internal: index of the child that may hold key. */
 unsigned node_lower_bound(const uint8_t *n, const void *key, size_t klen,
 			  int *exact);
+/* The same, searching only [from, count). */
+unsigned node_lower_bound_from(const uint8_t *n, unsigned from,
+			       const void *key, size_t klen, int *exact);
 unsigned node_child_for(const uint8_t *n, const void *key, size_t klen);
 
 /* Encoders return the number of bytes written; *_size give it beforehand. */
@@ -111,20 +114,16 @@ size_t int_entry_size(size_t klen, uint64_t child_off, uint32_t child_size,
 		      uint64_t count, uint64_t bytes);
 size_t int_entry_put(uint8_t *d, const struct ientry *e);
 
-/* Raw bytes of a node entry as stored, for copying it into a new node. */
-struct rawent {
-	const uint8_t *p;
-	uint32_t len;
-};
-
 /* Size of a node holding the given entries. */
 static inline size_t node_bytes(unsigned count, size_t entry_bytes)
 {
 	return QF_BLOCK_HDR + 2 * (size_t)count + entry_bytes;
 }
 
-/* Lay out a node into d (node_bytes() long) and seal its checksum. */
-void node_build(uint8_t *d, int tree, unsigned level, const struct rawent *e,
-		unsigned count, size_t entry_bytes);
+/* Write the block header of a node of count entries and size bytes; the
+ * caller places the offsets and entries, then seals it (qblock_seal). */
+void node_header(uint8_t *d, int tree, unsigned level, unsigned count,
+		 uint32_t size);
+
 
 #endif

@@ -10,7 +10,7 @@
 #include "util.h"
 #include "wbuf.h"
 
-#define MAXH 20
+#define MAXH ((int)(sizeof ((struct wbuf *)0)->tail / sizeof(struct wnode *)))
 
 struct wbuf *wbuf_new(uint64_t seed)
 {
@@ -24,6 +24,8 @@ struct wbuf *wbuf_new(uint64_t seed)
 		return NULL;
 	}
 	memset(wb->head, 0, sizeof *wb->head + MAXH * sizeof(struct wnode *));
+	for (int l = 0; l < MAXH; l++)
+		wb->tail[l] = wb->head;
 	wb->height = 1;
 	wb->rng = seed | 1;
 	return wb;
@@ -113,8 +115,14 @@ int wbuf_add(struct wbuf *wb, int op, const void *key, size_t klen,
 		if (!val.ool && !(val.data = arena_dup(&wb->ar, v->data, v->len)))
 			return QUIRE_ENOMEM;
 	}
-	struct wnode *prev[MAXH];
-	struct wnode *x = find_lt(wb, key, klen, prev)->next[0];
+	struct wnode *prev[MAXH], *x, *last = wb->tail[0];
+	if (last != wb->head && ncmp(last, key, klen) < 0) {
+		/* past the end, as in sequential loads: no search */
+		memcpy(prev, wb->tail, sizeof prev);
+		x = NULL;
+	} else {
+		x = find_lt(wb, key, klen, prev)->next[0];
+	}
 	if (!x || ncmp(x, key, klen) != 0) {
 		int h = rand_height(wb);
 		x = arena_alloc(&wb->ar, sizeof *x + h * sizeof(struct wnode *));
@@ -129,6 +137,8 @@ int wbuf_add(struct wbuf *wb, int op, const void *key, size_t klen,
 		for (int l = 0; l < h; l++) {
 			x->next[l] = prev[l]->next[l];
 			prev[l]->next[l] = x;
+			if (!x->next[l])
+				wb->tail[l] = x;
 		}
 		wb->nkeys++;
 	}

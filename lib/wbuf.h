@@ -48,6 +48,7 @@ struct wop {
 struct wbuf {
 	struct arena ar;
 	struct wnode *head;
+	struct wnode *tail[20]; /* last node of each level (head if none) */
 	int height;
 	uint64_t rng;
 	struct wop *ops;

@@ -147,25 +147,42 @@ static void test_super_and_slots(void **state)
 	assert_int_equal(qslot_get(sb, &sg), QUIRE_ECORRUPT);
 }
 
-/* Build a leaf of n keys "key0000".. with value = key. */
+/* A node of n encoded entries (lens[i] bytes each, back to back in ents),
+ * laid out as modify.c does. */
+static uint8_t *build(int level, const uint8_t *ents, const size_t *lens,
+		      unsigned n, uint32_t *size)
+{
+	size_t total = 0;
+	for (unsigned i = 0; i < n; i++)
+		total += lens[i];
+	*size = (uint32_t)node_bytes(n, total);
+	uint8_t *node = malloc(*size);
+	node_header(node, QT_KEYS, (unsigned)level, n, *size);
+	uint32_t pos = QF_BLOCK_HDR + 2 * n;
+	for (unsigned i = 0; i < n; i++) {
+		st16(node + QF_BLOCK_HDR + 2 * i, (uint16_t)pos);
+		memcpy(node + pos, ents, lens[i]);
+		ents += lens[i];
+		pos += (uint32_t)lens[i];
+	}
+	qblock_seal(node, *size);
+	return node;
+}
+
+/* A leaf of n keys "key0000", "key0002", ... with value = key. */
 static uint8_t *make_leaf(unsigned n, uint32_t *size)
 {
-	struct rawent *r = calloc(n, sizeof *r);
-	uint8_t *bufs = malloc((size_t)n * 64);
-	size_t total = 0;
+	uint8_t *ents = malloc((size_t)n * 64), *d = ents;
+	size_t *lens = malloc(n * sizeof *lens);
 	for (unsigned i = 0; i < n; i++) {
 		char k[16];
 		snprintf(k, sizeof k, "key%04u", i * 2);
-		uint8_t *d = bufs + (size_t)i * 64;
-		r[i].p = d;
-		r[i].len = (uint32_t)leaf_entry_put(d, k, 7, i, k, 7, 0, 0);
-		total += r[i].len;
+		lens[i] = leaf_entry_put(d, k, 7, i, k, 7, 0, 0);
+		d += lens[i];
 	}
-	*size = (uint32_t)node_bytes(n, total);
-	uint8_t *node = malloc(*size);
-	node_build(node, QT_KEYS, 0, r, n, total);
-	free(r);
-	free(bufs);
+	uint8_t *node = build(0, ents, lens, n, size);
+	free(ents);
+	free(lens);
 	return node;
 }
 
@@ -212,14 +229,14 @@ static void test_node(void **state)
 
 static void test_internal_node(void **state)
 {
-	uint8_t e1[64], e2[64], node[256];
+	uint8_t ents[128];
+	size_t lens[2];
+	uint32_t size;
 	struct ientry a = {(const uint8_t *)"a", 1, 5000, 100, 10, 700};
 	struct ientry b = {(const uint8_t *)"m", 1, 6000, 120, 12, 900};
-	struct rawent r[2] = {{e1, (uint32_t)int_entry_put(e1, &a)},
-			      {e2, (uint32_t)int_entry_put(e2, &b)}};
-	size_t total = r[0].len + r[1].len;
-	uint32_t size = (uint32_t)node_bytes(2, total);
-	node_build(node, QT_KEYS, 1, r, 2, total);
+	lens[0] = int_entry_put(ents, &a);
+	lens[1] = int_entry_put(ents + lens[0], &b);
+	uint8_t *node = build(1, ents, lens, 2, &size);
 	QOK(node_verify(node, size, 7000, QT_KEYS, 1));
 	assert_int_equal(node_child_for(node, "0", 1), 0); /* below all */
 	assert_int_equal(node_child_for(node, "a", 1), 0);
@@ -229,6 +246,7 @@ static void test_internal_node(void **state)
 	/* a child that lies after its parent could form a cycle: refused */
 	assert_int_equal(node_verify(node, size, 6000, QT_KEYS, 1),
 			 QUIRE_ECORRUPT);
+	free(node);
 }
 
 static void test_oprec(void **state)
