@@ -288,7 +288,10 @@ int quire_cursor_prev(quire_cursor *cur);
 
 /**
  * The key / value at the cursor. The bytes stay valid until the cursor moves
- * or closes (and, on a write transaction, until the next put or del).
+ * or closes (and, on a write transaction, until the next put or del). On a
+ * write transaction they reflect puts made after the cursor moved; if the key
+ * under the cursor was deleted, both return QUIRE_NOTFOUND until the cursor
+ * moves (next and prev then go on from the deleted key's place).
  * @return 0, QUIRE_NOTFOUND (unpositioned), QUIRE_ECORRUPT, QUIRE_EIO.
  */
 int quire_cursor_key(quire_cursor *cur, quire_val *key);

@@ -248,6 +248,24 @@ int quire_cursor_prev(quire_cursor *c)
 	return step(c, -1);
 }
 
+/* On a write transaction the entry under the cursor may have been replaced
+ * or deleted since the cursor moved there: look again. A deleted key leaves
+ * the cursor between keys (QUIRE_NOTFOUND) until it moves. */
+static int current(quire_cursor *c)
+{
+	if (!c->txn->wb || c->gen == c->txn->gen)
+		return 0;
+	struct wnode *w = wbuf_find(c->txn->wb, c->key, c->klen);
+	if (!w)
+		return 0;
+	if (w->op == WOP_DEL)
+		return QUIRE_NOTFOUND;
+	c->w = w; /* the next move re-positions: c->gen stays behind */
+	c->pos = 2;
+	c->key = w->key;
+	return 0;
+}
+
 int quire_cursor_key(quire_cursor *c, quire_val *k)
 {
 	qerr_clear();
@@ -271,7 +289,7 @@ int quire_cursor_value(quire_cursor *c, quire_val *v)
 	qerr_clear();
 	if (!c || !c->txn || !v)
 		return qerr(QUIRE_EINVAL, "quire_cursor_value: bad arguments");
-	if (!c->pos)
+	if (!c->pos || current(c))
 		return QUIRE_NOTFOUND;
 	drop_value(c);
 	if (c->pos == 2)

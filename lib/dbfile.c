@@ -132,7 +132,9 @@ void df_unlock(quire *db)
 }
 
 /* Read both slots; the valid one with the larger counter wins. Returns 0,
- * QUIRE_NOTFOUND if neither is valid, or an I/O error. */
+ * QUIRE_NOTFOUND if neither is valid, or an I/O error. Any thread may call
+ * it: it changes nothing (the writer keeps its own counter, see
+ * df_writer_begin). */
 static int read_slots(quire *db, struct qslot *best)
 {
 	uint8_t buf[QF_SLOT1_OFF + QF_SLOT_SIZE - QF_SLOT0_OFF];
@@ -149,7 +151,6 @@ static int read_slots(quire *db, struct qslot *best)
 	if (!ok0 && !ok1)
 		return QUIRE_NOTFOUND;
 	*best = ok0 && (!ok1 || s[0].counter > s[1].counter) ? s[0] : s[1];
-	db->slot_counter = QMAX(db->slot_counter, best->counter);
 	return 0;
 }
 
@@ -328,10 +329,11 @@ end:
  * held (or by the writer, which holds it too). *trusted tells whether the
  * slots were written in this boot (invariant 4).
  */
-static int refresh_locked(quire *db, int *trusted)
+/* refresh_locked() with the handle's current commit pinned in cur (the
+ * writer may publish a newer one meanwhile). */
+static int refresh_from(quire *db, const struct snap *cur, int *trusted)
 {
 	struct qslot s;
-	struct snap *cur = db->cur;
 	struct qhdr h, from;
 	int e = read_slots(db, &s);
 	if (e && e != QUIRE_NOTFOUND)
@@ -372,15 +374,23 @@ static int refresh_locked(quire *db, int *trusted)
 	return snap_publish(db, &h);
 }
 
-int df_refresh(quire *db, int writer)
+static int refresh_locked(quire *db, int *trusted)
 {
-	int trusted, e;
-	if (writer) {
-		pthread_mutex_lock(&db->refresh_mu);
-	} else if (pthread_mutex_trylock(&db->refresh_mu) != 0) {
-		return 0; /* another thread is loading it; never wait */
-	}
-	e = refresh_locked(db, &trusted);
+	struct snap *cur = db->cur ? snap_acquire(db) : NULL;
+	int e = refresh_from(db, cur, trusted);
+	snap_release(cur);
+	return e;
+}
+
+/* Load the newest commit for a new snapshot. refresh_mu is held only by
+ * threads loading a header (never by a committer), so waiting for it means
+ * waiting for another reader's short read of the same header. */
+int df_refresh(quire *db)
+{
+	int trusted, e = 0;
+	pthread_mutex_lock(&db->refresh_mu);
+	if (df_stale(db)) /* maybe another thread loaded it meanwhile */
+		e = refresh_locked(db, &trusted);
 	pthread_mutex_unlock(&db->refresh_mu);
 	return e;
 }
@@ -563,31 +573,48 @@ int df_writer_begin(quire *db)
 	pthread_mutex_unlock(&db->refresh_mu);
 	if (e)
 		return e;
-	const struct qhdr *h = &db->cur->h;
+	/* Only a writer writes slots, so the counters it reads now are the
+	 * newest; its next slot must outnumber both. */
+	uint8_t buf[QF_SLOT1_OFF + QF_SLOT_SIZE - QF_SLOT0_OFF];
+	struct qslot s0, s1;
+	if ((e = df_read(db, buf, sizeof buf, QF_SLOT0_OFF, "slots")) != 0)
+		return e;
+	db->slot_counter = 0;
+	if (qslot_get(buf, &s0) == 0)
+		db->slot_counter = s0.counter;
+	if (qslot_get(buf + QF_SLOT1_OFF - QF_SLOT0_OFF, &s1) == 0)
+		db->slot_counter = QMAX(db->slot_counter, s1.counter);
+
+	struct snap *cur = snap_acquire(db);
+	const struct qhdr *h = &cur->h;
 	if ((e = file_size(db, &size)) != 0)
-		return e;
+		goto out;
 	if (size > h->total_bytes && (e = truncate_to(db, h->total_bytes)))
-		return e;
+		goto out;
 	if (read_slots(db, &s) == 0 && trusted) {
 		db->durable_off = s.durable_off;
 		db->durable_txn = s.durable_txn;
 	} else {
 		if ((e = sync_file(db)) != 0)
-			return e;
+			goto out;
 		db->durable_off = h->self_off;
 		db->durable_txn = h->txn;
 		if ((e = write_slot(db, h)) != 0)
-			return e;
+			goto out;
 	}
 	struct appender *a = &db->app;
-	if (!a->stage && !(a->stage = malloc(STAGE_CAP)))
-		return qerr(QUIRE_ENOMEM, "out of memory");
+	if (!a->stage && !(a->stage = malloc(STAGE_CAP))) {
+		e = qerr(QUIRE_ENOMEM, "out of memory");
+		goto out;
+	}
 	a->cap = STAGE_CAP;
 	a->start = a->pos = a->end = h->total_bytes;
 	a->chain = 0;
 	a->used = 0;
 	a->niov = 0;
-	return 0;
+out:
+	snap_release(cur);
+	return e;
 }
 
 /* Write everything queued. */
@@ -717,9 +744,12 @@ int df_sync(quire *db)
 	int e = sync_file(db);
 	if (e)
 		return e;
-	db->durable_off = db->cur->h.self_off;
-	db->durable_txn = db->cur->h.txn;
-	return write_slot(db, &db->cur->h);
+	struct snap *cur = snap_acquire(db);
+	db->durable_off = cur->h.self_off;
+	db->durable_txn = cur->h.txn;
+	e = write_slot(db, &cur->h);
+	snap_release(cur);
+	return e;
 }
 
 int df_flush(quire *db)

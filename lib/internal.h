@@ -68,7 +68,8 @@ struct quire {
 	struct snap *cur;        /* newest commit known to this handle */
 	_Atomic uint64_t cur_txn;
 
-	pthread_mutex_t refresh_mu; /* one thread reads new headers at a time */
+	pthread_mutex_t refresh_mu; /* one thread loads new headers at a time;
+				     * never held by a committer */
 
 	pthread_mutex_t write_mu;   /* guards writer_active */
 	pthread_cond_t write_cv;
@@ -117,7 +118,7 @@ int snap_publish(quire *db, const struct qhdr *h);
 
 /* dbfile.c */
 int df_open(quire *db);
-int df_refresh(quire *db, int writer);
+int df_refresh(quire *db);
 int df_writer_begin(quire *db);
 int df_append_block(quire *db, const uint8_t *blk, uint32_t size,
 		    uint64_t *off);

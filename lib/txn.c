@@ -58,7 +58,7 @@ int quire_begin(quire *db, unsigned int flags, quire_txn **out)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	txn->db = db;
 	if (flags & QUIRE_RDONLY) {
-		if (df_stale(db) && (e = df_refresh(db, 0)) != 0) {
+		if (df_stale(db) && (e = df_refresh(db)) != 0) {
 			free(txn);
 			return e;
 		}
@@ -350,13 +350,11 @@ static int commit_write(quire_txn *txn)
 	h.live_bytes = h.root[QT_KEYS].bytes;
 	h.history_seq = base->history_seq;
 	h.history_txn = base->history_txn;
-	/* refresh_mu: readers of this handle load new headers one at a time,
-	 * and must not publish this one from the slot before we do */
-	pthread_mutex_lock(&db->refresh_mu);
+	/* A reader of this handle may see the new slot and publish the commit
+	 * first; snap_publish() ignores the second publication. */
 	e = df_commit(db, &h);
 	if (!e)
 		e = snap_publish(db, &h);
-	pthread_mutex_unlock(&db->refresh_mu);
 out:
 	modify_done(&m, e == 0);
 	if (e)

@@ -117,7 +117,7 @@ static int open_db(const struct wl_plan *p, qvfs *vfs, const char *path,
 		r->err = (e_);                                               \
 		snprintf(r->where, sizeof r->where, "%s", (what_));          \
 		if (!*r->msg)                                                \
-			snprintf(r->msg, sizeof r->msg, "%s",                \
+			snprintf(r->msg, sizeof r->msg, "%.500s",            \
 				 quire_errmsg());                            \
 		goto out;                                                    \
 	} while (0)
@@ -173,7 +173,8 @@ void wl_run(const struct wl_plan *p, qvfs *vfs, const char *path,
 		t = NULL;
 		if (e) {
 			quire_txn *t2;
-			snprintf(r->msg, sizeof r->msg, "%s", quire_errmsg());
+			snprintf(r->msg, sizeof r->msg, "%.500s",
+				 quire_errmsg());
 			r->begin_after_fail = quire_begin(db, 0, &t2);
 			if (!r->begin_after_fail)
 				quire_abort(t2);
