@@ -149,6 +149,12 @@ typedef struct quire_options {
 	 *  negative value waits forever. Writers in the same process (the same
 	 *  handle) always wait their turn. */
 	int busy_timeout_ms;
+	/** A commit appends only its operations (a batch) until this many
+	 *  operations are pending; the commit that reaches it folds them all
+	 *  into the tree (a checkpoint). Larger values write less but keep more
+	 *  in memory and make opening after a crash read more. Default 131072;
+	 *  1 folds every commit into the tree at once. */
+	unsigned long checkpoint_ops;
 } quire_options;
 
 /** Fill opts with the defaults. Always call it before setting fields. */
@@ -184,6 +190,15 @@ int quire_close(quire *db);
  * with QUIRE_EFATAL), QUIRE_ERDONLY.
  */
 int quire_sync(quire *db);
+
+/**
+ * Fold every pending operation into the tree now (see
+ * quire_options.checkpoint_ops), as one commit. Later reads need not merge
+ * pending operations, and opening after a crash has less to read. Takes the
+ * writer lock like a write transaction. Returns 0 (also when nothing was
+ * pending), or the errors of quire_begin() and quire_commit().
+ */
+int quire_checkpoint(quire *db);
 
 /**
  * Begin a transaction.
@@ -303,11 +318,14 @@ typedef struct quire_stat {
 	uint64_t commit_time_ns; /**< wall clock, ns since 1970; never decreases */
 	uint64_t next_seq;       /**< sequence number the next operation gets */
 	uint64_t key_count;      /**< keys in the database */
-	uint64_t live_bytes;     /**< bytes of the key tree: nodes and values */
+	uint64_t live_bytes;     /**< bytes the newest state needs: key tree
+				      nodes, values and pending batches */
 	uint64_t oplog_bytes;    /**< bytes of the by-sequence tree (oplog) */
 	uint64_t file_bytes;     /**< file size up to the end of this commit */
 	uint32_t depth;          /**< key tree height (0 when empty) */
 	uint32_t node_size;      /**< target node size of the writing handle */
+	uint64_t pending_ops;    /**< operations not yet folded into the tree */
+	uint64_t pending_bytes;  /**< bytes of their batches (in live_bytes) */
 } quire_stat;
 
 /** Fill st with the figures of the commit the transaction reads. */

@@ -19,6 +19,7 @@
 #include "error.h"
 #include "io.h"
 #include "oplog.h"
+#include "pending.h"
 #include "tree.h"
 
 struct chk {
@@ -102,7 +103,8 @@ static void check_leaf_entry(struct chk *c, int tree, const uint8_t *n,
 		return;
 	struct oprec r;
 	uint64_t seq = le.klen == 8 ? ld64be(le.key) : 0;
-	if (le.klen != 8 || seq < c->h->history_seq || seq >= c->h->next_seq)
+	if (le.klen != 8 || seq < c->h->history_seq ||
+	    seq >= qhdr_ckpt_seq(c->h))
 		report(c, off, "entry %u: sequence number out of range", i);
 	else if (le.ool || oprec_parse(le.val, le.vlen, &r) != 0)
 		report(c, off, "entry %u (seq %llu): malformed operation record",
@@ -202,6 +204,44 @@ static void check_tree(struct chk *c, int tree, const char *name)
 		       (unsigned long long)r->bytes);
 }
 
+/* The pending batches: each verifies, values it names verify, and the
+ * chain adds up to what the header records. */
+static void check_pending(struct chk *c)
+{
+	const struct qhdr *h = c->h;
+	uint64_t off = h->pending_off, end = h->next_seq, ops = 0, bytes = 0;
+	uint32_t size = h->pending_size, n = 0;
+	while (off) {
+		uint8_t *b;
+		struct batch_info bi;
+		struct batch_iter it = {0};
+		struct brec r;
+		if (pending_read(c->db, off, size, &b, &bi) != 0) {
+			report(c, off, "%s", quire_errmsg());
+			return;
+		}
+		if (bi.first_seq + bi.nops != end || bi.txn > h->txn)
+			report(c, off, "batch does not continue its chain");
+		while (batch_next(b, &bi, &it, &r))
+			if (r.v.ool)
+				check_value(c, r.v.ool_off, r.v.len);
+		free(b);
+		n++;
+		ops += bi.nops;
+		bytes += bi.size + bi.xbytes;
+		end = bi.first_seq;
+		off = bi.prev_off;
+		size = bi.prev_size;
+	}
+	if (n != h->pending_batches || ops != h->pending_ops ||
+	    bytes != h->pending_bytes || end != qhdr_ckpt_seq(h))
+		report(c, h->self_off,
+		       "header: %u pending batches of %llu operations, the "
+		       "chain holds %u of %llu",
+		       h->pending_batches, (unsigned long long)h->pending_ops, n,
+		       (unsigned long long)ops);
+}
+
 int quire_check(quire_txn *txn, quire_check_fn fn, void *ctx,
 		uint64_t *problems)
 {
@@ -213,14 +253,16 @@ int quire_check(quire_txn *txn, quire_check_fn fn, void *ctx,
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	check_tree(&c, QT_KEYS, "key");
 	check_tree(&c, QT_SEQ, "sequence");
-	if (c.h->root[QT_SEQ].count != c.h->next_seq - c.h->history_seq)
+	check_pending(&c);
+	uint64_t ckpt = qhdr_ckpt_seq(c.h);
+	if (c.h->root[QT_SEQ].count != ckpt - c.h->history_seq)
 		report(&c, c.h->self_off,
-		       "header: the oplog holds %llu operations, sequence "
+		       "header: the oplog tree holds %llu operations, sequence "
 		       "numbers %llu..%llu need %llu",
 		       (unsigned long long)c.h->root[QT_SEQ].count,
 		       (unsigned long long)c.h->history_seq,
-		       (unsigned long long)c.h->next_seq,
-		       (unsigned long long)(c.h->next_seq - c.h->history_seq));
+		       (unsigned long long)ckpt,
+		       (unsigned long long)(ckpt - c.h->history_seq));
 	free(c.vbuf);
 	*problems = c.problems;
 	qerr_clear();

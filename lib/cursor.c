@@ -1,32 +1,42 @@
 /*
  * cursor.c - public cursors.
  *
- * On a snapshot a cursor is a tree cursor. On a write transaction it merges
- * two sources: the tree of the commit the transaction started from and the
- * transaction's pending operations; a pending operation hides the tree entry
- * with the same key, and a pending delete hides the key altogether. When the
- * transaction changes under the cursor (txn->gen moves) or the cursor turns
- * around, both sources are re-positioned from the current key, which stays
- * valid because tree nodes and pending keys live until the transaction ends.
+ * A cursor merges up to three sources, in rising priority: the tree of the
+ * transaction's commit, that commit's pending operations (the memtable, read
+ * at the snapshot's bound), and, in a write transaction, its own pending
+ * writes. For equal keys the highest source wins, and a delete there hides
+ * the key altogether. A snapshot without pending operations is a plain tree
+ * cursor, the fast path of long scans.
+ *
+ * When the write transaction changes under the cursor (txn->gen moves) or
+ * the cursor turns around, the sources are re-positioned from the current
+ * key, which stays valid because tree nodes, memtable keys and pending keys
+ * all live until the transaction ends.
  */
 #include "config.h"
 
 #include <stdlib.h>
 
 #include "error.h"
+#include "memtable.h"
 #include "tree.h"
 #include "txn.h"
 #include "wbuf.h"
 
+enum { SRC_NONE, SRC_TREE, SRC_MT, SRC_WB };
+
 struct quire_cursor {
 	quire_txn *txn;             /* NULL once the transaction ended */
 	struct quire_cursor *next;  /* in txn->cursors */
+	int simple;                 /* tree only: no pending operations */
 	struct tcur t;
-	struct wnode *w;            /* pending-operation source */
-	int pos;                    /* 0 unpositioned, 1 at t, 2 at w */
+	struct mt_iter m;
+	int mvalid;
+	struct wnode *w;            /* write transaction source */
+	int pos;                    /* SRC_* of the current entry */
 	int dir;                    /* +1 / -1: direction of the last move */
 	uint64_t gen;
-	const uint8_t *key;         /* current key (write transactions) */
+	const uint8_t *key;         /* current key */
 	uint32_t klen;
 	struct vbuf *vb;            /* out-of-line value of the current entry */
 };
@@ -50,6 +60,8 @@ int quire_cursor_open(quire_txn *txn, quire_cursor **out)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	c->txn = txn;
 	tcur_init(&c->t, txn->db, QT_KEYS, &txn->snap->h.root[QT_KEYS]);
+	mt_iter_init(&c->m, txn->snap->mt, txn->snap->h.next_seq);
+	c->simple = !txn->wb && txn->snap->h.pending_ops == 0;
 	c->next = txn->cursors;
 	txn->cursors = c;
 	*out = c;
@@ -61,7 +73,7 @@ void cursors_detach(quire_txn *txn)
 	for (quire_cursor *c = txn->cursors; c; c = c->next) {
 		drop_value(c);
 		c->txn = NULL;
-		c->pos = 0;
+		c->pos = SRC_NONE;
 	}
 	txn->cursors = NULL;
 }
@@ -90,8 +102,12 @@ static int usable(quire_cursor *c)
 	return 0;
 }
 
-/* Whether the tree source is positioned at key (0 if not), else the sign
- * of its key against key. */
+/* Tree moves: NOTFOUND just ends that source. */
+static int tree_done(int r)
+{
+	return r == QUIRE_NOTFOUND ? 0 : r;
+}
+
 static int tree_cmp(const quire_cursor *c, const void *key, size_t klen)
 {
 	uint32_t kl;
@@ -99,51 +115,85 @@ static int tree_cmp(const quire_cursor *c, const void *key, size_t klen)
 	return key_cmp(k, kl, key, klen);
 }
 
-/* Tree errors end the position; NOTFOUND is not an error here. */
-static int tree_step(quire_cursor *c, int r)
+static int mt_cmp(const quire_cursor *c, const void *key, size_t klen)
 {
-	return r == QUIRE_NOTFOUND ? 0 : r;
+	uint32_t kl;
+	const uint8_t *k = mt_key(&c->m, &kl);
+	return key_cmp(k, kl, key, klen);
 }
 
-/* Pick the entry that comes first in direction dir, skipping keys deleted
- * by the transaction. */
+static void mt_step(quire_cursor *c, int dir)
+{
+	c->mvalid = (dir > 0 ? mt_next(&c->m) : mt_prev(&c->m)) == 0;
+}
+
+static void wb_step(quire_cursor *c, int dir)
+{
+	struct wnode *w = c->w;
+	c->w = dir > 0 ? wbuf_next(w)
+		       : wbuf_seek_back(c->txn->wb, w->key, w->klen, 0);
+}
+
+/* Move every source that sits at key one step in direction dir. */
+static int step_past(quire_cursor *c, const uint8_t *key, uint32_t klen,
+		     int dir)
+{
+	int e;
+	if (c->t.valid && tree_cmp(c, key, klen) == 0 &&
+	    (e = tree_done(dir > 0 ? tcur_next(&c->t) : tcur_prev(&c->t))))
+		return e;
+	if (c->mvalid && mt_cmp(c, key, klen) == 0)
+		mt_step(c, dir);
+	if (c->w && key_cmp(c->w->key, c->w->klen, key, klen) == 0)
+		wb_step(c, dir);
+	return 0;
+}
+
+/* Take the entry that comes first in direction dir; a delete in a higher
+ * source hides the key in the lower ones. */
 static int settle(quire_cursor *c, int dir)
 {
-	struct wbuf *wb = c->txn->wb;
-	int e;
 	c->dir = dir;
 	c->gen = c->txn->gen;
 	for (;;) {
-		uint32_t tkl = 0;
-		const uint8_t *tk = c->t.valid ? tcur_key(&c->t, &tkl) : NULL;
-		struct wnode *w = c->w;
-		if (!tk && !w) {
-			c->pos = 0;
+		const uint8_t *k = NULL, *ck;
+		uint32_t kl = 0, ckl;
+		int src = SRC_NONE, del = 0, e;
+		if (c->t.valid) {
+			k = tcur_key(&c->t, &kl);
+			src = SRC_TREE;
+		}
+		if (c->mvalid) {
+			ck = mt_key(&c->m, &ckl);
+			if (!k || key_cmp(ck, ckl, k, kl) * dir <= 0) {
+				k = ck;
+				kl = ckl;
+				src = SRC_MT;
+				del = mt_ver(&c->m)->op == WOP_DEL;
+			}
+		}
+		if (c->w && (!k || key_cmp(c->w->key, c->w->klen, k, kl) * dir <= 0)) {
+			k = c->w->key;
+			kl = c->w->klen;
+			src = SRC_WB;
+			del = c->w->op == WOP_DEL;
+		}
+		if (src == SRC_NONE) {
+			c->pos = SRC_NONE;
 			return QUIRE_NOTFOUND;
 		}
-		int cmp = !w ? -1 : !tk ? 1 : key_cmp(tk, tkl, w->key, w->klen) * dir;
-		if (cmp < 0) {
-			c->pos = 1;
-			c->key = tk;
-			c->klen = tkl;
+		if (!del) {
+			c->pos = src;
+			c->key = k;
+			c->klen = kl;
 			return 0;
 		}
-		if (w->op == WOP_PUT) {
-			c->pos = 2;
-			c->key = w->key;
-			c->klen = w->klen;
-			return 0;
-		}
-		if (cmp == 0 &&
-		    (e = tree_step(c, dir > 0 ? tcur_next(&c->t)
-					      : tcur_prev(&c->t))) != 0)
+		if ((e = step_past(c, k, kl, dir)) != 0)
 			return e;
-		c->w = dir > 0 ? wbuf_next(w)
-			       : wbuf_seek_back(wb, w->key, w->klen, 0);
 	}
 }
 
-/* Position both sources at key (incl: key itself may be the answer). */
+/* Position every source at key (incl: key itself may be the answer). */
 static int position(quire_cursor *c, const void *key, size_t klen, int dir,
 		    int incl)
 {
@@ -153,8 +203,9 @@ static int position(quire_cursor *c, const void *key, size_t klen, int dir,
 		return r;
 	if (dir > 0) {
 		if (c->t.valid && !incl && tree_cmp(c, key, klen) == 0 &&
-		    (r = tree_step(c, tcur_next(&c->t))) != 0)
+		    (r = tree_done(tcur_next(&c->t))) != 0)
 			return r;
+		c->mvalid = mt_seek(&c->m, key, klen, incl) == 0;
 		c->w = wb ? wbuf_seek(wb, key, klen, incl) : NULL;
 	} else {
 		if (!c->t.valid) {
@@ -164,8 +215,9 @@ static int position(quire_cursor *c, const void *key, size_t klen, int dir,
 			if (cmp > 0 || (cmp == 0 && !incl))
 				r = tcur_prev(&c->t);
 		}
-		if ((r = tree_step(c, r)) != 0)
+		if ((r = tree_done(r)) != 0)
 			return r;
+		c->mvalid = mt_seek_back(&c->m, key, klen, incl) == 0;
 		c->w = wb ? wbuf_seek_back(wb, key, klen, incl) : NULL;
 	}
 	return settle(c, dir);
@@ -180,9 +232,9 @@ int quire_cursor_seek(quire_cursor *c, const void *key, size_t klen)
 		return qerr(QUIRE_EINVAL, "quire_cursor_seek: bad arguments");
 	if (klen > QUIRE_MAX_KEY_SIZE)
 		return qerr(QUIRE_ETOOBIG, "quire_cursor_seek: key too long");
-	if (!c->txn->wb) {
+	if (c->simple) {
 		e = tcur_seek(&c->t, key, klen);
-		c->pos = c->t.valid;
+		c->pos = c->t.valid ? SRC_TREE : SRC_NONE;
 		return e;
 	}
 	return position(c, key, klen, 1, 1);
@@ -194,14 +246,16 @@ static int edge(quire_cursor *c, int dir)
 	if (e)
 		return e;
 	e = dir > 0 ? tcur_first(&c->t) : tcur_last(&c->t);
-	if (!c->txn->wb) {
-		c->pos = c->t.valid;
+	if (c->simple) {
+		c->pos = c->t.valid ? SRC_TREE : SRC_NONE;
 		return e;
 	}
-	if ((e = tree_step(c, e)) != 0)
+	if ((e = tree_done(e)) != 0)
 		return e;
-	c->w = dir > 0 ? wbuf_first(c->txn->wb)
-		       : wbuf_seek_back(c->txn->wb, NULL, 0, 1);
+	c->mvalid = (dir > 0 ? mt_first(&c->m) : mt_last(&c->m)) == 0;
+	c->w = !c->txn->wb ? NULL
+	       : dir > 0   ? wbuf_first(c->txn->wb)
+			   : wbuf_seek_back(c->txn->wb, NULL, 0, 1);
 	return settle(c, dir);
 }
 
@@ -220,21 +274,17 @@ static int step(quire_cursor *c, int dir)
 	int e = usable(c);
 	if (e)
 		return e;
-	if (!c->txn->wb) {
+	if (c->simple) {
 		e = dir > 0 ? tcur_next(&c->t) : tcur_prev(&c->t);
-		c->pos = c->t.valid;
+		c->pos = c->t.valid ? SRC_TREE : SRC_NONE;
 		return e;
 	}
-	if (!c->pos)
+	if (c->pos == SRC_NONE)
 		return edge(c, dir);
 	if (c->gen != c->txn->gen || c->dir != dir)
 		return position(c, c->key, c->klen, dir, 0);
-	if (c->t.valid && tree_cmp(c, c->key, c->klen) == 0 &&
-	    (e = tree_step(c, dir > 0 ? tcur_next(&c->t) : tcur_prev(&c->t))))
+	if ((e = step_past(c, c->key, c->klen, dir)) != 0)
 		return e;
-	if (c->w && key_cmp(c->w->key, c->w->klen, c->key, c->klen) == 0)
-		c->w = dir > 0 ? wbuf_next(c->w)
-			       : wbuf_seek_back(c->txn->wb, c->key, c->klen, 0);
 	return settle(c, dir);
 }
 
@@ -261,7 +311,7 @@ static int current(quire_cursor *c)
 	if (w->op == WOP_DEL)
 		return QUIRE_NOTFOUND;
 	c->w = w; /* the next move re-positions: c->gen stays behind */
-	c->pos = 2;
+	c->pos = SRC_WB;
 	c->key = w->key;
 	return 0;
 }
@@ -271,10 +321,10 @@ int quire_cursor_key(quire_cursor *c, quire_val *k)
 	qerr_clear();
 	if (!c || !c->txn || !k)
 		return qerr(QUIRE_EINVAL, "quire_cursor_key: bad arguments");
-	if (!c->pos)
+	if (c->pos == SRC_NONE || current(c))
 		return QUIRE_NOTFOUND;
-	if (!c->txn->wb) {
-		uint32_t kl = 0;
+	if (c->simple) {
+		uint32_t kl;
 		k->data = tcur_key(&c->t, &kl);
 		k->size = kl;
 	} else {
@@ -289,11 +339,13 @@ int quire_cursor_value(quire_cursor *c, quire_val *v)
 	qerr_clear();
 	if (!c || !c->txn || !v)
 		return qerr(QUIRE_EINVAL, "quire_cursor_value: bad arguments");
-	if (!c->pos || current(c))
+	if (c->pos == SRC_NONE || current(c))
 		return QUIRE_NOTFOUND;
 	drop_value(c);
-	if (c->pos == 2)
+	if (c->pos == SRC_WB)
 		return txn_value(c->txn, &c->w->v, &c->vb, v);
+	if (c->pos == SRC_MT)
+		return txn_value(c->txn, &mt_ver(&c->m)->v, &c->vb, v);
 	struct lentry le;
 	tcur_entry(&c->t, &le);
 	return txn_leaf_value(c->txn, &le, &c->vb, v);

@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "internal.h"
+#include "memtable.h"
 #include "txn.h"
 
 const char *quire_version(int *major, int *minor, int *patch)
@@ -34,35 +35,41 @@ void quire_options_init(quire_options *opts)
 	opts->mode = 0644;
 	opts->node_size = 4096;
 	opts->cache_size = (size_t)64 << 20;
+	opts->checkpoint_ops = QUIRE_CHECKPOINT_OPS;
 }
 
 struct snap *snap_acquire(quire *db)
 {
 	pthread_mutex_lock(&db->snap_mu);
 	struct snap *s = db->cur;
-	atomic_fetch_add(&s->refs, 1);
+	if (s)
+		atomic_fetch_add(&s->refs, 1);
 	pthread_mutex_unlock(&db->snap_mu);
 	return s;
 }
 
 void snap_release(struct snap *s)
 {
-	if (s && atomic_fetch_sub(&s->refs, 1) == 1)
+	if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
+		mt_unref(s->mt);
 		free(s);
+	}
 }
 
-int snap_publish(quire *db, const struct qhdr *h)
+int snap_publish(quire *db, const struct qhdr *h, struct memtable *mt)
 {
 	struct snap *s = malloc(sizeof *s);
 	if (!s)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	atomic_init(&s->refs, 1);
 	s->h = *h;
+	s->mt = mt;
+	mt_ref(mt);
 	pthread_mutex_lock(&db->snap_mu);
 	struct snap *old = db->cur;
 	if (old && old->h.txn >= h->txn) { /* already known */
 		pthread_mutex_unlock(&db->snap_mu);
-		free(s);
+		snap_release(s);
 		return 0;
 	}
 	db->cur = s;
@@ -107,6 +114,9 @@ int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
 	if (opts->node_size < 512 || opts->node_size > 32768)
 		return qerr(QUIRE_EINVAL, "quire_open: node_size must be 512 "
 					  "to 32768");
+	if (opts->checkpoint_ops == 0)
+		return qerr(QUIRE_EINVAL, "quire_open: checkpoint_ops must be "
+					  "at least 1");
 	quire *db = calloc(1, sizeof *db);
 	if (!db)
 		return qerr(QUIRE_ENOMEM, "out of memory");

@@ -41,6 +41,8 @@
 #include "error.h"
 #include "internal.h"
 #include "io.h"
+#include "memtable.h"
+#include "pending.h"
 #include "util.h"
 
 #define INIT_SIZE (QF_SUPER_SIZE + QF_HDR_FIXED)
@@ -276,10 +278,11 @@ static int walk(quire *db, const struct qhdr *from, struct qhdr *out)
 			qblock_get(p, &b);
 			if (b.type == QB_HEADER)
 				break;
-			if ((b.type != QB_NODE && b.type != QB_VALUE) ||
+			if ((b.type != QB_NODE && b.type != QB_VALUE &&
+			     b.type != QB_BATCH) ||
 			    b.size < QF_BLOCK_HDR ||
 			    (b.type == QB_NODE && b.size > QF_NODE_MAX) ||
-			    (b.type == QB_VALUE &&
+			    (b.type != QB_NODE &&
 			     b.size > QF_BLOCK_HDR + QUIRE_MAX_VALUE_SIZE))
 				goto end;
 			uint8_t stored[4];
@@ -329,6 +332,19 @@ end:
  * held (or by the writer, which holds it too). *trusted tells whether the
  * slots were written in this boot (invariant 4).
  */
+/* Publish h, with its pending operations loaded on top of cur's. */
+static int publish_header(quire *db, const struct snap *cur,
+			  const struct qhdr *h)
+{
+	struct memtable *mt;
+	int e = pending_load(db, h, cur ? cur->mt : NULL, &mt);
+	if (e)
+		return e;
+	e = snap_publish(db, h, mt);
+	mt_unref(mt);
+	return e;
+}
+
 /* refresh_locked() with the handle's current commit pinned in cur (the
  * writer may publish a newer one meanwhile). */
 static int refresh_from(quire *db, const struct snap *cur, int *trusted)
@@ -349,7 +365,7 @@ static int refresh_from(quire *db, const struct snap *cur, int *trusted)
 			return 0;
 		if (load_header(db, s.latest_off, &h) == 0 &&
 		    h.txn == s.latest_txn)
-			return snap_publish(db, &h);
+			return publish_header(db, cur, &h);
 		/* The page cache lost a commit (writeback error after a
 		 * NOSYNC commit): fall back to the walk. */
 		*trusted = 0;
@@ -371,12 +387,12 @@ static int refresh_from(quire *db, const struct snap *cur, int *trusted)
 		return e;
 	if (cur && h.txn == cur->h.txn)
 		return 0;
-	return snap_publish(db, &h);
+	return publish_header(db, cur, &h);
 }
 
 static int refresh_locked(quire *db, int *trusted)
 {
-	struct snap *cur = db->cur ? snap_acquire(db) : NULL;
+	struct snap *cur = snap_acquire(db); /* NULL while opening */
 	int e = refresh_from(db, cur, trusted);
 	snap_release(cur);
 	return e;

@@ -89,6 +89,11 @@ void qhdr_put(uint8_t *p, const struct qhdr *h)
 	root_put(p + 160, &h->root[QT_SEQ]);
 	st64(p + 192, h->history_seq);
 	st64(p + 200, h->history_txn);
+	st64(p + 208, h->pending_off);
+	st32(p + 216, h->pending_size);
+	st32(p + 220, h->pending_batches);
+	st64(p + 224, h->pending_ops);
+	st64(p + 232, h->pending_bytes);
 	qblock_seal(p, b.size);
 }
 
@@ -150,6 +155,11 @@ int qhdr_get(const uint8_t *buf, size_t len, uint64_t off, struct qhdr *h,
 	root_get(buf + 160, &h->root[QT_SEQ]);
 	h->history_seq = ld64(buf + 192);
 	h->history_txn = ld64(buf + 200);
+	h->pending_off = ld64(buf + 208);
+	h->pending_size = ld32(buf + 216);
+	h->pending_batches = ld32(buf + 220);
+	h->pending_ops = ld64(buf + 224);
+	h->pending_bytes = ld64(buf + 232);
 
 	const char *why = NULL;
 	if (h->self_off != off)
@@ -165,11 +175,20 @@ int qhdr_get(const uint8_t *buf, size_t len, uint64_t off, struct qhdr *h,
 	else if (!root_ok(&h->root[QT_KEYS], off) ||
 		 !root_ok(&h->root[QT_SEQ], off))
 		why = "tree root out of bounds";
-	else if (h->key_count != h->root[QT_KEYS].count ||
-		 h->live_bytes != h->root[QT_KEYS].bytes)
+	else if ((h->pending_off == 0) !=
+		 (h->pending_batches == 0 && h->pending_ops == 0 &&
+		  h->pending_bytes == 0 && h->pending_size == 0) ||
+		 (h->pending_off &&
+		  (h->pending_off < QF_SUPER_SIZE ||
+		   h->pending_off + h->pending_size > off ||
+		   h->pending_bytes < h->pending_size ||
+		   h->pending_ops < h->pending_batches)))
+		why = "pending batches out of bounds";
+	else if ((!h->pending_off && h->key_count != h->root[QT_KEYS].count) ||
+		 h->live_bytes != h->root[QT_KEYS].bytes + h->pending_bytes)
 		why = "key count or live bytes disagree with the key tree";
-	else if (h->next_seq == 0 || h->history_seq > h->next_seq ||
-		 h->history_txn > h->txn)
+	else if (h->next_seq == 0 || h->pending_ops >= h->next_seq ||
+		 h->history_seq > qhdr_ckpt_seq(h) || h->history_txn > h->txn)
 		why = "sequence numbers out of order";
 	if (why)
 		return qerr(QUIRE_ECORRUPT, "header at offset %llu: %s",

@@ -29,6 +29,7 @@
 #define QB_HEADER 1
 #define QB_NODE 2
 #define QB_VALUE 3
+#define QB_BATCH 4
 
 /* trees named by a header */
 #define QT_KEYS 0
@@ -84,7 +85,21 @@ struct qhdr {
 	struct qroot root[QT_NTREES];
 	uint64_t history_seq;   /* oldest sequence number the oplog holds */
 	uint64_t history_txn;   /* oldest commit still readable */
+	/* operations committed since the last checkpoint: a chain of batch
+	 * blocks, newest first; the trees do not contain them yet */
+	uint64_t pending_off;   /* newest batch, 0 if none */
+	uint32_t pending_size;
+	uint32_t pending_batches;
+	uint64_t pending_ops;
+	uint64_t pending_bytes;
 };
+
+/* First sequence number not in the trees (the oplog tree holds
+ * [history_seq, this)). */
+static inline uint64_t qhdr_ckpt_seq(const struct qhdr *h)
+{
+	return h->next_seq - h->pending_ops;
+}
 
 /* Encode h (without meta) into p[0..QF_HDR_FIXED) and seal it; the caller
  * has already placed meta_len bytes of metadata at p + QF_HDR_FIXED. */

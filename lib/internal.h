@@ -34,10 +34,19 @@
 /* Values longer than this are stored out of line in their own block. */
 #define QUIRE_INLINE_MAX 1024u
 
-/* An immutable view of one commit, shared by the transactions reading it. */
+#define QUIRE_CHECKPOINT_OPS 131072ul
+/* Pending batches beyond this many bytes also force a checkpoint. */
+#define QUIRE_CHECKPOINT_BYTES ((uint64_t)64 << 20)
+
+struct memtable;
+
+/* An immutable view of one commit, shared by the transactions reading it:
+ * the trees its header names plus the pending operations (those of the
+ * memtable below h.next_seq). */
 struct snap {
 	_Atomic int refs;
 	struct qhdr h;
+	struct memtable *mt;     /* one reference held */
 };
 
 /* The writer's append position for the commit being built. Blocks are
@@ -111,10 +120,13 @@ struct quire_txn {
 int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
 		   quire **db);
 
-/* snapshots (db.c) */
+/* snapshots (db.c); snap_acquire() pins the newest (NULL before open has
+ * found one) */
 struct snap *snap_acquire(quire *db);
 void snap_release(struct snap *s);
-int snap_publish(quire *db, const struct qhdr *h);
+/* Make h the newest commit, reading pending operations from mt (the
+ * function takes a reference of its own). */
+int snap_publish(quire *db, const struct qhdr *h, struct memtable *mt);
 
 /* dbfile.c */
 int df_open(quire *db);

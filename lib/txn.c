@@ -13,8 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crc32c.h"
+#include "batch.h"
 #include "error.h"
+#include "memtable.h"
 #include "modify.h"
 #include "oplog.h"
 #include "tree.h"
@@ -112,6 +113,8 @@ int quire_txn_stat(quire_txn *txn, quire_stat *st)
 		.file_bytes = h->total_bytes,
 		.depth = h->root[QT_KEYS].height,
 		.node_size = h->node_size,
+		.pending_ops = h->pending_ops,
+		.pending_bytes = h->pending_bytes,
 	};
 	return 0;
 }
@@ -182,25 +185,49 @@ static int check_key(quire_txn *txn, const void *key, size_t klen,
 	return 0;
 }
 
+int txn_lookup_committed(quire_txn *txn, const void *key, size_t klen,
+			 struct wval *v)
+{
+	const struct mt_ver *mv =
+		mt_get(txn->snap->mt, key, klen, txn->snap->h.next_seq);
+	if (mv) {
+		*v = mv->v;
+		return mv->op == WOP_DEL ? QUIRE_NOTFOUND : 0;
+	}
+	struct lentry le;
+	int e = tree_get(txn->db, &txn->snap->h.root[QT_KEYS], QT_KEYS, key,
+			 klen, &le);
+	if (!e)
+		*v = (struct wval){le.val, le.vlen, le.ool, le.ool_off};
+	return e;
+}
+
+/* The value of key as the transaction sees it: its own operations first,
+ * then the pending operations of its commit, then the tree. */
+static int lookup(quire_txn *txn, const void *key, size_t klen,
+		  struct wval *v)
+{
+	if (txn->wb) {
+		struct wnode *n = wbuf_find(txn->wb, key, klen);
+		if (n) {
+			*v = n->v;
+			return n->op == WOP_DEL ? QUIRE_NOTFOUND : 0;
+		}
+	}
+	return txn_lookup_committed(txn, key, klen, v);
+}
+
 int quire_get(quire_txn *txn, const void *key, size_t klen, quire_val *val)
 {
 	int e;
+	struct wval v;
 	qerr_clear();
 	if ((e = check_key(txn, key, klen, "quire_get")) != 0)
 		return e;
 	if (!val)
 		return qerr(QUIRE_EINVAL, "quire_get: bad arguments");
-	if (txn->wb) {
-		struct wnode *n = wbuf_find(txn->wb, key, klen);
-		if (n)
-			return n->op == WOP_DEL
-				       ? QUIRE_NOTFOUND
-				       : txn_value(txn, &n->v, &txn->vbufs, val);
-	}
-	struct lentry le;
-	e = tree_get(txn->db, &txn->snap->h.root[QT_KEYS], QT_KEYS, key, klen,
-		     &le);
-	return e ? e : txn_leaf_value(txn, &le, &txn->vbufs, val);
+	e = lookup(txn, key, klen, &v);
+	return e ? e : txn_value(txn, &v, &txn->vbufs, val);
 }
 
 /* Common checks of put and del: a usable write transaction. */
@@ -250,16 +277,9 @@ int quire_del(quire_txn *txn, const void *key, size_t klen)
 	if ((e = check_key(txn, key, klen, "quire_del")) != 0 ||
 	    (e = writable(txn, "quire_del")) != 0)
 		return e;
-	struct wnode *n = wbuf_find(txn->wb, key, klen);
-	if (n && n->op == WOP_DEL)
-		return QUIRE_NOTFOUND;
-	if (!n) {
-		struct lentry le;
-		e = tree_get(txn->db, &txn->snap->h.root[QT_KEYS], QT_KEYS, key,
-			     klen, &le);
-		if (e)
-			return e;
-	}
+	struct wval v;
+	if ((e = lookup(txn, key, klen, &v)) != 0)
+		return e;
 	if ((e = wbuf_add(txn->wb, WOP_DEL, key, klen, NULL)) != 0)
 		return qerr(e, "out of memory");
 	txn->next_seq++;
@@ -267,101 +287,314 @@ int quire_del(quire_txn *txn, const void *key, size_t klen)
 	return 0;
 }
 
-/* Build the by-sequence mutations: one record per operation. */
-static int seq_muts(quire_txn *txn, struct modify *m, const struct leafpos *pos,
-		    struct mut *sm)
+/* The header of the commit txn is making, before its trees change. */
+static void next_header(quire_txn *txn, struct qhdr *h)
 {
-	struct wbuf *wb = txn->wb;
-	uint64_t base = txn->snap->h.next_seq, id = quire_txn_id(txn);
-	for (size_t i = 0; i < wb->nops; i++) {
-		const struct wop *o = &wb->ops[i];
-		struct oprec r = {0};
-		if (o->op == WOP_PUT && o->n->last == i) {
-			const struct leafpos *p = &pos[o->n->midx];
-			r = (struct oprec){.kind = OP_PUTREF,
-					   .leaf_off = p->off,
-					   .leaf_size = p->size,
-					   .slot = p->slot};
-		} else {
-			r.kind = o->op == WOP_DEL ? OP_DEL : OP_PUT;
-			r.key = o->n->key;
-			r.klen = o->n->klen;
-			r.vlen = o->v.len;
-			r.ool = o->v.ool;
-			r.ool_off = o->v.ool_off;
-			r.val = o->v.data;
-		}
-		size_t len = oprec_size(&r);
-		uint8_t *k = arena_alloc(&m->ar, 8), *rec = arena_alloc(&m->ar, len);
-		if (!k || !rec)
-			return qerr(QUIRE_ENOMEM, "out of memory");
-		st64be(k, base + i);
-		oprec_put(rec, &r);
-		sm[i] = (struct mut){.key = k,
-				     .klen = 8,
-				     .meta = id,
-				     .v = {.data = rec, .len = (uint32_t)len}};
-	}
-	return 0;
+	const struct qhdr *base = &txn->snap->h;
+	uint64_t now = txn->db->vfs->now_ns(txn->db->vfs);
+	*h = *base;
+	h->meta_len = 0;
+	h->node_size = txn->db->opts.node_size;
+	h->txn = base->txn + 1;
+	h->time_ns = now > base->time_ns ? now : base->time_ns;
+	h->prev_off = base->self_off;
+	h->next_seq = txn->next_seq;
 }
 
-static int commit_write(quire_txn *txn)
+/*
+ * The usual commit: append the operations as one batch block (plus any
+ * value blocks written at put time) and a header; the trees stay as they
+ * are. The memtable learns the batch before the header is written, which
+ * no snapshot can notice: its versions lie beyond every published
+ * next_seq, and are undone if the commit fails.
+ */
+static int commit_batch(quire_txn *txn)
 {
 	quire *db = txn->db;
 	struct wbuf *wb = txn->wb;
 	const struct qhdr *base = &txn->snap->h;
+	struct memtable *mt = txn->snap->mt;
+	struct qhdr h;
+	int64_t delta = 0;
+	int e;
+	next_header(txn, &h);
+	/* The key count moves by the keys this commit creates or removes.
+	 * Keys past the largest committed key are new without a lookup (the
+	 * common case of appends). */
+	const uint8_t *maxk = NULL;
+	uint32_t maxkl = 0;
+	struct tcur tc;
+	tcur_init(&tc, db, QT_KEYS, &base->root[QT_KEYS]);
+	if ((e = tcur_last(&tc)) == 0)
+		maxk = tcur_key(&tc, &maxkl);
+	else if (e != QUIRE_NOTFOUND)
+		return e;
+	if (mt->tail[0] && (!maxk || key_cmp(mt->tail[0]->key,
+					     mt->tail[0]->klen, maxk, maxkl) > 0)) {
+		maxk = mt->tail[0]->key;
+		maxkl = mt->tail[0]->klen;
+	}
+	for (struct wnode *n = wbuf_first(wb); n; n = wbuf_next(n)) {
+		struct wval v;
+		int r = QUIRE_NOTFOUND;
+		if (maxk && key_cmp(n->key, n->klen, maxk, maxkl) <= 0)
+			r = txn_lookup_committed(txn, n->key, n->klen, &v);
+		if (r && r != QUIRE_NOTFOUND)
+			return r;
+		if (n->op == WOP_PUT && r == QUIRE_NOTFOUND)
+			delta++;
+		else if (n->op == WOP_DEL && r == 0)
+			delta--;
+	}
+	uint64_t xbytes = 0;
+	for (size_t i = 0; i < wb->nops; i++)
+		if (wb->ops[i].v.ool)
+			xbytes += QF_BLOCK_HDR + (uint64_t)wb->ops[i].v.len;
+	struct batch_info bi = {.nkeys = (uint32_t)wb->nkeys,
+				.nops = (uint32_t)wb->nops,
+				.prev_off = base->pending_off,
+				.prev_size = base->pending_size,
+				.txn = h.txn,
+				.first_seq = base->next_seq};
+	uint8_t *block;
+	uint64_t off;
+	if ((e = batch_encode(wb, &bi, &block, &bi.size)) != 0)
+		return e;
+	mt_lock(mt);
+	e = mt_add_batch(mt, block, &bi); /* mt owns block from here */
+	mt_unlock(mt);
+	if (e)
+		return e;
+	if ((e = df_append_block(db, block, bi.size, &off)) == 0) {
+		h.pending_off = off;
+		h.pending_size = bi.size;
+		h.pending_batches++;
+		h.pending_ops += wb->nops;
+		h.pending_bytes += bi.size + xbytes;
+		h.key_count = (uint64_t)((int64_t)base->key_count + delta);
+		h.live_bytes = h.root[QT_KEYS].bytes + h.pending_bytes;
+		/* A reader of this handle may see the new slot and publish
+		 * the commit first; snap_publish() then ignores ours. */
+		if ((e = df_commit(db, &h)) == 0)
+			return snap_publish(db, &h, mt);
+	}
+	mt_lock(mt);
+	mt_undo_last(mt);
+	mt_unlock(mt);
+	return e;
+}
+
+/* Key-tree mutations of a checkpoint: the pending operations visible to
+ * the transaction merged with its own, which win. */
+static int checkpoint_muts(quire_txn *txn, struct mut **out, size_t *nout)
+{
+	struct memtable *mt = txn->snap->mt;
+	struct wbuf *wb = txn->wb;
+	struct mt_iter it;
+	size_t n = 0;
+	struct mut *km = malloc((mt->nkeys + wb->nkeys + 1) * sizeof *km);
+	if (!km)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	mt_iter_init(&it, mt, txn->snap->h.next_seq);
+	int r = mt_first(&it);
+	struct wnode *w = wbuf_first(wb);
+	while (r == 0 || w) {
+		uint32_t kl = 0;
+		const uint8_t *k = r == 0 ? mt_key(&it, &kl) : NULL;
+		int c = !w ? -1 : r ? 1 : key_cmp(k, kl, w->key, w->klen);
+		if (c < 0) {
+			const struct mt_ver *v = mt_ver(&it);
+			km[n++] = (struct mut){.key = k,
+					       .klen = kl,
+					       .del = v->op == WOP_DEL,
+					       .meta = v->seq,
+					       .v = v->v};
+		} else {
+			km[n] = (struct mut){
+				.key = w->key,
+				.klen = w->klen,
+				.del = w->op == WOP_DEL,
+				.meta = txn->snap->h.next_seq + w->last,
+				.v = w->v};
+			w->midx = (uint32_t)n++;
+			w = wbuf_next(w);
+		}
+		if (c <= 0)
+			r = mt_next(&it);
+	}
+	*out = km;
+	*nout = n;
+	return 0;
+}
+
+/* The oplog record of one operation; fin: the key-tree mutation it became,
+ * if it is its key's last operation and a put. */
+static int seq_mut(struct modify *m, struct mut *sm, uint64_t seq,
+		   uint64_t txn_id, int op, const uint8_t *key, uint32_t klen,
+		   const struct wval *v, const struct leafpos *fin)
+{
+	struct oprec r = {0};
+	if (fin) {
+		r = (struct oprec){.kind = OP_PUTREF,
+				   .leaf_off = fin->off,
+				   .leaf_size = fin->size,
+				   .slot = fin->slot};
+	} else {
+		r = (struct oprec){.kind = op == WOP_DEL ? OP_DEL : OP_PUT,
+				   .key = key,
+				   .klen = klen,
+				   .vlen = v->len,
+				   .ool = v->ool,
+				   .ool_off = v->ool_off,
+				   .val = v->data};
+	}
+	size_t len = oprec_size(&r);
+	uint8_t *k = arena_alloc(&m->ar, 8), *rec = arena_alloc(&m->ar, len);
+	if (!k || !rec)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	st64be(k, seq);
+	oprec_put(rec, &r);
+	*sm = (struct mut){.key = k,
+			   .klen = 8,
+			   .meta = txn_id,
+			   .v = {.data = rec, .len = (uint32_t)len}};
+	return 0;
+}
+
+/*
+ * A checkpoint: fold every pending operation and the transaction's own into
+ * the trees in one sorted pass each, and start an empty pending chain.
+ */
+static int commit_checkpoint(quire_txn *txn)
+{
+	quire *db = txn->db;
+	struct wbuf *wb = txn->wb;
+	const struct qhdr *base = &txn->snap->h;
+	struct memtable *mt = txn->snap->mt, *fresh = NULL;
+	uint64_t ckpt = qhdr_ckpt_seq(base), nall = txn->next_seq - ckpt;
+	struct mut *km = NULL, *sm = NULL;
+	struct leafpos *pos = NULL;
+	int32_t *fin = NULL;
+	size_t nk = 0, ns = 0;
 	struct modify m;
-	struct qhdr h = {0};
-	int e = 0;
-	if (!wb->nops)
-		return 0;
+	struct qhdr h;
+	int e;
 	modify_init(&m, db);
-	struct mut *km = malloc(wb->nkeys * sizeof *km);
-	struct mut *sm = malloc(wb->nops * sizeof *sm);
-	struct leafpos *pos = calloc(wb->nkeys, sizeof *pos);
-	if (!km || !sm || !pos) {
+	next_header(txn, &h);
+	if ((e = checkpoint_muts(txn, &km, &nk)) != 0)
+		goto out;
+	sm = malloc(nall * sizeof *sm);
+	pos = calloc(nk ? nk : 1, sizeof *pos);
+	fin = malloc(nall * sizeof *fin);
+	if (!sm || !pos || !fin) {
 		e = qerr(QUIRE_ENOMEM, "out of memory");
 		goto out;
 	}
-	size_t i = 0;
-	for (struct wnode *n = wbuf_first(wb); n; n = wbuf_next(n), i++) {
-		km[i] = (struct mut){.key = n->key,
-				     .klen = n->klen,
-				     .del = n->op == WOP_DEL,
-				     .meta = base->next_seq + n->last,
-				     .v = n->v};
-		n->midx = (uint32_t)i;
-	}
-	h.root[QT_SEQ] = base->root[QT_SEQ];
-	if ((e = modify_tree(&m, QT_KEYS, &base->root[QT_KEYS], km, wb->nkeys,
-			     pos, &h.root[QT_KEYS])) != 0 ||
-	    (e = seq_muts(txn, &m, pos, sm)) != 0 ||
-	    (e = modify_tree(&m, QT_SEQ, &base->root[QT_SEQ], sm, wb->nops,
-			     NULL, &h.root[QT_SEQ])) != 0)
+	if ((e = modify_tree(&m, QT_KEYS, &base->root[QT_KEYS], km, nk, pos,
+			     &h.root[QT_KEYS])) != 0)
 		goto out;
-
-	uint64_t now = db->vfs->now_ns(db->vfs);
-	h.node_size = db->opts.node_size;
-	h.txn = base->txn + 1;
-	h.time_ns = now > base->time_ns ? now : base->time_ns;
-	h.prev_off = base->self_off;
-	h.next_seq = txn->next_seq;
+	for (uint64_t i = 0; i < nall; i++)
+		fin[i] = -1;
+	for (size_t i = 0; i < nk; i++)
+		if (!km[i].del)
+			fin[km[i].meta - ckpt] = (int32_t)i;
+	for (size_t b = 0; !e && b < mt->nblocks; b++) {
+		const struct mt_block *mb = &mt->blocks[b];
+		struct batch_iter it = {0};
+		struct brec r;
+		if (mb->dead || mb->bi.first_seq >= base->next_seq)
+			continue;
+		while (!e && batch_next(mb->b, &mb->bi, &it, &r)) {
+			int32_t f = fin[r.seq - ckpt];
+			e = seq_mut(&m, &sm[ns++], r.seq, mb->bi.txn, r.op, r.key,
+				    r.klen, &r.v, f >= 0 ? &pos[f] : NULL);
+		}
+	}
+	for (size_t i = 0; !e && i < wb->nops; i++) {
+		const struct wop *o = &wb->ops[i];
+		uint64_t seq = base->next_seq + i;
+		int32_t f = fin[seq - ckpt];
+		e = seq_mut(&m, &sm[ns++], seq, h.txn, o->op, o->n->key,
+			    o->n->klen, &o->v, f >= 0 ? &pos[f] : NULL);
+	}
+	if (e)
+		goto out;
+	if (ns != nall) {
+		e = qerr(QUIRE_ECORRUPT, "%s: pending operations missing at "
+					 "checkpoint",
+			 db->path);
+		goto out;
+	}
+	if ((e = modify_tree(&m, QT_SEQ, &base->root[QT_SEQ], sm, ns, NULL,
+			     &h.root[QT_SEQ])) != 0)
+		goto out;
+	h.pending_off = h.pending_ops = h.pending_bytes = 0;
+	h.pending_size = h.pending_batches = 0;
 	h.key_count = h.root[QT_KEYS].count;
 	h.live_bytes = h.root[QT_KEYS].bytes;
-	h.history_seq = base->history_seq;
-	h.history_txn = base->history_txn;
-	/* A reader of this handle may see the new slot and publish the commit
-	 * first; snap_publish() ignores the second publication. */
-	e = df_commit(db, &h);
-	if (!e)
-		e = snap_publish(db, &h);
+	if (!(fresh = mt_new(h.next_seq, h.txn)))
+		e = qerr(QUIRE_ENOMEM, "out of memory");
+	else if ((e = df_commit(db, &h)) == 0)
+		e = snap_publish(db, &h, fresh);
 out:
 	modify_done(&m, e == 0);
-	if (e)
-		df_rollback(db);
+	mt_unref(fresh);
 	free(km);
 	free(sm);
 	free(pos);
+	free(fin);
+	return e;
+}
+
+/* Whether every key the transaction writes lies past the largest key of
+ * its commit's tree (a pure append, as in loading sorted data). */
+static int appends_only(quire_txn *txn, int *err)
+{
+	struct tcur tc;
+	uint32_t kl;
+	struct wnode *first = wbuf_first(txn->wb);
+	tcur_init(&tc, txn->db, QT_KEYS, &txn->snap->h.root[QT_KEYS]);
+	int e = tcur_last(&tc);
+	*err = e == QUIRE_NOTFOUND ? 0 : e;
+	if (e)
+		return e == QUIRE_NOTFOUND;
+	const uint8_t *k = tcur_key(&tc, &kl);
+	return key_cmp(first->key, first->klen, k, kl) > 0;
+}
+
+/*
+ * Batch or checkpoint. Small random commits append a batch: rewriting the
+ * tree for them would copy a path of nodes per key. A commit that reaches
+ * the checkpoint threshold folds everything. And while nothing is pending,
+ * a commit that only appends past the largest key goes straight into the
+ * tree, which for appends costs about what the batch would.
+ */
+static int commit_write(quire_txn *txn)
+{
+	const struct qhdr *base = &txn->snap->h;
+	int e = 0;
+	if (!txn->wb->nops)
+		return 0;
+	if (base->pending_ops + txn->wb->nops >= txn->db->opts.checkpoint_ops ||
+	    base->pending_bytes >= QUIRE_CHECKPOINT_BYTES ||
+	    (base->pending_ops == 0 && appends_only(txn, &e)))
+		e = e ? e : commit_checkpoint(txn);
+	else if (!e)
+		e = commit_batch(txn);
+	if (e)
+		df_rollback(txn->db);
+	return e;
+}
+
+int quire_checkpoint(quire *db)
+{
+	quire_txn *txn;
+	int e = quire_begin(db, 0, &txn);
+	if (e)
+		return e;
+	if (txn->snap->h.pending_ops && (e = commit_checkpoint(txn)) != 0)
+		df_rollback(db);
+	quire_abort(txn);
 	return e;
 }
 

@@ -20,6 +20,10 @@ int txn_value(quire_txn *txn, const struct wval *v, struct vbuf **list,
 	      quire_val *out);
 int txn_leaf_value(quire_txn *txn, const struct lentry *le,
 		   struct vbuf **list, quire_val *out);
+/* The committed value of key in the transaction's snapshot (pending
+ * operations, then the tree), ignoring the transaction's own writes. */
+int txn_lookup_committed(quire_txn *txn, const void *key, size_t klen,
+			 struct wval *v);
 
 /* cursor.c: detach every cursor of a transaction that is ending */
 void cursors_detach(quire_txn *txn);

@@ -34,7 +34,8 @@ struct fx {
 	quire *db;
 };
 
-static quire *open_db(const char *path, unsigned flags, unsigned node_size)
+static quire *open_ckpt(const char *path, unsigned flags, unsigned node_size,
+			unsigned long checkpoint_ops)
 {
 	quire_options o;
 	quire *db = NULL;
@@ -42,9 +43,16 @@ static quire *open_db(const char *path, unsigned flags, unsigned node_size)
 	o.flags = flags;
 	if (node_size)
 		o.node_size = node_size;
+	if (checkpoint_ops)
+		o.checkpoint_ops = checkpoint_ops;
 	QOK(quire_open(path, &o, &db));
 	assert_non_null(db);
 	return db;
+}
+
+static quire *open_db(const char *path, unsigned flags, unsigned node_size)
+{
+	return open_ckpt(path, flags, node_size, 0);
 }
 
 static int setup(void **state)
@@ -76,13 +84,20 @@ static void reopen(struct fx *f, unsigned flags)
 	f->db = open_db(f->path, flags, 0);
 }
 
-/* Replace the fixture's database by a new one with the given node size. */
-static void fresh(struct fx *f, unsigned node_size)
+/* Replace the fixture's database by a new one with the given node size;
+ * checkpoint_ops 0 keeps the default. */
+static void fresh_ckpt(struct fx *f, unsigned node_size,
+		       unsigned long checkpoint_ops)
 {
 	QOK(quire_close(f->db));
 	f->db = NULL;
 	assert_int_equal(unlink(f->path), 0);
-	f->db = open_db(f->path, QUIRE_CREATE, node_size);
+	f->db = open_ckpt(f->path, QUIRE_CREATE, node_size, checkpoint_ops);
+}
+
+static void fresh(struct fx *f, unsigned node_size)
+{
+	fresh_ckpt(f, node_size, 0);
 }
 
 static quire_txn *begin(quire *db, unsigned flags)
@@ -1331,12 +1346,14 @@ static void test_errmsg(void **state)
 	free(path);
 }
 
+/* Every commit folded into the tree at once (checkpoint_ops 1): the tree
+ * figures move with each commit. */
 static void test_txn_stat(void **state)
 {
 	struct fx *f = *state;
 	quire_stat st, prev;
 	char key[32], val[32];
-	fresh(f, 512);
+	fresh_ckpt(f, 512, 1);
 
 	quire_txn *r = begin(f->db, QUIRE_RDONLY);
 	QOK(quire_txn_stat(r, &prev));
@@ -1381,6 +1398,64 @@ static void test_txn_stat(void **state)
 	/* 2901 keys do not fit in two levels of 512-byte nodes */
 	assert_true(max_depth >= 3);
 	assert_true(prev.commit_time_ns > 0);
+}
+
+/* Commits that are not folded yet: pending figures, and quire_checkpoint
+ * moving them into the tree with the content unchanged. */
+static void test_pending_stat(void **state)
+{
+	struct fx *f = *state;
+	quire_stat st;
+	char key[32];
+	fresh_ckpt(f, 512, 1000000);
+	struct model m = {0};
+	for (int c = 0; c < 20; c++) {
+		quire_txn *w = begin(f->db, 0);
+		for (int i = 0; i < 50; i++) {
+			snprintf(key, sizeof key, "k%05d", (c * 50 + i) * 37 % 1001);
+			mput(&m, w, key, key);
+		}
+		if (c % 3 == 2) {
+			snprintf(key, sizeof key, "k%05d", c * 37 % 1001);
+			if (model_get(&m, key, strlen(key)))
+				mdel(&m, w, key);
+		}
+		QOK(quire_commit(w));
+	}
+	quire_txn *r = begin(f->db, QUIRE_RDONLY);
+	QOK(quire_txn_stat(r, &st));
+	assert_int_equal(st.key_count, m.n);
+	assert_true(st.pending_ops > 0);
+	assert_true(st.pending_bytes > 0);
+	/* the first commit, appending to an empty tree, went into the tree */
+	assert_true(st.live_bytes > st.pending_bytes);
+	assert_true(st.depth >= 1);
+	model_check_txn(&m, r);
+	/* an old snapshot keeps its view across the checkpoint */
+	QOK(quire_checkpoint(f->db));
+	model_check_txn(&m, r);
+	QOK(quire_commit(r));
+	r = begin(f->db, QUIRE_RDONLY);
+	QOK(quire_txn_stat(r, &st));
+	assert_int_equal(st.pending_ops, 0);
+	assert_int_equal(st.pending_bytes, 0);
+	assert_int_equal(st.key_count, m.n);
+	assert_true(st.depth >= 2);
+	assert_true(st.oplog_bytes > 0);
+	model_check_txn(&m, r);
+	uint64_t problems = 1;
+	QOK(quire_check(r, NULL, NULL, &problems));
+	assert_int_equal(problems, 0);
+	QOK(quire_commit(r));
+	QOK(quire_checkpoint(f->db)); /* nothing pending: no commit */
+	r = begin(f->db, QUIRE_RDONLY);
+	assert_int_equal(quire_txn_id(r), st.txn_id);
+	QOK(quire_commit(r));
+	reopen(f, 0);
+	r = begin(f->db, QUIRE_RDONLY);
+	model_check_txn(&m, r);
+	QOK(quire_commit(r));
+	model_clear(&m);
 }
 
 static void test_sync(void **state)
@@ -1513,6 +1588,7 @@ int main(void)
 		T(test_strerror),
 		T(test_errmsg),
 		T(test_txn_stat),
+		T(test_pending_stat),
 		T(test_sync),
 		T(test_check_healthy),
 		T(test_nosync_reopen),

@@ -112,7 +112,8 @@ static void probe(const uint8_t *img, size_t n, unsigned flags,
 static int setup(void **state)
 {
 	struct wl_opts o = {.seed = tu_seed(31), .commits = 30, .max_ops = 20,
-			    .node_size = 512, .big_every = 10};
+			    .node_size = 512, .big_every = 10,
+			    .checkpoint_ops = 120};
 	struct wl_result r;
 	struct memvfs *m = memvfs_new(o.seed);
 	wl_plan_make(&plan, &o);

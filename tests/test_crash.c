@@ -67,12 +67,22 @@ static void crash_everywhere(const struct wl_opts *o)
 	wl_plan_free(&p);
 }
 
-/* Durable commits, deep trees (512-byte nodes), values in and out of line. */
+/* Durable commits, deep trees (512-byte nodes), values in and out of line;
+ * batches with a checkpoint every few commits. */
 static void test_sync_deep(void **state)
 {
 	struct wl_opts o = {.seed = tu_seed(11), .commits = 24, .max_ops = 12,
 			    .node_size = 512, .big_every = 6,
-			    .abort_every = 7};
+			    .abort_every = 7, .checkpoint_ops = 40};
+	crash_everywhere(&o);
+}
+
+/* The same with every commit folded into the tree at once. */
+static void test_sync_folded(void **state)
+{
+	struct wl_opts o = {.seed = tu_seed(14), .commits = 20, .max_ops = 12,
+			    .node_size = 512, .big_every = 6,
+			    .abort_every = 7, .checkpoint_ops = 1};
 	crash_everywhere(&o);
 }
 
@@ -81,7 +91,7 @@ static void test_nosync(void **state)
 {
 	struct wl_opts o = {.seed = tu_seed(12), .commits = 24, .max_ops = 10,
 			    .node_size = 512, .nosync = 1, .sync_every = 5,
-			    .big_every = 8};
+			    .big_every = 8, .checkpoint_ops = 25};
 	crash_everywhere(&o);
 }
 
@@ -105,6 +115,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sync_deep),
+		cmocka_unit_test(test_sync_folded),
 		cmocka_unit_test(test_nosync),
 		cmocka_unit_test(test_reopen_write),
 	};

@@ -103,7 +103,7 @@ static void test_sync(void **state)
 {
 	struct wl_opts o = {.seed = tu_seed(21), .commits = 12, .max_ops = 10,
 			    .node_size = 512, .big_every = 5, .reopen_every = 5,
-			    .abort_every = 4};
+			    .abort_every = 4, .checkpoint_ops = 30};
 	fault_everywhere(&o);
 }
 
@@ -111,7 +111,7 @@ static void test_nosync(void **state)
 {
 	struct wl_opts o = {.seed = tu_seed(22), .commits = 12, .max_ops = 10,
 			    .node_size = 1024, .nosync = 1, .sync_every = 4,
-			    .big_every = 6};
+			    .big_every = 6, .checkpoint_ops = 1};
 	fault_everywhere(&o);
 }
 

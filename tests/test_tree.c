@@ -67,6 +67,7 @@ static quire *open_new(const char *name, unsigned node_size)
 	quire_options_init(&o);
 	o.flags = QUIRE_CREATE | QUIRE_NOSYNC;
 	o.node_size = node_size;
+	o.checkpoint_ops = 1; /* the tree itself is under test */
 	QOK(quire_open(tu_path(name), &o, &db));
 	return db;
 }

@@ -109,6 +109,8 @@ static int open_db(const struct wl_plan *p, qvfs *vfs, const char *path,
 	o.flags = extra | (p->o.nosync ? QUIRE_NOSYNC : 0);
 	o.node_size = p->o.node_size ? p->o.node_size : 4096;
 	o.cache_size = (size_t)1 << 20;
+	if (p->o.checkpoint_ops)
+		o.checkpoint_ops = p->o.checkpoint_ops;
 	return qdb_open_vfs(path, &o, vfs, db);
 }
 
@@ -257,7 +259,7 @@ int wl_verify(const struct wl_plan *p, qvfs *vfs, const char *path,
 	uint64_t s = p->o.seed ^ 0x5eed;
 	model_copy(&m, &p->state[found]);
 	for (int c = 0; c < 10; c++) {
-		char k[16], v[64];
+		char k[24], v[64];
 		snprintf(k, sizeof k, "after%02d", c);
 		snprintf(v, sizeof v, "v%llu", (unsigned long long)tu_rand(&s));
 		QOK(quire_begin(db, 0, &t));

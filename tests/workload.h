@@ -27,6 +27,7 @@ struct wl_opts {
 	int big_every;      /* one value in n is stored out of line */
 	int abort_every;    /* before every n-th commit, a transaction that
 			     * writes large values and aborts */
+	unsigned long checkpoint_ops; /* 0: the default */
 };
 
 struct wl_op {

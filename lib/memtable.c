@@ -1,0 +1,402 @@
+/*
+ * memtable.c - pending operations: versioned skip list plus hash, one
+ * writer, lock-free readers (see memtable.h).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc32c.h"
+#include "error.h"
+#include "memtable.h"
+#include "util.h"
+
+#define MAXH 16
+
+/* A slot holds the key's hash beside the node so that probing past other
+ * keys does not touch their nodes. The node pointer is published last. */
+struct mt_slot {
+	_Atomic(struct mt_node *) node;
+	_Atomic uint32_t hash;
+};
+
+struct mt_table {
+	size_t cap, count;
+	struct mt_slot slot[];
+};
+
+static uint32_t hash_of(const void *key, size_t klen)
+{
+	/* CRC is linear: keys that differ in their last bytes (1, 2, 3...)
+	 * get related values; a murmur3 finaliser spreads them over the
+	 * table so linear probing stays short */
+	uint32_t h = crc32c(0x51ed27u, key, klen);
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
+}
+
+static struct mt_table *table_new(size_t cap)
+{
+	struct mt_table *t = calloc(1, sizeof *t + cap * sizeof(struct mt_slot));
+	if (t)
+		t->cap = cap;
+	return t;
+}
+
+struct memtable *mt_new(uint64_t base_seq, uint64_t applied_txn)
+{
+	struct memtable *mt = calloc(1, sizeof *mt);
+	if (!mt)
+		return NULL;
+	atomic_init(&mt->refs, 1);
+	pthread_mutex_init(&mt->wmu, NULL);
+	size_t hs = sizeof(struct mt_node) + MAXH * sizeof(struct mt_node *);
+	mt->head = arena_alloc(&mt->ar, hs);
+	struct mt_table *t = table_new(64);
+	if (!mt->head || !t) {
+		free(t);
+		arena_free(&mt->ar);
+		free(mt);
+		return NULL;
+	}
+	memset(mt->head, 0, hs);
+	atomic_init(&mt->height, 1);
+	atomic_init(&mt->table, t);
+	mt->base_seq = base_seq;
+	mt->applied_txn = applied_txn;
+	mt->rng = 0x9e3779b97f4a7c15ull ^ base_seq;
+	return mt;
+}
+
+void mt_ref(struct memtable *mt)
+{
+	atomic_fetch_add(&mt->refs, 1);
+}
+
+void mt_unref(struct memtable *mt)
+{
+	if (!mt || atomic_fetch_sub(&mt->refs, 1) != 1)
+		return;
+	for (size_t i = 0; i < mt->nblocks; i++)
+		free(mt->blocks[i].b);
+	for (size_t i = 0; i < mt->nold; i++)
+		free(mt->old_tables[i]);
+	free(atomic_load(&mt->table));
+	free(mt->old_tables);
+	free(mt->blocks);
+	free(mt->last);
+	arena_free(&mt->ar);
+	pthread_mutex_destroy(&mt->wmu);
+	free(mt);
+}
+
+void mt_lock(struct memtable *mt)
+{
+	pthread_mutex_lock(&mt->wmu);
+}
+
+void mt_unlock(struct memtable *mt)
+{
+	pthread_mutex_unlock(&mt->wmu);
+}
+
+static struct mt_node *hash_find(const struct memtable *mt, const void *key,
+				 size_t klen, uint32_t h)
+{
+	struct mt_table *t = atomic_load_explicit(
+		&((struct memtable *)mt)->table, memory_order_acquire);
+	size_t mask = t->cap - 1, i = h & mask;
+	for (;;) {
+		struct mt_node *n = atomic_load_explicit(&t->slot[i].node,
+							 memory_order_acquire);
+		if (!n)
+			return NULL;
+		if (atomic_load_explicit(&t->slot[i].hash,
+					 memory_order_relaxed) == h &&
+		    key_cmp(n->key, n->klen, key, klen) == 0)
+			return n;
+		i = (i + 1) & mask;
+	}
+}
+
+static void table_put(struct mt_table *t, struct mt_node *n)
+{
+	size_t mask = t->cap - 1, i = n->hash & mask;
+	while (atomic_load_explicit(&t->slot[i].node, memory_order_relaxed))
+		i = (i + 1) & mask;
+	atomic_store_explicit(&t->slot[i].hash, n->hash, memory_order_relaxed);
+	atomic_store_explicit(&t->slot[i].node, n, memory_order_release);
+	t->count++;
+}
+
+/* Keep the hash at most half full: build a bigger one, then publish it.
+ * Readers still using the old table see every key older than the ones
+ * added after the switch, which their snapshots cannot see anyway. */
+static int table_grow(struct memtable *mt)
+{
+	struct mt_table *old = atomic_load(&mt->table);
+	if ((old->count + 1) * 2 <= old->cap)
+		return 0;
+	struct mt_table *t = table_new(old->cap * 2);
+	struct mt_table **v = realloc(mt->old_tables,
+				      (mt->nold + 1) * sizeof *v);
+	if (!t || !v) {
+		free(t);
+		if (v)
+			mt->old_tables = v;
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	}
+	mt->old_tables = v;
+	for (struct mt_node *n = atomic_load(&mt->head->next[0]); n;
+	     n = atomic_load(&n->next[0]))
+		table_put(t, n);
+	mt->old_tables[mt->nold++] = old;
+	atomic_store_explicit(&mt->table, t, memory_order_release);
+	return 0;
+}
+
+/* Last node with key < key at each level (prev may be NULL). */
+static struct mt_node *find_lt(const struct memtable *mt, const void *key,
+			       size_t klen, struct mt_node **prev)
+{
+	struct mt_node *x = mt->head;
+	int h = atomic_load_explicit(&((struct memtable *)mt)->height,
+				     memory_order_relaxed);
+	for (int l = MAXH - 1; l >= 0; l--) {
+		if (l < h) {
+			for (;;) {
+				struct mt_node *nx = atomic_load_explicit(
+					&x->next[l], memory_order_acquire);
+				if (!nx ||
+				    key_cmp(nx->key, nx->klen, key, klen) >= 0)
+					break;
+				x = nx;
+			}
+		}
+		if (prev)
+			prev[l] = x;
+	}
+	return x;
+}
+
+static int rand_height(struct memtable *mt)
+{
+	int h = 1;
+	for (;;) {
+		mt->rng ^= mt->rng << 13;
+		mt->rng ^= mt->rng >> 7;
+		mt->rng ^= mt->rng << 17;
+		if ((mt->rng & 3) || h == MAXH)
+			return h;
+		h++;
+	}
+}
+
+static struct mt_node *insert_node(struct memtable *mt, const uint8_t *key,
+				   uint32_t klen, uint32_t hash)
+{
+	struct mt_node *prev[MAXH];
+	int h = rand_height(mt);
+	struct mt_node *n = arena_alloc(&mt->ar, sizeof *n + h * sizeof n->next[0]);
+	if (!n || table_grow(mt) != 0)
+		return NULL;
+	n->key = key;
+	n->klen = klen;
+	n->hash = hash;
+	n->height = h;
+	atomic_init(&n->newest, NULL);
+	struct mt_node *last = mt->tail[0];
+	if (last && key_cmp(last->key, last->klen, key, klen) < 0) {
+		/* past the end, as in sequential loads: no search */
+		for (int l = 0; l < MAXH; l++)
+			prev[l] = mt->tail[l] ? mt->tail[l] : mt->head;
+	} else {
+		find_lt(mt, key, klen, prev);
+	}
+	for (int l = 0; l < h; l++)
+		atomic_init(&n->next[l],
+			    atomic_load_explicit(&prev[l]->next[l],
+						 memory_order_relaxed));
+	if (h > atomic_load_explicit(&mt->height, memory_order_relaxed))
+		atomic_store_explicit(&mt->height, h, memory_order_relaxed);
+	for (int l = 0; l < h; l++) {
+		atomic_store_explicit(&prev[l]->next[l], n,
+				      memory_order_release);
+		if (!atomic_load_explicit(&n->next[l], memory_order_relaxed))
+			mt->tail[l] = n;
+	}
+	table_put(atomic_load(&mt->table), n);
+	mt->nkeys++;
+	return n;
+}
+
+int mt_add_batch(struct memtable *mt, uint8_t *block,
+		 const struct batch_info *bi)
+{
+	if (bi->nkeys > mt->caplast) {
+		struct mt_ver **v = realloc(mt->last, bi->nkeys * sizeof *v);
+		if (!v) {
+			free(block);
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		}
+		mt->last = v;
+		mt->caplast = bi->nkeys;
+	}
+	if (mt->nblocks == mt->capblocks) {
+		size_t cap = mt->capblocks ? mt->capblocks * 2 : 16;
+		struct mt_block *v = realloc(mt->blocks, cap * sizeof *v);
+		if (!v) {
+			free(block);
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		}
+		mt->blocks = v;
+		mt->capblocks = cap;
+	}
+	mt->blocks[mt->nblocks++] = (struct mt_block){block, *bi, 0};
+	mt->undo_txn = mt->applied_txn;
+	mt->nlast = 0;
+	for (uint32_t i = 0; i < bi->nkeys; i++) {
+		struct brec r;
+		batch_key(block, bi, i, &r);
+		uint32_t h = hash_of(r.key, r.klen);
+		struct mt_node *t = mt->tail[0], *n = NULL;
+		/* a key past the last one cannot be here yet: no probe */
+		if (!t || key_cmp(t->key, t->klen, r.key, r.klen) >= 0)
+			n = hash_find(mt, r.key, r.klen, h);
+		struct mt_ver *v = arena_alloc(&mt->ar, sizeof *v);
+		if (!v || (!n && !(n = insert_node(mt, r.key, r.klen, h)))) {
+			mt_undo_last(mt);
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		}
+		v->seq = r.seq;
+		v->op = r.op;
+		v->v = r.v;
+		atomic_init(&v->dead, 0);
+		v->older = atomic_load_explicit(&n->newest, memory_order_relaxed);
+		atomic_store_explicit(&n->newest, v, memory_order_release);
+		mt->last[mt->nlast++] = v;
+	}
+	mt->applied_txn = bi->txn;
+	return 0;
+}
+
+void mt_undo_last(struct memtable *mt)
+{
+	for (size_t i = 0; i < mt->nlast; i++)
+		atomic_store_explicit(&mt->last[i]->dead, 1,
+				      memory_order_relaxed);
+	mt->nlast = 0;
+	if (mt->nblocks)
+		mt->blocks[mt->nblocks - 1].dead = 1;
+	mt->applied_txn = mt->undo_txn;
+}
+
+static const struct mt_ver *visible(const struct mt_node *n, uint64_t bound)
+{
+	const struct mt_ver *v = atomic_load_explicit(
+		&((struct mt_node *)n)->newest, memory_order_acquire);
+	while (v && (v->seq >= bound ||
+		     atomic_load_explicit(&((struct mt_ver *)v)->dead,
+					  memory_order_relaxed)))
+		v = v->older;
+	return v;
+}
+
+const struct mt_ver *mt_get(const struct memtable *mt, const void *key,
+			    size_t klen, uint64_t bound)
+{
+	struct mt_node *n = hash_find(mt, key, klen, hash_of(key, klen));
+	return n ? visible(n, bound) : NULL;
+}
+
+void mt_iter_init(struct mt_iter *it, const struct memtable *mt,
+		  uint64_t bound)
+{
+	it->mt = mt;
+	it->bound = bound;
+	it->node = NULL;
+}
+
+static struct mt_node *next_of(struct mt_node *n)
+{
+	return atomic_load_explicit(&n->next[0], memory_order_acquire);
+}
+
+/* Move forward from n (inclusive) to a node with a visible version. */
+static int settle_fwd(struct mt_iter *it, struct mt_node *n)
+{
+	while (n && !visible(n, it->bound))
+		n = next_of(n);
+	it->node = n;
+	return n ? 0 : QUIRE_NOTFOUND;
+}
+
+/* Move backward from n (inclusive; the head means none). */
+static int settle_back(struct mt_iter *it, struct mt_node *n)
+{
+	while (n != it->mt->head && !visible(n, it->bound))
+		n = find_lt(it->mt, n->key, n->klen, NULL);
+	it->node = n == it->mt->head ? NULL : n;
+	return it->node ? 0 : QUIRE_NOTFOUND;
+}
+
+int mt_seek(struct mt_iter *it, const void *key, size_t klen, int incl)
+{
+	struct mt_node *n = next_of(find_lt(it->mt, key, klen, NULL));
+	if (n && !incl && key_cmp(n->key, n->klen, key, klen) == 0)
+		n = next_of(n);
+	return settle_fwd(it, n);
+}
+
+int mt_seek_back(struct mt_iter *it, const void *key, size_t klen, int incl)
+{
+	struct mt_node *n = find_lt(it->mt, key, klen, NULL), *nx;
+	if (incl && (nx = next_of(n)) &&
+	    key_cmp(nx->key, nx->klen, key, klen) == 0)
+		n = nx;
+	return settle_back(it, n);
+}
+
+int mt_first(struct mt_iter *it)
+{
+	return settle_fwd(it, next_of(it->mt->head));
+}
+
+int mt_last(struct mt_iter *it)
+{
+	struct mt_node *x = it->mt->head;
+	for (int l = MAXH - 1; l >= 0; l--)
+		for (struct mt_node *nx;
+		     (nx = atomic_load_explicit(&x->next[l],
+						memory_order_acquire));)
+			x = nx;
+	return settle_back(it, x);
+}
+
+int mt_next(struct mt_iter *it)
+{
+	return it->node ? settle_fwd(it, next_of(it->node)) : mt_first(it);
+}
+
+int mt_prev(struct mt_iter *it)
+{
+	if (!it->node)
+		return mt_last(it);
+	return settle_back(it, find_lt(it->mt, it->node->key, it->node->klen,
+				       NULL));
+}
+
+const uint8_t *mt_key(const struct mt_iter *it, uint32_t *klen)
+{
+	*klen = it->node->klen;
+	return it->node->key;
+}
+
+const struct mt_ver *mt_ver(const struct mt_iter *it)
+{
+	return visible(it->node, it->bound);
+}

@@ -1,0 +1,111 @@
+/*
+ * memtable.h - the pending operations of a handle: every key touched by a
+ * commit since the last checkpoint, with each of its versions.
+ *
+ * Snapshots read it without locks: a version is visible to a snapshot when
+ * its sequence number is below the snapshot's next_seq, so versions of
+ * commits the snapshot does not include are simply skipped. One writer at a
+ * time (mt_lock) adds the batches of new commits; nothing is ever removed
+ * until the memtable is freed, when the last snapshot using it ends. A
+ * checkpoint folds the memtable into the trees and starts a new one.
+ *
+ * Structure: a skip list of keys (ordered iteration), each key with a chain
+ * of versions, newest first, and an open-addressing hash of the keys (point
+ * lookups in one probe). Writers publish with release stores, readers load
+ * with acquire.
+ */
+#ifndef QUIRE_MEMTABLE_H
+#define QUIRE_MEMTABLE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "batch.h"
+#include "wbuf.h"
+
+struct mt_ver {
+	uint64_t seq;
+	struct mt_ver *older;   /* set before publication, then constant */
+	int op;                 /* WOP_PUT / WOP_DEL */
+	_Atomic int dead;       /* its commit failed: never visible */
+	struct wval v;
+};
+
+/* A key of the memtable (the writer reads tail[0] to know the largest). */
+struct mt_node {
+	const uint8_t *key;
+	uint32_t klen;
+	uint32_t hash;
+	_Atomic(struct mt_ver *) newest;
+	int height;
+	_Atomic(struct mt_node *) next[];
+};
+
+/* A batch the memtable holds, in commit order. */
+struct mt_block {
+	uint8_t *b;
+	struct batch_info bi;
+	int dead;               /* its commit failed */
+};
+
+struct memtable {
+	_Atomic int refs;
+	pthread_mutex_t wmu;
+	struct arena ar;            /* nodes and versions */
+	struct mt_node *head;
+	struct mt_node *tail[16];   /* writer: last node of each level */
+	_Atomic int height;
+	_Atomic(struct mt_table *) table;
+	struct mt_table **old_tables;
+	size_t nold;
+	struct mt_block *blocks;    /* batches the versions point into */
+	size_t nblocks, capblocks;
+	struct mt_ver **last;       /* versions of the newest batch (undo) */
+	size_t nlast, caplast;
+	uint64_t base_seq;          /* operations below it are in the trees */
+	uint64_t applied_txn;       /* newest batch added */
+	uint64_t undo_txn;          /* applied_txn before the newest batch */
+	uint64_t nkeys;
+	uint64_t rng;
+};
+
+struct memtable *mt_new(uint64_t base_seq, uint64_t applied_txn);
+void mt_ref(struct memtable *mt);
+void mt_unref(struct memtable *mt);
+
+/* Writers: hold mt_lock while adding. */
+void mt_lock(struct memtable *mt);
+void mt_unlock(struct memtable *mt);
+/* Add a verified batch block; the memtable takes ownership of block (also
+ * on failure). 0 or QUIRE_ENOMEM. */
+int mt_add_batch(struct memtable *mt, uint8_t *block,
+		 const struct batch_info *bi);
+/* The newest batch's commit failed: make its versions invisible forever. */
+void mt_undo_last(struct memtable *mt);
+
+/* Readers. bound: the snapshot's next_seq. */
+const struct mt_ver *mt_get(const struct memtable *mt, const void *key,
+			    size_t klen, uint64_t bound);
+
+/* Iteration over keys with a version visible below bound. */
+struct mt_iter {
+	const struct memtable *mt;
+	uint64_t bound;
+	struct mt_node *node;  /* NULL: not positioned / past the end */
+};
+void mt_iter_init(struct mt_iter *it, const struct memtable *mt,
+		  uint64_t bound);
+/* First key >= key (incl) or > key; last key <= key (incl) or < key. */
+int mt_seek(struct mt_iter *it, const void *key, size_t klen, int incl);
+int mt_seek_back(struct mt_iter *it, const void *key, size_t klen, int incl);
+int mt_first(struct mt_iter *it);
+int mt_last(struct mt_iter *it);
+int mt_next(struct mt_iter *it);
+int mt_prev(struct mt_iter *it);
+/* Current key and its visible version (valid while the memtable lives). */
+const uint8_t *mt_key(const struct mt_iter *it, uint32_t *klen);
+const struct mt_ver *mt_ver(const struct mt_iter *it);
+
+#endif

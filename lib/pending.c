@@ -1,0 +1,118 @@
+/*
+ * pending.c - load a commit's pending batches (the operations committed
+ * since the last checkpoint) into a memtable.
+ *
+ * A header names the newest batch; each batch names the one before it. A
+ * handle that already holds a memtable for the same checkpoint only reads
+ * the batches it has not seen (newer than mt->applied_txn), so following
+ * another process's commits costs what they wrote, not what is pending.
+ * Every batch is verified, and the chain must add up to what the header
+ * records; otherwise the commit is reported corrupt, never half-loaded.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "batch.h"
+#include "error.h"
+#include "memtable.h"
+#include "pending.h"
+
+int pending_read(quire *db, uint64_t off, uint32_t size, uint8_t **out,
+		 struct batch_info *bi)
+{
+	uint8_t *b = malloc(size ? size : 1);
+	if (!b)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	int e = df_read(db, b, size, off, "batch");
+	if (!e && (e = batch_verify(b, size, off, bi)) != 0)
+		e = qerr_wrap(e, db->path);
+	if (e) {
+		free(b);
+		return e;
+	}
+	*out = b;
+	return 0;
+}
+
+int pending_load(quire *db, const struct qhdr *h, struct memtable *base,
+		 struct memtable **out)
+{
+	uint64_t ckpt = qhdr_ckpt_seq(h);
+	int whole = !base || base->base_seq != ckpt || base->applied_txn > h->txn;
+	struct memtable *mt = whole ? mt_new(ckpt, 0) : base;
+	struct {
+		uint8_t *b;
+		struct batch_info bi;
+	} *chain = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t off = h->pending_off, expect_end = h->next_seq, ops = 0,
+		 bytes = 0;
+	uint32_t size = h->pending_size;
+	int e = 0;
+	if (!mt)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	if (!whole)
+		mt_ref(mt);
+	/* newest first, back to what mt already holds */
+	while (off && !e) {
+		struct batch_info bi;
+		uint8_t *b;
+		if ((e = pending_read(db, off, size, &b, &bi)) != 0)
+			break;
+		if (!whole && bi.txn <= mt->applied_txn) {
+			free(b);
+			break;
+		}
+		if (bi.txn > h->txn || bi.first_seq + bi.nops != expect_end ||
+		    bi.first_seq < ckpt) {
+			free(b);
+			e = qerr(QUIRE_ECORRUPT,
+				 "%s: batch at offset %llu does not continue "
+				 "its chain",
+				 db->path, (unsigned long long)off);
+			break;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			void *v = realloc(chain, cap * sizeof *chain);
+			if (!v) {
+				free(b);
+				e = qerr(QUIRE_ENOMEM, "out of memory");
+				break;
+			}
+			chain = v;
+		}
+		chain[n].b = b;
+		chain[n++].bi = bi;
+		ops += bi.nops;
+		bytes += bi.size + bi.xbytes;
+		expect_end = bi.first_seq;
+		off = bi.prev_off;
+		size = bi.prev_size;
+	}
+	if (!e && whole &&
+	    (n != h->pending_batches || ops != h->pending_ops ||
+	     bytes != h->pending_bytes || expect_end != ckpt))
+		e = qerr(QUIRE_ECORRUPT,
+			 "%s: the pending batches of commit %llu do not add up "
+			 "to its header",
+			 db->path, (unsigned long long)h->txn);
+	if (!e) {
+		mt_lock(mt);
+		while (n && !e) { /* oldest first */
+			n--;
+			e = mt_add_batch(mt, chain[n].b, &chain[n].bi);
+		}
+		mt_unlock(mt);
+	}
+	while (n)
+		free(chain[--n].b);
+	free(chain);
+	if (e) {
+		mt_unref(mt);
+		return e;
+	}
+	*out = mt;
+	return 0;
+}
