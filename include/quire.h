@@ -224,7 +224,8 @@ int quire_begin(quire *db, unsigned int flags, quire_txn **txn);
  * Commit and free the transaction. On return the transaction handle is gone
  * whether or not the commit succeeded, and its cursors must not be used.
  *
- * A write transaction appends its changes and a new header, then (unless
+ * A write transaction appends its operations (usually as one batch block,
+ * see quire_options.checkpoint_ops) and a new header, then (unless
  * QUIRE_NOSYNC) calls fdatasync once; 0 means the commit is durable. On
  * failure nothing of the transaction is visible and earlier commits are
  * intact. A transaction without changes commits nothing. Committing a read
@@ -235,7 +236,9 @@ int quire_begin(quire *db, unsigned int flags, quire_txn **txn);
  */
 int quire_commit(quire_txn *txn);
 
-/** Discard the transaction and free it. quire_abort(NULL) does nothing. */
+/** Discard the transaction and free it (its cursors are detached: they
+ *  fail with QUIRE_EINVAL but must still be closed). quire_abort(NULL) does
+ *  nothing. */
 void quire_abort(quire_txn *txn);
 
 /**
