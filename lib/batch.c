@@ -79,7 +79,7 @@ int batch_encode(const struct wbuf *wb, const struct batch_info *bi,
 		st32(b + BATCH_FIXED + 8 * k + 4, n->last);
 	}
 	free(roff);
-	qblock_seal(b, (uint32_t)total);
+	qblock_seal(b, (uint32_t)total, bi->off);
 	*out = b;
 	*size = (uint32_t)total;
 	return 0;
@@ -147,7 +147,7 @@ int batch_verify(const uint8_t *b, uint32_t size, uint64_t off,
 	if (size < BATCH_FIXED || b[4] != QB_BATCH || ld32(b + 8) != size ||
 	    b[5] || b[6] || b[7])
 		why = "not a batch block of the expected size";
-	else if (!qblock_crc_ok(b, size))
+	else if (!qblock_crc_ok(b, size, off))
 		why = "checksum mismatch";
 	if (why)
 		goto bad;

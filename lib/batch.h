@@ -26,6 +26,7 @@ struct batch_info {
 	uint64_t txn;
 	uint64_t first_seq; /* record i has sequence number first_seq + i */
 	uint64_t xbytes;    /* value blocks its records name (not stored) */
+	uint64_t off;       /* where the block is (not stored) */
 };
 
 /* A record: op is WOP_PUT or WOP_DEL; v is the value of a put (inline bytes
@@ -39,7 +40,7 @@ struct brec {
 };
 
 /* Encode the operations of a write buffer as a batch block (malloc'd,
- * sealed). 0 or QUIRE_ENOMEM / QUIRE_ETOOBIG. */
+ * sealed for offset bi->off). 0 or QUIRE_ENOMEM / QUIRE_ETOOBIG. */
 int batch_encode(const struct wbuf *wb, const struct batch_info *bi,
 		 uint8_t **out, uint32_t *size);
 

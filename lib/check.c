@@ -68,7 +68,7 @@ static void check_value(struct chk *c, uint64_t off, uint32_t vlen)
 		report(c, off, "value block: not the value its entry describes");
 		return;
 	}
-	uint32_t crc = crc32c(0, hdr + 4, QF_BLOCK_HDR - 4);
+	uint32_t crc = crc32c(qblock_crc_start(off), hdr + 4, QF_BLOCK_HDR - 4);
 	for (uint64_t done = 0; done < vlen;) {
 		size_t k = (size_t)QMIN((uint64_t)VCHUNK, vlen - done);
 		if (df_read(c->db, c->vbuf, k, off + QF_BLOCK_HDR + done,

@@ -286,7 +286,7 @@ static int walk(quire *db, const struct qhdr *from, struct qhdr *out)
 			     b.size > QF_BLOCK_HDR + QUIRE_MAX_VALUE_SIZE))
 				goto end;
 			uint8_t stored[4];
-			uint32_t crc = 0;
+			uint32_t crc = qblock_crc_start(pos);
 			memcpy(stored, p, 4);
 			if ((e = rd_crc(&r, pos + 4, b.size - 4, &crc)) != 0) {
 				if (e == 1)
@@ -679,6 +679,11 @@ static int queue_copy(quire *db, const void *p, size_t n)
 	return queue(db, a->stage + a->used - n, n);
 }
 
+uint64_t df_next_offset(quire *db)
+{
+	return db->app.end;
+}
+
 int df_append_block(quire *db, const uint8_t *blk, uint32_t size,
 		    uint64_t *off)
 {
@@ -698,7 +703,8 @@ int df_append_value(quire *db, const void *val, size_t vlen, uint64_t *off)
 	struct qblock b = {.type = QB_VALUE,
 			   .size = (uint32_t)(QF_BLOCK_HDR + vlen)};
 	qblock_put(hdr, &b);
-	uint32_t crc = crc32c(0, hdr + 4, QF_BLOCK_HDR - 4);
+	uint32_t crc = crc32c(qblock_crc_start(a->end), hdr + 4,
+			      QF_BLOCK_HDR - 4);
 	st32(hdr, vlen ? crc32c(crc, val, vlen) : crc);
 	*off = a->end;
 	a->chain = crc32c(a->chain, hdr, 4);

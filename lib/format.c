@@ -36,14 +36,22 @@ void qblock_get(const uint8_t *p, struct qblock *b)
 	b->aux = ld32(p + 12);
 }
 
-void qblock_seal(uint8_t *p, uint32_t size)
+uint32_t qblock_crc_start(uint64_t off)
 {
-	st32(p, crc32c(0, p + 4, size - 4));
+	uint8_t o[8];
+	st64(o, off);
+	return crc32c(0, o, 8);
 }
 
-int qblock_crc_ok(const uint8_t *p, uint32_t size)
+void qblock_seal(uint8_t *p, uint32_t size, uint64_t off)
 {
-	return size >= QF_BLOCK_HDR && ld32(p) == crc32c(0, p + 4, size - 4);
+	st32(p, crc32c(qblock_crc_start(off), p + 4, size - 4));
+}
+
+int qblock_crc_ok(const uint8_t *p, uint32_t size, uint64_t off)
+{
+	return size >= QF_BLOCK_HDR &&
+	       ld32(p) == crc32c(qblock_crc_start(off), p + 4, size - 4);
 }
 
 static void root_put(uint8_t *p, const struct qroot *r)
@@ -94,7 +102,7 @@ void qhdr_put(uint8_t *p, const struct qhdr *h)
 	st32(p + 220, h->pending_batches);
 	st64(p + 224, h->pending_ops);
 	st64(p + 232, h->pending_bytes);
-	qblock_seal(p, b.size);
+	qblock_seal(p, b.size, h->self_off);
 }
 
 static int root_ok(const struct qroot *r, uint64_t self_off)
@@ -125,7 +133,7 @@ int qhdr_get(const uint8_t *buf, size_t len, uint64_t off, struct qhdr *h,
 		return qerr(QUIRE_ECORRUPT, "header at offset %llu: truncated",
 			    (unsigned long long)off);
 	}
-	if (!qblock_crc_ok(buf, b.size))
+	if (!qblock_crc_ok(buf, b.size, off))
 		return qerr(QUIRE_ECORRUPT,
 			    "header at offset %llu: checksum mismatch",
 			    (unsigned long long)off);

@@ -52,10 +52,17 @@ struct qblock {
 
 void qblock_put(uint8_t *p, const struct qblock *b);
 void qblock_get(const uint8_t *p, struct qblock *b);
-/* Compute the CRC of a finished block of b->size bytes at p and store it. */
-void qblock_seal(uint8_t *p, uint32_t size);
-/* Whether the stored CRC matches the block's bytes. */
-int qblock_crc_ok(const uint8_t *p, uint32_t size);
+/* A block's checksum covers its file offset too (fed to the CRC before the
+ * bytes), so a block that turns up anywhere but where it was written (a
+ * misdirected or swapped write) fails: crc = CRC-32C(offset as 8 LE bytes,
+ * then bytes [4, size)). qblock_crc_start() is the CRC state after the
+ * offset, for callers that stream a block's bytes. */
+uint32_t qblock_crc_start(uint64_t off);
+/* Compute the CRC of a finished block of size bytes at p, to be written at
+ * off, and store it. */
+void qblock_seal(uint8_t *p, uint32_t size, uint64_t off);
+/* Whether the stored CRC matches the block's bytes and offset. */
+int qblock_crc_ok(const uint8_t *p, uint32_t size, uint64_t off);
 
 /* A tree root as a header names it. */
 struct qroot {

@@ -132,6 +132,9 @@ int snap_publish(quire *db, const struct qhdr *h, struct memtable *mt);
 int df_open(quire *db);
 int df_refresh(quire *db);
 int df_writer_begin(quire *db);
+/* Where the next appended block will go (blocks are sealed for their
+ * offset). */
+uint64_t df_next_offset(quire *db);
 int df_append_block(quire *db, const uint8_t *blk, uint32_t size,
 		    uint64_t *off);
 int df_append_value(quire *db, const void *val, size_t vlen, uint64_t *off);

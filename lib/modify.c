@@ -243,8 +243,8 @@ static int write_node(struct modify *m, int tree, unsigned level,
 		}
 		pos += e[i].len;
 	}
-	qblock_seal(buf, (uint32_t)size);
-	uint64_t off;
+	uint64_t off = df_next_offset(m->db);
+	qblock_seal(buf, (uint32_t)size, off);
 	int err = df_append_block(m->db, buf, (uint32_t)size, &off);
 	if (err) {
 		cache_discard(buf);

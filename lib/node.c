@@ -82,7 +82,7 @@ int node_verify(const uint8_t *n, uint32_t size, uint64_t off, int tree,
 	qblock_get(n, &b);
 	if (b.type != QB_NODE || b.size != size)
 		why = "not a node of the expected size";
-	else if (!qblock_crc_ok(n, size))
+	else if (!qblock_crc_ok(n, size, off))
 		why = "checksum mismatch";
 	else if (b.b5 != tree || (level >= 0 && b.b6 != level) || b.b7 != 0)
 		why = "wrong tree or level";

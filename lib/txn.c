@@ -132,7 +132,7 @@ int txn_read_value(quire_txn *txn, uint64_t off, uint32_t vlen,
 		struct qblock b;
 		qblock_get(vb->data, &b);
 		if (b.type != QB_VALUE || b.size != size ||
-		    !qblock_crc_ok(vb->data, b.size))
+		    !qblock_crc_ok(vb->data, b.size, off))
 			e = qerr(QUIRE_ECORRUPT,
 				 "%s: value block at offset %llu: %s", db->path,
 				 (unsigned long long)off,
@@ -355,7 +355,8 @@ static int commit_batch(quire_txn *txn)
 				.prev_off = base->pending_off,
 				.prev_size = base->pending_size,
 				.txn = h.txn,
-				.first_seq = base->next_seq};
+				.first_seq = base->next_seq,
+				.off = df_next_offset(db)};
 	uint8_t *block;
 	uint64_t off;
 	if ((e = batch_encode(wb, &bi, &block, &bi.size)) != 0)

@@ -165,7 +165,7 @@ static uint8_t *build(int level, const uint8_t *ents, const size_t *lens,
 		ents += lens[i];
 		pos += (uint32_t)lens[i];
 	}
-	qblock_seal(node, *size);
+	qblock_seal(node, *size, 1 << 19);
 	return node;
 }
 
@@ -190,7 +190,10 @@ static void test_node(void **state)
 {
 	uint32_t size;
 	uint8_t *n = make_leaf(50, &size);
-	QOK(node_verify(n, size, 1 << 20, QT_KEYS, 0));
+	QOK(node_verify(n, size, 1 << 19, QT_KEYS, 0));
+	/* the same bytes elsewhere in the file: refused */
+	assert_int_equal(node_verify(n, size, (1 << 19) + 4096, QT_KEYS, 0),
+			 QUIRE_ECORRUPT);
 	assert_int_equal(node_count(n), 50);
 	int exact;
 	assert_int_equal(node_lower_bound(n, "key0010", 7, &exact), 5);
@@ -204,15 +207,15 @@ static void test_node(void **state)
 	assert_int_equal(e.meta, 7);
 	assert_memory_equal(e.val, "key0014", 7);
 	/* wrong expectations and damage are refused */
-	assert_int_equal(node_verify(n, size, 1 << 20, QT_SEQ, 0),
+	assert_int_equal(node_verify(n, size, 1 << 19, QT_SEQ, 0),
 			 QUIRE_ECORRUPT);
-	assert_int_equal(node_verify(n, size, 1 << 20, QT_KEYS, 1),
+	assert_int_equal(node_verify(n, size, 1 << 19, QT_KEYS, 1),
 			 QUIRE_ECORRUPT);
-	assert_int_equal(node_verify(n, size - 1, 1 << 20, QT_KEYS, 0),
+	assert_int_equal(node_verify(n, size - 1, 1 << 19, QT_KEYS, 0),
 			 QUIRE_ECORRUPT);
 	for (uint32_t b = 0; b < size * 8; b += 3) {
 		n[b / 8] ^= (uint8_t)(1 << (b % 8));
-		assert_int_equal(node_verify(n, size, 1 << 20, QT_KEYS, 0),
+		assert_int_equal(node_verify(n, size, 1 << 19, QT_KEYS, 0),
 				 QUIRE_ECORRUPT);
 		n[b / 8] ^= (uint8_t)(1 << (b % 8));
 	}
@@ -221,8 +224,8 @@ static void test_node(void **state)
 	node_leaf_entry(n, 0, &a);
 	node_leaf_entry(n, 1, &b);
 	memcpy((uint8_t *)a.key, "key9999", 7);
-	qblock_seal(n, size);
-	assert_int_equal(node_verify(n, size, 1 << 20, QT_KEYS, 0),
+	qblock_seal(n, size, 1 << 19);
+	assert_int_equal(node_verify(n, size, 1 << 19, QT_KEYS, 0),
 			 QUIRE_ECORRUPT);
 	free(n);
 }
@@ -237,15 +240,18 @@ static void test_internal_node(void **state)
 	lens[0] = int_entry_put(ents, &a);
 	lens[1] = int_entry_put(ents + lens[0], &b);
 	uint8_t *node = build(1, ents, lens, 2, &size);
-	QOK(node_verify(node, size, 7000, QT_KEYS, 1));
+	QOK(node_verify(node, size, 1 << 19, QT_KEYS, 1));
 	assert_int_equal(node_child_for(node, "0", 1), 0); /* below all */
 	assert_int_equal(node_child_for(node, "a", 1), 0);
 	assert_int_equal(node_child_for(node, "l", 1), 0);
 	assert_int_equal(node_child_for(node, "m", 1), 1);
 	assert_int_equal(node_child_for(node, "zz", 2), 1);
 	/* a child that lies after its parent could form a cycle: refused */
-	assert_int_equal(node_verify(node, size, 6000, QT_KEYS, 1),
+	uint8_t *low = build(1, ents, lens, 2, &size);
+	qblock_seal(low, size, 6000);
+	assert_int_equal(node_verify(low, size, 6000, QT_KEYS, 1),
 			 QUIRE_ECORRUPT);
+	free(low);
 	free(node);
 }
 
