@@ -1,1 +1,555 @@
-int main(void) { return 0; }
+/*
+ * quire.c - the quire command-line tool: put, get, del, scan, load, dump,
+ * stat and check on a database file (see quire(1)).
+ *
+ * Exit status: 0 success, 1 "no" (key not found, nothing to delete, check
+ * found problems), 2 error. Errors go to stderr, naming the file and the
+ * reason. Reading commands open the file read-only and never create it;
+ * writing commands create a missing database and wait up to 10 s for a
+ * writer in another process (--no-wait: not at all).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "quire.h"
+#include "tsv.h"
+
+#define WAIT_MS 10000
+
+struct opts {
+	const char *cmd;
+	const char *pos[3];
+	int npos;
+	int no_wait, verbose, json, reverse;
+	const char *prefix, *start, *end;
+	unsigned long long limit; /* 0: none */
+	unsigned long long batch; /* 0: one commit */
+};
+
+static const char usage_text[] =
+	"usage: quire [options] COMMAND DB [ARGS]\n"
+	"\n"
+	"commands:\n"
+	"  put DB KEY VALUE     set KEY to VALUE\n"
+	"  get DB KEY           print the value of KEY (exit 1 if absent)\n"
+	"  del DB KEY           delete KEY (exit 1 if absent)\n"
+	"  scan DB              print keys and values in key order, as TSV\n"
+	"       [--prefix P] [--start K] [--end K] [--reverse] [--limit N]\n"
+	"  load DB [--batch N]  read TSV (key<TAB>value lines) from stdin;\n"
+	"                       one commit per N lines (default: one in all)\n"
+	"  dump DB              print every key and value as TSV\n"
+	"  stat DB [--json]     figures of the newest commit\n"
+	"  check DB             verify everything the newest commit reaches\n"
+	"                       (exit 1 if problems were found)\n"
+	"\n"
+	"options:\n"
+	"  --no-wait            fail at once if another process is writing\n"
+	"                       (writing commands wait up to 10 s by default)\n"
+	"  -v, --verbose        report what load did\n"
+	"  -h, --help           show this help\n"
+	"  --version            show the version\n"
+	"\n"
+	"TSV escapes \\\\ \\t \\n and other control or non-UTF-8 bytes as \\xHH.\n"
+	"Exit status: 0 ok, 1 not found / problems, 2 error.\n";
+
+static int usage(const char *why)
+{
+	if (why)
+		fprintf(stderr, "quire: %s\n", why);
+	fputs(usage_text, stderr);
+	return 2;
+}
+
+/* Report a quire failure on path; returns the exit status 2. */
+static int fail(const char *path, int e)
+{
+	const char *m = quire_errmsg();
+	if (*m && strstr(m, path))
+		fprintf(stderr, "quire: %s (%s)\n", m, quire_strerror(e));
+	else if (*m)
+		fprintf(stderr, "quire: %s: %s: %s\n", path, quire_strerror(e),
+			m);
+	else
+		fprintf(stderr, "quire: %s: %s\n", path, quire_strerror(e));
+	return 2;
+}
+
+static int open_db(const struct opts *o, const char *path, int write,
+		   quire **db)
+{
+	quire_options qo;
+	quire_options_init(&qo);
+	qo.flags = write ? QUIRE_CREATE : QUIRE_RDONLY;
+	qo.busy_timeout_ms = o->no_wait ? 0 : WAIT_MS;
+	int e = quire_open(path, &qo, db);
+	return e ? fail(path, e) : 0;
+}
+
+static size_t len(const char *s)
+{
+	return strlen(s);
+}
+
+static int cmd_put(const struct opts *o)
+{
+	const char *path = o->pos[0];
+	quire *db;
+	quire_txn *t;
+	int e, rc;
+	if (o->npos != 3)
+		return usage("put needs DB KEY VALUE");
+	if ((rc = open_db(o, path, 1, &db)) != 0)
+		return rc;
+	if ((e = quire_begin(db, 0, &t)) == 0 &&
+	    (e = quire_put(t, o->pos[1], len(o->pos[1]), o->pos[2],
+			   len(o->pos[2]))) != 0)
+		quire_abort(t);
+	else if (!e)
+		e = quire_commit(t);
+	rc = e ? fail(path, e) : 0;
+	quire_close(db);
+	return rc;
+}
+
+static int cmd_del(const struct opts *o)
+{
+	const char *path = o->pos[0];
+	quire *db;
+	quire_txn *t;
+	int e, rc;
+	if (o->npos != 2)
+		return usage("del needs DB KEY");
+	if ((rc = open_db(o, path, 1, &db)) != 0)
+		return rc;
+	if ((e = quire_begin(db, 0, &t)) == 0) {
+		e = quire_del(t, o->pos[1], len(o->pos[1]));
+		e = e ? (quire_abort(t), e) : quire_commit(t);
+	}
+	rc = e == QUIRE_NOTFOUND ? 1 : e ? fail(path, e) : 0;
+	quire_close(db);
+	return rc;
+}
+
+static int cmd_get(const struct opts *o)
+{
+	const char *path = o->pos[0];
+	quire *db;
+	quire_txn *t;
+	quire_val v;
+	int e, rc;
+	if (o->npos != 2)
+		return usage("get needs DB KEY");
+	if ((rc = open_db(o, path, 0, &db)) != 0)
+		return rc;
+	if ((e = quire_begin(db, QUIRE_RDONLY, &t)) == 0) {
+		e = quire_get(t, o->pos[1], len(o->pos[1]), &v);
+		if (!e) {
+			fwrite(v.data, 1, v.size, stdout);
+			putchar('\n');
+		}
+		quire_abort(t);
+	}
+	rc = e == QUIRE_NOTFOUND ? 1 : e ? fail(path, e) : 0;
+	quire_close(db);
+	return rc;
+}
+
+static int cmp(const void *a, size_t al, const void *b, size_t bl)
+{
+	size_t n = al < bl ? al : bl;
+	int c = n ? memcmp(a, b, n) : 0;
+	return c ? c : (al > bl) - (al < bl);
+}
+
+/* The smallest key greater than every key starting with p, in buf; 0 if
+ * there is none (p is empty or all 0xff). */
+static size_t prefix_end(const char *p, unsigned char *buf)
+{
+	size_t n = strlen(p);
+	memcpy(buf, p, n);
+	while (n && buf[n - 1] == 0xff)
+		n--;
+	if (n)
+		buf[n - 1]++;
+	return n;
+}
+
+/* Print the keys in [lo, hi) (either bound may be absent) as TSV. */
+static int scan(const struct opts *o, const char *path)
+{
+	const unsigned char *lo = NULL, *hi = NULL;
+	size_t lol = 0, hil = 0;
+	unsigned char *pe = NULL;
+	quire *db;
+	quire_txn *t;
+	quire_cursor *c;
+	quire_val k, v;
+	int e, rc;
+	if (o->start) {
+		lo = (const unsigned char *)o->start;
+		lol = len(o->start);
+	}
+	if (o->prefix) {
+		size_t pl = len(o->prefix);
+		if (!lo || cmp(o->prefix, pl, lo, lol) > 0) {
+			lo = (const unsigned char *)o->prefix;
+			lol = pl;
+		}
+		if (!(pe = malloc(pl + 1)))
+			return fail(path, QUIRE_ENOMEM);
+		if ((hil = prefix_end(o->prefix, pe)) != 0)
+			hi = pe;
+	}
+	if (o->end && (!hi || cmp(o->end, len(o->end), hi, hil) < 0)) {
+		hi = (const unsigned char *)o->end;
+		hil = len(o->end);
+	}
+	if ((rc = open_db(o, path, 0, &db)) != 0) {
+		free(pe);
+		return rc;
+	}
+	if ((e = quire_begin(db, QUIRE_RDONLY, &t)) != 0 ||
+	    (e = quire_cursor_open(t, &c)) != 0) {
+		if (t && !e)
+			quire_abort(t);
+		rc = fail(path, e);
+		goto out;
+	}
+	if (!o->reverse) {
+		e = lo ? quire_cursor_seek(c, lo, lol) : quire_cursor_first(c);
+	} else if (hi) { /* the last key below hi */
+		e = quire_cursor_seek(c, hi, hil);
+		e = e == QUIRE_NOTFOUND ? quire_cursor_last(c)
+		    : e			? e
+					: quire_cursor_prev(c);
+	} else {
+		e = quire_cursor_last(c);
+	}
+	for (unsigned long long n = 0; e == 0; n++) {
+		if ((o->limit && n >= o->limit) ||
+		    (e = quire_cursor_key(c, &k)) != 0)
+			break;
+		if ((o->reverse && lo && cmp(k.data, k.size, lo, lol) < 0) ||
+		    (!o->reverse && hi && cmp(k.data, k.size, hi, hil) >= 0))
+			break;
+		if ((e = quire_cursor_value(c, &v)) != 0)
+			break;
+		tsv_escape(stdout, k.data, k.size);
+		putchar('\t');
+		tsv_escape(stdout, v.data, v.size);
+		putchar('\n');
+		e = o->reverse ? quire_cursor_prev(c) : quire_cursor_next(c);
+	}
+	rc = e && e != QUIRE_NOTFOUND ? fail(path, e) : 0;
+	if (!rc && (fflush(stdout) != 0 || ferror(stdout))) {
+		fprintf(stderr, "quire: writing output: %s\n", strerror(errno));
+		rc = 2;
+	}
+	quire_cursor_close(c);
+	quire_abort(t);
+out:
+	quire_close(db);
+	free(pe);
+	return rc;
+}
+
+static int cmd_scan(const struct opts *o)
+{
+	if (o->npos != 1)
+		return usage("scan needs DB");
+	return scan(o, o->pos[0]);
+}
+
+static int cmd_dump(const struct opts *o)
+{
+	struct opts all = {.cmd = o->cmd, .no_wait = o->no_wait};
+	if (o->npos != 1)
+		return usage("dump needs DB");
+	return scan(&all, o->pos[0]);
+}
+
+static int cmd_load(const struct opts *o)
+{
+	const char *path = o->pos[0];
+	quire *db;
+	quire_txn *t = NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	unsigned long long lineno = 0, inbatch = 0, keys = 0, commits = 0;
+	int e = 0, rc;
+	if (o->npos != 1)
+		return usage("load needs DB");
+	if ((rc = open_db(o, path, 1, &db)) != 0)
+		return rc;
+	while ((n = getline(&line, &cap, stdin)) >= 0) {
+		lineno++;
+		if (n && line[n - 1] == '\n')
+			n--;
+		char *tab = memchr(line, '\t', (size_t)n);
+		size_t kl, vl, bad;
+		if (!tab) {
+			fprintf(stderr, "quire: stdin line %llu: no tab between "
+					"key and value\n",
+				lineno);
+			rc = 2;
+			break;
+		}
+		if (tsv_unescape((unsigned char *)line, (size_t)(tab - line), &kl,
+				 &bad) ||
+		    tsv_unescape((unsigned char *)tab + 1,
+				 (size_t)(n - (tab - line) - 1), &vl, &bad)) {
+			fprintf(stderr, "quire: stdin line %llu: bad escape or "
+					"extra tab\n",
+				lineno);
+			rc = 2;
+			break;
+		}
+		if (!t && (e = quire_begin(db, 0, &t)) != 0)
+			break;
+		if ((e = quire_put(t, line, kl, tab + 1, vl)) != 0)
+			break;
+		keys++;
+		if (o->batch && ++inbatch == o->batch) {
+			e = quire_commit(t);
+			t = NULL;
+			inbatch = 0;
+			if (e)
+				break;
+			commits++;
+		}
+	}
+	if (!rc && !e && ferror(stdin)) {
+		fprintf(stderr, "quire: reading stdin: %s\n", strerror(errno));
+		rc = 2;
+	}
+	if (t && !rc && !e) {
+		e = quire_commit(t);
+		commits += e == 0;
+	} else if (t) {
+		quire_abort(t);
+	}
+	if (e)
+		rc = fail(path, e);
+	if (o->verbose)
+		fprintf(stderr, "quire: %s: %llu keys in %llu commits\n", path,
+			rc ? keys - inbatch : keys, commits);
+	free(line);
+	quire_close(db);
+	return rc;
+}
+
+static void iso_time(uint64_t ns, char *buf, size_t n)
+{
+	time_t sec = (time_t)(ns / 1000000000u);
+	struct tm tm;
+	gmtime_r(&sec, &tm);
+	size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + k, n - k, ".%09uZ", (unsigned)(ns % 1000000000u));
+}
+
+static void json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static int cmd_stat(const struct opts *o)
+{
+	const char *path = o->pos[0];
+	quire *db;
+	quire_txn *t;
+	quire_stat st;
+	char when[64];
+	int e, rc;
+	if (o->npos != 1)
+		return usage("stat needs DB");
+	if ((rc = open_db(o, path, 0, &db)) != 0)
+		return rc;
+	if ((e = quire_begin(db, QUIRE_RDONLY, &t)) != 0 ||
+	    (e = quire_txn_stat(t, &st)) != 0) {
+		rc = fail(path, e);
+		if (!e)
+			quire_abort(t);
+		quire_close(db);
+		return rc;
+	}
+	quire_abort(t);
+	quire_close(db);
+	iso_time(st.commit_time_ns, when, sizeof when);
+	double garbage = st.file_bytes
+				 ? 1.0 - (double)st.live_bytes / (double)st.file_bytes
+				 : 0.0;
+	if (o->json) {
+		printf("{\"path\":");
+		json_string(path);
+		printf(",\"txn\":%" PRIu64 ",\"time\":\"%s\",\"time_ns\":%" PRIu64
+		       ",\"keys\":%" PRIu64 ",\"seq\":%" PRIu64
+		       ",\"live_bytes\":%" PRIu64 ",\"file_bytes\":%" PRIu64
+		       ",\"garbage_ratio\":%.6f,\"oplog_bytes\":%" PRIu64
+		       ",\"pending_ops\":%" PRIu64 ",\"pending_bytes\":%" PRIu64
+		       ",\"depth\":%u,\"node_size\":%u}\n",
+		       st.txn_id, when, st.commit_time_ns, st.key_count,
+		       st.next_seq, st.live_bytes, st.file_bytes, garbage,
+		       st.oplog_bytes, st.pending_ops, st.pending_bytes,
+		       st.depth, st.node_size);
+	} else {
+		printf("file:         %s\n"
+		       "txn:          %" PRIu64 "\n"
+		       "time:         %s\n"
+		       "keys:         %" PRIu64 "\n"
+		       "next seq:     %" PRIu64 "\n"
+		       "live bytes:   %" PRIu64 "\n"
+		       "file bytes:   %" PRIu64 "\n"
+		       "garbage:      %.1f%%\n"
+		       "oplog bytes:  %" PRIu64 "\n"
+		       "pending:      %" PRIu64 " operations, %" PRIu64 " bytes\n"
+		       "depth:        %u\n"
+		       "node size:    %u\n",
+		       path, st.txn_id, when, st.key_count, st.next_seq,
+		       st.live_bytes, st.file_bytes, garbage * 100.0,
+		       st.oplog_bytes, st.pending_ops, st.pending_bytes,
+		       st.depth, st.node_size);
+	}
+	return 0;
+}
+
+static void report(void *ctx, uint64_t off, const char *what)
+{
+	printf("offset %" PRIu64 ": %s\n", off, what);
+}
+
+static int cmd_check(const struct opts *o)
+{
+	const char *path = o->pos[0];
+	quire *db;
+	quire_txn *t;
+	uint64_t problems;
+	int e, rc;
+	if (o->npos != 1)
+		return usage("check needs DB");
+	if ((rc = open_db(o, path, 0, &db)) != 0)
+		return rc;
+	if ((e = quire_begin(db, QUIRE_RDONLY, &t)) == 0) {
+		e = quire_check(t, report, NULL, &problems);
+		quire_abort(t);
+	}
+	quire_close(db);
+	if (e)
+		return fail(path, e);
+	if (problems)
+		printf("%s: %" PRIu64 " problem%s\n", path, problems,
+		       problems == 1 ? "" : "s");
+	else
+		printf("%s: no problems\n", path);
+	return problems ? 1 : 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(const struct opts *o);
+} commands[] = {
+	{"put", cmd_put},   {"get", cmd_get},   {"del", cmd_del},
+	{"scan", cmd_scan}, {"load", cmd_load}, {"dump", cmd_dump},
+	{"stat", cmd_stat}, {"check", cmd_check},
+};
+
+/* An option's value: "--opt=value" or the next argument. */
+static const char *value_of(const char *arg, size_t namelen, int argc,
+			    char **argv, int *i)
+{
+	if (arg[namelen] == '=')
+		return arg + namelen + 1;
+	if (arg[namelen] == 0 && *i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
+static int number(const char *s, unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	if (!s || !*s || *s == '-')
+		return -1;
+	*out = strtoull(s, &end, 10);
+	return errno || *end ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {0};
+	int dashdash = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (dashdash || a[0] != '-' || !a[1]) {
+			if (!o.cmd)
+				o.cmd = a;
+			else if (o.npos < 3)
+				o.pos[o.npos++] = a;
+			else
+				return usage("too many arguments");
+			continue;
+		}
+#define OPT(name) (strncmp(a, name, sizeof name - 1) == 0 && \
+		   (a[sizeof name - 1] == 0 || a[sizeof name - 1] == '='))
+		if (strcmp(a, "--") == 0) {
+			dashdash = 1;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			fputs(usage_text, stdout);
+			return 0;
+		} else if (strcmp(a, "--version") == 0) {
+			printf("quire %s\n", quire_version(NULL, NULL, NULL));
+			return 0;
+		} else if (strcmp(a, "--no-wait") == 0) {
+			o.no_wait = 1;
+		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			o.verbose = 1;
+		} else if (strcmp(a, "--json") == 0) {
+			o.json = 1;
+		} else if (strcmp(a, "--reverse") == 0) {
+			o.reverse = 1;
+		} else if (OPT("--prefix")) {
+			if (!(o.prefix = value_of(a, 8, argc, argv, &i)))
+				return usage("--prefix needs a value");
+		} else if (OPT("--start")) {
+			if (!(o.start = value_of(a, 7, argc, argv, &i)))
+				return usage("--start needs a value");
+		} else if (OPT("--end")) {
+			if (!(o.end = value_of(a, 5, argc, argv, &i)))
+				return usage("--end needs a value");
+		} else if (OPT("--limit")) {
+			if (number(value_of(a, 7, argc, argv, &i), &o.limit))
+				return usage("--limit needs a number");
+		} else if (OPT("--batch")) {
+			if (number(value_of(a, 7, argc, argv, &i), &o.batch) ||
+			    !o.batch)
+				return usage("--batch needs a number > 0");
+		} else {
+			fprintf(stderr, "quire: unknown option %s\n", a);
+			return usage(NULL);
+		}
+#undef OPT
+	}
+	if (!o.cmd)
+		return usage("no command");
+	for (size_t c = 0; c < sizeof commands / sizeof *commands; c++)
+		if (strcmp(o.cmd, commands[c].name) == 0)
+			return commands[c].fn(&o);
+	fprintf(stderr, "quire: unknown command %s\n", o.cmd);
+	return usage(NULL);
+}

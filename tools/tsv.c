@@ -1,1 +1,114 @@
-typedef int tsv_placeholder;
+/*
+ * tsv.c - escaping for the quire tool's tab-separated format (see tsv.h).
+ */
+#include "config.h"
+
+#include "tsv.h"
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len;
+	unsigned min;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+		min = 0x80;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		min = 0x800;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	unsigned cp = p[0] & (0x7f >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	/* no overlong forms, surrogates or code points past U+10FFFF */
+	if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+void tsv_escape(FILE *out, const unsigned char *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < n;) {
+		unsigned char c = p[i];
+		size_t u;
+		if (c == '\\') {
+			fputs("\\\\", out);
+		} else if (c == '\t') {
+			fputs("\\t", out);
+		} else if (c == '\n') {
+			fputs("\\n", out);
+		} else if (c >= 0x20 && c < 0x7f) {
+			putc(c, out);
+		} else if (c >= 0x80 && (u = utf8_len(p + i, n - i)) != 0) {
+			fwrite(p + i, 1, u, out);
+			i += u;
+			continue;
+		} else {
+			putc('\\', out);
+			putc('x', out);
+			putc(hex[c >> 4], out);
+			putc(hex[c & 15], out);
+		}
+		i++;
+	}
+}
+
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int tsv_unescape(unsigned char *p, size_t n, size_t *len, size_t *bad)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = p[i];
+		if (c == '\t' || c == '\n') {
+			*bad = i;
+			return -1;
+		}
+		if (c != '\\') {
+			p[o++] = c;
+			continue;
+		}
+		*bad = i;
+		if (++i == n)
+			return -1;
+		switch (p[i]) {
+		case '\\': p[o++] = '\\'; break;
+		case 't': p[o++] = '\t'; break;
+		case 'n': p[o++] = '\n'; break;
+		case 'x': {
+			if (i + 2 >= n)
+				return -1;
+			int hi = hexval(p[i + 1]), lo = hexval(p[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			p[o++] = (unsigned char)(hi << 4 | lo);
+			i += 2;
+			break;
+		}
+		default:
+			return -1;
+		}
+	}
+	*len = o;
+	return 0;
+}
