@@ -69,10 +69,11 @@ static void elist_free(struct elist *l)
 	*l = (struct elist){0};
 }
 
-void modify_init(struct modify *m, quire *db)
+void modify_init(struct modify *m, quire *db, int cache_leaves)
 {
 	memset(m, 0, sizeof *m);
 	m->db = db;
+	m->cache_leaves = cache_leaves;
 	m->target = db->opts.node_size;
 	m->minfill = m->target / 2; /* the B-tree half-full rule */
 }
@@ -82,7 +83,8 @@ void modify_done(struct modify *m, int committed)
 	for (size_t i = 0; committed && i < m->nreplaced; i++)
 		cache_demote(m->replaced[i]);
 	for (size_t i = 0; i < m->nnodes; i++) {
-		if (committed)
+		if (committed &&
+		    (m->cache_leaves || node_level(m->nodes[i].buf) > 0))
 			cache_insert(m->db->cache, m->nodes[i].off,
 				     m->nodes[i].buf);
 		else

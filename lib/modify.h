@@ -31,6 +31,7 @@ struct leafpos {
 struct modify {
 	quire *db;
 	unsigned target, minfill;
+	int cache_leaves;         /* hand new leaves to the cache too */
 	struct arena ar;          /* encoded entries, freed by modify_done */
 	struct {
 		uint64_t off;
@@ -44,7 +45,9 @@ struct modify {
 	struct leafpos *pos;
 };
 
-void modify_init(struct modify *m, quire *db);
+/* cache_leaves: whether the leaves this modification writes are likely to
+ * be read again soon (not so for appends, whose full leaves stay cold). */
+void modify_init(struct modify *m, quire *db, int cache_leaves);
 
 /*
  * Apply muts[0..n) to the tree rooted at old, appending the new nodes to the
@@ -56,8 +59,9 @@ int modify_tree(struct modify *m, int tree, const struct qroot *old,
 		struct qroot *out);
 
 /* Release everything; if committed, hand the written nodes to the cache
- * (a failed commit's offsets will be reused, so its nodes must not be) and
- * mark the versions they replaced as the first to evict. */
+ * (a failed commit's offsets will be reused, so its nodes must not be;
+ * leaves only with cache_leaves) and mark the versions they replaced as the
+ * first to evict. */
 void modify_done(struct modify *m, int committed);
 
 #endif

@@ -465,8 +465,9 @@ static int seq_mut(struct modify *m, struct mut *sm, uint64_t seq,
 /*
  * A checkpoint: fold every pending operation and the transaction's own into
  * the trees in one sorted pass each, and start an empty pending chain.
+ * append: the transaction only appends (its full leaves are not cached).
  */
-static int commit_checkpoint(quire_txn *txn)
+static int commit_checkpoint(quire_txn *txn, int append)
 {
 	quire *db = txn->db;
 	struct wbuf *wb = txn->wb;
@@ -480,7 +481,7 @@ static int commit_checkpoint(quire_txn *txn)
 	struct modify m;
 	struct qhdr h;
 	int e;
-	modify_init(&m, db);
+	modify_init(&m, db, !append);
 	next_header(txn, &h);
 	if ((e = checkpoint_muts(txn, &km, &nk)) != 0)
 		goto out;
@@ -577,9 +578,10 @@ static int commit_write(quire_txn *txn)
 	if (!txn->wb->nops)
 		return 0;
 	if (base->pending_ops + txn->wb->nops >= txn->db->opts.checkpoint_ops ||
-	    base->pending_bytes >= QUIRE_CHECKPOINT_BYTES ||
-	    (base->pending_ops == 0 && appends_only(txn, &e)))
-		e = e ? e : commit_checkpoint(txn);
+	    base->pending_bytes >= QUIRE_CHECKPOINT_BYTES)
+		e = commit_checkpoint(txn, 0);
+	else if (base->pending_ops == 0 && appends_only(txn, &e))
+		e = e ? e : commit_checkpoint(txn, 1);
 	else if (!e)
 		e = commit_batch(txn);
 	if (e)
@@ -593,7 +595,7 @@ int quire_checkpoint(quire *db)
 	int e = quire_begin(db, 0, &txn);
 	if (e)
 		return e;
-	if (txn->snap->h.pending_ops && (e = commit_checkpoint(txn)) != 0)
+	if (txn->snap->h.pending_ops && (e = commit_checkpoint(txn, 0)) != 0)
 		df_rollback(db);
 	quire_abort(txn);
 	return e;
