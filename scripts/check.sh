@@ -3,7 +3,7 @@
 # (plus make distcheck) and an ASan+UBSan build. Exits non-zero on any failure.
 set -eu
 cd "$(dirname "$0")/.."
-[ -x configure ] || ./autogen.sh >/dev/null
+[ -x configure ] || ./autogen.sh >/dev/null 2>&1
 jobs=$(nproc)
 
 run() {

@@ -18,12 +18,15 @@ if [ -n "$missing" ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
 fi
 
-[ -x configure ] || ./autogen.sh >/dev/null
+log=$(pwd)/build.log
+quiet() { "$@" >>"$log" 2>&1 || { cat "$log"; exit 1; }; }
+: >"$log"
+[ -x configure ] || quiet ./autogen.sh
 mkdir -p build
 cd build
-[ -f Makefile ] || ../configure --enable-werror >/dev/null
-make -j"$(nproc)" >/dev/null
-echo "built: build/tools/quire, build/.libs/libquire.so"
+[ -f Makefile ] || quiet ../configure --enable-werror
+quiet make -j"$(nproc)"
+echo "built: build/tools/quire, build/.libs/libquire.so (log: build.log)"
 
 db=$(mktemp -d)/demo.quire
 q=./tools/quire
