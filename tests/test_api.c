@@ -763,6 +763,35 @@ static void test_inline_limit_values(void **state)
 		free(vals[i]);
 }
 
+/* The largest value the format promises, QUIRE_MAX_VALUE_SIZE (1 GiB),
+ * through a batch, a checkpoint and a reopen. */
+static void test_max_value(void **state)
+{
+	struct fx *f = *state;
+	const size_t n = QUIRE_MAX_VALUE_SIZE;
+	uint8_t *big = malloc(n);
+	quire_val v;
+	assert_non_null(big);
+	reopen(f, QUIRE_NOSYNC); /* sizes are under test, not the disk */
+	memset(big, 0x5a, n);
+	big[0] = 1;
+	big[n - 1] = 2;
+	quire_txn *w = begin(f->db, 0);
+	put(w, STR("small"), STR("s")); /* not an append: a batch */
+	QOK(quire_commit(w));
+	w = begin(f->db, 0);
+	put(w, STR("max"), big, n);
+	QOK(quire_commit(w));
+	QOK(quire_checkpoint(f->db));
+	reopen(f, 0);
+	quire_txn *r = begin(f->db, QUIRE_RDONLY);
+	QOK(quire_get(r, STR("max"), &v));
+	assert_int_equal(v.size, n);
+	assert_true(memcmp(v.data, big, n) == 0);
+	QOK(quire_commit(r));
+	free(big);
+}
+
 static void test_huge_value(void **state)
 {
 	struct fx *f = *state;
@@ -1573,6 +1602,7 @@ int main(void)
 		T(test_empty_values),
 		T(test_inline_limit_values),
 		T(test_huge_value),
+		T(test_max_value),
 		T(test_value_too_big),
 		T(test_del_missing),
 		T(test_empty_commit),

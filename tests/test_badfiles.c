@@ -233,6 +233,40 @@ static void test_random_bytes(void **state)
 	free(img);
 }
 
+/* Both live slots damaged: opening walks the whole file from the first
+ * commit and still finds the newest one; one damaged slot is no loss
+ * either. */
+static void test_slots_damaged(void **state)
+{
+	uint8_t *img = malloc(image_size);
+	uint64_t before = outcomes[2];
+	for (int which = 0; which < 3; which++) {
+		struct memvfs *m = memvfs_new(plan.o.seed + 1); /* a reboot */
+		quire_options o;
+		quire *db;
+		quire_txn *t;
+		memcpy(img, image, image_size);
+		if (which != 1)
+			memset(img + QF_SLOT0_OFF, 0xee, QF_SLOT_SIZE);
+		if (which != 0)
+			memset(img + QF_SLOT1_OFF, 0xee, QF_SLOT_SIZE);
+		memvfs_set(m, path, img, image_size);
+		quire_options_init(&o);
+		o.flags = QUIRE_RDONLY;
+		QOK(qdb_open_vfs(path, &o, memvfs_vfs(m), &db));
+		QOK(quire_begin(db, QUIRE_RDONLY, &t));
+		if (!wl_same(t, &plan.state[plan.o.commits]))
+			fail_msg("slots damaged (%d): not the newest commit",
+				 which);
+		quire_abort(t);
+		QOK(quire_close(db));
+		memvfs_free(m);
+		outcomes[2]++;
+	}
+	assert_int_equal(outcomes[2], before + 3);
+	free(img);
+}
+
 /* Misdirected writes: one block's bytes land on another block of the same
  * size. Both carry valid-looking checksums, yet a reader must notice. */
 static void test_misdirected(void **state)
@@ -306,6 +340,7 @@ int main(void)
 		cmocka_unit_test(test_bitflips),
 		cmocka_unit_test(test_random_bytes),
 		cmocka_unit_test(test_misdirected),
+		cmocka_unit_test(test_slots_damaged),
 		cmocka_unit_test(test_foreign_files),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
