@@ -1,13 +1,18 @@
 /*
  * cache.c - sharded node cache with CLOCK eviction and epoch reclamation.
  *
- * 64 shards, each an open-addressing hash table (offsets inline, so a probe
- * touches one cache line) and a CLOCK ring under its own mutex, so readers
- * on different cores rarely meet. A lookup holds the shard lock for a probe
- * only; the reference bit is atomic so a commit can demote the nodes it
- * replaced without taking locks. Eviction unlinks nodes into a retired list stamped
- * with the global epoch (which it then advances); cache_reclaim() frees those
- * whose stamp is older than every running transaction.
+ * 64 shards, each an open-addressing hash table of (offset, node) slots and
+ * a CLOCK ring. Inserts, evictions and table growth take the shard's mutex;
+ * lookups take no lock at all. That is safe because every lookup happens
+ * inside a transaction, which holds an epoch: nothing it can reach (an
+ * evicted node, an outgrown table) is freed before it ends. A lookup that
+ * races with a change may miss (and read the node from the file) but never
+ * returns a wrong node: it checks the node's own offset, and nodes never
+ * change.
+ *
+ * Eviction unlinks nodes into a retired queue stamped with the global epoch
+ * (which it then advances); reclaim_locked() frees what is older than every
+ * running transaction.
  */
 #include "config.h"
 
@@ -22,29 +27,41 @@
 #define OVERHEAD 64 /* bytes charged per node beyond its data */
 
 struct cnode {
-	uint64_t off;
+	uint64_t off;                   /* set before publication */
 	uint32_t size;
 	_Atomic uint8_t ref;            /* CLOCK: used since the hand passed */
-	struct cnode *rprev, *rnext;    /* CLOCK ring; retired list uses rnext */
+	struct cnode *rprev, *rnext;    /* CLOCK ring; retired queue: rnext */
 	uint64_t retired;               /* epoch stamp once evicted */
 	_Alignas(16) uint8_t data[];
 };
 
+struct slot {
+	_Atomic uint64_t off;           /* 0: free (no node lives at 0) */
+	_Atomic(struct cnode *) node;
+};
+
+struct table {
+	size_t cap;
+	struct table *next;             /* retired queue */
+	uint64_t retired;
+	struct slot slot[];
+};
+
 struct shard {
 	pthread_mutex_t mu;
-	uint64_t *keys;         /* node offsets; 0 marks a free slot */
-	struct cnode **vals;
-	size_t cap, count, bytes, budget;
+	_Atomic(struct table *) tab;
+	size_t count, bytes, budget;
 	struct cnode *hand;
-	uint64_t hits, misses;
+	_Atomic uint64_t hits, misses;
 };
 
 struct cache {
 	struct shard shard[NSHARDS];
-	pthread_mutex_t reg_mu;   /* running transactions and the retired list */
+	pthread_mutex_t reg_mu;   /* running transactions and retired queues */
 	struct epoch_slot reg;    /* sentinel of the running list */
 	_Atomic uint64_t epoch;
 	struct cnode *retired, *retired_tail; /* FIFO in epoch order */
+	struct table *old_tables;            /* likewise, newest first */
 	size_t retired_bytes, retire_limit;
 };
 
@@ -59,44 +76,60 @@ static inline struct shard *shard_of(struct cache *c, uint64_t off)
 	return &c->shard[h >> 58];
 }
 
-static inline size_t home_of(const struct shard *s, uint64_t off)
+static inline size_t home_of(const struct table *t, uint64_t off)
 {
 	uint64_t h = (off >> 4) * 0xff51afd7ed558ccdull;
-	return (size_t)(h >> 32) & (s->cap - 1);
+	return (size_t)(h >> 32) & (t->cap - 1);
 }
 
-/* Slot holding off, or the free slot where it would go. */
-static size_t probe(const struct shard *s, uint64_t off)
+static inline uint64_t slot_off(const struct slot *s)
 {
-	size_t i = home_of(s, off);
-	while (s->keys[i] && s->keys[i] != off)
-		i = (i + 1) & (s->cap - 1);
+	return atomic_load_explicit(&((struct slot *)s)->off,
+				    memory_order_relaxed);
+}
+
+/* Writers (shard mutex held): slot holding off, or the free slot where it
+ * would go. */
+static size_t probe(const struct table *t, uint64_t off)
+{
+	size_t i = home_of(t, off);
+	uint64_t k;
+	while ((k = slot_off(&t->slot[i])) && k != off)
+		i = (i + 1) & (t->cap - 1);
 	return i;
 }
 
-static int table_alloc(struct shard *s, size_t cap)
+static struct table *table_new(size_t cap)
 {
-	s->keys = calloc(cap, sizeof *s->keys);
-	s->vals = calloc(cap, sizeof *s->vals);
-	s->cap = cap;
-	return s->keys && s->vals ? 0 : -1;
+	struct table *t = calloc(1, sizeof *t + cap * sizeof(struct slot));
+	if (t)
+		t->cap = cap;
+	return t;
+}
+
+static void slot_set(struct slot *s, uint64_t off, struct cnode *n)
+{
+	atomic_store_explicit(&s->off, off, memory_order_relaxed);
+	atomic_store_explicit(&s->node, n, memory_order_release);
 }
 
 /* Remove slot i, shifting later members of its probe run back. */
-static void table_remove(struct shard *s, size_t i)
+static void table_remove(struct table *t, size_t i)
 {
-	size_t mask = s->cap - 1, j = i;
-	s->keys[i] = 0;
+	size_t mask = t->cap - 1, j = i;
+	slot_set(&t->slot[i], 0, NULL);
 	for (;;) {
 		j = (j + 1) & mask;
-		if (!s->keys[j])
+		uint64_t k = slot_off(&t->slot[j]);
+		if (!k)
 			return;
-		size_t k = home_of(s, s->keys[j]);
+		size_t h = home_of(t, k);
 		/* move j into the hole unless its home lies in (i, j] */
-		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
-			s->keys[i] = s->keys[j];
-			s->vals[i] = s->vals[j];
-			s->keys[j] = 0;
+		if ((j > i && (h <= i || h > j)) || (j < i && h <= i && h > j)) {
+			slot_set(&t->slot[i], k,
+				 atomic_load_explicit(&t->slot[j].node,
+						      memory_order_relaxed));
+			slot_set(&t->slot[j], 0, NULL);
 			i = j;
 		}
 	}
@@ -109,9 +142,11 @@ struct cache *cache_new(size_t budget)
 		return NULL;
 	for (int i = 0; i < NSHARDS; i++) {
 		struct shard *s = &c->shard[i];
+		struct table *t = table_new(64);
 		pthread_mutex_init(&s->mu, NULL);
 		s->budget = budget / NSHARDS;
-		if (table_alloc(s, 64) != 0) {
+		atomic_init(&s->tab, t);
+		if (!t) {
 			cache_free(c);
 			return NULL;
 		}
@@ -122,36 +157,36 @@ struct cache *cache_new(size_t budget)
 	return c;
 }
 
-static void free_list(struct cnode *n)
-{
-	while (n) {
-		struct cnode *next = n->rnext;
-		free(n);
-		n = next;
-	}
-}
-
 void cache_free(struct cache *c)
 {
 	if (!c)
 		return;
 	for (int i = 0; i < NSHARDS; i++) {
 		struct shard *s = &c->shard[i];
-		for (size_t b = 0; s->keys && b < s->cap; b++)
-			if (s->keys[b])
-				free(s->vals[b]);
-		free(s->keys);
-		free(s->vals);
+		struct table *t = atomic_load(&s->tab);
+		for (size_t b = 0; t && b < t->cap; b++)
+			if (slot_off(&t->slot[b]))
+				free(atomic_load(&t->slot[b].node));
+		free(t);
 		pthread_mutex_destroy(&s->mu);
 	}
-	free_list(c->retired);
+	while (c->retired) {
+		struct cnode *n = c->retired;
+		c->retired = n->rnext;
+		free(n);
+	}
+	while (c->old_tables) {
+		struct table *t = c->old_tables;
+		c->old_tables = t->next;
+		free(t);
+	}
 	pthread_mutex_destroy(&c->reg_mu);
 	free(c);
 }
 
-/* Free retired nodes that no running transaction can hold: those stamped
- * before the oldest running transaction began. The queue is in stamp order,
- * so this stops at the first node still needed. Called with reg_mu held. */
+/* Free retired nodes and tables that no running transaction can hold:
+ * those stamped before the oldest running transaction began. Called with
+ * reg_mu held. */
 static void reclaim_locked(struct cache *c)
 {
 	uint64_t min = UINT64_MAX;
@@ -165,6 +200,15 @@ static void reclaim_locked(struct cache *c)
 	}
 	if (!c->retired)
 		c->retired_tail = NULL;
+	for (struct table **pp = &c->old_tables; *pp;) {
+		struct table *t = *pp;
+		if (t->retired < min) {
+			*pp = t->next;
+			free(t);
+		} else {
+			pp = &t->next;
+		}
+	}
 }
 
 void cache_enter(struct cache *c, struct epoch_slot *s)
@@ -183,7 +227,7 @@ void cache_exit(struct cache *c, struct epoch_slot *s)
 	pthread_mutex_lock(&c->reg_mu);
 	s->prev->next = s->next;
 	s->next->prev = s->prev;
-	if (c->retired)
+	if (c->retired || c->old_tables)
 		reclaim_locked(c);
 	pthread_mutex_unlock(&c->reg_mu);
 }
@@ -206,43 +250,56 @@ void cache_discard(uint8_t *node)
 const uint8_t *cache_lookup(struct cache *c, uint64_t off)
 {
 	struct shard *s = shard_of(c, off);
-	struct cnode *n = NULL;
-	pthread_mutex_lock(&s->mu);
-	size_t i = probe(s, off);
-	if (s->keys[i]) {
-		n = s->vals[i];
-		s->hits++;
-	} else {
-		s->misses++;
+	const struct table *t =
+		atomic_load_explicit(&s->tab, memory_order_acquire);
+	size_t i = home_of(t, off);
+	for (;;) {
+		uint64_t k = slot_off(&t->slot[i]);
+		if (!k)
+			break;
+		if (k == off) {
+			struct cnode *n = atomic_load_explicit(
+				&((struct slot *)&t->slot[i])->node,
+				memory_order_acquire);
+			if (!n || n->off != off)
+				break; /* changing under us: read it again */
+			if (!atomic_load_explicit(&n->ref, memory_order_relaxed))
+				atomic_store_explicit(&n->ref, 1,
+						      memory_order_relaxed);
+			atomic_fetch_add_explicit(&s->hits, 1,
+						  memory_order_relaxed);
+			return n->data;
+		}
+		i = (i + 1) & (t->cap - 1);
 	}
-	pthread_mutex_unlock(&s->mu);
-	if (!n)
-		return NULL;
-	if (!atomic_load_explicit(&n->ref, memory_order_relaxed))
-		atomic_store_explicit(&n->ref, 1, memory_order_relaxed);
-	return n->data;
+	atomic_fetch_add_explicit(&s->misses, 1, memory_order_relaxed);
+	return NULL;
 }
 
-/* Double the table when it is 70% full. */
-static void grow(struct shard *s)
+/* Retire an outgrown table (reg_mu taken here). */
+static void retire_table(struct cache *c, struct table *t)
 {
-	struct shard t = *s;
-	if (table_alloc(&t, s->cap * 2) != 0) {
-		free(t.keys);
-		free(t.vals);
+	pthread_mutex_lock(&c->reg_mu);
+	t->retired = atomic_fetch_add(&c->epoch, 1);
+	t->next = c->old_tables;
+	c->old_tables = t;
+	pthread_mutex_unlock(&c->reg_mu);
+}
+
+/* Double the table when it is 70% full; the old one is retired. */
+static void grow(struct cache *c, struct shard *s)
+{
+	struct table *old = atomic_load(&s->tab), *t = table_new(old->cap * 2);
+	if (!t)
 		return; /* stay fuller; still correct */
+	for (size_t i = 0; i < old->cap; i++) {
+		uint64_t k = slot_off(&old->slot[i]);
+		if (k)
+			slot_set(&t->slot[probe(t, k)], k,
+				 atomic_load(&old->slot[i].node));
 	}
-	for (size_t i = 0; i < s->cap; i++)
-		if (s->keys[i]) {
-			size_t j = probe(&t, s->keys[i]);
-			t.keys[j] = s->keys[i];
-			t.vals[j] = s->vals[i];
-		}
-	free(s->keys);
-	free(s->vals);
-	s->keys = t.keys;
-	s->vals = t.vals;
-	s->cap = t.cap;
+	atomic_store_explicit(&s->tab, t, memory_order_release);
+	retire_table(c, old);
 }
 
 /* Unlink one CLOCK victim other than keep from shard s; NULL if there is
@@ -258,7 +315,8 @@ static struct cnode *evict_one(struct shard *s, const struct cnode *keep)
 			s->hand = n->rnext;
 			continue;
 		}
-		table_remove(s, probe(s, n->off));
+		struct table *t = atomic_load(&s->tab);
+		table_remove(t, probe(t, n->off));
 		n->rprev->rnext = n->rnext; /* count >= 2: the ring stays */
 		n->rnext->rprev = n->rprev;
 		s->hand = n->rnext;
@@ -275,9 +333,10 @@ const uint8_t *cache_insert(struct cache *c, uint64_t off, uint8_t *node)
 	size_t vbytes = 0;
 
 	pthread_mutex_lock(&s->mu);
-	size_t k = probe(s, off);
-	if (s->keys[k]) { /* another thread loaded it first */
-		struct cnode *o = s->vals[k];
+	struct table *t = atomic_load(&s->tab);
+	size_t k = probe(t, off);
+	if (slot_off(&t->slot[k])) { /* another thread loaded it first */
+		struct cnode *o = atomic_load(&t->slot[k].node);
 		pthread_mutex_unlock(&s->mu);
 		free(n);
 		atomic_store_explicit(&o->ref, 1, memory_order_relaxed);
@@ -285,8 +344,7 @@ const uint8_t *cache_insert(struct cache *c, uint64_t off, uint8_t *node)
 	}
 	n->off = off;
 	atomic_init(&n->ref, 1);
-	s->keys[k] = off;
-	s->vals[k] = n;
+	slot_set(&t->slot[k], off, n);
 	if (s->hand) { /* insert just behind the hand: last to be examined */
 		n->rnext = s->hand;
 		n->rprev = s->hand->rprev;
@@ -298,8 +356,8 @@ const uint8_t *cache_insert(struct cache *c, uint64_t off, uint8_t *node)
 	}
 	s->count++;
 	s->bytes += n->size + OVERHEAD;
-	if (s->count * 10 > s->cap * 7)
-		grow(s);
+	if (s->count * 10 > t->cap * 7)
+		grow(c, s);
 	while (s->bytes > s->budget && (v = evict_one(s, n))) {
 		v->rnext = victims;
 		victims = v;
@@ -344,8 +402,8 @@ void cache_get_stats(struct cache *c, struct cache_stats *st)
 	for (int i = 0; i < NSHARDS; i++) {
 		struct shard *s = &c->shard[i];
 		pthread_mutex_lock(&s->mu);
-		st->hits += s->hits;
-		st->misses += s->misses;
+		st->hits += atomic_load(&s->hits);
+		st->misses += atomic_load(&s->misses);
 		st->nodes += s->count;
 		st->bytes += s->bytes;
 		pthread_mutex_unlock(&s->mu);
