@@ -11,8 +11,8 @@
  * change.
  *
  * Eviction unlinks nodes into a retired queue stamped with the global epoch
- * (which it then advances); reclaim_locked() frees what is older than every
- * running transaction.
+ * (which it then advances); reclaim_locked() takes out what is older than
+ * every running transaction, and it is freed after the lock is released.
  */
 #include "config.h"
 
@@ -184,30 +184,57 @@ void cache_free(struct cache *c)
 	free(c);
 }
 
-/* Free retired nodes and tables that no running transaction can hold:
- * those stamped before the oldest running transaction began. Called with
- * reg_mu held. */
-static void reclaim_locked(struct cache *c)
+/* What reclaim_locked() unlinked, to be freed after reg_mu is released:
+ * snapshot begins take reg_mu, so it is never held while freeing. */
+struct garbage {
+	struct cnode *nodes;
+	struct table *tables;
+};
+
+/* Unlink retired nodes and tables that no running transaction can hold:
+ * those stamped before the oldest running transaction began. The node
+ * queue is in stamp order, so this stops at the first node still needed.
+ * Called with reg_mu held. */
+static void reclaim_locked(struct cache *c, struct garbage *g)
 {
 	uint64_t min = UINT64_MAX;
 	for (struct epoch_slot *s = c->reg.next; s != &c->reg; s = s->next)
 		min = QMIN(min, s->epoch);
-	while (c->retired && c->retired->retired < min) {
-		struct cnode *n = c->retired;
-		c->retired = n->rnext;
+	struct cnode *last = NULL;
+	for (struct cnode *n = c->retired; n && n->retired < min; n = n->rnext) {
 		c->retired_bytes -= n->size + OVERHEAD;
-		free(n);
+		last = n;
 	}
-	if (!c->retired)
-		c->retired_tail = NULL;
+	if (last) {
+		g->nodes = c->retired;
+		c->retired = last->rnext;
+		last->rnext = NULL;
+		if (!c->retired)
+			c->retired_tail = NULL;
+	}
 	for (struct table **pp = &c->old_tables; *pp;) {
 		struct table *t = *pp;
 		if (t->retired < min) {
 			*pp = t->next;
-			free(t);
+			t->next = g->tables;
+			g->tables = t;
 		} else {
 			pp = &t->next;
 		}
+	}
+}
+
+static void free_garbage(struct garbage *g)
+{
+	while (g->nodes) {
+		struct cnode *n = g->nodes;
+		g->nodes = n->rnext;
+		free(n);
+	}
+	while (g->tables) {
+		struct table *t = g->tables;
+		g->tables = t->next;
+		free(t);
 	}
 }
 
@@ -224,12 +251,14 @@ void cache_enter(struct cache *c, struct epoch_slot *s)
 
 void cache_exit(struct cache *c, struct epoch_slot *s)
 {
+	struct garbage g = {0};
 	pthread_mutex_lock(&c->reg_mu);
 	s->prev->next = s->next;
 	s->next->prev = s->prev;
 	if (c->retired || c->old_tables)
-		reclaim_locked(c);
+		reclaim_locked(c, &g);
 	pthread_mutex_unlock(&c->reg_mu);
+	free_garbage(&g);
 }
 
 uint8_t *cache_alloc(uint32_t size)
@@ -384,9 +413,11 @@ const uint8_t *cache_insert(struct cache *c, uint64_t off, uint8_t *node)
 			c->retired = victims;
 		c->retired_tail = last;
 		c->retired_bytes += vbytes;
+		struct garbage g = {0};
 		if (c->retired_bytes > c->retire_limit)
-			reclaim_locked(c);
+			reclaim_locked(c, &g);
 		pthread_mutex_unlock(&c->reg_mu);
+		free_garbage(&g);
 	}
 	return n->data;
 }
