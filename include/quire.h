@@ -84,6 +84,8 @@ const char *quire_version(int *major, int *minor, int *patch);
 
 /** Largest key, in bytes. */
 #define QUIRE_MAX_KEY_SIZE 8192
+/** Largest commit metadata (quire_commit_with), in bytes. */
+#define QUIRE_MAX_META_SIZE 65536u
 /** Largest value, in bytes (1 GiB). Values above a small threshold are stored
  *  out of line, one contiguous checksummed block each. */
 #define QUIRE_MAX_VALUE_SIZE ((size_t)1 << 30)
@@ -235,6 +237,16 @@ int quire_begin(quire *db, unsigned int flags, quire_txn **txn);
  *         handle refuses further commits until reopened), QUIRE_ENOMEM.
  */
 int quire_commit(quire_txn *txn);
+
+/**
+ * quire_commit() with metadata: a small blob (up to QUIRE_MAX_META_SIZE
+ * bytes; who made the change and why, say) stored in the commit's header and
+ * returned by quire_commit_info(). A write transaction with metadata but no
+ * changes still commits. On a read snapshot the metadata is ignored. Frees
+ * the transaction in every case.
+ * @return as quire_commit(), and QUIRE_ETOOBIG.
+ */
+int quire_commit_with(quire_txn *txn, const void *meta, size_t len);
 
 /** Discard the transaction and free it (its cursors are detached: they
  *  fail with QUIRE_EINVAL but must still be closed). quire_abort(NULL) does

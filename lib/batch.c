@@ -3,10 +3,11 @@
  *
  *   block header (16)        aux = index entries
  *   16  u64 prev_off         24  u32 prev_size     28  u32 records
- *   32  u64 txn              40  u64 first_seq
- *   48  index: per key, u32 record offset + u32 record number
- *   records: u8 op, varint klen, key, and for a put: varint vh, then the
- *            value bytes or the varint offset of its value block
+ *   32  u64 txn              40  u64 first_seq     48  u64 time_ns
+ *   56  index: per key, u32 record offset + u32 record number
+ *   records: u8 op, varint klen, key, varint prev_seq, and for a put:
+ *            varint vh, then the value bytes or the varint offset of its
+ *            value block
  */
 #include "config.h"
 
@@ -18,9 +19,9 @@
 #include "format.h"
 #include "util.h"
 
-static size_t rec_size(const struct wop *o)
+static size_t rec_size(const struct wop *o, uint64_t prev)
 {
-	size_t n = 1 + varint_len(o->n->klen) + o->n->klen;
+	size_t n = 1 + varint_len(o->n->klen) + o->n->klen + varint_len(prev);
 	if (o->op == WOP_PUT)
 		n += varint_len(((uint64_t)o->v.len << 1) | (o->v.ool ? 1 : 0)) +
 		     (o->v.ool ? varint_len(o->v.ool_off) : o->v.len);
@@ -28,11 +29,11 @@ static size_t rec_size(const struct wop *o)
 }
 
 int batch_encode(const struct wbuf *wb, const struct batch_info *bi,
-		 uint8_t **out, uint32_t *size)
+		 const uint64_t *prev, uint8_t **out, uint32_t *size)
 {
 	uint64_t total = BATCH_FIXED + 8 * (uint64_t)wb->nkeys;
 	for (size_t i = 0; i < wb->nops; i++)
-		total += rec_size(&wb->ops[i]);
+		total += rec_size(&wb->ops[i], prev[i]);
 	if (total > 0xffffffffu - QF_BLOCK_HDR)
 		return qerr(QUIRE_ETOOBIG, "transaction too large for one "
 					   "batch block");
@@ -52,6 +53,7 @@ int batch_encode(const struct wbuf *wb, const struct batch_info *bi,
 	st32(b + 28, (uint32_t)wb->nops);
 	st64(b + 32, bi->txn);
 	st64(b + 40, bi->first_seq);
+	st64(b + 48, bi->time_ns);
 	size_t pos = BATCH_FIXED + 8 * wb->nkeys;
 	for (size_t i = 0; i < wb->nops; i++) {
 		const struct wop *o = &wb->ops[i];
@@ -61,6 +63,7 @@ int batch_encode(const struct wbuf *wb, const struct batch_info *bi,
 		if (o->n->klen)
 			memcpy(b + pos, o->n->key, o->n->klen);
 		pos += o->n->klen;
+		pos += varint_put(b + pos, prev[i]);
 		if (o->op != WOP_PUT)
 			continue;
 		pos += varint_put(b + pos, ((uint64_t)o->v.len << 1) |
@@ -106,6 +109,9 @@ static uint32_t parse_rec(const uint8_t *b, uint32_t size, uint32_t pos,
 	r->key = p;
 	r->klen = (uint32_t)v;
 	p += v;
+	if (!(k = varint_get(p, end, &r->prev_seq)))
+		return 0;
+	p += k;
 	r->v = (struct wval){0};
 	if (r->op == WOP_PUT) {
 		if (!(k = varint_get(p, end, &v)) ||
@@ -137,6 +143,7 @@ static void info_of(const uint8_t *b, struct batch_info *bi)
 	bi->nops = ld32(b + 28);
 	bi->txn = ld64(b + 32);
 	bi->first_seq = ld64(b + 40);
+	bi->time_ns = ld64(b + 48);
 }
 
 int batch_verify(const uint8_t *b, uint32_t size, uint64_t off,
@@ -152,13 +159,13 @@ int batch_verify(const uint8_t *b, uint32_t size, uint64_t off,
 	if (why)
 		goto bad;
 	info_of(b, bi);
-	if (bi->nkeys > bi->nops || bi->nops == 0 ||
+	if (bi->nkeys > bi->nops ||
 	    BATCH_FIXED + 8 * (uint64_t)bi->nkeys > size ||
 	    bi->nops > size || (bi->prev_off && bi->prev_off + bi->prev_size > off)) {
 		why = "bad counts or chain";
 		goto bad;
 	}
-	if (!(roff = malloc(bi->nops * sizeof *roff)))
+	if (!(roff = malloc((bi->nops ? bi->nops : 1) * sizeof *roff)))
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	uint32_t pos = BATCH_FIXED + 8 * bi->nkeys;
 	bi->xbytes = 0;
@@ -166,7 +173,8 @@ int batch_verify(const uint8_t *b, uint32_t size, uint64_t off,
 		struct brec r;
 		roff[i] = pos;
 		if (!(pos = parse_rec(b, size, pos, &r)) ||
-		    (r.v.ool && r.v.ool_off + QF_BLOCK_HDR + r.v.len > off)) {
+		    (r.v.ool && r.v.ool_off + QF_BLOCK_HDR + r.v.len > off) ||
+		    r.prev_seq >= bi->first_seq + i) {
 			why = "malformed record";
 			goto bad;
 		}
@@ -209,6 +217,14 @@ void batch_key(const uint8_t *b, const struct batch_info *bi, unsigned i,
 	uint32_t ro = ld32(b + BATCH_FIXED + 8 * i);
 	parse_rec(b, bi->size, ro, r);
 	r->seq = bi->first_seq + ld32(b + BATCH_FIXED + 8 * i + 4);
+}
+
+void batch_record(const uint8_t *b, const struct batch_info *bi, uint64_t seq,
+		  struct brec *r)
+{
+	struct batch_iter it = {0};
+	while (batch_next(b, bi, &it, r) && r->seq < seq)
+		;
 }
 
 int batch_next(const uint8_t *b, const struct batch_info *bi,

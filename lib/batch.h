@@ -15,7 +15,7 @@
 
 #include "wbuf.h"
 
-#define BATCH_FIXED 48u
+#define BATCH_FIXED 56u
 
 struct batch_info {
 	uint32_t size;
@@ -25,6 +25,7 @@ struct batch_info {
 	uint32_t prev_size;
 	uint64_t txn;
 	uint64_t first_seq; /* record i has sequence number first_seq + i */
+	uint64_t time_ns;   /* the commit's time */
 	uint64_t xbytes;    /* value blocks its records name (not stored) */
 	uint64_t off;       /* where the block is (not stored) */
 };
@@ -37,12 +38,18 @@ struct brec {
 	uint32_t klen;
 	struct wval v;
 	uint64_t seq;
+	uint64_t prev_seq;  /* the key's previous operation, 0 if none */
 };
 
 /* Encode the operations of a write buffer as a batch block (malloc'd,
- * sealed for offset bi->off). 0 or QUIRE_ENOMEM / QUIRE_ETOOBIG. */
+ * sealed for offset bi->off); prev[i] is the prev_seq of operation i. 0 or
+ * QUIRE_ENOMEM / QUIRE_ETOOBIG. */
 int batch_encode(const struct wbuf *wb, const struct batch_info *bi,
-		 uint8_t **out, uint32_t *size);
+		 const uint64_t *prev, uint8_t **out, uint32_t *size);
+
+/* The record with sequence number seq (which the batch must hold). */
+void batch_record(const uint8_t *b, const struct batch_info *bi, uint64_t seq,
+		  struct brec *r);
 
 /* Full check of a batch block read from offset off: checksum, fields,
  * every record, and the index (sorted keys naming records). On success *bi

@@ -99,6 +99,20 @@ static void check_leaf_entry(struct chk *c, int tree, const uint8_t *n,
 		*xbytes += QF_BLOCK_HDR + (uint64_t)le.vlen;
 		check_value(c, le.ool_off, le.vlen);
 	}
+	if (tree == QT_DEAD) {
+		if (le.meta == 0 || le.meta >= qhdr_ckpt_seq(c->h) || le.vlen)
+			report(c, off, "tombstone %u: bad sequence number", i);
+		return;
+	}
+	if (tree == QT_COMMITS) {
+		uint64_t hoff = 0;
+		if (le.klen != 16 || le.ool ||
+		    varint_get(le.val, le.val + le.vlen, &hoff) != le.vlen ||
+		    hoff >= off || le.meta != ld64be(le.key + 8) ||
+		    le.meta >= c->h->txn)
+			report(c, off, "commit index entry %u: malformed", i);
+		return;
+	}
 	if (tree != QT_SEQ)
 		return;
 	struct oprec r;
@@ -106,7 +120,8 @@ static void check_leaf_entry(struct chk *c, int tree, const uint8_t *n,
 	if (le.klen != 8 || seq < c->h->history_seq ||
 	    seq >= qhdr_ckpt_seq(c->h))
 		report(c, off, "entry %u: sequence number out of range", i);
-	else if (le.ool || oprec_parse(le.val, le.vlen, &r) != 0)
+	else if (le.ool || oprec_parse(le.val, le.vlen, &r) != 0 ||
+		 r.prev_seq >= seq)
 		report(c, off, "entry %u (seq %llu): malformed operation record",
 		       i, (unsigned long long)seq);
 	else if (le.meta > c->h->txn || le.meta < c->h->history_txn)
@@ -253,6 +268,8 @@ int quire_check(quire_txn *txn, quire_check_fn fn, void *ctx,
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	check_tree(&c, QT_KEYS, "key");
 	check_tree(&c, QT_SEQ, "sequence");
+	check_tree(&c, QT_COMMITS, "commit index");
+	check_tree(&c, QT_DEAD, "tombstone");
 	check_pending(&c);
 	uint64_t ckpt = qhdr_ckpt_seq(c.h);
 	if (c.h->root[QT_SEQ].count != ckpt - c.h->history_seq)

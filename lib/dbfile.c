@@ -177,7 +177,7 @@ static int write_slot(quire *db, const struct qhdr *latest)
 }
 
 /* Read and verify the header at off. */
-static int load_header(quire *db, uint64_t off, struct qhdr *h)
+int df_load_header(quire *db, uint64_t off, struct qhdr *h)
 {
 	uint8_t small[QF_HDR_FIXED];
 	uint32_t need;
@@ -363,7 +363,7 @@ static int refresh_from(quire *db, const struct snap *cur, int *trusted)
 	if (*trusted) {
 		if (cur && s.latest_txn <= cur->h.txn)
 			return 0;
-		if (load_header(db, s.latest_off, &h) == 0 &&
+		if (df_load_header(db, s.latest_off, &h) == 0 &&
 		    h.txn == s.latest_txn)
 			return publish_header(db, cur, &h);
 		/* The page cache lost a commit (writeback error after a
@@ -372,7 +372,7 @@ static int refresh_from(quire *db, const struct snap *cur, int *trusted)
 	}
 	const struct qhdr *start = cur ? &cur->h : NULL;
 	if (have && (!cur || s.durable_txn > cur->h.txn)) {
-		e = load_header(db, s.durable_off, &from);
+		e = df_load_header(db, s.durable_off, &from);
 		if (e == 0 && from.txn != s.durable_txn)
 			e = qerr(QUIRE_ECORRUPT,
 				 "%s: durable commit %llu not found at offset "
@@ -439,6 +439,7 @@ static int init_file(quire *db, qvfs_file *f)
 		.next_seq = 1,
 		.history_seq = 1,
 		.total_bytes = INIT_SIZE,
+		.ckpt_off = QF_SUPER_SIZE,
 	};
 	memcpy(h.file_id, sb.file_id, QF_FILE_ID);
 	qhdr_put(buf + QF_SUPER_SIZE, &h);
@@ -719,19 +720,27 @@ int df_append_value(quire *db, const void *val, size_t vlen, uint64_t *off)
 	return e;
 }
 
-int df_commit(quire *db, struct qhdr *h)
+int df_commit(quire *db, struct qhdr *h, const void *meta)
 {
 	struct appender *a = &db->app;
-	uint8_t hb[QF_HDR_FIXED];
 	int e;
 	h->self_off = a->end;
 	h->commit_start = a->start;
 	h->range_crc = a->chain;
 	h->size = QF_HDR_FIXED + h->meta_len;
 	h->total_bytes = h->self_off + h->size;
+	if (!h->ckpt_off)
+		h->ckpt_off = h->self_off;
 	memcpy(h->file_id, db->file_id, QF_FILE_ID);
+	uint8_t *hb = malloc(h->size);
+	if (!hb)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	if (h->meta_len)
+		memcpy(hb + QF_HDR_FIXED, meta, h->meta_len);
 	qhdr_put(hb, h);
-	if ((e = queue_copy(db, hb, sizeof hb)) != 0 || (e = flush(db)) != 0)
+	e = queue_copy(db, hb, h->size);
+	free(hb);
+	if (e || (e = flush(db)) != 0)
 		return e;
 	if (!(db->opts.flags & QUIRE_NOSYNC)) {
 		if ((e = sync_file(db)) != 0)

@@ -102,6 +102,9 @@ void qhdr_put(uint8_t *p, const struct qhdr *h)
 	st32(p + 220, h->pending_batches);
 	st64(p + 224, h->pending_ops);
 	st64(p + 232, h->pending_bytes);
+	st64(p + 240, h->ckpt_off);
+	root_put(p + 248, &h->root[QT_COMMITS]);
+	root_put(p + 280, &h->root[QT_DEAD]);
 	qblock_seal(p, b.size, h->self_off);
 }
 
@@ -168,6 +171,9 @@ int qhdr_get(const uint8_t *buf, size_t len, uint64_t off, struct qhdr *h,
 	h->pending_batches = ld32(buf + 220);
 	h->pending_ops = ld64(buf + 224);
 	h->pending_bytes = ld64(buf + 232);
+	h->ckpt_off = ld64(buf + 240);
+	root_get(buf + 248, &h->root[QT_COMMITS]);
+	root_get(buf + 280, &h->root[QT_DEAD]);
 
 	const char *why = NULL;
 	if (h->self_off != off)
@@ -181,8 +187,13 @@ int qhdr_get(const uint8_t *buf, size_t len, uint64_t off, struct qhdr *h,
 	else if (h->prev_off && h->prev_off + QF_HDR_FIXED > h->commit_start)
 		why = "previous header overlaps this commit";
 	else if (!root_ok(&h->root[QT_KEYS], off) ||
-		 !root_ok(&h->root[QT_SEQ], off))
+		 !root_ok(&h->root[QT_SEQ], off) ||
+		 !root_ok(&h->root[QT_COMMITS], off) ||
+		 !root_ok(&h->root[QT_DEAD], off))
 		why = "tree root out of bounds";
+	else if (h->ckpt_off < QF_SUPER_SIZE || h->ckpt_off > off ||
+		 (h->ckpt_off < off && h->ckpt_off > h->prev_off))
+		why = "checkpoint reference out of bounds";
 	else if ((h->pending_off == 0) !=
 		 (h->pending_batches == 0 && h->pending_ops == 0 &&
 		  h->pending_bytes == 0 && h->pending_size == 0) ||

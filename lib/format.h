@@ -17,7 +17,7 @@
 #define QF_VERSION 1
 #define QF_SUPER_SIZE 4096u   /* the superblock; data starts after it */
 #define QF_BLOCK_HDR 16u      /* every block starts with this header */
-#define QF_HDR_FIXED 256u     /* fixed part of a commit header */
+#define QF_HDR_FIXED 320u     /* fixed part of a commit header */
 #define QF_META_MAX 65536u    /* longest commit metadata */
 #define QF_SLOT_SIZE 64u
 #define QF_SLOT0_OFF 1024u    /* the two slots sit in different sectors */
@@ -32,9 +32,11 @@
 #define QB_BATCH 4
 
 /* trees named by a header */
-#define QT_KEYS 0
-#define QT_SEQ 1
-#define QT_NTREES 2
+#define QT_KEYS 0    /* user key -> value */
+#define QT_SEQ 1     /* sequence number -> operation (the oplog) */
+#define QT_COMMITS 2 /* (time, txn) -> header offset (the commit index) */
+#define QT_DEAD 3    /* deleted key -> sequence number of its deletion */
+#define QT_NTREES 4
 
 extern const uint8_t qf_super_magic[8];
 extern const uint8_t qf_header_magic[8];
@@ -99,6 +101,9 @@ struct qhdr {
 	uint32_t pending_batches;
 	uint64_t pending_ops;
 	uint64_t pending_bytes;
+	/* the header of the last checkpoint (this one's own offset for a
+	 * checkpoint): the commit whose trees these are */
+	uint64_t ckpt_off;
 };
 
 /* First sequence number not in the trees (the oplog tree holds
@@ -108,7 +113,7 @@ static inline uint64_t qhdr_ckpt_seq(const struct qhdr *h)
 	return h->next_seq - h->pending_ops;
 }
 
-/* Encode h (without meta) into p[0..QF_HDR_FIXED) and seal it; the caller
+/* Encode h into p[0..QF_HDR_FIXED) and seal the whole block; the caller
  * has already placed meta_len bytes of metadata at p + QF_HDR_FIXED. */
 void qhdr_put(uint8_t *p, const struct qhdr *h);
 /* Decode and verify a header block read from offset off: checksum, magic,

@@ -113,6 +113,8 @@ struct quire_txn {
 	uint64_t next_seq;       /* write transaction: next sequence number */
 	uint64_t gen;            /* bumped by every put/del (cursors re-seek) */
 	int err;                 /* a failed put left the commit unusable */
+	uint8_t *meta;           /* quire_commit_with() metadata */
+	size_t meta_len;
 	struct quire_cursor *cursors; /* open cursors, detached at the end */
 };
 
@@ -138,7 +140,10 @@ uint64_t df_next_offset(quire *db);
 int df_append_block(quire *db, const uint8_t *blk, uint32_t size,
 		    uint64_t *off);
 int df_append_value(quire *db, const void *val, size_t vlen, uint64_t *off);
-int df_commit(quire *db, struct qhdr *h);
+/* Append the header h (and meta_len bytes of meta) and make the commit
+ * durable and visible. h->ckpt_off 0 means "this header". */
+int df_commit(quire *db, struct qhdr *h, const void *meta);
+int df_load_header(quire *db, uint64_t off, struct qhdr *h);
 void df_rollback(quire *db);
 int df_sync(quire *db);
 int df_flush(quire *db);

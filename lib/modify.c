@@ -98,13 +98,9 @@ void modify_done(struct modify *m, int committed)
 	m->nnodes = m->cap = m->nreplaced = m->capreplaced = 0;
 }
 
-/* Load an existing node that this commit will rewrite. */
-static int load_replaced(struct modify *m, int tree, uint64_t off,
-			 uint32_t size, int level, const uint8_t **n)
+/* Note that this commit rewrites node n (it will be demoted in the cache). */
+static int note_replaced(struct modify *m, const uint8_t *n)
 {
-	int e = node_get(m->db, off, size, tree, level, n);
-	if (e)
-		return e;
 	if (m->nreplaced == m->capreplaced) {
 		size_t cap = m->capreplaced ? m->capreplaced * 2 : 256;
 		const uint8_t **v = realloc(m->replaced, cap * sizeof *v);
@@ -113,7 +109,31 @@ static int load_replaced(struct modify *m, int tree, uint64_t off,
 		m->replaced = v;
 		m->capreplaced = cap;
 	}
-	m->replaced[m->nreplaced++] = *n;
+	m->replaced[m->nreplaced++] = n;
+	return 0;
+}
+
+/* Load an existing node that this commit will rewrite. */
+static int load_replaced(struct modify *m, int tree, uint64_t off,
+			 uint32_t size, int level, const uint8_t **n)
+{
+	int e = node_get(m->db, off, size, tree, level, n);
+	return e ? e : note_replaced(m, *n);
+}
+
+/* Whether mutations change leaf n at all: deletes of keys it does not
+ * hold do not (they are common: the tombstone tree receives a delete for
+ * every key a checkpoint puts). */
+static int leaf_changes(const uint8_t *n, const struct mut *mu, size_t nm)
+{
+	for (size_t j = 0; j < nm; j++) {
+		int exact;
+		if (!mu[j].del)
+			return 1;
+		node_lower_bound(n, mu[j].key, mu[j].klen, &exact);
+		if (exact)
+			return 1;
+	}
 	return 0;
 }
 
@@ -331,19 +351,27 @@ static int emit_nodes(struct modify *m, int tree, unsigned level,
 
 /*
  * Entries of node (off, size, level) after applying mu[0..nm), appended to
- * out. right: the node is on the right edge of the tree.
+ * out. right: the node is on the right edge of the tree. If the mutations
+ * change nothing below this node, *changed is 0 and nothing is appended:
+ * the caller keeps the node as it is.
  */
 static int modify_node(struct modify *m, int tree, uint64_t off,
 		       uint32_t size, uint64_t bytes, unsigned level,
 		       const struct mut *mu, size_t nm, int right,
-		       struct elist *out)
+		       struct elist *out, int *changed)
 {
 	const uint8_t *n;
-	int e = load_replaced(m, tree, off, size, (int)level, &n);
+	int e = node_get(m->db, off, size, tree, (int)level, &n);
+	*changed = 0;
 	if (e)
 		return e;
-	if (level == 0)
-		return merge_leaf(m, n, bytes == size, mu, nm, out);
+	if (level == 0) {
+		if (!leaf_changes(n, mu, nm))
+			return 0;
+		*changed = 1;
+		e = note_replaced(m, n);
+		return e ? e : merge_leaf(m, n, bytes == size, mu, nm, out);
+	}
 
 	unsigned c = node_count(n);
 	size_t base = out->n, j = 0;
@@ -359,12 +387,17 @@ static int modify_node(struct modify *m, int tree, uint64_t off,
 		}
 		if (k > j) {
 			struct ientry ie;
+			int cc;
 			node_int_entry(n, i, &ie);
 			e = modify_node(m, tree, ie.child_off, ie.child_size,
 					ie.bytes, level - 1, mu + j, k - j,
-					right && i + 1 == c, &run);
+					right && i + 1 == c, &run, &cc);
 			j = k;
-			continue;
+			if (e || cc) {
+				*changed |= cc;
+				continue;
+			}
+			/* the child stays as it is: an untouched child */
 		}
 		if (run.n) {
 			/* a run ends at this untouched child; a run too small
@@ -416,6 +449,10 @@ static int modify_node(struct modify *m, int tree, uint64_t off,
 				       out);
 	}
 	elist_free(&run);
+	if (!e && !*changed)
+		out->n = base; /* keep this node: drop its copied entries */
+	else if (!e)
+		e = note_replaced(m, n);
 	return e;
 }
 
@@ -454,11 +491,18 @@ int modify_tree(struct modify *m, int tree, const struct qroot *old,
 		*out = *old;
 		return 0;
 	}
+	int changed = 1;
 	if (!old->off)
 		e = merge_leaf(m, NULL, 1, muts, n, &l);
 	else
 		e = modify_node(m, tree, old->off, old->size, old->bytes,
-				level = old->height - 1u, muts, n, 1, &l);
+				level = old->height - 1u, muts, n, 1, &l,
+				&changed);
+	if (!e && !changed) {
+		*out = *old;
+		elist_free(&l);
+		return 0;
+	}
 	while (!e) {
 		if (l.n == 0) {
 			*out = (struct qroot){0};

@@ -12,10 +12,11 @@
 
 size_t oprec_size(const struct oprec *r)
 {
+	size_t n = 1 + varint_len(r->prev_seq);
 	if (r->kind == OP_PUTREF)
-		return 1 + varint_len(r->leaf_off) + varint_len(r->leaf_size) +
+		return n + varint_len(r->leaf_off) + varint_len(r->leaf_size) +
 		       varint_len(r->slot);
-	size_t n = 1 + varint_len(r->klen) + r->klen;
+	n += varint_len(r->klen) + r->klen;
 	if (r->kind == OP_PUT)
 		n += varint_len(((uint64_t)r->vlen << 1) | (r->ool ? 1 : 0)) +
 		     (r->ool ? varint_len(r->ool_off) : r->vlen);
@@ -26,6 +27,7 @@ size_t oprec_put(uint8_t *d, const struct oprec *r)
 {
 	size_t n = 1;
 	d[0] = (uint8_t)r->kind;
+	n += varint_put(d + n, r->prev_seq);
 	if (r->kind == OP_PUTREF) {
 		n += varint_put(d + n, r->leaf_off);
 		n += varint_put(d + n, r->leaf_size);
@@ -59,6 +61,9 @@ int oprec_parse(const uint8_t *p, size_t len, struct oprec *r)
 		return -1;
 	memset(r, 0, sizeof *r);
 	r->kind = *p++;
+	if (!(k = varint_get(p, end, &r->prev_seq)))
+		return -1;
+	p += k;
 	if (r->kind == OP_PUTREF) {
 		if (!(k = varint_get(p, end, &r->leaf_off)))
 			return -1;

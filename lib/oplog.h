@@ -3,8 +3,10 @@
  *
  * The by-sequence tree maps a sequence number (8 bytes, big-endian, so that
  * byte order is numeric order) to the operation that got it; the leaf
- * entry's meta field holds the commit's txn id. The record says what was
- * done without storing a value twice:
+ * entry's meta field holds the commit's txn id. Every record starts with
+ * the kind byte and the varint sequence number of the same key's previous
+ * operation (0: none), the chain that key history follows. The rest says
+ * what was done without storing a value twice:
  *
  *   PUTREF  varint leaf offset, varint leaf size, varint slot
  *           The put is the key's last operation in its commit, so its key and
@@ -28,6 +30,7 @@
 
 struct oprec {
 	int kind;
+	uint64_t prev_seq;
 	uint64_t leaf_off;
 	uint32_t leaf_size, slot;
 	const uint8_t *key;

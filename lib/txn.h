@@ -25,6 +25,14 @@ int txn_leaf_value(quire_txn *txn, const struct lentry *le,
 int txn_lookup_committed(quire_txn *txn, const void *key, size_t klen,
 			 struct wval *v);
 
+/* The key's latest committed operation in the transaction's snapshot:
+ * *seq (0: none) and whether it left the key present. */
+int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
+		  uint64_t *seq, int *live);
+
+/* commit.c: commit the write transaction (as a batch or a checkpoint). */
+int commit_write(quire_txn *txn, int force_checkpoint);
+
 /* cursor.c: detach every cursor of a transaction that is ending */
 void cursors_detach(quire_txn *txn);
 

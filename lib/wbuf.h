@@ -34,7 +34,8 @@ struct wnode {
 	uint8_t op;     /* WOP_* of the latest operation */
 	uint8_t height;
 	uint32_t last;  /* index in the log of the latest operation */
-	uint32_t midx;  /* index in the commit's mutation list (modify.c) */
+	uint32_t midx;  /* index in the commit's mutation list (commit.c) */
+	uint64_t tseq;  /* commit.c: the key's latest operation so far */
 	struct wval v;
 	struct wnode *next[];
 };

@@ -86,15 +86,17 @@ static void test_header_roundtrip(void **state)
 			 .txn = 7,
 			 .time_ns = 123456789,
 			 .prev_off = 50000,
-			 .commit_start = 50256,
+			 .commit_start = 50400,
 			 .range_crc = 0xdeadbeef,
 			 .next_seq = 42,
 			 .key_count = 3,
 			 .live_bytes = 600,
 			 .total_bytes = 100000 + QF_HDR_FIXED,
 			 .history_seq = 1,
-			 .history_txn = 0};
+			 .history_txn = 0,
+			 .ckpt_off = 100000};
 	h.root[QT_KEYS] = (struct qroot){60000, 600, 1, 3, 600};
+	h.root[QT_COMMITS] = (struct qroot){62000, 200, 1, 7, 200};
 	h.root[QT_SEQ] = (struct qroot){61000, 300, 1, 41, 300};
 	memset(h.file_id, 0xab, QF_FILE_ID);
 	qhdr_put(buf, &h);
@@ -104,6 +106,9 @@ static void test_header_roundtrip(void **state)
 	assert_int_equal(g.txn, 7);
 	assert_int_equal(g.range_crc, 0xdeadbeef);
 	assert_int_equal(g.root[QT_SEQ].count, 41);
+	assert_int_equal(g.root[QT_COMMITS].off, 62000);
+	assert_int_equal(g.root[QT_DEAD].off, 0);
+	assert_int_equal(g.ckpt_off, 100000);
 	assert_memory_equal(g.file_id, h.file_id, QF_FILE_ID);
 	/* found at another offset: refused (a copy inside user data) */
 	assert_int_equal(qhdr_get(buf, sizeof buf, 100001, &g, &need),

@@ -1,0 +1,493 @@
+/*
+ * commit.c - making a write transaction's commit: as a batch or as a
+ * checkpoint.
+ *
+ * A batch commit appends the transaction's operations as one batch block
+ * (after any value blocks its puts wrote) and a header; the trees stay as
+ * they are. A checkpoint folds every pending operation and the
+ * transaction's own into the trees, one sorted pass per tree:
+ *
+ *   key tree      the final operation on each key
+ *   oplog tree    every operation, by sequence number
+ *   tombstones    deleted keys -> the sequence number of the delete
+ *   commit index  (time, txn) -> header offset, for every commit since the
+ *                 previous checkpoint and that checkpoint itself
+ *
+ * Every operation records its key's previous operation (prev_seq), so the
+ * history of a key is a chain through batches and the oplog tree.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "error.h"
+#include "memtable.h"
+#include "modify.h"
+#include "oplog.h"
+#include "tree.h"
+#include "txn.h"
+#include "wbuf.h"
+
+int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
+		  uint64_t *seq, int *live)
+{
+	const struct mt_ver *mv =
+		mt_get(txn->snap->mt, key, klen, txn->snap->h.next_seq);
+	struct lentry le;
+	int e;
+	*seq = 0;
+	*live = 0;
+	if (mv) {
+		*seq = mv->seq;
+		*live = mv->op == WOP_PUT;
+		return 0;
+	}
+	const struct qroot *r = txn->snap->h.root;
+	if ((e = tree_get(txn->db, &r[QT_KEYS], QT_KEYS, key, klen, &le)) == 0) {
+		*seq = le.meta;
+		*live = 1;
+		return 0;
+	}
+	if (e != QUIRE_NOTFOUND)
+		return e;
+	e = tree_get(txn->db, &r[QT_DEAD], QT_DEAD, key, klen, &le);
+	if (e == 0)
+		*seq = le.meta;
+	return e == QUIRE_NOTFOUND ? 0 : e;
+}
+
+/* The header of the commit txn is making, before its trees change. */
+static void next_header(quire_txn *txn, struct qhdr *h)
+{
+	const struct qhdr *base = &txn->snap->h;
+	uint64_t now = txn->db->vfs->now_ns(txn->db->vfs);
+	*h = *base;
+	h->meta_len = (uint32_t)txn->meta_len;
+	h->node_size = txn->db->opts.node_size;
+	h->txn = base->txn + 1;
+	h->time_ns = now > base->time_ns ? now : base->time_ns;
+	h->prev_off = base->self_off;
+	h->next_seq = txn->next_seq;
+}
+
+/*
+ * The previous operation of each of the transaction's operations (prev[i]
+ * for op i): the key's latest committed operation for its first operation
+ * in the transaction, then its own. *delta: how the key count moves.
+ * Keys past every committed key (appends) need no lookup.
+ */
+static int chain_ops(quire_txn *txn, uint64_t *prev, int64_t *delta)
+{
+	struct wbuf *wb = txn->wb;
+	const struct qroot *r = txn->snap->h.root;
+	struct memtable *mt = txn->snap->mt;
+	const uint8_t *maxk = NULL;
+	uint32_t maxkl = 0;
+	int e = 0;
+	*delta = 0;
+	for (int t = QT_KEYS; t <= QT_DEAD; t += QT_DEAD - QT_KEYS) {
+		struct tcur tc;
+		uint32_t kl;
+		tcur_init(&tc, txn->db, t, &r[t]);
+		if ((e = tcur_last(&tc)) == 0) {
+			const uint8_t *k = tcur_key(&tc, &kl);
+			if (!maxk || key_cmp(k, kl, maxk, maxkl) > 0) {
+				maxk = k;
+				maxkl = kl;
+			}
+		} else if (e != QUIRE_NOTFOUND) {
+			return e;
+		}
+	}
+	if (mt->tail[0] && (!maxk || key_cmp(mt->tail[0]->key,
+					     mt->tail[0]->klen, maxk, maxkl) > 0)) {
+		maxk = mt->tail[0]->key;
+		maxkl = mt->tail[0]->klen;
+	}
+	for (struct wnode *n = wbuf_first(wb); n; n = wbuf_next(n)) {
+		int live = 0;
+		n->tseq = 0;
+		if (maxk && key_cmp(n->key, n->klen, maxk, maxkl) <= 0 &&
+		    (e = txn_latest_op(txn, n->key, n->klen, &n->tseq, &live)))
+			return e;
+		if (n->op == WOP_PUT && !live)
+			++*delta;
+		else if (n->op == WOP_DEL && live)
+			--*delta;
+	}
+	for (size_t i = 0; i < wb->nops; i++) {
+		struct wnode *n = wb->ops[i].n;
+		prev[i] = n->tseq;
+		n->tseq = txn->snap->h.next_seq + i;
+	}
+	return 0;
+}
+
+/*
+ * The usual commit: append the operations as one batch block (plus any
+ * value blocks written at put time) and a header; the trees stay as they
+ * are. The memtable learns the batch before the header is written, which
+ * no snapshot can notice: its versions lie beyond every published
+ * next_seq, and are undone if the commit fails.
+ */
+static int commit_batch(quire_txn *txn)
+{
+	quire *db = txn->db;
+	struct wbuf *wb = txn->wb;
+	const struct qhdr *base = &txn->snap->h;
+	struct memtable *mt = txn->snap->mt;
+	uint64_t *prev = malloc((wb->nops ? wb->nops : 1) * sizeof *prev);
+	struct qhdr h;
+	int64_t delta;
+	int e;
+	if (!prev)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	next_header(txn, &h);
+	if ((e = chain_ops(txn, prev, &delta)) != 0) {
+		free(prev);
+		return e;
+	}
+	uint64_t xbytes = 0;
+	for (size_t i = 0; i < wb->nops; i++)
+		if (wb->ops[i].v.ool)
+			xbytes += QF_BLOCK_HDR + (uint64_t)wb->ops[i].v.len;
+	struct batch_info bi = {.nkeys = (uint32_t)wb->nkeys,
+				.nops = (uint32_t)wb->nops,
+				.prev_off = base->pending_off,
+				.prev_size = base->pending_size,
+				.txn = h.txn,
+				.first_seq = base->next_seq,
+				.time_ns = h.time_ns,
+				.off = df_next_offset(db)};
+	uint8_t *block;
+	uint64_t off;
+	e = batch_encode(wb, &bi, prev, &block, &bi.size);
+	free(prev);
+	if (e)
+		return e;
+	mt_lock(mt);
+	e = mt_add_batch(mt, block, &bi); /* mt owns block from here */
+	mt_unlock(mt);
+	if (e)
+		return e;
+	if ((e = df_append_block(db, block, bi.size, &off)) == 0) {
+		h.pending_off = off;
+		h.pending_size = bi.size;
+		h.pending_batches++;
+		h.pending_ops += wb->nops;
+		h.pending_bytes += bi.size + xbytes;
+		h.key_count = (uint64_t)((int64_t)base->key_count + delta);
+		h.live_bytes = h.root[QT_KEYS].bytes + h.pending_bytes;
+		/* A reader of this handle may see the new slot and publish
+		 * the commit first; snap_publish() then ignores ours. */
+		if ((e = df_commit(db, &h, txn->meta)) == 0)
+			return snap_publish(db, &h, mt);
+	}
+	mt_lock(mt);
+	mt_undo_last(mt);
+	mt_unlock(mt);
+	return e;
+}
+
+/* Key-tree mutations of a checkpoint: the pending operations visible to
+ * the transaction merged with its own, which win. */
+static int checkpoint_muts(quire_txn *txn, struct mut **out, size_t *nout)
+{
+	struct memtable *mt = txn->snap->mt;
+	struct wbuf *wb = txn->wb;
+	struct mt_iter it;
+	size_t n = 0;
+	struct mut *km = malloc((mt->nkeys + wb->nkeys + 1) * sizeof *km);
+	if (!km)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	mt_iter_init(&it, mt, txn->snap->h.next_seq);
+	int r = mt_first(&it);
+	struct wnode *w = wbuf_first(wb);
+	while (r == 0 || w) {
+		uint32_t kl = 0;
+		const uint8_t *k = r == 0 ? mt_key(&it, &kl) : NULL;
+		int c = !w ? -1 : r ? 1 : key_cmp(k, kl, w->key, w->klen);
+		if (c < 0) {
+			const struct mt_ver *v = mt_ver(&it);
+			km[n++] = (struct mut){.key = k,
+					       .klen = kl,
+					       .del = v->op == WOP_DEL,
+					       .meta = v->seq,
+					       .v = v->v};
+		} else {
+			km[n] = (struct mut){
+				.key = w->key,
+				.klen = w->klen,
+				.del = w->op == WOP_DEL,
+				.meta = txn->snap->h.next_seq + w->last,
+				.v = w->v};
+			w->midx = (uint32_t)n++;
+			w = wbuf_next(w);
+		}
+		if (c <= 0)
+			r = mt_next(&it);
+	}
+	*out = km;
+	*nout = n;
+	return 0;
+}
+
+/* The oplog record of one operation; fin: the key-tree mutation it became,
+ * if it is its key's last operation and a put. */
+static int seq_mut(struct modify *m, struct mut *sm, uint64_t seq,
+		   uint64_t txn_id, const struct brec *op,
+		   const struct leafpos *fin)
+{
+	struct oprec r = {.prev_seq = op->prev_seq};
+	if (fin) {
+		r.kind = OP_PUTREF;
+		r.leaf_off = fin->off;
+		r.leaf_size = fin->size;
+		r.slot = fin->slot;
+	} else {
+		r.kind = op->op == WOP_DEL ? OP_DEL : OP_PUT;
+		r.key = op->key;
+		r.klen = op->klen;
+		r.vlen = op->v.len;
+		r.ool = op->v.ool;
+		r.ool_off = op->v.ool_off;
+		r.val = op->v.data;
+	}
+	size_t len = oprec_size(&r);
+	uint8_t *k = arena_alloc(&m->ar, 8), *rec = arena_alloc(&m->ar, len);
+	if (!k || !rec)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	st64be(k, seq);
+	oprec_put(rec, &r);
+	*sm = (struct mut){.key = k,
+			   .klen = 8,
+			   .meta = txn_id,
+			   .v = {.data = rec, .len = (uint32_t)len}};
+	return 0;
+}
+
+/* Tombstone mutations from the key-tree ones: a final delete records its
+ * sequence number, a final put removes any tombstone. */
+static int dead_muts(const struct mut *km, size_t nk, struct mut **out)
+{
+	struct mut *dm = malloc((nk ? nk : 1) * sizeof *dm);
+	if (!dm)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	for (size_t i = 0; i < nk; i++)
+		dm[i] = (struct mut){.key = km[i].key,
+				     .klen = km[i].klen,
+				     .del = !km[i].del,
+				     .meta = km[i].meta};
+	*out = dm;
+	return 0;
+}
+
+/* Commit-index mutations: every commit since the previous checkpoint
+ * (which the pending batches name) and that checkpoint itself. */
+static int commit_muts(quire_txn *txn, struct modify *m, struct mut **out,
+		       size_t *nout)
+{
+	const struct qhdr *base = &txn->snap->h;
+	struct memtable *mt = txn->snap->mt;
+	struct qhdr ck;
+	size_t n = 0;
+	int e = df_load_header(txn->db, base->ckpt_off, &ck);
+	if (e)
+		return e;
+	struct mut *cm = malloc((mt->nblocks + 1) * sizeof *cm);
+	if (!cm)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	for (size_t b = 0; !e && b <= mt->nblocks; b++) {
+		uint64_t txn_id = ck.txn, time = ck.time_ns, off = ck.self_off;
+		if (b > 0) {
+			const struct mt_block *mb = &mt->blocks[b - 1];
+			if (mb->dead || mb->bi.txn > base->txn)
+				continue;
+			txn_id = mb->bi.txn;
+			time = mb->bi.time_ns;
+			off = mb->bi.off + mb->bi.size;
+		}
+		uint8_t *k = arena_alloc(&m->ar, 16),
+			*v = arena_alloc(&m->ar, VARINT_MAX);
+		if (!k || !v) {
+			e = qerr(QUIRE_ENOMEM, "out of memory");
+			break;
+		}
+		st64be(k, time);
+		st64be(k + 8, txn_id);
+		cm[n++] = (struct mut){.key = k,
+				       .klen = 16,
+				       .meta = txn_id,
+				       .v = {.data = v,
+					     .len = (uint32_t)varint_put(v, off)}};
+	}
+	if (e) {
+		free(cm);
+		return e;
+	}
+	*out = cm;
+	*nout = n;
+	return 0;
+}
+
+/*
+ * A checkpoint: fold every pending operation and the transaction's own into
+ * the trees in one sorted pass each, and start an empty pending chain.
+ * append: the transaction only appends (its full leaves are not cached).
+ */
+static int commit_checkpoint(quire_txn *txn, int append)
+{
+	quire *db = txn->db;
+	struct wbuf *wb = txn->wb;
+	const struct qhdr *base = &txn->snap->h;
+	struct memtable *mt = txn->snap->mt, *fresh = NULL;
+	uint64_t ckpt = qhdr_ckpt_seq(base), nall = txn->next_seq - ckpt;
+	struct mut *km = NULL, *sm = NULL, *dm = NULL, *cm = NULL;
+	struct leafpos *pos = NULL;
+	uint64_t *prev = NULL;
+	int32_t *fin = NULL;
+	size_t nk = 0, ns = 0, nc = 0;
+	int64_t delta;
+	struct modify m;
+	struct qhdr h;
+	int e;
+	modify_init(&m, db, !append);
+	next_header(txn, &h);
+	sm = malloc((nall ? nall : 1) * sizeof *sm);
+	fin = malloc((nall ? nall : 1) * sizeof *fin);
+	prev = malloc((wb->nops ? wb->nops : 1) * sizeof *prev);
+	if (!sm || !fin || !prev) {
+		e = qerr(QUIRE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((e = chain_ops(txn, prev, &delta)) != 0 ||
+	    (e = checkpoint_muts(txn, &km, &nk)) != 0 ||
+	    (e = dead_muts(km, nk, &dm)) != 0 ||
+	    (e = commit_muts(txn, &m, &cm, &nc)) != 0)
+		goto out;
+	if (!(pos = calloc(nk ? nk : 1, sizeof *pos))) {
+		e = qerr(QUIRE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((e = modify_tree(&m, QT_KEYS, &base->root[QT_KEYS], km, nk, pos,
+			     &h.root[QT_KEYS])) != 0)
+		goto out;
+	for (uint64_t i = 0; i < nall; i++)
+		fin[i] = -1;
+	for (size_t i = 0; i < nk; i++)
+		if (!km[i].del)
+			fin[km[i].meta - ckpt] = (int32_t)i;
+	for (size_t b = 0; !e && b < mt->nblocks; b++) {
+		const struct mt_block *mb = &mt->blocks[b];
+		struct batch_iter it = {0};
+		struct brec r;
+		if (mb->dead || mb->bi.first_seq >= base->next_seq)
+			continue;
+		while (!e && batch_next(mb->b, &mb->bi, &it, &r)) {
+			int32_t f = fin[r.seq - ckpt];
+			e = seq_mut(&m, &sm[ns++], r.seq, mb->bi.txn, &r,
+				    f >= 0 ? &pos[f] : NULL);
+		}
+	}
+	for (size_t i = 0; !e && i < wb->nops; i++) {
+		const struct wop *o = &wb->ops[i];
+		uint64_t seq = base->next_seq + i;
+		int32_t f = fin[seq - ckpt];
+		struct brec r = {.op = o->op,
+				 .key = o->n->key,
+				 .klen = o->n->klen,
+				 .v = o->v,
+				 .prev_seq = prev[i]};
+		e = seq_mut(&m, &sm[ns++], seq, h.txn, &r,
+			    f >= 0 ? &pos[f] : NULL);
+	}
+	if (e)
+		goto out;
+	if (ns != nall) {
+		e = qerr(QUIRE_ECORRUPT, "%s: pending operations missing at "
+					 "checkpoint",
+			 db->path);
+		goto out;
+	}
+	if ((e = modify_tree(&m, QT_SEQ, &base->root[QT_SEQ], sm, ns, NULL,
+			     &h.root[QT_SEQ])) != 0 ||
+	    (e = modify_tree(&m, QT_DEAD, &base->root[QT_DEAD], dm, nk, NULL,
+			     &h.root[QT_DEAD])) != 0 ||
+	    (e = modify_tree(&m, QT_COMMITS, &base->root[QT_COMMITS], cm, nc,
+			     NULL, &h.root[QT_COMMITS])) != 0)
+		goto out;
+	h.pending_off = h.pending_ops = h.pending_bytes = 0;
+	h.pending_size = h.pending_batches = 0;
+	h.ckpt_off = 0; /* df_commit: this header itself */
+	h.key_count = h.root[QT_KEYS].count;
+	h.live_bytes = h.root[QT_KEYS].bytes;
+	if (!(fresh = mt_new(h.next_seq, h.txn)))
+		e = qerr(QUIRE_ENOMEM, "out of memory");
+	else if ((e = df_commit(db, &h, txn->meta)) == 0)
+		e = snap_publish(db, &h, fresh);
+out:
+	modify_done(&m, e == 0);
+	mt_unref(fresh);
+	free(km);
+	free(sm);
+	free(dm);
+	free(cm);
+	free(pos);
+	free(fin);
+	free(prev);
+	return e;
+}
+
+/* Whether every key the transaction writes lies past the largest key of
+ * its commit's trees (a pure append, as in loading sorted data). */
+static int appends_only(quire_txn *txn, int *err)
+{
+	struct wnode *first = wbuf_first(txn->wb);
+	*err = 0;
+	if (!first)
+		return 0;
+	for (int t = QT_KEYS; t <= QT_DEAD; t += QT_DEAD - QT_KEYS) {
+		struct tcur tc;
+		uint32_t kl;
+		tcur_init(&tc, txn->db, t, &txn->snap->h.root[t]);
+		int e = tcur_last(&tc);
+		if (e == QUIRE_NOTFOUND)
+			continue;
+		if (e) {
+			*err = e;
+			return 0;
+		}
+		const uint8_t *k = tcur_key(&tc, &kl);
+		if (key_cmp(first->key, first->klen, k, kl) <= 0)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Batch or checkpoint. Small random commits append a batch: rewriting the
+ * tree for them would copy a path of nodes per key. A commit that reaches
+ * the checkpoint threshold folds everything. And while nothing is pending,
+ * a commit that only appends past the largest key goes straight into the
+ * tree, which for appends costs about what the batch would.
+ */
+int commit_write(quire_txn *txn, int force_checkpoint)
+{
+	const struct qhdr *base = &txn->snap->h;
+	int e = 0;
+	if (!txn->wb->nops && !txn->meta_len && !force_checkpoint)
+		return 0;
+	if (force_checkpoint ||
+	    base->pending_ops + txn->wb->nops >= txn->db->opts.checkpoint_ops ||
+	    base->pending_bytes >= QUIRE_CHECKPOINT_BYTES)
+		e = commit_checkpoint(txn, 0);
+	else if (base->pending_ops == 0 && appends_only(txn, &e))
+		e = e ? e : commit_checkpoint(txn, 1);
+	else if (!e)
+		e = commit_batch(txn);
+	if (e)
+		df_rollback(txn->db);
+	return e;
+}
