@@ -159,6 +159,7 @@ int batch_verify(const uint8_t *b, uint32_t size, uint64_t off,
 	if (why)
 		goto bad;
 	info_of(b, bi);
+	bi->off = off;
 	if (bi->nkeys > bi->nops ||
 	    BATCH_FIXED + 8 * (uint64_t)bi->nkeys > size ||
 	    bi->nops > size || (bi->prev_off && bi->prev_off + bi->prev_size > off)) {

@@ -106,11 +106,19 @@ static void check_leaf_entry(struct chk *c, int tree, const uint8_t *n,
 	}
 	if (tree == QT_COMMITS) {
 		uint64_t hoff = 0;
+		struct qhdr h;
 		if (le.klen != 16 || le.ool ||
 		    varint_get(le.val, le.val + le.vlen, &hoff) != le.vlen ||
 		    hoff >= off || le.meta != ld64be(le.key + 8) ||
 		    le.meta >= c->h->txn)
 			report(c, off, "commit index entry %u: malformed", i);
+		else if (df_load_header(c->db, hoff, &h) != 0)
+			report(c, off, "commit index entry %u: %s", i,
+			       quire_errmsg());
+		else if (h.txn != le.meta || h.time_ns != ld64be(le.key))
+			report(c, off, "commit index entry %u: names the header "
+				       "of another commit",
+			       i);
 		return;
 	}
 	if (tree != QT_SEQ)
