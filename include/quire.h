@@ -80,6 +80,13 @@ const char *quire_version(int *major, int *minor, int *patch);
 #define QUIRE_ENOENT (-13)
 /** The operating system denied access to the file or its directory. */
 #define QUIRE_EACCES (-14)
+/** The history asked for (an old commit, operations before some sequence
+ *  number) is no longer in the file: compaction removed it. */
+#define QUIRE_EHISTORY (-15)
+/** A conditional put or delete found the key at another version. */
+#define QUIRE_ECONFLICT (-16)
+/** quire_wait() ran out of time. */
+#define QUIRE_ETIMEDOUT (-17)
 /** @} */
 
 /** Largest key, in bytes. */
@@ -241,7 +248,7 @@ int quire_commit(quire_txn *txn);
 /**
  * quire_commit() with metadata: a small blob (up to QUIRE_MAX_META_SIZE
  * bytes; who made the change and why, say) stored in the commit's header and
- * returned by quire_commit_info(). A write transaction with metadata but no
+ * returned by quire_log_get(). A write transaction with metadata but no
  * changes still commits. On a read snapshot the metadata is ignored. Frees
  * the transaction in every case.
  * @return as quire_commit(), and QUIRE_ETOOBIG.
@@ -345,6 +352,172 @@ typedef struct quire_stat {
 
 /** Fill st with the figures of the commit the transaction reads. */
 int quire_txn_stat(quire_txn *txn, quire_stat *st);
+
+/** @name History
+ * Every commit stays readable until compaction drops it: its snapshot, its
+ * figures and metadata, and every operation it made, in order.
+ * @{ */
+
+/**
+ * Begin a read snapshot of commit txn_id (as quire_begin(db, QUIRE_RDONLY)
+ * does for the latest). Gets, cursors, stat and the history calls work on
+ * it as on any snapshot. Finding the commit costs O(log commits).
+ * @return 0, QUIRE_NOTFOUND (no such commit yet), QUIRE_EHISTORY (compacted
+ *         away), QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM, QUIRE_EINVAL.
+ */
+int quire_begin_at(quire *db, uint64_t txn_id, quire_txn **txn);
+
+/** quire_begin_at_time(): the last commit made at or before the time. */
+#define QUIRE_AT_OR_BEFORE 0x10u
+/** quire_begin_at_time(): the first commit made at or after the time. */
+#define QUIRE_AT_OR_AFTER 0x20u
+
+/**
+ * Begin a read snapshot of the commit made at or before (or after) unix_ns,
+ * nanoseconds since 1970. Commit times never decrease, so the answer is
+ * well defined; see quire_begin_at() for the rest.
+ * @param flags QUIRE_AT_OR_BEFORE or QUIRE_AT_OR_AFTER.
+ * @return as quire_begin_at(); QUIRE_NOTFOUND when no commit qualifies.
+ */
+int quire_begin_at_time(quire *db, uint64_t unix_ns, unsigned int flags,
+			quire_txn **txn);
+
+/** One commit of the commit log, as recorded in its header. */
+typedef struct quire_log_entry {
+	uint64_t txn_id;
+	uint64_t time_ns;   /**< commit time, ns since 1970 */
+	uint64_t first_seq; /**< its operations have sequence numbers */
+	uint64_t next_seq;  /**<   first_seq .. next_seq - 1 (none if equal) */
+	uint64_t bytes;     /**< bytes the commit appended to the file */
+	quire_val meta;     /**< quire_commit_with() metadata (size 0: none);
+			     *   valid until the transaction ends */
+} quire_log_entry;
+
+/**
+ * The commit log entry of commit txn_id, any commit up to the one the
+ * transaction reads. Walk the log by calling it for txn_id - 1 or + 1; each
+ * call costs O(log commits).
+ * @return 0, QUIRE_NOTFOUND (beyond the transaction's commit),
+ *         QUIRE_EHISTORY, QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM.
+ */
+int quire_log_get(quire_txn *txn, uint64_t txn_id, quire_log_entry *entry);
+
+/** Operations, as the changes feed and key history report them. */
+#define QUIRE_OP_PUT 1
+#define QUIRE_OP_DEL 2
+
+/** One operation of the changes feed. */
+typedef struct quire_change {
+	uint64_t seq;
+	uint64_t txn_id;    /**< the commit that made it */
+	int op;             /**< QUIRE_OP_PUT or QUIRE_OP_DEL */
+	quire_val key;      /**< valid until the next call on the feed */
+	quire_val value;    /**< the value put (size 0 for a delete) */
+} quire_change;
+
+typedef struct quire_changes quire_changes;
+
+/**
+ * Open the changes feed of the transaction's snapshot: every operation with
+ * a sequence number above since, in order, up to the snapshot's last one.
+ * To follow new commits, reopen it on a newer snapshot from the last seq
+ * seen (see quire_wait()).
+ * @return 0, QUIRE_EHISTORY (operations after since were compacted away),
+ *         QUIRE_ENOMEM, QUIRE_EINVAL.
+ */
+int quire_changes_open(quire_txn *txn, uint64_t since, quire_changes **feed);
+
+/** The next operation: 0, QUIRE_NOTFOUND at the end, or an error. */
+int quire_changes_next(quire_changes *feed, quire_change *change);
+void quire_changes_close(quire_changes *feed);
+
+/** One version of a key. */
+typedef struct quire_key_version {
+	uint64_t seq;
+	uint64_t txn_id;
+	uint64_t time_ns;   /**< the commit's time */
+	int op;             /**< QUIRE_OP_PUT, or QUIRE_OP_DEL (a tombstone) */
+	quire_val value;    /**< valid until the next call on the history */
+} quire_key_version;
+
+typedef struct quire_history quire_history;
+
+/**
+ * Open the history of key in the transaction's snapshot: its committed
+ * versions, newest first (puts and deletes). Each step costs O(log n).
+ * @return 0 (also for a key never written: the history is just empty),
+ *         QUIRE_ETOOBIG, QUIRE_ENOMEM, QUIRE_EINVAL.
+ */
+int quire_history_open(quire_txn *txn, const void *key, size_t klen,
+		       quire_history **hist);
+
+/** The next older version: 0, QUIRE_NOTFOUND past the first version,
+ *  QUIRE_EHISTORY when older versions were compacted away, or an error. */
+int quire_history_next(quire_history *hist, quire_key_version *version);
+void quire_history_close(quire_history *hist);
+
+/** One key that differs between two snapshots. */
+typedef struct quire_delta {
+	quire_val key;
+	int in_a, in_b;     /**< whether the key exists in each snapshot */
+	quire_val a, b;     /**< its values there (when it exists) */
+} quire_delta;
+
+typedef struct quire_diff quire_diff;
+
+/**
+ * Open the difference between two snapshots of the same handle: every key
+ * whose value differs (or that exists in one only), in key order. Subtrees
+ * the two commits share are skipped, so the cost follows the size of the
+ * difference, not of the database.
+ * @return 0, QUIRE_EINVAL (different handles), QUIRE_ENOMEM.
+ */
+int quire_diff_open(quire_txn *a, quire_txn *b, quire_diff **diff);
+
+/** The next differing key: 0, QUIRE_NOTFOUND at the end, or an error.
+ *  The bytes stay valid until the next call. */
+int quire_diff_next(quire_diff *diff, quire_delta *delta);
+void quire_diff_close(quire_diff *diff);
+
+/**
+ * Wait until the operation with sequence number seq is committed (durable,
+ * without QUIRE_NOSYNC), by this or any other process: until a new snapshot
+ * would see next_seq > seq. Commits of this handle wake the caller at once;
+ * those of other processes are noticed within a few milliseconds.
+ * timeout_ms < 0 waits forever.
+ * @return 0, QUIRE_ETIMEDOUT, or an error of quire_begin().
+ */
+int quire_wait(quire *db, uint64_t seq, int timeout_ms);
+
+/** @} */
+
+/** @name Versions and compare-and-swap
+ * A key's version is the sequence number of the operation that set its
+ * current value; 0 means the key does not exist.
+ * @{ */
+
+/**
+ * quire_get() that also returns the key's version in *seq (0 and
+ * QUIRE_NOTFOUND if absent). val may be NULL.
+ */
+int quire_get_seq(quire_txn *txn, const void *key, size_t klen,
+		  quire_val *val, uint64_t *seq);
+
+/**
+ * Put only if the key is at version expect_seq (0: only if absent).
+ * @return 0, QUIRE_ECONFLICT (nothing written), or the errors of
+ *         quire_put().
+ */
+int quire_put_if(quire_txn *txn, const void *key, size_t klen,
+		 const void *val, size_t vlen, uint64_t expect_seq);
+
+/** Delete only if the key is at version expect_seq (0, absent, gives
+ *  QUIRE_NOTFOUND: there is nothing to delete).
+ *  @return 0, QUIRE_ECONFLICT, or the errors of quire_del(). */
+int quire_del_if(quire_txn *txn, const void *key, size_t klen,
+		 uint64_t expect_seq);
+
+/** @} */
 
 /**
  * Called by quire_check() once for every problem found. offset is the file

@@ -423,9 +423,11 @@ static int commit_checkpoint(quire_txn *txn, int append)
 	h.ckpt_off = 0; /* df_commit: this header itself */
 	h.key_count = h.root[QT_KEYS].count;
 	h.live_bytes = h.root[QT_KEYS].bytes;
-	if (!(fresh = mt_new(h.next_seq, h.txn)))
+	if ((e = df_commit(db, &h, txn->meta)) != 0)
+		goto out;
+	if (!(fresh = mt_new(h.next_seq, h.txn, h.ckpt_off)))
 		e = qerr(QUIRE_ENOMEM, "out of memory");
-	else if ((e = df_commit(db, &h, txn->meta)) == 0)
+	else
 		e = snap_publish(db, &h, fresh);
 out:
 	modify_done(&m, e == 0);

@@ -56,15 +56,23 @@ void snap_release(struct snap *s)
 	}
 }
 
-int snap_publish(quire *db, const struct qhdr *h, struct memtable *mt)
+struct snap *snap_make(const struct qhdr *h, struct memtable *mt)
 {
 	struct snap *s = malloc(sizeof *s);
 	if (!s)
-		return qerr(QUIRE_ENOMEM, "out of memory");
+		return NULL;
 	atomic_init(&s->refs, 1);
 	s->h = *h;
 	s->mt = mt;
 	mt_ref(mt);
+	return s;
+}
+
+int snap_publish(quire *db, const struct qhdr *h, struct memtable *mt)
+{
+	struct snap *s = snap_make(h, mt);
+	if (!s)
+		return qerr(QUIRE_ENOMEM, "out of memory");
 	pthread_mutex_lock(&db->snap_mu);
 	struct snap *old = db->cur;
 	if (old && old->h.txn >= h->txn) { /* already known */
@@ -74,8 +82,12 @@ int snap_publish(quire *db, const struct qhdr *h, struct memtable *mt)
 	}
 	db->cur = s;
 	atomic_store(&db->cur_txn, h->txn);
+	atomic_store(&db->cur_next_seq, h->next_seq);
 	pthread_mutex_unlock(&db->snap_mu);
 	snap_release(old);
+	pthread_mutex_lock(&db->pub_mu); /* wake quire_wait() */
+	pthread_cond_broadcast(&db->pub_cv);
+	pthread_mutex_unlock(&db->pub_mu);
 	return 0;
 }
 
@@ -91,6 +103,8 @@ static void db_free(quire *db)
 	pthread_mutex_destroy(&db->refresh_mu);
 	pthread_mutex_destroy(&db->write_mu);
 	pthread_cond_destroy(&db->write_cv);
+	pthread_mutex_destroy(&db->pub_mu);
+	pthread_cond_destroy(&db->pub_cv);
 	free(db->path);
 	free(db);
 }
@@ -128,6 +142,8 @@ int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
 	pthread_mutex_init(&db->refresh_mu, NULL);
 	pthread_mutex_init(&db->write_mu, NULL);
 	pthread_cond_init(&db->write_cv, NULL);
+	pthread_mutex_init(&db->pub_mu, NULL);
+	pthread_cond_init(&db->pub_cv, NULL);
 	int e = 0;
 	if (!(db->path = strdup(path)) ||
 	    !(db->cache = cache_new(db->opts.cache_size)))

@@ -30,6 +30,9 @@ const char *quire_strerror(int err)
 	case QUIRE_EVERSION: return "unsupported file format version";
 	case QUIRE_ENOENT: return "no such file";
 	case QUIRE_EACCES: return "permission denied";
+	case QUIRE_EHISTORY: return "history no longer in the file (compacted away)";
+	case QUIRE_ECONFLICT: return "the key is at another version";
+	case QUIRE_ETIMEDOUT: return "timed out";
 	default: return "unknown error";
 	}
 }

@@ -76,6 +76,9 @@ struct quire {
 	pthread_mutex_t snap_mu; /* held only to swap or pin cur */
 	struct snap *cur;        /* newest commit known to this handle */
 	_Atomic uint64_t cur_txn;
+	_Atomic uint64_t cur_next_seq;
+	pthread_mutex_t pub_mu;  /* quire_wait() sleeps on pub_cv */
+	pthread_cond_t pub_cv;
 
 	pthread_mutex_t refresh_mu; /* one thread loads new headers at a time;
 				     * never held by a committer */
@@ -129,6 +132,9 @@ void snap_release(struct snap *s);
 /* Make h the newest commit, reading pending operations from mt (the
  * function takes a reference of its own). */
 int snap_publish(quire *db, const struct qhdr *h, struct memtable *mt);
+/* A snapshot of h (one reference), not published; NULL when out of
+ * memory. Takes a reference of mt. */
+struct snap *snap_make(const struct qhdr *h, struct memtable *mt);
 
 /* dbfile.c */
 int df_open(quire *db);

@@ -47,7 +47,8 @@ static struct mt_table *table_new(size_t cap)
 	return t;
 }
 
-struct memtable *mt_new(uint64_t base_seq, uint64_t applied_txn)
+struct memtable *mt_new(uint64_t base_seq, uint64_t applied_txn,
+		       uint64_t ckpt_off)
 {
 	struct memtable *mt = calloc(1, sizeof *mt);
 	if (!mt)
@@ -68,6 +69,7 @@ struct memtable *mt_new(uint64_t base_seq, uint64_t applied_txn)
 	atomic_init(&mt->table, t);
 	mt->base_seq = base_seq;
 	mt->applied_txn = applied_txn;
+	mt->ckpt_off = ckpt_off;
 	mt->rng = 0x9e3779b97f4a7c15ull ^ base_seq;
 	return mt;
 }

@@ -65,13 +65,15 @@ struct memtable {
 	struct mt_ver **last;       /* versions of the newest batch (undo) */
 	size_t nlast, caplast;
 	uint64_t base_seq;          /* operations below it are in the trees */
+	uint64_t ckpt_off;          /* header of the checkpoint it follows */
 	uint64_t applied_txn;       /* newest batch added */
 	uint64_t undo_txn;          /* applied_txn before the newest batch */
 	uint64_t nkeys;
 	uint64_t rng;
 };
 
-struct memtable *mt_new(uint64_t base_seq, uint64_t applied_txn);
+struct memtable *mt_new(uint64_t base_seq, uint64_t applied_txn,
+		       uint64_t ckpt_off);
 void mt_ref(struct memtable *mt);
 void mt_unref(struct memtable *mt);
 

@@ -39,8 +39,9 @@ int pending_load(quire *db, const struct qhdr *h, struct memtable *base,
 		 struct memtable **out)
 {
 	uint64_t ckpt = qhdr_ckpt_seq(h);
-	int whole = !base || base->base_seq != ckpt || base->applied_txn > h->txn;
-	struct memtable *mt = whole ? mt_new(ckpt, 0) : base;
+	int whole = !base || base->ckpt_off != h->ckpt_off ||
+		    base->applied_txn > h->txn;
+	struct memtable *mt = whole ? mt_new(ckpt, 0, h->ckpt_off) : base;
 	struct {
 		uint8_t *b;
 		struct batch_info bi;

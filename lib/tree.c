@@ -81,6 +81,7 @@ static int load_child(struct tcur *c, int level)
 {
 	struct ientry ie;
 	node_int_entry(c->lv[level].n, c->lv[level].i, &ie);
+	c->lv[level - 1].off = ie.child_off;
 	return node_get(c->db, ie.child_off, ie.child_size, c->tree, level - 1,
 			&c->lv[level - 1].n);
 }
@@ -106,6 +107,7 @@ static int load_root(struct tcur *c)
 	c->valid = 0;
 	if (!c->root.off)
 		return QUIRE_NOTFOUND;
+	c->lv[c->root.height - 1].off = c->root.off;
 	return node_get(c->db, c->root.off, c->root.size, c->tree,
 			c->root.height - 1, &c->lv[c->root.height - 1].n);
 }
@@ -147,21 +149,63 @@ int tcur_seek(struct tcur *c, const void *key, size_t klen)
 	return tcur_next(c);
 }
 
-int tcur_next(struct tcur *c)
+int tcur_seek_cmp(struct tcur *c,
+		  int (*cmp)(const uint8_t *k, uint32_t klen, const void *ctx),
+		  const void *ctx)
 {
-	if (!c->valid)
-		return tcur_first(c);
-	if (++c->lv[0].i < node_count(c->lv[0].n))
+	int e = load_root(c);
+	if (e)
+		return e;
+	for (int level = c->root.height - 1; level >= 0; level--) {
+		const uint8_t *n = c->lv[level].n;
+		unsigned lo = 0, hi = node_count(n);
+		while (lo < hi) { /* entries with cmp < 0 (or <= 0 inside) */
+			unsigned mid = (lo + hi) / 2;
+			uint32_t kl;
+			const uint8_t *k = node_key(n, mid, &kl);
+			int r = cmp(k, kl, ctx);
+			if (r < 0 || (level > 0 && r == 0))
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (level > 0) {
+			c->lv[level].i = lo ? lo - 1 : 0;
+			if ((e = load_child(c, level)) != 0)
+				return e;
+			continue;
+		}
+		c->lv[0].i = lo;
+	}
+	c->valid = 1;
+	if (c->lv[0].i < node_count(c->lv[0].n))
 		return 0;
-	int level = 1, top = c->root.height - 1;
-	while (level <= top && c->lv[level].i + 1 >= node_count(c->lv[level].n))
-		level++;
+	c->lv[0].i--; /* all smaller here: the answer is in the next leaf */
+	return tcur_next(c);
+}
+
+int tcur_skip(struct tcur *c, int level)
+{
+	int top = c->root.height - 1;
+	for (level++; level <= top &&
+		      c->lv[level].i + 1 >= node_count(c->lv[level].n);
+	     level++)
+		;
 	if (level > top) {
 		c->valid = 0;
 		return QUIRE_NOTFOUND;
 	}
 	c->lv[level].i++;
 	return descend(c, level, 0);
+}
+
+int tcur_next(struct tcur *c)
+{
+	if (!c->valid)
+		return tcur_first(c);
+	if (++c->lv[0].i < node_count(c->lv[0].n))
+		return 0;
+	return tcur_skip(c, 0); /* past this leaf: the next one */
 }
 
 int tcur_prev(struct tcur *c)

@@ -25,6 +25,7 @@ struct tcur {
 	int valid;
 	struct {
 		const uint8_t *n;
+		uint64_t off;
 		unsigned i;
 	} lv[TREE_MAX_HEIGHT]; /* lv[0] is the leaf level */
 };
@@ -34,8 +35,16 @@ void tcur_init(struct tcur *c, quire *db, int tree, const struct qroot *root);
 int tcur_first(struct tcur *c);
 int tcur_last(struct tcur *c);
 int tcur_seek(struct tcur *c, const void *key, size_t klen); /* first >= */
+/* First entry whose key k has cmp(k, ctx) >= 0; cmp must grow with key
+ * order (a key order of its own that agrees with the tree's). */
+int tcur_seek_cmp(struct tcur *c,
+		  int (*cmp)(const uint8_t *k, uint32_t klen, const void *ctx),
+		  const void *ctx);
 int tcur_next(struct tcur *c);
 int tcur_prev(struct tcur *c);
+/* Move past the whole subtree whose root is the cursor's node at level
+ * (to the first entry after it). */
+int tcur_skip(struct tcur *c, int level);
 
 static inline void tcur_entry(const struct tcur *c, struct lentry *e)
 {

@@ -45,22 +45,38 @@ int writer_acquire(quire *db)
 	return e;
 }
 
+int txn_begin_read(quire *db, struct snap *snap, quire_txn **out)
+{
+	quire_txn *txn = calloc(1, sizeof *txn);
+	if (!txn) {
+		snap_release(snap);
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	}
+	txn->db = db;
+	cache_enter(db->cache, &txn->es);
+	txn->snap = snap;
+	txn->next_seq = snap->h.next_seq;
+	atomic_fetch_add(&db->ntxn, 1);
+	*out = txn;
+	return 0;
+}
+
 int quire_begin(quire *db, unsigned int flags, quire_txn **out)
 {
 	int e;
 	qerr_clear();
 	if (!db || !out || (flags & ~QUIRE_RDONLY))
 		return qerr(QUIRE_EINVAL, "quire_begin: bad arguments");
+	if (flags & QUIRE_RDONLY) {
+		if (df_stale(db) && (e = df_refresh(db)) != 0)
+			return e;
+		return txn_begin_read(db, snap_acquire(db), out);
+	}
 	quire_txn *txn = calloc(1, sizeof *txn);
 	if (!txn)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	txn->db = db;
-	if (flags & QUIRE_RDONLY) {
-		if (df_stale(db) && (e = df_refresh(db)) != 0) {
-			free(txn);
-			return e;
-		}
-	} else {
+	{
 		if (db->opts.flags & QUIRE_RDONLY)
 			e = qerr(QUIRE_ERDONLY, "%s: opened read-only", db->path);
 		else if (atomic_load(&db->failed))
@@ -182,49 +198,59 @@ static int check_key(quire_txn *txn, const void *key, size_t klen,
 	return 0;
 }
 
-int txn_lookup_committed(quire_txn *txn, const void *key, size_t klen,
-			 struct wval *v)
+int txn_lookup(quire_txn *txn, const void *key, size_t klen,
+	       struct wval *v, uint64_t *seq)
 {
+	*seq = 0;
+	if (txn->wb) {
+		struct wnode *n = wbuf_find(txn->wb, key, klen);
+		if (n) {
+			if (n->op == WOP_DEL)
+				return QUIRE_NOTFOUND;
+			*v = n->v;
+			*seq = txn->snap->h.next_seq + n->last;
+			return 0;
+		}
+	}
 	const struct mt_ver *mv =
 		mt_get(txn->snap->mt, key, klen, txn->snap->h.next_seq);
 	if (mv) {
+		if (mv->op == WOP_DEL)
+			return QUIRE_NOTFOUND;
 		*v = mv->v;
-		return mv->op == WOP_DEL ? QUIRE_NOTFOUND : 0;
+		*seq = mv->seq;
+		return 0;
 	}
 	struct lentry le;
 	int e = tree_get(txn->db, &txn->snap->h.root[QT_KEYS], QT_KEYS, key,
 			 klen, &le);
-	if (!e)
+	if (!e) {
 		*v = (struct wval){le.val, le.vlen, le.ool, le.ool_off};
+		*seq = le.meta;
+	}
 	return e;
 }
 
-/* The value of key as the transaction sees it: its own operations first,
- * then the pending operations of its commit, then the tree. */
-static int lookup(quire_txn *txn, const void *key, size_t klen,
-		  struct wval *v)
+int quire_get_seq(quire_txn *txn, const void *key, size_t klen,
+		  quire_val *val, uint64_t *seq)
 {
-	if (txn->wb) {
-		struct wnode *n = wbuf_find(txn->wb, key, klen);
-		if (n) {
-			*v = n->v;
-			return n->op == WOP_DEL ? QUIRE_NOTFOUND : 0;
-		}
-	}
-	return txn_lookup_committed(txn, key, klen, v);
+	int e;
+	struct wval v;
+	uint64_t s;
+	qerr_clear();
+	if ((e = check_key(txn, key, klen, "quire_get")) != 0)
+		return e;
+	e = txn_lookup(txn, key, klen, &v, &s);
+	if (seq)
+		*seq = s;
+	return e || !val ? e : txn_value(txn, &v, &txn->vbufs, val);
 }
 
 int quire_get(quire_txn *txn, const void *key, size_t klen, quire_val *val)
 {
-	int e;
-	struct wval v;
-	qerr_clear();
-	if ((e = check_key(txn, key, klen, "quire_get")) != 0)
-		return e;
 	if (!val)
 		return qerr(QUIRE_EINVAL, "quire_get: bad arguments");
-	e = lookup(txn, key, klen, &v);
-	return e ? e : txn_value(txn, &v, &txn->vbufs, val);
+	return quire_get_seq(txn, key, klen, val, NULL);
 }
 
 /* Common checks of put and del: a usable write transaction. */
@@ -275,13 +301,47 @@ int quire_del(quire_txn *txn, const void *key, size_t klen)
 	    (e = writable(txn, "quire_del")) != 0)
 		return e;
 	struct wval v;
-	if ((e = lookup(txn, key, klen, &v)) != 0)
+	uint64_t seq;
+	if ((e = txn_lookup(txn, key, klen, &v, &seq)) != 0)
 		return e;
 	if ((e = wbuf_add(txn->wb, WOP_DEL, key, klen, NULL)) != 0)
 		return qerr(e, "out of memory");
 	txn->next_seq++;
 	txn->gen++;
 	return 0;
+}
+
+/* 0 if key is at version expect (0: absent), else QUIRE_ECONFLICT. */
+static int check_version(quire_txn *txn, const void *key, size_t klen,
+			 uint64_t expect, const char *fn)
+{
+	struct wval v;
+	uint64_t seq;
+	int e = check_key(txn, key, klen, fn);
+	if (!e && (e = txn_lookup(txn, key, klen, &v, &seq)) == QUIRE_NOTFOUND)
+		e = 0;
+	if (!e && seq != expect)
+		e = qerr(QUIRE_ECONFLICT, "%s: the key is at version %llu, not "
+					  "%llu",
+			 fn, (unsigned long long)seq,
+			 (unsigned long long)expect);
+	return e;
+}
+
+int quire_put_if(quire_txn *txn, const void *key, size_t klen,
+		 const void *val, size_t vlen, uint64_t expect_seq)
+{
+	qerr_clear();
+	int e = check_version(txn, key, klen, expect_seq, "quire_put_if");
+	return e ? e : quire_put(txn, key, klen, val, vlen);
+}
+
+int quire_del_if(quire_txn *txn, const void *key, size_t klen,
+		 uint64_t expect_seq)
+{
+	qerr_clear();
+	int e = check_version(txn, key, klen, expect_seq, "quire_del_if");
+	return e ? e : quire_del(txn, key, klen);
 }
 
 int quire_checkpoint(quire *db)

@@ -1,5 +1,5 @@
 /*
- * txn.h - what cursor.c, check.c and db.c need from txn.c.
+ * txn.h - what cursor.c, check.c, db.c, history.c and diff.c need from txn.c.
  */
 #ifndef QUIRE_TXN_H
 #define QUIRE_TXN_H
@@ -7,6 +7,9 @@
 #include "internal.h"
 #include "node.h"
 #include "wbuf.h"
+
+/* A read transaction on snap (whose reference it takes over). */
+int txn_begin_read(quire *db, struct snap *snap, quire_txn **out);
 
 /* The in-process and cross-process writer locks, in that order. */
 int writer_acquire(quire *db);
@@ -20,10 +23,12 @@ int txn_value(quire_txn *txn, const struct wval *v, struct vbuf **list,
 	      quire_val *out);
 int txn_leaf_value(quire_txn *txn, const struct lentry *le,
 		   struct vbuf **list, quire_val *out);
-/* The committed value of key in the transaction's snapshot (pending
- * operations, then the tree), ignoring the transaction's own writes. */
-int txn_lookup_committed(quire_txn *txn, const void *key, size_t klen,
-			 struct wval *v);
+
+/* The value of key as the transaction sees it and its version (*seq, 0
+ * when absent): its own operations first, then the pending operations of
+ * its commit, then the tree. */
+int txn_lookup(quire_txn *txn, const void *key, size_t klen,
+	       struct wval *v, uint64_t *seq);
 
 /* The key's latest committed operation in the transaction's snapshot:
  * *seq (0: none) and whether it left the key present. */

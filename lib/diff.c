@@ -1,0 +1,265 @@
+/*
+ * diff.c - the keys that differ between two snapshots of one file.
+ *
+ * Candidates come from two places. The key trees are walked side by side,
+ * and whenever both walks stand at the start of the same node (same offset:
+ * the same bytes, shared by the two commits) the whole subtree is skipped;
+ * what remains are the keys of nodes the commits do not share. And the
+ * pending operations: when both snapshots follow the same checkpoint, only
+ * the keys of the batches between them; otherwise every pending key of
+ * either. Each candidate is then looked up in both snapshots and reported
+ * if the two answers differ. So the cost follows the size of the
+ * difference, not the size of the database.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "error.h"
+#include "memtable.h"
+#include "tree.h"
+#include "txn.h"
+
+struct kref {
+	const uint8_t *key;
+	uint32_t klen;
+};
+
+struct quire_diff {
+	quire_txn *a, *b;
+	struct tcur ta, tb;     /* key trees */
+	struct kref *pend;      /* pending candidates, sorted, unique */
+	size_t npend, ipend;
+	uint8_t *last;          /* the last candidate looked at */
+	uint32_t lastlen;
+	struct vbuf *vb;
+};
+
+static int kref_cmp(const void *x, const void *y)
+{
+	const struct kref *a = x, *b = y;
+	return key_cmp(a->key, a->klen, b->key, b->klen);
+}
+
+static int add_kref(struct kref **v, size_t *n, size_t *cap,
+		    const uint8_t *key, uint32_t klen)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 256;
+		struct kref *nv = realloc(*v, c * sizeof *nv);
+		if (!nv)
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[(*n)++] = (struct kref){key, klen};
+	return 0;
+}
+
+/* Pending keys that may differ between the two snapshots. */
+static int pending_candidates(quire_diff *d)
+{
+	const struct snap *sa = d->a->snap, *sb = d->b->snap;
+	size_t cap = 0;
+	int e = 0;
+	if (sa->h.ckpt_off == sb->h.ckpt_off) {
+		/* same checkpoint: the batches between the two commits */
+		const struct snap *hi = sa->h.txn > sb->h.txn ? sa : sb;
+		uint64_t lo = sa->h.txn < sb->h.txn ? sa->h.txn : sb->h.txn;
+		const struct memtable *mt = hi->mt;
+		for (size_t i = 0; !e && i < mt->nblocks; i++) {
+			const struct mt_block *b = &mt->blocks[i];
+			if (b->dead || b->bi.txn <= lo || b->bi.txn > hi->h.txn)
+				continue;
+			for (uint32_t k = 0; !e && k < b->bi.nkeys; k++) {
+				struct brec r;
+				batch_key(b->b, &b->bi, k, &r);
+				e = add_kref(&d->pend, &d->npend, &cap, r.key,
+					     r.klen);
+			}
+		}
+	} else {
+		const struct snap *s[2] = {sa, sb};
+		for (int i = 0; !e && i < 2; i++) {
+			struct mt_iter it;
+			mt_iter_init(&it, s[i]->mt, s[i]->h.next_seq);
+			for (int r = mt_first(&it); !e && r == 0; r = mt_next(&it)) {
+				uint32_t kl;
+				const uint8_t *k = mt_key(&it, &kl);
+				e = add_kref(&d->pend, &d->npend, &cap, k, kl);
+			}
+		}
+	}
+	if (e || !d->npend)
+		return e;
+	qsort(d->pend, d->npend, sizeof *d->pend, kref_cmp);
+	size_t w = 1;
+	for (size_t i = 1; i < d->npend; i++)
+		if (kref_cmp(&d->pend[i], &d->pend[w - 1]) != 0)
+			d->pend[w++] = d->pend[i];
+	d->npend = w;
+	return 0;
+}
+
+int quire_diff_open(quire_txn *a, quire_txn *b, quire_diff **out)
+{
+	int e;
+	qerr_clear();
+	if (!a || !b || !out || a->db != b->db)
+		return qerr(QUIRE_EINVAL, "quire_diff_open: two transactions "
+					  "of one handle are needed");
+	quire_diff *d = calloc(1, sizeof *d);
+	if (!d || !(d->last = malloc(QUIRE_MAX_KEY_SIZE))) {
+		free(d);
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	}
+	d->a = a;
+	d->b = b;
+	d->lastlen = UINT32_MAX; /* no candidate yet */
+	tcur_init(&d->ta, a->db, QT_KEYS, &a->snap->h.root[QT_KEYS]);
+	tcur_init(&d->tb, b->db, QT_KEYS, &b->snap->h.root[QT_KEYS]);
+	if ((e = pending_candidates(d)) != 0 ||
+	    ((e = tcur_first(&d->ta)) && e != QUIRE_NOTFOUND) ||
+	    ((e = tcur_first(&d->tb)) && e != QUIRE_NOTFOUND)) {
+		quire_diff_close(d);
+		return e;
+	}
+	*out = d;
+	return 0;
+}
+
+/* The highest level at which the cursor stands at the very start of a
+ * subtree (its first key), or -1 if not even at a leaf's start. */
+static int start_level(const struct tcur *c)
+{
+	int l = -1, top = c->root.height - 1;
+	while (l < top && c->lv[l + 1].i == 0)
+		l++;
+	return l;
+}
+
+/* Skip subtrees both walks share; then the next tree key of either (the
+ * smaller), in *k. 0, or QUIRE_NOTFOUND when both trees are done. */
+static int tree_next(quire_diff *d, const uint8_t **k, uint32_t *kl)
+{
+	int e;
+	for (;;) {
+		if (!d->ta.valid || !d->tb.valid)
+			break;
+		int la = start_level(&d->ta), lb = start_level(&d->tb);
+		int l = la < lb ? la : lb, skip = -1;
+		/* the highest common level where both sit on one node */
+		for (; l >= 0; l--)
+			if (l < d->ta.root.height && l < d->tb.root.height &&
+			    d->ta.lv[l].off == d->tb.lv[l].off) {
+				skip = l;
+				break;
+			}
+		if (skip < 0)
+			break;
+		if (((e = tcur_skip(&d->ta, skip)) && e != QUIRE_NOTFOUND) ||
+		    ((e = tcur_skip(&d->tb, skip)) && e != QUIRE_NOTFOUND))
+			return e;
+	}
+	uint32_t al = 0, bl = 0;
+	const uint8_t *ak = d->ta.valid ? tcur_key(&d->ta, &al) : NULL;
+	const uint8_t *bk = d->tb.valid ? tcur_key(&d->tb, &bl) : NULL;
+	if (!ak && !bk)
+		return QUIRE_NOTFOUND;
+	int c = !ak ? 1 : !bk ? -1 : key_cmp(ak, al, bk, bl);
+	*k = c <= 0 ? ak : bk;
+	*kl = c <= 0 ? al : bl;
+	if (c <= 0 && (e = tcur_next(&d->ta)) && e != QUIRE_NOTFOUND)
+		return e;
+	if (c >= 0 && (e = tcur_next(&d->tb)) && e != QUIRE_NOTFOUND)
+		return e;
+	return 0;
+}
+
+/* The value of key in t: 0 found, QUIRE_NOTFOUND, or an error. */
+static int value_in(quire_txn *t, struct vbuf **vb, const uint8_t *key,
+		    uint32_t klen, quire_val *v)
+{
+	uint64_t seq;
+	struct wval w;
+	int e = txn_lookup(t, key, klen, &w, &seq);
+	return e ? e : txn_value(t, &w, vb, v);
+}
+
+int quire_diff_next(quire_diff *d, quire_delta *out)
+{
+	int e;
+	qerr_clear();
+	if (!d || !out)
+		return qerr(QUIRE_EINVAL, "quire_diff_next: bad arguments");
+	for (;;) {
+		const uint8_t *tk = NULL, *k;
+		uint32_t tkl = 0, kl;
+		/* peek the next tree candidate without consuming the
+		 * pending one, then take the smaller */
+		struct tcur sa = d->ta, sb = d->tb;
+		e = tree_next(d, &tk, &tkl);
+		if (e && e != QUIRE_NOTFOUND)
+			return e;
+		const struct kref *p =
+			d->ipend < d->npend ? &d->pend[d->ipend] : NULL;
+		if (e == QUIRE_NOTFOUND && !p)
+			return QUIRE_NOTFOUND;
+		int c = e ? 1 : !p ? -1 : key_cmp(tk, tkl, p->key, p->klen);
+		if (c > 0) { /* the pending key first; the tree waits */
+			d->ta = sa;
+			d->tb = sb;
+			k = p->key;
+			kl = p->klen;
+			d->ipend++;
+		} else {
+			k = tk;
+			kl = tkl;
+			if (c == 0)
+				d->ipend++;
+		}
+		if (d->lastlen != UINT32_MAX &&
+		    key_cmp(k, kl, d->last, d->lastlen) <= 0)
+			continue; /* seen already */
+		memcpy(d->last, k, kl);
+		d->lastlen = kl;
+
+		quire_val va, vb;
+		struct vbuf *bufs = NULL;
+		int ea = value_in(d->a, &bufs, k, kl, &va);
+		int eb = value_in(d->b, &bufs, k, kl, &vb);
+		for (struct vbuf *x = d->vb, *n; x; x = n) {
+			n = x->next;
+			free(x);
+		}
+		d->vb = bufs;
+		if ((ea && ea != QUIRE_NOTFOUND) || (eb && eb != QUIRE_NOTFOUND))
+			return ea && ea != QUIRE_NOTFOUND ? ea : eb;
+		if (ea && eb)
+			continue; /* absent from both */
+		if (!ea && !eb && va.size == vb.size &&
+		    (!va.size || memcmp(va.data, vb.data, va.size) == 0))
+			continue; /* equal */
+		*out = (quire_delta){.key = {d->last, kl},
+				     .in_a = !ea,
+				     .in_b = !eb,
+				     .a = ea ? (quire_val){NULL, 0} : va,
+				     .b = eb ? (quire_val){NULL, 0} : vb};
+		return 0;
+	}
+}
+
+void quire_diff_close(quire_diff *d)
+{
+	if (!d)
+		return;
+	for (struct vbuf *x = d->vb, *n; x; x = n) {
+		n = x->next;
+		free(x);
+	}
+	free(d->pend);
+	free(d->last);
+	free(d);
+}

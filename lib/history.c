@@ -1,0 +1,659 @@
+/*
+ * history.c - reading the past: snapshots of old commits, the commit log,
+ * the changes feed, the history of a key, and waiting for new commits.
+ *
+ * Where a commit's header is: the newest is the snapshot's own; those since
+ * the last checkpoint end right after their batch (the memtable holds the
+ * batches, oldest first); the checkpoint's is named by every header; older
+ * ones are in the commit index tree, keyed by (time, txn). Commit times
+ * never decrease, so that key orders commits by txn id as well as by time,
+ * and one tree answers both questions in O(log commits).
+ *
+ * Where an operation is: below the snapshot's checkpoint sequence number in
+ * the oplog tree, above it in a pending batch. Each records the key's
+ * previous operation, so a key's history is a chain.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "batch.h"
+#include "error.h"
+#include "memtable.h"
+#include "oplog.h"
+#include "pending.h"
+#include "tree.h"
+#include "txn.h"
+
+/* ---- finding a commit ---------------------------------------------- */
+
+/* Index one past the last block of mt that belongs to commits up to txn
+ * (blocks are in commit order). */
+static size_t blocks_upto(const struct memtable *mt, uint64_t txn)
+{
+	size_t lo = 0, hi = mt->nblocks;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (mt->blocks[mid].bi.txn <= txn)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static uint64_t block_header(const struct mt_block *b)
+{
+	return b->bi.off + b->bi.size; /* the header follows its batch */
+}
+
+static int be64_suffix_cmp(const uint8_t *k, uint32_t kl, const void *ctx)
+{
+	uint64_t want = *(const uint64_t *)ctx, have = kl == 16 ? ld64be(k + 8) : 0;
+	return (have > want) - (have < want);
+}
+
+/* The header offset of an entry of the commit index. */
+static int index_off(const struct tcur *c, uint64_t *off)
+{
+	struct lentry le;
+	tcur_entry(c, &le);
+	return le.ool || varint_get(le.val, le.val + le.vlen, off) != le.vlen
+		       ? QUIRE_ECORRUPT
+		       : 0;
+}
+
+/* The header of commit txn as of snapshot s. */
+static int find_txn(quire *db, const struct snap *s, uint64_t txn,
+		    uint64_t *off)
+{
+	const struct qhdr *h = &s->h;
+	const struct memtable *mt = s->mt;
+	struct qhdr ck;
+	int e;
+	if (txn > h->txn)
+		return QUIRE_NOTFOUND;
+	if (txn < h->history_txn)
+		return qerr(QUIRE_EHISTORY, "%s: commit %llu was compacted away",
+			    db->path, (unsigned long long)txn);
+	if (txn == h->txn) {
+		*off = h->self_off;
+		return 0;
+	}
+	size_t n = blocks_upto(mt, txn);
+	if (n && mt->blocks[n - 1].bi.txn == txn && !mt->blocks[n - 1].dead) {
+		*off = block_header(&mt->blocks[n - 1]);
+		return 0;
+	}
+	if ((e = df_load_header(db, h->ckpt_off, &ck)) != 0)
+		return e;
+	if (txn == ck.txn) {
+		*off = ck.self_off;
+		return 0;
+	}
+	if (txn > ck.txn) /* every commit since the checkpoint has a batch */
+		return qerr(QUIRE_ECORRUPT, "%s: commit %llu has no batch",
+			    db->path, (unsigned long long)txn);
+	struct tcur c;
+	tcur_init(&c, db, QT_COMMITS, &h->root[QT_COMMITS]);
+	if ((e = tcur_seek_cmp(&c, be64_suffix_cmp, &txn)) != 0)
+		return e == QUIRE_NOTFOUND ? qerr(QUIRE_ECORRUPT,
+						  "%s: commit %llu missing from "
+						  "the commit index",
+						  db->path,
+						  (unsigned long long)txn)
+					   : e;
+	uint32_t kl;
+	const uint8_t *k = tcur_key(&c, &kl);
+	if (be64_suffix_cmp(k, kl, &txn) != 0)
+		return qerr(QUIRE_ECORRUPT,
+			    "%s: commit %llu missing from the commit index",
+			    db->path, (unsigned long long)txn);
+	return index_off(&c, off);
+}
+
+/* The header of the last commit at or before ns (before) or the first at or
+ * after it, as of snapshot s. */
+static int find_time(quire *db, const struct snap *s, uint64_t ns, int before,
+		     uint64_t *off)
+{
+	const struct qhdr *h = &s->h;
+	const struct memtable *mt = s->mt;
+	size_t n = blocks_upto(mt, h->txn);
+	struct qhdr ck;
+	struct tcur c;
+	uint8_t key[16];
+	int e;
+	if ((e = df_load_header(db, h->ckpt_off, &ck)) != 0)
+		return e;
+	tcur_init(&c, db, QT_COMMITS, &h->root[QT_COMMITS]);
+	if (before) { /* newest first: header, batches, checkpoint, index */
+		if (h->time_ns <= ns) {
+			*off = h->self_off;
+			return 0;
+		}
+		for (size_t i = n; i-- > 0;)
+			if (!mt->blocks[i].dead && mt->blocks[i].bi.time_ns <= ns) {
+				*off = block_header(&mt->blocks[i]);
+				return 0;
+			}
+		if (ck.time_ns <= ns) {
+			*off = ck.self_off;
+			return 0;
+		}
+		if (ns == UINT64_MAX) /* (ns + 1, 0) below would wrap */
+			e = tcur_last(&c);
+		else {
+			st64be(key, ns + 1);
+			st64be(key + 8, 0);
+			e = tcur_seek(&c, key, 16);
+			e = e == QUIRE_NOTFOUND ? tcur_last(&c)
+			    : e			? e
+						: tcur_prev(&c);
+		}
+	} else { /* oldest first: index, checkpoint, batches, header */
+		st64be(key, ns);
+		st64be(key + 8, 0);
+		if ((e = tcur_seek(&c, key, 16)) != QUIRE_NOTFOUND)
+			goto found;
+		if (ck.time_ns >= ns) {
+			*off = ck.self_off;
+			return 0;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (!mt->blocks[i].dead && mt->blocks[i].bi.time_ns >= ns) {
+				*off = block_header(&mt->blocks[i]);
+				return 0;
+			}
+		if (h->time_ns >= ns) {
+			*off = h->self_off;
+			return 0;
+		}
+		return QUIRE_NOTFOUND;
+	}
+found:
+	if (e)
+		return e;
+	if ((e = index_off(&c, off)) != 0)
+		return e;
+	struct lentry le;
+	tcur_entry(&c, &le);
+	if (le.meta < h->history_txn)
+		return qerr(QUIRE_EHISTORY, "%s: commit %llu was compacted away",
+			    db->path, (unsigned long long)le.meta);
+	return 0;
+}
+
+/* A snapshot of the commit whose header is at off, seen from cur. */
+static int snap_at(quire *db, const struct snap *cur, uint64_t off,
+		   struct snap **out)
+{
+	struct qhdr h;
+	struct memtable *mt;
+	int e = df_load_header(db, off, &h);
+	if (e)
+		return e;
+	if ((e = pending_load(db, &h, cur->mt, &mt)) != 0)
+		return e;
+	*out = snap_make(&h, mt);
+	mt_unref(mt);
+	return *out ? 0 : qerr(QUIRE_ENOMEM, "out of memory");
+}
+
+static int begin_found(quire *db, int (*find)(quire *, const struct snap *,
+					      const void *, uint64_t *),
+		       const void *what, quire_txn **txn)
+{
+	int e;
+	qerr_clear();
+	if (!db || !txn)
+		return qerr(QUIRE_EINVAL, "bad arguments");
+	if (df_stale(db) && (e = df_refresh(db)) != 0)
+		return e;
+	struct snap *cur = snap_acquire(db), *s = NULL;
+	uint64_t off;
+	if ((e = find(db, cur, what, &off)) == 0 &&
+	    (e = snap_at(db, cur, off, &s)) == 0)
+		e = txn_begin_read(db, s, txn);
+	snap_release(cur);
+	return e;
+}
+
+static int find_txn_cb(quire *db, const struct snap *s, const void *what,
+		       uint64_t *off)
+{
+	return find_txn(db, s, *(const uint64_t *)what, off);
+}
+
+struct when {
+	uint64_t ns;
+	int before;
+};
+
+static int find_time_cb(quire *db, const struct snap *s, const void *what,
+			uint64_t *off)
+{
+	const struct when *w = what;
+	return find_time(db, s, w->ns, w->before, off);
+}
+
+int quire_begin_at(quire *db, uint64_t txn_id, quire_txn **txn)
+{
+	return begin_found(db, find_txn_cb, &txn_id, txn);
+}
+
+int quire_begin_at_time(quire *db, uint64_t unix_ns, unsigned int flags,
+			quire_txn **txn)
+{
+	struct when w = {unix_ns, flags == QUIRE_AT_OR_BEFORE};
+	if (flags != QUIRE_AT_OR_BEFORE && flags != QUIRE_AT_OR_AFTER)
+		return qerr(QUIRE_EINVAL, "quire_begin_at_time: flags must be "
+					  "QUIRE_AT_OR_BEFORE or "
+					  "QUIRE_AT_OR_AFTER");
+	return begin_found(db, find_time_cb, &w, txn);
+}
+
+/* ---- the commit log ---------------------------------------------------- */
+
+/* Read the whole header block at off (with its metadata) into a buffer of
+ * the transaction. */
+static int read_header(quire_txn *txn, uint64_t off, struct qhdr *h,
+		       const uint8_t **meta)
+{
+	int e = df_load_header(txn->db, off, h);
+	if (e)
+		return e;
+	*meta = NULL;
+	if (!h->meta_len)
+		return 0;
+	struct vbuf *vb = malloc(sizeof *vb + h->meta_len);
+	if (!vb)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	if ((e = df_read(txn->db, vb->data, h->meta_len, off + QF_HDR_FIXED,
+			 "commit metadata")) != 0) {
+		free(vb);
+		return e;
+	}
+	vb->next = txn->vbufs;
+	txn->vbufs = vb;
+	*meta = vb->data;
+	return 0;
+}
+
+int quire_log_get(quire_txn *txn, uint64_t txn_id, quire_log_entry *entry)
+{
+	struct qhdr h, prev;
+	const uint8_t *meta;
+	uint64_t off;
+	int e;
+	qerr_clear();
+	if (!txn || !entry)
+		return qerr(QUIRE_EINVAL, "quire_log_get: bad arguments");
+	if ((e = find_txn(txn->db, txn->snap, txn_id, &off)) != 0 ||
+	    (e = read_header(txn, off, &h, &meta)) != 0)
+		return e;
+	prev.next_seq = 1;
+	if (h.prev_off && (e = df_load_header(txn->db, h.prev_off, &prev)) != 0)
+		return e;
+	*entry = (quire_log_entry){
+		.txn_id = h.txn,
+		.time_ns = h.time_ns,
+		.first_seq = prev.next_seq,
+		.next_seq = h.next_seq,
+		.bytes = h.total_bytes - h.commit_start,
+		.meta = {meta, h.meta_len},
+	};
+	return 0;
+}
+
+/* ---- operations by sequence number ------------------------------------ */
+
+/* An operation in full: what the feed and key history report. */
+struct op {
+	uint64_t seq, txn, prev_seq;
+	int kind; /* QUIRE_OP_* */
+	const uint8_t *key;
+	uint32_t klen;
+	struct wval v;
+};
+
+/* The live block of s's memtable holding seq (seq above the checkpoint). */
+static const struct mt_block *block_of(const struct snap *s, uint64_t seq)
+{
+	const struct memtable *mt = s->mt;
+	size_t lo = 0, hi = blocks_upto(mt, s->h.txn);
+	while (lo < hi) { /* last block starting at or before seq */
+		size_t mid = (lo + hi) / 2;
+		if (mt->blocks[mid].bi.first_seq <= seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (lo-- > 0)
+		if (!mt->blocks[lo].dead)
+			return &mt->blocks[lo];
+	return NULL;
+}
+
+/* The operation an oplog-tree entry records. */
+static int decode_tree_op(quire *db, const struct lentry *le, struct op *o)
+{
+	struct oprec r;
+	if (le->klen != 8 || le->ool || oprec_parse(le->val, le->vlen, &r))
+		return qerr(QUIRE_ECORRUPT, "%s: malformed oplog entry",
+			    db->path);
+	o->seq = ld64be(le->key);
+	o->txn = le->meta;
+	o->prev_seq = r.prev_seq;
+	o->kind = r.kind == OP_DEL ? QUIRE_OP_DEL : QUIRE_OP_PUT;
+	o->key = r.key;
+	o->klen = r.klen;
+	o->v = (struct wval){r.val, r.vlen, r.ool, r.ool_off};
+	if (r.kind != OP_PUTREF)
+		return 0;
+	const uint8_t *leaf;
+	struct lentry e;
+	int err = node_get(db, r.leaf_off, r.leaf_size, QT_KEYS, 0, &leaf);
+	if (err)
+		return err;
+	if (r.slot >= node_count(leaf))
+		return qerr(QUIRE_ECORRUPT, "%s: oplog entry %llu names a "
+					    "missing leaf entry",
+			    db->path, (unsigned long long)o->seq);
+	node_leaf_entry(leaf, r.slot, &e);
+	o->key = e.key;
+	o->klen = e.klen;
+	o->v = (struct wval){e.val, e.vlen, e.ool, e.ool_off};
+	return 0;
+}
+
+static void decode_brec(const struct mt_block *b, const struct brec *r,
+			struct op *o)
+{
+	*o = (struct op){.seq = r->seq,
+			 .txn = b->bi.txn,
+			 .prev_seq = r->prev_seq,
+			 .kind = r->op == WOP_DEL ? QUIRE_OP_DEL : QUIRE_OP_PUT,
+			 .key = r->key,
+			 .klen = r->klen,
+			 .v = r->v};
+}
+
+/* The operation with sequence number seq in snapshot s. */
+static int op_at(quire *db, const struct snap *s, uint64_t seq, struct op *o)
+{
+	if (seq >= qhdr_ckpt_seq(&s->h)) {
+		const struct mt_block *b = block_of(s, seq);
+		struct brec r;
+		if (!b || seq >= b->bi.first_seq + b->bi.nops)
+			return qerr(QUIRE_ECORRUPT, "%s: operation %llu is in "
+						    "no pending batch",
+				    db->path, (unsigned long long)seq);
+		batch_record(b->b, &b->bi, seq, &r);
+		decode_brec(b, &r, o);
+		return 0;
+	}
+	uint8_t key[8];
+	struct lentry le;
+	st64be(key, seq);
+	int e = tree_get(db, &s->h.root[QT_SEQ], QT_SEQ, key, 8, &le);
+	if (e == QUIRE_NOTFOUND)
+		e = qerr(QUIRE_ECORRUPT, "%s: operation %llu missing from the "
+					 "oplog",
+			 db->path, (unsigned long long)seq);
+	return e ? e : decode_tree_op(db, &le, o);
+}
+
+/* ---- the changes feed ------------------------------------------------- */
+
+struct quire_changes {
+	quire_txn *txn;
+	uint64_t next;        /* sequence number of the next operation */
+	struct tcur t;        /* the oplog tree below the checkpoint */
+	int tree_pos;         /* t is positioned */
+	const struct mt_block *b;
+	struct batch_iter it; /* position in batch b */
+	struct vbuf *vb;      /* the value of the last operation */
+};
+
+int quire_changes_open(quire_txn *txn, uint64_t since, quire_changes **out)
+{
+	qerr_clear();
+	if (!txn || !out)
+		return qerr(QUIRE_EINVAL, "quire_changes_open: bad arguments");
+	if (since + 1 < txn->snap->h.history_seq)
+		return qerr(QUIRE_EHISTORY,
+			    "%s: operations after %llu were compacted away; the "
+			    "oldest kept is %llu",
+			    txn->db->path, (unsigned long long)since,
+			    (unsigned long long)txn->snap->h.history_seq);
+	quire_changes *f = calloc(1, sizeof *f);
+	if (!f)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	f->txn = txn;
+	f->next = since + 1;
+	tcur_init(&f->t, txn->db, QT_SEQ, &txn->snap->h.root[QT_SEQ]);
+	*out = f;
+	return 0;
+}
+
+static void drop_vb(struct vbuf **vb)
+{
+	while (*vb) {
+		struct vbuf *n = (*vb)->next;
+		free(*vb);
+		*vb = n;
+	}
+}
+
+/* The next operation of the feed into o. */
+static int feed_next(quire_changes *f, struct op *o)
+{
+	quire *db = f->txn->db;
+	const struct snap *s = f->txn->snap;
+	int e;
+	if (f->next >= s->h.next_seq)
+		return QUIRE_NOTFOUND;
+	if (f->next < qhdr_ckpt_seq(&s->h)) {
+		if (f->tree_pos) {
+			e = tcur_next(&f->t);
+		} else {
+			uint8_t key[8];
+			st64be(key, f->next);
+			e = tcur_seek(&f->t, key, 8);
+			f->tree_pos = 1;
+		}
+		struct lentry le;
+		if (e == QUIRE_NOTFOUND)
+			e = qerr(QUIRE_ECORRUPT, "%s: oplog ends before %llu",
+				 db->path, (unsigned long long)f->next);
+		if (e)
+			return e;
+		tcur_entry(&f->t, &le);
+		if ((e = decode_tree_op(db, &le, o)) != 0)
+			return e;
+	} else {
+		struct brec r;
+		if (!f->b || f->next >= f->b->bi.first_seq + f->b->bi.nops) {
+			if (!(f->b = block_of(s, f->next)))
+				return qerr(QUIRE_ECORRUPT, "%s: operation %llu "
+							    "is in no batch",
+					    db->path,
+					    (unsigned long long)f->next);
+			f->it = (struct batch_iter){0};
+		}
+		do {
+			if (!batch_next(f->b->b, &f->b->bi, &f->it, &r))
+				return qerr(QUIRE_ECORRUPT, "%s: batch lacks "
+							    "operation %llu",
+					    db->path,
+					    (unsigned long long)f->next);
+		} while (r.seq < f->next);
+		decode_brec(f->b, &r, o);
+	}
+	if (o->seq != f->next)
+		return qerr(QUIRE_ECORRUPT, "%s: operation %llu out of place",
+			    db->path, (unsigned long long)f->next);
+	f->next++;
+	return 0;
+}
+
+int quire_changes_next(quire_changes *f, quire_change *c)
+{
+	struct op o;
+	quire_val v = {NULL, 0};
+	int e;
+	qerr_clear();
+	if (!f || !c)
+		return qerr(QUIRE_EINVAL, "quire_changes_next: bad arguments");
+	drop_vb(&f->vb);
+	if ((e = feed_next(f, &o)) != 0)
+		return e;
+	if (o.kind == QUIRE_OP_PUT &&
+	    (e = txn_value(f->txn, &o.v, &f->vb, &v)) != 0)
+		return e;
+	*c = (quire_change){.seq = o.seq,
+			    .txn_id = o.txn,
+			    .op = o.kind,
+			    .key = {o.key, o.klen},
+			    .value = v};
+	return 0;
+}
+
+void quire_changes_close(quire_changes *f)
+{
+	if (!f)
+		return;
+	drop_vb(&f->vb);
+	free(f);
+}
+
+/* ---- the history of a key ------------------------------------------- */
+
+struct quire_history {
+	quire_txn *txn;
+	uint64_t seq;                /* next version to report; 0: none */
+	uint64_t time_txn, time_ns;  /* the last commit time looked up */
+	struct vbuf *vb;
+};
+
+int quire_history_open(quire_txn *txn, const void *key, size_t klen,
+		       quire_history **out)
+{
+	int live, e;
+	qerr_clear();
+	if (!txn || !out || (!key && klen))
+		return qerr(QUIRE_EINVAL, "quire_history_open: bad arguments");
+	if (klen > QUIRE_MAX_KEY_SIZE)
+		return qerr(QUIRE_ETOOBIG, "quire_history_open: key too long");
+	quire_history *h = calloc(1, sizeof *h);
+	if (!h)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	h->txn = txn;
+	h->time_txn = UINT64_MAX;
+	if ((e = txn_latest_op(txn, key, klen, &h->seq, &live)) != 0) {
+		free(h);
+		return e;
+	}
+	*out = h;
+	return 0;
+}
+
+int quire_history_next(quire_history *h, quire_key_version *v)
+{
+	struct op o;
+	quire_val val = {NULL, 0};
+	int e;
+	qerr_clear();
+	if (!h || !v)
+		return qerr(QUIRE_EINVAL, "quire_history_next: bad arguments");
+	drop_vb(&h->vb);
+	if (!h->seq)
+		return QUIRE_NOTFOUND;
+	if (h->seq < h->txn->snap->h.history_seq)
+		return qerr(QUIRE_EHISTORY, "%s: older versions were compacted "
+					    "away",
+			    h->txn->db->path);
+	if ((e = op_at(h->txn->db, h->txn->snap, h->seq, &o)) != 0)
+		return e;
+	if (o.txn != h->time_txn) {
+		uint64_t off;
+		struct qhdr hd;
+		if ((e = find_txn(h->txn->db, h->txn->snap, o.txn, &off)) ||
+		    (e = df_load_header(h->txn->db, off, &hd)))
+			return e;
+		h->time_txn = o.txn;
+		h->time_ns = hd.time_ns;
+	}
+	if (o.kind == QUIRE_OP_PUT &&
+	    (e = txn_value(h->txn, &o.v, &h->vb, &val)) != 0)
+		return e;
+	*v = (quire_key_version){.seq = o.seq,
+				 .txn_id = o.txn,
+				 .time_ns = h->time_ns,
+				 .op = o.kind,
+				 .value = val};
+	h->seq = o.prev_seq;
+	return 0;
+}
+
+void quire_history_close(quire_history *h)
+{
+	if (!h)
+		return;
+	drop_vb(&h->vb);
+	free(h);
+}
+
+/* ---- following -------------------------------------------------------- */
+
+int quire_wait(quire *db, uint64_t seq, int timeout_ms)
+{
+	struct timespec now, end;
+	int e;
+	qerr_clear();
+	if (!db)
+		return qerr(QUIRE_EINVAL, "quire_wait: no handle");
+	clock_gettime(CLOCK_REALTIME, &now);
+	end = now;
+	if (timeout_ms >= 0) {
+		end.tv_sec += timeout_ms / 1000;
+		end.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+		if (end.tv_nsec >= 1000000000) {
+			end.tv_sec++;
+			end.tv_nsec -= 1000000000;
+		}
+	}
+	pthread_mutex_lock(&db->pub_mu);
+	for (;;) {
+		/* other processes' commits show in the slots: a read of the
+		 * mapped superblock, cheap enough to poll */
+		pthread_mutex_unlock(&db->pub_mu);
+		e = df_stale(db) ? df_refresh(db) : 0;
+		pthread_mutex_lock(&db->pub_mu);
+		if (e || atomic_load(&db->cur_next_seq) > seq)
+			break;
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (timeout_ms >= 0 &&
+		    (now.tv_sec > end.tv_sec ||
+		     (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))) {
+			e = QUIRE_ETIMEDOUT;
+			break;
+		}
+		struct timespec nap = now; /* poll every 5 ms */
+		nap.tv_nsec += 5000000;
+		if (nap.tv_nsec >= 1000000000) {
+			nap.tv_sec++;
+			nap.tv_nsec -= 1000000000;
+		}
+		if (timeout_ms >= 0 &&
+		    (nap.tv_sec > end.tv_sec ||
+		     (nap.tv_sec == end.tv_sec && nap.tv_nsec > end.tv_nsec)))
+			nap = end;
+		pthread_cond_timedwait(&db->pub_cv, &db->pub_mu, &nap);
+	}
+	pthread_mutex_unlock(&db->pub_mu);
+	return e;
+}
