@@ -200,8 +200,7 @@ int qhdr_get(const uint8_t *buf, size_t len, uint64_t off, struct qhdr *h,
 		 (h->pending_off &&
 		  (h->pending_off < QF_SUPER_SIZE ||
 		   h->pending_off + h->pending_size > off ||
-		   h->pending_bytes < h->pending_size ||
-		   h->pending_ops < h->pending_batches)))
+		   h->pending_bytes < h->pending_size)))
 		why = "pending batches out of bounds";
 	else if ((!h->pending_off && h->key_count != h->root[QT_KEYS].count) ||
 		 h->live_bytes != h->root[QT_KEYS].bytes + h->pending_bytes)

@@ -44,6 +44,23 @@ static size_t blocks_upto(const struct memtable *mt, uint64_t txn)
 	return lo;
 }
 
+/* Among the first n blocks of mt (commit times never decrease), the number
+ * made at or before ns (incl) or before it (!incl). */
+static size_t blocks_until(const struct memtable *mt, size_t n, uint64_t ns,
+			   int incl)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		uint64_t t = mt->blocks[mid].bi.time_ns;
+		if (t < ns || (incl && t == ns))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static uint64_t block_header(const struct mt_block *b)
 {
 	return b->bi.off + b->bi.size; /* the header follows its batch */
@@ -134,8 +151,8 @@ static int find_time(quire *db, const struct snap *s, uint64_t ns, int before,
 			*off = h->self_off;
 			return 0;
 		}
-		for (size_t i = n; i-- > 0;)
-			if (!mt->blocks[i].dead && mt->blocks[i].bi.time_ns <= ns) {
+		for (size_t i = blocks_until(mt, n, ns, 1); i-- > 0;)
+			if (!mt->blocks[i].dead) {
 				*off = block_header(&mt->blocks[i]);
 				return 0;
 			}
@@ -162,8 +179,8 @@ static int find_time(quire *db, const struct snap *s, uint64_t ns, int before,
 			*off = ck.self_off;
 			return 0;
 		}
-		for (size_t i = 0; i < n; i++)
-			if (!mt->blocks[i].dead && mt->blocks[i].bi.time_ns >= ns) {
+		for (size_t i = blocks_until(mt, n, ns, 0); i < n; i++)
+			if (!mt->blocks[i].dead) {
 				*off = block_header(&mt->blocks[i]);
 				return 0;
 			}

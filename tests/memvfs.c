@@ -52,7 +52,7 @@ struct memvfs {
 	uint64_t counts[8];
 	struct plan fault, crash;
 	int crashed;
-	uint64_t boot, clock, rng;
+	uint64_t boot, clock, clock_step, rng;
 };
 
 static uint64_t rnd(uint64_t *s)
@@ -380,7 +380,13 @@ static int mv_sync_dir(qvfs *vfs, const char *path)
 static uint64_t mv_now(qvfs *vfs)
 {
 	struct memvfs *m = (struct memvfs *)vfs;
-	return m->clock += 1000; /* deterministic, strictly increasing */
+	return m->clock += m->clock_step; /* deterministic */
+}
+
+void memvfs_clock(struct memvfs *m, uint64_t ns, uint64_t step)
+{
+	m->clock = ns;
+	m->clock_step = step;
 }
 
 static uint64_t mv_boot(qvfs *vfs)
@@ -409,7 +415,7 @@ struct memvfs *memvfs_new(uint64_t seed)
 			.random = mv_random};
 	m->rng = seed;
 	m->boot = 1000 + (seed & 0xffff);
-	m->clock = 1700000000ull * 1000000000ull;
+	memvfs_clock(m, 1700000000ull * 1000000000ull, 1000);
 	return m;
 }
 

@@ -73,6 +73,11 @@ enum mv_crash {
  * for MV_CRASH_PROCESS) start a new boot. seed picks the random choices. */
 void memvfs_crash(struct memvfs *m, enum mv_crash mode, uint64_t seed);
 
+/* The clock: the next reading is ns + step, each one step later (1 us by
+ * default, strictly increasing); step 0 stops time, a smaller ns turns it
+ * back. */
+void memvfs_clock(struct memvfs *m, uint64_t ns, uint64_t step);
+
 /* Direct access to a file's cached content (NULL if missing) and
  * replacement of a file's content (cache and disk). */
 const uint8_t *memvfs_data(struct memvfs *m, const char *path, size_t *size);

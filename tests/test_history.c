@@ -1,0 +1,1048 @@
+/*
+ * test_history.c - the history API checked against a model of every commit.
+ *
+ * A long random workload of puts, deletes, conditional puts and deletes,
+ * aborts, commits with and without metadata, explicit checkpoints and
+ * reopens runs on the in-memory VFS, whose clock the test steers (frozen
+ * for a while so commits share a time, turned back so the library must keep
+ * commit times from decreasing). The model records every operation with its
+ * sequence number and every commit with its time and metadata; the state
+ * at any commit is the replay of the operations before its next_seq. Every
+ * so often, and at the end:
+ *   - AS-OF snapshots (by txn id and by time, before/after, at, just below
+ *     and just above each commit time) equal the recorded state, also when
+ *     held across later commits, checkpoints and reopens;
+ *   - the commit log reports each commit's time, sequence range and
+ *     metadata;
+ *   - the changes feed from a random seq reports exactly the recorded
+ *     operations, and replaying it from 0 rebuilds the current state;
+ *   - a key's history is its recorded operations, newest first, with the
+ *     times of their commits;
+ *   - diff(A, B) lists exactly the keys the two states disagree on, and
+ *     applying it to A yields B;
+ *   - conditional writes conflict exactly when the model's version of the
+ *     key differs from the one expected.
+ * Checkpoint thresholds vary between reopens, so history is read from
+ * pending batches, from the trees and from the commit index.
+ *
+ * quire_wait() is tested beside it: woken by a commit of another thread at
+ * once, by a commit of another process within a bounded time, and timing
+ * out when nothing comes.
+ *
+ * A failure names its seed; QUIRE_SEED=<seed> replays it first.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "memvfs.h"
+#include "testutil.h"
+
+#define SEEDS 5
+#define COMMITS_PER_SEED 1500
+#define NKEYS 150
+#define MAX_HELD 3
+#define PATH "/history.quire"
+
+struct hop {
+	uint64_t seq, txn;
+	int op; /* QUIRE_OP_* */
+	uint8_t *k, *v;
+	size_t kl, vl;
+};
+
+struct hcommit {
+	uint64_t txn, time_ns, first_seq, next_seq;
+	char meta[48];
+	size_t metalen;
+};
+
+struct held {
+	quire_txn *t;
+	uint64_t txn;
+};
+
+struct run {
+	uint64_t seed, rng;
+	struct memvfs *mv;
+	quire *db;
+	unsigned long ckpt;
+	struct hop *ops; /* ops[s - 1] has sequence number s */
+	size_t nops, capops;
+	struct hcommit *c; /* c[t] is commit t; c[0] the empty new file */
+	size_t nc, capc;
+	struct model cur;  /* the latest committed state */
+	struct model vers; /* key -> its version (8 bytes) in cur */
+	struct held held[MAX_HELD];
+	int nheld;
+	uint8_t *vbuf;
+	uint64_t checks, conflicts, ckpts, reopens;
+};
+
+static void failf(struct run *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void failf(struct run *r, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fail_msg("seed %llu (replay: QUIRE_SEED=%llu), commit %zu: %s",
+		 (unsigned long long)r->seed, (unsigned long long)r->seed,
+		 r->nc, msg);
+}
+
+#define ROK(r, x)                                                            \
+	do {                                                                 \
+		int rok_ = (x);                                              \
+		if (rok_ != 0)                                               \
+			failf(r, "%s = %d (%s: %s)", #x, rok_,               \
+			      quire_strerror(rok_), quire_errmsg());         \
+	} while (0)
+
+#define REQ(r, cond, ...)                                                    \
+	do {                                                                 \
+		if (!(cond))                                                 \
+			failf(r, __VA_ARGS__);                               \
+	} while (0)
+
+static uint64_t below(struct run *r, uint64_t n)
+{
+	return tu_below(&r->rng, n);
+}
+
+static int same(const void *a, size_t al, const void *b, size_t bl)
+{
+	return al == bl && (al == 0 || memcmp(a, b, al) == 0);
+}
+
+static int kcmp(const void *a, size_t al, const void *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+	return c ? c : (al > bl) - (al < bl);
+}
+
+static uint8_t *dup_bytes(const void *p, size_t n)
+{
+	uint8_t *d = malloc(n ? n : 1);
+	assert_non_null(d);
+	if (n)
+		memcpy(d, p, n);
+	return d;
+}
+
+/* Key number i of the alphabet: 0 is the empty key, every 17th is long. */
+static size_t key_of(unsigned i, uint8_t *k)
+{
+	if (i == 0)
+		return 0;
+	int n = snprintf((char *)k, 16, "%c%03u", i % 17 ? 'k' : 'L', i);
+	if (i % 17)
+		return (size_t)n;
+	memset(k + n, 'x', 600);
+	return (size_t)n + 600;
+}
+
+/* A value for the operation with sequence number seq: its bytes depend on
+ * seq, so a stale value never passes for a new one. */
+static size_t gen_val(struct run *r, uint64_t seq)
+{
+	uint64_t p = below(r, 1000), s = r->seed ^ (seq << 24), x = 0;
+	size_t len;
+	if (p < 50)
+		len = 0;
+	else if (p < 780)
+		len = 1 + below(r, 40);
+	else if (p < 880)
+		len = 1000 + below(r, 100); /* around the inline limit */
+	else if (p < 995)
+		len = 1100 + below(r, 3000);
+	else
+		len = (20u << 10) + below(r, 40u << 10);
+	for (size_t i = 0; i < len; i++) {
+		if (i % 8 == 0)
+			x = tu_rand(&s);
+		r->vbuf[i] = (uint8_t)(x >> (i % 8 * 8));
+	}
+	return len;
+}
+
+static uint64_t version_in(const struct model *vers, const void *k, size_t kl)
+{
+	const struct model_ent *e = model_get(vers, k, kl);
+	uint64_t v = 0;
+	if (e)
+		memcpy(&v, e->val, sizeof v);
+	return v;
+}
+
+/* ---- the model ------------------------------------------------------- */
+
+static void apply(struct model *m, struct model *vers, const struct hop *o)
+{
+	if (o->op == QUIRE_OP_PUT) {
+		model_put(m, o->k, o->kl, o->v, o->vl);
+		if (vers)
+			model_put(vers, o->k, o->kl, &o->seq, sizeof o->seq);
+	} else {
+		model_del(m, o->k, o->kl);
+		if (vers)
+			model_del(vers, o->k, o->kl);
+	}
+}
+
+/* The state after commit txn: every operation before its next_seq. */
+static void state_at(const struct run *r, uint64_t txn, struct model *m)
+{
+	model_clear(m);
+	for (uint64_t s = 1; s < r->c[txn].next_seq; s++)
+		apply(m, NULL, &r->ops[s - 1]);
+}
+
+static void add_op(struct run *r, const struct hop *o)
+{
+	if (r->nops == r->capops) {
+		r->capops = r->capops ? r->capops * 2 : 1024;
+		r->ops = realloc(r->ops, r->capops * sizeof *r->ops);
+		assert_non_null(r->ops);
+	}
+	r->ops[r->nops++] = *o;
+}
+
+static void add_commit(struct run *r, const struct hcommit *c)
+{
+	if (r->nc == r->capc) {
+		r->capc = r->capc ? r->capc * 2 : 256;
+		r->c = realloc(r->c, r->capc * sizeof *r->c);
+		assert_non_null(r->c);
+	}
+	r->c[r->nc++] = *c;
+}
+
+static uint64_t latest(const struct run *r)
+{
+	return r->nc - 1;
+}
+
+/* ---- opening ---------------------------------------------------------- */
+
+static void db_open(struct run *r)
+{
+	static const unsigned long ckpts[] = {1, 5, 40, 100000};
+	quire_options o;
+	quire_options_init(&o);
+	o.flags = QUIRE_CREATE;
+	o.node_size = 512; /* deep trees from few keys */
+	r->ckpt = ckpts[below(r, 4)];
+	o.checkpoint_ops = r->ckpt;
+	ROK(r, qdb_open_vfs(PATH, &o, memvfs_vfs(r->mv), &r->db));
+}
+
+static void release_held(struct run *r)
+{
+	for (int i = 0; i < r->nheld; i++)
+		quire_abort(r->held[i].t);
+	r->nheld = 0;
+}
+
+static void reopen(struct run *r)
+{
+	release_held(r);
+	ROK(r, quire_close(r->db));
+	db_open(r);
+	r->reopens++;
+}
+
+/* ---- checks ----------------------------------------------------------- */
+
+static void check_snapshot(struct run *r, quire_txn *t, uint64_t txn)
+{
+	struct model m = {0};
+	REQ(r, quire_txn_id(t) == txn, "snapshot shows txn %llu, want %llu",
+	    (unsigned long long)quire_txn_id(t), (unsigned long long)txn);
+	state_at(r, txn, &m);
+	model_check_txn(&m, t);
+	model_clear(&m);
+}
+
+static void check_as_of(struct run *r)
+{
+	quire_txn *t;
+	for (int i = 0; i < 8; i++) {
+		uint64_t txn = i == 0 ? 0 : i == 1 ? latest(r)
+					  : below(r, r->nc);
+		ROK(r, quire_begin_at(r->db, txn, &t));
+		check_snapshot(r, t, txn);
+		if (r->nheld < MAX_HELD && below(r, 2) == 0)
+			r->held[r->nheld++] = (struct held){t, txn};
+		else
+			quire_abort(t);
+	}
+	REQ(r, quire_begin_at(r->db, latest(r) + 1, &t) == QUIRE_NOTFOUND,
+	    "begin_at of a future commit");
+	/* snapshots held since earlier checks still show their commit */
+	for (int i = 0; i < r->nheld; i++)
+		check_snapshot(r, r->held[i].t, r->held[i].txn);
+	while (r->nheld && below(r, 3) == 0)
+		quire_abort(r->held[--r->nheld].t);
+}
+
+/* The commit quire_begin_at_time must pick for ns (-1: none). */
+static int64_t expect_at(const struct run *r, uint64_t ns, int before)
+{
+	int64_t want = -1;
+	for (size_t i = 0; i < r->nc; i++) {
+		if (before && r->c[i].time_ns <= ns)
+			want = (int64_t)i; /* the last one */
+		if (!before && r->c[i].time_ns >= ns)
+			return (int64_t)i; /* the first one */
+	}
+	return want;
+}
+
+static void check_times(struct run *r)
+{
+	for (int i = 0; i < 6; i++) {
+		uint64_t base = r->c[i ? below(r, r->nc) : 0].time_ns;
+		for (int d = -1; d <= 1; d++) {
+			for (int before = 0; before <= 1; before++) {
+				uint64_t ns = base + (uint64_t)(int64_t)d;
+				int64_t want = expect_at(r, ns, before);
+				quire_txn *t;
+				int e = quire_begin_at_time(
+					r->db, ns,
+					before ? QUIRE_AT_OR_BEFORE
+					       : QUIRE_AT_OR_AFTER,
+					&t);
+				if (want < 0) {
+					REQ(r, e == QUIRE_NOTFOUND,
+					    "time %llu %s: %d, want NOTFOUND",
+					    (unsigned long long)ns,
+					    before ? "before" : "after", e);
+					continue;
+				}
+				ROK(r, e);
+				REQ(r, quire_txn_id(t) == (uint64_t)want,
+				    "time %llu %s: txn %llu, want %lld",
+				    (unsigned long long)ns,
+				    before ? "before" : "after",
+				    (unsigned long long)quire_txn_id(t),
+				    (long long)want);
+				if (below(r, 4) == 0)
+					check_snapshot(r, t, (uint64_t)want);
+				quire_abort(t);
+			}
+		}
+	}
+	/* the far ends */
+	quire_txn *t;
+	ROK(r, quire_begin_at_time(r->db, UINT64_MAX, QUIRE_AT_OR_BEFORE, &t));
+	REQ(r, quire_txn_id(t) == latest(r), "time max: not the latest");
+	quire_abort(t);
+	REQ(r, quire_begin_at_time(r->db, UINT64_MAX, QUIRE_AT_OR_AFTER, &t) ==
+		       QUIRE_NOTFOUND,
+	    "time max after: found one");
+	ROK(r, quire_begin_at_time(r->db, 0, QUIRE_AT_OR_AFTER, &t));
+	REQ(r, quire_txn_id(t) == 0, "time 0 after: not the first");
+	quire_abort(t);
+}
+
+static void check_log(struct run *r, quire_txn *t, uint64_t upto)
+{
+	quire_log_entry le;
+	for (uint64_t i = 0; i <= upto; i++) {
+		const struct hcommit *c = &r->c[i];
+		if (upto > 60 && i > 2 && i + 2 < upto && below(r, 8))
+			continue; /* a sample of long logs */
+		ROK(r, quire_log_get(t, i, &le));
+		REQ(r, le.txn_id == i && le.time_ns == c->time_ns &&
+			       le.first_seq == c->first_seq &&
+			       le.next_seq == c->next_seq,
+		    "log of %llu: txn %llu time %llu seqs %llu..%llu, want "
+		    "time %llu seqs %llu..%llu",
+		    (unsigned long long)i, (unsigned long long)le.txn_id,
+		    (unsigned long long)le.time_ns,
+		    (unsigned long long)le.first_seq,
+		    (unsigned long long)le.next_seq,
+		    (unsigned long long)c->time_ns,
+		    (unsigned long long)c->first_seq,
+		    (unsigned long long)c->next_seq);
+		REQ(r, same(le.meta.data, le.meta.size, c->meta, c->metalen),
+		    "log of %llu: metadata differs", (unsigned long long)i);
+		REQ(r, i == 0 || le.bytes > 0, "log of %llu: no bytes",
+		    (unsigned long long)i);
+	}
+	REQ(r, quire_log_get(t, upto + 1, &le) == QUIRE_NOTFOUND,
+	    "log beyond the snapshot");
+}
+
+static void check_feed(struct run *r, quire_txn *t, uint64_t txn,
+		       uint64_t since, int replay)
+{
+	quire_changes *f;
+	quire_change ch;
+	struct model m = {0}, want = {0};
+	uint64_t end = r->c[txn].next_seq, s = since + 1;
+	int e;
+	ROK(r, quire_changes_open(t, since, &f));
+	for (; (e = quire_changes_next(f, &ch)) == 0; s++) {
+		REQ(r, s < end, "feed from %llu runs past %llu",
+		    (unsigned long long)since, (unsigned long long)end);
+		const struct hop *o = &r->ops[s - 1];
+		REQ(r, ch.seq == s && ch.txn_id == o->txn && ch.op == o->op &&
+			       same(ch.key.data, ch.key.size, o->k, o->kl) &&
+			       (o->op == QUIRE_OP_DEL ? ch.value.size == 0
+						      : same(ch.value.data,
+							     ch.value.size,
+							     o->v, o->vl)),
+		    "feed op %llu (seq %llu txn %llu op %d) differs from the "
+		    "model (txn %llu op %d)",
+		    (unsigned long long)s, (unsigned long long)ch.seq,
+		    (unsigned long long)ch.txn_id, ch.op,
+		    (unsigned long long)o->txn, o->op);
+		if (replay) {
+			struct hop x = {.op = ch.op,
+					.k = (uint8_t *)ch.key.data,
+					.kl = ch.key.size,
+					.v = (uint8_t *)ch.value.data,
+					.vl = ch.value.size};
+			apply(&m, NULL, &x);
+		}
+	}
+	REQ(r, e == QUIRE_NOTFOUND, "feed: %d (%s)", e, quire_errmsg());
+	REQ(r, s == end || since >= end, "feed from %llu ended at %llu, want %llu",
+	    (unsigned long long)since, (unsigned long long)s,
+	    (unsigned long long)end);
+	quire_changes_close(f);
+	if (replay) {
+		state_at(r, txn, &want);
+		REQ(r, m.n == want.n, "replay holds %zu keys, want %zu", m.n,
+		    want.n);
+		for (size_t i = 0; i < m.n; i++)
+			REQ(r, same(m.v[i].key, m.v[i].klen, want.v[i].key,
+				    want.v[i].klen) &&
+				       same(m.v[i].val, m.v[i].vlen,
+					    want.v[i].val, want.v[i].vlen),
+			    "replay differs at entry %zu", i);
+	}
+	model_clear(&m);
+	model_clear(&want);
+}
+
+static void check_key_history(struct run *r, quire_txn *t, uint64_t txn)
+{
+	uint8_t k[700];
+	size_t kl = key_of((unsigned)below(r, NKEYS), k);
+	quire_history *h;
+	quire_key_version kv;
+	int e;
+	ROK(r, quire_history_open(t, k, kl, &h));
+	uint64_t s = r->c[txn].next_seq;
+	for (;;) {
+		while (--s > 0 && !same(r->ops[s - 1].k, r->ops[s - 1].kl, k, kl))
+			;
+		e = quire_history_next(h, &kv);
+		if (!s)
+			break;
+		ROK(r, e);
+		const struct hop *o = &r->ops[s - 1];
+		REQ(r, kv.seq == s && kv.txn_id == o->txn && kv.op == o->op &&
+			       kv.time_ns == r->c[o->txn].time_ns &&
+			       (o->op == QUIRE_OP_DEL ? kv.value.size == 0
+						      : same(kv.value.data,
+							     kv.value.size,
+							     o->v, o->vl)),
+		    "history of key %.*s: version seq %llu txn %llu op %d, want "
+		    "seq %llu txn %llu op %d",
+		    (int)(kl < 8 ? kl : 8), (const char *)k,
+		    (unsigned long long)kv.seq, (unsigned long long)kv.txn_id,
+		    kv.op, (unsigned long long)s, (unsigned long long)o->txn,
+		    o->op);
+	}
+	REQ(r, e == QUIRE_NOTFOUND, "history ran past the first version: %d",
+	    e);
+	quire_history_close(h);
+}
+
+static void check_diff(struct run *r, uint64_t ta, uint64_t tb)
+{
+	struct model a = {0}, b = {0};
+	quire_txn *xa, *xb;
+	quire_diff *d;
+	quire_delta dl;
+	size_t ia = 0, ib = 0;
+	int e;
+	state_at(r, ta, &a);
+	state_at(r, tb, &b);
+	ROK(r, quire_begin_at(r->db, ta, &xa));
+	ROK(r, quire_begin_at(r->db, tb, &xb));
+	ROK(r, quire_diff_open(xa, xb, &d));
+	for (;;) {
+		/* the model's next differing key */
+		const struct model_ent *ea = NULL, *eb = NULL;
+		while (ia < a.n || ib < b.n) {
+			int c = ia == a.n   ? 1
+				: ib == b.n ? -1
+					    : kcmp(a.v[ia].key, a.v[ia].klen,
+						   b.v[ib].key, b.v[ib].klen);
+			if (c < 0) {
+				ea = &a.v[ia++];
+				break;
+			}
+			if (c > 0) {
+				eb = &b.v[ib++];
+				break;
+			}
+			ea = &a.v[ia++];
+			eb = &b.v[ib++];
+			if (!same(ea->val, ea->vlen, eb->val, eb->vlen))
+				break;
+			ea = eb = NULL;
+		}
+		e = quire_diff_next(d, &dl);
+		if (!ea && !eb)
+			break;
+		ROK(r, e);
+		const struct model_ent *ek = ea ? ea : eb;
+		REQ(r, same(dl.key.data, dl.key.size, ek->key, ek->klen) &&
+			       dl.in_a == !!ea && dl.in_b == !!eb &&
+			       (!ea || same(dl.a.data, dl.a.size, ea->val,
+					    ea->vlen)) &&
+			       (!eb || same(dl.b.data, dl.b.size, eb->val,
+					    eb->vlen)),
+		    "diff %llu..%llu: delta differs from the model",
+		    (unsigned long long)ta, (unsigned long long)tb);
+		/* apply it to A: B must come out */
+		if (dl.in_b)
+			model_put(&a, dl.key.data, dl.key.size, dl.b.data,
+				  dl.b.size);
+		else
+			model_del(&a, dl.key.data, dl.key.size);
+		ia = model_lower(&a, dl.key.data, dl.key.size) + dl.in_b;
+	}
+	REQ(r, e == QUIRE_NOTFOUND, "diff %llu..%llu reports extra keys: %d",
+	    (unsigned long long)ta, (unsigned long long)tb, e);
+	quire_diff_close(d);
+	model_check_txn(&a, xb); /* A plus the diff is B */
+	quire_abort(xa);
+	quire_abort(xb);
+	model_clear(&a);
+	model_clear(&b);
+}
+
+static void check_history(struct run *r, int full)
+{
+	quire_txn *t;
+	check_as_of(r);
+	check_times(r);
+	ROK(r, quire_begin(r->db, QUIRE_RDONLY, &t));
+	REQ(r, quire_txn_id(t) == latest(r), "latest snapshot is %llu",
+	    (unsigned long long)quire_txn_id(t));
+	check_log(r, t, latest(r));
+	check_feed(r, t, latest(r), below(r, r->c[latest(r)].next_seq), 0);
+	check_feed(r, t, latest(r), r->c[latest(r)].next_seq + below(r, 3), 0);
+	if (full)
+		check_feed(r, t, latest(r), 0, 1);
+	for (int i = 0; i < 4; i++)
+		check_key_history(r, t, latest(r));
+	quire_abort(t);
+	/* the same on an old snapshot: it ends at its own commit */
+	uint64_t old = below(r, r->nc);
+	ROK(r, quire_begin_at(r->db, old, &t));
+	check_log(r, t, old);
+	check_feed(r, t, old, full ? 0 : below(r, r->c[old].next_seq), full);
+	check_key_history(r, t, old);
+	quire_abort(t);
+	for (int i = 0; i < 4; i++) {
+		uint64_t a = below(r, r->nc), b;
+		switch (i) {
+		case 0: b = a + 1 < r->nc ? a + 1 : a; break; /* one apart */
+		case 1: b = a; break;                         /* none */
+		default: b = below(r, r->nc);
+		}
+		check_diff(r, a, b);
+	}
+	if (full) {
+		uint64_t problems = 0;
+		ROK(r, quire_begin(r->db, QUIRE_RDONLY, &t));
+		ROK(r, quire_check(t, NULL, NULL, &problems));
+		REQ(r, problems == 0, "quire_check found %llu problems",
+		    (unsigned long long)problems);
+		quire_abort(t);
+	}
+	r->checks++;
+}
+
+/* ---- the workload ----------------------------------------------------- */
+
+/* The commit just made (or none, if the id did not move): record it with
+ * the time the log gives, which must keep the clock's order. */
+static void record_commit(struct run *r, uint64_t first_seq,
+			  const char *meta, size_t metalen)
+{
+	quire_txn *t;
+	quire_log_entry le;
+	ROK(r, quire_begin(r->db, QUIRE_RDONLY, &t));
+	uint64_t id = quire_txn_id(t);
+	if (id == latest(r)) {
+		REQ(r, r->nops + 1 == first_seq && !metalen,
+		    "a commit with changes got no txn id");
+		quire_abort(t);
+		return;
+	}
+	REQ(r, id == latest(r) + 1, "commit got id %llu, want %llu",
+	    (unsigned long long)id, (unsigned long long)latest(r) + 1);
+	ROK(r, quire_log_get(t, id, &le));
+	REQ(r, le.time_ns >= r->c[latest(r)].time_ns,
+	    "commit time went back: %llu after %llu",
+	    (unsigned long long)le.time_ns,
+	    (unsigned long long)r->c[latest(r)].time_ns);
+	struct hcommit c = {.txn = id,
+			    .time_ns = le.time_ns,
+			    .first_seq = first_seq,
+			    .next_seq = r->nops + 1,
+			    .metalen = metalen};
+	memcpy(c.meta, meta, metalen);
+	add_commit(r, &c);
+	quire_abort(t);
+}
+
+/* One write transaction of a few random operations; commits or aborts. */
+static void write_txn(struct run *r)
+{
+	quire_txn *w;
+	struct model wm = {0}, wv = {0};
+	uint8_t k[700];
+	struct hop *mine = NULL;
+	size_t nmine = 0, want = below(r, 13);
+	uint64_t seq0 = r->nops + 1;
+	model_copy(&wm, &r->cur);
+	model_copy(&wv, &r->vers);
+	mine = calloc(want + 1, sizeof *mine);
+	assert_non_null(mine);
+	ROK(r, quire_begin(r->db, 0, &w));
+	REQ(r, quire_txn_id(w) == latest(r) + 1, "write txn id %llu",
+	    (unsigned long long)quire_txn_id(w));
+	for (size_t i = 0; i < want; i++) {
+		uint64_t p = below(r, 100), seq = seq0 + nmine, cur, expect;
+		size_t kl;
+		if (p < 30 && wm.n) { /* a present key */
+			const struct model_ent *e = &wm.v[below(r, wm.n)];
+			memcpy(k, e->key, e->klen);
+			kl = e->klen;
+		} else {
+			kl = key_of((unsigned)below(r, NKEYS), k);
+		}
+		cur = version_in(&wv, k, kl);
+		/* a wrong expectation a quarter of the time */
+		expect = below(r, 4) ? cur
+			 : cur	     ? cur - 1 - below(r, cur)
+				     : 1 + below(r, seq);
+		struct hop o = {.seq = seq, .txn = latest(r) + 1, .k = k, .kl = kl};
+		int e, ok;
+		if (p < 55) {
+			o.op = QUIRE_OP_PUT;
+			o.vl = gen_val(r, seq);
+			o.v = r->vbuf;
+			ROK(r, quire_put(w, k, kl, o.v, o.vl));
+			ok = 1;
+		} else if (p < 70) {
+			o.op = QUIRE_OP_DEL;
+			e = quire_del(w, k, kl);
+			ok = cur != 0;
+			REQ(r, e == (ok ? 0 : QUIRE_NOTFOUND), "del: %d, key %s",
+			    e, ok ? "present" : "absent");
+		} else if (p < 82) {
+			o.op = QUIRE_OP_PUT;
+			o.vl = gen_val(r, seq);
+			o.v = r->vbuf;
+			e = quire_put_if(w, k, kl, o.v, o.vl, expect);
+			ok = expect == cur;
+			REQ(r, e == (ok ? 0 : QUIRE_ECONFLICT),
+			    "put_if at %llu, key at %llu: %d",
+			    (unsigned long long)expect,
+			    (unsigned long long)cur, e);
+			r->conflicts += !ok;
+		} else if (p < 90) {
+			o.op = QUIRE_OP_DEL;
+			e = quire_del_if(w, k, kl, expect);
+			ok = expect == cur && cur;
+			REQ(r, e == (expect != cur ? QUIRE_ECONFLICT
+					  : cur     ? 0
+						    : QUIRE_NOTFOUND),
+			    "del_if at %llu, key at %llu: %d",
+			    (unsigned long long)expect,
+			    (unsigned long long)cur, e);
+			r->conflicts += expect != cur;
+		} else {
+			quire_val v;
+			uint64_t s;
+			const struct model_ent *me = model_get(&wm, k, kl);
+			e = quire_get_seq(w, k, kl, &v, &s);
+			REQ(r, e == (me ? 0 : QUIRE_NOTFOUND) && s == cur &&
+				       (!me || same(v.data, v.size, me->val,
+						    me->vlen)),
+			    "get_seq in the write txn: %d seq %llu, want %llu",
+			    e, (unsigned long long)s,
+			    (unsigned long long)cur);
+			ok = 0;
+		}
+		if (!ok)
+			continue;
+		o.k = dup_bytes(k, kl);
+		o.v = o.op == QUIRE_OP_PUT ? dup_bytes(o.v, o.vl) : NULL;
+		apply(&wm, &wv, &o);
+		mine[nmine++] = o;
+	}
+	const char *meta = "";
+	char mbuf[48];
+	size_t metalen = 0;
+	if (below(r, 100) < 8) {
+		quire_abort(w);
+		for (size_t i = 0; i < nmine; i++) {
+			free(mine[i].k);
+			free(mine[i].v);
+		}
+	} else {
+		if (below(r, 3) == 0) {
+			metalen = (size_t)snprintf(mbuf, sizeof mbuf,
+						   "who=u%llu why=%llu",
+						   (unsigned long long)below(r, 9),
+						   (unsigned long long)r->nc);
+			meta = mbuf;
+			ROK(r, quire_commit_with(w, meta, metalen));
+		} else {
+			ROK(r, quire_commit(w));
+		}
+		for (size_t i = 0; i < nmine; i++)
+			add_op(r, &mine[i]);
+		model_copy(&r->cur, &wm);
+		model_copy(&r->vers, &wv);
+		record_commit(r, seq0, meta, metalen);
+	}
+	free(mine);
+	model_clear(&wm);
+	model_clear(&wv);
+}
+
+/* Committed versions as snapshots report them. */
+static void check_versions(struct run *r)
+{
+	quire_txn *t;
+	uint8_t k[700];
+	ROK(r, quire_begin(r->db, QUIRE_RDONLY, &t));
+	for (int i = 0; i < 10; i++) {
+		size_t kl = key_of((unsigned)below(r, NKEYS), k);
+		uint64_t s, want = version_in(&r->vers, k, kl);
+		int e = quire_get_seq(t, k, kl, NULL, &s);
+		REQ(r, e == (want ? 0 : QUIRE_NOTFOUND) && s == want,
+		    "get_seq: %d seq %llu, want %llu", e,
+		    (unsigned long long)s, (unsigned long long)want);
+	}
+	quire_abort(t);
+}
+
+static void steer_clock(struct run *r)
+{
+	uint64_t now = r->c[latest(r)].time_ns;
+	switch (below(r, 3)) {
+	case 0: /* frozen: commits share a time */
+		memvfs_clock(r->mv, now, 0);
+		break;
+	case 1: /* set back: the next commits must not go back with it */
+		memvfs_clock(r->mv, now - 5000 - below(r, 50000), 1000);
+		break;
+	default:
+		memvfs_clock(r->mv, now + below(r, 1000000), 1000 + below(r, 9000));
+	}
+}
+
+static void run_seed(uint64_t seed)
+{
+	struct run r = {.seed = seed, .rng = seed};
+	r.vbuf = malloc(64u << 10);
+	assert_non_null(r.vbuf);
+	r.mv = memvfs_new(seed);
+	db_open(&r);
+	{
+		quire_txn *t;
+		quire_log_entry le;
+		ROK(&r, quire_begin(r.db, QUIRE_RDONLY, &t));
+		ROK(&r, quire_log_get(t, 0, &le));
+		add_commit(&r, &(struct hcommit){.time_ns = le.time_ns,
+						 .first_seq = 1,
+						 .next_seq = 1});
+		quire_abort(t);
+	}
+	for (int i = 0; i < COMMITS_PER_SEED; i++) {
+		uint64_t p = below(&r, 1000);
+		if (p < 20) {
+			reopen(&r);
+		} else if (p < 45) {
+			uint64_t first = r.nops + 1;
+			ROK(&r, quire_checkpoint(r.db));
+			record_commit(&r, first, "", 0);
+			r.ckpts++;
+		} else if (p < 70) {
+			steer_clock(&r);
+		}
+		write_txn(&r);
+		if (below(&r, 1000) < 25)
+			check_versions(&r);
+		if (i % 75 == 74)
+			check_history(&r, 0);
+	}
+	reopen(&r);
+	check_history(&r, 1);
+	print_message("# seed %llu: %zu commits, %zu operations, %llu "
+		      "conflicts, %llu checkpoints, %llu reopens, %llu checks\n",
+		      (unsigned long long)seed, r.nc - 1, r.nops,
+		      (unsigned long long)r.conflicts,
+		      (unsigned long long)r.ckpts,
+		      (unsigned long long)r.reopens,
+		      (unsigned long long)r.checks);
+	release_held(&r);
+	ROK(&r, quire_close(r.db));
+	memvfs_free(r.mv);
+	for (size_t i = 0; i < r.nops; i++) {
+		free(r.ops[i].k);
+		free(r.ops[i].v);
+	}
+	free(r.ops);
+	free(r.c);
+	model_clear(&r.cur);
+	model_clear(&r.vers);
+	free(r.vbuf);
+}
+
+static void test_history_model(void **state)
+{
+	(void)state;
+	uint64_t first = tu_seed(0x5eed4157);
+	for (uint64_t i = 0; i < SEEDS; i++)
+		run_seed(i ? first + i * 7919 : first);
+}
+
+/* ---- argument checks -------------------------------------------------- */
+
+static void test_history_args(void **state)
+{
+	(void)state;
+	struct memvfs *mv = memvfs_new(1);
+	quire_options o;
+	quire *db;
+	quire_txn *t, *w;
+	quire_log_entry le;
+	quire_changes *f;
+	quire_history *h;
+	quire_diff *d;
+	quire_options_init(&o);
+	o.flags = QUIRE_CREATE;
+	QOK(qdb_open_vfs(PATH, &o, memvfs_vfs(mv), &db));
+	assert_int_equal(quire_begin_at(NULL, 0, &t), QUIRE_EINVAL);
+	assert_int_equal(quire_begin_at(db, 0, NULL), QUIRE_EINVAL);
+	assert_int_equal(quire_begin_at(db, 1, &t), QUIRE_NOTFOUND);
+	assert_int_equal(quire_begin_at_time(db, 0, 0, &t), QUIRE_EINVAL);
+	assert_int_equal(quire_begin_at_time(db, 0,
+					     QUIRE_AT_OR_BEFORE |
+						     QUIRE_AT_OR_AFTER,
+					     &t),
+			 QUIRE_EINVAL);
+	assert_int_equal(quire_begin_at_time(db, 5, QUIRE_AT_OR_BEFORE, &t),
+			 QUIRE_NOTFOUND);
+	QOK(quire_begin(db, 0, &w));
+	QOK(quire_put(w, "a", 1, "1", 1));
+	/* the write transaction's own, uncommitted version */
+	uint64_t s;
+	QOK(quire_get_seq(w, "a", 1, NULL, &s));
+	assert_int_equal(s, 1);
+	assert_int_equal(quire_put_if(w, "a", 1, "2", 1, 0), QUIRE_ECONFLICT);
+	QOK(quire_put_if(w, "a", 1, "2", 1, 1));
+	QOK(quire_get_seq(w, "a", 1, NULL, &s));
+	assert_int_equal(s, 2);
+	assert_int_equal(quire_del_if(w, "b", 1, 0), QUIRE_NOTFOUND);
+	assert_int_equal(quire_put_if(NULL, "a", 1, "2", 1, 1), QUIRE_EINVAL);
+	QOK(quire_commit(w));
+	QOK(quire_begin(db, QUIRE_RDONLY, &t));
+	assert_int_equal(quire_log_get(NULL, 0, &le), QUIRE_EINVAL);
+	assert_int_equal(quire_log_get(t, 0, NULL), QUIRE_EINVAL);
+	assert_int_equal(quire_log_get(t, 2, &le), QUIRE_NOTFOUND);
+	assert_int_equal(quire_changes_open(NULL, 0, &f), QUIRE_EINVAL);
+	assert_int_equal(quire_changes_open(t, 0, NULL), QUIRE_EINVAL);
+	assert_int_equal(quire_changes_next(NULL, NULL), QUIRE_EINVAL);
+	quire_changes_close(NULL);
+	assert_int_equal(quire_history_open(t, NULL, 1, &h), QUIRE_EINVAL);
+	assert_int_equal(quire_history_open(t, "a", QUIRE_MAX_KEY_SIZE + 1, &h),
+			 QUIRE_ETOOBIG);
+	assert_int_equal(quire_history_next(NULL, NULL), QUIRE_EINVAL);
+	quire_history_close(NULL);
+	assert_int_equal(quire_diff_open(t, NULL, &d), QUIRE_EINVAL);
+	assert_int_equal(quire_diff_next(NULL, NULL), QUIRE_EINVAL);
+	quire_diff_close(NULL);
+	assert_int_equal(quire_wait(NULL, 0, 0), QUIRE_EINVAL);
+	/* two handles of one file are still two handles */
+	quire *db2;
+	quire_txn *t2;
+	o.flags = 0;
+	QOK(qdb_open_vfs(PATH, &o, memvfs_vfs(mv), &db2));
+	QOK(quire_begin(db2, QUIRE_RDONLY, &t2));
+	assert_int_equal(quire_diff_open(t, t2, &d), QUIRE_EINVAL);
+	quire_abort(t2);
+	QOK(quire_close(db2));
+	/* a key's history and the feed of a write transaction: committed
+	 * operations only */
+	QOK(quire_begin(db, 0, &w));
+	QOK(quire_put(w, "a", 1, "3", 1));
+	QOK(quire_changes_open(w, 0, &f));
+	quire_change ch;
+	QOK(quire_changes_next(f, &ch));
+	QOK(quire_changes_next(f, &ch));
+	assert_int_equal(ch.seq, 2);
+	assert_int_equal(quire_changes_next(f, &ch), QUIRE_NOTFOUND);
+	quire_changes_close(f);
+	QOK(quire_history_open(w, "a", 1, &h));
+	quire_key_version kv;
+	QOK(quire_history_next(h, &kv));
+	assert_int_equal(kv.seq, 2);
+	quire_history_close(h);
+	quire_abort(w);
+	quire_abort(t);
+	QOK(quire_close(db));
+	memvfs_free(mv);
+}
+
+/* ---- quire_wait ------------------------------------------------------- */
+
+struct waiter {
+	quire *db;
+	uint64_t seq;
+	int rc;
+};
+
+static void *wait_thread(void *p)
+{
+	struct waiter *w = p;
+	w->rc = quire_wait(w->db, w->seq, 10000);
+	return NULL;
+}
+
+static void put_one(quire *db, const char *k)
+{
+	quire_txn *w;
+	QOK(quire_begin(db, 0, &w));
+	QOK(quire_put(w, k, strlen(k), "v", 1));
+	QOK(quire_commit(w));
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void test_wait_thread(void **state)
+{
+	(void)state;
+	quire_options o;
+	quire *db;
+	pthread_t th;
+	quire_options_init(&o);
+	o.flags = QUIRE_CREATE;
+	QOK(quire_open(tu_path("wait"), &o, &db));
+	put_one(db, "a"); /* seq 1 */
+	QOK(quire_wait(db, 1, 0)); /* already there: at once */
+	assert_int_equal(quire_wait(db, 2, 30), QUIRE_ETIMEDOUT);
+	struct waiter w = {db, 3, 1};
+	assert_int_equal(pthread_create(&th, NULL, wait_thread, &w), 0);
+	put_one(db, "b"); /* seq 2: not yet */
+	put_one(db, "c"); /* seq 3 */
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(w.rc, 0);
+	QOK(quire_close(db));
+}
+
+/* Another process waits for a commit of this one; it reports how long the
+ * commit took to reach it (informational: tests do not assert on time). */
+static void test_wait_process(void **state)
+{
+	(void)state;
+	quire_options o;
+	quire *db;
+	int fds[2];
+	char path[4096];
+	snprintf(path, sizeof path, "%s", tu_path("waitproc"));
+	quire_options_init(&o);
+	o.flags = QUIRE_CREATE;
+	QOK(quire_open(path, &o, &db));
+	put_one(db, "a");
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		quire *rd;
+		quire_options ro;
+		uint64_t t;
+		quire_options_init(&ro);
+		ro.flags = QUIRE_RDONLY;
+		if (quire_open(path, &ro, &rd) != 0)
+			_exit(2);
+		(void)!write(fds[1], "r", 1); /* ready */
+		int e = quire_wait(rd, 2, 10000);
+		t = now_ms();
+		(void)!write(fds[1], &t, sizeof t);
+		quire_txn *s;
+		quire_val v;
+		if (!e && (e = quire_begin(rd, QUIRE_RDONLY, &s)) == 0) {
+			e = quire_get(s, "b", 1, &v);
+			quire_abort(s);
+		}
+		quire_close(rd);
+		_exit(e ? 1 : 0);
+	}
+	char c;
+	uint64_t seen, sent;
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	usleep(20000); /* let it start waiting */
+	sent = now_ms();
+	put_one(db, "b");
+	assert_int_equal(read(fds[0], &seen, sizeof seen), (ssize_t)sizeof seen);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	print_message("# another process saw the commit after %llu ms\n",
+		      (unsigned long long)(seen - sent));
+	close(fds[0]);
+	close(fds[1]);
+	QOK(quire_close(db));
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_history_args),
+		cmocka_unit_test(test_wait_thread),
+		cmocka_unit_test(test_wait_process),
+		cmocka_unit_test(test_history_model),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
