@@ -125,3 +125,8 @@ const struct engine *engine_quire(void)
 {
 	return &quire_engine;
 }
+
+quire *engine_quire_handle(void *db)
+{
+	return ((struct qdb *)db)->db;
+}

@@ -40,6 +40,11 @@ const struct engine *engine_quire(void);
 const struct engine *engine_lmdb(void);
 const struct engine *engine_sqlite(void);
 
+/* The quire handle under a database engine_quire() opened, for the
+ * workloads only quire has (diff). */
+struct quire;
+struct quire *engine_quire_handle(void *db);
+
 /* Size of the regular files directly in dir. */
 uint64_t dir_bytes(const char *dir);
 

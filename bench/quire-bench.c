@@ -9,6 +9,8 @@
  *               the overwritten database)
  *   readseq     one full scan, touching every key and value
  *   fillsync    --sync-ops random keys, one per durable commit
+ *   diff        quire only, after the others: quire_diff of two versions
+ *               one commit apart against a full scan (see run_diff)
  *
  * Only the operations are timed (not open and close). Each workload runs
  * for every engine before the next workload starts, so that slow drift of
@@ -50,7 +52,7 @@ struct cfg {
 	size_t value_size, batch, cache_mb, warmup_mb;
 	const char *dir;
 	int keep;
-	int run[NBENCH];
+	int run[NBENCH], run_diff;
 	const struct engine *eng[3];
 	int neng;
 };
@@ -151,6 +153,13 @@ static char *make_keys(uint64_t n, uint64_t range, uint64_t *seed)
 	return k;
 }
 
+/* The value the writes give the i-th key: a window of the random pool. */
+static const char *val_of(const char *vals, size_t vpool, size_t vlen,
+			  uint64_t i)
+{
+	return vals + (i * 97) % (vpool - vlen);
+}
+
 /* Run the writes of keys[0..n) in commits of batch keys. */
 static int write_all(const struct engine *e, void *db, const char *keys,
 		     uint64_t n, size_t batch, const char *vals, size_t vpool,
@@ -162,7 +171,7 @@ static int write_all(const struct engine *e, void *db, const char *keys,
 		size_t m = 0;
 		for (; m < batch && i < n; m++, i++) {
 			kv[m].key = keys + i * KLEN;
-			kv[m].val = vals + (i * 97) % (vpool - vlen);
+			kv[m].val = val_of(vals, vpool, vlen, i);
 		}
 		rc = e->write(db, kv, m, KLEN, vlen);
 	}
@@ -299,6 +308,284 @@ static void summary(const struct cfg *c, struct result res[][NBENCH])
 	printf("|\n");
 }
 
+/* ---- diff (quire only) ---------------------------------------------------
+ *
+ * quire_diff skips the subtrees two commits share, so a diff over a small
+ * change should cost a tiny fraction of reading the database. Measured on a
+ * --num key database (built as fillseq builds it) for changes of 11 and
+ * 1000 keys, each while still pending in a batch (only the batch's keys are
+ * candidates) and after quire_checkpoint folded it into the tree (only the
+ * unshared leaves are), against a full scan of the newer snapshot.
+ */
+
+#define DIFF_REPS 5
+
+/* One changed key: its number (keys[0] holds key i at i * KLEN) and
+ * whether the change deletes it (else it gets a new value). */
+struct chg {
+	uint64_t i;
+	int del;
+};
+
+static int chg_cmp(const void *x, const void *y)
+{
+	const struct chg *a = x, *b = y;
+	return (a->i > b->i) - (a->i < b->i);
+}
+
+/* Where a change takes key i's new value: one byte further into the random
+ * pool than val_of(), so it differs. */
+static const char *new_val(const char *vals, size_t vpool, size_t vlen,
+			   uint64_t i)
+{
+	return vals + (i * 97 + 1) % (vpool - vlen);
+}
+
+static void diff_die(const char *what, int e)
+{
+	fprintf(stderr, "quire-bench: diff: %s: %s (%s)\n", what,
+		quire_strerror(e), quire_errmsg());
+	exit(1);
+}
+
+/* Run the whole diff of a and b: the keys reported, touched as the scan
+ * touches them. */
+static uint64_t diff_run(quire_txn *a, quire_txn *b)
+{
+	quire_diff *d;
+	quire_delta dl;
+	uint64_t n = 0;
+	int e = quire_diff_open(a, b, &d);
+	if (e)
+		diff_die("quire_diff_open", e);
+	while ((e = quire_diff_next(d, &dl)) == 0) {
+		touch(dl.key.data, dl.key.size);
+		touch(dl.a.data, dl.a.size);
+		touch(dl.b.data, dl.b.size);
+		n++;
+	}
+	quire_diff_close(d);
+	if (e != QUIRE_NOTFOUND)
+		diff_die("quire_diff_next", e);
+	return n;
+}
+
+/*
+ * Check (untimed) that the diff of a and b is exactly the change ch[0..n)
+ * (sorted) made after a: the keys in order, deleted ones only in a, the
+ * others with their old value in a and the new one in b. The number of
+ * keys reported, or UINT64_MAX at the first one that is wrong.
+ */
+static uint64_t diff_verify(quire_txn *a, quire_txn *b, const struct chg *ch,
+			    size_t n, const char *keys, const char *vals,
+			    size_t vpool, size_t vlen)
+{
+	quire_diff *d;
+	quire_delta dl;
+	uint64_t got = 0;
+	int e = quire_diff_open(a, b, &d);
+	if (e)
+		diff_die("quire_diff_open", e);
+	while ((e = quire_diff_next(d, &dl)) == 0) {
+		const struct chg *x = got < n ? &ch[got] : NULL;
+		const char *k = x ? keys + x->i * KLEN : NULL;
+		if (!x || dl.key.size != KLEN || memcmp(dl.key.data, k, KLEN) ||
+		    !dl.in_a || dl.in_b != !x->del || dl.a.size != vlen ||
+		    memcmp(dl.a.data, val_of(vals, vpool, vlen, x->i), vlen) ||
+		    (!x->del && (dl.b.size != vlen ||
+				 memcmp(dl.b.data,
+					new_val(vals, vpool, vlen, x->i),
+					vlen)))) {
+			fprintf(stderr, "quire-bench: diff: delta %" PRIu64
+				" is key %.*s (in a %d, in b %d), expected %s\n",
+				got, (int)dl.key.size,
+				(const char *)dl.key.data, dl.in_a, dl.in_b,
+				x ? "another key or value" : "no more keys");
+			got = UINT64_MAX;
+			break;
+		}
+		got++;
+	}
+	quire_diff_close(d);
+	if (e && e != QUIRE_NOTFOUND)
+		diff_die("quire_diff_next", e);
+	return got;
+}
+
+struct diff_row {
+	size_t changed;
+	const char *where;
+	uint64_t differ;
+	double diff_first, diff_best, scan_best;
+};
+
+/* Time a diff of a and b and a full scan of the latest snapshot, each the
+ * best of DIFF_REPS runs (the first diff, which may load nodes, is shown
+ * too). */
+static void diff_measure(const struct engine *e, void *db, quire_txn *a,
+			 quire_txn *b, uint64_t live, struct diff_row *r)
+{
+	r->diff_best = r->scan_best = 1e300;
+	for (int rep = 0; rep < DIFF_REPS; rep++) {
+		double t0 = now();
+		r->differ = diff_run(a, b);
+		double t1 = now();
+		if (!rep)
+			r->diff_first = t1 - t0;
+		if (t1 - t0 < r->diff_best)
+			r->diff_best = t1 - t0;
+	}
+	for (int rep = 0; rep < DIFF_REPS; rep++) {
+		double t0 = now();
+		int64_t n = e->read_seq(db);
+		double t1 = now();
+		if (n < 0 || (uint64_t)n != live) {
+			fprintf(stderr, "quire-bench: diff: the scan saw %" PRId64
+				" keys, expected %" PRIu64 "\n", n, live);
+			exit(1);
+		}
+		if (t1 - t0 < r->scan_best)
+			r->scan_best = t1 - t0;
+	}
+	printf("%-7s %-11s %5zu changed, %-7s %5" PRIu64 " differ  diff %10.3f "
+	       "ms (first %.3f)  scan %10.3f ms  scan/diff %9.1f\n",
+	       e->name, "diff", r->changed, r->where, r->differ,
+	       r->diff_best * 1e3, r->diff_first * 1e3, r->scan_best * 1e3,
+	       r->scan_best / r->diff_best);
+	fflush(stdout);
+}
+
+static quire_txn *snapshot(quire *q)
+{
+	quire_txn *t;
+	int e = quire_begin(q, QUIRE_RDONLY, &t);
+	if (e)
+		diff_die("quire_begin", e);
+	return t;
+}
+
+static void run_diff(const struct cfg *c, const char *vals, size_t vpool,
+		     const char *keys)
+{
+	/* puts and deletes of each change, the largest last */
+	static const size_t sizes[][2] = {{10, 1}, {990, 10}};
+	const size_t nsizes = sizeof sizes / sizeof sizes[0];
+	const struct engine *e = engine_quire();
+	size_t vlen = c->value_size;
+	struct diff_row rows[4];
+	int nrows = 0, bad = 0;
+	uint64_t seed = c->seed ^ 0xd1ffull, live = c->num;
+	char dir[4096];
+	void *db;
+
+	fresh_dir(dir, sizeof dir, c, e, "diff");
+	if (!(db = e->open(dir, 0, c->cache_mb)))
+		exit(1);
+	quire *q = engine_quire_handle(db);
+	double t0 = now();
+	if (write_all(e, db, keys, c->num, c->batch, vals, vpool, vlen) < 0)
+		exit(1);
+	printf("# diff: built %" PRIu64 " keys as fillseq does in %.3f s\n",
+	       c->num, now() - t0);
+
+	unsigned char *used = calloc(c->num / 8 + 1, 1);
+	struct chg *ch = malloc((sizes[nsizes - 1][0] + sizes[nsizes - 1][1]) *
+				sizeof *ch);
+	if (!used || !ch) {
+		fprintf(stderr, "quire-bench: out of memory\n");
+		exit(1);
+	}
+	for (size_t s = 0; s < nsizes; s++) {
+		size_t n = sizes[s][0] + sizes[s][1];
+		int err;
+		if (n * 4 > c->num) {
+			printf("# diff: --num too small for a change of %zu "
+			       "keys\n", n);
+			continue;
+		}
+		/* distinct keys never changed before: each delta is known */
+		for (size_t j = 0; j < n; j++) {
+			uint64_t i;
+			do
+				i = splitmix(&seed) % c->num;
+			while (used[i / 8] & (1u << (i % 8)));
+			used[i / 8] |= (unsigned char)(1u << (i % 8));
+			ch[j] = (struct chg){i, j < sizes[s][1]};
+		}
+		qsort(ch, n, sizeof *ch, chg_cmp);
+
+		/* a: nothing pending; b: the change, one commit later, as a
+		 * batch; c: b folded into the tree */
+		if ((err = quire_checkpoint(q)) != 0)
+			diff_die("quire_checkpoint", err);
+		quire_txn *ta = snapshot(q), *tw;
+		if ((err = quire_begin(q, 0, &tw)) != 0)
+			diff_die("quire_begin", err);
+		for (size_t j = 0; !err && j < n; j++) {
+			const char *k = keys + ch[j].i * KLEN;
+			err = ch[j].del ? quire_del(tw, k, KLEN)
+					: quire_put(tw, k, KLEN,
+						    new_val(vals, vpool, vlen,
+							    ch[j].i),
+						    vlen);
+		}
+		if (err) {
+			quire_abort(tw);
+			diff_die("write", err);
+		}
+		if ((err = quire_commit(tw)) != 0)
+			diff_die("quire_commit", err);
+		live -= sizes[s][1];
+		quire_txn *tb = snapshot(q);
+		if (quire_txn_id(tb) != quire_txn_id(ta) + 1) {
+			fprintf(stderr, "quire-bench: diff: snapshots %" PRIu64
+				" and %" PRIu64 " are not one commit apart\n",
+				quire_txn_id(ta), quire_txn_id(tb));
+			exit(1);
+		}
+		rows[nrows] = (struct diff_row){.changed = n, .where = "pending"};
+		diff_measure(e, db, ta, tb, live, &rows[nrows]);
+		bad |= diff_verify(ta, tb, ch, n, keys, vals, vpool, vlen) != n;
+		bad |= rows[nrows++].differ != n;
+
+		if ((err = quire_checkpoint(q)) != 0)
+			diff_die("quire_checkpoint", err);
+		quire_txn *tc = snapshot(q);
+		rows[nrows] = (struct diff_row){.changed = n, .where = "tree"};
+		diff_measure(e, db, ta, tc, live, &rows[nrows]);
+		bad |= diff_verify(ta, tc, ch, n, keys, vals, vpool, vlen) != n;
+		bad |= rows[nrows++].differ != n;
+		/* the same data, pending in one and folded in the other */
+		bad |= diff_verify(tb, tc, NULL, 0, keys, vals, vpool, vlen) != 0;
+		quire_abort(ta);
+		quire_abort(tb);
+		quire_abort(tc);
+		if (bad)
+			break;
+	}
+	e->close(db);
+	free(used);
+	free(ch);
+	if (bad) {
+		fprintf(stderr, "quire-bench: diff: the differing keys are not "
+				"the changed ones\n");
+		exit(1);
+	}
+
+	printf("\n| diff, %" PRIu64 " keys | keys changed | diff ms | full scan "
+	       "ms | scan/diff |\n|---|---:|---:|---:|---:|\n",
+	       c->num);
+	for (int i = 0; i < nrows; i++)
+		printf("| %s | %zu | %.3f | %.1f | %.1f |\n",
+		       strcmp(rows[i].where, "tree")
+			       ? "one commit apart, change in a batch"
+			       : "the same, after quire_checkpoint",
+		       rows[i].changed, rows[i].diff_best * 1e3,
+		       rows[i].scan_best * 1e3,
+		       rows[i].scan_best / rows[i].diff_best);
+	fflush(stdout);
+}
+
 static int usage(void)
 {
 	fprintf(stderr,
@@ -306,7 +593,7 @@ static int usage(void)
 		"  [--batch N] [--engines quire,lmdb,sqlite] [--benchmarks LIST]\n"
 		"  [--dir DIR] [--keep] [--cache-mb N] [--seed N] [--warmup-mb N]\n"
 		"benchmarks: fillseq,fillrandom,overwrite,readrandom,readseq,"
-		"fillsync\n");
+		"fillsync,diff\n");
 	return 2;
 }
 
@@ -351,8 +638,11 @@ int main(int argc, char **argv)
 	}
 	if (!c.num || !c.batch || !c.value_size || !c.sync_ops)
 		return usage();
+	int any = 0;
 	for (int b = 0; b < NBENCH; b++)
-		c.run[b] = !benches || strstr(benches, bench_names[b]) != NULL;
+		any |= c.run[b] = !benches ||
+				  strstr(benches, bench_names[b]) != NULL;
+	c.run_diff = !benches || strstr(benches, "diff") != NULL;
 	const struct {
 		const char *name;
 		const struct engine *(*get)(void);
@@ -403,12 +693,15 @@ int main(int argc, char **argv)
 	for (int b = 0; b < NBENCH; b++)
 		for (int e = 0; c.run[b] && e < c.neng; e++)
 			run_one(&c, b, c.eng[e], &res[e][b], vals, vpool, keys);
-	summary(&c, res);
+	if (any)
+		summary(&c, res);
+	if (c.run_diff)
+		run_diff(&c, vals, vpool, keys[0]);
 
 	if (!c.keep)
 		for (int e = 0; e < c.neng; e++) {
-			const char *w[] = {"seq", "rand", "sync"};
-			for (int i = 0; i < 3; i++) {
+			const char *w[] = {"seq", "rand", "sync", "diff"};
+			for (int i = 0; i < 4; i++) {
 				char dir[4096];
 				snprintf(dir, sizeof dir, "%s/%s-%s", c.dir,
 					 c.eng[e]->name, w[i]);

@@ -133,7 +133,10 @@ typedef struct quire_val {
 #define QUIRE_RDONLY 0x2u
 /** quire_open: do not fsync at commit. Commits stay atomic: after a crash the
  *  database opens at an earlier commit, never in a corrupt state. Use
- *  quire_sync() to make everything committed so far durable. */
+ *  quire_sync() to make everything committed so far durable. The handle
+ *  still syncs on its own once 256 MiB have been appended since the last
+ *  durable commit, so that opening after a reboot (which verifies what was
+ *  written since then) reads a bounded amount. */
 #define QUIRE_NOSYNC 0x4u
 /** @} */
 
@@ -218,7 +221,8 @@ int quire_checkpoint(quire *db);
  * Any number may be open in any number of threads.
  *
  * With flags == 0: the write transaction. One per database at a time: a
- * second writer on the same handle waits until the first ends; a writer in
+ * second writer in this process (on the same handle, or on another handle
+ * of the same file) waits until the first ends; a writer in
  * another process makes this call wait for busy_timeout_ms and then return
  * QUIRE_EBUSY. The transaction sees its own writes through quire_get() and
  * cursors; nobody else sees them before quire_commit().
@@ -298,7 +302,10 @@ int quire_del(quire_txn *txn, const void *key, size_t klen);
 /**
  * Open a cursor on the transaction. It starts unpositioned; position it with
  * quire_cursor_first/last/seek. On a write transaction it reflects puts and
- * deletes made after it was opened. Close it before the transaction ends.
+ * deletes made after it was opened. Close it with quire_cursor_close(),
+ * before or after the transaction ends (a cursor outliving its transaction
+ * only fails with QUIRE_EINVAL).
+ * @return 0, QUIRE_ENOMEM, QUIRE_EINVAL.
  */
 int quire_cursor_open(quire_txn *txn, quire_cursor **cur);
 
@@ -466,11 +473,12 @@ typedef struct quire_delta {
 typedef struct quire_diff quire_diff;
 
 /**
- * Open the difference between two snapshots of the same handle: every key
+ * Open the difference between two snapshots of the same file (of one
+ * handle or of two handles that opened the same file): every key
  * whose value differs (or that exists in one only), in key order. Subtrees
  * the two commits share are skipped, so the cost follows the size of the
  * difference, not of the database.
- * @return 0, QUIRE_EINVAL (different handles), QUIRE_ENOMEM.
+ * @return 0, QUIRE_EINVAL (different files), QUIRE_ENOMEM.
  */
 int quire_diff_open(quire_txn *a, quire_txn *b, quire_diff **diff);
 

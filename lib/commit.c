@@ -291,9 +291,11 @@ static int commit_muts(quire_txn *txn, struct modify *m, struct mut **out,
 {
 	const struct qhdr *base = &txn->snap->h;
 	struct memtable *mt = txn->snap->mt;
-	struct qhdr ck;
+	struct qhdr ck = *base; /* base is often the checkpoint itself */
 	size_t n = 0;
-	int e = df_load_header(txn->db, base->ckpt_off, &ck);
+	int e = base->ckpt_off == base->self_off
+			? 0
+			: df_load_header(txn->db, base->ckpt_off, &ck);
 	if (e)
 		return e;
 	struct mut *cm = malloc((mt->nblocks + 1) * sizeof *cm);
@@ -442,6 +444,20 @@ out:
 	return e;
 }
 
+/* Whether the transaction's entries fill at least one leaf. A smaller
+ * append would rewrite the tree's right edge (a path of nodes) for a few
+ * bytes, where a batch costs about its own size. */
+static int fills_a_leaf(const quire_txn *txn)
+{
+	size_t bytes = 0;
+	for (struct wnode *n = wbuf_first(txn->wb); n; n = wbuf_next(n)) {
+		bytes += n->klen + (n->v.ool ? 8 : n->v.len) + 4;
+		if (bytes >= txn->db->opts.node_size)
+			return 1;
+	}
+	return 0;
+}
+
 /* Whether every key the transaction writes lies past the largest key of
  * its commit's trees (a pure append, as in loading sorted data). */
 static int appends_only(quire_txn *txn, int *err)
@@ -472,8 +488,9 @@ static int appends_only(quire_txn *txn, int *err)
  * Batch or checkpoint. Small random commits append a batch: rewriting the
  * tree for them would copy a path of nodes per key. A commit that reaches
  * the checkpoint threshold folds everything. And while nothing is pending,
- * a commit that only appends past the largest key goes straight into the
- * tree, which for appends costs about what the batch would.
+ * a commit that only appends past the largest key and fills at least a
+ * leaf goes straight into the tree: its new leaves are full, the right edge
+ * above them is rewritten once, and that costs about what the batch would.
  */
 int commit_write(quire_txn *txn, int force_checkpoint)
 {
@@ -485,7 +502,8 @@ int commit_write(quire_txn *txn, int force_checkpoint)
 	    base->pending_ops + txn->wb->nops >= txn->db->opts.checkpoint_ops ||
 	    base->pending_bytes >= QUIRE_CHECKPOINT_BYTES)
 		e = commit_checkpoint(txn, 0);
-	else if (base->pending_ops == 0 && appends_only(txn, &e))
+	else if (base->pending_ops == 0 && fills_a_leaf(txn) &&
+		 appends_only(txn, &e))
 		e = e ? e : commit_checkpoint(txn, 1);
 	else if (!e)
 		e = commit_batch(txn);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "gate.h"
 #include "internal.h"
 #include "memtable.h"
 #include "txn.h"
@@ -101,8 +102,7 @@ static void db_free(quire *db)
 	free(db->app.iov);
 	pthread_mutex_destroy(&db->snap_mu);
 	pthread_mutex_destroy(&db->refresh_mu);
-	pthread_mutex_destroy(&db->write_mu);
-	pthread_cond_destroy(&db->write_cv);
+	gate_put(db->gate);
 	pthread_mutex_destroy(&db->pub_mu);
 	pthread_cond_destroy(&db->pub_cv);
 	free(db->path);
@@ -138,10 +138,9 @@ int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
 	if (db->opts.cache_size < ((size_t)1 << 20))
 		db->opts.cache_size = (size_t)1 << 20;
 	db->vfs = vfs;
+	db->nosync_walk = QUIRE_NOSYNC_WALK_BYTES;
 	pthread_mutex_init(&db->snap_mu, NULL);
 	pthread_mutex_init(&db->refresh_mu, NULL);
-	pthread_mutex_init(&db->write_mu, NULL);
-	pthread_cond_init(&db->write_cv, NULL);
 	pthread_mutex_init(&db->pub_mu, NULL);
 	pthread_cond_init(&db->pub_cv, NULL);
 	int e = 0;
@@ -150,6 +149,8 @@ int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
 		e = qerr(QUIRE_ENOMEM, "out of memory");
 	if (!e)
 		e = df_open(db);
+	if (!e && !(db->gate = gate_get(db->f)))
+		e = qerr(QUIRE_ENOMEM, "out of memory");
 	if (e) {
 		db_free(db);
 		return e;

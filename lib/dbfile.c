@@ -742,7 +742,10 @@ int df_commit(quire *db, struct qhdr *h, const void *meta)
 	free(hb);
 	if (e || (e = flush(db)) != 0)
 		return e;
-	if (!(db->opts.flags & QUIRE_NOSYNC)) {
+	/* NOSYNC still syncs now and then: recovery after a reboot walks
+	 * forward from the durable commit, and that walk must stay short */
+	if (!(db->opts.flags & QUIRE_NOSYNC) ||
+	    h->self_off - db->durable_off >= db->nosync_walk) {
 		if ((e = sync_file(db)) != 0)
 			return e;
 		db->durable_off = h->self_off;

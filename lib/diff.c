@@ -7,9 +7,11 @@
  * what remains are the keys of nodes the commits do not share. And the
  * pending operations: when both snapshots follow the same checkpoint, only
  * the keys of the batches between them; otherwise every pending key of
- * either. Each candidate is then looked up in both snapshots and reported
- * if the two answers differ. So the cost follows the size of the
- * difference, not the size of the database.
+ * either. A tree key that is no pending candidate and stands in both trees
+ * with the same sequence number has the same value in both; every other
+ * candidate is looked up in both snapshots and reported if the two answers
+ * differ. So the cost follows the size of the difference, not the size of
+ * the database.
  */
 #include "config.h"
 
@@ -107,9 +109,11 @@ int quire_diff_open(quire_txn *a, quire_txn *b, quire_diff **out)
 {
 	int e;
 	qerr_clear();
-	if (!a || !b || !out || a->db != b->db)
+	/* handles of one file name the same bytes by the same offsets */
+	if (!a || !b || !out ||
+	    memcmp(a->db->file_id, b->db->file_id, QF_FILE_ID) != 0)
 		return qerr(QUIRE_EINVAL, "quire_diff_open: two transactions "
-					  "of one handle are needed");
+					  "of one file are needed");
 	quire_diff *d = calloc(1, sizeof *d);
 	if (!d || !(d->last = malloc(QUIRE_MAX_KEY_SIZE))) {
 		free(d);
@@ -141,8 +145,11 @@ static int start_level(const struct tcur *c)
 }
 
 /* Skip subtrees both walks share; then the next tree key of either (the
- * smaller), in *k. 0, or QUIRE_NOTFOUND when both trees are done. */
-static int tree_next(quire_diff *d, const uint8_t **k, uint32_t *kl)
+ * smaller), in *k, and in *same whether both trees hold it at the same
+ * version (sequence number): then both hold the same value. 0, or
+ * QUIRE_NOTFOUND when both trees are done. */
+static int tree_next(quire_diff *d, const uint8_t **k, uint32_t *kl,
+		     int *same)
 {
 	int e;
 	for (;;) {
@@ -171,6 +178,13 @@ static int tree_next(quire_diff *d, const uint8_t **k, uint32_t *kl)
 	int c = !ak ? 1 : !bk ? -1 : key_cmp(ak, al, bk, bl);
 	*k = c <= 0 ? ak : bk;
 	*kl = c <= 0 ? al : bl;
+	*same = 0;
+	if (c == 0) {
+		struct lentry ea, eb;
+		tcur_entry(&d->ta, &ea);
+		tcur_entry(&d->tb, &eb);
+		*same = ea.meta == eb.meta;
+	}
 	if (c <= 0 && (e = tcur_next(&d->ta)) && e != QUIRE_NOTFOUND)
 		return e;
 	if (c >= 0 && (e = tcur_next(&d->tb)) && e != QUIRE_NOTFOUND)
@@ -197,10 +211,11 @@ int quire_diff_next(quire_diff *d, quire_delta *out)
 	for (;;) {
 		const uint8_t *tk = NULL, *k;
 		uint32_t tkl = 0, kl;
+		int same = 0;
 		/* peek the next tree candidate without consuming the
 		 * pending one, then take the smaller */
 		struct tcur sa = d->ta, sb = d->tb;
-		e = tree_next(d, &tk, &tkl);
+		e = tree_next(d, &tk, &tkl, &same);
 		if (e && e != QUIRE_NOTFOUND)
 			return e;
 		const struct kref *p =
@@ -225,6 +240,8 @@ int quire_diff_next(quire_diff *d, quire_delta *out)
 			continue; /* seen already */
 		memcpy(d->last, k, kl);
 		d->lastlen = kl;
+		if (c < 0 && same)
+			continue; /* one version in both trees, no pending one */
 
 		quire_val va, vb;
 		struct vbuf *bufs = NULL;

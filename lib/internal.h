@@ -38,6 +38,11 @@
 /* Pending batches beyond this many bytes also force a checkpoint. */
 #define QUIRE_CHECKPOINT_BYTES ((uint64_t)64 << 20)
 
+/* With QUIRE_NOSYNC a commit still syncs once this much has been appended
+ * since the last durable commit, which bounds the recovery walk (about a
+ * quarter second of reading). */
+#define QUIRE_NOSYNC_WALK_BYTES ((uint64_t)256 << 20)
+
 struct memtable;
 
 /* An immutable view of one commit, shared by the transactions reading it:
@@ -83,15 +88,14 @@ struct quire {
 	pthread_mutex_t refresh_mu; /* one thread loads new headers at a time;
 				     * never held by a committer */
 
-	pthread_mutex_t write_mu;   /* guards writer_active */
-	pthread_cond_t write_cv;
-	int writer_active;
+	struct gate *gate;          /* writers of this process take turns */
 
 	/* Writer state: used only by the thread owning the write txn. */
 	struct appender app;
 	uint64_t durable_off, durable_txn; /* newest commit known on disk */
 	uint64_t slot_counter;
 	_Atomic int failed;     /* nonzero after a failed fsync: EFATAL */
+	uint64_t nosync_walk;   /* QUIRE_NOSYNC_WALK_BYTES (tests lower it) */
 
 	_Atomic int ntxn;       /* open transactions, for quire_close */
 };

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "gate.h"
 #include "memtable.h"
 #include "tree.h"
 #include "txn.h"
@@ -22,26 +23,15 @@
 void writer_release(quire *db)
 {
 	df_unlock(db);
-	pthread_mutex_lock(&db->write_mu);
-	db->writer_active = 0;
-	pthread_cond_signal(&db->write_cv);
-	pthread_mutex_unlock(&db->write_mu);
+	gate_leave(db->gate);
 }
 
 int writer_acquire(quire *db)
 {
-	pthread_mutex_lock(&db->write_mu);
-	while (db->writer_active)
-		pthread_cond_wait(&db->write_cv, &db->write_mu);
-	db->writer_active = 1;
-	pthread_mutex_unlock(&db->write_mu);
+	gate_enter(db->gate);
 	int e = df_lock(db);
-	if (e) {
-		pthread_mutex_lock(&db->write_mu);
-		db->writer_active = 0;
-		pthread_cond_signal(&db->write_cv);
-		pthread_mutex_unlock(&db->write_mu);
-	}
+	if (e)
+		gate_leave(db->gate);
 	return e;
 }
 

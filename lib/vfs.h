@@ -52,6 +52,10 @@ struct qvfs_file_ops {
 	 * writes made by any process. NULL when not supported; callers then
 	 * read with read(). */
 	const void *(*map)(qvfs_file *f, size_t len);
+	/* Optional: what identifies the file itself (device and inode), so
+	 * that handles of one file in one process can find each other. 0 or
+	 * -errno. */
+	int (*identity)(qvfs_file *f, uint64_t *dev, uint64_t *ino);
 	void (*close)(qvfs_file *f);
 };
 

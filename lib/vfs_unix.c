@@ -97,6 +97,16 @@ static int u_lock(qvfs_file *f, int op)
 	return 0;
 }
 
+static int u_identity(qvfs_file *f, uint64_t *dev, uint64_t *ino)
+{
+	struct stat st;
+	if (fstat(((struct ufile *)f)->fd, &st) < 0)
+		return -errno;
+	*dev = (uint64_t)st.st_dev;
+	*ino = (uint64_t)st.st_ino;
+	return 0;
+}
+
 static const void *u_map(qvfs_file *f, size_t len)
 {
 	struct ufile *u = (struct ufile *)f;
@@ -128,6 +138,7 @@ static const struct qvfs_file_ops ufile_ops = {
 	.size = u_size,
 	.lock = u_lock,
 	.map = u_map,
+	.identity = u_identity,
 	.close = u_close,
 };
 

@@ -6,7 +6,8 @@ set -u
 Q=${QUIRE_BIN:?QUIRE_BIN not set}
 T=${QUIRE_TEST_DIR:-/tmp}/cli.$$
 mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
+bg=""   # background processes still running (followers)
+trap 'for p in $bg; do kill "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
 n=0
 fails=0
 
@@ -169,9 +170,224 @@ wait $holder
 status 0 "the holder's commit landed" "$Q" get "$W" held
 status 0 "and so did the waiting put" "$Q" get "$W" k
 
+# --- history: the database the following sections read ---------------------
+H=$T/h.quire
+"$Q" put "$H" a 1                                   # txn 1, seq 1
+"$Q" put "$H" b 2                                   # txn 2, seq 2
+printf 'c\t3\nd\t4\n' | "$Q" load "$H"              # txn 3, seqs 3-4
+"$Q" del "$H" a                                     # txn 4, seq 5
+"$Q" put --meta "$(printf 'by\tme\001\377')" "$H" b "$(printf 'x\001y')" # txn 5
+"$Q" put "$H" "$(printf 'tab\tkey')" "$(printf 'new\nline')"  # txn 6, seq 7
+# one field of commit N's history --json line
+hfield() { "$Q" history --json "$H" | grep "^{\"txn\":$1," |
+	sed "s/.*\"$2\":\([0-9]*\).*/\1/"; }
+# the commit time of txn N as @SECONDS.NANOSECONDS (ns given: that time)
+at_ns() { sec=${1%?????????}; echo "@$sec.${1#"$sec"}"; }
+
+# --- --as-of: reading old commits -----------------------------------------
+"$Q" get --as-of 1 "$H" a >"$T/out"
+same "get --as-of an old commit" "$T/out" "1"
+status 1 "get --as-of a commit after the delete exits 1" "$Q" get "$H" a --as-of 4
+"$Q" get --as-of=2 "$H" b >"$T/out"
+same "get --as-of=N" "$T/out" "2"
+"$Q" get "$H" b --as-of 5 >"$T/out"
+printf 'x\001y\n' >"$T/want"
+check "get --as-of the newest value" cmp -s "$T/out" "$T/want"
+status 0 "dump --as-of 0 (the empty database as created)" "$Q" dump --as-of 0 "$H"
+check "prints nothing" test ! -s "$T/out"
+"$Q" dump --as-of 1 "$H" >"$T/out"
+same "dump --as-of 1" "$T/out" "$(printf 'a\t1')"
+"$Q" dump --as-of 3 "$H" >"$T/out"
+same "dump --as-of 3 (after a load)" "$T/out" "$(printf 'a\t1\nb\t2\nc\t3\nd\t4')"
+"$Q" dump --as-of 4 "$H" >"$T/out"
+same "dump --as-of 4 (after a delete)" "$T/out" "$(printf 'b\t2\nc\t3\nd\t4')"
+"$Q" dump --as-of 5 "$H" >"$T/out"
+same "dump --as-of 5 escapes as dump does" "$T/out" "$(printf 'b\tx\\x01y\nc\t3\nd\t4')"
+"$Q" dump "$H" >"$T/dump1"
+"$Q" dump --as-of 6 "$H" >"$T/dump2"
+check "dump --as-of the newest commit is dump" cmp -s "$T/dump1" "$T/dump2"
+"$Q" scan --as-of 3 "$H" --start b --limit 2 >"$T/out"
+same "scan --as-of with --start and --limit" "$T/out" "$(printf 'b\t2\nc\t3')"
+"$Q" scan --as-of 4 "$H" --reverse >"$T/out"
+same "scan --as-of --reverse" "$T/out" "$(printf 'd\t4\nc\t3\nb\t2')"
+"$Q" stat --json --as-of 2 "$H" >"$T/out"
+check "stat --as-of reports that commit" grep -q '"txn":2,.*"keys":2,"seq":3,' "$T/out"
+
+# by time: the commit times come from history --json
+ns2=$(hfield 2 time_ns)
+"$Q" dump --as-of "$(at_ns "$ns2")" "$H" >"$T/out"
+same "--as-of @TIME of a commit reads that commit" "$T/out" "$(printf 'a\t1\nb\t2')"
+"$Q" dump --as-of "$(at_ns $((ns2 - 1)))" "$H" >"$T/out"
+same "--as-of @TIME just before it reads the one before" "$T/out" "$(printf 'a\t1')"
+ns4=$(hfield 4 time_ns); ns5=$(hfield 5 time_ns)
+"$Q" get --as-of "$(at_ns $(( (ns4 + ns5) / 2 )))" "$H" b >"$T/out"
+same "--as-of @TIME between two commits reads the earlier" "$T/out" "2"
+"$Q" get --as-of @9999999999.5 "$H" b >"$T/out"
+same "--as-of @TIME in the future reads the newest" "$T/out" "$(printf 'x\001y')"
+status 1 "where a deleted key stays deleted" "$Q" get --as-of @9999999999.5 "$H" a
+status 2 "--as-of @TIME before the first commit exits 2" "$Q" get --as-of @1 "$H" b
+check "and says there was no commit then" grep -q "no commit .*1970-01-01T00:00:01" "$T/err"
+
+# errors
+status 2 "--as-of a commit not made yet exits 2" "$Q" get --as-of 7 "$H" b
+check "the message names the file" grep -q "$H" "$T/err"
+check "and the commit" grep -q "no commit 7 yet (the newest is 6)" "$T/err"
+status 2 "dump --as-of a commit not made yet exits 2" "$Q" dump --as-of 100 "$H"
+status 2 "--as-of needs a number" "$Q" get --as-of x "$H" b
+check "and says so" grep -q "as-of needs" "$T/err"
+status 2 "--as-of @ needs a time" "$Q" get --as-of @ "$H" b
+status 2 "--as-of @TIME needs digits after the point" "$Q" get --as-of @1. "$H" b
+status 2 "--as-of rejects a negative time" "$Q" get --as-of @-1 "$H" b
+status 2 "--as-of rejects an overflowing time" "$Q" get --as-of @99999999999999999999 "$H" b
+status 2 "--as-of is refused by writing commands" "$Q" put --as-of 1 "$H" k v
+check "with a reason" grep -q "put does not take --as-of" "$T/err"
+status 1 "and nothing was written" "$Q" get "$H" k
+
+# --- history ----------------------------------------------------------------
+status 0 "history exits 0" "$Q" history "$H"
+check "history lists every commit, txn 0 included" test "$(wc -l <"$T/out")" = 7
+cut -f1 "$T/out" | paste -sd ' ' - >"$T/out2"
+same "newest first" "$T/out2" "6 5 4 3 2 1 0"
+check "a line: txn, ISO time, seqs, ops, bytes, meta" grep -q "^3	[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T[0-9:]*\.[0-9]\{9\}Z	3-4	2	[1-9][0-9]*	$" "$T/out"
+check "a commit without operations" grep -q "^0	[^	]*	-	0	[0-9]*	$" "$T/out"
+check "metadata is escaped as in dump" grep -q '^5	.*	6-6	1	[0-9]*	by\\tme\\x01\\xff$' "$T/out"
+"$Q" history --limit 2 "$H" | cut -f1 >"$T/out"
+same "history --limit" "$T/out" "$(printf '6\n5')"
+"$Q" history --reverse "$H" | cut -f1 | paste -sd ' ' - >"$T/out"
+same "history --reverse: oldest first" "$T/out" "0 1 2 3 4 5 6"
+"$Q" history --reverse --limit=2 "$H" | cut -f1 >"$T/out"
+same "history --reverse --limit: the oldest N" "$T/out" "$(printf '0\n1')"
+"$Q" history --json "$H" >"$T/out"
+check "history --json: one object per commit" test "$(grep -c '^{.*}$' "$T/out")" = 7
+check "history --json has txn, time and ops" grep -q '^{"txn":3,"time":"[0-9-]*T[0-9:.]*Z","time_ns":[0-9]*,"first_seq":3,"next_seq":5,"ops":2,"bytes":[0-9]*,"meta":""}$' "$T/out"
+check "history --json escapes metadata as JSON" grep -q '"txn":5,.*"meta":"by\\tme\\u0001\\udcff"}$' "$T/out"
+check "history time matches stat" sh -c "'$Q' stat --json '$H' | grep -q '\"time_ns\":$(hfield 6 time_ns),'"
+status 2 "history of a missing file exits 2" "$Q" history "$T/none.quire"
+
+# --- changes ------------------------------------------------------------------
+"$Q" changes "$H" >"$T/out"
+same "changes: every operation, puts and deletes" "$T/out" "$(printf '1\t1\tput\ta\t1
+2\t2\tput\tb\t2
+3\t3\tput\tc\t3
+4\t3\tput\td\t4
+5\t4\tdel\ta
+6\t5\tput\tb\tx\\x01y
+7\t6\tput\ttab\\tkey\tnew\\nline')"
+"$Q" changes --since 4 "$H" >"$T/out"
+same "changes --since" "$T/out" "$(printf '5\t4\tdel\ta\n6\t5\tput\tb\tx\\x01y\n7\t6\tput\ttab\\tkey\tnew\\nline')"
+"$Q" changes --since=1 --limit 2 "$H" >"$T/out"
+same "changes --since=N --limit" "$T/out" "$(printf '2\t2\tput\tb\t2\n3\t3\tput\tc\t3')"
+status 0 "changes --since the last seq" "$Q" changes --since 7 "$H"
+check "prints nothing" test ! -s "$T/out"
+status 0 "changes --since beyond the last seq" "$Q" changes --since 1000 "$H"
+check "prints nothing" test ! -s "$T/out"
+"$Q" changes --since 4 --json "$H" >"$T/out"
+same "changes --json" "$T/out" '{"seq":5,"txn":4,"op":"del","key":"a"}
+{"seq":6,"txn":5,"op":"put","key":"b","value":"x\u0001y"}
+{"seq":7,"txn":6,"op":"put","key":"tab\tkey","value":"new\nline"}'
+status 2 "--since needs a number" "$Q" changes --since x "$H"
+check "and says so" grep -q "since needs" "$T/err"
+status 2 "--since rejects a negative number" "$Q" changes --since -1 "$H"
+status 2 "--since needs a value" "$Q" changes "$H" --since
+status 2 "--since is refused by other commands" "$Q" dump --since 1 "$H"
+status 2 "--follow is refused by other commands" "$Q" log --follow "$H" a
+
+# --- log ------------------------------------------------------------------------
+"$Q" log "$H" a >"$T/out"
+cut -f1,2,4,5 "$T/out" >"$T/out2"
+same "log: versions newest first, a tombstone included" "$T/out2" "$(printf '5\t4\tdel\n1\t1\tput\t1')"
+check "log shows the commit times" sh -c "cut -f3 '$T/out' | grep -c '^[0-9-]*T[0-9:.]*Z$' | grep -qx 2"
+check "log times are the commits'" grep -q "^5	4	$("$Q" history "$H" | grep '^4	' | cut -f2)	del$" "$T/out"
+"$Q" log --limit 1 "$H" a | cut -f4 >"$T/out"
+same "log --limit" "$T/out" "del"
+"$Q" log "$H" b | cut -f1,2,4,5 >"$T/out"
+same "log escapes values" "$T/out" "$(printf '6\t5\tput\tx\\x01y\n2\t2\tput\t2')"
+"$Q" log --json "$H" b >"$T/out"
+check "log --json" grep -q '^{"seq":6,"txn":5,"time":"[^"]*Z","time_ns":[0-9]*,"op":"put","value":"x\\u0001y"}$' "$T/out"
+"$Q" log --json "$H" a >"$T/out"
+check "log --json of a tombstone" grep -q '^{"seq":5,"txn":4,"time":"[^"]*","time_ns":[0-9]*,"op":"del"}$' "$T/out"
+status 1 "log of a key never written exits 1" "$Q" log "$H" nope
+check "and prints nothing" test ! -s "$T/out"
+status 2 "log needs a key" "$Q" log "$H"
+
+# --- diff -----------------------------------------------------------------------
+"$Q" diff "$H" 2 5 >"$T/out"
+same "diff A B: removed, changed, added" "$T/out" "$(printf -- '-\ta\t1\n~\tb\t2\tx\\x01y\n+\tc\t3\n+\td\t4')"
+"$Q" diff "$H" 5 2 >"$T/out"
+same "diff B A: the other way round" "$T/out" "$(printf -- '+\ta\t1\n~\tb\tx\\x01y\t2\n-\tc\t3\n-\td\t4')"
+status 0 "diff of a commit with itself" "$Q" diff "$H" 3 3
+check "prints nothing" test ! -s "$T/out"
+"$Q" diff "$H" 0 6 >"$T/out"
+same "diff from the empty database" "$T/out" "$(printf -- '+\tb\tx\\x01y\n+\tc\t3\n+\td\t4\n+\ttab\\tkey\tnew\\nline')"
+"$Q" diff "$H" "$(at_ns "$ns2")" 5 >"$T/out2"
+"$Q" diff "$H" 2 5 >"$T/out"
+check "diff takes @TIME" cmp -s "$T/out" "$T/out2"
+"$Q" diff --json "$H" 3 5 >"$T/out"
+same "diff --json" "$T/out" '{"op":"removed","key":"a","a":"1"}
+{"op":"changed","key":"b","a":"2","b":"x\u0001y"}'
+status 2 "diff with a commit not made yet exits 2" "$Q" diff "$H" 1 99
+check "and names it" grep -q "no commit 99 yet" "$T/err"
+status 2 "diff with a malformed commit exits 2" "$Q" diff "$H" 1 x
+status 2 "diff needs two commits" "$Q" diff "$H" 1
+
+# --- stat --json of the history database ---------------------------------------
+"$Q" stat --json "$H" >"$T/out"
+check "stat --json: txn, seq, keys, file_bytes, live_bytes" grep -q '"txn":6,.*"keys":4,"seq":8,"live_bytes":[0-9]*,"file_bytes":[0-9]*,' "$T/out"
+fb=$(sed "s/.*\"file_bytes\":\([0-9]*\).*/\1/" "$T/out")
+check "file_bytes is within the file" test "$fb" -gt 4096 -a "$fb" -le "$(wc -c <"$H")"
+
+# --- changes --follow -------------------------------------------------------
+now_ms() { t=$(date +%s%N); case $t in *N) echo $(( $(date +%s) * 1000 ));; *) echo $((t / 1000000));; esac; }
+# wait_for PATTERN FILE: poll up to 5 s for a line; 0 if it appeared
+wait_for() { i=0; while [ $i -lt 500 ]; do grep -q "$1" "$2" && return 0; sleep 0.01; i=$((i + 1)); done; return 1; }
+# gone PID: poll up to 5 s for the process to end
+gone() { i=0; while [ $i -lt 500 ]; do kill -0 "$1" 2>/dev/null || return 0; sleep 0.01; i=$((i + 1)); done; return 1; }
+F=$T/follow.out
+"$Q" changes --since 6 --follow "$H" >"$F" 2>"$T/ferr" &
+fpid=$!; bg="$bg $fpid"
+check "the follower prints what is there at once" wait_for "^7	6	put	tab" "$F"
+sleep 1   # let it settle into waiting
+"$Q" put "$H" live yes
+t0=$(now_ms)
+if wait_for "^8	7	put	live	yes$" "$F"; then
+	ok "a follower prints a new commit (within 5 s)"
+	echo "# follow latency: $(( $(now_ms) - t0 )) ms"
+else
+	not_ok "a follower prints a new commit (within 5 s)"
+fi
+printf 'm1\tx\nm2\ty\n' | "$Q" load "$H"
+"$Q" del "$H" live
+check "and every commit after it" wait_for "^11	9	del	live$" "$F"
+same "in order, nothing twice" "$F" "$(printf '7\t6\tput\ttab\\tkey\tnew\\nline
+8\t7\tput\tlive\tyes
+9\t8\tput\tm1\tx
+10\t8\tput\tm2\ty
+11\t9\tdel\tlive')"
+kill -TERM "$fpid"
+if gone "$fpid"; then wait "$fpid"; rc=$?; else rc=timeout; fi
+check "SIGTERM ends the follower with exit 0 (got $rc)" test "$rc" = 0
+check "and it said nothing on stderr" test ! -s "$T/ferr"
+
+"$Q" changes --json --follow "$H" >"$F" 2>"$T/ferr" &
+fpid=$!; bg="$bg $fpid"
+check "a --json follower from the start" wait_for '^{"seq":11,' "$F"
+kill -INT "$fpid"
+if gone "$fpid"; then wait "$fpid"; rc=$?; else rc=timeout; fi
+check "SIGINT ends the follower with exit 0 (got $rc)" test "$rc" = 0
+check "it had printed every operation" test "$(wc -l <"$F")" = 11
+
+"$Q" changes --since 11 --follow --limit 2 "$H" >"$F" 2>"$T/ferr" &
+fpid=$!; bg="$bg $fpid"
+"$Q" put "$H" n1 1
+"$Q" put "$H" n2 2
+"$Q" put "$H" n3 3
+if gone "$fpid"; then wait "$fpid"; rc=$?; else rc=timeout; fi
+check "--follow --limit N exits by itself after N operations (got $rc)" test "$rc" = 0
+same "having printed just those" "$F" "$(printf '12\t10\tput\tn1\t1\n13\t11\tput\tn2\t2')"
+
 # --- help and version ---------------------------------------------------------
 status 0 "--help exits 0" "$Q" --help
-check "--help lists every command" sh -c "for c in put get del scan load dump stat check; do grep -q \"  \$c \" '$T/out' || exit 1; done"
+check "--help lists every command" sh -c "for c in put get del scan load dump stat check history changes log diff; do grep -q \"  \$c \" '$T/out' || exit 1; done"
 status 0 "--version exits 0" "$Q" --version
 check "--version names the version" grep -q "^quire [0-9]" "$T/out"
 status 2 "no command is a usage error" "$Q"

@@ -248,6 +248,14 @@ static int mh_lock(qvfs_file *fh, int op)
 	return 0;
 }
 
+static int mh_identity(qvfs_file *fh, uint64_t *dev, uint64_t *ino)
+{
+	struct mhandle *h = (struct mhandle *)fh;
+	*dev = (uint64_t)(uintptr_t)h->m;
+	*ino = (uint64_t)(uintptr_t)h->f;
+	return 0;
+}
+
 static void mh_close(qvfs_file *fh)
 {
 	struct mhandle *h = (struct mhandle *)fh;
@@ -266,6 +274,7 @@ static const struct qvfs_file_ops mh_ops = {
 	.size = mh_size,
 	.lock = mh_lock,
 	.map = NULL,
+	.identity = mh_identity,
 	.close = mh_close,
 };
 

@@ -897,11 +897,23 @@ static void test_history_args(void **state)
 	assert_int_equal(quire_diff_next(NULL, NULL), QUIRE_EINVAL);
 	quire_diff_close(NULL);
 	assert_int_equal(quire_wait(NULL, 0, 0), QUIRE_EINVAL);
-	/* two handles of one file are still two handles */
+	/* snapshots of two handles of one file can be compared; of two
+	 * files not */
 	quire *db2;
 	quire_txn *t2;
+	quire_delta dl;
 	o.flags = 0;
 	QOK(qdb_open_vfs(PATH, &o, memvfs_vfs(mv), &db2));
+	QOK(quire_begin_at(db2, 0, &t2));
+	QOK(quire_diff_open(t2, t, &d));
+	QOK(quire_diff_next(d, &dl));
+	assert_true(!dl.in_a && dl.in_b && dl.key.size == 1);
+	assert_int_equal(quire_diff_next(d, &dl), QUIRE_NOTFOUND);
+	quire_diff_close(d);
+	quire_abort(t2);
+	QOK(quire_close(db2));
+	o.flags = QUIRE_CREATE;
+	QOK(qdb_open_vfs("/other.quire", &o, memvfs_vfs(mv), &db2));
 	QOK(quire_begin(db2, QUIRE_RDONLY, &t2));
 	assert_int_equal(quire_diff_open(t, t2, &d), QUIRE_EINVAL);
 	quire_abort(t2);

@@ -467,13 +467,16 @@ static void *second_writer(void *arg)
 	return NULL;
 }
 
-/* A second writer on the same handle waits its turn, even with
- * busy_timeout_ms = 0 (which only concerns other processes). */
-static void test_second_writer_waits(void **state)
+/* A second writer of this process waits its turn, even with
+ * busy_timeout_ms = 0 (which only concerns other processes): on the same
+ * handle, or on another handle of the same file. */
+static void second_writer_waits(int other_handle)
 {
-	const char *path = tu_path("second");
+	char path[4096];
+	snprintf(path, sizeof path, "%s", tu_path("second"));
 	quire *db = open_db(path, QUIRE_CREATE | QUIRE_NOSYNC, 0);
-	struct second s = {.db = db};
+	quire *db2 = other_handle ? open_db(path, QUIRE_NOSYNC, 0) : db;
+	struct second s = {.db = db2};
 	int fds[2];
 	char b;
 	pthread_t th;
@@ -501,10 +504,24 @@ static void test_second_writer_waits(void **state)
 	expect(w, "a", "1");
 	expect(w, "b", "2");
 	QOK(quire_commit(w));
+	if (other_handle)
+		QOK(quire_close(db2));
 	QOK(quire_close(db));
 	close(fds[0]);
 	close(fds[1]);
 	unlink(path);
+}
+
+static void test_second_writer_waits(void **state)
+{
+	(void)state;
+	second_writer_waits(0);
+}
+
+static void test_second_handle_writer_waits(void **state)
+{
+	(void)state;
+	second_writer_waits(1);
 }
 
 /* Run child(path, in, out) in a new process. down and up (each may be
@@ -768,6 +785,7 @@ int main(void)
 		cmocka_unit_test(test_readers_see_whole_commits),
 		cmocka_unit_test(test_snapshot_after_commit_sees_it),
 		cmocka_unit_test(test_second_writer_waits),
+		cmocka_unit_test(test_second_handle_writer_waits),
 		cmocka_unit_test(test_writer_in_other_process),
 		cmocka_unit_test(test_reader_in_other_process),
 		cmocka_unit_test(test_parent_sees_child_commits),

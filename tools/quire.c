@@ -1,12 +1,15 @@
 /*
  * quire.c - the quire command-line tool: put, get, del, scan, load, dump,
- * stat and check on a database file (see quire(1)).
+ * stat and check on a database file, and the command line itself; the
+ * history commands (history, changes, log, diff, and --as-of reads) are in
+ * history_cmds.c. See quire(1).
  *
  * Exit status: 0 success, 1 "no" (key not found, nothing to delete, check
- * found problems), 2 error. Errors go to stderr, naming the file and the
- * reason. Reading commands open the file read-only and never create it;
- * writing commands create a missing database and wait up to 10 s for a
- * writer in another process (--no-wait: not at all).
+ * found problems, a key without history), 2 error (also a commit that does
+ * not exist yet or history compacted away). Errors go to stderr, naming the
+ * file and the reason. Reading commands open the file read-only and never
+ * create it; writing commands create a missing database and wait up to 10 s
+ * for a writer in another process (--no-wait: not at all).
  */
 #include "config.h"
 
@@ -18,19 +21,10 @@
 #include <time.h>
 
 #include "quire.h"
+#include "tool.h"
 #include "tsv.h"
 
 #define WAIT_MS 10000
-
-struct opts {
-	const char *cmd;
-	const char *pos[3];
-	int npos;
-	int no_wait, verbose, json, reverse;
-	const char *prefix, *start, *end;
-	unsigned long long limit; /* 0: none */
-	unsigned long long batch; /* 0: one commit */
-};
 
 static const char usage_text[] =
 	"usage: quire [options] COMMAND DB [ARGS]\n"
@@ -47,18 +41,40 @@ static const char usage_text[] =
 	"  stat DB [--json]     figures of the newest commit\n"
 	"  check DB             verify everything the newest commit reaches\n"
 	"                       (exit 1 if problems were found)\n"
+	"  history DB           the commits, newest first (--reverse: oldest\n"
+	"       [--limit N]     first): TXN TIME SEQS OPS BYTES META\n"
+	"  changes DB           the operations after --since SEQ (default 0):\n"
+	"       [--since SEQ]   SEQ TXN put KEY VALUE, or SEQ TXN del KEY;\n"
+	"       [--follow]      --follow: then wait for new commits until\n"
+	"       [--limit N]     interrupted (or N operations were printed)\n"
+	"  log DB KEY           the versions of KEY, newest first:\n"
+	"       [--limit N]     SEQ TXN TIME put VALUE, or SEQ TXN TIME del\n"
+	"                       (exit 1 if KEY was never written)\n"
+	"  diff DB A B          the keys commits A and B disagree on:\n"
+	"                       + KEY VALUE (only in B), - KEY VALUE (only\n"
+	"                       in A), ~ KEY VALUE_A VALUE_B\n"
 	"\n"
 	"options:\n"
+	"  --as-of TXN          get, scan, dump, stat: read commit TXN, or\n"
+	"  --as-of @UNIXTIME    the last one made at or before the time\n"
+	"                       (seconds since 1970, fractions allowed);\n"
+	"                       diff takes A and B in the same forms\n"
+	"  --json               stat, history, changes, log, diff: one JSON\n"
+	"                       object per line\n"
+	"  --meta TEXT          put, del, load: record TEXT with each commit\n"
+	"                       (shown by history)\n"
 	"  --no-wait            fail at once if another process is writing\n"
 	"                       (writing commands wait up to 10 s by default)\n"
 	"  -v, --verbose        report what load did\n"
 	"  -h, --help           show this help\n"
 	"  --version            show the version\n"
 	"\n"
-	"TSV escapes \\\\ \\t \\n and other control or non-UTF-8 bytes as \\xHH.\n"
-	"Exit status: 0 ok, 1 not found / problems, 2 error.\n";
+	"Output fields are separated by tabs. TSV escapes \\\\ \\t \\n and other\n"
+	"control or non-UTF-8 bytes as \\xHH.\n"
+	"Exit status: 0 ok, 1 not found / problems, 2 error (also: no such\n"
+	"commit yet, history compacted away).\n";
 
-static int usage(const char *why)
+int usage(const char *why)
 {
 	if (why)
 		fprintf(stderr, "quire: %s\n", why);
@@ -67,7 +83,7 @@ static int usage(const char *why)
 }
 
 /* Report a quire failure on path; returns the exit status 2. */
-static int fail(const char *path, int e)
+int fail(const char *path, int e)
 {
 	const char *m = quire_errmsg();
 	if (*m && strstr(m, path))
@@ -80,8 +96,7 @@ static int fail(const char *path, int e)
 	return 2;
 }
 
-static int open_db(const struct opts *o, const char *path, int write,
-		   quire **db)
+int open_db(const struct opts *o, const char *path, int write, quire **db)
 {
 	quire_options qo;
 	quire_options_init(&qo);
@@ -94,6 +109,22 @@ static int open_db(const struct opts *o, const char *path, int write,
 static size_t len(const char *s)
 {
 	return strlen(s);
+}
+
+int output_done(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "quire: writing output: %s\n", strerror(errno));
+		return 2;
+	}
+	return 0;
+}
+
+/* Commit t, with the --meta text if one was given. */
+static int commit(const struct opts *o, quire_txn *t)
+{
+	return o->meta ? quire_commit_with(t, o->meta, len(o->meta))
+		       : quire_commit(t);
 }
 
 static int cmd_put(const struct opts *o)
@@ -111,7 +142,7 @@ static int cmd_put(const struct opts *o)
 			   len(o->pos[2]))) != 0)
 		quire_abort(t);
 	else if (!e)
-		e = quire_commit(t);
+		e = commit(o, t);
 	rc = e ? fail(path, e) : 0;
 	quire_close(db);
 	return rc;
@@ -129,7 +160,7 @@ static int cmd_del(const struct opts *o)
 		return rc;
 	if ((e = quire_begin(db, 0, &t)) == 0) {
 		e = quire_del(t, o->pos[1], len(o->pos[1]));
-		e = e ? (quire_abort(t), e) : quire_commit(t);
+		e = e ? (quire_abort(t), e) : commit(o, t);
 	}
 	rc = e == QUIRE_NOTFOUND ? 1 : e ? fail(path, e) : 0;
 	quire_close(db);
@@ -147,14 +178,16 @@ static int cmd_get(const struct opts *o)
 		return usage("get needs DB KEY");
 	if ((rc = open_db(o, path, 0, &db)) != 0)
 		return rc;
-	if ((e = quire_begin(db, QUIRE_RDONLY, &t)) == 0) {
-		e = quire_get(t, o->pos[1], len(o->pos[1]), &v);
-		if (!e) {
-			fwrite(v.data, 1, v.size, stdout);
-			putchar('\n');
-		}
-		quire_abort(t);
+	if ((rc = begin_point(db, path, &o->as_of, &t)) != 0) {
+		quire_close(db);
+		return rc;
 	}
+	e = quire_get(t, o->pos[1], len(o->pos[1]), &v);
+	if (!e) {
+		fwrite(v.data, 1, v.size, stdout);
+		putchar('\n');
+	}
+	quire_abort(t);
 	rc = e == QUIRE_NOTFOUND ? 1 : e ? fail(path, e) : 0;
 	quire_close(db);
 	return rc;
@@ -214,10 +247,10 @@ static int scan(const struct opts *o, const char *path)
 		free(pe);
 		return rc;
 	}
-	if ((e = quire_begin(db, QUIRE_RDONLY, &t)) != 0 ||
-	    (e = quire_cursor_open(t, &c)) != 0) {
-		if (t && !e)
-			quire_abort(t);
+	if ((rc = begin_point(db, path, &o->as_of, &t)) != 0)
+		goto out;
+	if ((e = quire_cursor_open(t, &c)) != 0) {
+		quire_abort(t);
 		rc = fail(path, e);
 		goto out;
 	}
@@ -246,11 +279,7 @@ static int scan(const struct opts *o, const char *path)
 		putchar('\n');
 		e = o->reverse ? quire_cursor_prev(c) : quire_cursor_next(c);
 	}
-	rc = e && e != QUIRE_NOTFOUND ? fail(path, e) : 0;
-	if (!rc && (fflush(stdout) != 0 || ferror(stdout))) {
-		fprintf(stderr, "quire: writing output: %s\n", strerror(errno));
-		rc = 2;
-	}
+	rc = e && e != QUIRE_NOTFOUND ? fail(path, e) : output_done();
 	quire_cursor_close(c);
 	quire_abort(t);
 out:
@@ -268,7 +297,8 @@ static int cmd_scan(const struct opts *o)
 
 static int cmd_dump(const struct opts *o)
 {
-	struct opts all = {.cmd = o->cmd, .no_wait = o->no_wait};
+	struct opts all = {
+		.cmd = o->cmd, .no_wait = o->no_wait, .as_of = o->as_of};
 	if (o->npos != 1)
 		return usage("dump needs DB");
 	return scan(&all, o->pos[0]);
@@ -317,7 +347,7 @@ static int cmd_load(const struct opts *o)
 			break;
 		keys++;
 		if (o->batch && ++inbatch == o->batch) {
-			e = quire_commit(t);
+			e = commit(o, t);
 			t = NULL;
 			inbatch = 0;
 			if (e)
@@ -330,7 +360,7 @@ static int cmd_load(const struct opts *o)
 		rc = 2;
 	}
 	if (t && !rc && !e) {
-		e = quire_commit(t);
+		e = commit(o, t);
 		commits += e == 0;
 	} else if (t) {
 		quire_abort(t);
@@ -345,7 +375,7 @@ static int cmd_load(const struct opts *o)
 	return rc;
 }
 
-static void iso_time(uint64_t ns, char *buf, size_t n)
+void iso_time(uint64_t ns, char *buf, size_t n)
 {
 	time_t sec = (time_t)(ns / 1000000000u);
 	struct tm tm;
@@ -354,40 +384,26 @@ static void iso_time(uint64_t ns, char *buf, size_t n)
 	snprintf(buf + k, n - k, ".%09uZ", (unsigned)(ns % 1000000000u));
 }
 
-static void json_string(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
 static int cmd_stat(const struct opts *o)
 {
 	const char *path = o->pos[0];
 	quire *db;
 	quire_txn *t;
 	quire_stat st;
-	char when[64];
+	char when[ISO_TIME_LEN];
 	int e, rc;
 	if (o->npos != 1)
 		return usage("stat needs DB");
 	if ((rc = open_db(o, path, 0, &db)) != 0)
 		return rc;
-	if ((e = quire_begin(db, QUIRE_RDONLY, &t)) != 0 ||
-	    (e = quire_txn_stat(t, &st)) != 0) {
-		rc = fail(path, e);
-		if (!e)
-			quire_abort(t);
+	if ((rc = begin_point(db, path, &o->as_of, &t)) != 0) {
 		quire_close(db);
 		return rc;
+	}
+	if ((e = quire_txn_stat(t, &st)) != 0) {
+		quire_abort(t);
+		quire_close(db);
+		return fail(path, e);
 	}
 	quire_abort(t);
 	quire_close(db);
@@ -397,7 +413,7 @@ static int cmd_stat(const struct opts *o)
 				 : 0.0;
 	if (o->json) {
 		printf("{\"path\":");
-		json_string(path);
+		json_string(stdout, (const unsigned char *)path, len(path));
 		printf(",\"txn\":%" PRIu64 ",\"time\":\"%s\",\"time_ns\":%" PRIu64
 		       ",\"keys\":%" PRIu64 ",\"seq\":%" PRIu64
 		       ",\"live_bytes\":%" PRIu64 ",\"file_bytes\":%" PRIu64
@@ -460,13 +476,29 @@ static int cmd_check(const struct opts *o)
 	return problems ? 1 : 0;
 }
 
+/* Options only some commands take; elsewhere they would be silently
+ * meaningless (a del --as-of, say), so they are refused. */
+#define TAKES_AS_OF 1u
+#define TAKES_SINCE 2u /* --since and --follow */
+#define TAKES_META 4u
+
 static const struct {
 	const char *name;
 	int (*fn)(const struct opts *o);
+	unsigned takes;
 } commands[] = {
-	{"put", cmd_put},   {"get", cmd_get},   {"del", cmd_del},
-	{"scan", cmd_scan}, {"load", cmd_load}, {"dump", cmd_dump},
-	{"stat", cmd_stat}, {"check", cmd_check},
+	{"put", cmd_put, TAKES_META},
+	{"get", cmd_get, TAKES_AS_OF},
+	{"del", cmd_del, TAKES_META},
+	{"scan", cmd_scan, TAKES_AS_OF},
+	{"load", cmd_load, TAKES_META},
+	{"dump", cmd_dump, TAKES_AS_OF},
+	{"stat", cmd_stat, TAKES_AS_OF},
+	{"check", cmd_check, 0},
+	{"history", cmd_history, 0},
+	{"changes", cmd_changes, TAKES_SINCE},
+	{"log", cmd_log, 0},
+	{"diff", cmd_diff, 0},
 };
 
 /* An option's value: "--opt=value" or the next argument. */
@@ -523,6 +555,22 @@ int main(int argc, char **argv)
 			o.json = 1;
 		} else if (strcmp(a, "--reverse") == 0) {
 			o.reverse = 1;
+		} else if (strcmp(a, "--follow") == 0) {
+			o.follow = 1;
+		} else if (OPT("--as-of")) {
+			const char *v = value_of(a, 7, argc, argv, &i);
+			if (!v || parse_point(v, &o.as_of))
+				return usage("--as-of needs a txn id or "
+					     "@UNIXTIME");
+		} else if (OPT("--since")) {
+			/* the largest seq would leave no "next" to wait for */
+			if (number(value_of(a, 7, argc, argv, &i), &o.since) ||
+			    o.since == UINT64_MAX)
+				return usage("--since needs a sequence number");
+			o.has_since = 1;
+		} else if (OPT("--meta")) {
+			if (!(o.meta = value_of(a, 6, argc, argv, &i)))
+				return usage("--meta needs a value");
 		} else if (OPT("--prefix")) {
 			if (!(o.prefix = value_of(a, 8, argc, argv, &i)))
 				return usage("--prefix needs a value");
@@ -547,9 +595,26 @@ int main(int argc, char **argv)
 	}
 	if (!o.cmd)
 		return usage("no command");
-	for (size_t c = 0; c < sizeof commands / sizeof *commands; c++)
-		if (strcmp(o.cmd, commands[c].name) == 0)
-			return commands[c].fn(&o);
+	for (size_t c = 0; c < sizeof commands / sizeof *commands; c++) {
+		unsigned takes = commands[c].takes;
+		const char *stray = NULL;
+		if (strcmp(o.cmd, commands[c].name) != 0)
+			continue;
+		if (o.as_of.set && !(takes & TAKES_AS_OF))
+			stray = "--as-of";
+		else if (o.has_since && !(takes & TAKES_SINCE))
+			stray = "--since";
+		else if (o.follow && !(takes & TAKES_SINCE))
+			stray = "--follow";
+		else if (o.meta && !(takes & TAKES_META))
+			stray = "--meta";
+		if (stray) {
+			fprintf(stderr, "quire: %s does not take %s\n", o.cmd,
+				stray);
+			return usage(NULL);
+		}
+		return commands[c].fn(&o);
+	}
 	fprintf(stderr, "quire: unknown command %s\n", o.cmd);
 	return usage(NULL);
 }

@@ -1,5 +1,6 @@
 /*
- * tsv.c - escaping for the quire tool's tab-separated format (see tsv.h).
+ * tsv.c - escaping for the quire tool's tab-separated format and its JSON
+ * strings (see tsv.h).
  */
 #include "config.h"
 
@@ -62,6 +63,40 @@ void tsv_escape(FILE *out, const unsigned char *p, size_t n)
 		}
 		i++;
 	}
+}
+
+void json_string(FILE *out, const unsigned char *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	putc('"', out);
+	for (size_t i = 0; i < n;) {
+		unsigned char c = p[i];
+		size_t u;
+		if (c == '"' || c == '\\') {
+			putc('\\', out);
+			putc(c, out);
+		} else if (c == '\n') {
+			fputs("\\n", out);
+		} else if (c == '\t') {
+			fputs("\\t", out);
+		} else if (c == '\r') {
+			fputs("\\r", out);
+		} else if (c >= 0x20 && c < 0x7f) {
+			putc(c, out);
+		} else if (c >= 0x80 && (u = utf8_len(p + i, n - i)) != 0) {
+			fwrite(p + i, 1, u, out);
+			i += u;
+			continue;
+		} else {
+			/* controls and 0x7f as themselves; stray bytes (always
+			 * >= 0x80) as lone low surrogates */
+			fputs(c < 0x80 ? "\\u00" : "\\udc", out);
+			putc(hex[c >> 4], out);
+			putc(hex[c & 15], out);
+		}
+		i++;
+	}
+	putc('"', out);
 }
 
 static int hexval(unsigned char c)

@@ -1,0 +1,101 @@
+/*
+ * gate.c - process-wide writer gates, one per open file (see gate.h).
+ *
+ * A list under one mutex: handles are opened rarely and a process has few
+ * files open, and the waits are as long as the write transactions anyway.
+ * A forked child inherits the list but none of the writers: its handles
+ * get gates of their own (gates remember the process that made them), and
+ * the mutex is held across fork so that the child's copy is consistent.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "gate.h"
+
+struct gate {
+	uint64_t dev, ino;
+	pid_t pid;          /* the process whose writers it orders */
+	int known;          /* dev/ino identify the file: shared */
+	int refs;
+	int busy;           /* a writer of this process holds the file */
+	pthread_cond_t cv;
+	struct gate *next;
+};
+
+static pthread_mutex_t gates_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct gate *gates;
+static pthread_once_t gates_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&gates_mu);
+}
+
+static void fork_done(void)
+{
+	pthread_mutex_unlock(&gates_mu);
+}
+
+static void gates_init(void)
+{
+	pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
+struct gate *gate_get(qvfs_file *f)
+{
+	uint64_t dev = 0, ino = 0;
+	int known = f->ops->identity && f->ops->identity(f, &dev, &ino) == 0;
+	pid_t pid = getpid();
+	struct gate *g;
+	pthread_once(&gates_once, gates_init);
+	pthread_mutex_lock(&gates_mu);
+	for (g = gates; known && g; g = g->next)
+		if (g->known && g->dev == dev && g->ino == ino && g->pid == pid)
+			break;
+	if (g) {
+		g->refs++;
+	} else if ((g = calloc(1, sizeof *g)) != NULL) {
+		*g = (struct gate){.dev = dev, .ino = ino, .pid = pid,
+				   .known = known, .refs = 1, .next = gates};
+		pthread_cond_init(&g->cv, NULL);
+		gates = g;
+	}
+	pthread_mutex_unlock(&gates_mu);
+	return g;
+}
+
+void gate_put(struct gate *g)
+{
+	if (!g)
+		return;
+	pthread_mutex_lock(&gates_mu);
+	if (--g->refs == 0) {
+		struct gate **p = &gates;
+		while (*p != g)
+			p = &(*p)->next;
+		*p = g->next;
+		pthread_cond_destroy(&g->cv);
+		free(g);
+	}
+	pthread_mutex_unlock(&gates_mu);
+}
+
+void gate_enter(struct gate *g)
+{
+	pthread_mutex_lock(&gates_mu);
+	while (g->busy)
+		pthread_cond_wait(&g->cv, &gates_mu);
+	g->busy = 1;
+	pthread_mutex_unlock(&gates_mu);
+}
+
+void gate_leave(struct gate *g)
+{
+	pthread_mutex_lock(&gates_mu);
+	g->busy = 0;
+	pthread_cond_signal(&g->cv);
+	pthread_mutex_unlock(&gates_mu);
+}

@@ -1,0 +1,28 @@
+/*
+ * gate.h - the process-wide writer gate of each open file.
+ *
+ * The cross-process writer lock is an open-file lock, so two handles of one
+ * file in one process exclude each other like two processes: the second
+ * would get QUIRE_EBUSY. Writers in one process should instead take turns
+ * like threads of one handle. Every handle of a file (same device and inode)
+ * shares one gate; a writer passes it before taking the file lock and
+ * leaves it after releasing that lock.
+ */
+#ifndef QUIRE_GATE_H
+#define QUIRE_GATE_H
+
+#include "vfs.h"
+
+struct gate;
+
+/* The gate of the file f is open on (a private one if the VFS cannot tell
+ * the file's identity). NULL when out of memory. */
+struct gate *gate_get(qvfs_file *f);
+void gate_put(struct gate *g);
+
+/* Wait until no other writer of this process holds the gate, then hold
+ * it. */
+void gate_enter(struct gate *g);
+void gate_leave(struct gate *g);
+
+#endif

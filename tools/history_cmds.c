@@ -1,0 +1,432 @@
+/*
+ * history_cmds.c - the quire tool's commands that read the past: snapshots
+ * of old commits (--as-of of get, scan, dump and stat), history (the commit
+ * log), changes (every operation by sequence number, optionally followed as
+ * new commits land), log (the versions of one key) and diff (the keys two
+ * commits disagree on). Output formats are in quire(1).
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tool.h"
+#include "tsv.h"
+
+/* ---- naming a commit ---------------------------------------------------- */
+
+/* *v = *v * 10 + d unless that overflows. */
+static int add_digit(uint64_t *v, char d)
+{
+	unsigned k = (unsigned)(d - '0');
+	if (*v > (UINT64_MAX - k) / 10)
+		return -1;
+	*v = *v * 10 + k;
+	return 0;
+}
+
+int parse_point(const char *s, struct point *p)
+{
+	uint64_t v = 0, frac = 0;
+	int digits = 0;
+	*p = (struct point){.set = 1, .by_time = s[0] == '@'};
+	s += p->by_time;
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++)
+		if (add_digit(&v, *s))
+			return -1;
+	if (p->by_time && *s == '.') {
+		if (*++s < '0' || *s > '9')
+			return -1;
+		/* digits past nanoseconds are dropped: rounding down keeps
+		 * "at or before" true */
+		for (; *s >= '0' && *s <= '9'; s++)
+			if (digits < 9) {
+				frac = frac * 10 + (uint64_t)(*s - '0');
+				digits++;
+			}
+		for (; digits < 9; digits++)
+			frac *= 10;
+	}
+	if (*s)
+		return -1;
+	if (p->by_time) {
+		if (v > (UINT64_MAX - frac) / 1000000000u)
+			return -1;
+		v = v * 1000000000u + frac;
+	}
+	p->v = v;
+	return 0;
+}
+
+int begin_point(quire *db, const char *path, const struct point *p,
+		quire_txn **txn)
+{
+	char when[ISO_TIME_LEN];
+	quire_txn *t;
+	quire_stat st;
+	int e;
+	if (!p->set)
+		e = quire_begin(db, QUIRE_RDONLY, txn);
+	else if (p->by_time)
+		e = quire_begin_at_time(db, p->v, QUIRE_AT_OR_BEFORE, txn);
+	else
+		e = quire_begin_at(db, p->v, txn);
+	if (e != QUIRE_NOTFOUND)
+		return e ? fail(path, e) : 0;
+	/* the library leaves the wording of "not found" to the caller */
+	if (p->by_time) {
+		iso_time(p->v, when, sizeof when);
+		fprintf(stderr, "quire: %s: no commit was made at or before %s\n",
+			path, when);
+		return 2;
+	}
+	fprintf(stderr, "quire: %s: there is no commit %" PRIu64 " yet", path,
+		p->v);
+	if (quire_begin(db, QUIRE_RDONLY, &t) == 0) {
+		if (quire_txn_stat(t, &st) == 0)
+			fprintf(stderr, " (the newest is %" PRIu64 ")", st.txn_id);
+		quire_abort(t);
+	}
+	fputc('\n', stderr);
+	return 2;
+}
+
+/* ---- history: the commit log ------------------------------------------- */
+
+/* quire_log_get() keeps each entry's metadata until the transaction ends,
+ * so a long walk renews its snapshot (of the same commit) every so many
+ * entries to keep memory bounded. */
+#define LOG_RENEW 4096
+
+static void print_entry(const struct opts *o, const quire_log_entry *le)
+{
+	char when[ISO_TIME_LEN];
+	uint64_t ops = le->next_seq > le->first_seq
+			       ? le->next_seq - le->first_seq
+			       : 0;
+	iso_time(le->time_ns, when, sizeof when);
+	if (o->json) {
+		printf("{\"txn\":%" PRIu64 ",\"time\":\"%s\",\"time_ns\":%" PRIu64
+		       ",\"first_seq\":%" PRIu64 ",\"next_seq\":%" PRIu64
+		       ",\"ops\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"meta\":",
+		       le->txn_id, when, le->time_ns, le->first_seq,
+		       le->next_seq, ops, le->bytes);
+		json_string(stdout, le->meta.data, le->meta.size);
+		fputs("}\n", stdout);
+		return;
+	}
+	printf("%" PRIu64 "\t%s\t", le->txn_id, when);
+	if (ops)
+		printf("%" PRIu64 "-%" PRIu64, le->first_seq, le->next_seq - 1);
+	else
+		putchar('-');
+	printf("\t%" PRIu64 "\t%" PRIu64 "\t", ops, le->bytes);
+	tsv_escape(stdout, le->meta.data, le->meta.size);
+	putchar('\n');
+}
+
+/* The oldest commit the log still holds: quire_log_get() answers
+ * QUIRE_EHISTORY for the ones before it. */
+static int oldest_txn(quire_txn *t, uint64_t newest, uint64_t *oldest)
+{
+	uint64_t lo = 0, hi = newest; /* it is in [lo, hi] */
+	quire_log_entry le;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		int e = quire_log_get(t, mid, &le);
+		if (e == 0)
+			hi = mid;
+		else if (e == QUIRE_EHISTORY || e == QUIRE_NOTFOUND)
+			lo = mid + 1;
+		else
+			return e;
+	}
+	*oldest = lo;
+	return 0;
+}
+
+int cmd_history(const struct opts *o)
+{
+	const char *path = o->pos[0];
+	quire *db;
+	quire_txn *t;
+	quire_stat st;
+	quire_log_entry le;
+	uint64_t id;
+	int e, rc;
+	if (o->npos != 1)
+		return usage("history needs DB");
+	if ((rc = open_db(o, path, 0, &db)) != 0)
+		return rc;
+	if ((e = quire_begin(db, QUIRE_RDONLY, &t)) != 0) {
+		t = NULL;
+		goto out;
+	}
+	if ((e = quire_txn_stat(t, &st)) != 0)
+		goto out;
+	id = st.txn_id;
+	if (o->reverse && (e = oldest_txn(t, st.txn_id, &id)) != 0)
+		goto out;
+	for (unsigned long long n = 0; !o->limit || n < o->limit; n++) {
+		if (n && n % LOG_RENEW == 0) {
+			quire_abort(t);
+			if ((e = quire_begin_at(db, st.txn_id, &t)) != 0) {
+				t = NULL;
+				break;
+			}
+		}
+		e = quire_log_get(t, id, &le);
+		if (e == QUIRE_EHISTORY || e == QUIRE_NOTFOUND) {
+			e = 0; /* past the oldest commit kept */
+			break;
+		}
+		if (e)
+			break;
+		print_entry(o, &le);
+		if (o->reverse ? id == st.txn_id : id == 0)
+			break;
+		id = o->reverse ? id + 1 : id - 1;
+	}
+out:
+	rc = e ? fail(path, e) : output_done();
+	if (t)
+		quire_abort(t);
+	quire_close(db);
+	return rc;
+}
+
+/* ---- changes: the operations by sequence number ------------------------- */
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void print_change(const struct opts *o, const quire_change *c)
+{
+	int put = c->op == QUIRE_OP_PUT;
+	if (o->json) {
+		printf("{\"seq\":%" PRIu64 ",\"txn\":%" PRIu64
+		       ",\"op\":\"%s\",\"key\":",
+		       c->seq, c->txn_id, put ? "put" : "del");
+		json_string(stdout, c->key.data, c->key.size);
+		if (put) {
+			fputs(",\"value\":", stdout);
+			json_string(stdout, c->value.data, c->value.size);
+		}
+		fputs("}\n", stdout);
+		return;
+	}
+	printf("%" PRIu64 "\t%" PRIu64 "\t%s\t", c->seq, c->txn_id,
+	       put ? "put" : "del");
+	tsv_escape(stdout, c->key.data, c->key.size);
+	if (put) {
+		putchar('\t');
+		tsv_escape(stdout, c->value.data, c->value.size);
+	}
+	putchar('\n');
+}
+
+/* Print the operations of snapshot t after *last (updated as they are
+ * printed), at most *left of them if limited. */
+static int print_changes(const struct opts *o, quire_txn *t, uint64_t *last,
+			 unsigned long long *left)
+{
+	quire_changes *f;
+	quire_change c;
+	int e = quire_changes_open(t, *last, &f);
+	if (e)
+		return e;
+	while ((!o->limit || *left) && (e = quire_changes_next(f, &c)) == 0) {
+		print_change(o, &c);
+		*last = c.seq;
+		*left -= o->limit != 0;
+	}
+	quire_changes_close(f);
+	return e == QUIRE_NOTFOUND ? 0 : e;
+}
+
+int cmd_changes(const struct opts *o)
+{
+	const char *path = o->pos[0];
+	uint64_t last = o->since;
+	unsigned long long left = o->limit;
+	quire *db;
+	quire_txn *t;
+	int e = 0, rc;
+	if (o->npos != 1)
+		return usage("changes needs DB");
+	if (o->follow) {
+		/* stopping a follower is the normal way to end it */
+		struct sigaction sa = {.sa_handler = on_signal};
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
+	if ((rc = open_db(o, path, 0, &db)) != 0)
+		return rc;
+	for (;;) {
+		if ((e = quire_begin(db, QUIRE_RDONLY, &t)) != 0)
+			break;
+		e = print_changes(o, t, &last, &left);
+		quire_abort(t);
+		/* a reader at the other end of a pipe sees each batch now */
+		if (e || (rc = output_done()) != 0)
+			break;
+		if (!o->follow || (o->limit && !left))
+			break;
+		/* everything up to last was seen: wait for the operation
+		 * after it, waking now and then to notice a signal */
+		while (!stop &&
+		       (e = quire_wait(db, last + 1, 100)) == QUIRE_ETIMEDOUT)
+			;
+		if (stop) {
+			e = 0;
+			break;
+		}
+		if (e)
+			break;
+	}
+	if (e)
+		rc = fail(path, e);
+	quire_close(db);
+	return rc;
+}
+
+/* ---- log: the versions of one key ------------------------------------- */
+
+static void print_version(const struct opts *o, const quire_key_version *v)
+{
+	char when[ISO_TIME_LEN];
+	int put = v->op == QUIRE_OP_PUT;
+	iso_time(v->time_ns, when, sizeof when);
+	if (o->json) {
+		printf("{\"seq\":%" PRIu64 ",\"txn\":%" PRIu64
+		       ",\"time\":\"%s\",\"time_ns\":%" PRIu64 ",\"op\":\"%s\"",
+		       v->seq, v->txn_id, when, v->time_ns, put ? "put" : "del");
+		if (put) {
+			fputs(",\"value\":", stdout);
+			json_string(stdout, v->value.data, v->value.size);
+		}
+		fputs("}\n", stdout);
+		return;
+	}
+	printf("%" PRIu64 "\t%" PRIu64 "\t%s\t%s", v->seq, v->txn_id, when,
+	       put ? "put" : "del");
+	if (put) {
+		putchar('\t');
+		tsv_escape(stdout, v->value.data, v->value.size);
+	}
+	putchar('\n');
+}
+
+int cmd_log(const struct opts *o)
+{
+	const char *path = o->pos[0], *key = o->pos[1];
+	quire *db;
+	quire_txn *t;
+	quire_history *h = NULL;
+	quire_key_version v;
+	unsigned long long n = 0;
+	int e, rc;
+	if (o->npos != 2)
+		return usage("log needs DB KEY");
+	if ((rc = open_db(o, path, 0, &db)) != 0)
+		return rc;
+	if ((e = quire_begin(db, QUIRE_RDONLY, &t)) != 0) {
+		quire_close(db);
+		return fail(path, e);
+	}
+	if ((e = quire_history_open(t, key, strlen(key), &h)) == 0)
+		for (; (!o->limit || n < o->limit) &&
+		       (e = quire_history_next(h, &v)) == 0;
+		     n++)
+			print_version(o, &v);
+	if (e == QUIRE_EHISTORY) {
+		/* the versions kept were printed; say why they stop */
+		fprintf(stderr, "quire: %s: older versions of the key were "
+				"compacted away\n",
+			path);
+		e = 0;
+	}
+	if (e && e != QUIRE_NOTFOUND)
+		rc = fail(path, e);
+	else if ((rc = output_done()) == 0)
+		rc = n ? 0 : 1; /* never written: "no", as get says */
+	quire_history_close(h);
+	quire_abort(t);
+	quire_close(db);
+	return rc;
+}
+
+/* ---- diff: two commits compared ----------------------------------------- */
+
+static void print_delta(const struct opts *o, const quire_delta *d)
+{
+	const char *what = !d->in_a ? "added" : !d->in_b ? "removed" : "changed";
+	if (o->json) {
+		printf("{\"op\":\"%s\",\"key\":", what);
+		json_string(stdout, d->key.data, d->key.size);
+		if (d->in_a) {
+			fputs(",\"a\":", stdout);
+			json_string(stdout, d->a.data, d->a.size);
+		}
+		if (d->in_b) {
+			fputs(",\"b\":", stdout);
+			json_string(stdout, d->b.data, d->b.size);
+		}
+		fputs("}\n", stdout);
+		return;
+	}
+	printf("%c\t", !d->in_a ? '+' : !d->in_b ? '-' : '~');
+	tsv_escape(stdout, d->key.data, d->key.size);
+	if (d->in_a) {
+		putchar('\t');
+		tsv_escape(stdout, d->a.data, d->a.size);
+	}
+	if (d->in_b) {
+		putchar('\t');
+		tsv_escape(stdout, d->b.data, d->b.size);
+	}
+	putchar('\n');
+}
+
+int cmd_diff(const struct opts *o)
+{
+	const char *path = o->pos[0];
+	struct point pa, pb;
+	quire *db;
+	quire_txn *a = NULL, *b = NULL;
+	quire_diff *d = NULL;
+	quire_delta delta;
+	int e = 0, rc;
+	if (o->npos != 3)
+		return usage("diff needs DB TXN_A TXN_B");
+	if (parse_point(o->pos[1], &pa) || parse_point(o->pos[2], &pb))
+		return usage("diff: a commit is a txn id or @UNIXTIME");
+	if ((rc = open_db(o, path, 0, &db)) != 0)
+		return rc;
+	if ((rc = begin_point(db, path, &pa, &a)) != 0 ||
+	    (rc = begin_point(db, path, &pb, &b)) != 0)
+		goto out;
+	if ((e = quire_diff_open(a, b, &d)) == 0) {
+		while ((e = quire_diff_next(d, &delta)) == 0)
+			print_delta(o, &delta);
+		quire_diff_close(d);
+	}
+	rc = e != QUIRE_NOTFOUND ? fail(path, e) : output_done();
+out:
+	if (b)
+		quire_abort(b);
+	if (a)
+		quire_abort(a);
+	quire_close(db);
+	return rc;
+}

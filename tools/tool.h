@@ -1,0 +1,57 @@
+/*
+ * tool.h - what the quire tool's command files share: the parsed command
+ * line, error reporting, opening a database and beginning a snapshot of the
+ * newest commit or of one in the past.
+ */
+#ifndef QUIRE_TOOL_H
+#define QUIRE_TOOL_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "quire.h"
+
+/* A commit named on the command line: an id, or "@UNIXTIME" for the last
+ * commit made at or before that time. */
+struct point {
+	int set;     /* 0: none given, the newest commit */
+	int by_time;
+	uint64_t v;  /* the txn id, or the time in ns since 1970 */
+};
+
+struct opts {
+	const char *cmd;
+	const char *pos[3];
+	int npos;
+	int no_wait, verbose, json, reverse, follow, has_since;
+	const char *prefix, *start, *end;
+	const char *meta;         /* metadata of the commits made */
+	unsigned long long limit; /* 0: none */
+	unsigned long long batch; /* 0: one commit */
+	unsigned long long since; /* changes after this sequence number */
+	struct point as_of;
+};
+
+/* Room for iso_time()'s "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ". */
+#define ISO_TIME_LEN 48
+
+/* In tools/quire.c. The int-returning ones return an exit status: 0, or 2
+ * once the reason was printed on stderr. */
+int usage(const char *why);
+int fail(const char *path, int e);
+int open_db(const struct opts *o, const char *path, int write, quire **db);
+void iso_time(uint64_t ns, char *buf, size_t n);
+int output_done(void); /* flush stdout, report a write error */
+
+/* In tools/history_cmds.c. */
+/* Parse "TXN" or "@SECONDS[.FRACTION]"; 0, or -1 if malformed. */
+int parse_point(const char *s, struct point *p);
+/* Begin a read snapshot of the commit p names (the newest if none). */
+int begin_point(quire *db, const char *path, const struct point *p,
+		quire_txn **txn);
+int cmd_history(const struct opts *o);
+int cmd_changes(const struct opts *o);
+int cmd_log(const struct opts *o);
+int cmd_diff(const struct opts *o);
+
+#endif
