@@ -546,6 +546,38 @@ typedef void (*quire_check_fn)(void *ctx, uint64_t offset, const char *what);
 int quire_check(quire_txn *txn, quire_check_fn fn, void *ctx,
 		uint64_t *problems);
 
+/** What quire_salvage() copied and lost. */
+typedef struct quire_salvage_stats {
+	uint64_t txn;            /**< the commit salvaged (the newest that opens) */
+	uint64_t keys_copied;    /**< keys written to the new file */
+	uint64_t keys_restored_older; /**< of those, taken from an older
+				   *   checkpoint because the newer node was
+				   *   damaged (their values are that old) */
+	uint64_t keys_lost;      /**< keys in damaged nodes no older copy had */
+	uint64_t values_lost;    /**< keys dropped because their value block
+				   *   was damaged */
+	uint64_t nodes_damaged;  /**< key-tree nodes that could not be read */
+	uint64_t batches_lost;   /**< damaged pending batches (each loses its
+				   *   operations and all older pending ones) */
+} quire_salvage_stats;
+
+/**
+ * Copy everything still readable of the database at path into a new
+ * database at newpath (which must not exist), for a file that quire_check()
+ * found damaged. The newest commit the file opens at is copied key by key;
+ * a damaged node's key range is taken from the newest older checkpoint that
+ * still holds all of it readable, or else lost; pending operations are
+ * applied on top. Every loss and every older range is reported to fn (may
+ * be NULL) with the offset of the damage; st receives the counts. Only the
+ * latest state is copied, not the history. The source is opened read-only
+ * and never written. The new file is synced before the call returns.
+ * @return 0 (also when something was lost: see st), QUIRE_EINVAL (newpath
+ *         exists), the errors of quire_open() for either file, QUIRE_EIO,
+ *         QUIRE_ENOSPC, QUIRE_ENOMEM.
+ */
+int quire_salvage(const char *path, const char *newpath, quire_check_fn fn,
+		  void *ctx, quire_salvage_stats *st);
+
 #ifdef __cplusplus
 }
 #endif

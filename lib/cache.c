@@ -52,7 +52,6 @@ struct shard {
 	_Atomic(struct table *) tab;
 	size_t count, bytes, budget;
 	struct cnode *hand;
-	_Atomic uint64_t hits, misses;
 };
 
 struct cache {
@@ -295,13 +294,10 @@ const uint8_t *cache_lookup(struct cache *c, uint64_t off)
 			if (!atomic_load_explicit(&n->ref, memory_order_relaxed))
 				atomic_store_explicit(&n->ref, 1,
 						      memory_order_relaxed);
-			atomic_fetch_add_explicit(&s->hits, 1,
-						  memory_order_relaxed);
 			return n->data;
 		}
 		i = (i + 1) & (t->cap - 1);
 	}
-	atomic_fetch_add_explicit(&s->misses, 1, memory_order_relaxed);
 	return NULL;
 }
 
@@ -425,18 +421,4 @@ const uint8_t *cache_insert(struct cache *c, uint64_t off, uint8_t *node)
 void cache_demote(const uint8_t *node)
 {
 	atomic_store_explicit(&of_data(node)->ref, 0, memory_order_relaxed);
-}
-
-void cache_get_stats(struct cache *c, struct cache_stats *st)
-{
-	*st = (struct cache_stats){0};
-	for (int i = 0; i < NSHARDS; i++) {
-		struct shard *s = &c->shard[i];
-		pthread_mutex_lock(&s->mu);
-		st->hits += atomic_load(&s->hits);
-		st->misses += atomic_load(&s->misses);
-		st->nodes += s->count;
-		st->bytes += s->bytes;
-		pthread_mutex_unlock(&s->mu);
-	}
 }

@@ -51,9 +51,4 @@ const uint8_t *cache_insert(struct cache *c, uint64_t off, uint8_t *node);
  * The caller's transaction keeps the memory valid. */
 void cache_demote(const uint8_t *node);
 
-struct cache_stats {
-	uint64_t hits, misses, nodes, bytes;
-};
-void cache_get_stats(struct cache *c, struct cache_stats *st);
-
 #endif

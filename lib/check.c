@@ -31,6 +31,10 @@ struct chk {
 	uint8_t *vbuf; /* for streaming value blocks */
 };
 
+static const char *const tree_name[QT_NTREES] = {
+	[QT_KEYS] = "key tree's", [QT_SEQ] = "oplog's",
+	[QT_COMMITS] = "commit index's", [QT_DEAD] = "tombstone tree's"};
+
 struct bound {
 	const uint8_t *key;
 	uint32_t klen;
@@ -54,18 +58,24 @@ static void report(struct chk *c, uint64_t off, const char *fmt, ...)
 
 #define VCHUNK ((size_t)1 << 20)
 
-/* Read a value block of vlen bytes at off and verify its checksum. */
-static void check_value(struct chk *c, uint64_t off, uint32_t vlen)
+/* Read a value block of vlen bytes at off and verify its checksum; key
+ * (NULL: none) is whose value it is, for the report. */
+static void check_value(struct chk *c, uint64_t off, uint32_t vlen,
+			const uint8_t *key, uint32_t klen)
 {
 	uint8_t hdr[QF_BLOCK_HDR];
+	char kb[QERR_KEY_BUF];
+	const char *of = key ? qerr_key(kb, key, klen) : "an operation";
 	struct qblock b;
 	if (df_read(c->db, hdr, sizeof hdr, off, "value") != 0) {
-		report(c, off, "value block: %s", quire_errmsg());
+		report(c, off, "value block of %s: %s", of, quire_errmsg());
 		return;
 	}
 	qblock_get(hdr, &b);
 	if (b.type != QB_VALUE || b.size != QF_BLOCK_HDR + (uint64_t)vlen) {
-		report(c, off, "value block: not the value its entry describes");
+		report(c, off, "value block of %s: not the value its entry "
+			       "describes",
+		       of);
 		return;
 	}
 	uint32_t crc = crc32c(qblock_crc_start(off), hdr + 4, QF_BLOCK_HDR - 4);
@@ -73,14 +83,15 @@ static void check_value(struct chk *c, uint64_t off, uint32_t vlen)
 		size_t k = (size_t)QMIN((uint64_t)VCHUNK, vlen - done);
 		if (df_read(c->db, c->vbuf, k, off + QF_BLOCK_HDR + done,
 			    "value") != 0) {
-			report(c, off, "value block: %s", quire_errmsg());
+			report(c, off, "value block of %s: %s", of,
+			       quire_errmsg());
 			return;
 		}
 		crc = crc32c(crc, c->vbuf, k);
 		done += k;
 	}
 	if (crc != b.crc)
-		report(c, off, "value block: checksum mismatch");
+		report(c, off, "value block of %s: checksum mismatch", of);
 }
 
 static int in_bounds(const uint8_t *k, uint32_t kl, const struct bound *lo,
@@ -97,7 +108,8 @@ static void check_leaf_entry(struct chk *c, int tree, const uint8_t *n,
 	node_leaf_entry(n, i, &le);
 	if (le.ool) {
 		*xbytes += QF_BLOCK_HDR + (uint64_t)le.vlen;
-		check_value(c, le.ool_off, le.vlen);
+		check_value(c, le.ool_off, le.vlen, tree == QT_KEYS ? le.key : NULL,
+			    le.klen);
 	}
 	if (tree == QT_DEAD) {
 		if (le.meta == 0 || le.meta >= qhdr_ckpt_seq(c->h) || le.vlen)
@@ -140,7 +152,7 @@ static void check_leaf_entry(struct chk *c, int tree, const uint8_t *n,
 		report(c, off, "entry %u (seq %llu): leaf reference out of bounds",
 		       i, (unsigned long long)seq);
 	else if (r.kind == OP_PUT && r.ool)
-		check_value(c, r.ool_off, r.vlen);
+		check_value(c, r.ool_off, r.vlen, r.key, r.klen);
 }
 
 /*
@@ -161,7 +173,11 @@ static int check_node(struct chk *c, int tree, uint64_t off, uint32_t size,
 	}
 	if (df_read(c->db, n, size, off, "node") != 0 ||
 	    node_verify(n, size, off, tree, level) != 0) {
-		report(c, off, "%s", quire_errmsg());
+		char a[QERR_KEY_BUF], b[QERR_KEY_BUF];
+		report(c, off, "%s; it covers the %s keys [%s, %s)",
+		       quire_errmsg(), tree_name[tree],
+		       lo->set ? qerr_key(a, lo->key, lo->klen) : "(start)",
+		       hi->set ? qerr_key(b, hi->key, hi->klen) : "(end)");
 		goto out;
 	}
 	unsigned cnt = node_count(n);
@@ -247,7 +263,8 @@ static void check_pending(struct chk *c)
 			report(c, off, "batch does not continue its chain");
 		while (batch_next(b, &bi, &it, &r))
 			if (r.v.ool)
-				check_value(c, r.v.ool_off, r.v.len);
+				check_value(c, r.v.ool_off, r.v.len, r.key,
+					    r.klen);
 		free(b);
 		n++;
 		ops += bi.nops;

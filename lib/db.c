@@ -109,8 +109,25 @@ static void db_free(quire *db)
 	free(db);
 }
 
+static int open_handle(const char *path, const quire_options *opts,
+		       qvfs *vfs, int salvage, quire **out);
+
 int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
-		   quire **out)
+		 quire **out)
+{
+	return open_handle(path, opts, vfs, 0, out);
+}
+
+int qdb_open_salvage(const char *path, quire **out)
+{
+	quire_options o;
+	quire_options_init(&o);
+	o.flags = QUIRE_RDONLY;
+	return open_handle(path, &o, qvfs_unix(), 1, out);
+}
+
+static int open_handle(const char *path, const quire_options *opts,
+		       qvfs *vfs, int salvage, quire **out)
 {
 	quire_options defaults;
 	qerr_clear();
@@ -138,6 +155,7 @@ int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
 	if (db->opts.cache_size < ((size_t)1 << 20))
 		db->opts.cache_size = (size_t)1 << 20;
 	db->vfs = vfs;
+	db->salvage = salvage;
 	db->nosync_walk = QUIRE_NOSYNC_WALK_BYTES;
 	pthread_mutex_init(&db->snap_mu, NULL);
 	pthread_mutex_init(&db->refresh_mu, NULL);

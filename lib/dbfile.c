@@ -338,7 +338,10 @@ static int publish_header(quire *db, const struct snap *cur,
 {
 	struct memtable *mt;
 	int e = pending_load(db, h, cur ? cur->mt : NULL, &mt);
-	if (e)
+	if (e == QUIRE_ECORRUPT && db->salvage &&
+	    !(mt = mt_new(qhdr_ckpt_seq(h), h->txn, h->ckpt_off)))
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	else if (e && !(e == QUIRE_ECORRUPT && db->salvage))
 		return e;
 	e = snap_publish(db, h, mt);
 	mt_unref(mt);

@@ -101,3 +101,18 @@ int qerr_os(int err, const char *fmt, ...)
 		snprintf(msg + n, sizeof msg - (size_t)n, ": %s", strerror(err));
 	return qerr_code(err);
 }
+
+const char *qerr_key(char *buf, const void *key, size_t klen)
+{
+	const uint8_t *k = key;
+	char *p = buf;
+	*p++ = '"';
+	for (size_t i = 0; i < klen && i < 64; i++) {
+		if (k[i] >= 0x20 && k[i] < 0x7f && k[i] != '"' && k[i] != '\\')
+			*p++ = (char)k[i];
+		else
+			p += sprintf(p, "\\x%02x", k[i]);
+	}
+	p += sprintf(p, klen > 64 ? "\"..." : "\"");
+	return buf;
+}

@@ -25,4 +25,9 @@ int qerr_code(int err);
 
 void qerr_clear(void);
 
+/* A key for a message, into buf (QERR_KEY_BUF bytes): quoted, printable
+ * bytes as they are and others as \xHH, cut after 64 bytes. */
+#define QERR_KEY_BUF 300
+const char *qerr_key(char *buf, const void *key, size_t klen);
+
 #endif

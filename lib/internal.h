@@ -96,6 +96,8 @@ struct quire {
 	uint64_t slot_counter;
 	_Atomic int failed;     /* nonzero after a failed fsync: EFATAL */
 	uint64_t nosync_walk;   /* QUIRE_NOSYNC_WALK_BYTES (tests lower it) */
+	int salvage;            /* qdb_open_salvage: damaged pending batches
+				 * leave the pending operations out */
 
 	_Atomic int ntxn;       /* open transactions, for quire_close */
 };
@@ -127,7 +129,11 @@ struct quire_txn {
 
 /* db.c: quire_open() over another VFS (the tests' fault injector) */
 int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
-		   quire **db);
+		 quire **db);
+/* Read-only open for quire_salvage(): snapshots of a commit whose pending
+ * batches are damaged read the trees alone (salvage reads the batches
+ * itself). */
+int qdb_open_salvage(const char *path, quire **db);
 
 /* snapshots (db.c); snap_acquire() pins the newest (NULL before open has
  * found one) */

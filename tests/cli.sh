@@ -152,6 +152,27 @@ if [ $rc = 1 ] || [ $rc = 2 ]; then ok "check reports damage (exit $rc)"; else
 	not_ok "check reports damage (exit $rc)"; fi
 check "the report names an offset" grep -qi "offset [0-9]" "$T/out" "$T/err"
 
+# --- salvage ------------------------------------------------------------------
+V=$T/val.quire
+i=0
+while [ $i -lt 30 ]; do echo "k$i	v$i"; i=$((i + 1)); done | "$Q" load "$V"
+printf 'big\t%s\n' "$(printf '%03000d' 7 | tr 0 Z)" | "$Q" load "$V"
+status 0 "salvage of a healthy database exits 0" "$Q" salvage "$V" "$T/v1.quire"
+"$Q" dump "$V" >"$T/d0"; "$Q" dump "$T/v1.quire" >"$T/d1"
+check "and copies everything" cmp -s "$T/d0" "$T/d1"
+status 2 "salvage refuses to overwrite" "$Q" salvage "$V" "$T/v1.quire"
+# damage the out-of-line value of "big" (found by its bytes)
+off=$(grep -obUa "ZZZZZZZZZZZZZZZZ" "$V" | head -1 | cut -d: -f1)
+printf '\001' | dd of="$V" bs=1 seek=$((off + 100)) conv=notrunc 2>/dev/null
+status 1 "check finds the damaged value" "$Q" check "$V"
+check "and names its key" grep -q 'value block of "big"' "$T/out"
+status 1 "salvage of the damaged file exits 1" "$Q" salvage "$V" "$T/v2.quire"
+check "it says the value was lost" grep -q '"big" is damaged' "$T/out"
+check "and counts it" grep -q "1 damaged values" "$T/out"
+"$Q" dump "$T/v2.quire" >"$T/d2"
+grep -v '^big	' "$T/d0" >"$T/d0b"
+check "every other key was copied" cmp -s "$T/d0b" "$T/d2"
+
 # --- writer lock between processes -----------------------------------------
 W=$T/w.quire
 "$Q" put "$W" first 1
@@ -387,7 +408,7 @@ same "having printed just those" "$F" "$(printf '12\t10\tput\tn1\t1\n13\t11\tput
 
 # --- help and version ---------------------------------------------------------
 status 0 "--help exits 0" "$Q" --help
-check "--help lists every command" sh -c "for c in put get del scan load dump stat check history changes log diff; do grep -q \"  \$c \" '$T/out' || exit 1; done"
+check "--help lists every command" sh -c "for c in put get del scan load dump stat check salvage history changes log diff; do grep -q \"  \$c \" '$T/out' || exit 1; done"
 status 0 "--version exits 0" "$Q" --version
 check "--version names the version" grep -q "^quire [0-9]" "$T/out"
 status 2 "no command is a usage error" "$Q"

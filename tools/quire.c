@@ -41,6 +41,8 @@ static const char usage_text[] =
 	"  stat DB [--json]     figures of the newest commit\n"
 	"  check DB             verify everything the newest commit reaches\n"
 	"                       (exit 1 if problems were found)\n"
+	"  salvage DB NEW       copy what is readable of a damaged DB into\n"
+	"                       NEW, listing what was lost (exit 1 if any)\n"
 	"  history DB           the commits, newest first (--reverse: oldest\n"
 	"       [--limit N]     first): TXN TIME SEQS OPS BYTES META\n"
 	"  changes DB           the operations after --since SEQ (default 0):\n"
@@ -476,6 +478,29 @@ static int cmd_check(const struct opts *o)
 	return problems ? 1 : 0;
 }
 
+/* Copy what is readable of a damaged database into a new one; exit 1 if
+ * anything was lost or had to come from an older commit. */
+static int cmd_salvage(const struct opts *o)
+{
+	quire_salvage_stats st;
+	if (o->npos != 2)
+		return usage("salvage needs DB NEW");
+	int e = quire_salvage(o->pos[0], o->pos[1], report, NULL, &st);
+	if (e)
+		return fail(o->pos[0], e);
+	printf("%s: copied %" PRIu64 " keys of commit %" PRIu64 " into %s "
+	       "(%" PRIu64 " from older commits); lost %" PRIu64 " keys of %"
+	       PRIu64 " damaged nodes, %" PRIu64 " damaged values, %" PRIu64
+	       " damaged pending batches\n",
+	       o->pos[0], st.keys_copied, st.txn, o->pos[1],
+	       st.keys_restored_older, st.keys_lost, st.nodes_damaged,
+	       st.values_lost, st.batches_lost);
+	return st.keys_lost || st.values_lost || st.batches_lost ||
+			       st.keys_restored_older
+		       ? 1
+		       : 0;
+}
+
 /* Options only some commands take; elsewhere they would be silently
  * meaningless (a del --as-of, say), so they are refused. */
 #define TAKES_AS_OF 1u
@@ -499,6 +524,7 @@ static const struct {
 	{"changes", cmd_changes, TAKES_SINCE},
 	{"log", cmd_log, 0},
 	{"diff", cmd_diff, 0},
+	{"salvage", cmd_salvage, 0},
 };
 
 /* An option's value: "--opt=value" or the next argument. */
