@@ -269,18 +269,23 @@ static int seq_mut(struct modify *m, struct mut *sm, uint64_t seq,
 }
 
 /* Tombstone mutations from the key-tree ones: a final delete records its
- * sequence number, a final put removes any tombstone. */
-static int dead_muts(const struct mut *km, size_t nk, struct mut **out)
+ * sequence number, a final put removes any tombstone. append: every key
+ * lies past the tombstone tree's last, so puts have none to remove. */
+static int dead_muts(const struct mut *km, size_t nk, int append,
+		     struct mut **out, size_t *nout)
 {
 	struct mut *dm = malloc((nk ? nk : 1) * sizeof *dm);
+	size_t n = 0;
 	if (!dm)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	for (size_t i = 0; i < nk; i++)
-		dm[i] = (struct mut){.key = km[i].key,
-				     .klen = km[i].klen,
-				     .del = !km[i].del,
-				     .meta = km[i].meta};
+		if (km[i].del || !append)
+			dm[n++] = (struct mut){.key = km[i].key,
+					       .klen = km[i].klen,
+					       .del = !km[i].del,
+					       .meta = km[i].meta};
 	*out = dm;
+	*nout = n;
 	return 0;
 }
 
@@ -350,7 +355,7 @@ static int commit_checkpoint(quire_txn *txn, int append)
 	struct leafpos *pos = NULL;
 	uint64_t *prev = NULL;
 	int32_t *fin = NULL;
-	size_t nk = 0, ns = 0, nc = 0;
+	size_t nk = 0, ns = 0, nc = 0, nd = 0;
 	int64_t delta;
 	struct modify m;
 	struct qhdr h;
@@ -366,7 +371,7 @@ static int commit_checkpoint(quire_txn *txn, int append)
 	}
 	if ((e = chain_ops(txn, prev, &delta)) != 0 ||
 	    (e = checkpoint_muts(txn, &km, &nk)) != 0 ||
-	    (e = dead_muts(km, nk, &dm)) != 0 ||
+	    (e = dead_muts(km, nk, append, &dm, &nd)) != 0 ||
 	    (e = commit_muts(txn, &m, &cm, &nc)) != 0)
 		goto out;
 	if (!(pos = calloc(nk ? nk : 1, sizeof *pos))) {
@@ -415,7 +420,7 @@ static int commit_checkpoint(quire_txn *txn, int append)
 	}
 	if ((e = modify_tree(&m, QT_SEQ, &base->root[QT_SEQ], sm, ns, NULL,
 			     &h.root[QT_SEQ])) != 0 ||
-	    (e = modify_tree(&m, QT_DEAD, &base->root[QT_DEAD], dm, nk, NULL,
+	    (e = modify_tree(&m, QT_DEAD, &base->root[QT_DEAD], dm, nd, NULL,
 			     &h.root[QT_DEAD])) != 0 ||
 	    (e = modify_tree(&m, QT_COMMITS, &base->root[QT_COMMITS], cm, nc,
 			     NULL, &h.root[QT_COMMITS])) != 0)
