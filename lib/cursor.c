@@ -34,6 +34,8 @@ struct quire_cursor {
 	int mvalid;
 	struct wnode *w;            /* write transaction source */
 	int pos;                    /* SRC_* of the current entry */
+	unsigned at;                /* 1 << SRC_* of every source sitting at
+				     * the current key (settle) */
 	int dir;                    /* +1 / -1: direction of the last move */
 	uint64_t gen;
 	const uint8_t *key;         /* current key */
@@ -115,13 +117,6 @@ static int tree_cmp(const quire_cursor *c, const void *key, size_t klen)
 	return key_cmp(k, kl, key, klen);
 }
 
-static int mt_cmp(const quire_cursor *c, const void *key, size_t klen)
-{
-	uint32_t kl;
-	const uint8_t *k = mt_key(&c->m, &kl);
-	return key_cmp(k, kl, key, klen);
-}
-
 static void mt_step(quire_cursor *c, int dir)
 {
 	c->mvalid = (dir > 0 ? mt_next(&c->m) : mt_prev(&c->m)) == 0;
@@ -134,17 +129,17 @@ static void wb_step(quire_cursor *c, int dir)
 		       : wbuf_seek_back(c->txn->wb, w->key, w->klen, 0);
 }
 
-/* Move every source that sits at key one step in direction dir. */
-static int step_past(quire_cursor *c, const uint8_t *key, uint32_t klen,
-		     int dir)
+/* Move every source that sits at the current key (c->at, which settle
+ * found) one step in direction dir. */
+static int step_past(quire_cursor *c, int dir)
 {
 	int e;
-	if (c->t.valid && tree_cmp(c, key, klen) == 0 &&
+	if ((c->at & 1u << SRC_TREE) &&
 	    (e = tree_done(dir > 0 ? tcur_next(&c->t) : tcur_prev(&c->t))))
 		return e;
-	if (c->mvalid && mt_cmp(c, key, klen) == 0)
+	if (c->at & 1u << SRC_MT)
 		mt_step(c, dir);
-	if (c->w && key_cmp(c->w->key, c->w->klen, key, klen) == 0)
+	if (c->at & 1u << SRC_WB)
 		wb_step(c, dir);
 	return 0;
 }
@@ -158,26 +153,35 @@ static int settle(quire_cursor *c, int dir)
 	for (;;) {
 		const uint8_t *k = NULL, *ck;
 		uint32_t kl = 0, ckl;
-		int src = SRC_NONE, del = 0, e;
+		int src = SRC_NONE, del = 0, e, r;
+		unsigned at = 0;
 		if (c->t.valid) {
 			k = tcur_key(&c->t, &kl);
 			src = SRC_TREE;
+			at = 1u << SRC_TREE;
 		}
 		if (c->mvalid) {
 			ck = mt_key(&c->m, &ckl);
-			if (!k || key_cmp(ck, ckl, k, kl) * dir <= 0) {
+			r = k ? key_cmp(ck, ckl, k, kl) * dir : -1;
+			if (r <= 0) {
 				k = ck;
 				kl = ckl;
 				src = SRC_MT;
 				del = mt_ver(&c->m)->op == WOP_DEL;
+				at = (r ? 0 : at) | 1u << SRC_MT;
 			}
 		}
-		if (c->w && (!k || key_cmp(c->w->key, c->w->klen, k, kl) * dir <= 0)) {
-			k = c->w->key;
-			kl = c->w->klen;
-			src = SRC_WB;
-			del = c->w->op == WOP_DEL;
+		if (c->w) {
+			r = k ? key_cmp(c->w->key, c->w->klen, k, kl) * dir : -1;
+			if (r <= 0) {
+				k = c->w->key;
+				kl = c->w->klen;
+				src = SRC_WB;
+				del = c->w->op == WOP_DEL;
+				at = (r ? 0 : at) | 1u << SRC_WB;
+			}
 		}
+		c->at = at;
 		if (src == SRC_NONE) {
 			c->pos = SRC_NONE;
 			return QUIRE_NOTFOUND;
@@ -188,7 +192,7 @@ static int settle(quire_cursor *c, int dir)
 			c->klen = kl;
 			return 0;
 		}
-		if ((e = step_past(c, k, kl, dir)) != 0)
+		if ((e = step_past(c, dir)) != 0)
 			return e;
 	}
 }
@@ -283,7 +287,7 @@ static int step(quire_cursor *c, int dir)
 		return edge(c, dir);
 	if (c->gen != c->txn->gen || c->dir != dir)
 		return position(c, c->key, c->klen, dir, 0);
-	if ((e = step_past(c, c->key, c->klen, dir)) != 0)
+	if ((e = step_past(c, dir)) != 0)
 		return e;
 	return settle(c, dir);
 }
