@@ -190,8 +190,8 @@ int df_load_header(quire *db, uint64_t off, struct qhdr *h)
 		if (!big)
 			return qerr(QUIRE_ENOMEM, "out of memory");
 		e = df_read(db, big, need, off, "commit header");
-		if (!e)
-			e = qhdr_get(big, need, off, h, &need);
+		if (!e && (e = qhdr_get(big, need, off, h, &need)) == 0)
+			qerr_clear(); /* the short read's complaint is moot */
 		free(big);
 	}
 	if (!e && memcmp(h->file_id, db->file_id, QF_FILE_ID) != 0)

@@ -15,8 +15,9 @@
  *           reference stays valid as long as the file does.
  *   DEL     varint klen, key
  *   PUT     varint klen, key, varint vh, value bytes or varint block offset
- *           (vh as in a leaf entry). Only for a put overwritten later in the
- *           same transaction: its value is in no leaf.
+ *           (vh as in a leaf entry). For a put that is not its key's last
+ *           operation among those the checkpoint folds (overwritten later
+ *           in the same or a later commit): its value is in no leaf.
  */
 #ifndef QUIRE_OPLOG_H
 #define QUIRE_OPLOG_H
