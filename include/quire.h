@@ -199,7 +199,7 @@ int quire_close(quire *db);
 /**
  * Make every commit of this handle durable (one fdatasync). Needed only with
  * QUIRE_NOSYNC. Returns 0, QUIRE_EIO (the handle then fails further commits
- * with QUIRE_EFATAL), QUIRE_ERDONLY.
+ * with QUIRE_EFATAL), QUIRE_ERDONLY, QUIRE_EFATAL, QUIRE_ENOMEM.
  */
 int quire_sync(quire *db);
 
@@ -295,7 +295,8 @@ int quire_put(quire_txn *txn, const void *key, size_t klen, const void *val,
 /**
  * Delete key in a write transaction.
  * @return 0, QUIRE_NOTFOUND (nothing to delete; the transaction is
- *         unchanged), QUIRE_ETOOBIG, QUIRE_EINVAL, QUIRE_ECORRUPT, QUIRE_EIO.
+ *         unchanged), QUIRE_ETOOBIG, QUIRE_EINVAL, QUIRE_ECORRUPT, QUIRE_EIO,
+ *         QUIRE_ENOMEM.
  */
 int quire_del(quire_txn *txn, const void *key, size_t klen);
 
@@ -314,18 +315,21 @@ void quire_cursor_close(quire_cursor *cur);
 
 /**
  * Position at the first key >= key. Returns 0, or QUIRE_NOTFOUND if every
- * key is smaller (the cursor is then unpositioned).
+ * key is smaller (the cursor is then unpositioned). Like every cursor move,
+ * it may also fail with the errors of reading a node: QUIRE_ECORRUPT,
+ * QUIRE_EIO, QUIRE_ENOMEM (the cursor is then unpositioned).
  */
 int quire_cursor_seek(quire_cursor *cur, const void *key, size_t klen);
 
-/** Position at the first / last key. 0, or QUIRE_NOTFOUND if empty. */
+/** Position at the first / last key. 0, or QUIRE_NOTFOUND if empty; or an
+ *  error as for quire_cursor_seek(). */
 int quire_cursor_first(quire_cursor *cur);
 int quire_cursor_last(quire_cursor *cur);
 
 /**
  * Move to the next / previous key. 0, or QUIRE_NOTFOUND past the end (the
- * cursor is then unpositioned). On an unpositioned cursor next behaves as
- * first and prev as last.
+ * cursor is then unpositioned); or an error as for quire_cursor_seek(). On
+ * an unpositioned cursor next behaves as first and prev as last.
  */
 int quire_cursor_next(quire_cursor *cur);
 int quire_cursor_prev(quire_cursor *cur);
@@ -336,7 +340,8 @@ int quire_cursor_prev(quire_cursor *cur);
  * write transaction they reflect puts made after the cursor moved; if the key
  * under the cursor was deleted, both return QUIRE_NOTFOUND until the cursor
  * moves (next and prev then go on from the deleted key's place).
- * @return 0, QUIRE_NOTFOUND (unpositioned), QUIRE_ECORRUPT, QUIRE_EIO.
+ * @return 0, QUIRE_NOTFOUND (unpositioned), QUIRE_ECORRUPT, QUIRE_EIO,
+ *         QUIRE_ENOMEM (reading a value stored out of line).
  */
 int quire_cursor_key(quire_cursor *cur, quire_val *key);
 int quire_cursor_value(quire_cursor *cur, quire_val *val);

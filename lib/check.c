@@ -29,6 +29,7 @@ struct chk {
 	void *ctx;
 	uint64_t problems;
 	uint8_t *vbuf; /* for streaming value blocks */
+	int err;       /* the check itself failed (out of memory) */
 };
 
 static const char *const tree_name[QT_NTREES] = {
@@ -119,12 +120,15 @@ static void check_leaf_entry(struct chk *c, int tree, const uint8_t *n,
 	if (tree == QT_COMMITS) {
 		uint64_t hoff = 0;
 		struct qhdr h;
+		int e = 0;
 		if (le.klen != 16 || le.ool ||
 		    varint_get(le.val, le.val + le.vlen, &hoff) != le.vlen ||
 		    hoff >= off || le.meta != ld64be(le.key + 8) ||
 		    le.meta >= c->h->txn)
 			report(c, off, "commit index entry %u: malformed", i);
-		else if (df_load_header(c->db, hoff, &h) != 0)
+		else if ((e = df_load_header(c->db, hoff, &h)) == QUIRE_ENOMEM)
+			c->err = e;
+		else if (e)
 			report(c, off, "commit index entry %u: %s", i,
 			       quire_errmsg());
 		else if (h.txn != le.meta || h.time_ns != ld64be(le.key))
@@ -168,7 +172,7 @@ static int check_node(struct chk *c, int tree, uint64_t off, uint32_t size,
 	uint8_t *n = malloc(size ? size : 1);
 	int ret = -1;
 	if (!n) {
-		report(c, off, "out of memory");
+		c->err = qerr(QUIRE_ENOMEM, "out of memory");
 		return -1;
 	}
 	if (df_read(c->db, n, size, off, "node") != 0 ||
@@ -255,7 +259,12 @@ static void check_pending(struct chk *c)
 		struct batch_info bi;
 		struct batch_iter it = {0};
 		struct brec r;
-		if (pending_read(c->db, off, size, &b, &bi) != 0) {
+		int e = pending_read(c->db, off, size, &b, &bi);
+		if (e == QUIRE_ENOMEM) {
+			c->err = e;
+			return;
+		}
+		if (e) {
 			report(c, off, "%s", quire_errmsg());
 			return;
 		}
@@ -307,6 +316,9 @@ int quire_check(quire_txn *txn, quire_check_fn fn, void *ctx,
 		       (unsigned long long)(ckpt - c.h->history_seq));
 	free(c.vbuf);
 	*problems = c.problems;
+	if (c.err) /* the check is incomplete, not the file bad */
+		return qerr(c.err, "quire_check: out of memory; the check is "
+				   "incomplete");
 	qerr_clear();
 	return 0;
 }

@@ -172,7 +172,10 @@ static int commit_batch(quire_txn *txn)
 	mt_unlock(mt);
 	if (e)
 		return e;
-	if ((e = df_append_block(db, block, bi.size, &off)) == 0) {
+	struct snap *s = snap_alloc();
+	if (!s)
+		e = qerr(QUIRE_ENOMEM, "out of memory");
+	else if ((e = df_append_block(db, block, bi.size, &off)) == 0) {
 		h.pending_off = off;
 		h.pending_size = bi.size;
 		h.pending_batches++;
@@ -181,10 +184,13 @@ static int commit_batch(quire_txn *txn)
 		h.key_count = (uint64_t)((int64_t)base->key_count + delta);
 		h.live_bytes = h.root[QT_KEYS].bytes + h.pending_bytes;
 		/* A reader of this handle may see the new slot and publish
-		 * the commit first; snap_publish() then ignores ours. */
-		if ((e = df_commit(db, &h, txn->meta)) == 0)
-			return snap_publish(db, &h, mt);
+		 * the commit first; snap_install() then drops ours. */
+		if ((e = df_commit(db, &h, txn->meta)) == 0) {
+			snap_install(db, s, &h, mt);
+			return 0;
+		}
 	}
+	free(s);
 	mt_lock(mt);
 	mt_undo_last(mt);
 	mt_unlock(mt);
@@ -350,6 +356,7 @@ static int commit_checkpoint(quire_txn *txn, int append)
 	struct wbuf *wb = txn->wb;
 	const struct qhdr *base = &txn->snap->h;
 	struct memtable *mt = txn->snap->mt, *fresh = NULL;
+	struct snap *s = NULL;
 	uint64_t ckpt = qhdr_ckpt_seq(base), nall = txn->next_seq - ckpt;
 	struct mut *km = NULL, *sm = NULL, *dm = NULL, *cm = NULL;
 	struct leafpos *pos = NULL;
@@ -430,13 +437,18 @@ static int commit_checkpoint(quire_txn *txn, int append)
 	h.ckpt_off = 0; /* df_commit: this header itself */
 	h.key_count = h.root[QT_KEYS].count;
 	h.live_bytes = h.root[QT_KEYS].bytes;
+	/* everything publishing needs, before the commit is durable */
+	if (!(fresh = mt_new(h.next_seq, h.txn, 0)) || !(s = snap_alloc())) {
+		e = qerr(QUIRE_ENOMEM, "out of memory");
+		goto out;
+	}
 	if ((e = df_commit(db, &h, txn->meta)) != 0)
 		goto out;
-	if (!(fresh = mt_new(h.next_seq, h.txn, h.ckpt_off)))
-		e = qerr(QUIRE_ENOMEM, "out of memory");
-	else
-		e = snap_publish(db, &h, fresh);
+	fresh->ckpt_off = h.ckpt_off; /* known now; nobody reads it yet */
+	snap_install(db, s, &h, fresh);
+	s = NULL;
 out:
+	free(s);
 	modify_done(&m, e == 0);
 	mt_unref(fresh);
 	free(km);

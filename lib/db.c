@@ -57,29 +57,47 @@ void snap_release(struct snap *s)
 	}
 }
 
-struct snap *snap_make(const struct qhdr *h, struct memtable *mt)
+struct snap *snap_alloc(void)
 {
-	struct snap *s = malloc(sizeof *s);
-	if (!s)
-		return NULL;
+	return malloc(sizeof(struct snap));
+}
+
+static void snap_fill(struct snap *s, const struct qhdr *h,
+		      struct memtable *mt)
+{
 	atomic_init(&s->refs, 1);
 	s->h = *h;
 	s->mt = mt;
 	mt_ref(mt);
+}
+
+struct snap *snap_make(const struct qhdr *h, struct memtable *mt)
+{
+	struct snap *s = snap_alloc();
+	if (s)
+		snap_fill(s, h, mt);
 	return s;
 }
 
 int snap_publish(quire *db, const struct qhdr *h, struct memtable *mt)
 {
-	struct snap *s = snap_make(h, mt);
+	struct snap *s = snap_alloc();
 	if (!s)
 		return qerr(QUIRE_ENOMEM, "out of memory");
+	snap_install(db, s, h, mt);
+	return 0;
+}
+
+void snap_install(quire *db, struct snap *s, const struct qhdr *h,
+		  struct memtable *mt)
+{
+	snap_fill(s, h, mt);
 	pthread_mutex_lock(&db->snap_mu);
 	struct snap *old = db->cur;
 	if (old && old->h.txn >= h->txn) { /* already known */
 		pthread_mutex_unlock(&db->snap_mu);
 		snap_release(s);
-		return 0;
+		return;
 	}
 	db->cur = s;
 	atomic_store(&db->cur_txn, h->txn);
@@ -89,7 +107,6 @@ int snap_publish(quire *db, const struct qhdr *h, struct memtable *mt)
 	pthread_mutex_lock(&db->pub_mu); /* wake quire_wait() */
 	pthread_cond_broadcast(&db->pub_cv);
 	pthread_mutex_unlock(&db->pub_mu);
-	return 0;
 }
 
 static void db_free(quire *db)

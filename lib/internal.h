@@ -157,6 +157,12 @@ int snap_publish(quire *db, const struct qhdr *h, struct memtable *mt);
 /* A snapshot of h (one reference), not published; NULL when out of
  * memory. Takes a reference of mt. */
 struct snap *snap_make(const struct qhdr *h, struct memtable *mt);
+/* Committers allocate the snapshot before the commit becomes durable and
+ * install it after, which cannot fail: a commit that reached the disk is
+ * never reported as failed. snap_install consumes s. */
+struct snap *snap_alloc(void);
+void snap_install(quire *db, struct snap *s, const struct qhdr *h,
+		  struct memtable *mt);
 
 /* dbfile.c */
 int df_open(quire *db);

@@ -418,8 +418,8 @@ static int modify_node(struct modify *m, int tree, uint64_t off,
 				e = emit_nodes(m, tree, level - 1, run.v, run.n,
 					       0, out);
 			run.n = 0;
-			if (absorb)
-				continue;
+			if (absorb || e)
+				continue; /* (an error ends the loop) */
 		}
 		struct ment me = existing(n, i, 0);
 		e = push(out, &me);

@@ -7,6 +7,18 @@
  * last acknowledged commit or the one in flight); a failed fsync must leave
  * the handle refusing to commit (QUIRE_EFATAL) until it is reopened. EINTR
  * and short transfers, once or on every call, must not show at all.
+ *
+ * The workloads together make every kind of call (read, write, sync,
+ * truncate, size, lock, open, and rename/remove/sync_dir at creation), which
+ * the report checks: sync commits with reopens and aborted large values;
+ * NOSYNC commits made durable by quire_sync; and a third with explicit
+ * checkpoints, values written at put time (over a quarter of the append
+ * buffer), reopen-then-write, and history reads (log, changes feed, key
+ * history, AS-OF snapshots, gets of out-of-line values) after commits.
+ * After any failure whose message names fdatasync (a commit, quire_sync,
+ * or the first write transaction after a reopen), a new write transaction
+ * and quire_sync must both give QUIRE_EFATAL: the handle never again
+ * reports anything durable.
  */
 #include "config.h"
 
@@ -24,7 +36,10 @@
 #include "memvfs.h"
 #include "workload.h"
 
-static uint64_t runs;
+static uint64_t runs, poison_checks, huge_values;
+static uint64_t kind_calls[8]; /* calls of each MV_ kind, clean runs */
+static const char *const kind_name[8] = {"read", "write", "sync", "truncate",
+					 "size", "lock", "open", "dir"};
 
 struct fault {
 	const char *name;
@@ -48,11 +63,16 @@ static void fault_everywhere(const struct wl_opts *o)
 	struct wl_result r;
 	const char *path = "/db.quire";
 	wl_plan_make(&p, o);
+	for (int c = 1; c <= o->commits; c++)
+		for (int i = 0; i < p.c[c].nops; i++)
+			huge_values += p.c[c].ops[i].vlen > (256u << 10);
 	struct memvfs *m = memvfs_new(o->seed);
 	wl_run(&p, memvfs_vfs(m), path, &r);
 	if (r.err)
 		fail_msg("clean run failed at %s: %s", r.where, r.msg);
 	uint64_t calls = memvfs_calls(m, MV_ALL);
+	for (int k = 0; k < 8; k++)
+		kind_calls[k] += memvfs_calls(m, 1 << k);
 	memvfs_free(m);
 
 	for (uint64_t n = 1; n <= calls; n++) {
@@ -73,6 +93,14 @@ static void fault_everywhere(const struct wl_opts *o)
 				fail_msg("%s: after a failed fsync a new write "
 					 "transaction got %d, not QUIRE_EFATAL",
 					 ctx, r.begin_after_fail);
+			if (o->probe_poison && r.err && strstr(r.msg, "fdatasync"))
+				poison_checks++;
+			if (o->probe_poison && r.err && strstr(r.msg, "fdatasync") &&
+			    (r.poisoned_begin != QUIRE_EFATAL ||
+			     r.poisoned_sync != QUIRE_EFATAL))
+				fail_msg("%s: after a failed fsync, begin gave "
+					 "%d and quire_sync %d, not QUIRE_EFATAL",
+					 ctx, r.poisoned_begin, r.poisoned_sync);
 			memvfs_clear_faults(m);
 			wl_verify(&p, memvfs_vfs(m), path, &r, r.acked,
 				  r.acked + r.inflight, ctx, NULL);
@@ -112,6 +140,19 @@ static void test_nosync(void **state)
 	struct wl_opts o = {.seed = tu_seed(22), .commits = 12, .max_ops = 10,
 			    .node_size = 1024, .nosync = 1, .sync_every = 4,
 			    .big_every = 6, .checkpoint_ops = 1};
+	fault_everywhere(&o);
+}
+
+/* NOSYNC with quire_sync, explicit checkpoints, values written at put
+ * time, reopen-then-write and history reads. */
+static void test_history_reads(void **state)
+{
+	struct wl_opts o = {.seed = tu_seed(23), .commits = 10, .max_ops = 8,
+			    .node_size = 512, .nosync = 1, .sync_every = 3,
+			    .big_every = 4, .reopen_every = 4, .abort_every = 5,
+			    .checkpoint_ops = 20, .huge_every = 8,
+			    .huge_max = 320 << 10, .checkpoint_every = 3,
+			    .history_every = 2, .probe_poison = 1};
 	fault_everywhere(&o);
 }
 
@@ -189,7 +230,21 @@ static void test_enospc_put(void **state)
 
 static int report(void **state)
 {
-	print_message("# fault runs: %llu\n", (unsigned long long)runs);
+	print_message("# I/O error injections: %llu\n",
+		      (unsigned long long)runs);
+	print_message("# failed fsyncs checked for poisoning: %llu\n",
+		      (unsigned long long)poison_checks);
+	print_message("# values written at put time: %llu\n",
+		      (unsigned long long)huge_values);
+	for (int k = 0; k < 8; k++) {
+		print_message("# %s calls per clean run pass: %llu\n",
+			      kind_name[k], (unsigned long long)kind_calls[k]);
+		if (!kind_calls[k]) { /* a kind never failed */
+			print_message("# no %s call was ever failed\n",
+				      kind_name[k]);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -200,6 +255,7 @@ int main(void)
 		cmocka_unit_test(test_enospc_put),
 		cmocka_unit_test(test_sync),
 		cmocka_unit_test(test_nosync),
+		cmocka_unit_test(test_history_reads),
 	};
 	return cmocka_run_group_tests(tests, NULL, report);
 }

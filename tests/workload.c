@@ -15,6 +15,31 @@
 #include "internal.h"
 #include "workload.h"
 
+void (*wl_fail_hook)(const char *msg);
+
+void wl_fail(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (wl_fail_hook)
+		wl_fail_hook(msg);
+	fail_msg("%s", msg);
+	abort(); /* not reached: fail_msg does not return */
+}
+
+/* QOK of testutil.h, through wl_fail */
+#undef QOK
+#define QOK(x)                                                               \
+	do {                                                                 \
+		int qok_e_ = (x);                                            \
+		if (qok_e_ != 0)                                             \
+			wl_fail("%s = %d (%s: %s)", #x, qok_e_,              \
+				quire_strerror(qok_e_), quire_errmsg());     \
+	} while (0)
+
 static uint8_t *rand_bytes(uint64_t *s, size_t n)
 {
 	uint8_t *p = malloc(n ? n : 1);
@@ -24,8 +49,15 @@ static uint8_t *rand_bytes(uint64_t *s, size_t n)
 	return p;
 }
 
-static size_t value_size(uint64_t *s, int big_every)
+static size_t value_size(uint64_t *s, const struct wl_opts *o)
 {
+	int big_every = o->big_every;
+	/* drawn only when asked for, so that older plans stay the same */
+	if (o->huge_every && tu_below(s, (uint64_t)o->huge_every) == 0) {
+		size_t lo = (size_t)64 << 10;
+		size_t hi = o->huge_max ? o->huge_max : (size_t)1 << 20;
+		return lo + (size_t)tu_below(s, hi - lo + 1);
+	}
 	if (big_every && tu_below(s, (uint64_t)big_every) == 0)
 		return 1025 + (size_t)tu_below(s, 6000); /* out of line */
 	switch (tu_below(s, 4)) {
@@ -69,7 +101,8 @@ void wl_plan_make(struct wl_plan *p, const struct wl_opts *o)
 			}
 			char k[32];
 			int kl = snprintf(k, sizeof k, "k%04u",
-					  (unsigned)tu_below(&s, 400));
+					  (unsigned)tu_below(&s, o->nkeys ? (uint64_t)o->nkeys
+							  : 400));
 			if (tu_below(&s, 16) == 0) { /* a long key now and then */
 				op->klen = 100 + (size_t)tu_below(&s, 600);
 				op->key = rand_bytes(&s, op->klen);
@@ -78,7 +111,7 @@ void wl_plan_make(struct wl_plan *p, const struct wl_opts *o)
 				op->klen = (size_t)kl;
 				op->key = (uint8_t *)strdup(k);
 			}
-			op->vlen = value_size(&s, o->big_every);
+			op->vlen = value_size(&s, o);
 			op->val = rand_bytes(&s, op->vlen);
 			model_put(m, op->key, op->klen, op->val, op->vlen);
 		}
@@ -123,6 +156,69 @@ static int open_db(const struct wl_plan *p, qvfs *vfs, const char *path,
 				 quire_errmsg());                            \
 		goto out;                                                    \
 	} while (0)
+
+/* The history API and gets on the latest commit (commit c of the plan):
+ * every call may fail with an I/O error, which is returned; what is read
+ * must be right. */
+static int history_reads(const struct wl_plan *p, int c, quire *db)
+{
+	const struct wl_commit *wc = &p->c[c];
+	const struct wl_op *op0 = &wc->ops[0];
+	quire_txn *t, *t2;
+	quire_stat st;
+	quire_log_entry le;
+	quire_changes *f;
+	quire_change ch;
+	quire_history *h;
+	quire_key_version kv;
+	quire_val v;
+	int e = quire_begin(db, QUIRE_RDONLY, &t);
+	if (e)
+		return e;
+	QOK(quire_txn_stat(t, &st));
+	e = quire_log_get(t, st.txn_id, &le);
+	if (e == QUIRE_NOTFOUND)
+		wl_fail("commit %d: no log entry for txn %llu", c,
+			(unsigned long long)st.txn_id);
+	if (!e && (e = quire_changes_open(t, st.next_seq > 30 ? st.next_seq - 30
+							       : 0,
+					  &f)) == 0) {
+		while ((e = quire_changes_next(f, &ch)) == 0)
+			;
+		quire_changes_close(f);
+	}
+	if (e == QUIRE_NOTFOUND &&
+	    (e = quire_history_open(t, op0->key, op0->klen, &h)) == 0) {
+		while ((e = quire_history_next(h, &kv)) == 0)
+			;
+		quire_history_close(h);
+	}
+	if (e == QUIRE_NOTFOUND)
+		e = 0;
+	if (!e && st.txn_id > 1 &&
+	    (e = quire_begin_at(db, st.txn_id - 1, &t2)) == 0) {
+		e = quire_get(t2, op0->key, op0->klen, &v);
+		quire_abort(t2);
+		if (e == QUIRE_NOTFOUND)
+			e = 0;
+	}
+	for (int i = 0; !e && i < wc->nops; i++) {
+		const struct model_ent *me =
+			model_get(&p->state[c], wc->ops[i].key, wc->ops[i].klen);
+		e = quire_get(t, wc->ops[i].key, wc->ops[i].klen, &v);
+		if (e == QUIRE_NOTFOUND && !me)
+			e = 0;
+		else if (!e && (!me || v.size != me->vlen ||
+				(v.size && memcmp(v.data, me->val, v.size))))
+			wl_fail("commit %d: a get after it returns the wrong "
+				"value",
+				c);
+	}
+	quire_abort(t);
+	if (e == QUIRE_NOTFOUND) /* the log or an AS-OF commit is missing */
+		wl_fail("commit %d: history reads found no such commit", c);
+	return e;
+}
 
 void wl_run(const struct wl_plan *p, qvfs *vfs, const char *path,
 	    struct wl_result *r)
@@ -191,10 +287,24 @@ void wl_run(const struct wl_plan *p, qvfs *vfs, const char *path,
 				STOP(e, "sync");
 			r->durable = c;
 		}
+		if (p->o.checkpoint_every && c % p->o.checkpoint_every == 0 &&
+		    (e = quire_checkpoint(db)) != 0)
+			STOP(e, "checkpoint"); /* changes no content */
+		if (p->o.history_every && c % p->o.history_every == 0 &&
+		    (e = history_reads(p, c, db)) != 0)
+			STOP(e, "history");
 	}
 out:
+	if (r->err && db && p->o.probe_poison) {
+		/* what the handle does after the failure */
+		quire_txn *t2;
+		r->poisoned_begin = quire_begin(db, 0, &t2);
+		if (!r->poisoned_begin)
+			quire_abort(t2);
+		r->poisoned_sync = quire_sync(db);
+	}
 	if (db && quire_close(db) != 0)
-		fail_msg("close: %s", quire_errmsg());
+		wl_fail("close: %s", quire_errmsg());
 }
 
 int wl_same(quire_txn *txn, const struct model *m)
@@ -230,7 +340,7 @@ static void check_clean(quire *db, const char *ctx)
 	QOK(quire_check(t, NULL, NULL, &probs));
 	quire_abort(t);
 	if (probs)
-		fail_msg("%s: quire_check found %llu problems", ctx,
+		wl_fail("%s: quire_check found %llu problems", ctx,
 			 (unsigned long long)probs);
 }
 
@@ -242,7 +352,7 @@ int wl_verify(const struct wl_plan *p, qvfs *vfs, const char *path,
 	quire_txn *t;
 	int e = open_db(p, vfs, path, r->created ? 0 : QUIRE_CREATE, &db), found = -1;
 	if (e)
-		fail_msg("%s: reopen after the crash: %s (%s)", ctx,
+		wl_fail("%s: reopen after the crash: %s (%s)", ctx,
 			 quire_strerror(e), quire_errmsg());
 	QOK(quire_begin(db, QUIRE_RDONLY, &t));
 	for (int i = hi; i >= lo && found < 0; i--)
@@ -250,7 +360,7 @@ int wl_verify(const struct wl_plan *p, qvfs *vfs, const char *path,
 			found = i;
 	quire_abort(t);
 	if (found < 0)
-		fail_msg("%s: content is none of the allowed states %d..%d", ctx,
+		wl_fail("%s: content is none of the allowed states %d..%d", ctx,
 			 lo, hi);
 	check_clean(db, ctx);
 
@@ -271,7 +381,7 @@ int wl_verify(const struct wl_plan *p, qvfs *vfs, const char *path,
 	QOK(open_db(p, vfs, path, 0, &db));
 	QOK(quire_begin(db, QUIRE_RDONLY, &t));
 	if (!wl_same(t, &m))
-		fail_msg("%s: content after ten more commits and a reopen is "
+		wl_fail("%s: content after ten more commits and a reopen is "
 			 "wrong",
 			 ctx);
 	if (file_bytes) {

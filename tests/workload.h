@@ -28,6 +28,14 @@ struct wl_opts {
 	int abort_every;    /* before every n-th commit, a transaction that
 			     * writes large values and aborts */
 	unsigned long checkpoint_ops; /* 0: the default */
+	int nkeys;          /* distinct short keys; 0: 400 */
+	int huge_every;     /* one value in n is 64 KiB .. huge_max */
+	size_t huge_max;    /* 0: 1 MiB */
+	int checkpoint_every; /* quire_checkpoint after every n-th commit */
+	int history_every;  /* after every n-th commit, history reads (log,
+			     * changes, key history, AS-OF) and gets */
+	int probe_poison;   /* after a failure, try a write transaction and
+			     * quire_sync (wl_result.poisoned_*) */
 };
 
 struct wl_op {
@@ -57,7 +65,22 @@ struct wl_result {
 	int begin_after_fail; /* quire_begin(write) right after a failed commit */
 	char where[64];     /* the call that failed */
 	char msg[512];      /* quire_errmsg() of the failure */
+	int poisoned_begin; /* with probe_poison: quire_begin(write) and */
+	int poisoned_sync;  /* quire_sync after the failure */
 };
+
+/*
+ * How the workload reports a broken contract. By default it fails the
+ * cmocka test; a forked worker (which must not unwind into cmocka's runner)
+ * sets wl_fail_hook to pass the message on and exit. The hook must not
+ * return.
+ */
+extern void (*wl_fail_hook)(const char *msg);
+void wl_fail(const char *fmt, ...)
+#ifdef __GNUC__
+	__attribute__((format(printf, 1, 2), noreturn))
+#endif
+	;
 
 void wl_plan_make(struct wl_plan *p, const struct wl_opts *o);
 void wl_plan_free(struct wl_plan *p);
