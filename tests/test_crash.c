@@ -8,6 +8,12 @@
  * only the process died). The reopened database must hold exactly the last
  * acknowledged commit or the one in flight (with QUIRE_NOSYNC: any commit
  * from the last sync on), pass quire_check, and take ten more commits.
+ *
+ * Two tiers: the normal one (make check) enumerates > 20k crash states over
+ * eight seeds of each workload; QUIRE_LONG=1 (make crash-long) more than a
+ * million, over 300 seeds of longer workloads, values up to 1 MiB and
+ * deeper trees. Each prints its count ("# crash states checked: N"). A
+ * failure names its seed; QUIRE_SEED=<seed> makes it the first one run.
  */
 #include "config.h"
 
@@ -18,6 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <errno.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "internal.h"
@@ -25,49 +35,166 @@
 #include "testutil.h"
 #include "workload.h"
 
+/* Seeds per workload: the normal tier (>= 20k states in all) and the
+ * long one (>= 1M, with somewhat longer workloads: every crash point
+ * replays its workload from the start, so a state costs in proportion to
+ * the workload's length and many seeds are cheaper than long plans). */
+#ifndef SEEDS_NORMAL
+#define SEEDS_NORMAL 8
+#endif
+#ifndef SEEDS_LONG
+#define SEEDS_LONG 300
+#endif
+
 static uint64_t states_checked;
+static int long_tier; /* QUIRE_LONG=1 */
+
+/* Crash points are independent, so they are shared out among forked
+ * workers (one per core). A worker reports its count, or the first broken
+ * contract, in one record; it never unwinds into cmocka's runner. */
+#define WORKERS 2
+struct wresult {
+	uint64_t states;
+	int failed;
+	char msg[1024];
+};
+static int wfd = -1;
+
+static void worker_failed(const char *msg)
+{
+	struct wresult w = {.failed = 1};
+	snprintf(w.msg, sizeof w.msg, "%s", msg);
+	if (write(wfd, &w, sizeof w) < 0)
+		_exit(2);
+	_exit(1);
+}
+
+/* Every crash point n with n % nw == w, in every mode. */
+static uint64_t crash_points(const struct wl_plan *p, uint64_t points,
+			     uint64_t w, uint64_t nw)
+{
+	const struct wl_opts *o = &p->o;
+	const char *path = "/db.quire";
+	struct wl_result r;
+	uint64_t states = 0;
+	for (uint64_t n = 1 + w; n <= points; n += nw) {
+		for (int mode = 0; mode < MV_CRASH_NMODES; mode++) {
+			char ctx[160];
+			struct memvfs *m = memvfs_new(o->seed);
+			memvfs_crash_at(m, MV_MUTATE, n);
+			wl_run(p, memvfs_vfs(m), path, &r);
+			memvfs_crash(m, (enum mv_crash)mode,
+				     o->seed * 31 + n * 7 + (uint64_t)mode);
+			int lo = mode == MV_CRASH_PROCESS ? r.acked : r.durable;
+			snprintf(ctx, sizeof ctx,
+				 "seed %llu (replay: QUIRE_SEED=%llu), crash at "
+				 "call %llu (%s), mode %d",
+				 (unsigned long long)o->seed,
+				 (unsigned long long)o->seed,
+				 (unsigned long long)n, r.where, mode);
+			uint64_t fb;
+			size_t size;
+			wl_verify(p, memvfs_vfs(m), path, &r, lo,
+				  r.acked + r.inflight, ctx, &fb);
+			if (!memvfs_data(m, path, &size) || size != fb)
+				wl_fail("%s: file holds %zu bytes, its last "
+					"commit ends at %llu: the torn tail "
+					"was not cut away",
+					ctx, size, (unsigned long long)fb);
+			memvfs_free(m);
+			states++;
+		}
+	}
+	return states;
+}
 
 static void crash_everywhere(const struct wl_opts *o)
 {
 	struct wl_plan p;
 	struct wl_result r;
-	const char *path = "/db.quire";
 	wl_plan_make(&p, o);
 
 	struct memvfs *m = memvfs_new(o->seed);
-	wl_run(&p, memvfs_vfs(m), path, &r);
+	wl_run(&p, memvfs_vfs(m), "/db.quire", &r);
 	if (r.err)
-		fail_msg("clean run failed at %s: %s", r.where, r.msg);
+		fail_msg("seed %llu: clean run failed at %s: %s",
+			 (unsigned long long)o->seed, r.where, r.msg);
 	uint64_t points = memvfs_calls(m, MV_MUTATE);
 	memvfs_free(m);
 
-	for (uint64_t n = 1; n <= points; n++) {
-		for (int mode = 0; mode < MV_CRASH_NMODES; mode++) {
-			char ctx[128];
-			m = memvfs_new(o->seed);
-			memvfs_crash_at(m, MV_MUTATE, n);
-			wl_run(&p, memvfs_vfs(m), path, &r);
-			memvfs_crash(m, (enum mv_crash)mode,
-				     o->seed * 31 + n * 7 + (uint64_t)mode);
-			int lo = mode == MV_CRASH_PROCESS ? r.acked : r.durable;
-			snprintf(ctx, sizeof ctx,
-				 "seed %llu, crash at call %llu (%s), mode %d",
-				 (unsigned long long)o->seed,
-				 (unsigned long long)n, r.where, mode);
-			uint64_t fb;
-			size_t size;
-			wl_verify(&p, memvfs_vfs(m), path, &r, lo,
-				  r.acked + r.inflight, ctx, &fb);
-			if (!memvfs_data(m, path, &size) || size != fb)
-				fail_msg("%s: file holds %zu bytes, its last "
-					 "commit ends at %llu: the torn tail "
-					 "was not cut away",
-					 ctx, size, (unsigned long long)fb);
-			memvfs_free(m);
-			states_checked++;
+	pid_t pid[WORKERS];
+	int fd[WORKERS];
+	for (int w = 0; w < WORKERS; w++) {
+		int pp[2];
+		assert_int_equal(pipe(pp), 0);
+		fflush(NULL);
+		pid[w] = fork();
+		assert_true(pid[w] >= 0);
+		if (pid[w] == 0) {
+			close(pp[0]);
+			wfd = pp[1];
+			wl_fail_hook = worker_failed;
+			struct wresult res = {
+				.states = crash_points(&p, points, (uint64_t)w,
+						       WORKERS)};
+			_exit(write(wfd, &res, sizeof res) == sizeof res ? 0
+									 : 2);
 		}
+		close(pp[1]);
+		fd[w] = pp[0];
+	}
+	struct wresult first = {0};
+	for (int w = 0; w < WORKERS; w++) {
+		struct wresult res;
+		size_t got = 0;
+		int status;
+		while (got < sizeof res) {
+			ssize_t k = read(fd[w], (char *)&res + got,
+					 sizeof res - got);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				break;
+			got += (size_t)k;
+		}
+		close(fd[w]);
+		assert_int_equal(waitpid(pid[w], &status, 0), pid[w]);
+		if (got != sizeof res) {
+			res.failed = 1;
+			snprintf(res.msg, sizeof res.msg,
+				 "seed %llu: worker %d died (status %#x)",
+				 (unsigned long long)o->seed, w, status);
+		}
+		if (res.failed && !first.failed)
+			first = res;
+		if (!res.failed)
+			states_checked += res.states;
 	}
 	wl_plan_free(&p);
+	if (first.failed)
+		fail_msg("%s", first.msg);
+}
+
+/* The workload o over the tier's seeds (seed, seed + 1, ...); the long
+ * tier also makes every workload longer. */
+static void tier(struct wl_opts o, int seeds, int long_seeds,
+		 int long_commits)
+{
+	uint64_t base = o.seed;
+	if (long_tier) {
+		seeds = long_seeds;
+		o.commits = long_commits;
+	}
+	uint64_t before = states_checked;
+	for (int i = 0; i < seeds; i++) {
+		o.seed = base + (uint64_t)i;
+		crash_everywhere(&o);
+	}
+	print_message("# seeds %llu..%llu, %d commits: %llu states\n",
+		      (unsigned long long)base,
+		      (unsigned long long)(base + (uint64_t)seeds - 1),
+		      o.commits,
+		      (unsigned long long)(states_checked - before));
 }
 
 /* Durable commits, deep trees (512-byte nodes), values in and out of line;
@@ -77,7 +204,7 @@ static void test_sync_deep(void **state)
 	struct wl_opts o = {.seed = tu_seed(11), .commits = 24, .max_ops = 12,
 			    .node_size = 512, .big_every = 6,
 			    .abort_every = 7, .checkpoint_ops = 40};
-	crash_everywhere(&o);
+	tier(o, SEEDS_NORMAL, SEEDS_LONG, 32);
 }
 
 /* The same with every commit folded into the tree at once. */
@@ -86,7 +213,7 @@ static void test_sync_folded(void **state)
 	struct wl_opts o = {.seed = tu_seed(14), .commits = 20, .max_ops = 12,
 			    .node_size = 512, .big_every = 6,
 			    .abort_every = 7, .checkpoint_ops = 1};
-	crash_everywhere(&o);
+	tier(o, SEEDS_NORMAL, SEEDS_LONG, 28);
 }
 
 /* NOSYNC commits with a quire_sync now and then. */
@@ -95,7 +222,7 @@ static void test_nosync(void **state)
 	struct wl_opts o = {.seed = tu_seed(12), .commits = 24, .max_ops = 10,
 			    .node_size = 512, .nosync = 1, .sync_every = 5,
 			    .big_every = 8, .checkpoint_ops = 25};
-	crash_everywhere(&o);
+	tier(o, SEEDS_NORMAL, SEEDS_LONG, 32);
 }
 
 /* Close and reopen between commits: recovery, then writes on top. */
@@ -104,7 +231,32 @@ static void test_reopen_write(void **state)
 	struct wl_opts o = {.seed = tu_seed(13), .commits = 20, .max_ops = 8,
 			    .node_size = 1024, .reopen_every = 3,
 			    .big_every = 5, .abort_every = 4};
-	crash_everywhere(&o);
+	tier(o, SEEDS_NORMAL, SEEDS_LONG, 28);
+}
+
+/* Large values (64 KiB up to 256 KiB, 1 MiB in the long tier) among small
+ * ones, NOSYNC with syncs and reopens: a crash inside a value block, and
+ * recovery that walks over megabytes. */
+static void test_huge(void **state)
+{
+	struct wl_opts o = {.seed = tu_seed(15), .commits = 12, .max_ops = 4,
+			    .node_size = 4096, .nosync = 1, .sync_every = 4,
+			    .reopen_every = 5, .big_every = 4, .huge_every = 6,
+			    .huge_max = (size_t)256 << 10,
+			    .checkpoint_ops = 16};
+	if (long_tier)
+		o.huge_max = (size_t)1 << 20;
+	tier(o, 2, 4, 16);
+}
+
+/* Many keys in small nodes: trees four and more levels deep, splits and
+ * merges at every level, checkpoints of a few hundred operations. */
+static void test_wide(void **state)
+{
+	struct wl_opts o = {.seed = tu_seed(16), .commits = 10, .max_ops = 80,
+			    .node_size = 512, .nkeys = 5000, .big_every = 30,
+			    .checkpoint_ops = 150};
+	tier(o, 1, 8, 24);
 }
 
 /* A NOSYNC writer that never calls quire_sync still syncs once
@@ -148,6 +300,13 @@ static void test_nosync_bounded(void **state)
 	free(v);
 }
 
+static int setup(void **state)
+{
+	const char *e = getenv("QUIRE_LONG");
+	long_tier = e && atoi(e) > 0;
+	return 0;
+}
+
 static int report(void **state)
 {
 	print_message("# crash states checked: %llu\n",
@@ -162,7 +321,9 @@ int main(void)
 		cmocka_unit_test(test_sync_folded),
 		cmocka_unit_test(test_nosync),
 		cmocka_unit_test(test_reopen_write),
+		cmocka_unit_test(test_huge),
+		cmocka_unit_test(test_wide),
 		cmocka_unit_test(test_nosync_bounded),
 	};
-	return cmocka_run_group_tests(tests, NULL, report);
+	return cmocka_run_group_tests(tests, setup, report);
 }

@@ -71,6 +71,7 @@ static size_t value_size(uint64_t *s, const struct wl_opts *o)
 void wl_plan_make(struct wl_plan *p, const struct wl_opts *o)
 {
 	uint64_t s = o->seed;
+	uint64_t nkeys = o->nkeys ? (uint64_t)o->nkeys : 400;
 	p->o = *o;
 	p->c = calloc((size_t)o->commits + 1, sizeof *p->c);
 	p->state = calloc((size_t)o->commits + 1, sizeof *p->state);
@@ -101,8 +102,7 @@ void wl_plan_make(struct wl_plan *p, const struct wl_opts *o)
 			}
 			char k[32];
 			int kl = snprintf(k, sizeof k, "k%04u",
-					  (unsigned)tu_below(&s, o->nkeys ? (uint64_t)o->nkeys
-							  : 400));
+					  (unsigned)tu_below(&s, nkeys));
 			if (tu_below(&s, 16) == 0) { /* a long key now and then */
 				op->klen = 100 + (size_t)tu_below(&s, 600);
 				op->key = rand_bytes(&s, op->klen);
