@@ -4,7 +4,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-pkgs="autoconf automake libtool pkg-config make gcc libcmocka-dev liblmdb-dev libsqlite3-dev"
+# lcov: for make coverage (configure --enable-coverage)
+pkgs="autoconf automake libtool pkg-config make gcc libcmocka-dev liblmdb-dev libsqlite3-dev lcov"
 missing=""
 for p in $pkgs; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
