@@ -222,7 +222,10 @@ int quire_checkpoint(quire *db);
  *
  * With flags == 0: the write transaction. One per database at a time: a
  * second writer in this process (on the same handle, or on another handle
- * of the same file) waits until the first ends; a writer in
+ * of the same file) waits until the first ends, but a thread that already
+ * holds the write transaction gets QUIRE_EBUSY at once (waiting for itself
+ * would never end; the same holds for quire_sync() and quire_checkpoint());
+ * a writer in
  * another process makes this call wait for busy_timeout_ms and then return
  * QUIRE_EBUSY. The transaction sees its own writes through quire_get() and
  * cursors; nobody else sees them before quire_commit().

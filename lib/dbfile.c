@@ -149,7 +149,7 @@ static int read_slots(quire *db, struct qslot *best)
 	}
 	struct qslot s[2];
 	int ok0 = qslot_get(buf, &s[0]) == 0;
-	int ok1 = qslot_get(buf + QF_SLOT1_OFF - QF_SLOT0_OFF, &s[1]) == 0;
+	int ok1 = qslot_get(buf + (QF_SLOT1_OFF - QF_SLOT0_OFF), &s[1]) == 0;
 	if (!ok0 && !ok1)
 		return QUIRE_NOTFOUND;
 	*best = ok0 && (!ok1 || s[0].counter > s[1].counter) ? s[0] : s[1];
@@ -602,7 +602,7 @@ int df_writer_begin(quire *db)
 	db->slot_counter = 0;
 	if (qslot_get(buf, &s0) == 0)
 		db->slot_counter = s0.counter;
-	if (qslot_get(buf + QF_SLOT1_OFF - QF_SLOT0_OFF, &s1) == 0)
+	if (qslot_get(buf + (QF_SLOT1_OFF - QF_SLOT0_OFF), &s1) == 0)
 		db->slot_counter = QMAX(db->slot_counter, s1.counter);
 
 	struct snap *cur = snap_acquire(db);

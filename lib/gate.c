@@ -21,6 +21,7 @@ struct gate {
 	int known;          /* dev/ino identify the file: shared */
 	int refs;
 	int busy;           /* a writer of this process holds the file */
+	pthread_t owner;    /* the thread that holds it, when busy */
 	pthread_cond_t cv;
 	struct gate *next;
 };
@@ -83,13 +84,19 @@ void gate_put(struct gate *g)
 	pthread_mutex_unlock(&gates_mu);
 }
 
-void gate_enter(struct gate *g)
+int gate_enter(struct gate *g)
 {
+	pthread_t self = pthread_self();
 	pthread_mutex_lock(&gates_mu);
-	while (g->busy)
+	while (g->busy && !pthread_equal(g->owner, self))
 		pthread_cond_wait(&g->cv, &gates_mu);
-	g->busy = 1;
+	int mine = g->busy; /* then this thread holds it already */
+	if (!mine) {
+		g->busy = 1;
+		g->owner = self;
+	}
 	pthread_mutex_unlock(&gates_mu);
+	return mine ? -1 : 0;
 }
 
 void gate_leave(struct gate *g)

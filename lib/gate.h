@@ -21,8 +21,9 @@ struct gate *gate_get(qvfs_file *f);
 void gate_put(struct gate *g);
 
 /* Wait until no other writer of this process holds the gate, then hold
- * it. */
-void gate_enter(struct gate *g);
+ * it: 0. -1 at once if the calling thread holds it already (waiting would
+ * never end). */
+int gate_enter(struct gate *g);
 void gate_leave(struct gate *g);
 
 #endif

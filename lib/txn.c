@@ -28,7 +28,10 @@ void writer_release(quire *db)
 
 int writer_acquire(quire *db)
 {
-	gate_enter(db->gate);
+	if (gate_enter(db->gate) != 0)
+		return qerr(QUIRE_EBUSY, "%s: this thread already holds a write "
+					 "transaction of this file; end it first",
+			    db->path);
 	int e = df_lock(db);
 	if (e)
 		gate_leave(db->gate);

@@ -524,6 +524,33 @@ static void test_second_handle_writer_waits(void **state)
 	second_writer_waits(1);
 }
 
+/* A thread that holds the write transaction and asks for another (or for
+ * quire_sync/quire_checkpoint, which take the writer lock) would wait for
+ * itself forever: it gets QUIRE_EBUSY, on either handle of the file. */
+static void test_writer_waiting_for_itself(void **state)
+{
+	(void)state;
+	char path[4096];
+	snprintf(path, sizeof path, "%s", tu_path("self"));
+	quire *db = open_db(path, QUIRE_CREATE | QUIRE_NOSYNC, 0);
+	quire *db2 = open_db(path, QUIRE_NOSYNC, 0);
+	quire_txn *w, *w2;
+	QOK(quire_begin(db, 0, &w));
+	QOK(quire_put(w, STR("a"), STR("1")));
+	assert_int_equal(quire_begin(db, 0, &w2), QUIRE_EBUSY);
+	assert_int_equal(quire_begin(db2, 0, &w2), QUIRE_EBUSY);
+	assert_int_equal(quire_sync(db), QUIRE_EBUSY);
+	assert_int_equal(quire_checkpoint(db), QUIRE_EBUSY);
+	QOK(quire_commit(w)); /* the refusals changed nothing */
+	QOK(quire_begin(db2, 0, &w2));
+	expect(w2, "a", "1");
+	QOK(quire_commit(w2));
+	QOK(quire_sync(db));
+	QOK(quire_close(db2));
+	QOK(quire_close(db));
+	unlink(path);
+}
+
 /* Run child(path, in, out) in a new process. down and up (each may be
  * NULL) are pipes to and from it; each side closes the ends it does not
  * use, so that a reader sees end-of-file when the other side is gone. */
@@ -786,6 +813,7 @@ int main(void)
 		cmocka_unit_test(test_snapshot_after_commit_sees_it),
 		cmocka_unit_test(test_second_writer_waits),
 		cmocka_unit_test(test_second_handle_writer_waits),
+		cmocka_unit_test(test_writer_waiting_for_itself),
 		cmocka_unit_test(test_writer_in_other_process),
 		cmocka_unit_test(test_reader_in_other_process),
 		cmocka_unit_test(test_parent_sees_child_commits),
