@@ -111,17 +111,6 @@ struct vbuf {
 	_Alignas(16) uint8_t data[];
 };
 
-/* A transaction's memo of inner nodes its lookups went through, so that
- * repeated lookups skip the shared cache's hash probe for the upper levels
- * (the same for every lookup). Sound because a node pointer from the cache
- * stays valid until the transaction ends (cache.h). Direct-mapped by
- * offset. */
-#define NMEMO 64
-struct nmemo {
-	uint64_t off[NMEMO];
-	const uint8_t *node[NMEMO];
-};
-
 struct quire_txn {
 	quire *db;
 	struct snap *snap;       /* the commit this transaction reads */
@@ -136,7 +125,6 @@ struct quire_txn {
 	uint8_t *meta;           /* quire_commit_with() metadata */
 	size_t meta_len;
 	struct quire_cursor *cursors; /* open cursors, detached at the end */
-	struct nmemo memo;       /* inner nodes of key-tree lookups */
 };
 
 /* db.c: quire_open() over another VFS (the tests' fault injector) */

@@ -41,35 +41,8 @@ int node_get(quire *db, uint64_t off, uint32_t size, int tree, int level,
 	return 0;
 }
 
-/* An inner node through the memo, else through node_get (and remembered).
- * A memo hit is checked against what the parent promised, as a cache hit
- * is. */
-static int memo_get(quire *db, struct nmemo *m, uint64_t off, uint32_t size,
-		    int tree, int level, const uint8_t **out)
-{
-	size_t i = (size_t)((off >> 4) * 0x9e3779b97f4a7c15ull >> 58) &
-		   (NMEMO - 1);
-	const uint8_t *n = m->off[i] == off ? m->node[i] : NULL;
-	if (n && node_size(n) == size && n[5] == tree && n[6] == level) {
-		*out = n;
-		return 0;
-	}
-	int e = node_get(db, off, size, tree, level, out);
-	if (!e) {
-		m->off[i] = off;
-		m->node[i] = *out;
-	}
-	return e;
-}
-
 int tree_get(quire *db, const struct qroot *root, int tree, const void *key,
 	     size_t klen, struct lentry *e)
-{
-	return tree_get_memo(db, NULL, root, tree, key, klen, e);
-}
-
-int tree_get_memo(quire *db, struct nmemo *m, const struct qroot *root,
-		  int tree, const void *key, size_t klen, struct lentry *e)
 {
 	if (!root->off)
 		return QUIRE_NOTFOUND;
@@ -77,9 +50,7 @@ int tree_get_memo(quire *db, struct nmemo *m, const struct qroot *root,
 	uint32_t size = root->size;
 	for (int level = root->height - 1;; level--) {
 		const uint8_t *n;
-		int r = m && level > 0
-				? memo_get(db, m, off, size, tree, level, &n)
-				: node_get(db, off, size, tree, level, &n);
+		int r = node_get(db, off, size, tree, level, &n);
 		if (r)
 			return r;
 		if (level == 0) {

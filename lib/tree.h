@@ -17,9 +17,6 @@ int node_get(quire *db, uint64_t off, uint32_t size, int tree, int level,
 /* Find key; on success *e describes the leaf entry. 0 or QUIRE_NOTFOUND. */
 int tree_get(quire *db, const struct qroot *root, int tree, const void *key,
 	     size_t klen, struct lentry *e);
-/* tree_get() that finds inner nodes through the transaction's memo m. */
-int tree_get_memo(quire *db, struct nmemo *m, const struct qroot *root,
-		  int tree, const void *key, size_t klen, struct lentry *e);
 
 struct tcur {
 	quire *db;

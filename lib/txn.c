@@ -215,8 +215,8 @@ int txn_lookup(quire_txn *txn, const void *key, size_t klen,
 		return 0;
 	}
 	struct lentry le;
-	int e = tree_get_memo(txn->db, &txn->memo, &txn->snap->h.root[QT_KEYS],
-			      QT_KEYS, key, klen, &le);
+	int e = tree_get(txn->db, &txn->snap->h.root[QT_KEYS], QT_KEYS, key,
+			 klen, &le);
 	if (!e) {
 		*v = (struct wval){le.val, le.vlen, le.ool, le.ool_off};
 		*seq = le.meta;
