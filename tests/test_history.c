@@ -128,24 +128,10 @@ static uint64_t below(struct run *r, uint64_t n)
 	return tu_below(&r->rng, n);
 }
 
-static int same(const void *a, size_t al, const void *b, size_t bl)
-{
-	return al == bl && (al == 0 || memcmp(a, b, al) == 0);
-}
-
 static int kcmp(const void *a, size_t al, const void *b, size_t bl)
 {
 	int c = memcmp(a, b, al < bl ? al : bl);
 	return c ? c : (al > bl) - (al < bl);
-}
-
-static uint8_t *dup_bytes(const void *p, size_t n)
-{
-	uint8_t *d = malloc(n ? n : 1);
-	assert_non_null(d);
-	if (n)
-		memcpy(d, p, n);
-	return d;
 }
 
 /* Key number i of the alphabet: 0 is the empty key, every 17th is long. */
@@ -384,7 +370,7 @@ static void check_log(struct run *r, quire_txn *t, uint64_t upto)
 		    (unsigned long long)c->time_ns,
 		    (unsigned long long)c->first_seq,
 		    (unsigned long long)c->next_seq);
-		REQ(r, same(le.meta.data, le.meta.size, c->meta, c->metalen),
+		REQ(r, tu_same(le.meta.data, le.meta.size, c->meta, c->metalen),
 		    "log of %llu: metadata differs", (unsigned long long)i);
 		REQ(r, i == 0 || le.bytes > 0, "log of %llu: no bytes",
 		    (unsigned long long)i);
@@ -407,9 +393,9 @@ static void check_feed(struct run *r, quire_txn *t, uint64_t txn,
 		    (unsigned long long)since, (unsigned long long)end);
 		const struct hop *o = &r->ops[s - 1];
 		REQ(r, ch.seq == s && ch.txn_id == o->txn && ch.op == o->op &&
-			       same(ch.key.data, ch.key.size, o->k, o->kl) &&
+			       tu_same(ch.key.data, ch.key.size, o->k, o->kl) &&
 			       (o->op == QUIRE_OP_DEL ? ch.value.size == 0
-						      : same(ch.value.data,
+						      : tu_same(ch.value.data,
 							     ch.value.size,
 							     o->v, o->vl)),
 		    "feed op %llu (seq %llu txn %llu op %d) differs from the "
@@ -436,9 +422,9 @@ static void check_feed(struct run *r, quire_txn *t, uint64_t txn,
 		REQ(r, m.n == want.n, "replay holds %zu keys, want %zu", m.n,
 		    want.n);
 		for (size_t i = 0; i < m.n; i++)
-			REQ(r, same(m.v[i].key, m.v[i].klen, want.v[i].key,
+			REQ(r, tu_same(m.v[i].key, m.v[i].klen, want.v[i].key,
 				    want.v[i].klen) &&
-				       same(m.v[i].val, m.v[i].vlen,
+				       tu_same(m.v[i].val, m.v[i].vlen,
 					    want.v[i].val, want.v[i].vlen),
 			    "replay differs at entry %zu", i);
 	}
@@ -456,7 +442,7 @@ static void check_key_history(struct run *r, quire_txn *t, uint64_t txn)
 	ROK(r, quire_history_open(t, k, kl, &h));
 	uint64_t s = r->c[txn].next_seq;
 	for (;;) {
-		while (--s > 0 && !same(r->ops[s - 1].k, r->ops[s - 1].kl, k, kl))
+		while (--s > 0 && !tu_same(r->ops[s - 1].k, r->ops[s - 1].kl, k, kl))
 			;
 		e = quire_history_next(h, &kv);
 		if (!s)
@@ -466,7 +452,7 @@ static void check_key_history(struct run *r, quire_txn *t, uint64_t txn)
 		REQ(r, kv.seq == s && kv.txn_id == o->txn && kv.op == o->op &&
 			       kv.time_ns == r->c[o->txn].time_ns &&
 			       (o->op == QUIRE_OP_DEL ? kv.value.size == 0
-						      : same(kv.value.data,
+						      : tu_same(kv.value.data,
 							     kv.value.size,
 							     o->v, o->vl)),
 		    "history of key %.*s: version seq %llu txn %llu op %d, want "
@@ -512,7 +498,7 @@ static void check_diff(struct run *r, uint64_t ta, uint64_t tb)
 			}
 			ea = &a.v[ia++];
 			eb = &b.v[ib++];
-			if (!same(ea->val, ea->vlen, eb->val, eb->vlen))
+			if (!tu_same(ea->val, ea->vlen, eb->val, eb->vlen))
 				break;
 			ea = eb = NULL;
 		}
@@ -521,11 +507,11 @@ static void check_diff(struct run *r, uint64_t ta, uint64_t tb)
 			break;
 		ROK(r, e);
 		const struct model_ent *ek = ea ? ea : eb;
-		REQ(r, same(dl.key.data, dl.key.size, ek->key, ek->klen) &&
+		REQ(r, tu_same(dl.key.data, dl.key.size, ek->key, ek->klen) &&
 			       dl.in_a == !!ea && dl.in_b == !!eb &&
-			       (!ea || same(dl.a.data, dl.a.size, ea->val,
+			       (!ea || tu_same(dl.a.data, dl.a.size, ea->val,
 					    ea->vlen)) &&
-			       (!eb || same(dl.b.data, dl.b.size, eb->val,
+			       (!eb || tu_same(dl.b.data, dl.b.size, eb->val,
 					    eb->vlen)),
 		    "diff %llu..%llu: delta differs from the model",
 		    (unsigned long long)ta, (unsigned long long)tb);
@@ -697,7 +683,7 @@ static void write_txn(struct run *r)
 			const struct model_ent *me = model_get(&wm, k, kl);
 			e = quire_get_seq(w, k, kl, &v, &s);
 			REQ(r, e == (me ? 0 : QUIRE_NOTFOUND) && s == cur &&
-				       (!me || same(v.data, v.size, me->val,
+				       (!me || tu_same(v.data, v.size, me->val,
 						    me->vlen)),
 			    "get_seq in the write txn: %d seq %llu, want %llu",
 			    e, (unsigned long long)s,
@@ -706,8 +692,8 @@ static void write_txn(struct run *r)
 		}
 		if (!ok)
 			continue;
-		o.k = dup_bytes(k, kl);
-		o.v = o.op == QUIRE_OP_PUT ? dup_bytes(o.v, o.vl) : NULL;
+		o.k = tu_dup(k, kl);
+		o.v = o.op == QUIRE_OP_PUT ? tu_dup(o.v, o.vl) : NULL;
 		apply(&wm, &wv, &o);
 		mine[nmine++] = o;
 	}

@@ -128,20 +128,6 @@ static uint64_t below(struct run *r, uint64_t n)
 	return tu_below(&r->rng, n);
 }
 
-static int same(const void *a, size_t al, const void *b, size_t bl)
-{
-	return al == bl && (al == 0 || memcmp(a, b, al) == 0);
-}
-
-static uint8_t *dup_bytes(const void *p, size_t n)
-{
-	uint8_t *d = malloc(n ? n : 1);
-	assert_non_null(d);
-	if (n)
-		memcpy(d, p, n);
-	return d;
-}
-
 /* A key into r->kbuf: empty, short from "abcd" (collisions, shared
  * prefixes), sometimes long; a quarter extend a prefix of a present key. */
 static size_t gen_key(struct run *r, uint8_t *k)
@@ -196,8 +182,8 @@ static void journal_add(struct run *r, int del, const void *k, size_t kl,
 		r->j = realloc(r->j, r->capj * sizeof *r->j);
 		assert_non_null(r->j);
 	}
-	r->j[r->nj++] = (struct jent){del, dup_bytes(k, kl),
-				      del ? NULL : dup_bytes(v, vl), kl, vl};
+	r->j[r->nj++] = (struct jent){del, tu_dup(k, kl),
+				      del ? NULL : tu_dup(v, vl), kl, vl};
 }
 
 static void journal_clear(struct run *r)
@@ -422,7 +408,7 @@ static void op_get(struct run *r)
 	if (e && rc != 0)
 		failf(r, "get of a present key (%zu bytes) = %d (%s)", kl, rc,
 		      quire_strerror(rc));
-	if (e && !same(v.data, v.size, e->val, e->vlen))
+	if (e && !tu_same(v.data, v.size, e->val, e->vlen))
 		failf(r, "get returned %zu bytes, the model holds %zu", v.size,
 		      e->vlen);
 	if (!e && rc != QUIRE_NOTFOUND)
@@ -484,13 +470,13 @@ static void expect_at(struct run *r, quire_cursor *c, const struct model *m,
 		failf(r, "cursor move = %d (%s), expected entry %zu of %zu", rc,
 		      quire_strerror(rc), i, m->n);
 	ROK(r, quire_cursor_key(c, &k));
-	if (!same(k.data, k.size, m->v[i].key, m->v[i].klen))
+	if (!tu_same(k.data, k.size, m->v[i].key, m->v[i].klen))
 		failf(r, "cursor at a key of %zu bytes, expected entry %zu of "
 			 "%zu (%zu bytes)",
 		      k.size, i, m->n, m->v[i].klen);
 	if (below(r, 4) == 0) {
 		ROK(r, quire_cursor_value(c, &v));
-		if (!same(v.data, v.size, m->v[i].val, m->v[i].vlen))
+		if (!tu_same(v.data, v.size, m->v[i].val, m->v[i].vlen))
 			failf(r, "cursor value of entry %zu: %zu bytes, the "
 				 "model holds %zu",
 			      i, v.size, m->v[i].vlen);
@@ -570,7 +556,7 @@ static void op_scan(struct run *r)
 		} else {
 			i = model_lower(m, p.key, p.klen);
 			if (dir > 0 && i < m->n &&
-			    same(m->v[i].key, m->v[i].klen, p.key, p.klen))
+			    tu_same(m->v[i].key, m->v[i].klen, p.key, p.klen))
 				i++;
 			else if (dir < 0)
 				i = i ? i - 1 : m->n;

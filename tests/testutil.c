@@ -64,7 +64,12 @@ size_t model_lower(const struct model *m, const void *k, size_t kl)
 	return lo;
 }
 
-static uint8_t *bdup(const void *p, size_t n)
+int tu_same(const void *a, size_t al, const void *b, size_t bl)
+{
+	return al == bl && (al == 0 || memcmp(a, b, al) == 0);
+}
+
+uint8_t *tu_dup(const void *p, size_t n)
 {
 	uint8_t *d = malloc(n ? n : 1);
 	assert_non_null(d);
@@ -79,7 +84,7 @@ void model_put(struct model *m, const void *k, size_t kl, const void *v,
 	size_t i = model_lower(m, k, kl);
 	if (i < m->n && cmp(m->v[i].key, m->v[i].klen, k, kl) == 0) {
 		free(m->v[i].val);
-		m->v[i].val = bdup(v, vl);
+		m->v[i].val = tu_dup(v, vl);
 		m->v[i].vlen = vl;
 		return;
 	}
@@ -89,7 +94,7 @@ void model_put(struct model *m, const void *k, size_t kl, const void *v,
 		assert_non_null(m->v);
 	}
 	memmove(&m->v[i + 1], &m->v[i], (m->n - i) * sizeof *m->v);
-	m->v[i] = (struct model_ent){bdup(k, kl), bdup(v, vl), kl, vl};
+	m->v[i] = (struct model_ent){tu_dup(k, kl), tu_dup(v, vl), kl, vl};
 	m->n++;
 }
 
@@ -132,8 +137,8 @@ void model_copy(struct model *dst, const struct model *src)
 	assert_non_null(dst->v);
 	for (size_t i = 0; i < src->n; i++)
 		dst->v[i] = (struct model_ent){
-			bdup(src->v[i].key, src->v[i].klen),
-			bdup(src->v[i].val, src->v[i].vlen), src->v[i].klen,
+			tu_dup(src->v[i].key, src->v[i].klen),
+			tu_dup(src->v[i].val, src->v[i].vlen), src->v[i].klen,
 			src->v[i].vlen};
 }
 

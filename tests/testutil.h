@@ -31,6 +31,11 @@ uint64_t tu_below(uint64_t *state, uint64_t n);
 /* The seed for randomized tests: QUIRE_SEED from the environment or def. */
 uint64_t tu_seed(uint64_t def);
 
+/* A malloc'd copy of n bytes (never NULL: fails the test instead), and
+ * whether two byte strings are equal. */
+uint8_t *tu_dup(const void *p, size_t n);
+int tu_same(const void *a, size_t al, const void *b, size_t bl);
+
 /* Sorted map of byte strings, the reference for model-based tests. */
 struct model_ent {
 	uint8_t *key, *val;
