@@ -279,7 +279,7 @@ static void test_nosync_bounded(void **state)
 	db->nosync_walk = walk;
 	uint64_t syncs = memvfs_calls(m, MV_SYNC);
 	for (uint64_t i = 0; i < commits; i++) {
-		char k[16];
+		char k[24];
 		snprintf(k, sizeof k, "k%04llu", (unsigned long long)i);
 		v[0] = (uint8_t)i;
 		QOK(quire_begin(db, 0, &t));
