@@ -578,7 +578,8 @@ typedef struct quire_salvage_stats {
  * applied on top. Every loss and every older range is reported to fn (may
  * be NULL) with the offset of the damage; st receives the counts. Only the
  * latest state is copied, not the history. The source is opened read-only
- * and never written. The new file is synced before the call returns.
+ * and never written. The new file is synced before the call returns; if
+ * the call fails (a full disk, say), the new file is removed.
  * @return 0 (also when something was lost: see st), QUIRE_EINVAL (newpath
  *         exists), the errors of quire_open() for either file, QUIRE_EIO,
  *         QUIRE_ENOSPC, QUIRE_ENOMEM.

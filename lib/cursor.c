@@ -45,11 +45,7 @@ struct quire_cursor {
 
 static void drop_value(quire_cursor *c)
 {
-	for (struct vbuf *v = c->vb, *next; v; v = next) {
-		next = v->next;
-		free(v);
-	}
-	c->vb = NULL;
+	vbufs_free(&c->vb);
 }
 
 int quire_cursor_open(quire_txn *txn, quire_cursor **out)

@@ -338,11 +338,13 @@ static int publish_header(quire *db, const struct snap *cur,
 {
 	struct memtable *mt;
 	int e = pending_load(db, h, cur ? cur->mt : NULL, &mt);
-	if (e == QUIRE_ECORRUPT && db->salvage &&
-	    !(mt = mt_new(qhdr_ckpt_seq(h), h->txn, h->ckpt_off)))
-		return qerr(QUIRE_ENOMEM, "out of memory");
-	else if (e && !(e == QUIRE_ECORRUPT && db->salvage))
+	if (e == QUIRE_ECORRUPT && db->salvage) {
+		/* salvage reads the batches itself: the trees alone here */
+		if (!(mt = mt_new(qhdr_ckpt_seq(h), h->txn, h->ckpt_off)))
+			return qerr(QUIRE_ENOMEM, "out of memory");
+	} else if (e) {
 		return e;
+	}
 	e = snap_publish(db, h, mt);
 	mt_unref(mt);
 	return e;

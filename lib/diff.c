@@ -247,10 +247,7 @@ int quire_diff_next(quire_diff *d, quire_delta *out)
 		struct vbuf *bufs = NULL;
 		int ea = value_in(d->a, &bufs, k, kl, &va);
 		int eb = value_in(d->b, &bufs, k, kl, &vb);
-		for (struct vbuf *x = d->vb, *n; x; x = n) {
-			n = x->next;
-			free(x);
-		}
+		vbufs_free(&d->vb);
 		d->vb = bufs;
 		if ((ea && ea != QUIRE_NOTFOUND) || (eb && eb != QUIRE_NOTFOUND))
 			return ea && ea != QUIRE_NOTFOUND ? ea : eb;
@@ -272,10 +269,7 @@ void quire_diff_close(quire_diff *d)
 {
 	if (!d)
 		return;
-	for (struct vbuf *x = d->vb, *n; x; x = n) {
-		n = x->next;
-		free(x);
-	}
+	vbufs_free(&d->vb);
 	free(d->pend);
 	free(d->last);
 	free(d);

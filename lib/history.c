@@ -456,15 +456,6 @@ int quire_changes_open(quire_txn *txn, uint64_t since, quire_changes **out)
 	return 0;
 }
 
-static void drop_vb(struct vbuf **vb)
-{
-	while (*vb) {
-		struct vbuf *n = (*vb)->next;
-		free(*vb);
-		*vb = n;
-	}
-}
-
 /* The next operation of the feed into o. */
 static int feed_next(quire_changes *f, struct op *o)
 {
@@ -525,7 +516,7 @@ int quire_changes_next(quire_changes *f, quire_change *c)
 	qerr_clear();
 	if (!f || !c)
 		return qerr(QUIRE_EINVAL, "quire_changes_next: bad arguments");
-	drop_vb(&f->vb);
+	vbufs_free(&f->vb);
 	if ((e = feed_next(f, &o)) != 0)
 		return e;
 	if (o.kind == QUIRE_OP_PUT &&
@@ -543,7 +534,7 @@ void quire_changes_close(quire_changes *f)
 {
 	if (!f)
 		return;
-	drop_vb(&f->vb);
+	vbufs_free(&f->vb);
 	free(f);
 }
 
@@ -586,7 +577,7 @@ int quire_history_next(quire_history *h, quire_key_version *v)
 	qerr_clear();
 	if (!h || !v)
 		return qerr(QUIRE_EINVAL, "quire_history_next: bad arguments");
-	drop_vb(&h->vb);
+	vbufs_free(&h->vb);
 	if (!h->seq)
 		return QUIRE_NOTFOUND;
 	if (h->seq < h->txn->snap->h.history_seq)
@@ -620,7 +611,7 @@ void quire_history_close(quire_history *h)
 {
 	if (!h)
 		return;
-	drop_vb(&h->vb);
+	vbufs_free(&h->vb);
 	free(h);
 }
 

@@ -128,11 +128,7 @@ static void put_dst(struct salv *s, const uint8_t *k, uint32_t kl,
 fail:
 	s->err = e;
 out:
-	while (vb) {
-		struct vbuf *n = vb->next;
-		free(vb);
-		vb = n;
-	}
+	vbufs_free(&vb);
 }
 
 /* A key of the tree (or an older tree) in key order: pending operations on
@@ -453,6 +449,8 @@ out:
 		quire_abort(s.w);
 	if (s.dst && quire_close(s.dst) != 0 && !e)
 		e = QUIRE_EBUSY;
+	if (e && s.dst) /* a partial copy would pass for a salvage */
+		src->vfs->remove(src->vfs, newpath);
 	quire_abort(s.src);
 	quire_close(src);
 	for (size_t i = 0; i < s.nblocks; i++)

@@ -349,15 +349,21 @@ int quire_checkpoint(quire *db)
 	return e;
 }
 
+void vbufs_free(struct vbuf **list)
+{
+	while (*list) {
+		struct vbuf *n = (*list)->next;
+		free(*list);
+		*list = n;
+	}
+}
+
 /* Free the transaction; its cursors stay allocated but detached. */
 static void txn_end(quire_txn *txn)
 {
 	quire *db = txn->db;
 	cursors_detach(txn);
-	for (struct vbuf *v = txn->vbufs, *next; v; v = next) {
-		next = v->next;
-		free(v);
-	}
+	vbufs_free(&txn->vbufs);
 	cache_exit(db->cache, &txn->es);
 	snap_release(txn->snap);
 	free(txn->meta);

@@ -18,6 +18,8 @@ void writer_release(quire *db);
 /* Read the value block at off into a buffer linked to *list. */
 int txn_read_value(quire_txn *txn, uint64_t off, uint32_t vlen,
 		   struct vbuf **list, const void **out);
+/* Free a list of value buffers and leave it empty. */
+void vbufs_free(struct vbuf **list);
 /* The bytes of a value: inline, or read from its block into *list. */
 int txn_value(quire_txn *txn, const struct wval *v, struct vbuf **list,
 	      quire_val *out);

@@ -45,6 +45,16 @@ static int is_clear(int e)
 	return e == QUIRE_ECORRUPT || e == QUIRE_ENOTDB || e == QUIRE_EVERSION;
 }
 
+/* An open of a damaged image failed: it must say so clearly. */
+static void open_failed_clearly(int e, const char *what)
+{
+	if (!is_clear(e))
+		fail_msg("%s: open returned %s (%s)", what, quire_strerror(e),
+			 quire_errmsg());
+	if (!*quire_errmsg())
+		fail_msg("%s: error without a message", what);
+}
+
 /* Open img and classify what happens; fail on anything not allowed. */
 static void probe(const uint8_t *img, size_t n, unsigned flags,
 		  const char *what)
@@ -60,11 +70,7 @@ static void probe(const uint8_t *img, size_t n, unsigned flags,
 	memvfs_set(m, path, img, n);
 	int e = qdb_open_vfs(path, &o, memvfs_vfs(m), &db);
 	if (e) {
-		if (!is_clear(e))
-			fail_msg("%s: open returned %s (%s)", what,
-				 quire_strerror(e), quire_errmsg());
-		if (!*quire_errmsg())
-			fail_msg("%s: error without a message", what);
+		open_failed_clearly(e, what);
 		outcomes[0]++;
 		memvfs_free(m);
 		return;
@@ -655,11 +661,7 @@ static void big_probe(const uint8_t *img, size_t n, int want, int older_ok,
 	ty->probes++;
 	int e = qdb_open_vfs(path, &o, memvfs_vfs(m), &db);
 	if (e) {
-		if (!is_clear(e))
-			fail_msg("%s: open returned %s (%s)", what,
-				 quire_strerror(e), quire_errmsg());
-		if (!*quire_errmsg())
-			fail_msg("%s: error without a message", what);
+		open_failed_clearly(e, what);
 		ty->open_err++;
 	} else {
 		e = quire_begin(db, QUIRE_RDONLY, &t);

@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "workload.h"
 
 #define NKEYS 40
 #define MAXOPS 4
@@ -282,18 +283,6 @@ static int holds(quire_txn *t, const struct gen *g, const char *ctx)
 	return same && e == QUIRE_NOTFOUND && i == NKEYS;
 }
 
-static void check_clean(quire *db, const char *ctx)
-{
-	quire_txn *t;
-	uint64_t probs;
-	QOK(quire_begin(db, QUIRE_RDONLY, &t));
-	QOK(quire_check(t, NULL, NULL, &probs));
-	quire_abort(t);
-	if (probs)
-		fail_msg("%s: quire_check found %llu problems", ctx,
-			 (unsigned long long)probs);
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -430,7 +419,7 @@ static void run_one(const char *path, struct file *f, const struct cfg *c,
 	if (e)
 		fail_msg("%s: open after the kill: %s (%s)", ctx,
 			 quire_strerror(e), quire_errmsg());
-	check_clean(db, ctx);
+	wl_check_clean(db, ctx);
 	QOK(quire_begin(db, QUIRE_RDONLY, &t));
 	uint64_t txn = quire_txn_id(t), last = rd.acked ? rd.acked_txn : f->txn;
 	int in_a = holds(t, &a, ctx), in_b = !in_a && holds(t, &b, ctx);
@@ -481,7 +470,7 @@ static void run_one(const char *path, struct file *f, const struct cfg *c,
 			 ctx);
 	f->txn = quire_txn_id(t);
 	quire_abort(t);
-	check_clean(db, ctx);
+	wl_check_clean(db, ctx);
 	QOK(quire_close(db));
 	kills++;
 	verified += rd.acked;

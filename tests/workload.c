@@ -332,7 +332,7 @@ int wl_same(quire_txn *txn, const struct model *m)
 	return same && r == QUIRE_NOTFOUND && i == m->n;
 }
 
-static void check_clean(quire *db, const char *ctx)
+void wl_check_clean(quire *db, const char *ctx)
 {
 	quire_txn *t;
 	uint64_t probs;
@@ -362,7 +362,7 @@ int wl_verify(const struct wl_plan *p, qvfs *vfs, const char *path,
 	if (found < 0)
 		wl_fail("%s: content is none of the allowed states %d..%d", ctx,
 			 lo, hi);
-	check_clean(db, ctx);
+	wl_check_clean(db, ctx);
 
 	/* life goes on: ten more commits, a reopen, the same content */
 	struct model m = {0};
@@ -390,7 +390,7 @@ int wl_verify(const struct wl_plan *p, qvfs *vfs, const char *path,
 		*file_bytes = st.file_bytes;
 	}
 	quire_abort(t);
-	check_clean(db, ctx);
+	wl_check_clean(db, ctx);
 	QOK(quire_close(db));
 	model_clear(&m);
 	return found;

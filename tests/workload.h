@@ -82,6 +82,9 @@ void wl_fail(const char *fmt, ...)
 #endif
 	;
 
+/* Fail (through wl_fail) unless quire_check finds db's latest commit clean. */
+void wl_check_clean(quire *db, const char *ctx);
+
 void wl_plan_make(struct wl_plan *p, const struct wl_opts *o);
 void wl_plan_free(struct wl_plan *p);
 
