@@ -87,6 +87,8 @@ const char *quire_version(int *major, int *minor, int *patch);
 #define QUIRE_ECONFLICT (-16)
 /** quire_wait() ran out of time. */
 #define QUIRE_ETIMEDOUT (-17)
+/** A progress callback asked to stop (quire_compact()). */
+#define QUIRE_ECANCELED (-18)
 /** @} */
 
 /** Largest key, in bytes. */
@@ -167,6 +169,12 @@ typedef struct quire_options {
 	 *  in memory and make opening after a crash read more. Default 131072;
 	 *  1 folds every commit into the tree at once. */
 	unsigned long checkpoint_ops;
+	/** Compact in a background thread of the handle (quire_compact() with
+	 *  the default options: only the newest state is kept) when a commit
+	 *  of this handle leaves more than this fraction of the file garbage
+	 *  (quire_stat.garbage_ratio) and at least 1 MiB of it. 0 (default)
+	 *  never compacts by itself; values must lie in [0, 1). */
+	double auto_compact_ratio;
 } quire_options;
 
 /** Fill opts with the defaults. Always call it before setting fields. */
@@ -363,6 +371,12 @@ typedef struct quire_stat {
 	uint32_t node_size;      /**< target node size of the writing handle */
 	uint64_t pending_ops;    /**< operations not yet folded into the tree */
 	uint64_t pending_bytes;  /**< bytes of their batches (in live_bytes) */
+	double garbage_ratio;    /**< (file_bytes - live_bytes) / file_bytes:
+				      what compaction would reclaim */
+	uint64_t history_txn;    /**< oldest commit still readable (0 until a
+				      compaction dropped older ones) */
+	uint64_t history_seq;    /**< oldest operation still in the changes
+				      feed (1 until compaction) */
 } quire_stat;
 
 /** Fill st with the figures of the commit the transaction reads. */
@@ -586,6 +600,66 @@ typedef struct quire_salvage_stats {
  */
 int quire_salvage(const char *path, const char *newpath, quire_check_fn fn,
 		  void *ctx, quire_salvage_stats *st);
+
+/** @name Compaction
+ * An append-only file grows with every commit. Compaction copies what is
+ * still needed into a fresh file next to it ("<path>.compact"), catches up
+ * with the commits made meanwhile, and swaps the files atomically.
+ * @{ */
+
+/** Called now and then while compacting: bytes copied so far of an
+ *  estimated total (the total grows if writers keep committing). A nonzero
+ *  return cancels the compaction (QUIRE_ECANCELED). */
+typedef int (*quire_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+#define QUIRE_COMPACT_OPTIONS_VERSION 1
+
+typedef struct quire_compact_options {
+	/** Set by quire_compact_options_init(). */
+	unsigned int version;
+	/** Keep every commit from this txn id on (0: not asked). */
+	uint64_t keep_since_txn;
+	/** Keep every commit made at or after this time, ns since 1970
+	 *  (0: not asked). */
+	uint64_t keep_since_ns;
+	/** Keep the last N commits (0: not asked). */
+	uint64_t keep_last;
+	/** Progress callback, or NULL. */
+	quire_progress_fn progress;
+	void *progress_ctx;
+} quire_compact_options;
+
+/** Fill opts with the defaults: keep only the newest state, no callback. */
+void quire_compact_options_init(quire_compact_options *opts);
+
+/**
+ * Compact the database into a fresh file and continue on it.
+ *
+ * The newest commit's state is written bottom-up into "<path>.compact"
+ * (full nodes, sequential writes), together with every commit the options
+ * ask to keep (several keep_* fields: the most history any of them asks
+ * for; none: only the newest commit). Kept commits stay fully usable: AS-OF
+ * reads, the commit log with its metadata, key history and the changes
+ * feed, with the same txn ids, sequence numbers and times; older ones
+ * return QUIRE_EHISTORY afterwards. Readers are never blocked, and the
+ * writer (of any process) keeps committing: those commits are copied too,
+ * and only the last few are copied while the writer waits. The new file is
+ * synced, renamed over path and the directory synced; snapshots begun
+ * before keep reading the old file until they end, later ones (in every
+ * process) see the new file.
+ *
+ * A crash at any point leaves the original file complete; a leftover
+ * "<path>.compact" is removed by the next compaction. On failure (a full
+ * disk, say) the new file is removed and the database is untouched.
+ * Must not be called by a thread that holds the write transaction.
+ * @return 0, QUIRE_ECANCELED (the progress callback asked), QUIRE_EBUSY
+ *         (the thread holds the write transaction, or another compaction
+ *         of the file is running), QUIRE_ERDONLY, QUIRE_EFATAL, QUIRE_ENOSPC,
+ *         QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM, QUIRE_EINVAL.
+ */
+int quire_compact(quire *db, const quire_compact_options *opts);
+
+/** @} */
 
 #ifdef __cplusplus
 }

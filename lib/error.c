@@ -33,6 +33,7 @@ const char *quire_strerror(int err)
 	case QUIRE_EHISTORY: return "history no longer in the file (compacted away)";
 	case QUIRE_ECONFLICT: return "the key is at another version";
 	case QUIRE_ETIMEDOUT: return "timed out";
+	case QUIRE_ECANCELED: return "canceled";
 	default: return "unknown error";
 	}
 }

@@ -121,6 +121,12 @@ int quire_txn_stat(quire_txn *txn, quire_stat *st)
 		.node_size = h->node_size,
 		.pending_ops = h->pending_ops,
 		.pending_bytes = h->pending_bytes,
+		.garbage_ratio = h->total_bytes ? (double)(h->total_bytes -
+							  h->live_bytes) /
+							 (double)h->total_bytes
+						: 0.0,
+		.history_txn = h->history_txn,
+		.history_seq = h->history_seq,
 	};
 	return 0;
 }
