@@ -24,6 +24,7 @@
 
 struct chk {
 	quire *db;
+	struct qfile *qf;       /* the file of the snapshot checked */
 	const struct qhdr *h;
 	quire_check_fn fn;
 	void *ctx;
@@ -68,7 +69,7 @@ static void check_value(struct chk *c, uint64_t off, uint32_t vlen,
 	char kb[QERR_KEY_BUF];
 	const char *of = key ? qerr_key(kb, key, klen) : "an operation";
 	struct qblock b;
-	if (df_read(c->db, hdr, sizeof hdr, off, "value") != 0) {
+	if (df_read(c->qf, hdr, sizeof hdr, off, "value") != 0) {
 		report(c, off, "value block of %s: %s", of, quire_errmsg());
 		return;
 	}
@@ -82,7 +83,7 @@ static void check_value(struct chk *c, uint64_t off, uint32_t vlen,
 	uint32_t crc = crc32c(qblock_crc_start(off), hdr + 4, QF_BLOCK_HDR - 4);
 	for (uint64_t done = 0; done < vlen;) {
 		size_t k = (size_t)QMIN((uint64_t)VCHUNK, vlen - done);
-		if (df_read(c->db, c->vbuf, k, off + QF_BLOCK_HDR + done,
+		if (df_read(c->qf, c->vbuf, k, off + QF_BLOCK_HDR + done,
 			    "value") != 0) {
 			report(c, off, "value block of %s: %s", of,
 			       quire_errmsg());
@@ -126,7 +127,7 @@ static void check_leaf_entry(struct chk *c, int tree, const uint8_t *n,
 		    hoff >= off || le.meta != ld64be(le.key + 8) ||
 		    le.meta >= c->h->txn)
 			report(c, off, "commit index entry %u: malformed", i);
-		else if ((e = df_load_header(c->db, hoff, &h)) == QUIRE_ENOMEM)
+		else if ((e = df_load_header(c->qf, hoff, &h)) == QUIRE_ENOMEM)
 			c->err = e;
 		else if (e)
 			report(c, off, "commit index entry %u: %s", i,
@@ -175,7 +176,7 @@ static int check_node(struct chk *c, int tree, uint64_t off, uint32_t size,
 		c->err = qerr(QUIRE_ENOMEM, "out of memory");
 		return -1;
 	}
-	if (df_read(c->db, n, size, off, "node") != 0 ||
+	if (df_read(c->qf, n, size, off, "node") != 0 ||
 	    node_verify(n, size, off, tree, level) != 0) {
 		char a[QERR_KEY_BUF], b[QERR_KEY_BUF];
 		report(c, off, "%s; it covers the %s keys [%s, %s)",
@@ -259,7 +260,7 @@ static void check_pending(struct chk *c)
 		struct batch_info bi;
 		struct batch_iter it = {0};
 		struct brec r;
-		int e = pending_read(c->db, off, size, &b, &bi);
+		int e = pending_read(c->qf, off, size, &b, &bi);
 		if (e == QUIRE_ENOMEM) {
 			c->err = e;
 			return;
@@ -297,7 +298,8 @@ int quire_check(quire_txn *txn, quire_check_fn fn, void *ctx,
 	qerr_clear();
 	if (!txn || !problems)
 		return qerr(QUIRE_EINVAL, "quire_check: bad arguments");
-	struct chk c = {.db = txn->db, .h = &txn->snap->h, .fn = fn, .ctx = ctx};
+	struct chk c = {.db = txn->db, .qf = txn->snap->qf,
+			.h = &txn->snap->h, .fn = fn, .ctx = ctx};
 	if (!(c.vbuf = malloc(VCHUNK)))
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	check_tree(&c, QT_KEYS, "key");

@@ -45,14 +45,14 @@ int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
 		return 0;
 	}
 	const struct qroot *r = txn->snap->h.root;
-	if ((e = tree_get(txn->db, &r[QT_KEYS], QT_KEYS, key, klen, &le)) == 0) {
+	if ((e = tree_get(txn->snap->qf, &r[QT_KEYS], QT_KEYS, key, klen, &le)) == 0) {
 		*seq = le.meta;
 		*live = 1;
 		return 0;
 	}
 	if (e != QUIRE_NOTFOUND)
 		return e;
-	e = tree_get(txn->db, &r[QT_DEAD], QT_DEAD, key, klen, &le);
+	e = tree_get(txn->snap->qf, &r[QT_DEAD], QT_DEAD, key, klen, &le);
 	if (e == 0)
 		*seq = le.meta;
 	return e == QUIRE_NOTFOUND ? 0 : e;
@@ -90,7 +90,7 @@ static int chain_ops(quire_txn *txn, uint64_t *prev, int64_t *delta)
 	for (int t = QT_KEYS; t <= QT_DEAD; t += QT_DEAD - QT_KEYS) {
 		struct tcur tc;
 		uint32_t kl;
-		tcur_init(&tc, txn->db, t, &r[t]);
+		tcur_init(&tc, txn->snap->qf, t, &r[t]);
 		if ((e = tcur_last(&tc)) == 0) {
 			const uint8_t *k = tcur_key(&tc, &kl);
 			if (!maxk || key_cmp(k, kl, maxk, maxkl) > 0) {
@@ -306,7 +306,7 @@ static int commit_muts(quire_txn *txn, struct modify *m, struct mut **out,
 	size_t n = 0;
 	int e = base->ckpt_off == base->self_off
 			? 0
-			: df_load_header(txn->db, base->ckpt_off, &ck);
+			: df_load_header(txn->snap->qf, base->ckpt_off, &ck);
 	if (e)
 		return e;
 	struct mut *cm = malloc((mt->nblocks + 1) * sizeof *cm);
@@ -486,7 +486,7 @@ static int appends_only(quire_txn *txn, int *err)
 	for (int t = QT_KEYS; t <= QT_DEAD; t += QT_DEAD - QT_KEYS) {
 		struct tcur tc;
 		uint32_t kl;
-		tcur_init(&tc, txn->db, t, &txn->snap->h.root[t]);
+		tcur_init(&tc, txn->snap->qf, t, &txn->snap->h.root[t]);
 		int e = tcur_last(&tc);
 		if (e == QUIRE_NOTFOUND)
 			continue;

@@ -57,7 +57,7 @@ int quire_cursor_open(quire_txn *txn, quire_cursor **out)
 	if (!c)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	c->txn = txn;
-	tcur_init(&c->t, txn->db, QT_KEYS, &txn->snap->h.root[QT_KEYS]);
+	tcur_init(&c->t, txn->snap->qf, QT_KEYS, &txn->snap->h.root[QT_KEYS]);
 	mt_iter_init(&c->m, txn->snap->mt, txn->snap->h.next_seq);
 	c->simple = !txn->wb && txn->snap->h.pending_ops == 0;
 	c->next = txn->cursors;

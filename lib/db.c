@@ -39,6 +39,37 @@ void quire_options_init(quire_options *opts)
 	opts->checkpoint_ops = QUIRE_CHECKPOINT_OPS;
 }
 
+struct qfile *qfile_new(quire *db, qvfs_file *f)
+{
+	struct qfile *qf = calloc(1, sizeof *qf);
+	if (qf && !(qf->cache = cache_new(db->opts.cache_size))) {
+		free(qf);
+		qf = NULL;
+	}
+	if (!qf) {
+		f->ops->close(f);
+		return NULL;
+	}
+	atomic_init(&qf->refs, 1);
+	qf->f = f;
+	qf->path = db->path;
+	return qf;
+}
+
+void qfile_ref(struct qfile *qf)
+{
+	atomic_fetch_add(&qf->refs, 1);
+}
+
+void qfile_unref(struct qfile *qf)
+{
+	if (qf && atomic_fetch_sub(&qf->refs, 1) == 1) {
+		qf->f->ops->close(qf->f);
+		cache_free(qf->cache);
+		free(qf);
+	}
+}
+
 struct snap *snap_acquire(quire *db)
 {
 	pthread_mutex_lock(&db->snap_mu);
@@ -53,6 +84,7 @@ void snap_release(struct snap *s)
 {
 	if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
 		mt_unref(s->mt);
+		qfile_unref(s->qf);
 		free(s);
 	}
 }
@@ -63,19 +95,22 @@ struct snap *snap_alloc(void)
 }
 
 static void snap_fill(struct snap *s, const struct qhdr *h,
-		      struct memtable *mt)
+		      struct memtable *mt, struct qfile *qf)
 {
 	atomic_init(&s->refs, 1);
 	s->h = *h;
 	s->mt = mt;
 	mt_ref(mt);
+	s->qf = qf;
+	qfile_ref(qf);
 }
 
-struct snap *snap_make(const struct qhdr *h, struct memtable *mt)
+struct snap *snap_make(const struct qhdr *h, struct memtable *mt,
+		       struct qfile *qf)
 {
 	struct snap *s = snap_alloc();
 	if (s)
-		snap_fill(s, h, mt);
+		snap_fill(s, h, mt, qf);
 	return s;
 }
 
@@ -91,10 +126,10 @@ int snap_publish(quire *db, const struct qhdr *h, struct memtable *mt)
 void snap_install(quire *db, struct snap *s, const struct qhdr *h,
 		  struct memtable *mt)
 {
-	snap_fill(s, h, mt);
+	snap_fill(s, h, mt, db->qf);
 	pthread_mutex_lock(&db->snap_mu);
 	struct snap *old = db->cur;
-	if (old && old->h.txn >= h->txn) { /* already known */
+	if (old && old->qf == s->qf && old->h.txn >= h->txn) { /* known */
 		pthread_mutex_unlock(&db->snap_mu);
 		snap_release(s);
 		return;
@@ -111,10 +146,8 @@ void snap_install(quire *db, struct snap *s, const struct qhdr *h,
 
 static void db_free(quire *db)
 {
-	if (db->f)
-		db->f->ops->close(db->f);
 	snap_release(db->cur);
-	cache_free(db->cache);
+	qfile_unref(db->qf);
 	free(db->app.stage);
 	free(db->app.iov);
 	pthread_mutex_destroy(&db->snap_mu);
@@ -179,12 +212,11 @@ static int open_handle(const char *path, const quire_options *opts,
 	pthread_mutex_init(&db->pub_mu, NULL);
 	pthread_cond_init(&db->pub_cv, NULL);
 	int e = 0;
-	if (!(db->path = strdup(path)) ||
-	    !(db->cache = cache_new(db->opts.cache_size)))
+	if (!(db->path = strdup(path)))
 		e = qerr(QUIRE_ENOMEM, "out of memory");
 	if (!e)
 		e = df_open(db);
-	if (!e && !(db->gate = gate_get(db->f)))
+	if (!e && !(db->gate = gate_get(db->qf->f)))
 		e = qerr(QUIRE_ENOMEM, "out of memory");
 	if (e) {
 		db_free(db);

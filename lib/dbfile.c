@@ -46,27 +46,31 @@
 #include "util.h"
 
 #define INIT_SIZE (QF_SUPER_SIZE + QF_HDR_FIXED)
+
+static int open_file(quire *db, struct qfile **out);
+static int read_slots(struct qfile *qf, struct qslot *best);
 #define RD_CAP ((size_t)1 << 20)
 #define STAGE_CAP ((size_t)1 << 20)
 
-int df_read(quire *db, void *buf, size_t n, uint64_t off, const char *what)
+int df_read(struct qfile *qf, void *buf, size_t n, uint64_t off,
+	    const char *what)
 {
 	size_t got;
-	int e = io_read(db->f, buf, n, off, &got);
+	int e = io_read(qf->f, buf, n, off, &got);
 	if (e)
-		return qerr_os(-e, "%s: reading %s at offset %llu", db->path,
+		return qerr_os(-e, "%s: reading %s at offset %llu", qf->path,
 			       what, (unsigned long long)off);
 	if (got < n)
 		return qerr(QUIRE_ECORRUPT,
 			    "%s: %s at offset %llu extends past the end of the "
 			    "file",
-			    db->path, what, (unsigned long long)off);
+			    qf->path, what, (unsigned long long)off);
 	return 0;
 }
 
 static int write_at(quire *db, const void *buf, size_t n, uint64_t off)
 {
-	int e = io_write(db->f, buf, n, off);
+	int e = io_write(db->qf->f, buf, n, off);
 	return e ? qerr_os(-e, "%s: writing %zu bytes at offset %llu",
 			   db->path, n, (unsigned long long)off)
 		 : 0;
@@ -74,13 +78,13 @@ static int write_at(quire *db, const void *buf, size_t n, uint64_t off)
 
 static int file_size(quire *db, uint64_t *size)
 {
-	int e = db->f->ops->size(db->f, size);
+	int e = db->qf->f->ops->size(db->qf->f, size);
 	return e ? qerr_os(-e, "%s: stat", db->path) : 0;
 }
 
 static int truncate_to(quire *db, uint64_t size)
 {
-	int e = db->f->ops->truncate(db->f, size);
+	int e = db->qf->f->ops->truncate(db->qf->f, size);
 	return e ? qerr_os(-e, "%s: truncating to %llu", db->path,
 			   (unsigned long long)size)
 		 : 0;
@@ -88,7 +92,7 @@ static int truncate_to(quire *db, uint64_t size)
 
 static int sync_file(quire *db)
 {
-	int e = db->f->ops->sync(db->f);
+	int e = db->qf->f->ops->sync(db->qf->f);
 	if (e) {
 		atomic_store(&db->failed, 1);
 		return qerr_os(-e, "%s: fdatasync failed; the handle refuses "
@@ -98,12 +102,12 @@ static int sync_file(quire *db)
 	return 0;
 }
 
-/* Take the cross-process writer lock, waiting up to busy_timeout_ms. */
-static int lock_file(quire *db)
+/* Take the cross-process writer lock of f, waiting up to busy_timeout_ms. */
+static int lock_file(quire *db, qvfs_file *f)
 {
 	int waited = 0, nap = 1;
 	for (;;) {
-		int e = db->f->ops->lock(db->f, QVFS_LOCK_TRY);
+		int e = f->ops->lock(f, QVFS_LOCK_TRY);
 		if (e == 0)
 			return 0;
 		if (e != -EAGAIN)
@@ -123,27 +127,74 @@ static int lock_file(quire *db)
 	}
 }
 
+/* Whether qf's current slot says a compaction replaced the file with
+ * another one that the path now names. The mark alone is not enough: a
+ * compaction that crashed between marking and renaming leaves it in a
+ * file that is still the database (its next commit's slot clears it). */
+static int superseded(quire *db, struct qfile *qf, const struct qslot *s)
+{
+	uint64_t dev, ino, ndev, nino;
+	qvfs_file *nf;
+	if (!(s->flags & QF_SLOT_SUPERSEDED) || !qf->f->ops->identity ||
+	    qf->f->ops->identity(qf->f, &dev, &ino) != 0)
+		return 0;
+	if (db->vfs->open(db->vfs, db->path, QVFS_RDONLY, 0, &nf) != 0)
+		return 0;
+	int moved = nf->ops->identity(nf, &ndev, &nino) == 0 &&
+		    (ndev != dev || nino != ino);
+	nf->ops->close(nf);
+	return moved;
+}
+
+/* Move the handle to the file the path names now (after another handle's
+ * compaction). The new file's newest commit is published by the caller's
+ * refresh; snapshots of the old file keep it open until they end. Called
+ * with refresh_mu held. */
+static int switch_file(quire *db)
+{
+	struct qfile *old = db->qf, *nq;
+	int e = open_file(db, &nq);
+	if (e)
+		return e;
+	pthread_mutex_lock(&db->snap_mu);
+	db->qf = nq;
+	pthread_mutex_unlock(&db->snap_mu);
+	qfile_unref(old);
+	return 0;
+}
+
 int df_lock(quire *db)
 {
-	return lock_file(db);
+	for (;;) {
+		struct qslot s;
+		int e = lock_file(db, db->qf->f);
+		if (e || read_slots(db->qf, &s) != 0 || !superseded(db, db->qf, &s))
+			return e;
+		df_unlock(db);
+		pthread_mutex_lock(&db->refresh_mu);
+		e = switch_file(db);
+		pthread_mutex_unlock(&db->refresh_mu);
+		if (e)
+			return e;
+	}
 }
 
 void df_unlock(quire *db)
 {
-	db->f->ops->lock(db->f, QVFS_UNLOCK);
+	db->qf->f->ops->lock(db->qf->f, QVFS_UNLOCK);
 }
 
 /* Read both slots; the valid one with the larger counter wins. Returns 0,
  * QUIRE_NOTFOUND if neither is valid, or an I/O error. Any thread may call
  * it: it changes nothing (the writer keeps its own counter, see
  * df_writer_begin). */
-static int read_slots(quire *db, struct qslot *best)
+static int read_slots(struct qfile *qf, struct qslot *best)
 {
 	uint8_t buf[QF_SLOT1_OFF + QF_SLOT_SIZE - QF_SLOT0_OFF];
-	if (db->smap) {
-		memcpy(buf, db->smap + QF_SLOT0_OFF, sizeof buf);
+	if (qf->smap) {
+		memcpy(buf, qf->smap + QF_SLOT0_OFF, sizeof buf);
 	} else {
-		int e = df_read(db, buf, sizeof buf, QF_SLOT0_OFF, "slots");
+		int e = df_read(qf, buf, sizeof buf, QF_SLOT0_OFF, "slots");
 		if (e)
 			return e;
 	}
@@ -156,9 +207,10 @@ static int read_slots(quire *db, struct qslot *best)
 	return 0;
 }
 
-static int write_slot(quire *db, const struct qhdr *latest)
+static int write_slot(quire *db, const struct qhdr *latest, uint32_t flags)
 {
 	struct qslot s = {
+		.flags = flags,
 		.latest_off = latest->self_off,
 		.latest_txn = latest->txn,
 		.durable_off = db->durable_off,
@@ -177,11 +229,11 @@ static int write_slot(quire *db, const struct qhdr *latest)
 }
 
 /* Read and verify the header at off. */
-int df_load_header(quire *db, uint64_t off, struct qhdr *h)
+int df_load_header(struct qfile *qf, uint64_t off, struct qhdr *h)
 {
 	uint8_t small[QF_HDR_FIXED];
 	uint32_t need;
-	int e = df_read(db, small, sizeof small, off, "commit header");
+	int e = df_read(qf, small, sizeof small, off, "commit header");
 	if (e)
 		return e;
 	e = qhdr_get(small, sizeof small, off, h, &need);
@@ -189,15 +241,15 @@ int df_load_header(quire *db, uint64_t off, struct qhdr *h)
 		uint8_t *big = malloc(need);
 		if (!big)
 			return qerr(QUIRE_ENOMEM, "out of memory");
-		e = df_read(db, big, need, off, "commit header");
+		e = df_read(qf, big, need, off, "commit header");
 		if (!e && (e = qhdr_get(big, need, off, h, &need)) == 0)
 			qerr_clear(); /* the short read's complaint is moot */
 		free(big);
 	}
-	if (!e && memcmp(h->file_id, db->file_id, QF_FILE_ID) != 0)
+	if (!e && memcmp(h->file_id, qf->file_id, QF_FILE_ID) != 0)
 		e = qerr(QUIRE_ECORRUPT,
 			 "%s: header at offset %llu belongs to another file",
-			 db->path, (unsigned long long)off);
+			 qf->path, (unsigned long long)off);
 	return e;
 }
 
@@ -220,7 +272,7 @@ static const uint8_t *rd_get(struct rd *r, uint64_t off, size_t n, int *err)
 	if (off >= r->boff && off + n <= r->boff + r->blen)
 		return r->buf + (off - r->boff);
 	size_t want = (size_t)QMIN((uint64_t)RD_CAP, r->size - off), got;
-	int e = io_read(r->db->f, r->buf, want, off, &got);
+	int e = io_read(r->db->qf->f, r->buf, want, off, &got);
 	if (e) {
 		*err = qerr_os(-e, "%s: reading at offset %llu", r->db->path,
 			       (unsigned long long)off);
@@ -304,7 +356,7 @@ static int walk(quire *db, const struct qhdr *from, struct qhdr *out)
 		struct qhdr h;
 		uint32_t need;
 		if (qhdr_get(p, b.size, pos, &h, &need) != 0 ||
-		    memcmp(h.file_id, db->file_id, QF_FILE_ID) != 0 ||
+		    memcmp(h.file_id, db->qf->file_id, QF_FILE_ID) != 0 ||
 		    h.commit_start != start || h.range_crc != chain)
 			goto end;
 		if (have && (h.prev_off != cur.self_off || h.txn != cur.txn + 1 ||
@@ -337,7 +389,7 @@ static int publish_header(quire *db, const struct snap *cur,
 			  const struct qhdr *h)
 {
 	struct memtable *mt;
-	int e = pending_load(db, h, cur ? cur->mt : NULL, &mt);
+	int e = pending_load(db->qf, h, cur ? cur->mt : NULL, &mt);
 	if (e == QUIRE_ECORRUPT && db->salvage) {
 		/* salvage reads the batches itself: the trees alone here */
 		if (!(mt = mt_new(qhdr_ckpt_seq(h), h->txn, h->ckpt_off)))
@@ -356,10 +408,17 @@ static int refresh_from(quire *db, const struct snap *cur, int *trusted)
 {
 	struct qslot s;
 	struct qhdr h, from;
-	int e = read_slots(db, &s);
+	int e = read_slots(db->qf, &s);
 	if (e && e != QUIRE_NOTFOUND)
 		return e;
 	int have = e == 0;
+	if (have && superseded(db, db->qf, &s)) {
+		if ((e = switch_file(db)) != 0)
+			return e;
+		return refresh_from(db, NULL, trusted);
+	}
+	if (cur && cur->qf != db->qf)
+		cur = NULL; /* a new file: nothing of the old one carries over */
 	*trusted = have && db->boot_id && s.boot_id == db->boot_id;
 
 	if (cur && have && s.latest_txn == cur->h.txn &&
@@ -368,7 +427,7 @@ static int refresh_from(quire *db, const struct snap *cur, int *trusted)
 	if (*trusted) {
 		if (cur && s.latest_txn <= cur->h.txn)
 			return 0;
-		if (df_load_header(db, s.latest_off, &h) == 0 &&
+		if (df_load_header(db->qf, s.latest_off, &h) == 0 &&
 		    h.txn == s.latest_txn)
 			return publish_header(db, cur, &h);
 		/* The page cache lost a commit (writeback error after a
@@ -377,7 +436,7 @@ static int refresh_from(quire *db, const struct snap *cur, int *trusted)
 	}
 	const struct qhdr *start = cur ? &cur->h : NULL;
 	if (have && (!cur || s.durable_txn > cur->h.txn)) {
-		e = df_load_header(db, s.durable_off, &from);
+		e = df_load_header(db->qf, s.durable_off, &from);
 		if (e == 0 && from.txn != s.durable_txn)
 			e = qerr(QUIRE_ECORRUPT,
 				 "%s: durable commit %llu not found at offset "
@@ -418,12 +477,20 @@ int df_refresh(quire *db)
 
 /* Whether the slots show a commit this handle has not seen. Cheap enough
  * for every snapshot: a read of the mapped superblock. */
-int df_stale(quire *db)
+int df_stale_snap(const struct snap *cur)
 {
 	struct qslot s;
-	if (read_slots(db, &s) != 0)
+	if (!cur || read_slots(cur->qf, &s) != 0)
 		return 1;
-	return s.latest_txn != atomic_load(&db->cur_txn);
+	return s.latest_txn != cur->h.txn || (s.flags & QF_SLOT_SUPERSEDED);
+}
+
+int df_stale(quire *db)
+{
+	struct snap *cur = snap_acquire(db);
+	int stale = df_stale_snap(cur);
+	snap_release(cur);
+	return stale;
 }
 
 /* Write a new empty database into f, which the caller holds locked. */
@@ -481,11 +548,7 @@ static int create_file(quire *db)
 		e = qerr_os(-e, "%s: creating", tmp);
 		goto out;
 	}
-	qvfs_file *saved = db->f; /* lock_file() works on db->f */
-	db->f = f;
-	e = lock_file(db);
-	db->f = saved;
-	if (e)
+	if ((e = lock_file(db, f)) != 0)
 		goto out;
 	/* Another creator may have finished while we waited: then our
 	 * descriptor may even name its database. Leave it alone. */
@@ -513,65 +576,84 @@ out:
 /* A file too short to hold a database may be initialised only if it holds
  * nothing but (part of) our own signature or zeros: never clobber a foreign
  * file. */
-static int may_initialise(quire *db, uint64_t size)
+static int may_initialise(qvfs_file *f, uint64_t size)
 {
 	uint8_t head[8] = {0};
 	size_t n = (size_t)QMIN(size, (uint64_t)8), got;
-	if (n && io_read(db->f, head, n, 0, &got) != 0)
+	if (n && io_read(f, head, n, 0, &got) != 0)
 		return 0;
 	static const uint8_t zero[8];
 	return memcmp(head, qf_super_magic, n) == 0 ||
 	       memcmp(head, zero, n) == 0;
 }
 
-int df_open(quire *db)
+/* An existing file shorter than an empty database (or one a crash cut
+ * short while we initialised it in place): initialise it if allowed. */
+static int short_file(quire *db, qvfs_file *f, uint64_t size, int create)
+{
+	if (!create)
+		return qerr(QUIRE_ENOTDB, "%s: %s, not a quire database",
+			    db->path, size ? "file too short" : "empty file");
+	int e = lock_file(db, f);
+	if (e)
+		return e;
+	if ((e = f->ops->size(f, &size)) != 0)
+		e = qerr_os(-e, "%s: stat", db->path);
+	else if (size < INIT_SIZE)
+		e = may_initialise(f, size)
+			    ? init_file(db, f)
+			    : qerr(QUIRE_ENOTDB, "%s: not a quire database",
+				   db->path);
+	f->ops->lock(f, QVFS_UNLOCK);
+	return e;
+}
+
+/* Open the file the path names (creating it if the options say so) and
+ * read its superblock: *out gets a new qfile. */
+static int open_file(quire *db, struct qfile **out)
 {
 	int ro = (db->opts.flags & QUIRE_RDONLY) != 0;
 	int create = !ro && (db->opts.flags & QUIRE_CREATE);
 	uint64_t size;
+	qvfs_file *f;
 	int e = db->vfs->open(db->vfs, db->path, ro ? QVFS_RDONLY : 0,
-			      db->opts.mode, &db->f);
-	db->boot_id = db->vfs->boot_id(db->vfs);
+			      db->opts.mode, &f);
 	if (e == -ENOENT && create) {
 		if ((e = create_file(db)) != 0)
 			return e;
-		e = db->vfs->open(db->vfs, db->path, 0, db->opts.mode, &db->f);
+		e = db->vfs->open(db->vfs, db->path, 0, db->opts.mode, &f);
 	}
 	if (e)
 		return qerr_os(-e, "%s: open", db->path);
-	if ((e = file_size(db, &size)) != 0)
-		return e;
-	if (size < INIT_SIZE) {
-		/* an existing empty file (or one a crash cut short while we
-		 * initialised it in place) */
-		if (!create)
-			return qerr(QUIRE_ENOTDB,
-				    "%s: %s, not a quire database", db->path,
-				    size ? "file too short" : "empty file");
-		if ((e = lock_file(db)) != 0)
-			return e;
-		if ((e = file_size(db, &size)) == 0 && size < INIT_SIZE) {
-			if (may_initialise(db, size))
-				e = init_file(db, db->f);
-			else
-				e = qerr(QUIRE_ENOTDB,
-					 "%s: not a quire database", db->path);
-		}
-		df_unlock(db);
-		if (e)
-			return e;
-	}
-
+	struct qfile *qf = qfile_new(db, f);
+	if (!qf)
+		return qerr(QUIRE_ENOMEM, "out of memory");
 	uint8_t sb[256];
 	struct qsuper s;
-	if ((e = df_read(db, sb, sizeof sb, 0, "superblock")) != 0)
+	if ((e = f->ops->size(f, &size)) != 0)
+		e = qerr_os(-e, "%s: stat", db->path);
+	else if (size < INIT_SIZE)
+		e = short_file(db, f, size, create);
+	if (!e && (e = df_read(qf, sb, sizeof sb, 0, "superblock")) == 0 &&
+	    (e = qsuper_get(sb, &s)) != 0)
+		e = qerr_wrap(e, db->path);
+	if (e) {
+		qfile_unref(qf);
 		return e;
-	if ((e = qsuper_get(sb, &s)) != 0)
-		return qerr_wrap(e, db->path);
-	memcpy(db->file_id, s.file_id, QF_FILE_ID);
-	if (db->f->ops->map)
-		db->smap = db->f->ops->map(db->f, QF_SUPER_SIZE);
+	}
+	memcpy(qf->file_id, s.file_id, QF_FILE_ID);
+	if (f->ops->map)
+		qf->smap = f->ops->map(f, QF_SUPER_SIZE);
+	*out = qf;
+	return 0;
+}
 
+int df_open(quire *db)
+{
+	db->boot_id = db->vfs->boot_id(db->vfs);
+	int e = open_file(db, &db->qf);
+	if (e)
+		return e;
 	pthread_mutex_lock(&db->refresh_mu);
 	int trusted;
 	e = refresh_locked(db, &trusted);
@@ -599,7 +681,7 @@ int df_writer_begin(quire *db)
 	 * newest; its next slot must outnumber both. */
 	uint8_t buf[QF_SLOT1_OFF + QF_SLOT_SIZE - QF_SLOT0_OFF];
 	struct qslot s0, s1;
-	if ((e = df_read(db, buf, sizeof buf, QF_SLOT0_OFF, "slots")) != 0)
+	if ((e = df_read(db->qf, buf, sizeof buf, QF_SLOT0_OFF, "slots")) != 0)
 		return e;
 	db->slot_counter = 0;
 	if (qslot_get(buf, &s0) == 0)
@@ -613,7 +695,7 @@ int df_writer_begin(quire *db)
 		goto out;
 	if (size > h->total_bytes && (e = truncate_to(db, h->total_bytes)))
 		goto out;
-	if (read_slots(db, &s) == 0 && trusted) {
+	if (read_slots(db->qf, &s) == 0 && trusted) {
 		db->durable_off = s.durable_off;
 		db->durable_txn = s.durable_txn;
 	} else {
@@ -621,7 +703,7 @@ int df_writer_begin(quire *db)
 			goto out;
 		db->durable_off = h->self_off;
 		db->durable_txn = h->txn;
-		if ((e = write_slot(db, h)) != 0)
+		if ((e = write_slot(db, h, 0)) != 0)
 			goto out;
 	}
 	struct appender *a = &db->app;
@@ -645,7 +727,7 @@ static int flush(quire *db)
 	struct appender *a = &db->app;
 	if (!a->niov)
 		return 0;
-	int e = io_writev(db->f, a->iov, a->niov, a->pos);
+	int e = io_writev(db->qf->f, a->iov, a->niov, a->pos);
 	if (e)
 		return qerr_os(-e, "%s: writing %llu bytes at offset %llu",
 			       db->path, (unsigned long long)(a->end - a->pos),
@@ -736,7 +818,7 @@ int df_commit(quire *db, struct qhdr *h, const void *meta)
 	h->total_bytes = h->self_off + h->size;
 	if (!h->ckpt_off)
 		h->ckpt_off = h->self_off;
-	memcpy(h->file_id, db->file_id, QF_FILE_ID);
+	memcpy(h->file_id, db->qf->file_id, QF_FILE_ID);
 	uint8_t *hb = malloc(h->size);
 	if (!hb)
 		return qerr(QUIRE_ENOMEM, "out of memory");
@@ -756,7 +838,7 @@ int df_commit(quire *db, struct qhdr *h, const void *meta)
 		db->durable_off = h->self_off;
 		db->durable_txn = h->txn;
 	}
-	if ((e = write_slot(db, h)) != 0) {
+	if ((e = write_slot(db, h, 0)) != 0) {
 		/* The commit is in the file, but the slot that makes it count
 		 * in this boot is not: it will be cut away. */
 		atomic_store(&db->failed, 1);
@@ -771,7 +853,7 @@ void df_rollback(quire *db)
 {
 	struct appender *a = &db->app;
 	if (a->pos > a->start) /* best effort: the next writer cuts it too */
-		db->f->ops->truncate(db->f, a->start);
+		db->qf->f->ops->truncate(db->qf->f, a->start);
 	a->pos = a->end = a->start;
 	a->chain = 0;
 	a->used = 0;
@@ -786,7 +868,7 @@ int df_sync(quire *db)
 	struct snap *cur = snap_acquire(db);
 	db->durable_off = cur->h.self_off;
 	db->durable_txn = cur->h.txn;
-	e = write_slot(db, &cur->h);
+	e = write_slot(db, &cur->h, 0);
 	snap_release(cur);
 	return e;
 }

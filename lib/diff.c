@@ -111,7 +111,7 @@ int quire_diff_open(quire_txn *a, quire_txn *b, quire_diff **out)
 	qerr_clear();
 	/* handles of one file name the same bytes by the same offsets */
 	if (!a || !b || !out ||
-	    memcmp(a->db->file_id, b->db->file_id, QF_FILE_ID) != 0)
+	    memcmp(a->snap->qf->file_id, b->snap->qf->file_id, QF_FILE_ID) != 0)
 		return qerr(QUIRE_EINVAL, "quire_diff_open: two transactions "
 					  "of one file are needed");
 	quire_diff *d = calloc(1, sizeof *d);
@@ -122,8 +122,8 @@ int quire_diff_open(quire_txn *a, quire_txn *b, quire_diff **out)
 	d->a = a;
 	d->b = b;
 	d->lastlen = UINT32_MAX; /* no candidate yet */
-	tcur_init(&d->ta, a->db, QT_KEYS, &a->snap->h.root[QT_KEYS]);
-	tcur_init(&d->tb, b->db, QT_KEYS, &b->snap->h.root[QT_KEYS]);
+	tcur_init(&d->ta, a->snap->qf, QT_KEYS, &a->snap->h.root[QT_KEYS]);
+	tcur_init(&d->tb, b->snap->qf, QT_KEYS, &b->snap->h.root[QT_KEYS]);
 	if ((e = pending_candidates(d)) != 0 ||
 	    ((e = tcur_first(&d->ta)) && e != QUIRE_NOTFOUND) ||
 	    ((e = tcur_first(&d->tb)) && e != QUIRE_NOTFOUND)) {

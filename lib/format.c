@@ -252,6 +252,7 @@ void qslot_put(uint8_t *p, const struct qslot *s)
 	st64(p + 24, s->durable_txn);
 	st64(p + 32, s->boot_id);
 	st64(p + 40, s->counter);
+	st32(p + 48, s->flags);
 	st32(p + 60, crc32c(0, p, 60));
 }
 
@@ -265,6 +266,7 @@ int qslot_get(const uint8_t *p, struct qslot *s)
 	s->durable_txn = ld64(p + 24);
 	s->boot_id = ld64(p + 32);
 	s->counter = ld64(p + 40);
+	s->flags = ld32(p + 48);
 	if (s->durable_txn > s->latest_txn || s->latest_off < QF_SUPER_SIZE ||
 	    s->durable_off < QF_SUPER_SIZE || s->durable_off > s->latest_off)
 		return QUIRE_ECORRUPT;

@@ -137,7 +137,11 @@ struct qslot {
 	uint64_t durable_off, durable_txn;
 	uint64_t boot_id;
 	uint64_t counter; /* the slot with the larger counter is current */
+	uint32_t flags;   /* QF_SLOT_SUPERSEDED */
 };
+
+/* Slot flag: a compaction renamed a new file over this one's path. */
+#define QF_SLOT_SUPERSEDED 1u
 
 void qsuper_put(uint8_t *p, const struct qsuper *s);
 int qsuper_get(const uint8_t *p, struct qsuper *s);

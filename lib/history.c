@@ -104,7 +104,7 @@ static int find_txn(quire *db, const struct snap *s, uint64_t txn,
 		*off = block_header(&mt->blocks[n - 1]);
 		return 0;
 	}
-	if ((e = df_load_header(db, h->ckpt_off, &ck)) != 0)
+	if ((e = df_load_header(s->qf, h->ckpt_off, &ck)) != 0)
 		return e;
 	if (txn == ck.txn) {
 		*off = ck.self_off;
@@ -114,7 +114,7 @@ static int find_txn(quire *db, const struct snap *s, uint64_t txn,
 		return qerr(QUIRE_ECORRUPT, "%s: commit %llu has no batch",
 			    db->path, (unsigned long long)txn);
 	struct tcur c;
-	tcur_init(&c, db, QT_COMMITS, &h->root[QT_COMMITS]);
+	tcur_init(&c, s->qf, QT_COMMITS, &h->root[QT_COMMITS]);
 	if ((e = tcur_seek_cmp(&c, be64_suffix_cmp, &txn)) != 0)
 		return e == QUIRE_NOTFOUND ? qerr(QUIRE_ECORRUPT,
 						  "%s: commit %llu missing from "
@@ -143,9 +143,9 @@ static int find_time(quire *db, const struct snap *s, uint64_t ns, int before,
 	struct tcur c;
 	uint8_t key[16];
 	int e;
-	if ((e = df_load_header(db, h->ckpt_off, &ck)) != 0)
+	if ((e = df_load_header(s->qf, h->ckpt_off, &ck)) != 0)
 		return e;
-	tcur_init(&c, db, QT_COMMITS, &h->root[QT_COMMITS]);
+	tcur_init(&c, s->qf, QT_COMMITS, &h->root[QT_COMMITS]);
 	if (before) { /* newest first: header, batches, checkpoint, index */
 		if (h->time_ns <= ns) {
 			*off = h->self_off;
@@ -209,12 +209,12 @@ static int snap_at(quire *db, const struct snap *cur, uint64_t off,
 {
 	struct qhdr h;
 	struct memtable *mt;
-	int e = df_load_header(db, off, &h);
+	int e = df_load_header(cur->qf, off, &h);
 	if (e)
 		return e;
-	if ((e = pending_load(db, &h, cur->mt, &mt)) != 0)
+	if ((e = pending_load(cur->qf, &h, cur->mt, &mt)) != 0)
 		return e;
-	*out = snap_make(&h, mt);
+	*out = snap_make(&h, mt, cur->qf);
 	mt_unref(mt);
 	return *out ? 0 : qerr(QUIRE_ENOMEM, "out of memory");
 }
@@ -279,7 +279,7 @@ int quire_begin_at_time(quire *db, uint64_t unix_ns, unsigned int flags,
 static int read_header(quire_txn *txn, uint64_t off, struct qhdr *h,
 		       const uint8_t **meta)
 {
-	int e = df_load_header(txn->db, off, h);
+	int e = df_load_header(txn->snap->qf, off, h);
 	if (e)
 		return e;
 	*meta = NULL;
@@ -288,7 +288,7 @@ static int read_header(quire_txn *txn, uint64_t off, struct qhdr *h,
 	struct vbuf *vb = malloc(sizeof *vb + h->meta_len);
 	if (!vb)
 		return qerr(QUIRE_ENOMEM, "out of memory");
-	if ((e = df_read(txn->db, vb->data, h->meta_len, off + QF_HDR_FIXED,
+	if ((e = df_read(txn->snap->qf, vb->data, h->meta_len, off + QF_HDR_FIXED,
 			 "commit metadata")) != 0) {
 		free(vb);
 		return e;
@@ -312,7 +312,7 @@ int quire_log_get(quire_txn *txn, uint64_t txn_id, quire_log_entry *entry)
 	    (e = read_header(txn, off, &h, &meta)) != 0)
 		return e;
 	prev.next_seq = 1;
-	if (h.prev_off && (e = df_load_header(txn->db, h.prev_off, &prev)) != 0)
+	if (h.prev_off && (e = df_load_header(txn->snap->qf, h.prev_off, &prev)) != 0)
 		return e;
 	*entry = (quire_log_entry){
 		.txn_id = h.txn,
@@ -355,12 +355,13 @@ static const struct mt_block *block_of(const struct snap *s, uint64_t seq)
 }
 
 /* The operation an oplog-tree entry records. */
-static int decode_tree_op(quire *db, const struct lentry *le, struct op *o)
+static int decode_tree_op(struct qfile *qf, const struct lentry *le,
+			  struct op *o)
 {
 	struct oprec r;
 	if (le->klen != 8 || le->ool || oprec_parse(le->val, le->vlen, &r))
 		return qerr(QUIRE_ECORRUPT, "%s: malformed oplog entry",
-			    db->path);
+			    qf->path);
 	o->seq = ld64be(le->key);
 	o->txn = le->meta;
 	o->prev_seq = r.prev_seq;
@@ -372,13 +373,13 @@ static int decode_tree_op(quire *db, const struct lentry *le, struct op *o)
 		return 0;
 	const uint8_t *leaf;
 	struct lentry e;
-	int err = node_get(db, r.leaf_off, r.leaf_size, QT_KEYS, 0, &leaf);
+	int err = node_get(qf, r.leaf_off, r.leaf_size, QT_KEYS, 0, &leaf);
 	if (err)
 		return err;
 	if (r.slot >= node_count(leaf))
 		return qerr(QUIRE_ECORRUPT, "%s: oplog entry %llu names a "
 					    "missing leaf entry",
-			    db->path, (unsigned long long)o->seq);
+			    qf->path, (unsigned long long)o->seq);
 	node_leaf_entry(leaf, r.slot, &e);
 	o->key = e.key;
 	o->klen = e.klen;
@@ -415,12 +416,12 @@ static int op_at(quire *db, const struct snap *s, uint64_t seq, struct op *o)
 	uint8_t key[8];
 	struct lentry le;
 	st64be(key, seq);
-	int e = tree_get(db, &s->h.root[QT_SEQ], QT_SEQ, key, 8, &le);
+	int e = tree_get(s->qf, &s->h.root[QT_SEQ], QT_SEQ, key, 8, &le);
 	if (e == QUIRE_NOTFOUND)
 		e = qerr(QUIRE_ECORRUPT, "%s: operation %llu missing from the "
 					 "oplog",
 			 db->path, (unsigned long long)seq);
-	return e ? e : decode_tree_op(db, &le, o);
+	return e ? e : decode_tree_op(s->qf, &le, o);
 }
 
 /* ---- the changes feed ------------------------------------------------- */
@@ -451,7 +452,7 @@ int quire_changes_open(quire_txn *txn, uint64_t since, quire_changes **out)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	f->txn = txn;
 	f->next = since + 1;
-	tcur_init(&f->t, txn->db, QT_SEQ, &txn->snap->h.root[QT_SEQ]);
+	tcur_init(&f->t, txn->snap->qf, QT_SEQ, &txn->snap->h.root[QT_SEQ]);
 	*out = f;
 	return 0;
 }
@@ -480,7 +481,7 @@ static int feed_next(quire_changes *f, struct op *o)
 		if (e)
 			return e;
 		tcur_entry(&f->t, &le);
-		if ((e = decode_tree_op(db, &le, o)) != 0)
+		if ((e = decode_tree_op(s->qf, &le, o)) != 0)
 			return e;
 	} else {
 		struct brec r;
@@ -590,7 +591,7 @@ int quire_history_next(quire_history *h, quire_key_version *v)
 		uint64_t off;
 		struct qhdr hd;
 		if ((e = find_txn(h->txn->db, h->txn->snap, o.txn, &off)) ||
-		    (e = df_load_header(h->txn->db, off, &hd)))
+		    (e = df_load_header(h->txn->snap->qf, off, &hd)))
 			return e;
 		h->time_txn = o.txn;
 		h->time_ns = hd.time_ns;

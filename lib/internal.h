@@ -45,6 +45,20 @@
 
 struct memtable;
 
+/* One database file as this handle sees it. The handle holds a reference
+ * to its current file and every snapshot one to the file it reads, so a
+ * compaction can move the handle to a new file while older snapshots keep
+ * reading the old one; the last reference closes it. Offsets (node cache
+ * keys, memtable value references) are meaningful only within one file. */
+struct qfile {
+	_Atomic int refs;
+	qvfs_file *f;
+	const char *path;        /* the handle's path (the handle outlives it) */
+	uint8_t file_id[QF_FILE_ID];
+	const uint8_t *smap;     /* mapped superblock (live slots), or NULL */
+	struct cache *cache;     /* verified nodes of this file */
+};
+
 /* An immutable view of one commit, shared by the transactions reading it:
  * the trees its header names plus the pending operations (those of the
  * memtable below h.next_seq). */
@@ -52,6 +66,7 @@ struct snap {
 	_Atomic int refs;
 	struct qhdr h;
 	struct memtable *mt;     /* one reference held */
+	struct qfile *qf;        /* the file it reads; one reference held */
 };
 
 /* The writer's append position for the commit being built. Blocks are
@@ -71,12 +86,10 @@ struct appender {
 struct quire {
 	char *path;
 	qvfs *vfs;
-	qvfs_file *f;
+	struct qfile *qf;        /* the current file (changed by compaction,
+				  * under the writer locks and snap_mu) */
 	quire_options opts;
-	uint8_t file_id[QF_FILE_ID];
 	uint64_t boot_id;        /* this boot, 0 if unknown */
-	const uint8_t *smap;     /* mapped superblock (live slots), or NULL */
-	struct cache *cache;
 
 	pthread_mutex_t snap_mu; /* held only to swap or pin cur */
 	struct snap *cur;        /* newest commit known to this handle */
@@ -135,6 +148,13 @@ int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
  * itself). */
 int qdb_open_salvage(const char *path, quire **db);
 
+/* files (db.c): qfile_new() wraps the open file f (one reference, a cache
+ * of opts.cache_size; file_id and smap are df_open's to fill). It takes f
+ * over: on failure (NULL, out of memory) f is closed. */
+struct qfile *qfile_new(quire *db, qvfs_file *f);
+void qfile_ref(struct qfile *qf);
+void qfile_unref(struct qfile *qf);
+
 /* snapshots (db.c); snap_acquire() pins the newest (NULL before open has
  * found one) */
 struct snap *snap_acquire(quire *db);
@@ -144,7 +164,8 @@ void snap_release(struct snap *s);
 int snap_publish(quire *db, const struct qhdr *h, struct memtable *mt);
 /* A snapshot of h (one reference), not published; NULL when out of
  * memory. Takes a reference of mt. */
-struct snap *snap_make(const struct qhdr *h, struct memtable *mt);
+struct snap *snap_make(const struct qhdr *h, struct memtable *mt,
+			struct qfile *qf);
 /* Committers allocate the snapshot before the commit becomes durable and
  * install it after, which cannot fail: a commit that reached the disk is
  * never reported as failed. snap_install consumes s. */
@@ -165,14 +186,17 @@ int df_append_value(quire *db, const void *val, size_t vlen, uint64_t *off);
 /* Append the header h (and meta_len bytes of meta) and make the commit
  * durable and visible. h->ckpt_off 0 means "this header". */
 int df_commit(quire *db, struct qhdr *h, const void *meta);
-int df_load_header(quire *db, uint64_t off, struct qhdr *h);
+int df_load_header(struct qfile *qf, uint64_t off, struct qhdr *h);
 void df_rollback(quire *db);
 int df_sync(quire *db);
 int df_flush(quire *db);
 int df_lock(quire *db);
 void df_unlock(quire *db);
 int df_stale(quire *db);
-int df_read(quire *db, void *buf, size_t n, uint64_t off, const char *what);
+/* Whether the file holds a newer commit than cur (or was replaced). */
+int df_stale_snap(const struct snap *cur);
+int df_read(struct qfile *qf, void *buf, size_t n, uint64_t off,
+	    const char *what);
 
 
 #endif

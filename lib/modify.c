@@ -85,7 +85,7 @@ void modify_done(struct modify *m, int committed)
 	for (size_t i = 0; i < m->nnodes; i++) {
 		if (committed &&
 		    (m->cache_leaves || node_level(m->nodes[i].buf) > 0))
-			cache_insert(m->db->cache, m->nodes[i].off,
+			cache_insert(m->db->qf->cache, m->nodes[i].off,
 				     m->nodes[i].buf);
 		else
 			cache_discard(m->nodes[i].buf);
@@ -117,7 +117,7 @@ static int note_replaced(struct modify *m, const uint8_t *n)
 static int load_replaced(struct modify *m, int tree, uint64_t off,
 			 uint32_t size, int level, const uint8_t **n)
 {
-	int e = node_get(m->db, off, size, tree, level, n);
+	int e = node_get(m->db->qf, off, size, tree, level, n);
 	return e ? e : note_replaced(m, *n);
 }
 
@@ -361,7 +361,7 @@ static int modify_node(struct modify *m, int tree, uint64_t off,
 		       struct elist *out, int *changed)
 {
 	const uint8_t *n;
-	int e = node_get(m->db, off, size, tree, (int)level, &n);
+	int e = node_get(m->db->qf, off, size, tree, (int)level, &n);
 	*changed = 0;
 	if (e)
 		return e;

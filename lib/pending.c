@@ -18,15 +18,15 @@
 #include "memtable.h"
 #include "pending.h"
 
-int pending_read(quire *db, uint64_t off, uint32_t size, uint8_t **out,
+int pending_read(struct qfile *qf, uint64_t off, uint32_t size, uint8_t **out,
 		 struct batch_info *bi)
 {
 	uint8_t *b = malloc(size ? size : 1);
 	if (!b)
 		return qerr(QUIRE_ENOMEM, "out of memory");
-	int e = df_read(db, b, size, off, "batch");
+	int e = df_read(qf, b, size, off, "batch");
 	if (!e && (e = batch_verify(b, size, off, bi)) != 0)
-		e = qerr_wrap(e, db->path);
+		e = qerr_wrap(e, qf->path);
 	if (e) {
 		free(b);
 		return e;
@@ -35,7 +35,7 @@ int pending_read(quire *db, uint64_t off, uint32_t size, uint8_t **out,
 	return 0;
 }
 
-int pending_load(quire *db, const struct qhdr *h, struct memtable *base,
+int pending_load(struct qfile *qf, const struct qhdr *h, struct memtable *base,
 		 struct memtable **out)
 {
 	uint64_t ckpt = qhdr_ckpt_seq(h);
@@ -59,7 +59,7 @@ int pending_load(quire *db, const struct qhdr *h, struct memtable *base,
 	while (off && !e) {
 		struct batch_info bi;
 		uint8_t *b;
-		if ((e = pending_read(db, off, size, &b, &bi)) != 0)
+		if ((e = pending_read(qf, off, size, &b, &bi)) != 0)
 			break;
 		if (!whole && bi.txn <= mt->applied_txn) {
 			free(b);
@@ -71,7 +71,7 @@ int pending_load(quire *db, const struct qhdr *h, struct memtable *base,
 			e = qerr(QUIRE_ECORRUPT,
 				 "%s: batch at offset %llu does not continue "
 				 "its chain",
-				 db->path, (unsigned long long)off);
+				 qf->path, (unsigned long long)off);
 			break;
 		}
 		if (n == cap) {
@@ -98,7 +98,7 @@ int pending_load(quire *db, const struct qhdr *h, struct memtable *base,
 		e = qerr(QUIRE_ECORRUPT,
 			 "%s: the pending batches of commit %llu do not add up "
 			 "to its header",
-			 db->path, (unsigned long long)h->txn);
+			 qf->path, (unsigned long long)h->txn);
 	if (!e) {
 		mt_lock(mt);
 		while (n && !e) { /* oldest first */

@@ -10,7 +10,7 @@
 struct memtable;
 
 /* Read and verify the batch block at off. *out is malloc'd. */
-int pending_read(quire *db, uint64_t off, uint32_t size, uint8_t **out,
+int pending_read(struct qfile *qf, uint64_t off, uint32_t size, uint8_t **out,
 		 struct batch_info *bi);
 
 /*
@@ -18,7 +18,7 @@ int pending_read(quire *db, uint64_t off, uint32_t size, uint8_t **out,
  * batches h has that base lacks added) when h continues base's chain, else a
  * new one. The caller owns one reference of *out.
  */
-int pending_load(quire *db, const struct qhdr *h, struct memtable *base,
+int pending_load(struct qfile *qf, const struct qhdr *h, struct memtable *base,
 		 struct memtable **out);
 
 #endif

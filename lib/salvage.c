@@ -177,7 +177,7 @@ static int collect(struct salv *s, uint64_t off, uint32_t size, int level,
 		   struct rent **out, size_t *n, size_t *cap)
 {
 	const uint8_t *node;
-	if (node_get(s->src->db, off, size, QT_KEYS, level, &node) != 0)
+	if (node_get(s->src->snap->qf, off, size, QT_KEYS, level, &node) != 0)
 		return -1;
 	unsigned cnt = node_count(node);
 	for (unsigned i = 0; i < cnt; i++) {
@@ -281,7 +281,7 @@ static void walk(struct salv *s, uint64_t off, uint32_t size, int level,
 		 uint64_t count, const struct bnd *lo, const struct bnd *hi)
 {
 	const uint8_t *node;
-	if (node_get(s->src->db, off, size, QT_KEYS, level, &node) != 0) {
+	if (node_get(s->src->snap->qf, off, size, QT_KEYS, level, &node) != 0) {
 		lost_range(s, off, count, lo, hi);
 		return;
 	}
@@ -363,7 +363,7 @@ static int load_pending(struct salv *s, const struct qhdr *h)
 		struct batch_info bi;
 		struct batch_iter it = {0};
 		struct brec r;
-		if (pending_read(s->src->db, off, size, &b, &bi) != 0) {
+		if (pending_read(s->src->snap->qf, off, size, &b, &bi) != 0) {
 			report(s, off, "pending batch damaged (%s): its "
 				       "operations and those of older pending "
 				       "batches are lost",
@@ -394,12 +394,12 @@ static int load_pending(struct salv *s, const struct qhdr *h)
 static void find_older(struct salv *s, const struct qhdr *h)
 {
 	struct qhdr ck, prev;
-	if (df_load_header(s->src->db, h->ckpt_off, &ck) != 0)
+	if (df_load_header(s->src->snap->qf, h->ckpt_off, &ck) != 0)
 		return;
 	while (s->nolder < OLDER_CHECKPOINTS && ck.prev_off &&
 	       ck.txn > h->history_txn &&
-	       df_load_header(s->src->db, ck.prev_off, &prev) == 0 &&
-	       df_load_header(s->src->db, prev.ckpt_off, &ck) == 0) {
+	       df_load_header(s->src->snap->qf, ck.prev_off, &prev) == 0 &&
+	       df_load_header(s->src->snap->qf, prev.ckpt_off, &ck) == 0) {
 		s->older_root[s->nolder] = ck.root[QT_KEYS];
 		s->older_txn[s->nolder] = ck.txn;
 		s->nolder++;

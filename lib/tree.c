@@ -10,38 +10,38 @@
 #include "error.h"
 #include "tree.h"
 
-int node_get(quire *db, uint64_t off, uint32_t size, int tree, int level,
+int node_get(struct qfile *qf, uint64_t off, uint32_t size, int tree, int level,
 	     const uint8_t **out)
 {
-	const uint8_t *n = cache_lookup(db->cache, off);
+	const uint8_t *n = cache_lookup(qf->cache, off);
 	if (n) {
 		if (QUNLIKELY(node_size(n) != size || n[5] != tree ||
 			      n[6] != level))
 			return qerr(QUIRE_ECORRUPT,
 				    "%s: node at offset %llu is not what its "
 				    "parent describes",
-				    db->path, (unsigned long long)off);
+				    qf->path, (unsigned long long)off);
 		*out = n;
 		return 0;
 	}
 	if (size < QF_BLOCK_HDR || size > QF_NODE_MAX)
 		return qerr(QUIRE_ECORRUPT, "%s: node at offset %llu: bad size",
-			    db->path, (unsigned long long)off);
+			    qf->path, (unsigned long long)off);
 	uint8_t *buf = cache_alloc(size);
 	if (!buf)
 		return qerr(QUIRE_ENOMEM, "out of memory");
-	int e = df_read(db, buf, size, off, "node");
+	int e = df_read(qf, buf, size, off, "node");
 	if (!e && (e = node_verify(buf, size, off, tree, level)) != 0)
-		e = qerr_wrap(e, db->path);
+		e = qerr_wrap(e, qf->path);
 	if (e) {
 		cache_discard(buf);
 		return e;
 	}
-	*out = cache_insert(db->cache, off, buf);
+	*out = cache_insert(qf->cache, off, buf);
 	return 0;
 }
 
-int tree_get(quire *db, const struct qroot *root, int tree, const void *key,
+int tree_get(struct qfile *qf, const struct qroot *root, int tree, const void *key,
 	     size_t klen, struct lentry *e)
 {
 	if (!root->off)
@@ -50,7 +50,7 @@ int tree_get(quire *db, const struct qroot *root, int tree, const void *key,
 	uint32_t size = root->size;
 	for (int level = root->height - 1;; level--) {
 		const uint8_t *n;
-		int r = node_get(db, off, size, tree, level, &n);
+		int r = node_get(qf, off, size, tree, level, &n);
 		if (r)
 			return r;
 		if (level == 0) {
@@ -68,9 +68,9 @@ int tree_get(quire *db, const struct qroot *root, int tree, const void *key,
 	}
 }
 
-void tcur_init(struct tcur *c, quire *db, int tree, const struct qroot *root)
+void tcur_init(struct tcur *c, struct qfile *qf, int tree, const struct qroot *root)
 {
-	c->db = db;
+	c->qf = qf;
 	c->tree = tree;
 	c->root = *root;
 	c->valid = 0;
@@ -82,7 +82,7 @@ static int load_child(struct tcur *c, int level)
 	struct ientry ie;
 	node_int_entry(c->lv[level].n, c->lv[level].i, &ie);
 	c->lv[level - 1].off = ie.child_off;
-	return node_get(c->db, ie.child_off, ie.child_size, c->tree, level - 1,
+	return node_get(c->qf, ie.child_off, ie.child_size, c->tree, level - 1,
 			&c->lv[level - 1].n);
 }
 
@@ -108,7 +108,7 @@ static int load_root(struct tcur *c)
 	if (!c->root.off)
 		return QUIRE_NOTFOUND;
 	c->lv[c->root.height - 1].off = c->root.off;
-	return node_get(c->db, c->root.off, c->root.size, c->tree,
+	return node_get(c->qf, c->root.off, c->root.size, c->tree,
 			c->root.height - 1, &c->lv[c->root.height - 1].n);
 }
 

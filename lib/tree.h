@@ -11,15 +11,15 @@
 #define TREE_MAX_HEIGHT 64
 
 /* The verified node at off; valid until the calling transaction ends. */
-int node_get(quire *db, uint64_t off, uint32_t size, int tree, int level,
+int node_get(struct qfile *qf, uint64_t off, uint32_t size, int tree, int level,
 	     const uint8_t **out);
 
 /* Find key; on success *e describes the leaf entry. 0 or QUIRE_NOTFOUND. */
-int tree_get(quire *db, const struct qroot *root, int tree, const void *key,
+int tree_get(struct qfile *qf, const struct qroot *root, int tree, const void *key,
 	     size_t klen, struct lentry *e);
 
 struct tcur {
-	quire *db;
+	struct qfile *qf;
 	int tree;
 	struct qroot root;
 	int valid;
@@ -30,7 +30,7 @@ struct tcur {
 	} lv[TREE_MAX_HEIGHT]; /* lv[0] is the leaf level */
 };
 
-void tcur_init(struct tcur *c, quire *db, int tree, const struct qroot *root);
+void tcur_init(struct tcur *c, struct qfile *qf, int tree, const struct qroot *root);
 /* Each returns 0, QUIRE_NOTFOUND (cursor invalid), or an error. */
 int tcur_first(struct tcur *c);
 int tcur_last(struct tcur *c);

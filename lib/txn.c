@@ -46,8 +46,8 @@ int txn_begin_read(quire *db, struct snap *snap, quire_txn **out)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	}
 	txn->db = db;
-	cache_enter(db->cache, &txn->es);
 	txn->snap = snap;
+	cache_enter(snap->qf->cache, &txn->es);
 	txn->next_seq = snap->h.next_seq;
 	atomic_fetch_add(&db->ntxn, 1);
 	*out = txn;
@@ -61,9 +61,14 @@ int quire_begin(quire *db, unsigned int flags, quire_txn **out)
 	if (!db || !out || (flags & ~QUIRE_RDONLY))
 		return qerr(QUIRE_EINVAL, "quire_begin: bad arguments");
 	if (flags & QUIRE_RDONLY) {
-		if (df_stale(db) && (e = df_refresh(db)) != 0)
-			return e;
-		return txn_begin_read(db, snap_acquire(db), out);
+		struct snap *s = snap_acquire(db);
+		if (df_stale_snap(s)) {
+			snap_release(s);
+			if ((e = df_refresh(db)) != 0)
+				return e;
+			s = snap_acquire(db);
+		}
+		return txn_begin_read(db, s, out);
 	}
 	quire_txn *txn = calloc(1, sizeof *txn);
 	if (!txn)
@@ -89,8 +94,8 @@ int quire_begin(quire *db, unsigned int flags, quire_txn **out)
 		}
 		txn->write = 1;
 	}
-	cache_enter(db->cache, &txn->es);
 	txn->snap = snap_acquire(db);
+	cache_enter(txn->snap->qf->cache, &txn->es);
 	txn->next_seq = txn->snap->h.next_seq;
 	atomic_fetch_add(&db->ntxn, 1);
 	*out = txn;
@@ -139,7 +144,7 @@ int txn_read_value(quire_txn *txn, uint64_t off, uint32_t vlen,
 	struct vbuf *vb = malloc(sizeof *vb + size);
 	if (!vb)
 		return qerr(QUIRE_ENOMEM, "out of memory");
-	int e = df_read(db, vb->data, size, off, "value");
+	int e = df_read(txn->snap->qf, vb->data, size, off, "value");
 	if (!e) {
 		struct qblock b;
 		qblock_get(vb->data, &b);
@@ -221,7 +226,7 @@ int txn_lookup(quire_txn *txn, const void *key, size_t klen,
 		return 0;
 	}
 	struct lentry le;
-	int e = tree_get(txn->db, &txn->snap->h.root[QT_KEYS], QT_KEYS, key,
+	int e = tree_get(txn->snap->qf, &txn->snap->h.root[QT_KEYS], QT_KEYS, key,
 			 klen, &le);
 	if (!e) {
 		*v = (struct wval){le.val, le.vlen, le.ool, le.ool_off};
@@ -370,7 +375,7 @@ static void txn_end(quire_txn *txn)
 	quire *db = txn->db;
 	cursors_detach(txn);
 	vbufs_free(&txn->vbufs);
-	cache_exit(db->cache, &txn->es);
+	cache_exit(txn->snap->qf->cache, &txn->es);
 	snap_release(txn->snap);
 	free(txn->meta);
 	if (txn->write) {

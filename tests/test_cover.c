@@ -201,10 +201,10 @@ static void test_slot_rules(void **state)
 				   .durable_off = 8000, .durable_txn = 6,
 				   .boot_id = 3, .counter = 11};
 	const struct qslot bad[] = {
-		{9000, 5, 8000, 6, 3, 11},  /* durable newer than latest */
-		{100, 7, 100, 6, 3, 11},    /* latest in the superblock */
-		{9000, 7, 100, 6, 3, 11},   /* durable in the superblock */
-		{9000, 7, 9500, 6, 3, 11},  /* durable after latest */
+		{9000, 5, 8000, 6, 3, 11, 0},  /* durable newer than latest */
+		{100, 7, 100, 6, 3, 11, 0},    /* latest in the superblock */
+		{9000, 7, 100, 6, 3, 11, 0},   /* durable in the superblock */
+		{9000, 7, 9500, 6, 3, 11, 0},  /* durable after latest */
 	};
 	uint8_t p[QF_SLOT_SIZE];
 	struct qslot got;

@@ -248,7 +248,7 @@ static uint64_t key_tree_node(struct fx *f, int root)
 	QOK(quire_begin(db, QUIRE_RDONLY, &t));
 	const struct qroot *r = &t->snap->h.root[QT_KEYS];
 	assert_true(r->height >= 3);
-	tcur_init(&c, db, QT_KEYS, r);
+	tcur_init(&c, db->qf, QT_KEYS, r);
 	QOK(tcur_seek(&c, "key00700", 8));
 	uint64_t off = root ? r->off + r->size / 2
 			    : c.lv[0].off + node_size(c.lv[0].n) / 2;
@@ -316,7 +316,7 @@ static void test_damaged_value(void **state)
 	o.flags = QUIRE_RDONLY;
 	QOK(quire_open(f->path, &o, &db));
 	QOK(quire_begin(db, QUIRE_RDONLY, &t));
-	tcur_init(&c, db, QT_KEYS, &t->snap->h.root[QT_KEYS]);
+	tcur_init(&c, db->qf, QT_KEYS, &t->snap->h.root[QT_KEYS]);
 	int r;
 	for (r = tcur_first(&c); r == 0; r = tcur_next(&c)) {
 		tcur_entry(&c, &le);
@@ -360,7 +360,7 @@ static void test_damaged_batch(void **state)
 	QOK(quire_open(f->path, &o, &db));
 	QOK(quire_begin(db, QUIRE_RDONLY, &t));
 	const struct qhdr *h = &t->snap->h;
-	QOK(pending_read(db, h->pending_off, h->pending_size, &b, &bi));
+	QOK(pending_read(db->qf, h->pending_off, h->pending_size, &b, &bi));
 	uint64_t newest_first = bi.first_seq, off = bi.prev_off;
 	free(b);
 	/* what survives: the checkpoint's state and the newest batch */

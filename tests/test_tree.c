@@ -34,7 +34,7 @@ static void walk(quire *db, int tree, uint64_t off, uint32_t size, int level,
 		 int edge, unsigned target, struct shape *s)
 {
 	const uint8_t *n;
-	QOK(node_get(db, off, size, tree, level, &n));
+	QOK(node_get(db->qf, off, size, tree, level, &n));
 	s->nodes[level]++;
 	s->bytes[level] += size;
 	if (!edge && size < target / 4)
@@ -256,7 +256,7 @@ static void test_oplog_records(void **state)
 	}
 	QOK(quire_begin(db, QUIRE_RDONLY, &t));
 	struct tcur c;
-	tcur_init(&c, db, QT_SEQ, &t->snap->h.root[QT_SEQ]);
+	tcur_init(&c, db->qf, QT_SEQ, &t->snap->h.root[QT_SEQ]);
 	int i = 0, r;
 	for (r = tcur_first(&c); r == 0; r = tcur_next(&c), i++) {
 		struct lentry e;
@@ -272,7 +272,7 @@ static void test_oplog_records(void **state)
 		if (op.kind == OP_PUTREF) {
 			const uint8_t *leaf;
 			struct lentry le;
-			QOK(node_get(db, op.leaf_off, op.leaf_size, QT_KEYS, 0,
+			QOK(node_get(db->qf, op.leaf_off, op.leaf_size, QT_KEYS, 0,
 				     &leaf));
 			assert_true(op.slot < node_count(leaf));
 			node_leaf_entry(leaf, op.slot, &le);
