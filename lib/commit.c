@@ -68,6 +68,8 @@ static void next_header(quire_txn *txn, struct qhdr *h)
 	h->node_size = txn->db->opts.node_size;
 	h->txn = base->txn + 1;
 	h->time_ns = now > base->time_ns ? now : base->time_ns;
+	if (txn->replay_time) /* a compaction copies the commit as it was */
+		h->time_ns = txn->replay_time;
 	h->prev_off = base->self_off;
 	h->next_seq = txn->next_seq;
 }
@@ -513,7 +515,8 @@ int commit_write(quire_txn *txn, int force_checkpoint)
 {
 	const struct qhdr *base = &txn->snap->h;
 	int e = 0;
-	if (!txn->wb->nops && !txn->meta_len && !force_checkpoint)
+	if (!txn->wb->nops && !txn->meta_len && !force_checkpoint &&
+	    !txn->replay_time)
 		return 0;
 	if (force_checkpoint ||
 	    base->pending_ops + txn->wb->nops >= txn->db->opts.checkpoint_ops ||

@@ -1,12 +1,70 @@
 /*
- * compact.c - online compaction (being written; see HACKING.md).
+ * compact.c - online compaction: copy what is still needed into
+ * "<path>.compact", catch up with the writers, swap the files.
+ *
+ * 1. Pin the newest commit T0 and choose the first kept commit K (the
+ *    options; never older than the file's own history).
+ * 2. Build the state of K bottom-up in the new file as its first commit, a
+ *    checkpoint whose trees are written in key order (full nodes, one
+ *    sequential stream): the key tree, K's own operations in the sequence
+ *    tree (history_seq = K's first), and, when history is kept, the
+ *    tombstones (so that key history stops at QUIRE_EHISTORY, not at a
+ *    false "first version"). That header has no predecessor: history_txn
+ *    = K. It is synced, so the file has a durable base.
+ * 3. Replay every later commit (K+1 .. newest) from the changes feed and
+ *    the commit log as ordinary commits of the new file, with their own
+ *    times and metadata: txn ids and sequence numbers come out the same,
+ *    because each commit's operations are replayed in sequence order.
+ *    Writers go on committing to the old file meanwhile; rounds repeat
+ *    while a round still has much to copy.
+ * 4. Final round with the writer locks of the old file held (the writer
+ *    pause): replay the rest, sync the new file, mark the old file's slot
+ *    superseded, rename the new file over the path, sync the directory,
+ *    and move the handle to the new file. Marking before renaming matters:
+ *    a process that finds the mark while the path still names the old file
+ *    (a compaction that died in between) ignores it, and one that finds
+ *    the path moved reopens it, so no writer of another process can commit
+ *    into the old, unlinked file.
+ *
+ * Until the rename, the old file is never written (the mark is a slot
+ * write, like any commit's), so a crash or an error at any point leaves
+ * the database as it was; the new file is removed, or by the next open if
+ * the process died. Snapshots keep their own file (struct qfile), so
+ * readers begun before the swap go on reading the old one.
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "error.h"
-#include "internal.h"
+#include "gate.h"
+#include "history.h"
+#include "memtable.h"
+#include "modify.h"
+#include "oplog.h"
+#include "tree.h"
+#include "txn.h"
+
+/* Entries per bulk-build chunk: bounds the memory a chunk pins. */
+#define CHUNK 16384
+/* Rounds that copied fewer commits than this end the catch-up. */
+#define SMALL_ROUND 64
+#define MAX_ROUNDS 16
+#define REPORT_BYTES ((uint64_t)1 << 20)
+
+/* The auto_compact_ratio threshold also needs this much garbage. */
+#define AUTO_MIN_GARBAGE ((uint64_t)1 << 20)
+
+struct compaction {
+	quire *db;       /* the database */
+	quire *t;        /* the new file's handle */
+	const quire_compact_options *o;
+	uint64_t total;  /* progress estimate */
+	uint64_t reported;
+	uint64_t src_end; /* source bytes the estimate covers */
+};
 
 void quire_compact_options_init(quire_compact_options *opts)
 {
@@ -16,9 +74,559 @@ void quire_compact_options_init(quire_compact_options *opts)
 	opts->version = QUIRE_COMPACT_OPTIONS_VERSION;
 }
 
+/* Report progress; the callback or a closing handle may cancel. */
+static int progress(struct compaction *c, int force)
+{
+	uint64_t done = df_next_offset(c->t);
+	if (atomic_load(&c->db->closing))
+		return qerr(QUIRE_ECANCELED, "%s: compaction canceled: the "
+					     "handle is closing",
+			    c->db->path);
+	if (!c->o->progress || (!force && done < c->reported + REPORT_BYTES))
+		return 0;
+	c->reported = done;
+	if (done > c->total)
+		c->total = done;
+	if (c->o->progress(c->o->progress_ctx, done, c->total))
+		return qerr(QUIRE_ECANCELED, "%s: compaction canceled by its "
+					     "progress callback",
+			    c->db->path);
+	return 0;
+}
+
+/* ---- step 2: the state of K, bottom-up ---------------------------------- */
+
+/*
+ * Entries of one tree of a snapshot with its pending operations applied,
+ * in key order: tree entries not overridden by a pending version, plus
+ * the pending versions whose operation is `want` (WOP_PUT for the key
+ * tree, WOP_DEL for the tombstones).
+ */
+struct merged {
+	quire_txn *src;
+	int want;
+	struct tcur tc;
+	int tree_ok;           /* tc positioned */
+	struct mt_iter mi;
+	int mt_ok;             /* mi positioned */
+};
+
+static int merged_at(struct merged *m, const void *key, size_t klen,
+		     int after)
+{
+	int e = key ? tcur_seek(&m->tc, key, klen) : tcur_first(&m->tc);
+	if (e == 0 && key && after) {
+		uint32_t kl;
+		const uint8_t *k = tcur_key(&m->tc, &kl);
+		if (key_cmp(k, kl, key, klen) == 0)
+			e = tcur_next(&m->tc);
+	}
+	if (e && e != QUIRE_NOTFOUND)
+		return e;
+	m->tree_ok = e == 0;
+	m->mt_ok = (key ? mt_seek(&m->mi, key, klen, !after)
+			: mt_first(&m->mi)) == 0;
+	return 0;
+}
+
+static void merged_init(struct merged *m, quire_txn *src, int tree, int want)
+{
+	m->src = src;
+	m->want = want;
+	tcur_init(&m->tc, src->snap->qf, tree, &src->snap->h.root[tree]);
+	mt_iter_init(&m->mi, src->snap->mt, src->snap->h.next_seq);
+}
+
+/* The next entry: 0 with *out filled, QUIRE_NOTFOUND at the end, or an
+ * error. The bytes stay valid until the source's epoch is renewed. */
+static int merged_next(struct merged *m, struct mut *out)
+{
+	static const uint8_t none[1];
+	for (;;) {
+		uint32_t tk = 0, mk = 0;
+		const uint8_t *tkey = m->tree_ok ? tcur_key(&m->tc, &tk) : NULL;
+		const uint8_t *mkey = m->mt_ok ? mt_key(&m->mi, &mk) : NULL;
+		if (!tkey && !mkey)
+			return QUIRE_NOTFOUND;
+		int cmp = !tkey ? 1 : !mkey ? -1 : key_cmp(tkey, tk, mkey, mk);
+		if (cmp < 0) {
+			struct lentry le;
+			tcur_entry(&m->tc, &le);
+			*out = (struct mut){
+				.key = le.key, .klen = le.klen, .meta = le.meta,
+				.v = {le.val, le.vlen, le.ool, le.ool_off}};
+			int e = tcur_next(&m->tc);
+			if (e && e != QUIRE_NOTFOUND)
+				return e;
+			m->tree_ok = e == 0;
+			return 0;
+		}
+		if (cmp == 0) { /* the pending version overrides the tree */
+			int e = tcur_next(&m->tc);
+			if (e && e != QUIRE_NOTFOUND)
+				return e;
+			m->tree_ok = e == 0;
+		}
+		const struct mt_ver *v = mt_ver(&m->mi);
+		int use = v->op == m->want;
+		if (use)
+			*out = (struct mut){.key = mkey, .klen = mk, .meta = v->seq,
+					    .v = m->want == WOP_PUT
+							 ? v->v
+							 : (struct wval){none, 0, 0, 0}};
+		m->mt_ok = mt_next(&m->mi) == 0;
+		if (use)
+			return 0;
+	}
+}
+
+/* Copy an out-of-line value into the new file (an inline one stays as
+ * it is: modify_tree copies it into the leaf). */
+static int copy_value(struct compaction *c, quire_txn *src, struct wval *v)
+{
+	if (!v->ool)
+		return 0;
+	struct vbuf *vb = NULL;
+	const void *data;
+	int e = txn_read_value(src, v->ool_off, v->len, &vb, &data);
+	if (!e)
+		e = df_append_value(c->t, data, v->len, &v->ool_off);
+	vbufs_free(&vb);
+	return e;
+}
+
+/* Renew the source transaction's epoch: nodes evicted meanwhile may then
+ * be freed, so a long copy does not pin the whole file in memory. */
+static void renew_epoch(quire_txn *src)
+{
+	cache_exit(src->snap->qf->cache, &src->es);
+	cache_enter(src->snap->qf->cache, &src->es);
+}
+
+/* Apply muts[0..n) (all past the tree's keys) to *root in the new file. */
+static int append_chunk(struct compaction *c, int tree, struct mut *muts,
+			size_t n, struct qroot *root)
+{
+	struct modify m;
+	modify_init(&m, c->t, 0);
+	int e = modify_tree(&m, tree, root, muts, n, NULL, root);
+	if (!e)
+		e = df_flush(c->t); /* the nodes go out before their buffers */
+	modify_done(&m, e == 0);
+	return e ? e : progress(c, 0);
+}
+
+/* Write a tree of the snapshot src (with its pending operations) into the
+ * new file, chunk by chunk. */
+static int copy_tree(struct compaction *c, quire_txn *src, int tree,
+		     int want, struct qroot *root)
+{
+	struct mut *muts = malloc(CHUNK * sizeof *muts);
+	uint8_t *last = malloc(QUIRE_MAX_KEY_SIZE);
+	struct merged m;
+	size_t n = 0;
+	uint32_t lastlen = 0;
+	int e = 0;
+	*root = (struct qroot){0};
+	if (!muts || !last) {
+		e = qerr(QUIRE_ENOMEM, "out of memory");
+		goto out;
+	}
+	merged_init(&m, src, tree, want);
+	if ((e = merged_at(&m, NULL, 0, 0)) != 0)
+		goto out;
+	for (;;) {
+		e = merged_next(&m, &muts[n]);
+		if (e == QUIRE_NOTFOUND)
+			break;
+		if (e || (e = copy_value(c, src, &muts[n].v)) != 0)
+			goto out;
+		if (++n < CHUNK)
+			continue;
+		memcpy(last, muts[n - 1].key, muts[n - 1].klen);
+		lastlen = muts[n - 1].klen;
+		if ((e = append_chunk(c, tree, muts, n, root)) != 0)
+			goto out;
+		n = 0;
+		renew_epoch(src);
+		if ((e = merged_at(&m, last, lastlen, 1)) != 0)
+			goto out;
+	}
+	e = n ? append_chunk(c, tree, muts, n, root) : 0;
+out:
+	free(muts);
+	free(last);
+	return e;
+}
+
+/* K's own operations, as sequence-tree records (values copied). */
+static int copy_ops(struct compaction *c, quire_txn *src, uint64_t first,
+		    struct qroot *root)
+{
+	const struct snap *s = src->snap;
+	struct mut *muts = malloc(CHUNK * sizeof *muts);
+	struct arena ar = {0};
+	size_t n = 0;
+	int e = 0;
+	*root = (struct qroot){0};
+	if (!muts)
+		e = qerr(QUIRE_ENOMEM, "out of memory");
+	for (uint64_t seq = first; !e && seq < s->h.next_seq; seq++) {
+		struct op o;
+		if ((e = op_at(c->db, s, seq, &o)) != 0 ||
+		    (e = copy_value(c, src, &o.v)) != 0)
+			break;
+		struct oprec r = {
+			.kind = o.kind == QUIRE_OP_DEL ? OP_DEL : OP_PUT,
+			.prev_seq = o.prev_seq,
+			.key = o.key,
+			.klen = o.klen,
+			.vlen = o.v.len,
+			.ool = o.v.ool,
+			.ool_off = o.v.ool_off,
+			.val = o.v.data};
+		size_t len = oprec_size(&r);
+		uint8_t *k = arena_alloc(&ar, 8), *rec = arena_alloc(&ar, len);
+		if (!k || !rec) {
+			e = qerr(QUIRE_ENOMEM, "out of memory");
+			break;
+		}
+		st64be(k, seq);
+		oprec_put(rec, &r);
+		muts[n++] = (struct mut){.key = k, .klen = 8, .meta = o.txn,
+					 .v = {rec, (uint32_t)len, 0, 0}};
+		if (n == CHUNK || seq + 1 == s->h.next_seq) {
+			e = append_chunk(c, QT_SEQ, muts, n, root);
+			n = 0;
+			arena_free(&ar); /* leaves it empty and usable */
+			renew_epoch(src);
+		}
+	}
+	arena_free(&ar);
+	free(muts);
+	return e;
+}
+
+/* The new file's first commit: the state of src's commit K as a
+ * checkpoint without predecessor, synced. */
+static int build_base(struct compaction *c, quire_txn *src, int tombstones)
+{
+	const struct qhdr *hk = &src->snap->h;
+	quire_log_entry le;
+	struct qhdr h = {0};
+	struct memtable *mt = NULL;
+	int e = quire_log_get(src, hk->txn, &le);
+	if (e || (e = copy_tree(c, src, QT_KEYS, WOP_PUT, &h.root[QT_KEYS])) ||
+	    (e = copy_ops(c, src, le.first_seq, &h.root[QT_SEQ])) ||
+	    (tombstones &&
+	     (e = copy_tree(c, src, QT_DEAD, WOP_DEL, &h.root[QT_DEAD]))))
+		return e;
+	h.node_size = c->db->opts.node_size;
+	h.txn = hk->txn;
+	h.time_ns = hk->time_ns;
+	h.meta_len = (uint32_t)le.meta.size;
+	h.next_seq = hk->next_seq;
+	h.key_count = h.root[QT_KEYS].count;
+	h.live_bytes = h.root[QT_KEYS].bytes;
+	h.history_seq = le.first_seq;
+	h.history_txn = hk->txn;
+	if (!(mt = mt_new(h.next_seq, h.txn, 0)))
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	if ((e = df_commit(c->t, &h, le.meta.data)) == 0) {
+		mt->ckpt_off = h.self_off;
+		e = snap_publish(c->t, &h, mt);
+	}
+	mt_unref(mt);
+	c->t->opts.flags |= QUIRE_NOSYNC; /* the rest is synced at the swap */
+	return e;
+}
+
+/* ---- step 3: replaying commits ------------------------------------------ */
+
+static int diverged(struct compaction *c, uint64_t txn)
+{
+	return qerr(QUIRE_ECORRUPT, "%s: compaction: commit %llu does not "
+				    "replay as recorded",
+		    c->db->path, (unsigned long long)txn);
+}
+
+/* Replay one commit, whose operations the feed delivers next. */
+static int replay_one(struct compaction *c, quire_txn *src,
+		      quire_changes *feed, uint64_t txn_id)
+{
+	quire_log_entry le;
+	quire_change ch;
+	quire_txn *w;
+	int e = quire_log_get(src, txn_id, &le);
+	if (e || (e = quire_begin(c->t, 0, &w)) != 0)
+		return e;
+	if (quire_txn_id(w) != txn_id || w->next_seq != le.first_seq) {
+		quire_abort(w);
+		return diverged(c, txn_id);
+	}
+	w->replay_time = le.time_ns;
+	for (uint64_t seq = le.first_seq; !e && seq < le.next_seq; seq++) {
+		if ((e = quire_changes_next(feed, &ch)) != 0)
+			break;
+		if (ch.seq != seq || ch.txn_id != txn_id)
+			e = diverged(c, txn_id);
+		else if (ch.op == QUIRE_OP_PUT)
+			e = quire_put(w, ch.key.data, ch.key.size, ch.value.data,
+				      ch.value.size);
+		else if ((e = quire_del(w, ch.key.data, ch.key.size)) ==
+			 QUIRE_NOTFOUND)
+			e = diverged(c, txn_id);
+	}
+	if (e == QUIRE_NOTFOUND)
+		e = diverged(c, txn_id);
+	if (e) {
+		quire_abort(w);
+		return e;
+	}
+	return quire_commit_with(w, le.meta.data, le.meta.size);
+}
+
+/* Replay the commits of src the new file lacks; *n: how many. */
+static int replay(struct compaction *c, quire_txn *src, uint64_t *n)
+{
+	struct snap *ts = snap_acquire(c->t);
+	uint64_t have = ts->h.txn, next_seq = ts->h.next_seq;
+	quire_changes *feed;
+	snap_release(ts);
+	*n = 0;
+	if (src->snap->h.txn <= have)
+		return 0;
+	if (src->snap->h.total_bytes > c->src_end) {
+		c->total += src->snap->h.total_bytes - c->src_end;
+		c->src_end = src->snap->h.total_bytes;
+	}
+	int e = quire_changes_open(src, next_seq - 1, &feed);
+	for (uint64_t t = have + 1; !e && t <= src->snap->h.txn; t++) {
+		if ((e = replay_one(c, src, feed, t)) == 0)
+			e = progress(c, 0);
+		++*n;
+		if (!e && *n % 256 == 0)
+			renew_epoch(src);
+	}
+	if (feed)
+		quire_changes_close(feed);
+	return e;
+}
+
+/* ---- step 4: the swap ---------------------------------------------------- */
+
+/* Move the handle to the new file: its file, newest snapshot and writer
+ * state. Called with the writer locks of both files held. */
+static void adopt(quire *db, quire *t)
+{
+	pthread_mutex_lock(&db->refresh_mu);
+	pthread_mutex_lock(&db->snap_mu);
+	struct qfile *oldqf = db->qf;
+	struct snap *old = db->cur;
+	t->qf->path = db->path;
+	db->qf = t->qf;
+	db->cur = t->cur;
+	atomic_store(&db->cur_txn, db->cur->h.txn);
+	atomic_store(&db->cur_next_seq, db->cur->h.next_seq);
+	t->qf = NULL;
+	t->cur = NULL;
+	pthread_mutex_unlock(&db->snap_mu);
+	pthread_mutex_unlock(&db->refresh_mu);
+
+	struct appender a = db->app;
+	db->app = t->app;
+	t->app = a;
+	db->durable_off = t->durable_off;
+	db->durable_txn = t->durable_txn;
+	db->slot_counter = t->slot_counter;
+	/* the old file's writers (other processes) may go on: they will find
+	 * the mark and follow the path */
+	oldqf->f->ops->lock(oldqf->f, QVFS_UNLOCK);
+	qfile_unref(oldqf);
+	snap_release(old);
+	pthread_mutex_lock(&db->pub_mu);
+	pthread_cond_broadcast(&db->pub_cv);
+	pthread_mutex_unlock(&db->pub_mu);
+}
+
+/* The final round and the swap, with the writer paused. */
+static int finish(struct compaction *c)
+{
+	quire *db = c->db;
+	quire_txn *src = NULL;
+	uint64_t n;
+	int e = writer_acquire(db);
+	if (e)
+		return e;
+	if ((e = df_writer_begin(db)) != 0 ||
+	    (e = txn_begin_read(db, snap_acquire(db), &src)) != 0 ||
+	    (e = replay(c, src, &n)) != 0 || (e = df_sync(c->t)) != 0 ||
+	    (e = df_mark(db, QF_SLOT_SUPERSEDED)) != 0)
+		goto out;
+	if ((e = db->vfs->rename(db->vfs, c->t->path, db->path, 0)) != 0) {
+		e = qerr_os(-e, "%s: renaming over %s", c->t->path, db->path);
+		df_mark(db, 0); /* best effort: the mark alone is harmless */
+		goto out;
+	}
+	int dir = db->vfs->sync_dir(db->vfs, db->path);
+	adopt(db, c->t);
+	if (dir)
+		e = qerr_os(-dir, "%s: compacted, but syncing its directory "
+				  "failed: after a power loss the old file "
+				  "may be back (complete)",
+			    db->path);
+out:
+	if (src)
+		quire_abort(src);
+	writer_release(db);
+	return e;
+}
+
+/* ---- driving it ----------------------------------------------------------- */
+
+/* The first commit to keep, as of the newest commit s. */
+static uint64_t first_kept(quire *db, const quire_compact_options *o,
+			   const struct qhdr *h)
+{
+	uint64_t k = h->txn;
+	if (o->keep_last)
+		k = o->keep_last > h->txn ? 0 : h->txn + 1 - o->keep_last;
+	if (o->keep_since_txn && o->keep_since_txn < k)
+		k = o->keep_since_txn;
+	if (o->keep_since_ns) {
+		quire_txn *at;
+		int e = quire_begin_at_time(db, o->keep_since_ns,
+					    QUIRE_AT_OR_AFTER, &at);
+		if (e == 0) {
+			if (quire_txn_id(at) < k)
+				k = quire_txn_id(at);
+			quire_abort(at);
+		} else if (e == QUIRE_EHISTORY) {
+			k = 0;
+		}
+		qerr_clear();
+	}
+	return k < h->history_txn ? h->history_txn : k;
+}
+
+static int run(struct compaction *c)
+{
+	quire *db = c->db;
+	quire_txn *src = NULL, *base = NULL;
+	int e = quire_begin(db, QUIRE_RDONLY, &src);
+	if (e)
+		return e;
+	const struct qhdr *h = &src->snap->h;
+	const quire_compact_options *o = c->o;
+	uint64_t k = first_kept(db, o, h);
+	int history = o->keep_last || o->keep_since_txn || o->keep_since_ns;
+	if ((e = k == h->txn ? 0 : quire_begin_at(db, k, &base)) != 0)
+		goto out;
+	c->total = (base ? base : src)->snap->h.live_bytes;
+	c->src_end = (base ? base : src)->snap->h.total_bytes;
+	if ((e = qdb_open_target(db, &c->t)) != 0 ||
+	    (e = build_base(c, base ? base : src, history)) != 0)
+		goto out;
+	if (base) {
+		quire_abort(base);
+		base = NULL;
+	}
+	for (int round = 0;; round++) {
+		uint64_t n;
+		if ((e = replay(c, src, &n)) != 0)
+			goto out;
+		quire_abort(src);
+		src = NULL;
+		if ((n < SMALL_ROUND && round > 0) || round == MAX_ROUNDS)
+			break;
+		if ((e = quire_begin(db, QUIRE_RDONLY, &src)) != 0)
+			goto out;
+	}
+	if ((e = finish(c)) == 0 && o->progress) /* done: too late to cancel */
+		o->progress(o->progress_ctx, c->total, c->total);
+out:
+	if (base)
+		quire_abort(base);
+	if (src)
+		quire_abort(src);
+	return e;
+}
+
 int quire_compact(quire *db, const quire_compact_options *opts)
 {
-	(void)db;
-	(void)opts;
-	return qerr(QUIRE_EINVAL, "quire_compact: not implemented yet");
+	quire_compact_options defaults;
+	qerr_clear();
+	if (!opts) {
+		quire_compact_options_init(&defaults);
+		opts = &defaults;
+	}
+	if (!db || opts->version != QUIRE_COMPACT_OPTIONS_VERSION)
+		return qerr(QUIRE_EINVAL, "quire_compact: bad arguments");
+	if (db->opts.flags & QUIRE_RDONLY)
+		return qerr(QUIRE_ERDONLY, "%s: opened read-only", db->path);
+	if (atomic_load(&db->failed))
+		return qerr(QUIRE_EFATAL, "%s: an earlier fsync failed; reopen "
+					  "the database",
+			    db->path);
+	if (gate_held(db->gate))
+		return qerr(QUIRE_EBUSY, "%s: this thread holds the write "
+					 "transaction; end it before compacting",
+			    db->path);
+	int no = 0;
+	if (!atomic_compare_exchange_strong(&db->compacting, &no, 1))
+		return qerr(QUIRE_EBUSY, "%s: a compaction of this handle is "
+					 "running",
+			    db->path);
+	struct compaction c = {.db = db, .o = opts};
+	int e = run(&c);
+	if (c.t) {
+		int swapped = c.t->qf == NULL;
+		if (!swapped) /* the database is as it was: drop the copy */
+			db->vfs->remove(db->vfs, c.t->path);
+		qdb_free(c.t);
+	}
+	atomic_store(&db->compacting, 0);
+	return e;
+}
+
+/* ---- auto_compact_ratio ------------------------------------------------- */
+
+static void *background(void *arg)
+{
+	quire_compact((quire *)arg, NULL);
+	return NULL;
+}
+
+void compact_auto(quire *db)
+{
+	quire_txn *txn;
+	quire_stat st;
+	if (atomic_load(&db->compacting) || atomic_load(&db->closing) ||
+	    quire_begin(db, QUIRE_RDONLY, &txn) != 0)
+		return;
+	quire_txn_stat(txn, &st);
+	quire_abort(txn);
+	if (st.garbage_ratio <= db->opts.auto_compact_ratio ||
+	    st.file_bytes - st.live_bytes < AUTO_MIN_GARBAGE)
+		return;
+	pthread_mutex_lock(&db->bg_mu);
+	if (db->bg_started && !atomic_load(&db->compacting)) {
+		pthread_join(db->bg, NULL); /* the last one has finished */
+		db->bg_started = 0;
+	}
+	if (!db->bg_started && !atomic_load(&db->closing))
+		db->bg_started = pthread_create(&db->bg, NULL, background, db) == 0;
+	pthread_mutex_unlock(&db->bg_mu);
+	qerr_clear();
+}
+
+void compact_stop(quire *db)
+{
+	atomic_store(&db->closing, 1);
+	pthread_mutex_lock(&db->bg_mu);
+	if (db->bg_started)
+		pthread_join(db->bg, NULL);
+	db->bg_started = 0;
+	pthread_mutex_unlock(&db->bg_mu);
+	atomic_store(&db->closing, 0);
 }

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,7 +145,7 @@ void snap_install(quire *db, struct snap *s, const struct qhdr *h,
 	pthread_mutex_unlock(&db->pub_mu);
 }
 
-static void db_free(quire *db)
+void qdb_free(quire *db)
 {
 	snap_release(db->cur);
 	qfile_unref(db->qf);
@@ -152,11 +153,36 @@ static void db_free(quire *db)
 	free(db->app.iov);
 	pthread_mutex_destroy(&db->snap_mu);
 	pthread_mutex_destroy(&db->refresh_mu);
+	pthread_mutex_destroy(&db->bg_mu);
 	gate_put(db->gate);
 	pthread_mutex_destroy(&db->pub_mu);
 	pthread_cond_destroy(&db->pub_cv);
 	free(db->path);
 	free(db);
+}
+
+/* A handle with its locks, before any file is open (NULL: out of memory). */
+static quire *handle_new(const char *path, const quire_options *opts,
+			 qvfs *vfs)
+{
+	quire *db = calloc(1, sizeof *db);
+	if (!db)
+		return NULL;
+	if (!(db->path = strdup(path))) {
+		free(db);
+		return NULL;
+	}
+	db->opts = *opts;
+	if (db->opts.cache_size < ((size_t)1 << 20))
+		db->opts.cache_size = (size_t)1 << 20;
+	db->vfs = vfs;
+	db->nosync_walk = QUIRE_NOSYNC_WALK_BYTES;
+	pthread_mutex_init(&db->snap_mu, NULL);
+	pthread_mutex_init(&db->refresh_mu, NULL);
+	pthread_mutex_init(&db->bg_mu, NULL);
+	pthread_mutex_init(&db->pub_mu, NULL);
+	pthread_cond_init(&db->pub_cv, NULL);
+	return db;
 }
 
 static int open_handle(const char *path, const quire_options *opts,
@@ -174,6 +200,43 @@ int qdb_open_salvage(const char *path, quire **out)
 	quire_options_init(&o);
 	o.flags = QUIRE_RDONLY;
 	return open_handle(path, &o, qvfs_unix(), 1, out);
+}
+
+char *qdb_target_path(const char *path)
+{
+	size_t n = strlen(path) + sizeof ".compact";
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s.compact", path);
+	return p;
+}
+
+int qdb_open_target(quire *db, quire **out)
+{
+	char *tpath = qdb_target_path(db->path);
+	quire_options o = db->opts;
+	o.flags = 0; /* the first commit syncs; compact.c sets NOSYNC after */
+	o.auto_compact_ratio = 0;
+	quire *t = NULL;
+	int e = 0;
+	if (!tpath || !(t = handle_new(tpath, &o, db->vfs)))
+		e = qerr(QUIRE_ENOMEM, "out of memory");
+	free(tpath);
+	if (!e) {
+		t->boot_id = db->boot_id;
+		t->nosync_walk = db->nosync_walk;
+		t->keep_lock = 1;
+		e = df_create_target(t);
+	}
+	if (!e && !(t->gate = gate_get(t->qf->f)))
+		e = qerr(QUIRE_ENOMEM, "out of memory");
+	if (e) {
+		if (t)
+			qdb_free(t);
+		return e;
+	}
+	*out = t;
+	return 0;
 }
 
 static int open_handle(const char *path, const quire_options *opts,
@@ -198,28 +261,18 @@ static int open_handle(const char *path, const quire_options *opts,
 	if (opts->checkpoint_ops == 0)
 		return qerr(QUIRE_EINVAL, "quire_open: checkpoint_ops must be "
 					  "at least 1");
-	quire *db = calloc(1, sizeof *db);
+	if (!(opts->auto_compact_ratio >= 0 && opts->auto_compact_ratio < 1))
+		return qerr(QUIRE_EINVAL, "quire_open: auto_compact_ratio must "
+					  "be at least 0 and below 1");
+	quire *db = handle_new(path, opts, vfs);
 	if (!db)
 		return qerr(QUIRE_ENOMEM, "out of memory");
-	db->opts = *opts;
-	if (db->opts.cache_size < ((size_t)1 << 20))
-		db->opts.cache_size = (size_t)1 << 20;
-	db->vfs = vfs;
 	db->salvage = salvage;
-	db->nosync_walk = QUIRE_NOSYNC_WALK_BYTES;
-	pthread_mutex_init(&db->snap_mu, NULL);
-	pthread_mutex_init(&db->refresh_mu, NULL);
-	pthread_mutex_init(&db->pub_mu, NULL);
-	pthread_cond_init(&db->pub_cv, NULL);
-	int e = 0;
-	if (!(db->path = strdup(path)))
-		e = qerr(QUIRE_ENOMEM, "out of memory");
-	if (!e)
-		e = df_open(db);
+	int e = df_open(db);
 	if (!e && !(db->gate = gate_get(db->qf->f)))
 		e = qerr(QUIRE_ENOMEM, "out of memory");
 	if (e) {
-		db_free(db);
+		qdb_free(db);
 		return e;
 	}
 	*out = db;
@@ -236,10 +289,11 @@ int quire_close(quire *db)
 	qerr_clear();
 	if (!db)
 		return 0;
+	compact_stop(db); /* its transactions would count below */
 	if (atomic_load(&db->ntxn) > 0)
 		return qerr(QUIRE_EBUSY, "%s: transactions are still open",
 			    db->path);
-	db_free(db);
+	qdb_free(db);
 	return 0;
 }
 

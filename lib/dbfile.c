@@ -49,6 +49,7 @@
 
 static int open_file(quire *db, struct qfile **out);
 static int read_slots(struct qfile *qf, struct qslot *best);
+static int write_slot(quire *db, const struct qhdr *latest, uint32_t flags);
 #define RD_CAP ((size_t)1 << 20)
 #define STAGE_CAP ((size_t)1 << 20)
 
@@ -127,23 +128,30 @@ static int lock_file(quire *db, qvfs_file *f)
 	}
 }
 
+/* Whether path names the open file f: 1, 0 (another file, or none), or -1
+ * when the VFS cannot tell. */
+static int names_file(quire *db, const char *path, qvfs_file *f)
+{
+	uint64_t dev, ino, ndev, nino;
+	qvfs_file *nf;
+	if (!f->ops->identity || f->ops->identity(f, &dev, &ino) != 0)
+		return -1;
+	if (db->vfs->open(db->vfs, path, QVFS_RDONLY, 0, &nf) != 0)
+		return 0;
+	int same = nf->ops->identity(nf, &ndev, &nino) == 0 && ndev == dev &&
+		   nino == ino;
+	nf->ops->close(nf);
+	return same;
+}
+
 /* Whether qf's current slot says a compaction replaced the file with
  * another one that the path now names. The mark alone is not enough: a
  * compaction that crashed between marking and renaming leaves it in a
  * file that is still the database (its next commit's slot clears it). */
 static int superseded(quire *db, struct qfile *qf, const struct qslot *s)
 {
-	uint64_t dev, ino, ndev, nino;
-	qvfs_file *nf;
-	if (!(s->flags & QF_SLOT_SUPERSEDED) || !qf->f->ops->identity ||
-	    qf->f->ops->identity(qf->f, &dev, &ino) != 0)
-		return 0;
-	if (db->vfs->open(db->vfs, db->path, QVFS_RDONLY, 0, &nf) != 0)
-		return 0;
-	int moved = nf->ops->identity(nf, &ndev, &nino) == 0 &&
-		    (ndev != dev || nino != ino);
-	nf->ops->close(nf);
-	return moved;
+	return (s->flags & QF_SLOT_SUPERSEDED) &&
+	       names_file(db, db->path, qf->f) == 0;
 }
 
 /* Move the handle to the file the path names now (after another handle's
@@ -181,7 +189,72 @@ int df_lock(quire *db)
 
 void df_unlock(quire *db)
 {
-	db->qf->f->ops->lock(db->qf->f, QVFS_UNLOCK);
+	if (!db->keep_lock)
+		db->qf->f->ops->lock(db->qf->f, QVFS_UNLOCK);
+}
+
+int df_mark(quire *db, uint32_t flags)
+{
+	struct snap *cur = snap_acquire(db);
+	int e = write_slot(db, &cur->h, flags);
+	snap_release(cur);
+	return e;
+}
+
+/*
+ * The file a compaction writes. Its writer lock, held until the swap, tells
+ * other compactions (and remove_leftover) that it is in use. A leftover
+ * of a crashed compaction is reused: cut to nothing and given a new
+ * superblock; its first commit comes from compact.c.
+ */
+int df_create_target(quire *t)
+{
+	qvfs_file *f;
+	uint8_t sb[QF_SUPER_SIZE];
+	struct qsuper s = {.version = QF_VERSION,
+			   .created_ns = t->vfs->now_ns(t->vfs)};
+	int e = t->vfs->open(t->vfs, t->path, QVFS_CREATE, t->opts.mode, &f);
+	if (e)
+		return qerr_os(-e, "%s: creating", t->path);
+	if (!(t->qf = qfile_new(t, f)))
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	if ((e = f->ops->lock(f, QVFS_LOCK_TRY)) == -EAGAIN ||
+	    (!e && names_file(t, t->path, f) == 0))
+		return qerr(QUIRE_EBUSY, "%s: another compaction of the "
+					 "database is running",
+			    t->path);
+	if (e)
+		return qerr_os(-e, "%s: taking its lock", t->path);
+	t->vfs->random(t->vfs, s.file_id, QF_FILE_ID);
+	memcpy(t->qf->file_id, s.file_id, QF_FILE_ID);
+	memset(sb, 0, sizeof sb);
+	qsuper_put(sb, &s);
+	if ((e = truncate_to(t, 0)) != 0 ||
+	    (e = write_at(t, sb, sizeof sb, 0)) != 0)
+		return e;
+	if (f->ops->map)
+		t->qf->smap = f->ops->map(f, QF_SUPER_SIZE);
+	struct appender *a = &t->app;
+	if (!(a->stage = malloc(STAGE_CAP)))
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	a->cap = STAGE_CAP;
+	a->start = a->pos = a->end = QF_SUPER_SIZE;
+	return 0;
+}
+
+/* A "<path>.compact" whose lock nobody holds is a crashed compaction's. */
+static void remove_leftover(quire *db)
+{
+	qvfs_file *f;
+	char *tpath = qdb_target_path(db->path);
+	if (tpath && db->vfs->open(db->vfs, tpath, 0, 0, &f) == 0) {
+		if (f->ops->lock(f, QVFS_LOCK_TRY) == 0) {
+			db->vfs->remove(db->vfs, tpath);
+			f->ops->lock(f, QVFS_UNLOCK);
+		}
+		f->ops->close(f);
+	}
+	free(tpath);
 }
 
 /* Read both slots; the valid one with the larger counter wins. Returns 0,
@@ -654,6 +727,8 @@ int df_open(quire *db)
 	int e = open_file(db, &db->qf);
 	if (e)
 		return e;
+	if (!(db->opts.flags & QUIRE_RDONLY))
+		remove_leftover(db);
 	pthread_mutex_lock(&db->refresh_mu);
 	int trusted;
 	e = refresh_locked(db, &trusted);

@@ -99,6 +99,14 @@ int gate_enter(struct gate *g)
 	return mine ? -1 : 0;
 }
 
+int gate_held(struct gate *g)
+{
+	pthread_mutex_lock(&gates_mu);
+	int mine = g->busy && pthread_equal(g->owner, pthread_self());
+	pthread_mutex_unlock(&gates_mu);
+	return mine;
+}
+
 void gate_leave(struct gate *g)
 {
 	pthread_mutex_lock(&gates_mu);

@@ -25,5 +25,7 @@ void gate_put(struct gate *g);
  * never end). */
 int gate_enter(struct gate *g);
 void gate_leave(struct gate *g);
+/* Whether the calling thread holds the gate. */
+int gate_held(struct gate *g);
 
 #endif

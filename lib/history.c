@@ -21,6 +21,7 @@
 
 #include "batch.h"
 #include "error.h"
+#include "history.h"
 #include "memtable.h"
 #include "oplog.h"
 #include "pending.h"
@@ -311,7 +312,8 @@ int quire_log_get(quire_txn *txn, uint64_t txn_id, quire_log_entry *entry)
 	if ((e = find_txn(txn->db, txn->snap, txn_id, &off)) != 0 ||
 	    (e = read_header(txn, off, &h, &meta)) != 0)
 		return e;
-	prev.next_seq = 1;
+	prev.next_seq = h.history_seq; /* no predecessor: txn 0, or the first
+					* commit a compaction kept */
 	if (h.prev_off && (e = df_load_header(txn->snap->qf, h.prev_off, &prev)) != 0)
 		return e;
 	*entry = (quire_log_entry){
@@ -326,15 +328,6 @@ int quire_log_get(quire_txn *txn, uint64_t txn_id, quire_log_entry *entry)
 }
 
 /* ---- operations by sequence number ------------------------------------ */
-
-/* An operation in full: what the feed and key history report. */
-struct op {
-	uint64_t seq, txn, prev_seq;
-	int kind; /* QUIRE_OP_* */
-	const uint8_t *key;
-	uint32_t klen;
-	struct wval v;
-};
 
 /* The live block of s's memtable holding seq (seq above the checkpoint). */
 static const struct mt_block *block_of(const struct snap *s, uint64_t seq)
@@ -399,8 +392,7 @@ static void decode_brec(const struct mt_block *b, const struct brec *r,
 			 .v = r->v};
 }
 
-/* The operation with sequence number seq in snapshot s. */
-static int op_at(quire *db, const struct snap *s, uint64_t seq, struct op *o)
+int op_at(quire *db, const struct snap *s, uint64_t seq, struct op *o)
 {
 	if (seq >= qhdr_ckpt_seq(&s->h)) {
 		const struct mt_block *b = block_of(s, seq);

@@ -111,6 +111,15 @@ struct quire {
 	uint64_t nosync_walk;   /* QUIRE_NOSYNC_WALK_BYTES (tests lower it) */
 	int salvage;            /* qdb_open_salvage: damaged pending batches
 				 * leave the pending operations out */
+	int keep_lock;          /* a compaction's file: its writer lock is
+				 * held from creation to the swap */
+
+	/* Compaction (compact.c) */
+	_Atomic int compacting;     /* one at a time per handle */
+	_Atomic int closing;        /* quire_close: cancel the background one */
+	pthread_mutex_t bg_mu;      /* guards bg and bg_started */
+	pthread_t bg;               /* auto_compact_ratio's thread */
+	int bg_started;             /* bg must be joined */
 
 	_Atomic int ntxn;       /* open transactions, for quire_close */
 };
@@ -134,6 +143,8 @@ struct quire_txn {
 	struct wbuf *wb;         /* write transaction: pending operations */
 	uint64_t next_seq;       /* write transaction: next sequence number */
 	uint64_t gen;            /* bumped by every put/del (cursors re-seek) */
+	uint64_t replay_time;    /* compaction's copy of a commit: its time,
+				  * and commit even if empty */
 	int err;                 /* a failed put left the commit unusable */
 	uint8_t *meta;           /* quire_commit_with() metadata */
 	size_t meta_len;
@@ -143,6 +154,13 @@ struct quire_txn {
 /* db.c: quire_open() over another VFS (the tests' fault injector) */
 int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
 		 quire **db);
+/* A handle for the file a compaction of db writes, "<path>.compact":
+ * created (or reused), locked and given a superblock with a new file id;
+ * it has no commit yet. Closed with qdb_free(). */
+int qdb_open_target(quire *db, quire **out);
+/* "<path>.compact", malloc'd (NULL: out of memory). */
+char *qdb_target_path(const char *path);
+void qdb_free(quire *db);
 /* Read-only open for quire_salvage(): snapshots of a commit whose pending
  * batches are damaged read the trees alone (salvage reads the batches
  * itself). */
@@ -173,6 +191,12 @@ struct snap *snap_alloc(void);
 void snap_install(quire *db, struct snap *s, const struct qhdr *h,
 		  struct memtable *mt);
 
+/* compact.c: after a commit, start a background compaction if the
+ * garbage passed opts.auto_compact_ratio; compact_stop() cancels and joins
+ * it (quire_close). */
+void compact_auto(quire *db);
+void compact_stop(quire *db);
+
 /* dbfile.c */
 int df_open(quire *db);
 int df_refresh(quire *db);
@@ -191,6 +215,12 @@ void df_rollback(quire *db);
 int df_sync(quire *db);
 int df_flush(quire *db);
 int df_lock(quire *db);
+/* qdb_open_target()'s file work (dbfile.c). */
+int df_create_target(quire *t);
+/* Rewrite the current slot with flags (QF_SLOT_SUPERSEDED or 0); the
+ * writer locks are held. */
+int df_mark(quire *db, uint32_t flags);
+
 void df_unlock(quire *db);
 int df_stale(quire *db);
 /* Whether the file holds a newer commit than cur (or was replaced). */

@@ -401,7 +401,11 @@ int quire_commit(quire_txn *txn)
 			e = commit_write(txn, 0);
 		}
 	}
+	quire *db = txn->db;
+	int wrote = txn->write && !e;
 	txn_end(txn);
+	if (wrote && db->opts.auto_compact_ratio > 0)
+		compact_auto(db);
 	return e;
 }
 
