@@ -203,32 +203,56 @@ static void renew_epoch(quire_txn *src)
 	cache_enter(src->snap->qf->cache, &src->es);
 }
 
-/* Apply muts[0..n) (all past the tree's keys) to *root in the new file. */
+/*
+ * Where K's own puts landed in the new key tree, by sequence number
+ * (pos[seq - first]; size 0: not a live version), so that the sequence
+ * tree can refer to those leaf entries (PUTREF) instead of storing the
+ * values twice. A leaf that a later chunk rewrites stays in the file, so
+ * a reference to it stays valid.
+ */
+struct landed {
+	uint64_t first, n;
+	struct leafpos *pos;
+};
+
+/* Apply muts[0..n) (all past the tree's keys) to *root in the new file;
+ * pos (may be NULL) receives where each landed. */
 static int append_chunk(struct compaction *c, int tree, struct mut *muts,
-			size_t n, struct qroot *root)
+			size_t n, struct leafpos *pos, struct qroot *root)
 {
 	struct modify m;
 	modify_init(&m, c->t, 0);
-	int e = modify_tree(&m, tree, root, muts, n, NULL, root);
+	int e = modify_tree(&m, tree, root, muts, n, pos, root);
 	if (!e)
 		e = df_flush(c->t); /* the nodes go out before their buffers */
 	modify_done(&m, e == 0);
 	return e ? e : progress(c, 0);
 }
 
+/* Note where the chunk's versions made by K landed. */
+static void note_landed(struct landed *l, const struct mut *muts,
+			const struct leafpos *pos, size_t n)
+{
+	for (size_t i = 0; l && i < n; i++)
+		if (muts[i].meta >= l->first && muts[i].meta - l->first < l->n)
+			l->pos[muts[i].meta - l->first] = pos[i];
+}
+
 /* Write a tree of the snapshot src (with its pending operations) into the
- * new file, chunk by chunk. */
+ * new file, chunk by chunk; l (key tree only, may be NULL) learns where
+ * K's versions landed. */
 static int copy_tree(struct compaction *c, quire_txn *src, int tree,
-		     int want, struct qroot *root)
+		     int want, struct qroot *root, struct landed *l)
 {
 	struct mut *muts = malloc(CHUNK * sizeof *muts);
+	struct leafpos *pos = malloc(CHUNK * sizeof *pos);
 	uint8_t *last = malloc(QUIRE_MAX_KEY_SIZE);
 	struct merged m;
 	size_t n = 0;
 	uint32_t lastlen = 0;
 	int e = 0;
 	*root = (struct qroot){0};
-	if (!muts || !last) {
+	if (!muts || !pos || !last) {
 		e = qerr(QUIRE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -237,32 +261,39 @@ static int copy_tree(struct compaction *c, quire_txn *src, int tree,
 		goto out;
 	for (;;) {
 		e = merged_next(&m, &muts[n]);
-		if (e == QUIRE_NOTFOUND)
+		if (e == QUIRE_NOTFOUND) {
+			e = 0;
 			break;
+		}
 		if (e || (e = copy_value(c, src, &muts[n].v)) != 0)
 			goto out;
 		if (++n < CHUNK)
 			continue;
 		memcpy(last, muts[n - 1].key, muts[n - 1].klen);
 		lastlen = muts[n - 1].klen;
-		if ((e = append_chunk(c, tree, muts, n, root)) != 0)
+		if ((e = append_chunk(c, tree, muts, n, pos, root)) != 0)
 			goto out;
+		note_landed(l, muts, pos, n);
 		n = 0;
 		renew_epoch(src);
 		if ((e = merged_at(&m, last, lastlen, 1)) != 0)
 			goto out;
 	}
-	e = n ? append_chunk(c, tree, muts, n, root) : 0;
+	if (n && (e = append_chunk(c, tree, muts, n, pos, root)) == 0)
+		note_landed(l, muts, pos, n);
 out:
 	free(muts);
+	free(pos);
 	free(last);
 	return e;
 }
 
-/* K's own operations, as sequence-tree records (values copied). */
-static int copy_ops(struct compaction *c, quire_txn *src, uint64_t first,
-		    struct qroot *root)
+/* K's own operations, as sequence-tree records: a put whose version is
+ * live refers to its leaf entry, the others carry their values (copied). */
+static int copy_ops(struct compaction *c, quire_txn *src,
+		    const struct landed *l, struct qroot *root)
 {
+	uint64_t first = l->first;
 	const struct snap *s = src->snap;
 	struct mut *muts = malloc(CHUNK * sizeof *muts);
 	struct arena ar = {0};
@@ -273,12 +304,17 @@ static int copy_ops(struct compaction *c, quire_txn *src, uint64_t first,
 		e = qerr(QUIRE_ENOMEM, "out of memory");
 	for (uint64_t seq = first; !e && seq < s->h.next_seq; seq++) {
 		struct op o;
+		const struct leafpos *lp = &l->pos[seq - first];
 		if ((e = op_at(c->db, s, seq, &o)) != 0 ||
-		    (e = copy_value(c, src, &o.v)) != 0)
+		    (!lp->size && (e = copy_value(c, src, &o.v)) != 0))
 			break;
 		struct oprec r = {
-			.kind = o.kind == QUIRE_OP_DEL ? OP_DEL : OP_PUT,
+			.kind = lp->size ? OP_PUTREF
+				: o.kind == QUIRE_OP_DEL ? OP_DEL : OP_PUT,
 			.prev_seq = o.prev_seq,
+			.leaf_off = lp->off,
+			.leaf_size = lp->size,
+			.slot = lp->slot,
 			.key = o.key,
 			.klen = o.klen,
 			.vlen = o.v.len,
@@ -296,7 +332,7 @@ static int copy_ops(struct compaction *c, quire_txn *src, uint64_t first,
 		muts[n++] = (struct mut){.key = k, .klen = 8, .meta = o.txn,
 					 .v = {rec, (uint32_t)len, 0, 0}};
 		if (n == CHUNK || seq + 1 == s->h.next_seq) {
-			e = append_chunk(c, QT_SEQ, muts, n, root);
+			e = append_chunk(c, QT_SEQ, muts, n, NULL, root);
 			n = 0;
 			arena_free(&ar); /* leaves it empty and usable */
 			renew_epoch(src);
@@ -315,12 +351,22 @@ static int build_base(struct compaction *c, quire_txn *src, int tombstones)
 	quire_log_entry le;
 	struct qhdr h = {0};
 	struct memtable *mt = NULL;
+	struct landed l = {0};
 	int e = quire_log_get(src, hk->txn, &le);
-	if (e || (e = copy_tree(c, src, QT_KEYS, WOP_PUT, &h.root[QT_KEYS])) ||
-	    (e = copy_ops(c, src, le.first_seq, &h.root[QT_SEQ])) ||
-	    (tombstones &&
-	     (e = copy_tree(c, src, QT_DEAD, WOP_DEL, &h.root[QT_DEAD]))))
+	if (e)
 		return e;
+	l.first = le.first_seq;
+	l.n = le.next_seq - le.first_seq;
+	if (!(l.pos = calloc(l.n ? l.n : 1, sizeof *l.pos)))
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	if ((e = copy_tree(c, src, QT_KEYS, WOP_PUT, &h.root[QT_KEYS], &l)) ||
+	    (e = copy_ops(c, src, &l, &h.root[QT_SEQ])) ||
+	    (tombstones && (e = copy_tree(c, src, QT_DEAD, WOP_DEL,
+					  &h.root[QT_DEAD], NULL)))) {
+		free(l.pos);
+		return e;
+	}
+	free(l.pos);
 	h.node_size = c->db->opts.node_size;
 	h.txn = hk->txn;
 	h.time_ns = hk->time_ns;
@@ -542,6 +588,9 @@ static int run(struct compaction *c)
 		if ((e = quire_begin(db, QUIRE_RDONLY, &src)) != 0)
 			goto out;
 	}
+	/* sync the bulk now, so the writer's pause syncs only the last few */
+	if ((e = df_sync(c->t)) != 0)
+		goto out;
 	if ((e = finish(c)) == 0 && o->progress) /* done: too late to cancel */
 		o->progress(o->progress_ctx, c->total, c->total);
 out:

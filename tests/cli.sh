@@ -131,10 +131,13 @@ status 2 "--batch 0 is refused" "$Q" load --batch 0 "$L"
 check "stat shows the key count" grep -q "^keys: *7$" "$T/out"
 check "stat shows the file bytes" grep -q "^file bytes: *[0-9]" "$T/out"
 "$Q" stat --json "$S" >"$T/out"
-for f in txn seq keys file_bytes live_bytes time time_ns oplog_bytes depth; do
+for f in txn seq keys file_bytes live_bytes time time_ns oplog_bytes depth garbage_ratio history_txn history_seq; do
 	check "stat --json has $f" grep -q "\"$f\":" "$T/out"
 done
 check "stat --json counts the keys" grep -q '"keys":7,' "$T/out"
+check "stat --json: all history is there before compaction" grep -q '"history_txn":0,"history_seq":1}$' "$T/out"
+"$Q" stat "$S" >"$T/out"
+check "stat shows the oldest commit and operation kept" sh -c "grep -q '^oldest txn: *0$' '$T/out' && grep -q '^oldest seq: *1$' '$T/out'"
 
 # --- check ------------------------------------------------------------------
 status 0 "check passes a healthy database" "$Q" check "$S"
@@ -406,9 +409,164 @@ if gone "$fpid"; then wait "$fpid"; rc=$?; else rc=timeout; fi
 check "--follow --limit N exits by itself after N operations (got $rc)" test "$rc" = 0
 same "having printed just those" "$F" "$(printf '12\t10\tput\tn1\t1\n13\t11\tput\tn2\t2')"
 
+# --- compact: usage ------------------------------------------------------------
+C=$T/c.quire
+"$Q" put "$C" k v
+status 2 "compact --keep-last needs a number" "$Q" compact --keep-last x "$C"
+check "and says so" grep -q "keep-last needs a number > 0" "$T/err"
+status 2 "compact --keep-last 0 is refused" "$Q" compact --keep-last 0 "$C"
+status 2 "compact --keep-last rejects a negative number" "$Q" compact --keep-last -3 "$C"
+status 2 "compact --keep-last rejects trailing junk" "$Q" compact --keep-last=3x "$C"
+status 2 "compact --keep-last needs a value" "$Q" compact "$C" --keep-last
+status 2 "compact --keep-since needs a txn id or @TIME" "$Q" compact --keep-since x "$C"
+check "and says so" grep -q "keep-since needs a txn id or @UNIXTIME" "$T/err"
+status 2 "compact --keep-since @TIME needs digits after the point" "$Q" compact --keep-since @1. "$C"
+status 2 "compact --keep-since rejects an overflowing txn" "$Q" compact --keep-since 99999999999999999999 "$C"
+status 2 "compact --keep-since needs a value" "$Q" compact "$C" --keep-since
+status 2 "compact --auto=1 is refused (ratios lie below 1)" "$Q" compact --auto=1 "$C"
+check "and says so" grep -q "auto needs a ratio" "$T/err"
+for r in x -0.1 nan inf 0x0.5 " 0.5" 0.5x ""; do
+	status 2 "compact --auto='$r' is refused" "$Q" compact "--auto=$r" "$C"
+done
+status 2 "an unknown compact option exits 2" "$Q" compact --keep-all "$C"
+status 2 "compact needs DB" "$Q" compact
+check "and says so" grep -q "compact needs DB" "$T/err"
+status 2 "compact takes one DB" "$Q" compact "$C" "$T/c2.quire"
+status 2 "compact options are refused by other commands" "$Q" put --keep-last 3 "$C" k w
+check "with a reason" grep -q "put does not take --keep-last" "$T/err"
+status 2 "--quiet too" "$Q" get --quiet "$C" k
+status 2 "compact does not take --as-of" "$Q" compact --as-of 1 "$C"
+"$Q" get "$C" k >"$T/out"
+same "nothing was written" "$T/out" "v"
+status 2 "compact of a missing database fails" "$Q" compact "$T/none.quire"
+check "and does not create it" test ! -e "$T/none.quire"
+cksum <"$C" >"$T/sum1"
+status 0 "compact --auto=0.99 of a small fresh database exits 0" "$Q" compact --auto=0.99 "$C"
+check "and says compaction is not needed" grep -q "^$C: compaction not needed: garbage [0-9.]*% ([0-9.]* [KMG]*i*B); --auto wants more than 99.0% and at least 1 MiB$" "$T/out"
+"$Q" compact --auto=0.99 --json "$C" >"$T/out"
+check "compact --auto --json says so too" grep -q '^{"path":"[^"]*","compacted":false,"garbage_ratio":0\.[0-9]*,"garbage_bytes":[0-9]*,"auto_ratio":0\.990000,"file_bytes":[0-9]*}$' "$T/out"
+status 0 "compact --auto=0 of a small file (its superblock counts as garbage)" "$Q" compact --auto=0 "$C"
+check "is not needed either: it wants 1 MiB of garbage" grep -q "compaction not needed" "$T/out"
+cksum <"$C" >"$T/sum2"
+check "and the file is untouched" cmp -s "$T/sum1" "$T/sum2"
+
+# --- compact: a real compaction ---------------------------------------------------
+K=$T/k.quire
+# txn 1 loads 200 keys, txns 2-5 overwrite them all, 6 deletes one, 7 adds one
+keys() { i=0; while [ $i -lt 200 ]; do printf 'key%03d\t%s-%0100d\n' $i "$1" $i; i=$((i + 1)); done; }
+for r in r1 r2 r3 r4 r5; do keys $r | "$Q" load "$K"; done
+"$Q" del "$K" key007
+"$Q" put --meta "last one" "$K" extra "$(printf 'x\001y')"
+"$Q" dump "$K" >"$T/kdump1"
+"$Q" stat --json "$K" >"$T/kstat1"
+jfield() { sed "s/.*\"$1\":\([0-9.]*\).*/\1/" "$2"; }
+fb1=$(jfield file_bytes "$T/kstat1")
+status 0 "compact exits 0" "$Q" compact "$K"
+check "it draws no progress bar when stderr is not a terminal" test ! -s "$T/err"
+check "it prints a summary: sizes, garbage, time, oldest commit kept" grep -q "^$K: [0-9.]* [KMG]*i*B -> [0-9.]* [KMG]*i*B, garbage [0-9.]*% -> [0-9.]*%, [0-9.]* s, oldest commit kept: 7 ([0-9-]*T[0-9:.]*Z)$" "$T/out"
+"$Q" dump "$K" >"$T/kdump2"
+check "every key and value is unchanged" cmp -s "$T/kdump1" "$T/kdump2"
+"$Q" get "$K" key123 >"$T/out"
+same "get reads the newest value" "$T/out" "r5-$(printf '%0100d' 123)"
+status 1 "the deleted key stays deleted" "$Q" get "$K" key007
+"$Q" stat --json "$K" >"$T/kstat2"
+fb2=$(jfield file_bytes "$T/kstat2")
+check "stat: the file is smaller ($fb1 -> $fb2 bytes)" test "$fb2" -lt "$fb1"
+check "and so is the file itself" test "$(wc -c <"$K")" -lt "$fb1"
+check "stat: txn and keys as before" grep -q '"txn":7,.*"keys":200,' "$T/kstat2"
+check "stat --json: history_txn is the newest commit" grep -q '"history_txn":7,' "$T/kstat2"
+check "stat --json: history_seq is past the dropped operations" test "$(jfield history_seq "$T/kstat2")" -gt 1
+"$Q" stat "$K" >"$T/out"
+check "stat shows the oldest commit kept" grep -q "^oldest txn: *7$" "$T/out"
+check "no <db>.compact is left behind" test ! -e "$K.compact"
+status 0 "check passes the compacted database" "$Q" check "$K"
+status 2 "get --as-of a compacted commit exits 2" "$Q" get --as-of 3 "$K" key123
+check "and says it was compacted away" grep -q "$K: commit 3 was compacted away" "$T/err"
+status 2 "dump --as-of 6 too" "$Q" dump --as-of 6 "$K"
+check "history compacted away" grep -q "compacted away" "$T/err"
+"$Q" get --as-of 7 "$K" extra >"$T/out"
+printf 'x\001y\n' >"$T/want"
+check "the newest commit reads with --as-of" cmp -s "$T/out" "$T/want"
+"$Q" log "$K" key123 >"$T/out" 2>"$T/err"
+check "log of a key set before the kept commit prints no version" test ! -s "$T/out"
+check "and says they were compacted away" grep -q "older versions of the key were compacted away" "$T/err"
+"$Q" log "$K" extra | cut -f2 >"$T/out"
+same "log of a key set in the kept commit shows that version" "$T/out" "7"
+"$Q" history "$K" | cut -f1,6 >"$T/out"
+same "history keeps the newest commit, with its metadata" "$T/out" "$(printf '7\tlast one')"
+status 2 "changes --since 0 exits 2" "$Q" changes --since 0 "$K"
+check "compacted away" grep -q "compacted away" "$T/err"
+
+# more commits, then keep the last 3 of them
+for v in 8 9 10 11 12; do "$Q" put "$K" extra "v$v"; done
+status 0 "compact --keep-last 3 exits 0" "$Q" compact --keep-last 3 "$K"
+check "the oldest commit kept is the 3rd last" grep -q "oldest commit kept: 10 " "$T/out"
+for v in 10 11 12; do
+	"$Q" get --as-of $v "$K" extra >"$T/out"
+	same "--as-of $v reads after --keep-last 3" "$T/out" "v$v"
+done
+status 2 "--as-of 9 was compacted away" "$Q" get --as-of 9 "$K" extra
+check "and says so" grep -q "commit 9 was compacted away" "$T/err"
+"$Q" log "$K" extra 2>"$T/err" | cut -f2,5 >"$T/out"
+same "log shows the versions of the kept commits" "$T/out" "$(printf '12\tv12\n11\tv11\n10\tv10')"
+check "and says older ones were compacted away" grep -q "older versions of the key were compacted away" "$T/err"
+"$Q" history "$K" | cut -f1 | paste -sd ' ' - >"$T/out"
+same "history lists the kept commits" "$T/out" "12 11 10"
+"$Q" dump "$K" >"$T/kdump3"
+sed 's/^extra	.*/extra	v12/' "$T/kdump1" >"$T/want"
+check "every key and value is as committed" cmp -s "$T/want" "$T/kdump3"
+
+# --keep-since by txn and by time, combined with --keep-last, and --json
+for v in 13 14 15 16; do "$Q" put "$K" extra "v$v"; done
+ns14=$("$Q" history --json "$K" | grep '^{"txn":14,' | sed 's/.*"time_ns":\([0-9]*\).*/\1/')
+status 0 "compact --keep-since @TIME exits 0" "$Q" compact --keep-since "$(at_ns "$ns14")" "$K"
+"$Q" history "$K" | cut -f1 | paste -sd ' ' - >"$T/out"
+same "keeps the commits made from then on" "$T/out" "16 15 14"
+status 0 "compact --keep-since 15 --keep-last 1 --json exits 0" "$Q" compact --keep-since 15 --keep-last 1 --json "$K"
+check "compact --json: one object with the figures" grep -q '^{"path":"[^"]*","compacted":true,"seconds":[0-9.]*,"file_bytes_before":[0-9]*,"file_bytes_after":[0-9]*,"garbage_ratio_before":[0-9.]*,"garbage_ratio_after":[0-9.]*,"history_txn":15,"history_seq":[0-9]*,"history_time":"[0-9-]*T[0-9:.]*Z","history_time_ns":[0-9]*}$' "$T/out"
+"$Q" get --as-of 15 "$K" extra >"$T/out"
+same "the most history asked for is kept" "$T/out" "v15"
+status 2 "and no more" "$Q" get --as-of 14 "$K" extra
+status 0 "compact --quiet exits 0" "$Q" compact --quiet "$K"
+check "and prints the summary" grep -q "oldest commit kept: 16 " "$T/out"
+"$Q" put "$K" after compact
+status 0 "writing goes on after compaction" "$Q" get "$K" after
+same "with the value put" "$T/out" "compact"
+
+# --auto compacts once there is enough garbage: two loads of 140,000 keys
+# each reach checkpoint_ops, so the second rewrites the whole tree
+A=$T/auto.quire
+for r in a b; do
+	awk -v r=$r 'BEGIN { for (i = 0; i < 140000; i++) printf "k%06d\t%s%d\n", i, r, i }' |
+		"$Q" load "$A"
+done
+status 0 "compact --auto with over 1 MiB of garbage exits 0" "$Q" compact --auto "$A"
+check "and compacts" grep -q "^$A: .*oldest commit kept: 2 " "$T/out"
+"$Q" get "$A" k123456 >"$T/out"
+same "the value is the last one" "$T/out" "b123456"
+# the operations of the newest commit stay (the changes feed has them)
+"$Q" put "$A" k000000 c
+status 0 "after one more commit compact --auto exits 0" "$Q" compact --auto=0.5 "$A"
+check "and reclaims the oplog of the older commit" grep -q "oldest commit kept: 3 " "$T/out"
+status 0 "a second compact --auto exits 0" "$Q" compact --auto "$A"
+check "and finds nothing to do" grep -q "compaction not needed" "$T/out"
+"$Q" dump "$A" | sed -n '1p;$p' >"$T/out"
+same "every key is there" "$T/out" "$(printf 'k000000\tc\nk139999\tb139999')"
+
+# the progress bar: only on a terminal (script(1) of util-linux gives one)
+if script -qc true /dev/null >/dev/null 2>&1; then
+	script -qc "'$Q' compact '$A'" /dev/null >"$T/out" 2>&1
+	check "on a terminal compact draws a progress bar" grep -q "compacting 100% \[#*\] [0-9.]* [KMG]*i*B / " "$T/out"
+	check "and then the summary" grep -q "^$A: .*oldest commit kept: 3 " "$T/out"
+	script -qc "'$Q' compact --quiet '$A'" /dev/null >"$T/out" 2>&1
+	check "--quiet draws none" sh -c "! grep -q compacting '$T/out' && grep -q '^$A: ' '$T/out'"
+else
+	n=$((n + 1)); echo "ok $n # SKIP no script(1) for a terminal"
+fi
+
 # --- help and version ---------------------------------------------------------
 status 0 "--help exits 0" "$Q" --help
-check "--help lists every command" sh -c "for c in put get del scan load dump stat check salvage history changes log diff; do grep -q \"  \$c \" '$T/out' || exit 1; done"
+check "--help lists every command" sh -c "for c in put get del scan load dump stat check salvage history changes log diff compact; do grep -q \"  \$c \" '$T/out' || exit 1; done"
 status 0 "--version exits 0" "$Q" --version
 check "--version names the version" grep -q "^quire [0-9]" "$T/out"
 status 2 "no command is a usage error" "$Q"

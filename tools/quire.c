@@ -1,15 +1,16 @@
 /*
  * quire.c - the quire command-line tool: put, get, del, scan, load, dump,
- * stat and check on a database file, and the command line itself; the
- * history commands (history, changes, log, diff, and --as-of reads) are in
- * history_cmds.c. See quire(1).
+ * stat, check and salvage on a database file, and the command line itself;
+ * the history commands (history, changes, log, diff, and --as-of reads) are
+ * in history_cmds.c, compact in compact_cmd.c. See quire(1).
  *
  * Exit status: 0 success, 1 "no" (key not found, nothing to delete, check
  * found problems, a key without history), 2 error (also a commit that does
  * not exist yet or history compacted away). Errors go to stderr, naming the
  * file and the reason. Reading commands open the file read-only and never
- * create it; writing commands create a missing database and wait up to 10 s
- * for a writer in another process (--no-wait: not at all).
+ * create it; writing commands create a missing database (compact does not)
+ * and wait up to 10 s for a writer in another process (--no-wait: not at
+ * all).
  */
 #include "config.h"
 
@@ -55,14 +56,24 @@ static const char usage_text[] =
 	"  diff DB A B          the keys commits A and B disagree on:\n"
 	"                       + KEY VALUE (only in B), - KEY VALUE (only\n"
 	"                       in A), ~ KEY VALUE_A VALUE_B\n"
+	"  compact DB           copy what is still needed into a fresh file\n"
+	"                       and swap it in; only the newest commit stays\n"
+	"                       readable unless --keep-since or --keep-last\n"
+	"                       ask for more\n"
 	"\n"
 	"options:\n"
 	"  --as-of TXN          get, scan, dump, stat: read commit TXN, or\n"
 	"  --as-of @UNIXTIME    the last one made at or before the time\n"
 	"                       (seconds since 1970, fractions allowed);\n"
 	"                       diff takes A and B in the same forms\n"
-	"  --json               stat, history, changes, log, diff: one JSON\n"
-	"                       object per line\n"
+	"  --json               stat, history, changes, log, diff, compact:\n"
+	"                       one JSON object per line\n"
+	"  --keep-since WHEN    compact: keep every commit from WHEN on (a txn\n"
+	"                       id, or @UNIXTIME: those made at or after it)\n"
+	"  --keep-last N        compact: keep the last N commits (N > 0)\n"
+	"  --auto[=RATIO]       compact only if more than RATIO (default 0.5)\n"
+	"                       of the file, and 1 MiB, is garbage\n"
+	"  --quiet              compact: no progress bar\n"
 	"  --meta TEXT          put, del, load: record TEXT with each commit\n"
 	"                       (shown by history)\n"
 	"  --no-wait            fail at once if another process is writing\n"
@@ -98,11 +109,13 @@ int fail(const char *path, int e)
 	return 2;
 }
 
-int open_db(const struct opts *o, const char *path, int write, quire **db)
+int open_db(const struct opts *o, const char *path, int how, quire **db)
 {
 	quire_options qo;
 	quire_options_init(&qo);
-	qo.flags = write ? QUIRE_CREATE : QUIRE_RDONLY;
+	qo.flags = how == OPEN_READ ? QUIRE_RDONLY
+		   : how == OPEN_CREATE ? QUIRE_CREATE
+					: 0;
 	qo.busy_timeout_ms = o->no_wait ? 0 : WAIT_MS;
 	int e = quire_open(path, &qo, db);
 	return e ? fail(path, e) : 0;
@@ -137,7 +150,7 @@ static int cmd_put(const struct opts *o)
 	int e, rc;
 	if (o->npos != 3)
 		return usage("put needs DB KEY VALUE");
-	if ((rc = open_db(o, path, 1, &db)) != 0)
+	if ((rc = open_db(o, path, OPEN_CREATE, &db)) != 0)
 		return rc;
 	if ((e = quire_begin(db, 0, &t)) == 0 &&
 	    (e = quire_put(t, o->pos[1], len(o->pos[1]), o->pos[2],
@@ -158,7 +171,7 @@ static int cmd_del(const struct opts *o)
 	int e, rc;
 	if (o->npos != 2)
 		return usage("del needs DB KEY");
-	if ((rc = open_db(o, path, 1, &db)) != 0)
+	if ((rc = open_db(o, path, OPEN_CREATE, &db)) != 0)
 		return rc;
 	if ((e = quire_begin(db, 0, &t)) == 0) {
 		e = quire_del(t, o->pos[1], len(o->pos[1]));
@@ -178,7 +191,7 @@ static int cmd_get(const struct opts *o)
 	int e, rc;
 	if (o->npos != 2)
 		return usage("get needs DB KEY");
-	if ((rc = open_db(o, path, 0, &db)) != 0)
+	if ((rc = open_db(o, path, OPEN_READ, &db)) != 0)
 		return rc;
 	if ((rc = begin_point(db, path, &o->as_of, &t)) != 0) {
 		quire_close(db);
@@ -245,7 +258,7 @@ static int scan(const struct opts *o, const char *path)
 		hi = (const unsigned char *)o->end;
 		hil = len(o->end);
 	}
-	if ((rc = open_db(o, path, 0, &db)) != 0) {
+	if ((rc = open_db(o, path, OPEN_READ, &db)) != 0) {
 		free(pe);
 		return rc;
 	}
@@ -318,7 +331,7 @@ static int cmd_load(const struct opts *o)
 	int e = 0, rc;
 	if (o->npos != 1)
 		return usage("load needs DB");
-	if ((rc = open_db(o, path, 1, &db)) != 0)
+	if ((rc = open_db(o, path, OPEN_CREATE, &db)) != 0)
 		return rc;
 	while ((n = getline(&line, &cap, stdin)) >= 0) {
 		lineno++;
@@ -396,7 +409,7 @@ static int cmd_stat(const struct opts *o)
 	int e, rc;
 	if (o->npos != 1)
 		return usage("stat needs DB");
-	if ((rc = open_db(o, path, 0, &db)) != 0)
+	if ((rc = open_db(o, path, OPEN_READ, &db)) != 0)
 		return rc;
 	if ((rc = begin_point(db, path, &o->as_of, &t)) != 0) {
 		quire_close(db);
@@ -410,9 +423,6 @@ static int cmd_stat(const struct opts *o)
 	quire_abort(t);
 	quire_close(db);
 	iso_time(st.commit_time_ns, when, sizeof when);
-	double garbage = st.file_bytes
-				 ? 1.0 - (double)st.live_bytes / (double)st.file_bytes
-				 : 0.0;
 	if (o->json) {
 		printf("{\"path\":");
 		json_string(stdout, (const unsigned char *)path, len(path));
@@ -421,11 +431,13 @@ static int cmd_stat(const struct opts *o)
 		       ",\"live_bytes\":%" PRIu64 ",\"file_bytes\":%" PRIu64
 		       ",\"garbage_ratio\":%.6f,\"oplog_bytes\":%" PRIu64
 		       ",\"pending_ops\":%" PRIu64 ",\"pending_bytes\":%" PRIu64
-		       ",\"depth\":%u,\"node_size\":%u}\n",
+		       ",\"depth\":%u,\"node_size\":%u,\"history_txn\":%" PRIu64
+		       ",\"history_seq\":%" PRIu64 "}\n",
 		       st.txn_id, when, st.commit_time_ns, st.key_count,
-		       st.next_seq, st.live_bytes, st.file_bytes, garbage,
-		       st.oplog_bytes, st.pending_ops, st.pending_bytes,
-		       st.depth, st.node_size);
+		       st.next_seq, st.live_bytes, st.file_bytes,
+		       st.garbage_ratio, st.oplog_bytes, st.pending_ops,
+		       st.pending_bytes, st.depth, st.node_size, st.history_txn,
+		       st.history_seq);
 	} else {
 		printf("file:         %s\n"
 		       "txn:          %" PRIu64 "\n"
@@ -438,11 +450,13 @@ static int cmd_stat(const struct opts *o)
 		       "oplog bytes:  %" PRIu64 "\n"
 		       "pending:      %" PRIu64 " operations, %" PRIu64 " bytes\n"
 		       "depth:        %u\n"
-		       "node size:    %u\n",
+		       "node size:    %u\n"
+		       "oldest txn:   %" PRIu64 "\n"
+		       "oldest seq:   %" PRIu64 "\n",
 		       path, st.txn_id, when, st.key_count, st.next_seq,
-		       st.live_bytes, st.file_bytes, garbage * 100.0,
+		       st.live_bytes, st.file_bytes, st.garbage_ratio * 100.0,
 		       st.oplog_bytes, st.pending_ops, st.pending_bytes,
-		       st.depth, st.node_size);
+		       st.depth, st.node_size, st.history_txn, st.history_seq);
 	}
 	return 0;
 }
@@ -461,7 +475,7 @@ static int cmd_check(const struct opts *o)
 	int e, rc;
 	if (o->npos != 1)
 		return usage("check needs DB");
-	if ((rc = open_db(o, path, 0, &db)) != 0)
+	if ((rc = open_db(o, path, OPEN_READ, &db)) != 0)
 		return rc;
 	if ((e = quire_begin(db, QUIRE_RDONLY, &t)) == 0) {
 		e = quire_check(t, report, NULL, &problems);
@@ -506,6 +520,7 @@ static int cmd_salvage(const struct opts *o)
 #define TAKES_AS_OF 1u
 #define TAKES_SINCE 2u /* --since and --follow */
 #define TAKES_META 4u
+#define TAKES_KEEP 8u /* --keep-since, --keep-last, --auto, --quiet */
 
 static const struct {
 	const char *name;
@@ -525,6 +540,7 @@ static const struct {
 	{"log", cmd_log, 0},
 	{"diff", cmd_diff, 0},
 	{"salvage", cmd_salvage, 0},
+	{"compact", cmd_compact, TAKES_KEEP},
 };
 
 /* An option's value: "--opt=value" or the next argument. */
@@ -548,10 +564,23 @@ static int number(const char *s, unsigned long long *out)
 	return errno || *end ? -1 : 0;
 }
 
+/* A garbage ratio in [0, 1), as quire_options.auto_compact_ratio takes:
+ * plain decimal only (strtod would also take "inf", hex and spaces). */
+static int ratio(const char *s, double *out)
+{
+	char *end;
+	if (!s || !*s || s[strspn(s, "0123456789.")])
+		return -1;
+	errno = 0;
+	*out = strtod(s, &end);
+	return errno || *end || !(*out >= 0 && *out < 1) ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = {0};
 	int dashdash = 0;
+	const char *keep = NULL; /* a compact option given, for the refusal */
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (dashdash || a[0] != '-' || !a[1]) {
@@ -609,6 +638,29 @@ int main(int argc, char **argv)
 		} else if (OPT("--limit")) {
 			if (number(value_of(a, 7, argc, argv, &i), &o.limit))
 				return usage("--limit needs a number");
+		} else if (OPT("--keep-since")) {
+			const char *v = value_of(a, 12, argc, argv, &i);
+			if (!v || parse_point(v, &o.keep_since))
+				return usage("--keep-since needs a txn id or "
+					     "@UNIXTIME");
+			keep = "--keep-since";
+		} else if (OPT("--keep-last")) {
+			if (number(value_of(a, 11, argc, argv, &i),
+				   &o.keep_last) ||
+			    !o.keep_last)
+				return usage("--keep-last needs a number > 0");
+			keep = "--keep-last";
+		} else if (OPT("--auto")) {
+			/* the ratio only after '=': "--auto DB" names the DB */
+			o.auto_ratio = 0.5;
+			if (a[6] == '=' && ratio(a + 7, &o.auto_ratio))
+				return usage("--auto needs a ratio from 0 to "
+					     "below 1, as in --auto=0.5");
+			o.has_auto = 1;
+			keep = "--auto";
+		} else if (strcmp(a, "--quiet") == 0) {
+			o.quiet = 1;
+			keep = "--quiet";
 		} else if (OPT("--batch")) {
 			if (number(value_of(a, 7, argc, argv, &i), &o.batch) ||
 			    !o.batch)
@@ -634,6 +686,8 @@ int main(int argc, char **argv)
 			stray = "--follow";
 		else if (o.meta && !(takes & TAKES_META))
 			stray = "--meta";
+		else if (keep && !(takes & TAKES_KEEP))
+			stray = keep;
 		if (stray) {
 			fprintf(stderr, "quire: %s does not take %s\n", o.cmd,
 				stray);

@@ -30,16 +30,27 @@ struct opts {
 	unsigned long long batch; /* 0: one commit */
 	unsigned long long since; /* changes after this sequence number */
 	struct point as_of;
+	/* compact */
+	struct point keep_since;
+	unsigned long long keep_last; /* 0: not asked */
+	int quiet, has_auto;
+	double auto_ratio;        /* --auto: compact above this garbage ratio */
 };
 
 /* Room for iso_time()'s "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ". */
 #define ISO_TIME_LEN 48
 
+/* How open_db() opens: read-only, for writing (creating a missing file),
+ * or for writing a file that must exist already. */
+#define OPEN_READ 0
+#define OPEN_CREATE 1
+#define OPEN_EXISTING 2
+
 /* In tools/quire.c. The int-returning ones return an exit status: 0, or 2
  * once the reason was printed on stderr. */
 int usage(const char *why);
 int fail(const char *path, int e);
-int open_db(const struct opts *o, const char *path, int write, quire **db);
+int open_db(const struct opts *o, const char *path, int how, quire **db);
 void iso_time(uint64_t ns, char *buf, size_t n);
 int output_done(void); /* flush stdout, report a write error */
 
@@ -53,5 +64,8 @@ int cmd_history(const struct opts *o);
 int cmd_changes(const struct opts *o);
 int cmd_log(const struct opts *o);
 int cmd_diff(const struct opts *o);
+
+/* In tools/compact_cmd.c. */
+int cmd_compact(const struct opts *o);
 
 #endif

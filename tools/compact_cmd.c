@@ -1,0 +1,232 @@
+/*
+ * compact_cmd.c - the quire tool's compact command: quire_compact() with
+ * the history to keep taken from the command line, an optional garbage
+ * threshold (--auto), a progress bar on a terminal and a summary of what
+ * was reclaimed. See quire(1).
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tool.h"
+#include "tsv.h"
+
+/* A terminal gains nothing from more than about 10 redraws a second, and
+ * a slow one (ssh) loses time to them. */
+#define BAR_INTERVAL_NS 100000000u
+#define BAR_WIDTH 30
+
+/* --auto also wants this much garbage, as auto_compact_ratio does: a small
+ * file is mostly its 4 KiB superblock, which counts as garbage, so it would
+ * be compacted again on every run. */
+#define AUTO_MIN_GARBAGE ((uint64_t)1 << 20)
+
+struct bar {
+	int drawn;        /* the line holds a bar: end it with a newline */
+	int stale;        /* progress came that is not drawn yet */
+	uint64_t last_ns; /* when it was drawn last */
+	uint64_t done, total;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* n bytes for people: "812 B", "1.4 MiB". */
+static void human(uint64_t n, char *buf, size_t len)
+{
+	static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB",
+					   "EiB"};
+	double v = (double)n;
+	int u = -1;
+	if (n < 1024) {
+		snprintf(buf, len, "%" PRIu64 " B", n);
+		return;
+	}
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s", v, unit[u]);
+}
+
+static void draw(struct bar *b)
+{
+	char done[16], total[16], fill[BAR_WIDTH + 1];
+	/* the total is an estimate that writers can make grow; never show
+	 * more than 100% */
+	uint64_t t = b->total > b->done ? b->total : b->done;
+	double part = t ? (double)b->done / (double)t : 0.0;
+	int n = (int)(part * BAR_WIDTH);
+	for (int i = 0; i < BAR_WIDTH; i++)
+		fill[i] = i < n ? '#' : '.';
+	fill[BAR_WIDTH] = 0;
+	human(b->done, done, sizeof done);
+	human(t, total, sizeof total);
+	/* \033[K clears what a longer line drawn before left behind */
+	fprintf(stderr, "\rcompacting %3d%% [%s] %s / %s\033[K",
+		(int)(part * 100), fill, done, total);
+	fflush(stderr);
+	b->drawn = 1;
+	b->stale = 0;
+}
+
+static int on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct bar *b = ctx;
+	uint64_t t = now_ns();
+	b->done = done;
+	b->total = total;
+	b->stale = 1;
+	if (!b->drawn || t - b->last_ns >= BAR_INTERVAL_NS) {
+		draw(b);
+		b->last_ns = t;
+	}
+	return 0;
+}
+
+/* Leave the bar complete (or where it stopped, if compaction failed) and
+ * the cursor on a fresh line for what follows. */
+static void bar_end(struct bar *b, int e)
+{
+	if (!b->drawn)
+		return;
+	if (!e && b->done < b->total) {
+		b->done = b->total;
+		b->stale = 1;
+	}
+	if (b->stale)
+		draw(b);
+	fputc('\n', stderr);
+}
+
+/* The figures of the newest commit and, unless oldest_ns is NULL, the time
+ * of the oldest one kept. */
+static int newest(quire *db, quire_stat *st, uint64_t *oldest_ns)
+{
+	quire_txn *t;
+	quire_log_entry le;
+	int e = quire_begin(db, QUIRE_RDONLY, &t);
+	if (e)
+		return e;
+	if ((e = quire_txn_stat(t, st)) == 0 && oldest_ns &&
+	    (e = quire_log_get(t, st->history_txn, &le)) == 0)
+		*oldest_ns = le.time_ns;
+	quire_abort(t);
+	return e;
+}
+
+static void set_keep_since(quire_compact_options *co, const struct point *p)
+{
+	if (!p->v)
+		/* 0 and @0 ask for every commit, but 0 means "not asked" to
+		 * the library; every commit was made after 1970 */
+		co->keep_since_ns = 1;
+	else if (p->by_time)
+		co->keep_since_ns = p->v;
+	else
+		co->keep_since_txn = p->v;
+}
+
+static uint64_t garbage_bytes(const quire_stat *st)
+{
+	return st->file_bytes > st->live_bytes ? st->file_bytes - st->live_bytes
+					       : 0;
+}
+
+static void print_not_needed(const struct opts *o, const char *path,
+			     const quire_stat *st)
+{
+	char hg[16];
+	if (o->json) {
+		printf("{\"path\":");
+		json_string(stdout, (const unsigned char *)path, strlen(path));
+		printf(",\"compacted\":false,\"garbage_ratio\":%.6f"
+		       ",\"garbage_bytes\":%" PRIu64 ",\"auto_ratio\":%.6f"
+		       ",\"file_bytes\":%" PRIu64 "}\n",
+		       st->garbage_ratio, garbage_bytes(st), o->auto_ratio,
+		       st->file_bytes);
+		return;
+	}
+	human(garbage_bytes(st), hg, sizeof hg);
+	printf("%s: compaction not needed: garbage %.1f%% (%s); --auto wants "
+	       "more than %.1f%% and at least 1 MiB\n",
+	       path, st->garbage_ratio * 100.0, hg, o->auto_ratio * 100.0);
+}
+
+static void print_summary(const struct opts *o, const char *path,
+			  const quire_stat *before, const quire_stat *after,
+			  uint64_t oldest_ns, double secs)
+{
+	char ha[16], hb[16], when[ISO_TIME_LEN];
+	iso_time(oldest_ns, when, sizeof when);
+	if (o->json) {
+		printf("{\"path\":");
+		json_string(stdout, (const unsigned char *)path, strlen(path));
+		printf(",\"compacted\":true,\"seconds\":%.3f"
+		       ",\"file_bytes_before\":%" PRIu64
+		       ",\"file_bytes_after\":%" PRIu64
+		       ",\"garbage_ratio_before\":%.6f"
+		       ",\"garbage_ratio_after\":%.6f,\"history_txn\":%" PRIu64
+		       ",\"history_seq\":%" PRIu64 ",\"history_time\":\"%s\""
+		       ",\"history_time_ns\":%" PRIu64 "}\n",
+		       secs, before->file_bytes, after->file_bytes,
+		       before->garbage_ratio, after->garbage_ratio,
+		       after->history_txn, after->history_seq, when, oldest_ns);
+		return;
+	}
+	human(before->file_bytes, ha, sizeof ha);
+	human(after->file_bytes, hb, sizeof hb);
+	printf("%s: %s -> %s, garbage %.1f%% -> %.1f%%, %.2f s, oldest commit "
+	       "kept: %" PRIu64 " (%s)\n",
+	       path, ha, hb, before->garbage_ratio * 100.0,
+	       after->garbage_ratio * 100.0, secs, after->history_txn, when);
+}
+
+int cmd_compact(const struct opts *o)
+{
+	const char *path = o->pos[0];
+	quire_compact_options co;
+	quire_stat before, after;
+	struct bar bar = {0};
+	uint64_t oldest_ns, t0;
+	quire *db;
+	int e, rc;
+	if (o->npos != 1)
+		return usage("compact needs DB");
+	quire_compact_options_init(&co);
+	if (o->keep_since.set)
+		set_keep_since(&co, &o->keep_since);
+	co.keep_last = o->keep_last;
+	/* compacting a file that is not there would only create it */
+	if ((rc = open_db(o, path, OPEN_EXISTING, &db)) != 0)
+		return rc;
+	if ((e = newest(db, &before, NULL)) != 0)
+		goto out;
+	if (o->has_auto && !(before.garbage_ratio > o->auto_ratio &&
+			     garbage_bytes(&before) >= AUTO_MIN_GARBAGE)) {
+		print_not_needed(o, path, &before);
+		goto out;
+	}
+	if (!o->quiet && isatty(STDERR_FILENO)) {
+		co.progress = on_progress;
+		co.progress_ctx = &bar;
+	}
+	t0 = now_ns();
+	e = quire_compact(db, &co);
+	double secs = (double)(now_ns() - t0) / 1e9;
+	bar_end(&bar, e);
+	if (!e && (e = newest(db, &after, &oldest_ns)) == 0)
+		print_summary(o, path, &before, &after, oldest_ns, secs);
+out:
+	rc = e ? fail(path, e) : output_done();
+	quire_close(db);
+	return rc;
+}
