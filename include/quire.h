@@ -649,8 +649,12 @@ void quire_compact_options_init(quire_compact_options *opts);
  * process) see the new file.
  *
  * A crash at any point leaves the original file complete; a leftover
- * "<path>.compact" is removed by the next compaction. On failure (a full
- * disk, say) the new file is removed and the database is untouched.
+ * "<path>.compact" is removed by the next writable quire_open() (or reused
+ * by the next compaction). On failure (a full disk, say) the new file is
+ * removed and the database is untouched. While the files are swapped the
+ * node cache is held twice (the old file's until its last snapshot ends).
+ * quire_diff_open() needs two snapshots of the same file: not one from
+ * before and one from after a compaction.
  * Must not be called by a thread that holds the write transaction.
  * @return 0, QUIRE_ECANCELED (the progress callback asked), QUIRE_EBUSY
  *         (the thread holds the write transaction, or another compaction

@@ -518,9 +518,11 @@ int commit_write(quire_txn *txn, int force_checkpoint)
 	if (!txn->wb->nops && !txn->meta_len && !force_checkpoint &&
 	    !txn->replay_time)
 		return 0;
-	if (force_checkpoint ||
-	    base->pending_ops + txn->wb->nops >= txn->db->opts.checkpoint_ops ||
-	    base->pending_bytes >= QUIRE_CHECKPOINT_BYTES)
+	int full = !txn->db->defer_checkpoint &&
+		   (base->pending_ops + txn->wb->nops >=
+			    txn->db->opts.checkpoint_ops ||
+		    base->pending_bytes >= QUIRE_CHECKPOINT_BYTES);
+	if (force_checkpoint || full)
 		e = commit_checkpoint(txn, 0);
 	else if (base->pending_ops == 0 && fills_a_leaf(txn) &&
 		 appends_only(txn, &e))

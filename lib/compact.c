@@ -50,8 +50,8 @@
 /* Entries per bulk-build chunk: bounds the memory a chunk pins. */
 #define CHUNK 16384
 /* Rounds that copied fewer commits than this end the catch-up. */
-#define SMALL_ROUND 64
-#define MAX_ROUNDS 16
+#define SMALL_ROUND 16
+#define MAX_ROUNDS 32
 #define REPORT_BYTES ((uint64_t)1 << 20)
 
 /* The auto_compact_ratio threshold also needs this much garbage. */
@@ -504,6 +504,7 @@ static int finish(struct compaction *c)
 	int e = writer_acquire(db);
 	if (e)
 		return e;
+	c->t->defer_checkpoint = 1; /* a checkpoint here would be the pause */
 	if ((e = df_writer_begin(db)) != 0 ||
 	    (e = txn_begin_read(db, snap_acquire(db), &src)) != 0 ||
 	    (e = replay(c, src, &n)) != 0 || (e = df_sync(c->t)) != 0 ||

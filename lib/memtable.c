@@ -87,8 +87,11 @@ void mt_unref(struct memtable *mt)
 		free(mt->blocks[i].b);
 	for (size_t i = 0; i < mt->nold; i++)
 		free(mt->old_tables[i]);
+	for (size_t i = 0; i < mt->nold_blocks; i++)
+		free(mt->old_blocks[i]);
 	free(atomic_load(&mt->table));
 	free(mt->old_tables);
+	free(mt->old_blocks);
 	free(mt->blocks);
 	free(mt->last);
 	arena_free(&mt->ar);
@@ -248,17 +251,35 @@ int mt_add_batch(struct memtable *mt, uint8_t *block,
 		mt->last = v;
 		mt->caplast = bi->nkeys;
 	}
-	if (mt->nblocks == mt->capblocks) {
+	size_t nb = mt->nblocks;
+	struct mt_block *cur = mt->blocks;
+	if (nb == mt->capblocks) {
 		size_t cap = mt->capblocks ? mt->capblocks * 2 : 16;
-		struct mt_block *v = realloc(mt->blocks, cap * sizeof *v);
-		if (!v) {
+		struct mt_block *v = malloc(cap * sizeof *v);
+		struct mt_block **o = realloc(mt->old_blocks,
+					      (mt->nold_blocks + 1) * sizeof *o);
+		if (o)
+			mt->old_blocks = o;
+		if (!v || !o) {
+			free(v);
 			free(block);
 			return qerr(QUIRE_ENOMEM, "out of memory");
 		}
-		mt->blocks = v;
+		for (size_t i = 0; i < nb; i++) {
+			v[i].b = cur[i].b;
+			v[i].bi = cur[i].bi;
+			atomic_init(&v[i].dead, atomic_load(&cur[i].dead));
+		}
+		if (cur)
+			mt->old_blocks[mt->nold_blocks++] = cur;
 		mt->capblocks = cap;
+		atomic_store(&mt->blocks, v);
+		cur = v;
 	}
-	mt->blocks[mt->nblocks++] = (struct mt_block){block, *bi, 0};
+	cur[nb].b = block;
+	cur[nb].bi = *bi;
+	atomic_init(&cur[nb].dead, 0);
+	atomic_store(&mt->nblocks, nb + 1); /* after the entry: readers */
 	mt->undo_txn = mt->applied_txn;
 	mt->nlast = 0;
 	for (uint32_t i = 0; i < bi->nkeys; i++) {
@@ -293,7 +314,7 @@ void mt_undo_last(struct memtable *mt)
 				      memory_order_relaxed);
 	mt->nlast = 0;
 	if (mt->nblocks)
-		mt->blocks[mt->nblocks - 1].dead = 1;
+		atomic_store(&mt->blocks[mt->nblocks - 1].dead, 1);
 	mt->applied_txn = mt->undo_txn;
 }
 

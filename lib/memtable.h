@@ -43,11 +43,14 @@ struct mt_node {
 	_Atomic(struct mt_node *) next[];
 };
 
-/* A batch the memtable holds, in commit order. */
+/* A batch the memtable holds, in commit order. Readers index the array
+ * while the writer appends: a grown array is a copy, the old one stays
+ * until the memtable is freed (readers may still hold pointers into it),
+ * and nblocks is raised only after the entry and the array are in place. */
 struct mt_block {
 	uint8_t *b;
 	struct batch_info bi;
-	int dead;               /* its commit failed */
+	_Atomic int dead;       /* its commit failed */
 };
 
 struct memtable {
@@ -60,8 +63,11 @@ struct memtable {
 	_Atomic(struct mt_table *) table;
 	struct mt_table **old_tables;
 	size_t nold;
-	struct mt_block *blocks;    /* batches the versions point into */
-	size_t nblocks, capblocks;
+	_Atomic(struct mt_block *) blocks; /* batches the versions point into */
+	_Atomic size_t nblocks;
+	size_t capblocks;
+	struct mt_block **old_blocks; /* outgrown arrays (see mt_block) */
+	size_t nold_blocks;
 	struct mt_ver **last;       /* versions of the newest batch (undo) */
 	size_t nlast, caplast;
 	uint64_t base_seq;          /* operations below it are in the trees */

@@ -335,7 +335,7 @@ int cmd_log(const struct opts *o)
 	quire_history *h = NULL;
 	quire_key_version v;
 	unsigned long long n = 0;
-	int e, rc;
+	int e, rc, compacted = 0;
 	if (o->npos != 2)
 		return usage("log needs DB KEY");
 	if ((rc = open_db(o, path, 0, &db)) != 0)
@@ -355,11 +355,12 @@ int cmd_log(const struct opts *o)
 				"compacted away\n",
 			path);
 		e = 0;
+		compacted = 1;
 	}
 	if (e && e != QUIRE_NOTFOUND)
 		rc = fail(path, e);
 	else if ((rc = output_done()) == 0)
-		rc = n ? 0 : 1; /* never written: "no", as get says */
+		rc = n || compacted ? 0 : 1; /* never written: "no", as get */
 	quire_history_close(h);
 	quire_abort(t);
 	quire_close(db);
