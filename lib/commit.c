@@ -522,7 +522,7 @@ int commit_write(quire_txn *txn, int force_checkpoint)
 		   (base->pending_ops + txn->wb->nops >=
 			    txn->db->opts.checkpoint_ops ||
 		    base->pending_bytes >= QUIRE_CHECKPOINT_BYTES);
-	if (force_checkpoint || full)
+	if (force_checkpoint || full || txn->replay_ckpt)
 		e = commit_checkpoint(txn, 0);
 	else if (base->pending_ops == 0 && fills_a_leaf(txn) &&
 		 appends_only(txn, &e))

@@ -36,6 +36,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "arena.h"
 #include "error.h"
@@ -51,7 +52,11 @@
 #define CHUNK 16384
 /* Rounds that copied fewer commits than this end the catch-up. */
 #define SMALL_ROUND 16
-#define MAX_ROUNDS 32
+/* Rounds run beside the writers; later ones hold this process's writers
+ * off for at most SLICE_NS each, so that the copy gains on a writer that
+ * commits as fast as it can be copied. */
+#define FREE_ROUNDS 3
+#define SLICE_NS 20000000ull
 #define REPORT_BYTES ((uint64_t)1 << 20)
 
 /* The auto_compact_ratio threshold also needs this much garbage. */
@@ -64,6 +69,7 @@ struct compaction {
 	uint64_t total;  /* progress estimate */
 	uint64_t reported;
 	uint64_t src_end; /* source bytes the estimate covers */
+	int ckpt_next;    /* the next commit copied is a checkpoint */
 };
 
 void quire_compact_options_init(quire_compact_options *opts)
@@ -411,6 +417,8 @@ static int replay_one(struct compaction *c, quire_txn *src,
 		return diverged(c, txn_id);
 	}
 	w->replay_time = le.time_ns;
+	w->replay_ckpt = c->ckpt_next;
+	c->ckpt_next = 0;
 	for (uint64_t seq = le.first_seq; !e && seq < le.next_seq; seq++) {
 		if ((e = quire_changes_next(feed, &ch)) != 0)
 			break;
@@ -432,9 +440,19 @@ static int replay_one(struct compaction *c, quire_txn *src,
 	return quire_commit_with(w, le.meta.data, le.meta.size);
 }
 
-/* Replay the commits of src the new file lacks; *n: how many. */
-static int replay(struct compaction *c, quire_txn *src, uint64_t *n)
+static uint64_t mono_ns(void)
 {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Replay the commits of src the new file lacks (with budget_ns, only as
+ * many as fit in it); *n: how many. */
+static int replay(struct compaction *c, quire_txn *src, uint64_t budget_ns,
+		  uint64_t *n)
+{
+	uint64_t deadline = budget_ns ? mono_ns() + budget_ns : 0;
 	struct snap *ts = snap_acquire(c->t);
 	uint64_t have = ts->h.txn, next_seq = ts->h.next_seq;
 	quire_changes *feed;
@@ -453,10 +471,23 @@ static int replay(struct compaction *c, quire_txn *src, uint64_t *n)
 		++*n;
 		if (!e && *n % 256 == 0)
 			renew_epoch(src);
+		if (deadline && mono_ns() > deadline)
+			break;
 	}
 	if (feed)
 		quire_changes_close(feed);
 	return e;
+}
+
+/* Whether the new file's pending operations should be folded before a
+ * round that holds the writers off (whose commits must stay batches). */
+static int checkpoint_due(struct compaction *c)
+{
+	struct snap *ts = snap_acquire(c->t);
+	int due = ts->h.pending_ops * 2 >= c->t->opts.checkpoint_ops ||
+		  ts->h.pending_bytes * 2 >= QUIRE_CHECKPOINT_BYTES;
+	snap_release(ts);
+	return due;
 }
 
 /* ---- step 4: the swap ---------------------------------------------------- */
@@ -505,9 +536,10 @@ static int finish(struct compaction *c)
 	if (e)
 		return e;
 	c->t->defer_checkpoint = 1; /* a checkpoint here would be the pause */
+	c->ckpt_next = 0;
 	if ((e = df_writer_begin(db)) != 0 ||
 	    (e = txn_begin_read(db, snap_acquire(db), &src)) != 0 ||
-	    (e = replay(c, src, &n)) != 0 || (e = df_sync(c->t)) != 0 ||
+	    (e = replay(c, src, 0, &n)) != 0 || (e = df_sync(c->t)) != 0 ||
 	    (e = df_mark(db, QF_SLOT_SUPERSEDED)) != 0)
 		goto out;
 	if ((e = db->vfs->rename(db->vfs, c->t->path, db->path, 0)) != 0) {
@@ -523,9 +555,9 @@ static int finish(struct compaction *c)
 				  "may be back (complete)",
 			    db->path);
 out:
-	if (src)
-		quire_abort(src);
 	writer_release(db);
+	if (src) /* may close the old file: slow for a big one, so after */
+		quire_abort(src);
 	return e;
 }
 
@@ -578,20 +610,38 @@ static int run(struct compaction *c)
 		quire_abort(base);
 		base = NULL;
 	}
-	for (int round = 0;; round++) {
-		uint64_t n;
-		if ((e = replay(c, src, &n)) != 0)
+	/* Catch up until a round is short; then sync what was copied (the
+	 * writer's pause should sync only the last few commits) and catch up
+	 * with what was committed during that sync. */
+	quire_abort(src);
+	src = NULL;
+	for (int round = 1, synced = 0;; round++) {
+		uint64_t n = 0;
+		int held = round > FREE_ROUNDS;
+		if (held && checkpoint_due(c)) /* fold it in a free round */
+			held = 0, c->ckpt_next = 1;
+		held = held && gate_enter(db->gate) == 0;
+		c->t->defer_checkpoint = held;
+		if ((e = quire_begin(db, QUIRE_RDONLY, &src)) == 0)
+			e = replay(c, src, held ? SLICE_NS : 0, &n);
+		c->t->defer_checkpoint = 0;
+		if (held)
+			gate_leave(db->gate);
+		if (e)
 			goto out;
 		quire_abort(src);
 		src = NULL;
-		if ((n < SMALL_ROUND && round > 0) || round == MAX_ROUNDS)
-			break;
-		if ((e = quire_begin(db, QUIRE_RDONLY, &src)) != 0)
-			goto out;
+		if (n < SMALL_ROUND) {
+			if (synced)
+				break;
+			/* the old file too: on ext4 the final fsync would
+			 * otherwise wait for the writers' unsynced data */
+			if ((e = df_sync(c->t)) != 0 ||
+			    (e = df_sync_data(db)) != 0)
+				goto out;
+			synced = 1;
+		}
 	}
-	/* sync the bulk now, so the writer's pause syncs only the last few */
-	if ((e = df_sync(c->t)) != 0)
-		goto out;
 	if ((e = finish(c)) == 0 && o->progress) /* done: too late to cancel */
 		o->progress(o->progress_ctx, c->total, c->total);
 out:

@@ -193,6 +193,11 @@ void df_unlock(quire *db)
 		db->qf->f->ops->lock(db->qf->f, QVFS_UNLOCK);
 }
 
+int df_sync_data(quire *db)
+{
+	return sync_file(db);
+}
+
 int df_mark(quire *db, uint32_t flags)
 {
 	struct snap *cur = snap_acquire(db);

@@ -22,6 +22,10 @@ struct gate {
 	int refs;
 	int busy;           /* a writer of this process holds the file */
 	pthread_t owner;    /* the thread that holds it, when busy */
+	/* Turns are served in arrival order: a writer that commits in a loop
+	 * must not starve the others (a compaction's final round waits here
+	 * while the writer it has to stop keeps committing). */
+	uint64_t next_ticket, serving;
 	pthread_cond_t cv;
 	struct gate *next;
 };
@@ -88,15 +92,17 @@ int gate_enter(struct gate *g)
 {
 	pthread_t self = pthread_self();
 	pthread_mutex_lock(&gates_mu);
-	while (g->busy && !pthread_equal(g->owner, self))
-		pthread_cond_wait(&g->cv, &gates_mu);
-	int mine = g->busy; /* then this thread holds it already */
-	if (!mine) {
-		g->busy = 1;
-		g->owner = self;
+	if (g->busy && pthread_equal(g->owner, self)) {
+		pthread_mutex_unlock(&gates_mu); /* waiting would never end */
+		return -1;
 	}
+	uint64_t ticket = g->next_ticket++;
+	while (g->busy || g->serving != ticket)
+		pthread_cond_wait(&g->cv, &gates_mu);
+	g->busy = 1;
+	g->owner = self;
 	pthread_mutex_unlock(&gates_mu);
-	return mine ? -1 : 0;
+	return 0;
 }
 
 int gate_held(struct gate *g)
@@ -111,6 +117,7 @@ void gate_leave(struct gate *g)
 {
 	pthread_mutex_lock(&gates_mu);
 	g->busy = 0;
-	pthread_cond_signal(&g->cv);
+	g->serving++;
+	pthread_cond_broadcast(&g->cv); /* the next ticket may be anyone's */
 	pthread_mutex_unlock(&gates_mu);
 }

@@ -147,6 +147,7 @@ struct quire_txn {
 	uint64_t gen;            /* bumped by every put/del (cursors re-seek) */
 	uint64_t replay_time;    /* compaction's copy of a commit: its time,
 				  * and commit even if empty */
+	int replay_ckpt;         /* and make it a checkpoint */
 	int err;                 /* a failed put left the commit unusable */
 	uint8_t *meta;           /* quire_commit_with() metadata */
 	size_t meta_len;
@@ -219,6 +220,8 @@ int df_flush(quire *db);
 int df_lock(quire *db);
 /* qdb_open_target()'s file work (dbfile.c). */
 int df_create_target(quire *t);
+/* fdatasync the file, as a commit would (a failure poisons the handle). */
+int df_sync_data(quire *db);
 /* Rewrite the current slot with flags (QF_SLOT_SUPERSEDED or 0); the
  * writer locks are held. */
 int df_mark(quire *db, uint32_t flags);
