@@ -227,8 +227,9 @@ static int append_chunk(struct compaction *c, int tree, struct mut *muts,
 			size_t n, struct leafpos *pos, struct qroot *root)
 {
 	struct modify m;
+	struct qroot old = *root;
 	modify_init(&m, c->t, 0);
-	int e = modify_tree(&m, tree, root, muts, n, pos, root);
+	int e = modify_tree(&m, tree, &old, muts, n, pos, root);
 	if (!e)
 		e = df_flush(c->t); /* the nodes go out before their buffers */
 	modify_done(&m, e == 0);
@@ -382,6 +383,13 @@ static int build_base(struct compaction *c, quire_txn *src, int tombstones)
 	h.live_bytes = h.root[QT_KEYS].bytes;
 	h.history_seq = le.first_seq;
 	h.history_txn = hk->txn;
+	h.history_time = hk->history_time; /* K was the oldest already */
+	if (hk->txn > hk->history_txn) {    /* else the time of K - 1 */
+		quire_log_entry prev;
+		if ((e = quire_log_get(src, hk->txn - 1, &prev)) != 0)
+			return e;
+		h.history_time = prev.time_ns;
+	}
 	if (!(mt = mt_new(h.next_seq, h.txn, 0)))
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	if ((e = df_commit(c->t, &h, le.meta.data)) == 0) {
@@ -455,7 +463,7 @@ static int replay(struct compaction *c, quire_txn *src, uint64_t budget_ns,
 	uint64_t deadline = budget_ns ? mono_ns() + budget_ns : 0;
 	struct snap *ts = snap_acquire(c->t);
 	uint64_t have = ts->h.txn, next_seq = ts->h.next_seq;
-	quire_changes *feed;
+	quire_changes *feed = NULL;
 	snap_release(ts);
 	*n = 0;
 	if (src->snap->h.txn <= have)
@@ -469,8 +477,17 @@ static int replay(struct compaction *c, quire_txn *src, uint64_t budget_ns,
 		if ((e = replay_one(c, src, feed, t)) == 0)
 			e = progress(c, 0);
 		++*n;
-		if (!e && *n % 256 == 0)
+		if (!e && *n % 256 == 0) {
+			/* the feed points into nodes the renewal may free:
+			 * reopen it where it stood */
+			quire_changes_close(feed);
+			feed = NULL;
 			renew_epoch(src);
+			ts = snap_acquire(c->t);
+			next_seq = ts->h.next_seq;
+			snap_release(ts);
+			e = quire_changes_open(src, next_seq - 1, &feed);
+		}
 		if (deadline && mono_ns() > deadline)
 			break;
 	}
@@ -563,9 +580,9 @@ out:
 
 /* ---- driving it ----------------------------------------------------------- */
 
-/* The first commit to keep, as of the newest commit s. */
-static uint64_t first_kept(quire *db, const quire_compact_options *o,
-			   const struct qhdr *h)
+/* The first commit to keep, as of the newest commit h. */
+static int first_kept(quire *db, const quire_compact_options *o,
+		      const struct qhdr *h, uint64_t *first)
 {
 	uint64_t k = h->txn;
 	if (o->keep_last)
@@ -580,12 +597,15 @@ static uint64_t first_kept(quire *db, const quire_compact_options *o,
 			if (quire_txn_id(at) < k)
 				k = quire_txn_id(at);
 			quire_abort(at);
-		} else if (e == QUIRE_EHISTORY) {
+		} else if (e == QUIRE_EHISTORY) { /* all there is, then */
 			k = 0;
+		} else if (e != QUIRE_NOTFOUND) { /* none made since: k */
+			return e;
 		}
 		qerr_clear();
 	}
-	return k < h->history_txn ? h->history_txn : k;
+	*first = k < h->history_txn ? h->history_txn : k;
+	return 0;
 }
 
 static int run(struct compaction *c)
@@ -597,9 +617,10 @@ static int run(struct compaction *c)
 		return e;
 	const struct qhdr *h = &src->snap->h;
 	const quire_compact_options *o = c->o;
-	uint64_t k = first_kept(db, o, h);
+	uint64_t k;
 	int history = o->keep_last || o->keep_since_txn || o->keep_since_ns;
-	if ((e = k == h->txn ? 0 : quire_begin_at(db, k, &base)) != 0)
+	if ((e = first_kept(db, o, h, &k)) != 0 ||
+	    (e = k == h->txn ? 0 : quire_begin_at(db, k, &base)) != 0)
 		goto out;
 	c->total = (base ? base : src)->snap->h.live_bytes;
 	c->src_end = (base ? base : src)->snap->h.total_bytes;

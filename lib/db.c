@@ -228,7 +228,7 @@ int qdb_open_target(quire *db, quire **out)
 		t->keep_lock = 1;
 		e = df_create_target(t);
 	}
-	if (!e && !(t->gate = gate_get(t->qf->f)))
+	if (!e && !(t->gate = gate_get(t->vfs, t->path)))
 		e = qerr(QUIRE_ENOMEM, "out of memory");
 	if (e) {
 		if (t)
@@ -269,7 +269,7 @@ static int open_handle(const char *path, const quire_options *opts,
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	db->salvage = salvage;
 	int e = df_open(db);
-	if (!e && !(db->gate = gate_get(db->qf->f)))
+	if (!e && !(db->gate = gate_get(db->vfs, db->path)))
 		e = qerr(QUIRE_ENOMEM, "out of memory");
 	if (e) {
 		qdb_free(db);

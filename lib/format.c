@@ -97,6 +97,7 @@ void qhdr_put(uint8_t *p, const struct qhdr *h)
 	root_put(p + 160, &h->root[QT_SEQ]);
 	st64(p + 192, h->history_seq);
 	st64(p + 200, h->history_txn);
+	st64(p + 312, h->history_time);
 	st64(p + 208, h->pending_off);
 	st32(p + 216, h->pending_size);
 	st32(p + 220, h->pending_batches);
@@ -166,6 +167,7 @@ int qhdr_get(const uint8_t *buf, size_t len, uint64_t off, struct qhdr *h,
 	root_get(buf + 160, &h->root[QT_SEQ]);
 	h->history_seq = ld64(buf + 192);
 	h->history_txn = ld64(buf + 200);
+	h->history_time = ld64(buf + 312);
 	h->pending_off = ld64(buf + 208);
 	h->pending_size = ld32(buf + 216);
 	h->pending_batches = ld32(buf + 220);
@@ -206,7 +208,8 @@ int qhdr_get(const uint8_t *buf, size_t len, uint64_t off, struct qhdr *h,
 		 h->live_bytes != h->root[QT_KEYS].bytes + h->pending_bytes)
 		why = "key count or live bytes disagree with the key tree";
 	else if (h->next_seq == 0 || h->pending_ops >= h->next_seq ||
-		 h->history_seq > qhdr_ckpt_seq(h) || h->history_txn > h->txn)
+		 h->history_seq > qhdr_ckpt_seq(h) || h->history_txn > h->txn ||
+		 h->history_time > h->time_ns || (!h->history_txn && h->history_time))
 		why = "sequence numbers out of order";
 	if (why)
 		return qerr(QUIRE_ECORRUPT, "header at offset %llu: %s",

@@ -94,6 +94,8 @@ struct qhdr {
 	struct qroot root[QT_NTREES];
 	uint64_t history_seq;   /* oldest sequence number the oplog holds */
 	uint64_t history_txn;   /* oldest commit still readable */
+	uint64_t history_time;  /* time of the newest dropped commit
+				 * (history_txn - 1), 0 if none */
 	/* operations committed since the last checkpoint: a chain of batch
 	 * blocks, newest first; the trees do not contain them yet */
 	uint64_t pending_off;   /* newest batch, 0 if none */

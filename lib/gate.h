@@ -4,9 +4,11 @@
  * The cross-process writer lock is an open-file lock, so two handles of one
  * file in one process exclude each other like two processes: the second
  * would get QUIRE_EBUSY. Writers in one process should instead take turns
- * like threads of one handle. Every handle of a file (same device and inode)
- * shares one gate; a writer passes it before taking the file lock and
- * leaves it after releasing that lock.
+ * like threads of one handle. Every handle of a database shares one gate; a
+ * writer passes it before taking the file lock and leaves it after
+ * releasing that lock. A database is its path (symbolic links resolved),
+ * not its inode: compaction renames a new file over the path, and the
+ * handles opened before and after must still take turns.
  */
 #ifndef QUIRE_GATE_H
 #define QUIRE_GATE_H
@@ -15,9 +17,9 @@
 
 struct gate;
 
-/* The gate of the file f is open on (a private one if the VFS cannot tell
- * the file's identity). NULL when out of memory. */
-struct gate *gate_get(qvfs_file *f);
+/* The gate of the database at path, opened through vfs. NULL when out of
+ * memory. */
+struct gate *gate_get(qvfs *vfs, const char *path);
 void gate_put(struct gate *g);
 
 /* Wait until no other writer of this process holds the gate, then hold

@@ -172,6 +172,11 @@ static int find_time(quire *db, const struct snap *s, uint64_t ns, int before,
 						: tcur_prev(&c);
 		}
 	} else { /* oldest first: index, checkpoint, batches, header */
+		if (h->history_txn && ns <= h->history_time)
+			return qerr(QUIRE_EHISTORY, "%s: the first commit made "
+						    "since then was compacted "
+						    "away",
+				    db->path);
 		st64be(key, ns);
 		st64be(key + 8, 0);
 		if ((e = tcur_seek(&c, key, 16)) != QUIRE_NOTFOUND)
@@ -192,6 +197,10 @@ static int find_time(quire *db, const struct snap *s, uint64_t ns, int before,
 		return QUIRE_NOTFOUND;
 	}
 found:
+	if (e == QUIRE_NOTFOUND && before && h->history_txn)
+		return qerr(QUIRE_EHISTORY, "%s: the commits made by then were "
+					    "compacted away",
+			    db->path);
 	if (e)
 		return e;
 	if ((e = index_off(&c, off)) != 0)
