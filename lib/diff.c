@@ -72,7 +72,7 @@ static int pending_candidates(quire_diff *d)
 		uint64_t lo = sa->h.txn < sb->h.txn ? sa->h.txn : sb->h.txn;
 		const struct memtable *mt = hi->mt;
 		for (size_t i = 0; !e && i < mt->nblocks; i++) {
-			const struct mt_block *b = &mt->blocks[i];
+			const struct mt_block *b = &mt_blocks(mt)[i];
 			if (b->dead || b->bi.txn <= lo || b->bi.txn > hi->h.txn)
 				continue;
 			for (uint32_t k = 0; !e && k < b->bi.nkeys; k++) {

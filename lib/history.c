@@ -37,7 +37,7 @@ static size_t blocks_upto(const struct memtable *mt, uint64_t txn)
 	size_t lo = 0, hi = mt->nblocks;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		if (mt->blocks[mid].bi.txn <= txn)
+		if (mt_blocks(mt)[mid].bi.txn <= txn)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -53,7 +53,7 @@ static size_t blocks_until(const struct memtable *mt, size_t n, uint64_t ns,
 	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		uint64_t t = mt->blocks[mid].bi.time_ns;
+		uint64_t t = mt_blocks(mt)[mid].bi.time_ns;
 		if (t < ns || (incl && t == ns))
 			lo = mid + 1;
 		else
@@ -101,8 +101,8 @@ static int find_txn(quire *db, const struct snap *s, uint64_t txn,
 		return 0;
 	}
 	size_t n = blocks_upto(mt, txn);
-	if (n && mt->blocks[n - 1].bi.txn == txn && !mt->blocks[n - 1].dead) {
-		*off = block_header(&mt->blocks[n - 1]);
+	if (n && mt_blocks(mt)[n - 1].bi.txn == txn && !mt_blocks(mt)[n - 1].dead) {
+		*off = block_header(&mt_blocks(mt)[n - 1]);
 		return 0;
 	}
 	if ((e = df_load_header(s->qf, h->ckpt_off, &ck)) != 0)
@@ -153,8 +153,8 @@ static int find_time(quire *db, const struct snap *s, uint64_t ns, int before,
 			return 0;
 		}
 		for (size_t i = blocks_until(mt, n, ns, 1); i-- > 0;)
-			if (!mt->blocks[i].dead) {
-				*off = block_header(&mt->blocks[i]);
+			if (!mt_blocks(mt)[i].dead) {
+				*off = block_header(&mt_blocks(mt)[i]);
 				return 0;
 			}
 		if (ck.time_ns <= ns) {
@@ -186,8 +186,8 @@ static int find_time(quire *db, const struct snap *s, uint64_t ns, int before,
 			return 0;
 		}
 		for (size_t i = blocks_until(mt, n, ns, 0); i < n; i++)
-			if (!mt->blocks[i].dead) {
-				*off = block_header(&mt->blocks[i]);
+			if (!mt_blocks(mt)[i].dead) {
+				*off = block_header(&mt_blocks(mt)[i]);
 				return 0;
 			}
 		if (h->time_ns >= ns) {
@@ -345,14 +345,14 @@ static const struct mt_block *block_of(const struct snap *s, uint64_t seq)
 	size_t lo = 0, hi = blocks_upto(mt, s->h.txn);
 	while (lo < hi) { /* last block starting at or before seq */
 		size_t mid = (lo + hi) / 2;
-		if (mt->blocks[mid].bi.first_seq <= seq)
+		if (mt_blocks(mt)[mid].bi.first_seq <= seq)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	while (lo-- > 0)
-		if (!mt->blocks[lo].dead)
-			return &mt->blocks[lo];
+		if (!mt_blocks(mt)[lo].dead)
+			return &mt_blocks(mt)[lo];
 	return NULL;
 }
 

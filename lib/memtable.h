@@ -72,11 +72,19 @@ struct memtable {
 	size_t nlast, caplast;
 	uint64_t base_seq;          /* operations below it are in the trees */
 	uint64_t ckpt_off;          /* header of the checkpoint it follows */
-	uint64_t applied_txn;       /* newest batch added */
+	_Atomic uint64_t applied_txn; /* newest batch added (readers check it
+				      * without the lock: pending_load) */
 	uint64_t undo_txn;          /* applied_txn before the newest batch */
 	uint64_t nkeys;
 	uint64_t rng;
 };
+
+/* Readers: the batch array (entries below nblocks are complete). */
+static inline const struct mt_block *mt_blocks(const struct memtable *mt)
+{
+	return atomic_load_explicit(&((struct memtable *)mt)->blocks,
+				    memory_order_acquire);
+}
 
 struct memtable *mt_new(uint64_t base_seq, uint64_t applied_txn,
 		       uint64_t ckpt_off);
