@@ -128,30 +128,34 @@ static int lock_file(quire *db, qvfs_file *f)
 	}
 }
 
-/* Whether path names the open file f: 1, 0 (another file, or none), or -1
- * when the VFS cannot tell. */
+/* Whether path names the open file f: 1, 0 (another file, or none), or a
+ * negative errno: -ENOTSUP when f's identity is unknown (nothing can be
+ * told), else the error opening path. */
 static int names_file(quire *db, const char *path, qvfs_file *f)
 {
 	uint64_t dev, ino, ndev, nino;
 	qvfs_file *nf;
 	if (!f->ops->identity || f->ops->identity(f, &dev, &ino) != 0)
-		return -1;
-	if (db->vfs->open(db->vfs, path, QVFS_RDONLY, 0, &nf) != 0)
-		return 0;
-	int same = nf->ops->identity(nf, &ndev, &nino) == 0 && ndev == dev &&
-		   nino == ino;
+		return -ENOTSUP;
+	int e = db->vfs->open(db->vfs, path, QVFS_RDONLY, 0, &nf);
+	if (e)
+		return e == -ENOENT ? 0 : e;
+	if ((e = nf->ops->identity(nf, &ndev, &nino)) == 0)
+		e = ndev == dev && nino == ino;
 	nf->ops->close(nf);
-	return same;
+	return e;
 }
 
 /* Whether qf's current slot says a compaction replaced the file with
  * another one that the path now names. The mark alone is not enough: a
  * compaction that crashed between marking and renaming leaves it in a
- * file that is still the database (its next commit's slot clears it). */
+ * file that is still the database (its next commit's slot clears it).
+ * When sameness cannot be shown the path is reopened anyway: whatever it
+ * names is the database, and opening it reports what fails. */
 static int superseded(quire *db, struct qfile *qf, const struct qslot *s)
 {
 	return (s->flags & QF_SLOT_SUPERSEDED) &&
-	       names_file(db, db->path, qf->f) == 0;
+	       names_file(db, db->path, qf->f) != 1;
 }
 
 /* Move the handle to the file the path names now (after another handle's
@@ -223,12 +227,14 @@ int df_create_target(quire *t)
 		return qerr_os(-e, "%s: creating", t->path);
 	if (!(t->qf = qfile_new(t, f)))
 		return qerr(QUIRE_ENOMEM, "out of memory");
-	if ((e = f->ops->lock(f, QVFS_LOCK_TRY)) == -EAGAIN ||
-	    (!e && names_file(t, t->path, f) == 0))
+	if ((e = f->ops->lock(f, QVFS_LOCK_TRY)) == 0 &&
+	    (e = names_file(t, t->path, f)) >= 0) /* a remover unlinked it? */
+		e = e ? 0 : -EAGAIN;
+	if (e == -EAGAIN)
 		return qerr(QUIRE_EBUSY, "%s: another compaction of the "
 					 "database is running",
 			    t->path);
-	if (e)
+	if (e && e != -ENOTSUP)
 		return qerr_os(-e, "%s: taking its lock", t->path);
 	t->vfs->random(t->vfs, s.file_id, QF_FILE_ID);
 	memcpy(t->qf->file_id, s.file_id, QF_FILE_ID);
@@ -319,10 +325,14 @@ int df_load_header(struct qfile *qf, uint64_t off, struct qhdr *h)
 		uint8_t *big = malloc(need);
 		if (!big)
 			return qerr(QUIRE_ENOMEM, "out of memory");
-		e = df_read(qf, big, need, off, "commit header");
-		if (!e && (e = qhdr_get(big, need, off, h, &need)) == 0)
+		if ((e = df_read(qf, big, need, off, "commit header")) == 0 &&
+		    (e = qhdr_get(big, need, off, h, &need)) != 0)
+			e = qerr_wrap(e, qf->path); /* df_read's names it */
+		else if (!e)
 			qerr_clear(); /* the short read's complaint is moot */
 		free(big);
+	} else if (e) {
+		e = qerr_wrap(e, qf->path);
 	}
 	if (!e && memcmp(h->file_id, qf->file_id, QF_FILE_ID) != 0)
 		e = qerr(QUIRE_ECORRUPT,
@@ -658,8 +668,9 @@ static int may_initialise(qvfs_file *f, uint64_t size)
 {
 	uint8_t head[8] = {0};
 	size_t n = (size_t)QMIN(size, (uint64_t)8), got;
-	if (n && io_read(f, head, n, 0, &got) != 0)
-		return 0;
+	int e = n ? io_read(f, head, n, 0, &got) : 0;
+	if (e)
+		return e;
 	static const uint8_t zero[8];
 	return memcmp(head, qf_super_magic, n) == 0 ||
 	       memcmp(head, zero, n) == 0;
@@ -677,11 +688,12 @@ static int short_file(quire *db, qvfs_file *f, uint64_t size, int create)
 		return e;
 	if ((e = f->ops->size(f, &size)) != 0)
 		e = qerr_os(-e, "%s: stat", db->path);
+	else if (size < INIT_SIZE && (e = may_initialise(f, size)) < 0)
+		e = qerr_os(-e, "%s: reading its first bytes", db->path);
 	else if (size < INIT_SIZE)
-		e = may_initialise(f, size)
-			    ? init_file(db, f)
-			    : qerr(QUIRE_ENOTDB, "%s: not a quire database",
-				   db->path);
+		e = e ? init_file(db, f)
+		      : qerr(QUIRE_ENOTDB, "%s: not a quire database",
+			     db->path);
 	f->ops->lock(f, QVFS_UNLOCK);
 	return e;
 }
