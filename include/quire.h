@@ -607,9 +607,12 @@ int quire_salvage(const char *path, const char *newpath, quire_check_fn fn,
  * with the commits made meanwhile, and swaps the files atomically.
  * @{ */
 
-/** Called now and then while compacting: bytes copied so far of an
- *  estimated total (the total grows if writers keep committing). A nonzero
- *  return cancels the compaction (QUIRE_ECANCELED). */
+/** Called while compacting (after the base state is copied, after each
+ *  round of catching up, and every MiB written): bytes copied so far of an
+ *  estimated total, which grows when the estimate proves low or writers
+ *  keep committing. A nonzero return cancels the compaction
+ *  (QUIRE_ECANCELED), except from the last call, done == total, made after
+ *  the swap. */
 typedef int (*quire_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 #define QUIRE_COMPACT_OPTIONS_VERSION 1

@@ -91,8 +91,8 @@ static int progress(struct compaction *c, int force)
 	if (!c->o->progress || (!force && done < c->reported + REPORT_BYTES))
 		return 0;
 	c->reported = done;
-	if (done > c->total)
-		c->total = done;
+	if (done >= c->total) /* a low estimate: done == total means done */
+		c->total = done + done / 8 + 1;
 	if (c->o->progress(c->o->progress_ctx, done, c->total))
 		return qerr(QUIRE_ECANCELED, "%s: compaction canceled by its "
 					     "progress callback",
@@ -304,6 +304,7 @@ static int copy_ops(struct compaction *c, quire_txn *src,
 	const struct snap *s = src->snap;
 	struct mut *muts = malloc(CHUNK * sizeof *muts);
 	struct arena ar = {0};
+	quire_changes *feed = NULL;
 	size_t n = 0;
 	int e = 0;
 	*root = (struct qroot){0};
@@ -312,7 +313,9 @@ static int copy_ops(struct compaction *c, quire_txn *src,
 	for (uint64_t seq = first; !e && seq < s->h.next_seq; seq++) {
 		struct op o;
 		const struct leafpos *lp = &l->pos[seq - first];
-		if ((e = op_at(c->db, s, seq, &o)) != 0 ||
+		if (!feed && (e = quire_changes_open(src, seq - 1, &feed)) != 0)
+			break;
+		if ((e = changes_next_op(feed, &o)) != 0 ||
 		    (!lp->size && (e = copy_value(c, src, &o.v)) != 0))
 			break;
 		struct oprec r = {
@@ -342,9 +345,12 @@ static int copy_ops(struct compaction *c, quire_txn *src,
 			e = append_chunk(c, QT_SEQ, muts, n, NULL, root);
 			n = 0;
 			arena_free(&ar); /* leaves it empty and usable */
+			quire_changes_close(feed); /* it points into nodes */
+			feed = NULL;
 			renew_epoch(src);
 		}
 	}
+	quire_changes_close(feed);
 	arena_free(&ar);
 	free(muts);
 	return e;
@@ -549,7 +555,20 @@ static int finish(struct compaction *c)
 	quire *db = c->db;
 	quire_txn *src = NULL;
 	uint64_t n;
-	int e = writer_acquire(db);
+	int e;
+	/* A writer of another process holds the lock (busy_timeout_ms is the
+	 * callers' patience, not ours): go on copying while it commits. */
+	while ((e = writer_acquire(db)) == QUIRE_EBUSY) {
+		struct timespec nap = {0, 1000000};
+		if ((e = quire_begin(db, QUIRE_RDONLY, &src)) == 0)
+			e = replay(c, src, 0, &n);
+		if (src)
+			quire_abort(src);
+		src = NULL;
+		if (e || (e = progress(c, 0)) != 0)
+			return e;
+		nanosleep(&nap, NULL);
+	}
 	if (e)
 		return e;
 	c->t->defer_checkpoint = 1; /* a checkpoint here would be the pause */
@@ -625,7 +644,8 @@ static int run(struct compaction *c)
 	c->total = (base ? base : src)->snap->h.live_bytes;
 	c->src_end = (base ? base : src)->snap->h.total_bytes;
 	if ((e = qdb_open_target(db, &c->t)) != 0 ||
-	    (e = build_base(c, base ? base : src, history)) != 0)
+	    (e = build_base(c, base ? base : src, history)) != 0 ||
+	    (e = progress(c, 1)) != 0)
 		goto out;
 	if (base) {
 		quire_abort(base);
@@ -648,7 +668,7 @@ static int run(struct compaction *c)
 		c->t->defer_checkpoint = 0;
 		if (held)
 			gate_leave(db->gate);
-		if (e)
+		if (e || (e = progress(c, 1)) != 0)
 			goto out;
 		quire_abort(src);
 		src = NULL;

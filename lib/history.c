@@ -401,7 +401,8 @@ static void decode_brec(const struct mt_block *b, const struct brec *r,
 			 .v = r->v};
 }
 
-int op_at(quire *db, const struct snap *s, uint64_t seq, struct op *o)
+/* The operation with sequence number seq in snapshot s. */
+static int op_at(quire *db, const struct snap *s, uint64_t seq, struct op *o)
 {
 	if (seq >= qhdr_ckpt_seq(&s->h)) {
 		const struct mt_block *b = block_of(s, seq);
@@ -459,7 +460,7 @@ int quire_changes_open(quire_txn *txn, uint64_t since, quire_changes **out)
 }
 
 /* The next operation of the feed into o. */
-static int feed_next(quire_changes *f, struct op *o)
+int changes_next_op(quire_changes *f, struct op *o)
 {
 	quire *db = f->txn->db;
 	const struct snap *s = f->txn->snap;
@@ -519,7 +520,7 @@ int quire_changes_next(quire_changes *f, quire_change *c)
 	if (!f || !c)
 		return qerr(QUIRE_EINVAL, "quire_changes_next: bad arguments");
 	vbufs_free(&f->vb);
-	if ((e = feed_next(f, &o)) != 0)
+	if ((e = changes_next_op(f, &o)) != 0)
 		return e;
 	if (o.kind == QUIRE_OP_PUT &&
 	    (e = txn_value(f->txn, &o.v, &f->vb, &v)) != 0)

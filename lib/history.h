@@ -1,6 +1,6 @@
 /*
- * history.h - what compaction needs from history.c: any operation by its
- * sequence number, decoded.
+ * history.h - what compaction needs from history.c: the changes feed's
+ * operations in full (with the previous operation of their key).
  */
 #ifndef QUIRE_HISTORY_H
 #define QUIRE_HISTORY_H
@@ -17,9 +17,9 @@ struct op {
 	struct wval v;
 };
 
-/* The operation with sequence number seq in snapshot s (seq at least the
- * snapshot's history_seq and below its next_seq). Its key and value stay
- * valid while the snapshot lives and the caller's epoch holds. */
-int op_at(quire *db, const struct snap *s, uint64_t seq, struct op *o);
+/* The feed's next operation in full (its bytes valid until the next call
+ * and while the transaction's epoch holds): what quire_changes_next()
+ * reports, plus prev_seq; in sequence, without op_at()'s search. */
+int changes_next_op(quire_changes *f, struct op *o);
 
 #endif
