@@ -403,7 +403,11 @@ static int build_base(struct compaction *c, quire_txn *src, int tombstones)
 		e = snap_publish(c->t, &h, mt);
 	}
 	mt_unref(mt);
-	c->t->opts.flags |= QUIRE_NOSYNC; /* the rest is synced at the swap */
+	/* the rest is synced before and at the swap (a crash before it leaves
+	 * a leftover, never a database): no syncs on the way */
+	c->t->opts.flags |= QUIRE_NOSYNC;
+	c->t->nosync_walk = UINT64_MAX;
+	c->t->defer_checkpoint = 1;
 	return e;
 }
 
@@ -502,13 +506,16 @@ static int replay(struct compaction *c, quire_txn *src, uint64_t budget_ns,
 	return e;
 }
 
-/* Whether the new file's pending operations should be folded before a
- * round that holds the writers off (whose commits must stay batches). */
+/* Whether the new file's pending operations must be folded now. Copied
+ * commits append batches only (a checkpoint per writer checkpoint would
+ * copy the tree again each time, and one inside a held round would be a
+ * long pause); a compaction that chases a writer for long folds them
+ * once in a while, in a round that does not hold the writers off. */
 static int checkpoint_due(struct compaction *c)
 {
 	struct snap *ts = snap_acquire(c->t);
-	int due = ts->h.pending_ops * 2 >= c->t->opts.checkpoint_ops ||
-		  ts->h.pending_bytes * 2 >= QUIRE_CHECKPOINT_BYTES;
+	int due = ts->h.pending_ops >= 4 * c->t->opts.checkpoint_ops ||
+		  ts->h.pending_bytes >= 4 * QUIRE_CHECKPOINT_BYTES;
 	snap_release(ts);
 	return due;
 }
@@ -571,8 +578,7 @@ static int finish(struct compaction *c)
 	}
 	if (e)
 		return e;
-	c->t->defer_checkpoint = 1; /* a checkpoint here would be the pause */
-	c->ckpt_next = 0;
+	c->ckpt_next = 0; /* a checkpoint here would be the pause */
 	if ((e = df_writer_begin(db)) != 0 ||
 	    (e = txn_begin_read(db, snap_acquire(db), &src)) != 0 ||
 	    (e = replay(c, src, 0, &n)) != 0 || (e = df_sync(c->t)) != 0 ||
@@ -659,13 +665,11 @@ static int run(struct compaction *c)
 	for (int round = 1, synced = 0;; round++) {
 		uint64_t n = 0;
 		int held = round > FREE_ROUNDS;
-		if (held && checkpoint_due(c)) /* fold it in a free round */
+		if (checkpoint_due(c)) /* fold it in a free round */
 			held = 0, c->ckpt_next = 1;
 		held = held && gate_enter(db->gate) == 0;
-		c->t->defer_checkpoint = held;
 		if ((e = quire_begin(db, QUIRE_RDONLY, &src)) == 0)
 			e = replay(c, src, held ? SLICE_NS : 0, &n);
-		c->t->defer_checkpoint = 0;
 		if (held)
 			gate_leave(db->gate);
 		if (e || (e = progress(c, 1)) != 0)

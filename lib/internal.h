@@ -113,8 +113,8 @@ struct quire {
 				 * leave the pending operations out */
 	int keep_lock;          /* a compaction's file: its writer lock is
 				 * held from creation to the swap */
-	int defer_checkpoint;   /* commits append batches only (the final
-				 * round of a compaction: keep the pause short) */
+	int defer_checkpoint;   /* commits append batches only (the commits
+				 * a compaction copies, see checkpoint_due) */
 
 	/* Compaction (compact.c) */
 	_Atomic int compacting;     /* one at a time per handle */
