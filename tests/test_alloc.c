@@ -744,6 +744,13 @@ static int workload(struct ctx *c)
 			c->slot_base = shim_slot_writes;
 			STEP("quire_checkpoint", quire_checkpoint(c->db), 0);
 		}
+		if (cno == p->o.commits / 2) { /* keeping all: history reads on */
+			quire_compact_options co;
+			quire_compact_options_init(&co);
+			co.keep_last = UINT64_MAX;
+			c->slot_base = shim_slot_writes;
+			STEP("quire_compact", quire_compact(c->db, &co), 0);
+		}
 		RUN(reads(c, cno));
 		if (cno % 4 == 0)
 			RUN(history(c, 0));
