@@ -707,12 +707,9 @@ int quire_compact(quire *db, const quire_compact_options *opts)
 	}
 	if (!db || opts->version != QUIRE_COMPACT_OPTIONS_VERSION)
 		return qerr(QUIRE_EINVAL, "quire_compact: bad arguments");
-	if (db->opts.flags & QUIRE_RDONLY)
-		return qerr(QUIRE_ERDONLY, "%s: opened read-only", db->path);
-	if (atomic_load(&db->failed))
-		return qerr(QUIRE_EFATAL, "%s: an earlier fsync failed; reopen "
-					  "the database",
-			    db->path);
+	int e = qdb_writable(db);
+	if (e)
+		return e;
 	if (gate_held(db->gate))
 		return qerr(QUIRE_EBUSY, "%s: this thread holds the write "
 					 "transaction; end it before compacting",
@@ -723,7 +720,7 @@ int quire_compact(quire *db, const quire_compact_options *opts)
 					 "running",
 			    db->path);
 	struct compaction c = {.db = db, .o = opts};
-	int e = run(&c);
+	e = run(&c);
 	if (c.t) {
 		int swapped = c.t->qf == NULL;
 		if (!swapped) /* the database is as it was: drop the copy */

@@ -297,18 +297,25 @@ int quire_close(quire *db)
 	return 0;
 }
 
-int quire_sync(quire *db)
+int qdb_writable(quire *db)
 {
-	qerr_clear();
-	if (!db)
-		return qerr(QUIRE_EINVAL, "quire_sync: no handle");
 	if (db->opts.flags & QUIRE_RDONLY)
 		return qerr(QUIRE_ERDONLY, "%s: opened read-only", db->path);
 	if (atomic_load(&db->failed))
 		return qerr(QUIRE_EFATAL, "%s: an earlier fsync failed; reopen "
 					  "the database",
 			    db->path);
-	int e = writer_acquire(db);
+	return 0;
+}
+
+int quire_sync(quire *db)
+{
+	qerr_clear();
+	if (!db)
+		return qerr(QUIRE_EINVAL, "quire_sync: no handle");
+	int e = qdb_writable(db);
+	if (!e)
+		e = writer_acquire(db);
 	if (e)
 		return e;
 	if ((e = df_writer_begin(db)) == 0) /* up to date before the slot */

@@ -161,6 +161,8 @@ int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
  * created (or reused), locked and given a superblock with a new file id;
  * it has no commit yet. Closed with qdb_free(). */
 int qdb_open_target(quire *db, quire **out);
+/* 0, or why the handle cannot write: QUIRE_ERDONLY, QUIRE_EFATAL. */
+int qdb_writable(quire *db);
 /* "<path>.compact", malloc'd (NULL: out of memory). */
 char *qdb_target_path(const char *path);
 void qdb_free(quire *db);

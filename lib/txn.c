@@ -75,13 +75,8 @@ int quire_begin(quire *db, unsigned int flags, quire_txn **out)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	txn->db = db;
 	{
-		if (db->opts.flags & QUIRE_RDONLY)
-			e = qerr(QUIRE_ERDONLY, "%s: opened read-only", db->path);
-		else if (atomic_load(&db->failed))
-			e = qerr(QUIRE_EFATAL, "%s: an earlier fsync failed; "
-					       "reopen the database",
-				 db->path);
-		else if ((e = writer_acquire(db)) == 0 &&
+		if ((e = qdb_writable(db)) == 0 &&
+		    (e = writer_acquire(db)) == 0 &&
 			 (e = df_writer_begin(db)) != 0)
 			writer_release(db);
 		if (!e && !(txn->wb = wbuf_new((uintptr_t)txn ^ db->cur_txn))) {

@@ -48,16 +48,6 @@
 
 /* --- batch blocks ------------------------------------------------------- */
 
-/* dst = a followed by b (a path: fails the test if it does not fit). */
-static char *pathcat(char *dst, size_t n, const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la + lb + 1 > n)
-		fail_msg("path too long: %s%s", a, b);
-	memcpy(dst, a, la);
-	memcpy(dst + la, b, lb + 1);
-	return dst;
-}
 
 #define BOFF ((uint64_t)1 << 20) /* where the crafted block sits */
 
@@ -523,7 +513,7 @@ static void test_slots(void **state)
 	quire_txn *t;
 	quire_options o = opts_with(QUIRE_CREATE);
 	struct qslot s, keep;
-	pathcat(path, sizeof path, p, "");
+	tu_pathcat(path, sizeof path, p, "");
 	QOK(quire_open(path, &o, &db));
 	put_commit(db, "a", "1", NULL);
 	struct qhdr h1 = newest(db);
@@ -618,7 +608,7 @@ static void test_foreign_and_meta(void **state)
 	quire_options o = opts_with(QUIRE_CREATE);
 	uint8_t sb[256];
 	struct qsuper su;
-	pathcat(path, sizeof path, p, "");
+	tu_pathcat(path, sizeof path, p, "");
 	QOK(quire_open(path, &o, &db));
 	put_commit(db, "a", "1", NULL);
 	QOK(quire_close(db));
@@ -759,7 +749,7 @@ static void test_walk_rules(void **state)
 	char path[4200];
 	quire *db;
 	quire_options o = opts_with(QUIRE_CREATE);
-	pathcat(path, sizeof path, p, "");
+	tu_pathcat(path, sizeof path, p, "");
 	QOK(quire_open(path, &o, &db));
 	put_commit(db, "a", "1", NULL);
 	QOK(quire_checkpoint(db));

@@ -388,16 +388,6 @@ static void reboot(void)
 
 /* --- helpers ------------------------------------------------------------ */
 
-/* dst = a followed by b (a path: fails the test if it does not fit). */
-static char *pathcat(char *dst, size_t n, const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la + lb + 1 > n)
-		fail_msg("path too long: %s%s", a, b);
-	memcpy(dst, a, la);
-	memcpy(dst + la, b, lb + 1);
-	return dst;
-}
 
 static char *path_copy(const char *name)
 {
@@ -411,9 +401,9 @@ static void remove_all(const char *path)
 {
 	char buf[4200];
 	unlink(path);
-	pathcat(buf, sizeof buf, path, ".init");
+	tu_pathcat(buf, sizeof buf, path, ".init");
 	unlink(buf);
-	pathcat(buf, sizeof buf, path, ".compact");
+	tu_pathcat(buf, sizeof buf, path, ".compact");
 	unlink(buf);
 }
 
@@ -602,7 +592,7 @@ static void test_methods_open(void **state)
 	f->ops->close(f);
 
 	/* not a regular file */
-	pathcat(dir, sizeof dir, path, "");
+	tu_pathcat(dir, sizeof dir, path, "");
 	*strrchr(dir, '/') = 0;
 	assert_int_equal(v->open(v, dir, QVFS_RDONLY, 0, &f), -EISDIR);
 	assert_int_equal(v->open(v, "/dev/null", QVFS_RDONLY, 0, &f),
@@ -723,7 +713,7 @@ static void test_methods_sync_dir(void **state)
 	QOK(v->sync_dir(v, path));
 	QOK(v->sync_dir(v, "no-slash.quire")); /* the current directory */
 	QOK(v->sync_dir(v, "/at-root.quire"));
-	pathcat(dir, sizeof dir, path, "-missing/x.quire");
+	tu_pathcat(dir, sizeof dir, path, "-missing/x.quire");
 	assert_int_equal(v->sync_dir(v, dir), -ENOENT);
 	arm(W_OPEN, 0, 1, EACCES);
 	assert_int_equal(v->sync_dir(v, path), -EACCES);
@@ -883,7 +873,7 @@ static char template_path[4200];
 static void make_template(void)
 {
 	quire *db;
-	pathcat(template_path, sizeof template_path, tu_path("vfs-template"), "");
+	tu_pathcat(template_path, sizeof template_path, tu_path("vfs-template"), "");
 	remove_all(template_path);
 	QOK(open_db(template_path, QUIRE_CREATE, &db));
 	put_commit(db, "tmpl", "yes");
@@ -984,8 +974,8 @@ static void test_create_race(void **state)
 	char init[4300];
 	quire *db;
 	make_template();
-	pathcat(copy_to, sizeof copy_to, path, "");
-	pathcat(init, sizeof init, path, ".init");
+	tu_pathcat(copy_to, sizeof copy_to, path, "");
+	tu_pathcat(init, sizeof init, path, ".init");
 
 	/* finished while we waited for the lock */
 	remove_all(path);
@@ -1098,7 +1088,7 @@ static void test_short_file(void **state)
 	assert_int_equal(file_len(path), 3); /* nothing written */
 	/* initialised by another process while we waited for the lock */
 	make_template();
-	pathcat(copy_to, sizeof copy_to, path, "");
+	tu_pathcat(copy_to, sizeof copy_to, path, "");
 	arm(W_FCNTL, 0, 1, 0);
 	inj[W_FCNTL].cmd = F_OFD_SETLK;
 	inj[W_FCNTL].hook = copy_template;
@@ -1182,7 +1172,7 @@ static void test_superseded(void **state)
 	quire *db, *db2, *db3;
 	quire_txn *t;
 	quire_val v;
-	pathcat(other, sizeof other, tu_path("vfs-sup-new"), "");
+	tu_pathcat(other, sizeof other, tu_path("vfs-sup-new"), "");
 
 	/* the mark alone: the path still names this file */
 	QOK(open_db(path, QUIRE_CREATE, &db));
@@ -1268,7 +1258,7 @@ static void test_leftover(void **state)
 	qvfs *v = qvfs_unix();
 	qvfs_file *f;
 	quire *db;
-	pathcat(tpath, sizeof tpath, path, ".compact");
+	tu_pathcat(tpath, sizeof tpath, path, ".compact");
 	QOK(open_db(path, QUIRE_CREATE, &db));
 	put_commit(db, "a", "1");
 	QOK(quire_close(db));
@@ -1306,7 +1296,7 @@ static void test_target_replaced(void **state)
 	quire *db;
 	QOK(open_db(path, QUIRE_CREATE, &db));
 	put_commit(db, "a", "1");
-	pathcat(copy_to, sizeof copy_to, path, ".compact");
+	tu_pathcat(copy_to, sizeof copy_to, path, ".compact");
 	/* the lock calls of a compaction: the writer's in quire_begin, ...;
 	 * the target's is the one whose file is gone after the hook */
 	uint64_t n;
@@ -1989,7 +1979,7 @@ static void countdown(void **state)
 				disarm();
 				/* a failed fdatasync poisons the handle */
 				char synced[4200];
-				pathcat(synced, sizeof synced, path, ": fdatasync");
+				tu_pathcat(synced, sizeof synced, path, ": fdatasync");
 				if (r.db && strstr(r.msg, synced)) {
 					quire_txn *t;
 					int e = quire_begin(r.db, 0, &t);
@@ -2018,7 +2008,7 @@ static void countdown(void **state)
 					expect_key(path, "after", "x");
 				}
 				/* no compaction's copy is left over */
-				pathcat(ctx, sizeof ctx, path, ".compact");
+				tu_pathcat(ctx, sizeof ctx, path, ".compact");
 				assert_int_equal(file_len(ctx), -1);
 			}
 		}

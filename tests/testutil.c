@@ -15,6 +15,16 @@
 
 #include "testutil.h"
 
+char *tu_pathcat(char *dst, size_t n, const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la + lb + 1 > n)
+		fail_msg("path too long: %s%s", a, b);
+	memcpy(dst, a, la);
+	memcpy(dst + la, b, lb + 1);
+	return dst;
+}
+
 const char *tu_path(const char *name)
 {
 	static char buf[4096];

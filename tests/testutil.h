@@ -23,6 +23,8 @@
 /* A fresh path "<test dir>/<name>-<pid>.quire"; any old file is removed.
  * The string is static: copy it to keep two. */
 const char *tu_path(const char *name);
+/* dst = a followed by b (a path: fails the test if it does not fit). */
+char *tu_pathcat(char *dst, size_t n, const char *a, const char *b);
 
 /* splitmix64 */
 uint64_t tu_rand(uint64_t *state);
