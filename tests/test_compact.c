@@ -608,21 +608,13 @@ static uint64_t hm_latest(const struct hmodel *hm)
 
 static void hm_add_op(struct hmodel *hm, const struct hop *o)
 {
-	if (hm->nops == hm->capops) {
-		hm->capops = hm->capops ? hm->capops * 2 : 1024;
-		hm->ops = realloc(hm->ops, hm->capops * sizeof *hm->ops);
-		assert_non_null(hm->ops);
-	}
+	hm->ops = tu_push(hm->ops, &hm->capops, hm->nops, sizeof *hm->ops, 1024);
 	hm->ops[hm->nops++] = *o;
 }
 
 static void hm_add_commit(struct hmodel *hm, const struct hcommit *c)
 {
-	if (hm->nc == hm->capc) {
-		hm->capc = hm->capc ? hm->capc * 2 : 256;
-		hm->c = realloc(hm->c, hm->capc * sizeof *hm->c);
-		assert_non_null(hm->c);
-	}
+	hm->c = tu_push(hm->c, &hm->capc, hm->nc, sizeof *hm->c, 256);
 	hm->c[hm->nc++] = *c;
 }
 

@@ -204,21 +204,13 @@ static void state_at(const struct run *r, uint64_t txn, struct model *m)
 
 static void add_op(struct run *r, const struct hop *o)
 {
-	if (r->nops == r->capops) {
-		r->capops = r->capops ? r->capops * 2 : 1024;
-		r->ops = realloc(r->ops, r->capops * sizeof *r->ops);
-		assert_non_null(r->ops);
-	}
+	r->ops = tu_push(r->ops, &r->capops, r->nops, sizeof *r->ops, 1024);
 	r->ops[r->nops++] = *o;
 }
 
 static void add_commit(struct run *r, const struct hcommit *c)
 {
-	if (r->nc == r->capc) {
-		r->capc = r->capc ? r->capc * 2 : 256;
-		r->c = realloc(r->c, r->capc * sizeof *r->c);
-		assert_non_null(r->c);
-	}
+	r->c = tu_push(r->c, &r->capc, r->nc, sizeof *r->c, 256);
 	r->c[r->nc++] = *c;
 }
 

@@ -15,6 +15,16 @@
 
 #include "testutil.h"
 
+void *tu_push(void *arr, size_t *cap, size_t n, size_t size, size_t first)
+{
+	if (n < *cap)
+		return arr;
+	*cap = *cap ? *cap * 2 : first;
+	arr = realloc(arr, *cap * size);
+	assert_non_null(arr);
+	return arr;
+}
+
 char *tu_pathcat(char *dst, size_t n, const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);

@@ -23,6 +23,10 @@
 /* A fresh path "<test dir>/<name>-<pid>.quire"; any old file is removed.
  * The string is static: copy it to keep two. */
 const char *tu_path(const char *name);
+/* arr (n elements of size bytes, room for *cap) with room for one more:
+ * the capacity doubles, starting at first. Fails the test when out of
+ * memory. */
+void *tu_push(void *arr, size_t *cap, size_t n, size_t size, size_t first);
 /* dst = a followed by b (a path: fails the test if it does not fit). */
 char *tu_pathcat(char *dst, size_t n, const char *a, const char *b);
 
