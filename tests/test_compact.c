@@ -96,11 +96,6 @@ static int long_tier; /* QUIRE_LONG=1 */
 #define TSAN_BUILD 0
 #endif
 
-#define SINGLE_THREADED()                                                    \
-	do {                                                                 \
-		if (TSAN_BUILD)                                              \
-			skip();                                              \
-	} while (0)
 
 /* What the running test is doing, and in which phase: every failure
  * names them. */
@@ -1557,7 +1552,6 @@ static void model_seed(uint64_t seed, int commits, struct mstats *ms)
 static void test_compact_model(void **state)
 {
 	(void)state;
-	SINGLE_THREADED();
 	struct mstats ms = {0};
 	uint64_t first = tu_seed(0xc0ac7);
 	int seeds = long_tier ? 40 : 4, commits = long_tier ? 1500 : 500;
@@ -2002,7 +1996,6 @@ static void img_variant(struct img *im, int v, uint64_t seed)
 static void test_compact_crash(void **state)
 {
 	(void)state;
-	SINGLE_THREADED();
 	uint64_t seed = tu_seed(0xc4a5);
 	int seeds = long_tier ? 10 : 1;
 	crash_states = 0;
@@ -2030,7 +2023,6 @@ static void test_compact_crash(void **state)
 static void test_compact_long_replay(void **state)
 {
 	(void)state;
-	SINGLE_THREADED();
 	struct run r;
 	uint64_t seed = tu_seed(0x10a9);
 	run_create(&r, seed, 1024, 64);
@@ -2096,7 +2088,6 @@ static void wide_commit(struct run *r, long from, long to, int del)
 static void test_compact_wide(void **state)
 {
 	(void)state;
-	SINGLE_THREADED();
 	struct run r;
 	uint64_t seed = tu_seed(0x1de);
 	long n = long_tier ? 120000 : 36000;
@@ -2285,7 +2276,6 @@ static uint64_t faults_anywhere(struct img *im)
 static void test_compact_faults(void **state)
 {
 	(void)state;
-	SINGLE_THREADED();
 	uint64_t seed = tu_seed(0xfa17), a = 0, b = 0;
 	for (int v = 0; v < 3; v++) {
 		struct img im;
@@ -2305,7 +2295,6 @@ static void test_compact_faults(void **state)
 static void test_compact_leftover(void **state)
 {
 	(void)state;
-	SINGLE_THREADED();
 	struct img im;
 	uint64_t seed = tu_seed(0x1ef7);
 	img_variant(&im, 0, seed);
@@ -2391,7 +2380,6 @@ static void test_compact_leftover(void **state)
 static void test_compact_progress(void **state)
 {
 	(void)state;
-	SINGLE_THREADED();
 	uint64_t seed = tu_seed(0x9a0c), cancels = 0, calls = 0, finals = 0;
 	for (int v = 0; v < 2; v++) {
 		struct img im;
@@ -3739,7 +3727,6 @@ static void commit_one(quire *db, const char *k, uint64_t want_txn)
 static void test_compact_args(void **state)
 {
 	(void)state;
-	SINGLE_THREADED();
 	static const double bad[] = {-0.1, 1.0, 1.5};
 	struct memvfs *mv = memvfs_new(3);
 	struct cvfs cv;
@@ -3816,7 +3803,14 @@ static int setup(void **state)
 
 int main(void)
 {
+	/* the tests with threads or processes first: a TSan build runs
+	 * only those */
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_compact_threads),
+		cmocka_unit_test(test_compact_auto),
+		cmocka_unit_test(test_compact_process),
+		cmocka_unit_test(test_compact_process_writer),
+		cmocka_unit_test(test_compact_handles),
 		cmocka_unit_test(test_compact_args),
 		cmocka_unit_test(test_compact_leftover),
 		cmocka_unit_test(test_compact_progress),
@@ -3825,14 +3819,10 @@ int main(void)
 		cmocka_unit_test(test_compact_long_replay),
 		cmocka_unit_test(test_compact_wide),
 		cmocka_unit_test(test_compact_model),
-		cmocka_unit_test(test_compact_threads),
-		cmocka_unit_test(test_compact_auto),
-		cmocka_unit_test(test_compact_process),
-		cmocka_unit_test(test_compact_process_writer),
-		cmocka_unit_test(test_compact_handles),
 	};
+	size_t n = TSAN_BUILD ? 5 : sizeof tests / sizeof *tests;
 	const char *only = getenv("QUIRE_COMPACT_ONLY"); /* e.g. "*crash" */
 	if (only && *only)
 		cmocka_set_test_filter(only);
-	return cmocka_run_group_tests(tests, setup, NULL);
+	return _cmocka_run_group_tests("tests", tests, n, setup, NULL);
 }
