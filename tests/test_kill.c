@@ -238,6 +238,10 @@ static void child(const char *path, int fd, struct gen g, const struct cfg *c)
 			child_fail(fd, "commit", e, n);
 		struct rec a = {.kind = R_ACK, .commit = n, .txn = txn};
 		send_rec(fd, &a);
+		/* kills land in compactions too: the reopen must find every
+		 * acknowledged commit, in the old file or the new one */
+		if (n % 8 == 0 && (e = quire_compact(db, NULL)) != 0)
+			child_fail(fd, "compact", e, n);
 	}
 }
 
@@ -337,7 +341,8 @@ enum { K_NOW, K_SHORT, K_DELAY, K_BIG };
 static const char *const kind_name[] = {"at once", "after < 1 ms",
 					"after < 25 ms", "inside a large value"};
 
-static uint64_t kills, verified, saw_inflight, saw_uncreated, saw_big;
+static uint64_t kills, verified, saw_inflight, saw_uncreated, saw_big,
+	saw_compacting;
 
 /* What the parent knows of the file between children. */
 struct file {
@@ -415,6 +420,10 @@ static void run_one(const char *path, struct file *f, const struct cfg *c,
 	quire *db;
 	quire_txn *t;
 	open_opts(&o, c, QUIRE_CREATE);
+	char cpath[4200];
+	snprintf(cpath, sizeof cpath, "%s.compact", path);
+	if (access(cpath, F_OK) == 0) /* killed inside a compaction */
+		saw_compacting++;
 	int e = quire_open(path, &o, &db);
 	if (e)
 		fail_msg("%s: open after the kill: %s (%s)", ctx,
@@ -527,10 +536,11 @@ static void test_kills(void **state)
 		      (unsigned long long)kills, (unsigned long long)verified);
 	print_message("# of which: %llu found the unreported commit, %llu "
 		      "killed before the open returned, %llu inside a large "
-		      "value\n",
+		      "value, %llu inside a compaction\n",
 		      (unsigned long long)saw_inflight,
 		      (unsigned long long)saw_uncreated,
-		      (unsigned long long)saw_big);
+		      (unsigned long long)saw_big,
+		      (unsigned long long)saw_compacting);
 }
 
 int main(void)
