@@ -2475,6 +2475,7 @@ static void test_compact_progress(void **state)
 
 #define T_KEYS 64
 #define T_READERS 3
+#define T_FOLLOWER T_READERS /* rd[T_FOLLOWER] follows with quire_wait */
 #define T_COMPACTIONS 6
 #define T_EVERY 150 /* writer commits between compactions */
 #define T_MAX 20000 /* then the writer rests: a bound on the work */
@@ -2783,6 +2784,52 @@ static int t_recheck(struct treader *rd, struct tsnap *h)
 	return 0;
 }
 
+/* Follows the commits as an event consumer would: quire_wait for the next
+ * operation, then the changes feed from the last one read. A compaction
+ * may drop operations it has not read yet (then it goes on from the
+ * oldest kept one); every feed it read is checked against the writer's
+ * record after the run. */
+static void *t_follower(void *p)
+{
+	struct treader *rd = p;
+	struct tshared *s = rd->s;
+	uint64_t seq = 0; /* operations read: up to seq */
+	while (!atomic_load(&s->stop)) {
+		quire_txn *t;
+		quire_stat st;
+		uint64_t h, n;
+		int e = quire_wait(rd->db, seq + 1, 20);
+		if (e == QUIRE_ETIMEDOUT)
+			continue;
+		if (e || (e = quire_begin(rd->db, QUIRE_RDONLY, &t)) != 0) {
+			tfail(s, "follower: wait/begin: %d (%s)", e,
+			      quire_errmsg());
+			break;
+		}
+		quire_txn_stat(t, &st);
+		uint64_t since = seq;
+		if (since + 1 < st.history_seq) { /* dropped while waiting */
+			rd->asof_gone++;
+			since = st.history_seq - 1;
+		}
+		e = t_feed_digest(t, since, &h, &n);
+		if (e || since + n + 1 != st.next_seq) {
+			tfail(s, "follower: feed of txn %llu from %llu: %d (%s), "
+				 "%llu operations, next seq %llu",
+			      (ull)st.txn_id, (ull)since, e, quire_errmsg(),
+			      (ull)n, (ull)st.next_seq);
+			quire_abort(t);
+			break;
+		}
+		t_feed(rd, &(struct tfeed){.txn = st.txn_id, .since = since,
+					   .hash = h, .n = n});
+		seq = st.next_seq - 1;
+		rd->snaps++;
+		quire_abort(t);
+	}
+	return NULL;
+}
+
 static void *t_reader(void *p)
 {
 	struct treader *rd = p;
@@ -2934,7 +2981,7 @@ static void test_compact_threads(void **state)
 {
 	(void)state;
 	struct tshared s = {0};
-	struct treader rd[T_READERS];
+	struct treader rd[T_READERS + 1];
 	pthread_t wt;
 	quire_options o;
 	quire *db2;
@@ -2960,6 +3007,10 @@ static void test_compact_threads(void **state)
 		assert_int_equal(
 			pthread_create(&rd[i].th, NULL, t_reader, &rd[i]), 0);
 	}
+	rd[T_FOLLOWER] = (struct treader){.s = &s, .db = s.db};
+	assert_int_equal(pthread_create(&rd[T_FOLLOWER].th, NULL, t_follower,
+					&rd[T_FOLLOWER]),
+			 0);
 	assert_int_equal(pthread_create(&wt, NULL, t_writer, &s), 0);
 	for (int c = 0; c < T_COMPACTIONS && !atomic_load(&s.stop); c++) {
 		quire_compact_options co;
@@ -3022,8 +3073,10 @@ static void test_compact_threads(void **state)
 	}
 	atomic_store(&s.stop, 1);
 	assert_int_equal(pthread_join(wt, NULL), 0);
-	for (int i = 0; i < T_READERS; i++)
+	for (int i = 0; i <= T_FOLLOWER; i++)
 		assert_int_equal(pthread_join(rd[i].th, NULL), 0);
+	uint64_t ffeeds = rd[T_FOLLOWER].nfeeds,
+		 fgaps = rd[T_FOLLOWER].asof_gone;
 	if (s.failed)
 		fail_msg("%s", s.err);
 
@@ -3043,7 +3096,7 @@ static void test_compact_threads(void **state)
 	}
 	uint64_t seen = 0, feeds = 0, snaps = 0, rechecks = 0, across = 0,
 		 asof = 0, gone = 0;
-	for (int i = 0; i < T_READERS; i++) {
+	for (int i = 0; i <= T_FOLLOWER; i++) {
 		for (size_t j = 0; j < rd[i].nseen; j++) {
 			const struct tseen *x = &rd[i].seen[j];
 			CREQ(x->txn <= final && hash_at[x->txn] == x->hash,
@@ -3108,10 +3161,11 @@ static void test_compact_threads(void **state)
 		      "compactions), %llu snapshots (%llu AS-OF, %llu AS-OF "
 		      "gone), %llu rechecks of held ones (%llu across a "
 		      "compaction), %llu states and %llu feeds checked against "
-		      "the record\n",
+		      "the record; a quire_wait follower read %llu of them (%llu "
+		      "after a compaction dropped what it had not read)\n",
 		      s.nrec, (ull)during, T_COMPACTIONS, (ull)snaps, (ull)asof,
 		      (ull)gone, (ull)rechecks, (ull)across, (ull)seen,
-		      (ull)feeds);
+		      (ull)feeds, (ull)ffeeds, (ull)fgaps);
 	free(hash_at);
 	free(s.rec);
 	model_clear(&m);
