@@ -30,6 +30,7 @@ struct mfile {
 	void *lock_owner;
 	int dir_durable;  /* its directory entry survives a power cut */
 	int opens;
+	struct mfile *next_orphan; /* removed or renamed over while open */
 };
 
 struct mhandle {
@@ -49,6 +50,7 @@ struct memvfs {
 	qvfs vfs;  /* first: the library calls us through it */
 	struct mfile **files;
 	size_t nfiles;
+	struct mfile *orphans; /* unlinked, freed when their last handle is */
 	uint64_t counts[8];
 	struct plan fault, crash;
 	int crashed;
@@ -256,13 +258,31 @@ static int mh_identity(qvfs_file *fh, uint64_t *dev, uint64_t *ino)
 	return 0;
 }
 
+static void free_file(struct mfile *f);
+static struct mfile *find_orphan(struct memvfs *m, struct mfile *f)
+{
+	struct mfile *o = m->orphans;
+	while (o && o != f)
+		o = o->next_orphan;
+	return o;
+}
+
 static void mh_close(qvfs_file *fh)
 {
 	struct mhandle *h = (struct mhandle *)fh;
 	if (h->f->lock_owner == h)
 		h->f->lock_owner = NULL;
-	h->f->opens--;
+	struct mfile *f = h->f;
+	struct memvfs *m = h->m;
+	f->opens--;
 	free(h);
+	if (f->opens || find_orphan(m, f) == NULL)
+		return;
+	struct mfile **p = &m->orphans; /* its last handle: now free it */
+	while (*p != f)
+		p = &(*p)->next_orphan;
+	*p = f->next_orphan;
+	free_file(f);
 }
 
 static const struct qvfs_file_ops mh_ops = {
@@ -309,10 +329,17 @@ static void free_file(struct mfile *f)
 	free(f);
 }
 
+/* Unlink file i: an open file lives on, nameless, like a POSIX file. */
 static void drop_file(struct memvfs *m, size_t i)
 {
-	free_file(m->files[i]);
+	struct mfile *f = m->files[i];
 	m->files[i] = m->files[--m->nfiles];
+	if (f->opens) {
+		f->next_orphan = m->orphans;
+		m->orphans = f;
+	} else {
+		free_file(f);
+	}
 }
 
 static int mv_open(qvfs *vfs, const char *path, int flags, unsigned mode,
@@ -433,7 +460,12 @@ void memvfs_free(struct memvfs *m)
 	if (!m)
 		return;
 	while (m->nfiles)
-		drop_file(m, m->nfiles - 1);
+		free_file(m->files[--m->nfiles]);
+	while (m->orphans) {
+		struct mfile *o = m->orphans;
+		m->orphans = o->next_orphan;
+		free_file(o);
+	}
 	free(m->files);
 	free(m);
 }
