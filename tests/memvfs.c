@@ -31,6 +31,11 @@ struct mfile {
 	int dir_durable;  /* its directory entry survives a power cut */
 	int opens;
 	struct mfile *next_orphan; /* removed or renamed over while open */
+	/* Renamed over a file whose entry was durable: until the directory
+	 * is synced a power cut may undo the rename, bringing that file's
+	 * durable bytes back under this name. */
+	int has_shadow;
+	struct buf shadow;
 };
 
 struct mhandle {
@@ -325,6 +330,7 @@ static void free_file(struct mfile *f)
 	free(f->ops);
 	free(f->cache.p);
 	free(f->disk.p);
+	free(f->shadow.p);
 	free(f->path);
 	free(f);
 }
@@ -391,9 +397,14 @@ static int mv_rename(qvfs *vfs, const char *from, const char *to,
 	struct mfile *f = find(m, from, NULL);
 	if (!f)
 		return -ENOENT;
-	if (find(m, to, &i)) {
+	struct mfile *old = find(m, to, &i);
+	if (old) {
 		if (noreplace)
 			return -EEXIST;
+		if (old->dir_durable) {
+			f->has_shadow = 1;
+			buf_copy(&f->shadow, &old->disk);
+		}
 		drop_file(m, i);
 	}
 	free(f->path);
@@ -408,8 +419,10 @@ static int mv_sync_dir(qvfs *vfs, const char *path)
 	int e = hook(m, MV_DIR);
 	if (e < 0)
 		return e;
-	for (size_t i = 0; i < m->nfiles; i++)
+	for (size_t i = 0; i < m->nfiles; i++) {
 		m->files[i]->dir_durable = 1;
+		m->files[i]->has_shadow = 0;
+	}
 	return 0;
 }
 
@@ -642,6 +655,15 @@ void memvfs_crash(struct memvfs *m, enum mv_crash mode, uint64_t seed)
 		struct mfile *f = m->files[i];
 		if (mode != MV_CRASH_PROCESS && !f->dir_durable &&
 		    (rnd(&rng) & 1)) {
+			if (f->has_shadow) { /* the rename it made is undone */
+				struct mfile *back = add_file(m, f->path);
+				buf_copy(&back->disk, &f->shadow);
+				buf_copy(&back->cache, &f->shadow);
+				back->dir_durable = 1;
+				drop_file(m, i); /* back takes f's place */
+				i++;
+				continue;
+			}
 			drop_file(m, i); /* its directory entry never landed */
 			continue;
 		}
