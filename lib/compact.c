@@ -15,8 +15,12 @@
  *    the commit log as ordinary commits of the new file, with their own
  *    times and metadata: txn ids and sequence numbers come out the same,
  *    because each commit's operations are replayed in sequence order.
- *    Writers go on committing to the old file meanwhile; rounds repeat
- *    while a round still has much to copy.
+ *    Copied commits append batches only (folding them would copy the
+ *    tree again per writer checkpoint). Writers go on committing to the
+ *    old file meanwhile; rounds repeat while a round still has much to
+ *    copy, and after the first few each holds this process's writers off
+ *    for at most SLICE_NS, so the copy gains on a writer at full speed.
+ *    Then both files are synced, so that the final round syncs little.
  * 4. Final round with the writer locks of the old file held (the writer
  *    pause): replay the rest, sync the new file, mark the old file's slot
  *    superseded, rename the new file over the path, sync the directory,
