@@ -206,9 +206,15 @@ static int copy_value(struct compaction *c, quire_txn *src, struct wval *v)
 }
 
 /* Renew the source transaction's epoch: nodes evicted meanwhile may then
- * be freed, so a long copy does not pin the whole file in memory. */
-static void renew_epoch(quire_txn *src)
+ * be freed, so a long copy does not pin the whole file in memory. A feed
+ * open on src points into such nodes: it is closed (*feed NULL), and its
+ * user reopens it where it stood. */
+static void renew_epoch(quire_txn *src, quire_changes **feed)
 {
+	if (feed) {
+		quire_changes_close(*feed);
+		*feed = NULL;
+	}
 	cache_exit(src->snap->qf->cache, &src->es);
 	cache_enter(src->snap->qf->cache, &src->es);
 }
@@ -286,7 +292,7 @@ static int copy_tree(struct compaction *c, quire_txn *src, int tree,
 			goto out;
 		note_landed(l, muts, pos, n);
 		n = 0;
-		renew_epoch(src);
+		renew_epoch(src, NULL);
 		if ((e = merged_at(&m, last, lastlen, 1)) != 0)
 			goto out;
 	}
@@ -349,9 +355,7 @@ static int copy_ops(struct compaction *c, quire_txn *src,
 			e = append_chunk(c, QT_SEQ, muts, n, NULL, root);
 			n = 0;
 			arena_free(&ar); /* leaves it empty and usable */
-			quire_changes_close(feed); /* it points into nodes */
-			feed = NULL;
-			renew_epoch(src);
+			renew_epoch(src, &feed);
 		}
 	}
 	quire_changes_close(feed);
@@ -486,27 +490,19 @@ static int replay(struct compaction *c, quire_txn *src, uint64_t budget_ns,
 		c->total += src->snap->h.total_bytes - c->src_end;
 		c->src_end = src->snap->h.total_bytes;
 	}
-	int e = quire_changes_open(src, next_seq - 1, &feed);
+	int e = 0;
 	for (uint64_t t = have + 1; !e && t <= src->snap->h.txn; t++) {
+		if (!feed && (e = quire_changes_open(src, next_seq - 1, &feed)))
+			break;
 		if ((e = replay_one(c, src, feed, t)) == 0)
 			e = progress(c, 0);
-		++*n;
-		if (!e && *n % 256 == 0) {
-			/* the feed points into nodes the renewal may free:
-			 * reopen it where it stood */
-			quire_changes_close(feed);
-			feed = NULL;
-			renew_epoch(src);
-			ts = snap_acquire(c->t);
-			next_seq = ts->h.next_seq;
-			snap_release(ts);
-			e = quire_changes_open(src, next_seq - 1, &feed);
-		}
+		next_seq = c->t->cur_next_seq; /* set by replay_one's commit */
+		if (++*n % 256 == 0)
+			renew_epoch(src, &feed);
 		if (deadline && mono_ns() > deadline)
 			break;
 	}
-	if (feed)
-		quire_changes_close(feed);
+	quire_changes_close(feed);
 	return e;
 }
 
@@ -745,15 +741,13 @@ static void *background(void *arg)
 
 void compact_auto(quire *db)
 {
-	quire_txn *txn;
-	quire_stat st;
-	if (atomic_load(&db->compacting) || atomic_load(&db->closing) ||
-	    quire_begin(db, QUIRE_RDONLY, &txn) != 0)
+	if (atomic_load(&db->compacting) || atomic_load(&db->closing))
 		return;
-	quire_txn_stat(txn, &st);
-	quire_abort(txn);
-	if (st.garbage_ratio <= db->opts.auto_compact_ratio ||
-	    st.file_bytes - st.live_bytes < AUTO_MIN_GARBAGE)
+	struct snap *cur = snap_acquire(db); /* the commit just made */
+	uint64_t file = cur->h.total_bytes, garbage = file - cur->h.live_bytes;
+	snap_release(cur);
+	if ((double)garbage <= db->opts.auto_compact_ratio * (double)file ||
+	    garbage < AUTO_MIN_GARBAGE)
 		return;
 	pthread_mutex_lock(&db->bg_mu);
 	if (db->bg_started && !atomic_load(&db->compacting)) {
@@ -763,7 +757,6 @@ void compact_auto(quire *db)
 	if (!db->bg_started && !atomic_load(&db->closing))
 		db->bg_started = pthread_create(&db->bg, NULL, background, db) == 0;
 	pthread_mutex_unlock(&db->bg_mu);
-	qerr_clear();
 }
 
 void compact_stop(quire *db)
