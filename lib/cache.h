@@ -34,17 +34,17 @@ void cache_free(struct cache *c);
 void cache_enter(struct cache *c, struct epoch_slot *s);
 void cache_exit(struct cache *c, struct epoch_slot *s);
 
-/* Memory for a node of size bytes, to fill and then cache_insert() or
- * cache_discard(). NULL when out of memory. */
-uint8_t *cache_alloc(uint32_t size);
-void cache_discard(uint8_t *node);
-
 /* The cached node at off, or NULL. Marks it recently used. */
 const uint8_t *cache_lookup(struct cache *c, uint64_t off);
 
-/* Add a verified node; returns the cached copy (node itself, or the copy
- * another thread inserted first, in which case node is discarded). */
+/* Add a verified node, held in memory from malloc that this call takes
+ * over (it keeps a copy with the node's search index, nindex.h). Returns
+ * the cached copy (or the one another thread inserted first), or NULL when
+ * out of memory. */
 const uint8_t *cache_insert(struct cache *c, uint64_t off, uint8_t *node);
+
+/* The search index of a node returned by cache_lookup/cache_insert. */
+const void *cache_nindex(const uint8_t *node);
 
 /* Make a node returned by cache_lookup/cache_insert the next candidate for
  * eviction: a commit replaced it, so only older snapshots still want it.

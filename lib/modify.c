@@ -88,7 +88,7 @@ void modify_done(struct modify *m, int committed)
 			cache_insert(m->db->qf->cache, m->nodes[i].off,
 				     m->nodes[i].buf);
 		else
-			cache_discard(m->nodes[i].buf);
+			free(m->nodes[i].buf);
 	}
 	free(m->nodes);
 	free(m->replaced);
@@ -248,7 +248,7 @@ static int write_node(struct modify *m, int tree, unsigned level,
 		m->nodes = v;
 		m->cap = cap;
 	}
-	uint8_t *buf = cache_alloc((uint32_t)size);
+	uint8_t *buf = malloc(size);
 	if (!buf)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	node_header(buf, tree, level, (unsigned)n, (uint32_t)size);
@@ -269,7 +269,7 @@ static int write_node(struct modify *m, int tree, unsigned level,
 	qblock_seal(buf, (uint32_t)size, off);
 	int err = df_append_block(m->db, buf, (uint32_t)size, &off);
 	if (err) {
-		cache_discard(buf);
+		free(buf);
 		return err;
 	}
 	m->nodes[m->nnodes].off = off;

@@ -68,11 +68,12 @@ static inline const uint8_t *node_entry(const uint8_t *n, unsigned i,
 	return n + ld16(n + 16 + 2 * i);
 }
 
-/* Key of entry i (leaf or internal: both start with klen, key). */
-static inline const uint8_t *node_key(const uint8_t *n, unsigned i,
-				      uint32_t *klen)
+/* Key of the entry at byte offset off of the node (leaf or internal: both
+ * start with klen, key). */
+static inline const uint8_t *node_key_at(const uint8_t *n, unsigned off,
+					 uint32_t *klen)
 {
-	const uint8_t *e = n + ld16(n + 16 + 2 * i);
+	const uint8_t *e = n + off;
 	uint64_t l = 0;
 	if (QLIKELY(e[0] < 0x80)) {
 		*klen = e[0];
@@ -81,6 +82,13 @@ static inline const uint8_t *node_key(const uint8_t *n, unsigned i,
 	size_t k = varint_get(e, e + VARINT_MAX, &l);
 	*klen = (uint32_t)l;
 	return e + k;
+}
+
+/* Key of entry i. */
+static inline const uint8_t *node_key(const uint8_t *n, unsigned i,
+				      uint32_t *klen)
+{
+	return node_key_at(n, ld16(n + 16 + 2 * i), klen);
 }
 
 /* Full structural check of a node read from offset off. Returns 0 or

@@ -7,7 +7,10 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
+
 #include "error.h"
+#include "nindex.h"
 #include "tree.h"
 
 int node_get(struct qfile *qf, uint64_t off, uint32_t size, int tree, int level,
@@ -27,18 +30,31 @@ int node_get(struct qfile *qf, uint64_t off, uint32_t size, int tree, int level,
 	if (size < QF_BLOCK_HDR || size > QF_NODE_MAX)
 		return qerr(QUIRE_ECORRUPT, "%s: node at offset %llu: bad size",
 			    qf->path, (unsigned long long)off);
-	uint8_t *buf = cache_alloc(size);
+	uint8_t *buf = malloc(size);
 	if (!buf)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	int e = df_read(qf, buf, size, off, "node");
 	if (!e && (e = node_verify(buf, size, off, tree, level)) != 0)
 		e = qerr_wrap(e, qf->path);
 	if (e) {
-		cache_discard(buf);
+		free(buf);
 		return e;
 	}
-	*out = cache_insert(qf->cache, off, buf);
+	if (!(*out = cache_insert(qf->cache, off, buf)))
+		return qerr(QUIRE_ENOMEM, "out of memory");
 	return 0;
+}
+
+/* node_lower_bound and node_child_for on a node from node_get. */
+static unsigned lower_bound(const uint8_t *n, const void *key, size_t klen,
+			    int *exact)
+{
+	return nindex_lower_bound(cache_nindex(n), n, key, klen, exact);
+}
+
+static unsigned child_for(const uint8_t *n, const void *key, size_t klen)
+{
+	return nindex_child_for(cache_nindex(n), n, key, klen);
 }
 
 int tree_get(struct qfile *qf, const struct qroot *root, int tree, const void *key,
@@ -55,14 +71,14 @@ int tree_get(struct qfile *qf, const struct qroot *root, int tree, const void *k
 			return r;
 		if (level == 0) {
 			int exact;
-			unsigned i = node_lower_bound(n, key, klen, &exact);
+			unsigned i = lower_bound(n, key, klen, &exact);
 			if (!exact)
 				return QUIRE_NOTFOUND;
 			node_leaf_entry(n, i, e);
 			return 0;
 		}
 		struct ientry ie;
-		node_int_entry(n, node_child_for(n, key, klen), &ie);
+		node_int_entry(n, child_for(n, key, klen), &ie);
 		off = ie.child_off;
 		size = ie.child_size;
 	}
@@ -137,11 +153,11 @@ int tcur_seek(struct tcur *c, const void *key, size_t klen)
 	if (e)
 		return e;
 	for (int level = c->root.height - 1; level > 0; level--) {
-		c->lv[level].i = node_child_for(c->lv[level].n, key, klen);
+		c->lv[level].i = child_for(c->lv[level].n, key, klen);
 		if ((e = load_child(c, level)) != 0)
 			return e;
 	}
-	c->lv[0].i = node_lower_bound(c->lv[0].n, key, klen, &exact);
+	c->lv[0].i = lower_bound(c->lv[0].n, key, klen, &exact);
 	c->valid = 1;
 	if (c->lv[0].i < node_count(c->lv[0].n))
 		return 0;

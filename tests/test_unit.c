@@ -1,7 +1,8 @@
 /*
  * test_unit.c - the encoding layers one by one: CRC-32C, varints, key order,
- * the superblock, slots and commit header, node build/verify/search, and
- * operation records. Each decoder is also fed damaged input.
+ * the superblock, slots and commit header, node build/verify/search, the
+ * node search index, and operation records. Each decoder is also fed
+ * damaged input.
  */
 #include "config.h"
 
@@ -17,6 +18,7 @@
 
 #include "crc32c.h"
 #include "format.h"
+#include "nindex.h"
 #include "node.h"
 #include "oplog.h"
 #include "testutil.h"
@@ -260,6 +262,104 @@ static void test_internal_node(void **state)
 	free(node);
 }
 
+/* A random key made to collide: a prefix from a few shared stems, then a
+ * tail from an alphabet with zero bytes, so that keys often agree on their
+ * first bytes, end inside the index's six-byte window, or differ only in
+ * trailing zeros. */
+static size_t tie_key(uint64_t *rs, uint8_t *k, const uint8_t *stem,
+		      size_t stemlen)
+{
+	static const uint8_t abc[] = {0, 0, 1, 'a', 'b', 0xff};
+	size_t n = (size_t)(tu_rand(rs) % (stemlen + 1));
+	memcpy(k, stem, n);
+	size_t tail = (size_t)(tu_rand(rs) % 11);
+	for (size_t i = 0; i < tail; i++)
+		k[n++] = abc[tu_rand(rs) % sizeof abc];
+	return n;
+}
+
+struct tkey {
+	uint8_t b[32];
+	size_t len;
+};
+
+static int tkey_cmp(const void *a, const void *b)
+{
+	const struct tkey *x = a, *y = b;
+	return key_cmp(x->b, x->len, y->b, y->len);
+}
+
+/* The index answers every search exactly as the node does: random nodes
+ * (leaves and internal nodes, 1 to 300 entries) of colliding keys, probed
+ * with their own keys, near misses and random keys. */
+static void test_nindex(void **state)
+{
+	uint64_t rs = 7;
+	unsigned probes = 0, ties = 0;
+	for (int round = 0; round < 600; round++) {
+		uint8_t stem[20];
+		size_t stemlen = (size_t)(tu_rand(&rs) % sizeof stem);
+		for (size_t i = 0; i < stemlen; i++)
+			stem[i] = (uint8_t)(tu_rand(&rs) % 3 ? 'k' : 0);
+		unsigned want = 1 + (unsigned)(tu_rand(&rs) % 300);
+		struct tkey *keys = calloc(want, sizeof *keys);
+		for (unsigned i = 0; i < want; i++)
+			keys[i].len = tie_key(&rs, keys[i].b, stem, stemlen);
+		qsort(keys, want, sizeof *keys, tkey_cmp);
+		unsigned n = 0;
+		for (unsigned i = 0; i < want; i++)
+			if (!n || tkey_cmp(&keys[n - 1], &keys[i]))
+				keys[n++] = keys[i];
+		int level = (int)(tu_rand(&rs) % 2);
+		uint8_t *ents = malloc((size_t)n * 64), *d = ents;
+		size_t *lens = malloc(n * sizeof *lens);
+		for (unsigned i = 0; i < n; i++) {
+			struct ientry ie = {keys[i].b, (uint32_t)keys[i].len,
+					    4096 + 100 * i, 100, 1, 100};
+			lens[i] = level ? int_entry_put(d, &ie)
+					: leaf_entry_put(d, keys[i].b,
+							 keys[i].len, i, "v",
+							 1, 0, 0);
+			d += lens[i];
+		}
+		uint32_t size;
+		uint8_t *node = build(level, ents, lens, n, &size);
+		QOK(node_verify(node, size, 1 << 19, QT_KEYS, level));
+		size_t xs = nindex_size(node);
+		assert_int_equal(xs % 64, 0);
+		void *x = aligned_alloc(64, xs);
+		nindex_build(x, node);
+		for (int p = 0; p < 200; p++) {
+			struct tkey q;
+			if (p % 3 == 0) { /* a key of the node, maybe changed */
+				q = keys[tu_rand(&rs) % n];
+				if (p % 2 && q.len < sizeof q.b)
+					q.b[q.len++] = 0;
+				else if (p % 5 == 0 && q.len)
+					q.len--;
+			} else {
+				q.len = tie_key(&rs, q.b, stem, stemlen);
+			}
+			int e1, e2;
+			unsigned a = node_lower_bound(node, q.b, q.len, &e1);
+			assert_int_equal(nindex_lower_bound(x, node, q.b,
+							    q.len, &e2), a);
+			assert_int_equal(e1, e2);
+			assert_int_equal(nindex_child_for(x, node, q.b, q.len),
+					 node_child_for(node, q.b, q.len));
+			probes++;
+			ties += e1;
+		}
+		free(x);
+		free(node);
+		free(ents);
+		free(lens);
+		free(keys);
+	}
+	print_message("# index probes: %u (%u exact)\n", probes, ties);
+	assert_true(ties > probes / 10);
+}
+
 static void test_oprec(void **state)
 {
 	uint8_t buf[128];
@@ -301,6 +401,7 @@ int main(void)
 		cmocka_unit_test(test_super_and_slots),
 		cmocka_unit_test(test_node),
 		cmocka_unit_test(test_internal_node),
+		cmocka_unit_test(test_nindex),
 		cmocka_unit_test(test_oprec),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
