@@ -31,12 +31,14 @@
 #define LINE 64
 #define PREFETCH_LINES 6 /* the whole index of a leaf of about 40 entries */
 
-/* A cached node is one block, aligned to a cache line: its search index
- * (nindex.h, whole lines), this 48-byte header, the node's bytes. A lookup
- * touches the line of the header, which holds the node's block header too
- * (size, tree, level, count), and the index lines just before it, where
- * the fences end; it fetches them all at once, so that the search that
- * follows waits for memory only once more, for the entry it lands on. */
+/* A cached node is one block: room for its search index (nindex.h, whole
+ * lines), this 48-byte header at a cache-line boundary, the node's bytes.
+ * A lookup touches the line of the header, which holds the node's block
+ * header too (size, tree, level, count), and the index lines just before
+ * it, where the fences end; it fetches them all at once, so that the
+ * search that follows waits for memory only once more, for the entry it
+ * lands on. The index is built by the first search (cache_nindex): a scan
+ * never needs it. */
 struct cnode {
 	uint64_t off;                   /* set before publication */
 	uint32_t xbytes;                /* bytes of the index before it */
@@ -44,13 +46,17 @@ struct cnode {
 	struct cnode *rprev, *rnext;    /* CLOCK ring; retired queue: rnext */
 	uint64_t retired;               /* epoch stamp once evicted */
 	_Atomic uint8_t ref;            /* CLOCK: used since the hand passed */
+	_Atomic uint8_t xstate;         /* X_NONE, X_BUILDING, X_READY */
+	uint8_t lead;                   /* block start to the index */
 	_Alignas(16) uint8_t data[];
 };
+
+enum { X_NONE, X_BUILDING, X_READY };
 
 static void cnode_free(struct cnode *n)
 {
 	if (n)
-		free((uint8_t *)n - n->xbytes);
+		free((uint8_t *)n - n->xbytes - n->lead);
 }
 
 _Static_assert(offsetof(struct cnode, data) == 48,
@@ -283,8 +289,18 @@ void cache_exit(struct cache *c, struct epoch_slot *s)
 
 const void *cache_nindex(const uint8_t *node)
 {
-	const struct cnode *n = of_data(node);
-	return (const uint8_t *)n - n->xbytes;
+	struct cnode *n = of_data(node);
+	uint8_t *x = (uint8_t *)n - n->xbytes;
+	uint8_t st = atomic_load_explicit(&n->xstate, memory_order_acquire);
+	if (st == X_READY)
+		return x;
+	if (st == X_NONE &&
+	    atomic_compare_exchange_strong(&n->xstate, &st, X_BUILDING)) {
+		nindex_build(x, node);
+		atomic_store_explicit(&n->xstate, X_READY, memory_order_release);
+		return x;
+	}
+	return NULL; /* another thread is building it */
 }
 
 const uint8_t *cache_lookup(struct cache *c, uint64_t off)
@@ -376,16 +392,18 @@ const uint8_t *cache_insert(struct cache *c, uint64_t off, uint8_t *node)
 	struct shard *s = shard_of(c, off);
 	size_t vbytes = 0, size = node_size(node), xbytes = nindex_size(node);
 	size_t bytes = xbytes + sizeof *v + size;
-	uint8_t *b = aligned_alloc(LINE, (bytes + LINE - 1) & -(size_t)LINE);
+	uint8_t *b = malloc(LINE - 1 + bytes);
 	if (!b) {
 		free(node);
 		return NULL;
 	}
-	struct cnode *n = (struct cnode *)(void *)(b + xbytes);
+	uintptr_t h = ((uintptr_t)b + xbytes + LINE - 1) & -(uintptr_t)LINE;
+	struct cnode *n = (struct cnode *)(void *)(b + (h - (uintptr_t)b));
 	n->xbytes = (uint32_t)xbytes;
+	n->lead = (uint8_t)(h - (uintptr_t)b - xbytes);
 	n->charge = (uint32_t)(bytes - sizeof *n + OVERHEAD);
+	atomic_init(&n->xstate, X_NONE);
 	memcpy(n->data, node, size);
-	nindex_build(b, n->data);
 	free(node);
 
 	pthread_mutex_lock(&s->mu);

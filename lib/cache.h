@@ -38,12 +38,14 @@ void cache_exit(struct cache *c, struct epoch_slot *s);
 const uint8_t *cache_lookup(struct cache *c, uint64_t off);
 
 /* Add a verified node, held in memory from malloc that this call takes
- * over (it keeps a copy with the node's search index, nindex.h). Returns
+ * over (it keeps a copy with room for the node's search index). Returns
  * the cached copy (or the one another thread inserted first), or NULL when
  * out of memory. */
 const uint8_t *cache_insert(struct cache *c, uint64_t off, uint8_t *node);
 
-/* The search index of a node returned by cache_lookup/cache_insert. */
+/* The search index of a node returned by cache_lookup/cache_insert,
+ * built now if this is its first search; NULL while another thread builds
+ * it (search the node itself then). */
 const void *cache_nindex(const uint8_t *node);
 
 /* Make a node returned by cache_lookup/cache_insert the next candidate for

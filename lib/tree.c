@@ -45,16 +45,21 @@ int node_get(struct qfile *qf, uint64_t off, uint32_t size, int tree, int level,
 	return 0;
 }
 
-/* node_lower_bound and node_child_for on a node from node_get. */
+/* node_lower_bound and node_child_for on a node from node_get, through
+ * its index. */
 static unsigned lower_bound(const uint8_t *n, const void *key, size_t klen,
 			    int *exact)
 {
-	return nindex_lower_bound(cache_nindex(n), n, key, klen, exact);
+	const void *x = cache_nindex(n);
+	return x ? nindex_lower_bound(x, n, key, klen, exact)
+		 : node_lower_bound(n, key, klen, exact);
 }
 
 static unsigned child_for(const uint8_t *n, const void *key, size_t klen)
 {
-	return nindex_child_for(cache_nindex(n), n, key, klen);
+	const void *x = cache_nindex(n);
+	return x ? nindex_child_for(x, n, key, klen)
+		 : node_child_for(n, key, klen);
 }
 
 int tree_get(struct qfile *qf, const struct qroot *root, int tree, const void *key,

@@ -1,8 +1,7 @@
 /*
  * test_alloc.c - allocation failure at every allocation of a workload.
  *
- * The program is linked with
- * -Wl,--wrap=malloc,calloc,realloc,aligned_alloc,strdup,free,
+ * The program is linked with -Wl,--wrap=malloc,calloc,realloc,strdup,free,
  * so every allocation the library makes goes through the wrappers below
  * (the library is linked in whole as libquire_core.la). While the wrappers
  * are armed they count allocations and make the n-th one fail (return
@@ -61,13 +60,11 @@
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t n);
-void *__real_aligned_alloc(size_t align, size_t n);
 char *__real_strdup(const char *s);
 void __real_free(void *p);
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t n);
-void *__wrap_aligned_alloc(size_t align, size_t n);
 char *__wrap_strdup(const char *s);
 void __wrap_free(void *p);
 
@@ -146,16 +143,6 @@ void *__wrap_realloc(void *p, size_t n)
 	else if (p && !n && !q)
 		al.live--;
 	return q;
-}
-
-void *__wrap_aligned_alloc(size_t align, size_t n)
-{
-	if (fail_now())
-		return NULL;
-	void *p = __real_aligned_alloc(align, n);
-	if (p)
-		al.live++;
-	return p;
 }
 
 char *__wrap_strdup(const char *s)
