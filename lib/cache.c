@@ -37,8 +37,9 @@
  * header too (size, tree, level, count), and the index lines just before
  * it, where the fences end; it fetches them all at once, so that the
  * search that follows waits for memory only once more, for the entry it
- * lands on. The index is built by the first search (cache_nindex): a scan
- * never needs it. */
+ * lands on. The index is built by the second search (cache_nindex): a scan
+ * never needs it, and a commit that looks into a leaf once and replaces it
+ * does not pay for it. */
 struct cnode {
 	uint64_t off;                   /* set before publication */
 	uint32_t xbytes;                /* bytes of the index before it */
@@ -46,12 +47,12 @@ struct cnode {
 	struct cnode *rprev, *rnext;    /* CLOCK ring; retired queue: rnext */
 	uint64_t retired;               /* epoch stamp once evicted */
 	_Atomic uint8_t ref;            /* CLOCK: used since the hand passed */
-	_Atomic uint8_t xstate;         /* X_NONE, X_BUILDING, X_READY */
+	_Atomic uint8_t xstate;         /* X_NONE, X_SEEN, X_BUILDING, X_READY */
 	uint8_t lead;                   /* block start to the index */
 	_Alignas(16) uint8_t data[];
 };
 
-enum { X_NONE, X_BUILDING, X_READY };
+enum { X_NONE, X_SEEN, X_BUILDING, X_READY };
 
 static void cnode_free(struct cnode *n)
 {
@@ -294,7 +295,11 @@ const void *cache_nindex(const uint8_t *node)
 	uint8_t st = atomic_load_explicit(&n->xstate, memory_order_acquire);
 	if (st == X_READY)
 		return x;
-	if (st == X_NONE &&
+	if (st == X_NONE) {
+		atomic_compare_exchange_strong(&n->xstate, &st, X_SEEN);
+		return NULL;
+	}
+	if (st == X_SEEN &&
 	    atomic_compare_exchange_strong(&n->xstate, &st, X_BUILDING)) {
 		nindex_build(x, node);
 		atomic_store_explicit(&n->xstate, X_READY, memory_order_release);

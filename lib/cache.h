@@ -43,9 +43,9 @@ const uint8_t *cache_lookup(struct cache *c, uint64_t off);
  * out of memory. */
 const uint8_t *cache_insert(struct cache *c, uint64_t off, uint8_t *node);
 
-/* The search index of a node returned by cache_lookup/cache_insert,
- * built now if this is its first search; NULL while another thread builds
- * it (search the node itself then). */
+/* The search index of a node returned by cache_lookup/cache_insert, built
+ * now if this is its second search; NULL at its first search and while
+ * another thread builds it (search the node itself then). */
 const void *cache_nindex(const uint8_t *node);
 
 /* Make a node returned by cache_lookup/cache_insert the next candidate for
