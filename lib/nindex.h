@@ -41,4 +41,11 @@ unsigned nindex_lower_bound(const void *x, const uint8_t *n, const void *key,
 unsigned nindex_child_for(const void *x, const uint8_t *n, const void *key,
 			  size_t klen);
 
+/* Byte offset of entry i of node n (node_entry_at), from its index: the
+ * line a search just read, where the node's offset array may be cold. */
+static inline unsigned nindex_entry_at(const void *x, unsigned i)
+{
+	return (unsigned)(((const uint64_t *)x)[i] & 0xffff);
+}
+
 #endif

@@ -84,11 +84,17 @@ static inline const uint8_t *node_key_at(const uint8_t *n, unsigned off,
 	return e + k;
 }
 
+/* Byte offset of entry i in the node. */
+static inline unsigned node_entry_at(const uint8_t *n, unsigned i)
+{
+	return ld16(n + 16 + 2 * i);
+}
+
 /* Key of entry i. */
 static inline const uint8_t *node_key(const uint8_t *n, unsigned i,
 				      uint32_t *klen)
 {
-	return node_key_at(n, ld16(n + 16 + 2 * i), klen);
+	return node_key_at(n, node_entry_at(n, i), klen);
 }
 
 /* Full structural check of a node read from offset off. Returns 0 or
@@ -101,8 +107,12 @@ int node_verify(const uint8_t *n, uint32_t size, uint64_t off, int tree,
 int lentry_parse(const uint8_t *p, const uint8_t *end, struct lentry *e);
 int ientry_parse(const uint8_t *p, const uint8_t *end, struct ientry *e);
 
+/* Entry i of a verified node; the _at forms take the entry's byte offset
+ * (node_entry_at, nindex_entry_at) instead. */
 void node_leaf_entry(const uint8_t *n, unsigned i, struct lentry *e);
 void node_int_entry(const uint8_t *n, unsigned i, struct ientry *e);
+void node_leaf_entry_at(const uint8_t *n, unsigned at, struct lentry *e);
+void node_int_entry_at(const uint8_t *n, unsigned at, struct ientry *e);
 
 /* Leaf: index of the first key >= key (count if none); *exact says whether
  * it is equal. Internal: index of the child that may hold key. */

@@ -46,20 +46,28 @@ int node_get(struct qfile *qf, uint64_t off, uint32_t size, int tree, int level,
 }
 
 /* node_lower_bound and node_child_for on a node from node_get, through
- * its index. */
+ * its index; *at (unless NULL) receives the byte offset of the entry
+ * found, when there is one. */
 static unsigned lower_bound(const uint8_t *n, const void *key, size_t klen,
-			    int *exact)
+			    int *exact, unsigned *at)
 {
 	const void *x = cache_nindex(n);
-	return x ? nindex_lower_bound(x, n, key, klen, exact)
-		 : node_lower_bound(n, key, klen, exact);
+	unsigned i = x ? nindex_lower_bound(x, n, key, klen, exact)
+		       : node_lower_bound(n, key, klen, exact);
+	if (at && *exact)
+		*at = x ? nindex_entry_at(x, i) : node_entry_at(n, i);
+	return i;
 }
 
-static unsigned child_for(const uint8_t *n, const void *key, size_t klen)
+static unsigned child_for(const uint8_t *n, const void *key, size_t klen,
+			  unsigned *at)
 {
 	const void *x = cache_nindex(n);
-	return x ? nindex_child_for(x, n, key, klen)
-		 : node_child_for(n, key, klen);
+	unsigned i = x ? nindex_child_for(x, n, key, klen)
+		       : node_child_for(n, key, klen);
+	if (at)
+		*at = x ? nindex_entry_at(x, i) : node_entry_at(n, i);
+	return i;
 }
 
 int tree_get(struct qfile *qf, const struct qroot *root, int tree, const void *key,
@@ -74,16 +82,18 @@ int tree_get(struct qfile *qf, const struct qroot *root, int tree, const void *k
 		int r = node_get(qf, off, size, tree, level, &n);
 		if (r)
 			return r;
+		unsigned at;
 		if (level == 0) {
 			int exact;
-			unsigned i = lower_bound(n, key, klen, &exact);
+			lower_bound(n, key, klen, &exact, &at);
 			if (!exact)
 				return QUIRE_NOTFOUND;
-			node_leaf_entry(n, i, e);
+			node_leaf_entry_at(n, at, e);
 			return 0;
 		}
 		struct ientry ie;
-		node_int_entry(n, child_for(n, key, klen), &ie);
+		child_for(n, key, klen, &at);
+		node_int_entry_at(n, at, &ie);
 		off = ie.child_off;
 		size = ie.child_size;
 	}
@@ -158,11 +168,11 @@ int tcur_seek(struct tcur *c, const void *key, size_t klen)
 	if (e)
 		return e;
 	for (int level = c->root.height - 1; level > 0; level--) {
-		c->lv[level].i = child_for(c->lv[level].n, key, klen);
+		c->lv[level].i = child_for(c->lv[level].n, key, klen, NULL);
 		if ((e = load_child(c, level)) != 0)
 			return e;
 	}
-	c->lv[0].i = lower_bound(c->lv[0].n, key, klen, &exact);
+	c->lv[0].i = lower_bound(c->lv[0].n, key, klen, &exact, NULL);
 	c->valid = 1;
 	if (c->lv[0].i < node_count(c->lv[0].n))
 		return 0;

@@ -329,6 +329,24 @@ static void test_nindex(void **state)
 		assert_int_equal(xs % 64, 0);
 		void *x = aligned_alloc(64, xs);
 		nindex_build(x, node);
+		for (unsigned i = 0; i < n; i++) {
+			unsigned at = node_entry_at(node, i);
+			assert_int_equal(nindex_entry_at(x, i), at);
+			uint32_t kl;
+			const uint8_t *k = node_key_at(node, at, &kl);
+			assert_int_equal(kl, keys[i].len);
+			assert_memory_equal(k, keys[i].b, kl);
+			if (level) {
+				struct ientry ie;
+				node_int_entry_at(node, at, &ie);
+				assert_int_equal(ie.child_off, 4096 + 100 * i);
+			} else {
+				struct lentry le;
+				node_leaf_entry_at(node, at, &le);
+				assert_int_equal(le.meta, i);
+				assert_memory_equal(le.val, "v", 1);
+			}
+		}
 		for (int p = 0; p < 200; p++) {
 			struct tkey q;
 			if (p % 3 == 0) { /* a key of the node, maybe changed */
