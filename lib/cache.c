@@ -1,8 +1,8 @@
 /*
  * cache.c - sharded node cache with CLOCK eviction and epoch reclamation.
  *
- * 64 shards, each an open-addressing hash table of (offset, node) slots and
- * a CLOCK ring. Inserts, evictions and table growth take the shard's mutex;
+ * 64 shards, each an open-addressing hash table of tagged node addresses
+ * and a CLOCK ring. Inserts, evictions and table growth take the shard's mutex;
  * lookups take no lock at all. That is safe because every lookup happens
  * inside a transaction, which holds an epoch: nothing it can reach (an
  * evicted node, an outgrown table) is freed before it ends. A lookup that
@@ -63,10 +63,16 @@ static void cnode_free(struct cnode *n)
 _Static_assert(offsetof(struct cnode, data) == 48,
 	       "the header and the block header share a line");
 
+/* A slot holds a node's address; its low 6 bits, zero as the header is
+ * line-aligned, carry a tag from the hash of the node's offset, so that a
+ * lookup reads a node other than its own only once in 64 probes past one.
+ * Eight bytes a slot keep the tables small enough to stay in the CPU
+ * cache. 0: free. */
 struct slot {
-	_Atomic uint64_t off;           /* 0: free (no node lives at 0) */
-	_Atomic(struct cnode *) node;
+	_Atomic uintptr_t v;
 };
+
+#define TAG_MASK ((uintptr_t)LINE - 1)
 
 struct table {
 	size_t cap;
@@ -103,16 +109,30 @@ static inline struct shard *shard_of(struct cache *c, uint64_t off)
 	return &c->shard[h >> 58];
 }
 
-static inline size_t home_of(const struct table *t, uint64_t off)
+static inline uint64_t hash_off(uint64_t off)
 {
-	uint64_t h = (off >> 4) * 0xff51afd7ed558ccdull;
-	return (size_t)(h >> 32) & (t->cap - 1);
+	return (off >> 4) * 0xff51afd7ed558ccdull;
 }
 
-static inline uint64_t slot_off(const struct slot *s)
+static inline size_t home_of(const struct table *t, uint64_t off)
 {
-	return atomic_load_explicit(&((struct slot *)s)->off,
-				    memory_order_relaxed);
+	return (size_t)(hash_off(off) >> 32) & (t->cap - 1);
+}
+
+static inline uintptr_t tag_of(uint64_t off)
+{
+	return (uintptr_t)(hash_off(off) >> 26) & TAG_MASK;
+}
+
+static inline uintptr_t slot_get(const struct slot *s)
+{
+	return atomic_load_explicit(&((struct slot *)s)->v,
+				    memory_order_acquire);
+}
+
+static inline struct cnode *slot_node(uintptr_t v)
+{
+	return (struct cnode *)(v & ~TAG_MASK);
 }
 
 /* Writers (shard mutex held): slot holding off, or the free slot where it
@@ -120,8 +140,9 @@ static inline uint64_t slot_off(const struct slot *s)
 static size_t probe(const struct table *t, uint64_t off)
 {
 	size_t i = home_of(t, off);
-	uint64_t k;
-	while ((k = slot_off(&t->slot[i])) && k != off)
+	uintptr_t v, tag = tag_of(off);
+	while ((v = slot_get(&t->slot[i])) &&
+	       ((v & TAG_MASK) != tag || slot_node(v)->off != off))
 		i = (i + 1) & (t->cap - 1);
 	return i;
 }
@@ -134,29 +155,32 @@ static struct table *table_new(size_t cap)
 	return t;
 }
 
-static void slot_set(struct slot *s, uint64_t off, struct cnode *n)
+/* Publish v (a tagged node, or 0) in slot s: the node is complete. */
+static void slot_set(struct slot *s, uintptr_t v)
 {
-	atomic_store_explicit(&s->off, off, memory_order_relaxed);
-	atomic_store_explicit(&s->node, n, memory_order_release);
+	atomic_store_explicit(&s->v, v, memory_order_release);
+}
+
+static uintptr_t tagged(struct cnode *n)
+{
+	return (uintptr_t)n | tag_of(n->off);
 }
 
 /* Remove slot i, shifting later members of its probe run back. */
 static void table_remove(struct table *t, size_t i)
 {
 	size_t mask = t->cap - 1, j = i;
-	slot_set(&t->slot[i], 0, NULL);
+	slot_set(&t->slot[i], 0);
 	for (;;) {
 		j = (j + 1) & mask;
-		uint64_t k = slot_off(&t->slot[j]);
-		if (!k)
+		uintptr_t v = slot_get(&t->slot[j]);
+		if (!v)
 			return;
-		size_t h = home_of(t, k);
+		size_t h = home_of(t, slot_node(v)->off);
 		/* move j into the hole unless its home lies in (i, j] */
 		if ((j > i && (h <= i || h > j)) || (j < i && h <= i && h > j)) {
-			slot_set(&t->slot[i], k,
-				 atomic_load_explicit(&t->slot[j].node,
-						      memory_order_relaxed));
-			slot_set(&t->slot[j], 0, NULL);
+			slot_set(&t->slot[i], v);
+			slot_set(&t->slot[j], 0);
 			i = j;
 		}
 	}
@@ -192,8 +216,7 @@ void cache_free(struct cache *c)
 		struct shard *s = &c->shard[i];
 		struct table *t = atomic_load(&s->tab);
 		for (size_t b = 0; t && b < t->cap; b++)
-			if (slot_off(&t->slot[b]))
-				cnode_free(atomic_load(&t->slot[b].node));
+			cnode_free(slot_node(slot_get(&t->slot[b])));
 		free(t);
 		pthread_mutex_destroy(&s->mu);
 	}
@@ -314,27 +337,26 @@ const uint8_t *cache_lookup(struct cache *c, uint64_t off)
 	const struct table *t =
 		atomic_load_explicit(&s->tab, memory_order_acquire);
 	size_t i = home_of(t, off);
+	uintptr_t tag = tag_of(off);
 	for (;;) {
-		uint64_t k = slot_off(&t->slot[i]);
-		if (!k)
+		uintptr_t v = slot_get(&t->slot[i]);
+		if (!v)
 			break;
-		if (k == off) {
-			struct cnode *n = atomic_load_explicit(
-				&((struct slot *)&t->slot[i])->node,
-				memory_order_acquire);
-			if (!n)
-				break;
+		if ((v & TAG_MASK) == tag) {
+			struct cnode *n = slot_node(v);
 			/* the index lies before the header; the lines a
 			 * search reads are among its last ones */
 			for (int l = 1; l <= PREFETCH_LINES; l++)
 				__builtin_prefetch(
 					(const void *)((uintptr_t)n - l * LINE));
-			if (n->off != off)
-				break; /* changing under us: read it again */
-			if (!atomic_load_explicit(&n->ref, memory_order_relaxed))
-				atomic_store_explicit(&n->ref, 1,
-						      memory_order_relaxed);
-			return n->data;
+			if (n->off == off) {
+				if (!atomic_load_explicit(&n->ref,
+							  memory_order_relaxed))
+					atomic_store_explicit(
+						&n->ref, 1, memory_order_relaxed);
+				return n->data;
+			}
+			/* another node with the same tag */
 		}
 		i = (i + 1) & (t->cap - 1);
 	}
@@ -358,10 +380,9 @@ static void grow(struct cache *c, struct shard *s)
 	if (!t)
 		return; /* stay fuller; still correct */
 	for (size_t i = 0; i < old->cap; i++) {
-		uint64_t k = slot_off(&old->slot[i]);
-		if (k)
-			slot_set(&t->slot[probe(t, k)], k,
-				 atomic_load(&old->slot[i].node));
+		uintptr_t v = slot_get(&old->slot[i]);
+		if (v)
+			slot_set(&t->slot[probe(t, slot_node(v)->off)], v);
 	}
 	atomic_store_explicit(&s->tab, t, memory_order_release);
 	retire_table(c, old);
@@ -414,8 +435,9 @@ const uint8_t *cache_insert(struct cache *c, uint64_t off, uint8_t *node)
 	pthread_mutex_lock(&s->mu);
 	struct table *t = atomic_load(&s->tab);
 	size_t k = probe(t, off);
-	if (slot_off(&t->slot[k])) { /* another thread loaded it first */
-		struct cnode *o = atomic_load(&t->slot[k].node);
+	uintptr_t v0 = slot_get(&t->slot[k]);
+	if (v0) { /* another thread loaded it first */
+		struct cnode *o = slot_node(v0);
 		pthread_mutex_unlock(&s->mu);
 		cnode_free(n);
 		atomic_store_explicit(&o->ref, 1, memory_order_relaxed);
@@ -423,7 +445,7 @@ const uint8_t *cache_insert(struct cache *c, uint64_t off, uint8_t *node)
 	}
 	n->off = off;
 	atomic_init(&n->ref, 1);
-	slot_set(&t->slot[k], off, n);
+	slot_set(&t->slot[k], tagged(n));
 	if (s->hand) { /* insert just behind the hand: last to be examined */
 		n->rnext = s->hand;
 		n->rprev = s->hand->rprev;

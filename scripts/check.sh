@@ -35,7 +35,7 @@ run build-check-asan CFLAGS="-O1 -g -fno-omit-frame-pointer $san" \
 # and nothing for TSan. halt_on_error: any report fails the test at once.
 echo "== ThreadSanitizer build (threaded tests)"
 tsan="-fsanitize=thread"
-tsan_tests="tests/test_threads tests/test_history tests/test_compact"
+tsan_tests="tests/test_threads tests/test_history tests/test_compact tests/test_cache"
 mkdir -p build-check-tsan
 (cd build-check-tsan &&
 	../configure --enable-werror CFLAGS="-O1 -g $tsan" \
