@@ -272,16 +272,22 @@ static void remove_leftover(quire *db)
  * QUIRE_NOTFOUND if neither is valid, or an I/O error. Any thread may call
  * it: it changes nothing (the writer keeps its own counter, see
  * df_writer_begin). */
+static int slot_bytes(struct qfile *qf,
+		      uint8_t buf[QF_SLOT1_OFF + QF_SLOT_SIZE - QF_SLOT0_OFF])
+{
+	size_t n = QF_SLOT1_OFF + QF_SLOT_SIZE - QF_SLOT0_OFF;
+	if (!qf->smap)
+		return df_read(qf, buf, n, QF_SLOT0_OFF, "slots");
+	memcpy(buf, qf->smap + QF_SLOT0_OFF, n);
+	return 0;
+}
+
 static int read_slots(struct qfile *qf, struct qslot *best)
 {
 	uint8_t buf[QF_SLOT1_OFF + QF_SLOT_SIZE - QF_SLOT0_OFF];
-	if (qf->smap) {
-		memcpy(buf, qf->smap + QF_SLOT0_OFF, sizeof buf);
-	} else {
-		int e = df_read(qf, buf, sizeof buf, QF_SLOT0_OFF, "slots");
-		if (e)
-			return e;
-	}
+	int e = slot_bytes(qf, buf);
+	if (e)
+		return e;
 	struct qslot s[2];
 	int ok0 = qslot_get(buf, &s[0]) == 0;
 	int ok1 = qslot_get(buf + (QF_SLOT1_OFF - QF_SLOT0_OFF), &s[1]) == 0;
@@ -773,7 +779,7 @@ int df_writer_begin(quire *db)
 	 * newest; its next slot must outnumber both. */
 	uint8_t buf[QF_SLOT1_OFF + QF_SLOT_SIZE - QF_SLOT0_OFF];
 	struct qslot s0, s1;
-	if ((e = df_read(db->qf, buf, sizeof buf, QF_SLOT0_OFF, "slots")) != 0)
+	if ((e = slot_bytes(db->qf, buf)) != 0)
 		return e;
 	db->slot_counter = 0;
 	if (qslot_get(buf, &s0) == 0)

@@ -84,7 +84,8 @@ void modify_done(struct modify *m, int committed)
 		cache_demote(m->replaced[i]);
 	for (size_t i = 0; i < m->nnodes; i++) {
 		if (committed &&
-		    (m->cache_leaves || node_level(m->nodes[i].buf) > 0))
+		    (m->cache_leaves || m->nodes[i].keep ||
+		     node_level(m->nodes[i].buf) > 0))
 			cache_insert(m->db->qf->cache, m->nodes[i].off,
 				     m->nodes[i].buf);
 		else
@@ -273,6 +274,7 @@ static int write_node(struct modify *m, int tree, unsigned level,
 		return err;
 	}
 	m->nodes[m->nnodes].off = off;
+	m->nodes[m->nnodes].keep = 0;
 	m->nodes[m->nnodes++].buf = buf;
 	if (level == 0 && m->pos)
 		for (size_t i = 0; i < n; i++)
@@ -484,6 +486,7 @@ int modify_tree(struct modify *m, int tree, const struct qroot *old,
 {
 	struct elist l = {0}, p = {0};
 	unsigned level = 0;
+	size_t first = m->nnodes;
 	int e;
 	m->mbase = muts;
 	m->pos = pos;
@@ -533,5 +536,12 @@ int modify_tree(struct modify *m, int tree, const struct qroot *old,
 	elist_free(&p);
 	if (!e && out->height > TREE_MAX_HEIGHT)
 		e = qerr(QUIRE_EINVAL, "tree too high");
+	/* the last leaf written is the right edge of what changed; an
+	 * append rewrites it next time, so it is worth caching */
+	for (size_t i = m->nnodes; !e && i-- > first;)
+		if (node_level(m->nodes[i].buf) == 0) {
+			m->nodes[i].keep = 1;
+			break;
+		}
 	return e;
 }

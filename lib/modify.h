@@ -36,6 +36,7 @@ struct modify {
 	struct {
 		uint64_t off;
 		uint8_t *buf;
+		int keep;         /* cached even if leaves are not */
 	} *nodes;                 /* nodes written, for the cache */
 	size_t nnodes, cap;
 	const uint8_t **replaced; /* old nodes this commit rewrote */

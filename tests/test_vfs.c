@@ -1135,10 +1135,10 @@ static void test_tail(void **state)
 	arm(W_FSTAT, 0, 1, EIO);
 	assert_int_equal(quire_begin(db, 0, &t), QUIRE_EIO);
 	msg_names(path, EIO);
-	/* nor the slots */
+	/* the slots come from the mapping: no read to fail */
 	arm(W_PREAD, 0, 1, EIO);
-	assert_int_equal(quire_begin(db, 0, &t), QUIRE_EIO);
-	msg_names(path, EIO);
+	QOK(quire_begin(db, 0, &t));
+	quire_abort(t);
 	disarm();
 	/* a failed rollback leaves the tail for the next writer */
 	QOK(quire_begin(db, 0, &t));
