@@ -156,7 +156,9 @@ typedef struct quire_options {
 	 *  Default 4096. Files with different node sizes stay compatible. */
 	unsigned int node_size;
 	/** Bytes of decoded nodes kept in memory, shared by every transaction of
-	 *  the handle. Default 64 MiB; minimum 1 MiB. */
+	 *  the handle, counting each node's search index and bookkeeping
+	 *  (8 bytes an entry: a tenth of a 4 KiB leaf of 100-byte values).
+	 *  Default 64 MiB; minimum 1 MiB. */
 	size_t cache_size;
 	/** How long quire_begin() of a write transaction waits for a writer in
 	 *  another process: 0 fails at once with QUIRE_EBUSY (default), a
