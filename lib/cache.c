@@ -2,13 +2,13 @@
  * cache.c - sharded node cache with CLOCK eviction and epoch reclamation.
  *
  * 64 shards, each an open-addressing hash table of tagged node addresses
- * and a CLOCK ring. Inserts, evictions and table growth take the shard's mutex;
- * lookups take no lock at all. That is safe because every lookup happens
- * inside a transaction, which holds an epoch: nothing it can reach (an
- * evicted node, an outgrown table) is freed before it ends. A lookup that
- * races with a change may miss (and read the node from the file) but never
- * returns a wrong node: it checks the node's own offset, and nodes never
- * change.
+ * and a CLOCK ring. Inserts, evictions and table growth take the shard's
+ * mutex; lookups take no lock at all. That is safe because every lookup
+ * happens inside a transaction, which holds an epoch: nothing it can reach
+ * (an evicted node, an outgrown table) is freed before it ends. A lookup
+ * that races with a change may miss (and read the node from the file) but
+ * never returns a wrong node: it checks the node's own offset, and nodes
+ * never change.
  *
  * Eviction unlinks nodes into a retired queue stamped with the global epoch
  * (which it then advances); reclaim_locked() takes out what is older than
@@ -423,10 +423,11 @@ const uint8_t *cache_insert(struct cache *c, uint64_t off, uint8_t *node)
 		free(node);
 		return NULL;
 	}
-	uintptr_t h = ((uintptr_t)b + xbytes + LINE - 1) & -(uintptr_t)LINE;
-	struct cnode *n = (struct cnode *)(void *)(b + (h - (uintptr_t)b));
+	/* lead bytes first, so that the header starts a line */
+	size_t lead = -((uintptr_t)b + xbytes) & (LINE - 1);
+	struct cnode *n = (struct cnode *)(void *)(b + lead + xbytes);
 	n->xbytes = (uint32_t)xbytes;
-	n->lead = (uint8_t)(h - (uintptr_t)b - xbytes);
+	n->lead = (uint8_t)lead;
 	n->charge = (uint32_t)(bytes - sizeof *n + OVERHEAD);
 	atomic_init(&n->xstate, X_NONE);
 	memcpy(n->data, node, size);

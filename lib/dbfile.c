@@ -268,23 +268,25 @@ static void remove_leftover(quire *db)
 	free(tpath);
 }
 
+#define SLOTS_BYTES (QF_SLOT1_OFF + QF_SLOT_SIZE - QF_SLOT0_OFF)
+
+/* The bytes of both slots: through the mapping when there is one (no
+ * system call), else read. */
+static int slot_bytes(struct qfile *qf, uint8_t buf[SLOTS_BYTES])
+{
+	if (!qf->smap)
+		return df_read(qf, buf, SLOTS_BYTES, QF_SLOT0_OFF, "slots");
+	memcpy(buf, qf->smap + QF_SLOT0_OFF, SLOTS_BYTES);
+	return 0;
+}
+
 /* Read both slots; the valid one with the larger counter wins. Returns 0,
  * QUIRE_NOTFOUND if neither is valid, or an I/O error. Any thread may call
  * it: it changes nothing (the writer keeps its own counter, see
  * df_writer_begin). */
-static int slot_bytes(struct qfile *qf,
-		      uint8_t buf[QF_SLOT1_OFF + QF_SLOT_SIZE - QF_SLOT0_OFF])
-{
-	size_t n = QF_SLOT1_OFF + QF_SLOT_SIZE - QF_SLOT0_OFF;
-	if (!qf->smap)
-		return df_read(qf, buf, n, QF_SLOT0_OFF, "slots");
-	memcpy(buf, qf->smap + QF_SLOT0_OFF, n);
-	return 0;
-}
-
 static int read_slots(struct qfile *qf, struct qslot *best)
 {
-	uint8_t buf[QF_SLOT1_OFF + QF_SLOT_SIZE - QF_SLOT0_OFF];
+	uint8_t buf[SLOTS_BYTES];
 	int e = slot_bytes(qf, buf);
 	if (e)
 		return e;
@@ -777,7 +779,7 @@ int df_writer_begin(quire *db)
 		return e;
 	/* Only a writer writes slots, so the counters it reads now are the
 	 * newest; its next slot must outnumber both. */
-	uint8_t buf[QF_SLOT1_OFF + QF_SLOT_SIZE - QF_SLOT0_OFF];
+	uint8_t buf[SLOTS_BYTES];
 	struct qslot s0, s1;
 	if ((e = slot_bytes(db->qf, buf)) != 0)
 		return e;

@@ -91,7 +91,7 @@ void nindex_build(void *x, const uint8_t *n)
 	f->cplen = (uint16_t)cp;
 	memcpy((uint8_t *)prefix_of(f, count), k, cp);
 	for (unsigned i = 0; i < count; i++) {
-		unsigned off = ld16(n + 16 + 2 * i);
+		unsigned off = node_entry_at(n, i);
 		k = node_key_at(n, off, &kl);
 		ent[i] = suffix(k, kl, cp) << 16 | off;
 		if (i % GROUP == 0)

@@ -3,8 +3,9 @@
  *
  * A node is one block: the 16-byte block header (count in aux, tree id and
  * level in b5/b6), then an array of 16-bit entry offsets, then the entries in
- * key order. Lookups binary-search the offset array and compare keys where
- * they lie; nothing is decoded whole. node_verify() checks a node completely
+ * key order. Searches binary-search the offset array and compare keys where
+ * they lie (a cached node also has an index for that, nindex.h); nothing
+ * is decoded whole. node_verify() checks a node completely
  * once, when it enters the cache, so that the accessors below may then trust
  * it without bounds checks.
  *
@@ -60,12 +61,18 @@ static inline uint32_t node_size(const uint8_t *n)
 	return ld32(n + 8);
 }
 
+/* Byte offset of entry i in the node. */
+static inline unsigned node_entry_at(const uint8_t *n, unsigned i)
+{
+	return ld16(n + 16 + 2 * i);
+}
+
 static inline const uint8_t *node_entry(const uint8_t *n, unsigned i,
 					const uint8_t **end)
 {
 	unsigned c = node_count(n);
-	*end = n + (i + 1 < c ? ld16(n + 16 + 2 * (i + 1)) : node_size(n));
-	return n + ld16(n + 16 + 2 * i);
+	*end = n + (i + 1 < c ? node_entry_at(n, i + 1) : node_size(n));
+	return n + node_entry_at(n, i);
 }
 
 /* Key of the entry at byte offset off of the node (leaf or internal: both
@@ -82,12 +89,6 @@ static inline const uint8_t *node_key_at(const uint8_t *n, unsigned off,
 	size_t k = varint_get(e, e + VARINT_MAX, &l);
 	*klen = (uint32_t)l;
 	return e + k;
-}
-
-/* Byte offset of entry i in the node. */
-static inline unsigned node_entry_at(const uint8_t *n, unsigned i)
-{
-	return ld16(n + 16 + 2 * i);
 }
 
 /* Key of entry i. */

@@ -45,6 +45,13 @@ int node_get(struct qfile *qf, uint64_t off, uint32_t size, int tree, int level,
 	return 0;
 }
 
+/* Byte offset of entry i of n, from its index x when it has one (the line
+ * the search just read). */
+static unsigned entry_at(const void *x, const uint8_t *n, unsigned i)
+{
+	return x ? nindex_entry_at(x, i) : node_entry_at(n, i);
+}
+
 /* node_lower_bound and node_child_for on a node from node_get, through
  * its index; *at (unless NULL) receives the byte offset of the entry
  * found, when there is one. */
@@ -55,7 +62,7 @@ static unsigned lower_bound(const uint8_t *n, const void *key, size_t klen,
 	unsigned i = x ? nindex_lower_bound(x, n, key, klen, exact)
 		       : node_lower_bound(n, key, klen, exact);
 	if (at && *exact)
-		*at = x ? nindex_entry_at(x, i) : node_entry_at(n, i);
+		*at = entry_at(x, n, i);
 	return i;
 }
 
@@ -66,7 +73,7 @@ static unsigned child_for(const uint8_t *n, const void *key, size_t klen,
 	unsigned i = x ? nindex_child_for(x, n, key, klen)
 		       : node_child_for(n, key, klen);
 	if (at)
-		*at = x ? nindex_entry_at(x, i) : node_entry_at(n, i);
+		*at = entry_at(x, n, i);
 	return i;
 }
 

@@ -22,7 +22,6 @@
 #include <cmocka.h>
 
 #include "cache.h"
-#include "format.h"
 #include "nindex.h"
 #include "node.h"
 #include "testutil.h"
@@ -36,25 +35,16 @@
 /* A leaf of three entries whose keys and metas name its offset. */
 static uint8_t *make_node(uint64_t off)
 {
-	uint8_t ents[3][32], k[9];
-	size_t len[3], total = 0;
+	uint8_t ents[96], *d = ents, k[9];
+	size_t len[3];
+	uint32_t size;
 	for (int i = 0; i < 3; i++) {
 		st64be(k, off);
 		k[8] = (uint8_t)i;
-		len[i] = leaf_entry_put(ents[i], k, sizeof k, off, "v", 1, 0, 0);
-		total += len[i];
+		len[i] = leaf_entry_put(d, k, sizeof k, off, "v", 1, 0, 0);
+		d += len[i];
 	}
-	uint32_t size = (uint32_t)node_bytes(3, total);
-	uint8_t *n = malloc(size);
-	assert_non_null(n);
-	node_header(n, QT_KEYS, 0, 3, size);
-	uint32_t pos = QF_BLOCK_HDR + 2 * 3;
-	for (int i = 0; i < 3; i++) {
-		st16(n + QF_BLOCK_HDR + 2 * i, (uint16_t)pos);
-		memcpy(n + pos, ents[i], len[i]);
-		pos += (uint32_t)len[i];
-	}
-	return n;
+	return tu_node(0, ents, len, 3, &size);
 }
 
 /* Check that node n is the one at off, searching it twice (the second

@@ -154,28 +154,6 @@ static void test_super_and_slots(void **state)
 	assert_int_equal(qslot_get(sb, &sg), QUIRE_ECORRUPT);
 }
 
-/* A node of n encoded entries (lens[i] bytes each, back to back in ents),
- * laid out as modify.c does. */
-static uint8_t *build(int level, const uint8_t *ents, const size_t *lens,
-		      unsigned n, uint32_t *size)
-{
-	size_t total = 0;
-	for (unsigned i = 0; i < n; i++)
-		total += lens[i];
-	*size = (uint32_t)node_bytes(n, total);
-	uint8_t *node = malloc(*size);
-	node_header(node, QT_KEYS, (unsigned)level, n, *size);
-	uint32_t pos = QF_BLOCK_HDR + 2 * n;
-	for (unsigned i = 0; i < n; i++) {
-		st16(node + QF_BLOCK_HDR + 2 * i, (uint16_t)pos);
-		memcpy(node + pos, ents, lens[i]);
-		ents += lens[i];
-		pos += (uint32_t)lens[i];
-	}
-	qblock_seal(node, *size, 1 << 19);
-	return node;
-}
-
 /* A leaf of n keys "key0000", "key0002", ... with value = key. */
 static uint8_t *make_leaf(unsigned n, uint32_t *size)
 {
@@ -187,7 +165,7 @@ static uint8_t *make_leaf(unsigned n, uint32_t *size)
 		lens[i] = leaf_entry_put(d, k, 7, i, k, 7, 0, 0);
 		d += lens[i];
 	}
-	uint8_t *node = build(0, ents, lens, n, size);
+	uint8_t *node = tu_node(0, ents, lens, n, size);
 	free(ents);
 	free(lens);
 	return node;
@@ -197,9 +175,9 @@ static void test_node(void **state)
 {
 	uint32_t size;
 	uint8_t *n = make_leaf(50, &size);
-	QOK(node_verify(n, size, 1 << 19, QT_KEYS, 0));
+	QOK(node_verify(n, size, TU_NODE_OFF, QT_KEYS, 0));
 	/* the same bytes elsewhere in the file: refused */
-	assert_int_equal(node_verify(n, size, (1 << 19) + 4096, QT_KEYS, 0),
+	assert_int_equal(node_verify(n, size, TU_NODE_OFF + 4096, QT_KEYS, 0),
 			 QUIRE_ECORRUPT);
 	assert_int_equal(node_count(n), 50);
 	int exact;
@@ -214,15 +192,15 @@ static void test_node(void **state)
 	assert_int_equal(e.meta, 7);
 	assert_memory_equal(e.val, "key0014", 7);
 	/* wrong expectations and damage are refused */
-	assert_int_equal(node_verify(n, size, 1 << 19, QT_SEQ, 0),
+	assert_int_equal(node_verify(n, size, TU_NODE_OFF, QT_SEQ, 0),
 			 QUIRE_ECORRUPT);
-	assert_int_equal(node_verify(n, size, 1 << 19, QT_KEYS, 1),
+	assert_int_equal(node_verify(n, size, TU_NODE_OFF, QT_KEYS, 1),
 			 QUIRE_ECORRUPT);
-	assert_int_equal(node_verify(n, size - 1, 1 << 19, QT_KEYS, 0),
+	assert_int_equal(node_verify(n, size - 1, TU_NODE_OFF, QT_KEYS, 0),
 			 QUIRE_ECORRUPT);
 	for (uint32_t b = 0; b < size * 8; b += 3) {
 		n[b / 8] ^= (uint8_t)(1 << (b % 8));
-		assert_int_equal(node_verify(n, size, 1 << 19, QT_KEYS, 0),
+		assert_int_equal(node_verify(n, size, TU_NODE_OFF, QT_KEYS, 0),
 				 QUIRE_ECORRUPT);
 		n[b / 8] ^= (uint8_t)(1 << (b % 8));
 	}
@@ -231,8 +209,8 @@ static void test_node(void **state)
 	node_leaf_entry(n, 0, &a);
 	node_leaf_entry(n, 1, &b);
 	memcpy((uint8_t *)a.key, "key9999", 7);
-	qblock_seal(n, size, 1 << 19);
-	assert_int_equal(node_verify(n, size, 1 << 19, QT_KEYS, 0),
+	qblock_seal(n, size, TU_NODE_OFF);
+	assert_int_equal(node_verify(n, size, TU_NODE_OFF, QT_KEYS, 0),
 			 QUIRE_ECORRUPT);
 	free(n);
 }
@@ -246,15 +224,15 @@ static void test_internal_node(void **state)
 	struct ientry b = {(const uint8_t *)"m", 1, 6000, 120, 12, 900};
 	lens[0] = int_entry_put(ents, &a);
 	lens[1] = int_entry_put(ents + lens[0], &b);
-	uint8_t *node = build(1, ents, lens, 2, &size);
-	QOK(node_verify(node, size, 1 << 19, QT_KEYS, 1));
+	uint8_t *node = tu_node(1, ents, lens, 2, &size);
+	QOK(node_verify(node, size, TU_NODE_OFF, QT_KEYS, 1));
 	assert_int_equal(node_child_for(node, "0", 1), 0); /* below all */
 	assert_int_equal(node_child_for(node, "a", 1), 0);
 	assert_int_equal(node_child_for(node, "l", 1), 0);
 	assert_int_equal(node_child_for(node, "m", 1), 1);
 	assert_int_equal(node_child_for(node, "zz", 2), 1);
 	/* a child that lies after its parent could form a cycle: refused */
-	uint8_t *low = build(1, ents, lens, 2, &size);
+	uint8_t *low = tu_node(1, ents, lens, 2, &size);
 	qblock_seal(low, size, 6000);
 	assert_int_equal(node_verify(low, size, 6000, QT_KEYS, 1),
 			 QUIRE_ECORRUPT);
@@ -323,8 +301,8 @@ static void test_nindex(void **state)
 			d += lens[i];
 		}
 		uint32_t size;
-		uint8_t *node = build(level, ents, lens, n, &size);
-		QOK(node_verify(node, size, 1 << 19, QT_KEYS, level));
+		uint8_t *node = tu_node(level, ents, lens, n, &size);
+		QOK(node_verify(node, size, TU_NODE_OFF, QT_KEYS, level));
 		size_t xs = nindex_size(node);
 		assert_int_equal(xs % 64, 0);
 		void *x = aligned_alloc(64, xs);

@@ -13,7 +13,30 @@
 
 #include <cmocka.h>
 
+#include "format.h"
+#include "node.h"
 #include "testutil.h"
+
+uint8_t *tu_node(int level, const uint8_t *ents, const size_t *lens,
+		 unsigned n, uint32_t *size)
+{
+	size_t total = 0;
+	for (unsigned i = 0; i < n; i++)
+		total += lens[i];
+	*size = (uint32_t)node_bytes(n, total);
+	uint8_t *node = malloc(*size);
+	assert_non_null(node);
+	node_header(node, QT_KEYS, (unsigned)level, n, *size);
+	uint32_t pos = QF_BLOCK_HDR + 2 * n;
+	for (unsigned i = 0; i < n; i++) {
+		st16(node + QF_BLOCK_HDR + 2 * i, (uint16_t)pos);
+		memcpy(node + pos, ents, lens[i]);
+		ents += lens[i];
+		pos += (uint32_t)lens[i];
+	}
+	qblock_seal(node, *size, TU_NODE_OFF);
+	return node;
+}
 
 void *tu_push(void *arr, size_t *cap, size_t n, size_t size, size_t first)
 {

@@ -27,6 +27,12 @@ const char *tu_path(const char *name);
  * the capacity doubles, starting at first. Fails the test when out of
  * memory. */
 void *tu_push(void *arr, size_t *cap, size_t n, size_t size, size_t first);
+/* A key-tree node at level of n encoded entries (lens[i] bytes each, back
+ * to back in ents), laid out as modify.c does and sealed as if written at
+ * offset TU_NODE_OFF; *size receives its size. Free it with free(). */
+#define TU_NODE_OFF (1u << 19)
+uint8_t *tu_node(int level, const uint8_t *ents, const size_t *lens,
+		 unsigned n, uint32_t *size);
 /* dst = a followed by b (a path: fails the test if it does not fit). */
 char *tu_pathcat(char *dst, size_t n, const char *a, const char *b);
 
