@@ -1,30 +1,97 @@
 /*
  * quire-bench.c - db_bench workloads (LevelDB's, as ported to LMDB and
- * SQLite by Symas) against quire, LMDB and SQLite in one run, with ratios.
+ * SQLite by Symas) against quire, LMDB, SQLite, LevelDB and RocksDB in one
+ * run, measured as a user meets each engine: with its default options.
+ * N is --num (default 1M), keys are 16 decimal digits, values --value-size
+ * (100) random bytes.
  *
- *   fillseq     keys 0..N-1 in order, --batch keys per commit, no fsync
- *   fillrandom  N keys drawn uniformly from [0, N), same commits
- *   overwrite   N more random keys into the fillrandom database
- *   readrandom  N random lookups in one read transaction (after reopening
- *               the overwritten database)
- *   readseq     one full scan, touching every key and value
- *   fillsync    --sync-ops random keys, one per durable commit
- *   diff        quire only, after the others: quire_diff of two versions
- *               one commit apart against a full scan (see run_diff)
+ *   fillseq      keys 0..N-1 in order, --batch (1000) keys per commit, no
+ *                fsync
+ *   fillrandom   N keys drawn uniformly from [0, N), same commits
+ *   overwrite    N more random keys into the fillrandom database
+ *   readrandom   N random lookups (after reopening the overwritten
+ *                database), 100 per read transaction, touching the first
+ *                and last byte of every value found
+ *   readseq      one full scan forwards, touching every key and value
+ *   readreverse  the same backwards
+ *   readwhilewriting  one writer thread commits --batch random keys at a
+ *                time (no fsync) into that database at full speed for
+ *                --rww-secs (5) while readers look up random keys, 100 per
+ *                read transaction, so that each new transaction sees new
+ *                commits: 1 reader thread, then 2 reader threads, then 2
+ *                reader processes that open the database themselves.
+ *                Reads/s per reader and the writer's puts/s. Each commit
+ *                also puts a marker key, and at the end every reader must
+ *                find the newest marker in a new read transaction (a
+ *                check that readers, other processes' too, see new
+ *                commits). LevelDB and RocksDB let only one process open
+ *                a database: no process variant for them.
+ *   fill100K     N/1000 (at least 1) values of 100 KiB under distinct
+ *                keys in random order, one value per commit, no fsync:
+ *                1000 values, 100 MB, at N = 1M
+ *   read100K     10 lookups per value of fill100K's database at random,
+ *                100 per read transaction, touching first and last byte
+ *   fillsync     --sync-ops (10000) random keys, one per durable commit
+ *   space        N distinct keys in random order (--batch per commit),
+ *                then --space-rounds (5) rounds of N random overwrites,
+ *                100 puts per commit, no fsync: overwrite puts/s, the
+ *                file size sampled every 100 commits (peak) and after
+ *                closing (final), against the raw key+value bytes and
+ *                against LMDB's file. A quire variant that keeps only the
+ *                last 100 commits runs when quire has such an option
+ *                (TODO(retention) in adapter_quire.c); today it has not.
+ *                The run of an engine stops early (and says so) when the
+ *                disk is nearly full.
+ *   diff         quire only, after the others, once (it takes the best of
+ *                5 repetitions itself): quire_diff of two versions one
+ *                commit apart against a full scan (see run_diff)
  *
- * Only the operations are timed (not open and close). Each workload runs
- * for every engine before the next workload starts, so that slow drift of
- * the machine hits all engines alike. Not a test: it prints figures.
+ * Defaults. Every engine runs with its defaults, as the "# engine" lines
+ * of the output and each adapter's header say: quire with
+ * quire_options_init() (64 MiB node cache), LMDB with a map size of eight
+ * times the largest data set (at least 1 GiB; LMDB cannot do without
+ * one), SQLite in WAL mode, LevelDB and RocksDB with default options (a
+ * read transaction is a snapshot there). "No fsync" is each engine's way
+ * of committing without fsync (QUIRE_NOSYNC, MDB_NOSYNC,
+ * synchronous=OFF, sync=false). --tuned (or --cache-mb N) adds a quire
+ * instance with a 1 GiB (N MiB) node cache, reported in its own table
+ * labelled TUNED, never in the headline.
+ *
+ * Runs. Every workload runs --runs times (default 3); the tables show the
+ * median ops/s with the range (min-max) and the quire/LMDB ratio of the
+ * medians. A round runs every selected workload once, each for every
+ * engine before the next workload starts, so that slow drift of the
+ * machine hits all engines alike; every round starts from fresh databases
+ * (a database goes as soon as no later workload of the round reads it; a
+ * reading workload whose fill was not selected builds it, untimed). Only
+ * the operations are timed (not open and close, not building key arrays).
+ *
+ * Memory. Each workload of each engine runs in a forked child process,
+ * which builds its keys, opens the database, runs the workload and closes
+ * it: engines never share memory or caches. The child's /proc/self/status
+ * at the end of the workload, minus what it held before opening the
+ * database (its key arrays: 16 bytes a key, 160 MB at 10M keys), is the
+ * engine's memory: VmRSS, the part of it mapped from files (LMDB reads
+ * through its map), and the peak VmHWM (reset before opening). The file
+ * size after each workload is reported too.
+ *
+ * Not a test: it prints figures, and exits nonzero only when something
+ * fails.
  */
 #include "config.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,30 +99,91 @@
 #include "quire.h"
 
 #define KLEN 16
-#define NBENCH 6
+#define BIGV (100 * 1024)	/* fill100K's value size */
+#define RPT 100			/* lookups per read transaction */
+#define SPACE_BATCH 100		/* puts per commit of space's overwrites */
+#define SPACE_SAMPLE 100	/* commits between two file size samples */
+#define MAXRUNS 25
+#define MAXROUNDS 20		/* --space-rounds */
+#define MAXINST 8
 
-volatile unsigned bench_sink;
+_Thread_local volatile unsigned bench_sink;
 
-static const char *const bench_names[NBENCH] = {
-	"fillseq", "fillrandom", "overwrite", "readrandom", "readseq", "fillsync",
+enum wl {
+	W_FILLSEQ, W_FILLRANDOM, W_OVERWRITE, W_READRANDOM, W_READSEQ,
+	W_READREVERSE, W_RWW1, W_RWW2, W_RWWP, W_FILL100K, W_READ100K,
+	W_FILLSYNC, W_SPACE, NW
 };
 
+static const struct {
+	const char *name;	/* in the output */
+	const char *sel;	/* in --benchmarks */
+	const char *db;		/* the directory it works on */
+	int fresh;		/* starts from an empty one */
+} wl[NW] = {
+	[W_FILLSEQ] = {"fillseq", "fillseq", "seq", 1},
+	[W_FILLRANDOM] = {"fillrandom", "fillrandom", "rand", 1},
+	[W_OVERWRITE] = {"overwrite", "overwrite", "rand", 0},
+	[W_READRANDOM] = {"readrandom", "readrandom", "rand", 0},
+	[W_READSEQ] = {"readseq", "readseq", "rand", 0},
+	[W_READREVERSE] = {"readreverse", "readreverse", "rand", 0},
+	[W_RWW1] = {"rww-1thread", "readwhilewriting", "rand", 0},
+	[W_RWW2] = {"rww-2threads", "readwhilewriting", "rand", 0},
+	[W_RWWP] = {"rww-2procs", "readwhilewriting", "rand", 0},
+	[W_FILL100K] = {"fill100K", "fill100K", "100k", 1},
+	[W_READ100K] = {"read100K", "read100K", "100k", 0},
+	[W_FILLSYNC] = {"fillsync", "fillsync", "sync", 1},
+	[W_SPACE] = {"space", "space", "space", 1},
+};
+
+/* Memory of a process from /proc/<pid>/status, KiB. */
+struct mem {
+	uint64_t rss, hwm, file;
+};
+
+/* What a child reports of one workload of one engine (in shared memory). */
 struct result {
-	int ran;
-	uint64_t ops;
+	int ok, ran, skipped;
+	uint64_t ops, found;
 	double secs;
 	uint64_t write_bytes, wchar, file_bytes;
+	struct mem base, mem;	/* before opening; at the end of the work */
+	/* readwhilewriting */
+	int nreaders;
+	uint64_t reads[2];
+	double rsecs[2];
+	/* space */
+	uint64_t load_ops, load_bytes, peak_bytes, final_bytes;
+	double load_secs;
+	int rounds_done, stopped;
+	uint64_t round_bytes[MAXROUNDS];
+};
+
+/* An engine as the benchmark runs it: its options and its label. */
+struct inst {
+	const struct engine *e;
+	struct bench_opts o;
+	char label[24];
+	int tuned;		/* reported only in the tuned table */
+	int space_only;		/* the retention variant */
 };
 
 struct cfg {
-	uint64_t num, sync_ops, seed;
-	size_t value_size, batch, cache_mb, warmup_mb;
+	uint64_t num, sync_ops, seed, n100, r100;
+	size_t value_size, batch, warmup_mb, tuned_cache_mb;
+	unsigned runs, space_rounds;
+	double rww_secs;
 	const char *dir;
-	int keep;
-	int run[NBENCH], run_diff;
-	const struct engine *eng[3];
-	int neng;
+	int keep, tuned;
+	int run[NW], run_diff;
+	struct inst inst[MAXINST];
+	int ninst;
+	uint64_t map_bytes;
 };
+
+/* The random pool values are windows of. */
+static char *g_vals;
+static size_t g_vpool;
 
 static double now(void)
 {
@@ -64,12 +192,38 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static void sleep_secs(double s)
+{
+	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 static uint64_t splitmix(uint64_t *s)
 {
 	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
+}
+
+/* A child's way out: its output is flushed, nothing else runs (no static
+ * destructors of the C++ engines while their threads may still run). */
+static void die(void)
+{
+	fflush(stdout);
+	fflush(stderr);
+	_exit(1);
+}
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p) {
+		fprintf(stderr, "quire-bench: out of memory (%zu bytes)\n", n);
+		die();
+	}
+	return p;
 }
 
 uint64_t dir_bytes(const char *dir)
@@ -109,6 +263,36 @@ static void proc_io(uint64_t *write_bytes, uint64_t *wchar)
 	fclose(f);
 }
 
+static void proc_mem(struct mem *m)
+{
+	char line[128];
+	FILE *f = fopen("/proc/self/status", "r");
+	memset(m, 0, sizeof *m);
+	if (!f)
+		return;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long v;
+		if (sscanf(line, "VmRSS: %llu", &v) == 1)
+			m->rss = v;
+		else if (sscanf(line, "VmHWM: %llu", &v) == 1)
+			m->hwm = v;
+		else if (sscanf(line, "RssFile: %llu", &v) == 1)
+			m->file = v;
+	}
+	fclose(f);
+}
+
+/* Start VmHWM afresh from the present VmRSS (Linux 4.0 on; elsewhere the
+ * peak may include what the process held before). */
+static void reset_hwm(void)
+{
+	FILE *f = fopen("/proc/self/clear_refs", "w");
+	if (f) {
+		fputs("5", f);
+		fclose(f);
+	}
+}
+
 static void rm_dir(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -125,53 +309,89 @@ static void rm_dir(const char *dir)
 	rmdir(dir);
 }
 
-static void fresh_dir(char *out, size_t n, const struct cfg *c,
-		      const struct engine *e, const char *what)
+static void db_dir(char *out, size_t n, const struct cfg *c,
+		   const struct inst *in, const char *what)
 {
-	snprintf(out, n, "%s/%s-%s", c->dir, e->name, what);
-	rm_dir(out);
-	if (mkdir(out, 0755) != 0) {
-		fprintf(stderr, "quire-bench: mkdir %s: %s\n", out,
+	snprintf(out, n, "%s/%s-%s", c->dir, in->label, what);
+}
+
+static void fresh_dir(const char *dir)
+{
+	rm_dir(dir);
+	if (mkdir(dir, 0755) != 0) {
+		fprintf(stderr, "quire-bench: mkdir %s: %s\n", dir,
 			strerror(errno));
-		exit(1);
+		die();
 	}
 }
 
 /* Keys as db_bench writes them: the number in 16 decimal digits. */
-static char *make_keys(uint64_t n, uint64_t range, uint64_t *seed)
+static void fmt_key(char *k, uint64_t v)
 {
-	char *k = malloc(n * KLEN);
-	if (!k) {
-		fprintf(stderr, "quire-bench: out of memory\n");
-		exit(1);
-	}
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t v = range ? splitmix(seed) % range : i;
-		for (int d = KLEN - 1; d >= 0; d--, v /= 10)
-			k[i * KLEN + (uint64_t)d] = (char)('0' + v % 10);
-	}
+	for (int d = KLEN - 1; d >= 0; d--, v /= 10)
+		k[d] = (char)('0' + v % 10);
+}
+
+/* The seed of key set `set`: every run of a workload uses the same keys. */
+static uint64_t set_seed(const struct cfg *c, uint64_t set)
+{
+	uint64_t s = c->seed * 0x100 + set;
+	return splitmix(&s);
+}
+
+/* n keys: i in order (range 0) or drawn from [0, range). */
+static char *make_keys(uint64_t n, uint64_t range, uint64_t seed)
+{
+	char *k = xmalloc(n * KLEN);
+	for (uint64_t i = 0; i < n; i++)
+		fmt_key(k + i * KLEN, range ? splitmix(&seed) % range : i);
 	return k;
 }
 
-/* The value the writes give the i-th key: a window of the random pool. */
-static const char *val_of(const char *vals, size_t vpool, size_t vlen,
-			  uint64_t i)
+/* The numbers 0..n-1 in random order. */
+static uint64_t *make_perm(uint64_t n, uint64_t seed)
 {
-	return vals + (i * 97) % (vpool - vlen);
+	uint64_t *p = xmalloc(n * sizeof *p);
+	for (uint64_t i = 0; i < n; i++)
+		p[i] = i;
+	for (uint64_t i = n; i > 1; i--) {
+		uint64_t j = splitmix(&seed) % i, t = p[i - 1];
+		p[i - 1] = p[j];
+		p[j] = t;
+	}
+	return p;
+}
+
+static char *make_perm_keys(uint64_t n, uint64_t seed)
+{
+	uint64_t *p = make_perm(n, seed);
+	char *k = xmalloc(n * KLEN);
+	for (uint64_t i = 0; i < n; i++)
+		fmt_key(k + i * KLEN, p[i]);
+	free(p);
+	return k;
+}
+
+enum { K_FILL = 1, K_OVER, K_READ, K_SYNC, K_100K, K_READ100K, K_RWW,
+       K_SPACE, K_DIFF };
+
+/* The value the writes give the i-th key: a window of the random pool. */
+static const char *val_of(size_t vlen, uint64_t i)
+{
+	return g_vals + (i * 97) % (g_vpool - vlen);
 }
 
 /* Run the writes of keys[0..n) in commits of batch keys. */
 static int write_all(const struct engine *e, void *db, const char *keys,
-		     uint64_t n, size_t batch, const char *vals, size_t vpool,
-		     size_t vlen)
+		     uint64_t n, size_t batch, size_t vlen)
 {
-	struct kv *kv = malloc(batch * sizeof *kv);
+	struct kv *kv = xmalloc(batch * sizeof *kv);
 	int rc = 0;
 	for (uint64_t i = 0; i < n && !rc;) {
 		size_t m = 0;
 		for (; m < batch && i < n; m++, i++) {
 			kv[m].key = keys + i * KLEN;
-			kv[m].val = val_of(vals, vpool, vlen, i);
+			kv[m].val = val_of(vlen, i);
 		}
 		rc = e->write(db, kv, m, KLEN, vlen);
 	}
@@ -179,77 +399,559 @@ static int write_all(const struct engine *e, void *db, const char *keys,
 	return rc;
 }
 
-static void print_result(const char *engine, const char *bench,
-			 const struct result *r, size_t vlen)
+/* Lookups of keys[0..n) in read transactions of RPT: keys found or -1. */
+static int64_t read_all(const struct engine *e, void *db, const char *keys,
+			uint64_t n)
 {
-	double ops = r->secs > 0 ? (double)r->ops / r->secs : 0;
-	printf("%-7s %-11s %12.0f ops/s %8.1f MB/s %8.3f s  write_bytes "
-	       "%12" PRIu64 "  wchar %12" PRIu64 "  file %12" PRIu64 "\n",
-	       engine, bench, ops, ops * (double)(KLEN + vlen) / 1e6, r->secs,
-	       r->write_bytes, r->wchar, r->file_bytes);
-	fflush(stdout);
+	int64_t found = 0;
+	for (uint64_t i = 0; i < n; i += RPT) {
+		size_t m = n - i < RPT ? (size_t)(n - i) : RPT;
+		int64_t got = e->read_random(db, keys + i * KLEN, m, KLEN);
+		if (got < 0)
+			return -1;
+		found += got;
+	}
+	return found;
 }
 
-static void run_one(const struct cfg *c, int b, const struct engine *e,
-		    struct result *r, const char *vals, size_t vpool,
-		    const char *const keys[4])
+static void *open_or_die(const struct inst *in, const char *dir,
+			 const struct bench_opts *o)
 {
-	char dir[4096];
-	uint64_t wb0, wc0, wb1, wc1;
-	void *db;
-	double t0 = 0, t1 = 0;
-	int64_t got = 0;
-	int sync = b == 5;
-	if (b == 0)
-		fresh_dir(dir, sizeof dir, c, e, "seq");
-	else if (b == 1)
-		fresh_dir(dir, sizeof dir, c, e, "rand");
-	else if (b == 5)
-		fresh_dir(dir, sizeof dir, c, e, "sync");
-	else
-		snprintf(dir, sizeof dir, "%s/%s-rand", c->dir, e->name);
-	if (!(db = e->open(dir, sync, c->cache_mb)))
-		exit(1);
-	proc_io(&wb0, &wc0);
-	t0 = now();
-	switch (b) {
-	case 0:
-	case 1:
-	case 2:
-		got = write_all(e, db, keys[b], c->num, c->batch, vals, vpool,
-				c->value_size);
-		r->ops = c->num;
-		break;
-	case 3:
-		got = e->read_random(db, keys[3], c->num, KLEN);
-		r->ops = c->num;
-		break;
-	case 4:
-		r->ops = (uint64_t)(got = e->read_seq(db));
-		break;
-	case 5:
-		got = write_all(e, db, keys[1], c->sync_ops, 1, vals, vpool,
-				c->value_size);
-		r->ops = c->sync_ops;
-		break;
+	void *db = in->e->open(dir, o);
+	if (!db) {
+		fprintf(stderr, "quire-bench: %s: cannot open %s\n", in->label,
+			dir);
+		die();
 	}
-	t1 = now();
-	proc_io(&wb1, &wc1);
+	return db;
+}
+
+/* The database a reading workload needs, when no earlier workload of the
+ * round made it (--benchmarks without its fill): made untimed. */
+static void ensure_db(const struct cfg *c, const struct inst *in, int w,
+		      const char *dir)
+{
+	struct stat st;
+	if (stat(dir, &st) == 0)
+		return;
+	fresh_dir(dir);
+	void *db = open_or_die(in, dir, &in->o);
+	char *keys;
+	int rc;
+	if (!strcmp(wl[w].db, "100k")) {
+		keys = make_perm_keys(c->n100, set_seed(c, K_100K));
+		rc = write_all(in->e, db, keys, c->n100, 1, BIGV);
+	} else {
+		keys = make_keys(c->num, c->num, set_seed(c, K_FILL));
+		rc = write_all(in->e, db, keys, c->num, c->batch,
+			       c->value_size);
+	}
+	free(keys);
+	in->e->close(db);
+	if (rc) {
+		fprintf(stderr, "quire-bench: %s: building %s failed\n",
+			in->label, dir);
+		die();
+	}
+	printf("# %s %s: built its database as %s does (untimed)\n",
+	       in->label, wl[w].name,
+	       strcmp(wl[w].db, "100k") ? "fillrandom" : "fill100K");
+}
+
+/* ---- readwhilewriting ---------------------------------------------------- */
+
+/*
+ * Shared by the writer, reader threads and reader processes (MAP_SHARED).
+ * Commit j of the writer also puts the marker key mark + j, outside the
+ * readers' range, and then publishes committed = j + 1: a read transaction
+ * a reader begins afterwards must find that key, which checks that readers
+ * see new commits (of another process too).
+ */
+struct rww {
+	atomic_int ready, go, stop, fail;
+	atomic_uint_fast64_t committed;
+	uint64_t mark;
+	uint64_t reads[2], found[2], writes;
+	double rsecs[2], wsecs;
+};
+
+struct rww_arg {
+	const struct cfg *c;
+	const struct inst *in;
+	const char *dir;
+	void *db;	/* NULL: a reader opens its own handle */
+	struct rww *sh;
+	int idx;
+};
+
+static void rww_wait_go(struct rww *sh)
+{
+	while (!atomic_load(&sh->go))
+		sleep_secs(1e-4);
+}
+
+static void rww_reader(const struct rww_arg *a)
+{
+	const struct engine *e = a->in->e;
+	struct rww *sh = a->sh;
+	struct bench_opts ro = a->in->o;
+	void *db = a->db;
+	char keys[RPT * KLEN];
+	uint64_t seed = set_seed(a->c, K_RWW) + 1 + (uint64_t)a->idx;
+	uint64_t n = 0, found = 0;
+	ro.reader = 1;
+	if (!db && !(db = e->open(a->dir, &ro))) {
+		atomic_store(&sh->fail, 1);
+		atomic_fetch_add(&sh->ready, 1);
+		return;
+	}
+	atomic_fetch_add(&sh->ready, 1);
+	rww_wait_go(sh);
+	double t0 = now();
+	while (!atomic_load(&sh->stop)) {
+		for (int j = 0; j < RPT; j++)
+			fmt_key(keys + j * KLEN, splitmix(&seed) % a->c->num);
+		int64_t got = e->read_random(db, keys, RPT, KLEN);
+		if (got < 0) {
+			atomic_store(&sh->fail, 1);
+			break;
+		}
+		n += RPT;
+		found += (uint64_t)got;
+	}
+	sh->rsecs[a->idx] = now() - t0;
+	sh->reads[a->idx] = n;
+	sh->found[a->idx] = found;
+	uint64_t last = atomic_load(&sh->committed);
+	if (last && !atomic_load(&sh->fail)) {
+		fmt_key(keys, sh->mark + last - 1);
+		if (e->read_random(db, keys, 1, KLEN) != 1) {
+			fprintf(stderr, "quire-bench: %s readwhilewriting: "
+				"reader %d does not see commit %" PRIu64
+				" of the writer\n", a->in->label, a->idx,
+				last);
+			atomic_store(&sh->fail, 1);
+		}
+	}
+	if (!a->db)
+		e->close(db);
+}
+
+static void *rww_reader_thread(void *p)
+{
+	rww_reader(p);
+	return NULL;
+}
+
+static void *rww_writer_thread(void *p)
+{
+	const struct rww_arg *a = p;
+	const struct cfg *c = a->c;
+	struct rww *sh = a->sh;
+	size_t b = c->batch;
+	char *keys = xmalloc(b * KLEN);
+	struct kv *kv = xmalloc(b * sizeof *kv);
+	uint64_t seed = set_seed(c, K_RWW), n = 0, commits = 0;
+	rww_wait_go(sh);
+	double t0 = now();
+	while (!atomic_load(&sh->stop)) {
+		for (size_t j = 0; j < b; j++) {
+			uint64_t k = j ? splitmix(&seed) % c->num
+				       : sh->mark + commits;
+			fmt_key(keys + j * KLEN, k);
+			kv[j] = (struct kv){keys + j * KLEN,
+					    val_of(c->value_size, k + n)};
+		}
+		if (a->in->e->write(a->db, kv, b, KLEN, c->value_size)) {
+			atomic_store(&sh->fail, 1);
+			break;
+		}
+		atomic_store(&sh->committed, ++commits);
+		n += b;
+	}
+	sh->wsecs = now() - t0;
+	sh->writes = n;
+	free(keys);
+	free(kv);
+	return NULL;
+}
+
+/*
+ * One variant of readwhilewriting in this (child) process: the writer
+ * thread plus nthreads reader threads or nprocs reader processes. The
+ * processes are forked before anything is opened or any thread started,
+ * and each opens the database itself.
+ */
+static void run_rww(const struct cfg *c, const struct inst *in,
+		    const char *dir, int nthreads, int nprocs,
+		    struct result *r)
+{
+	const struct engine *e = in->e;
+	struct rww *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct rww_arg ra[2], wa;
+	pthread_t rt[2], wt;
+	pid_t pid[2];
+	int nr = nthreads + nprocs;
+	if (sh == MAP_FAILED) {
+		perror("quire-bench: mmap");
+		die();
+	}
+	memset(sh, 0, sizeof *sh);
+	/* a marker range of its own per variant (they share the database) */
+	sh->mark = c->num + (uint64_t)(1 + nthreads + 2 * nprocs) *
+				    1000000000000ull;
+	for (int i = 0; i < nr; i++)
+		ra[i] = (struct rww_arg){c, in, dir, NULL, sh, i};
+	fflush(stdout);
+	for (int i = 0; i < nprocs; i++) {
+		if ((pid[i] = fork()) < 0) {
+			perror("quire-bench: fork");
+			die();
+		}
+		if (pid[i] == 0) {
+			rww_reader(&ra[i]);
+			fflush(stderr);
+			_exit(atomic_load(&sh->fail) ? 1 : 0);
+		}
+	}
+	void *db = open_or_die(in, dir, &in->o);
+	wa = (struct rww_arg){c, in, dir, db, sh, 0};
+	for (int i = 0; i < nthreads; i++) {
+		ra[i].db = e->shared_handle ? db : NULL;
+		if (pthread_create(&rt[i], NULL, rww_reader_thread, &ra[i])) {
+			fprintf(stderr, "quire-bench: pthread_create failed\n");
+			die();
+		}
+	}
+	if (pthread_create(&wt, NULL, rww_writer_thread, &wa)) {
+		fprintf(stderr, "quire-bench: pthread_create failed\n");
+		die();
+	}
+	/* a reader process that died before it was ready never counts */
+	for (double t0 = now(); atomic_load(&sh->ready) < nr;) {
+		if (now() - t0 > 120) {
+			fprintf(stderr, "quire-bench: %s readwhilewriting: "
+				"the readers did not get ready\n", in->label);
+			atomic_store(&sh->fail, 1);
+			break;
+		}
+		sleep_secs(1e-3);
+	}
+	if (!atomic_load(&sh->fail)) {
+		atomic_store(&sh->go, 1);
+		sleep_secs(c->rww_secs);
+	}
+	atomic_store(&sh->stop, 1);
+	atomic_store(&sh->go, 1);
+	pthread_join(wt, NULL);
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(rt[i], NULL);
+	for (int i = 0; i < nprocs; i++) {
+		int st;
+		while (waitpid(pid[i], &st, 0) < 0 && errno == EINTR)
+			;
+		if (!WIFEXITED(st) || WEXITSTATUS(st))
+			atomic_store(&sh->fail, 1);
+	}
+	proc_mem(&r->mem);
 	e->close(db);
-	if (got < 0) {
-		fprintf(stderr, "quire-bench: %s %s failed\n", e->name,
-			bench_names[b]);
-		exit(1);
+	if (atomic_load(&sh->fail)) {
+		fprintf(stderr, "quire-bench: %s %s failed\n", in->label,
+			nprocs ? "readwhilewriting (processes)"
+			       : "readwhilewriting");
+		die();
 	}
-	if (b == 3)
-		printf("# %s readrandom: %" PRId64 " of %" PRIu64 " found\n",
-		       e->name, got, c->num);
-	r->ran = 1;
-	r->secs = t1 - t0;
+	r->nreaders = nr;
+	for (int i = 0; i < nr; i++) {
+		r->reads[i] = sh->reads[i];
+		r->rsecs[i] = sh->rsecs[i];
+		r->found += sh->found[i];
+	}
+	r->ops = sh->writes;
+	r->secs = sh->wsecs;
+	munmap(sh, sizeof *sh);
+}
+
+/* ---- space ----------------------------------------------------------------- */
+
+/* Less than 5% of the file system (or 1 GiB) left: an append-only file
+ * with nothing reclaiming it can fill a disk, and the benchmark must not. */
+static int disk_low(const char *dir)
+{
+	struct statvfs v;
+	if (statvfs(dir, &v) != 0)
+		return 0;
+	uint64_t avail = (uint64_t)v.f_bavail * v.f_frsize,
+		 total = (uint64_t)v.f_blocks * v.f_frsize;
+	return avail < total / 20 || avail < ((uint64_t)1 << 30);
+}
+
+/* keys: the load's, every key once in random order. */
+static void run_space(const struct cfg *c, const struct inst *in,
+		      const char *dir, const char *keys, struct result *r)
+{
+	const struct engine *e = in->e;
+	size_t vlen = c->value_size;
+	void *db = open_or_die(in, dir, &in->o);
+	char kb[SPACE_BATCH * KLEN];
+	struct kv kv[SPACE_BATCH];
+	uint64_t seed = set_seed(c, K_SPACE) + 1, commits = 0, puts = 0;
+
+	double t0 = now();
+	if (write_all(e, db, keys, c->num, c->batch, vlen)) {
+		fprintf(stderr, "quire-bench: %s space: load failed\n",
+			in->label);
+		die();
+	}
+	r->load_secs = now() - t0;
+	r->load_ops = c->num;
+	r->load_bytes = r->peak_bytes = e->file_bytes(dir);
+
+	t0 = now();
+	for (unsigned round = 0; round < c->space_rounds && !r->stopped;
+	     round++) {
+		for (uint64_t i = 0; i < c->num && !r->stopped;) {
+			size_t m = 0;
+			for (; m < SPACE_BATCH && i < c->num; m++, i++) {
+				uint64_t k = splitmix(&seed) % c->num;
+				fmt_key(kb + m * KLEN, k);
+				kv[m] = (struct kv){kb + m * KLEN,
+						    val_of(vlen, k + round + 1)};
+			}
+			if (e->write(db, kv, m, KLEN, vlen)) {
+				fprintf(stderr, "quire-bench: %s space: "
+					"overwrite failed\n", in->label);
+				die();
+			}
+			puts += m;
+			if (++commits % SPACE_SAMPLE == 0) {
+				uint64_t b = e->file_bytes(dir);
+				if (b > r->peak_bytes)
+					r->peak_bytes = b;
+				if (disk_low(dir))
+					r->stopped = 1;
+			}
+		}
+		uint64_t b = e->file_bytes(dir);
+		if (b > r->peak_bytes)
+			r->peak_bytes = b;
+		r->round_bytes[round] = b;
+		r->rounds_done = (int)round + 1;
+	}
+	r->secs = now() - t0;
+	r->ops = puts;
+	proc_mem(&r->mem);
+	e->close(db);
+	r->final_bytes = e->file_bytes(dir);
+	if (r->final_bytes > r->peak_bytes)
+		r->peak_bytes = r->final_bytes;
+}
+
+/* ---- one workload of one engine, in a child ----------------------------- */
+
+static void run_child(const struct cfg *c, int w, const struct inst *in,
+		      struct result *r)
+{
+	const struct engine *e = in->e;
+	char dir[4096];
+	char *keys = NULL;
+	uint64_t n = 0, wb0, wc0, wb1, wc1;
+	struct bench_opts o = in->o;
+	int64_t got = 0;
+	void *db;
+
+	db_dir(dir, sizeof dir, c, in, wl[w].db);
+	if (wl[w].fresh)
+		fresh_dir(dir);
+	else
+		ensure_db(c, in, w, dir);
+	switch (w) {
+	case W_FILLSEQ:
+		keys = make_keys(n = c->num, 0, 0);
+		break;
+	case W_FILLRANDOM:
+		keys = make_keys(n = c->num, c->num, set_seed(c, K_FILL));
+		break;
+	case W_OVERWRITE:
+		keys = make_keys(n = c->num, c->num, set_seed(c, K_OVER));
+		break;
+	case W_READRANDOM:
+		keys = make_keys(n = c->num, c->num, set_seed(c, K_READ));
+		break;
+	case W_FILL100K:
+		keys = make_perm_keys(n = c->n100, set_seed(c, K_100K));
+		break;
+	case W_READ100K:
+		keys = make_keys(n = c->r100, c->n100, set_seed(c, K_READ100K));
+		break;
+	case W_FILLSYNC:
+		keys = make_keys(n = c->sync_ops, c->num, set_seed(c, K_SYNC));
+		o.sync = 1;
+		break;
+	case W_SPACE:
+		keys = make_perm_keys(c->num, set_seed(c, K_SPACE));
+		break;
+	}
+	reset_hwm();
+	proc_mem(&r->base);
+	proc_io(&wb0, &wc0);
+	if (w == W_RWW1 || w == W_RWW2 || w == W_RWWP) {
+		run_rww(c, in, dir, w == W_RWW1 ? 1 : w == W_RWW2 ? 2 : 0,
+			w == W_RWWP ? 2 : 0, r);
+	} else if (w == W_SPACE) {
+		run_space(c, in, dir, keys, r);
+	} else {
+		db = open_or_die(in, dir, &o);
+		double t0 = now();
+		switch (w) {
+		case W_FILLSEQ:
+		case W_FILLRANDOM:
+		case W_OVERWRITE:
+			got = write_all(e, db, keys, n, c->batch,
+					c->value_size);
+			break;
+		case W_FILL100K:
+			got = write_all(e, db, keys, n, 1, BIGV);
+			break;
+		case W_FILLSYNC:
+			got = write_all(e, db, keys, n, 1, c->value_size);
+			break;
+		case W_READRANDOM:
+		case W_READ100K:
+			got = read_all(e, db, keys, n);
+			r->found = (uint64_t)got;
+			break;
+		case W_READSEQ:
+			got = e->read_seq(db);
+			n = (uint64_t)got;
+			break;
+		case W_READREVERSE:
+			got = e->read_reverse(db);
+			n = (uint64_t)got;
+			break;
+		}
+		r->secs = now() - t0;
+		r->ops = n;
+		proc_mem(&r->mem);
+		e->close(db);
+		if (got < 0) {
+			fprintf(stderr, "quire-bench: %s %s failed\n",
+				in->label, wl[w].name);
+			die();
+		}
+	}
+	proc_io(&wb1, &wc1);
 	r->write_bytes = wb1 - wb0;
 	r->wchar = wc1 - wc0;
 	r->file_bytes = e->file_bytes(dir);
-	print_result(e->name, bench_names[b], r, c->value_size);
+	free(keys);
+	r->ran = r->ok = 1;
+}
+
+/* ---- the parent: rounds, children, results --------------------------------- */
+
+static double rate(const struct result *r)
+{
+	return r->secs > 0 ? (double)r->ops / r->secs : 0;
+}
+
+/* Lookups per second per reader of a readwhilewriting result. */
+static double reader_rate(const struct result *r)
+{
+	double s = 0;
+	for (int i = 0; i < r->nreaders; i++)
+		s += r->rsecs[i] > 0 ? (double)r->reads[i] / r->rsecs[i] : 0;
+	return r->nreaders ? s / r->nreaders : 0;
+}
+
+static double mb(uint64_t bytes)
+{
+	return (double)bytes / 1e6;
+}
+
+/* Memory the engine added to the child: now minus before opening, MB. */
+static double mem_mb(uint64_t kib, uint64_t base_kib)
+{
+	return kib > base_kib ? (double)(kib - base_kib) * 1024 / 1e6 : 0;
+}
+
+static void print_run(const struct cfg *c, int w, const struct inst *in,
+		      unsigned run, const struct result *r)
+{
+	printf("%-11s %-12s run %u ", in->label, wl[w].name, run + 1);
+	if (w == W_RWW1 || w == W_RWW2 || w == W_RWWP) {
+		printf("%10.0f reads/s per reader (readers:", reader_rate(r));
+		for (int i = 0; i < r->nreaders; i++)
+			printf(" %.0f", r->rsecs[i] > 0 ? (double)r->reads[i] /
+								r->rsecs[i]
+							: 0);
+		printf(", %" PRIu64 " of %" PRIu64 " found)  writer %.0f "
+		       "puts/s", r->found, r->reads[0] + r->reads[1], rate(r));
+	} else if (w == W_SPACE) {
+		printf("%10.0f puts/s  load %.0f puts/s  file MB after the "
+		       "load %.1f, after each round", rate(r),
+		       r->load_secs > 0 ? (double)r->load_ops / r->load_secs
+					: 0, mb(r->load_bytes));
+		for (int i = 0; i < r->rounds_done; i++)
+			printf(" %.1f", mb(r->round_bytes[i]));
+		printf("  peak %.1f  final %.1f%s", mb(r->peak_bytes),
+		       mb(r->final_bytes),
+		       r->stopped ? "  (STOPPED: disk nearly full)" : "");
+	} else {
+		size_t vlen = w == W_FILL100K || w == W_READ100K
+				      ? BIGV : c->value_size;
+		printf("%10.0f ops/s %8.1f MB/s %8.3f s", rate(r),
+		       rate(r) * (double)(KLEN + vlen) / 1e6, r->secs);
+		if (w == W_READRANDOM || w == W_READ100K)
+			printf("  %" PRIu64 " of %" PRIu64 " found", r->found,
+			       r->ops);
+	}
+	printf("  write_bytes %" PRIu64 "  wchar %" PRIu64 "  file %.1f MB"
+	       "  rss +%.1f MB (file-mapped +%.1f) hwm +%.1f MB over the "
+	       "bench's own %.1f MB\n",
+	       r->write_bytes, r->wchar, mb(r->file_bytes),
+	       mem_mb(r->mem.rss, r->base.rss),
+	       mem_mb(r->mem.file, r->base.file),
+	       mem_mb(r->mem.hwm, r->base.rss), mem_mb(r->base.rss, 0));
+	fflush(stdout);
+}
+
+/* Run workload w of instance in once, in a child process. */
+static void run_forked(const struct cfg *c, int w, const struct inst *in,
+		       unsigned run, struct result *shared, struct result *out)
+{
+	int st;
+	if (disk_low(c->dir)) {
+		fprintf(stderr, "quire-bench: less than 5%% of the disk under "
+			"%s is free; stopping before %s %s\n", c->dir,
+			in->label, wl[w].name);
+		exit(1);
+	}
+	memset(shared, 0, sizeof *shared);
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("quire-bench: fork");
+		exit(1);
+	}
+	if (pid == 0) {
+		run_child(c, w, in, shared);
+		fflush(stdout);
+		_exit(0);
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) || !shared->ok) {
+		fprintf(stderr, "quire-bench: %s %s run %u failed (%s %d)\n",
+			in->label, wl[w].name, run + 1,
+			WIFSIGNALED(st) ? "signal" : "exit status",
+			WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+		exit(1);
+	}
+	*out = *shared;
+	print_run(c, w, in, run, out);
 }
 
 /* Write and remove a scratch file: on virtual machines the first touch of
@@ -270,42 +972,328 @@ static void warm_up(const struct cfg *c)
 	free(buf);
 }
 
-static void summary(const struct cfg *c, struct result res[][NBENCH])
+static int dcmp(const void *x, const void *y)
 {
-	printf("\n| workload |");
-	for (int e = 0; e < c->neng; e++)
-		printf(" %s ops/s |", c->eng[e]->name);
-	for (int e = 1; e < c->neng; e++)
-		printf(" quire/%s |", c->eng[e]->name);
+	double a = *(const double *)x, b = *(const double *)y;
+	return (a > b) - (a < b);
+}
+
+/* Median, min and max of v[0..n). */
+struct stat3 {
+	int n;
+	double med, min, max;
+};
+
+static struct stat3 stat3(double *v, int n)
+{
+	struct stat3 s = {n, 0, 0, 0};
+	if (!n)
+		return s;
+	qsort(v, (size_t)n, sizeof *v, dcmp);
+	s.min = v[0];
+	s.max = v[n - 1];
+	s.med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return s;
+}
+
+enum fig { F_RATE, F_READER, F_FILE, F_PEAK, F_FINAL, F_RSS, F_RSSFILE,
+	   F_HWM };
+
+static double fig_of(const struct result *r, enum fig f)
+{
+	switch (f) {
+	case F_RATE:
+		return rate(r);
+	case F_READER:
+		return reader_rate(r);
+	case F_FILE:
+		return mb(r->file_bytes);
+	case F_PEAK:
+		return mb(r->peak_bytes);
+	case F_FINAL:
+		return mb(r->final_bytes);
+	case F_RSS:
+		return mem_mb(r->mem.rss, r->base.rss);
+	case F_RSSFILE:
+		return mem_mb(r->mem.file, r->base.file);
+	case F_HWM:
+		return mem_mb(r->mem.hwm, r->base.rss);
+	}
+	return 0;
+}
+
+/* res[inst][workload][run] */
+typedef struct result resarr[NW][MAXRUNS];
+
+static struct stat3 fig(const struct cfg *c, resarr *res, int i, int w,
+			enum fig f)
+{
+	double v[MAXRUNS];
+	int n = 0;
+	for (unsigned r = 0; r < c->runs; r++)
+		if (res[i][w][r].ran)
+			v[n++] = fig_of(&res[i][w][r], f);
+	return stat3(v, n);
+}
+
+static int find_inst(const struct cfg *c, const char *label)
+{
+	for (int i = 0; i < c->ninst; i++)
+		if (!strcmp(c->inst[i].label, label))
+			return i;
+	return -1;
+}
+
+/* "median (min-max)" with the given number of decimals; sizes (dec > 0)
+ * show their range only where the runs differ. */
+static void cell(const struct stat3 *s, int dec)
+{
+	char lo[32], hi[32];
+	snprintf(lo, sizeof lo, "%.*f", dec, s->min);
+	snprintf(hi, sizeof hi, "%.*f", dec, s->max);
+	if (!s->n)
+		printf(" n/a |");
+	else if (s->n == 1 || (dec && !strcmp(lo, hi)))
+		printf(" %.*f |", dec, s->med);
+	else
+		printf(" %.*f (%.*f-%.*f) |", dec, s->med, dec, s->min, dec,
+		       s->max);
+}
+
+static void ratio(double a, double b)
+{
+	if (a > 0 && b > 0)
+		printf(a / b < 0.1 ? " %.4f |" : " %.2f |", a / b);
+	else
+		printf(" n/a |");
+}
+
+/* Whether tables get a quire/lmdb column: both ran. */
+static int ratio_col(const struct cfg *c)
+{
+	return find_inst(c, "quire") >= 0 && find_inst(c, "lmdb") >= 0;
+}
+
+/* Table header over the instances with tuned == tuned. */
+static void head(const struct cfg *c, const char *first, const char *unit,
+		 int tuned, int with_ratio)
+{
+	int cols = 0;
+	with_ratio = with_ratio && ratio_col(c);
+	printf("\n| %s |", first);
+	for (int i = 0; i < c->ninst; i++)
+		if (c->inst[i].tuned == tuned && !c->inst[i].space_only) {
+			printf(" %s%s |", c->inst[i].label, unit);
+			cols++;
+		}
+	if (with_ratio) {
+		printf(" quire/lmdb |");
+		cols++;
+	}
 	printf("\n|---|");
-	for (int e = 0; e < 2 * c->neng - 1; e++)
+	while (cols--)
 		printf("---:|");
 	printf("\n");
-	for (int b = 0; b < NBENCH; b++) {
-		if (!c->run[b])
+}
+
+/* One row of figure f of workload w: each instance, then quire/lmdb. */
+static void row(const struct cfg *c, resarr *res, const char *label, int w,
+		enum fig f, int dec, int with_ratio)
+{
+	int q = find_inst(c, "quire"), l = find_inst(c, "lmdb");
+	with_ratio = with_ratio && ratio_col(c);
+	printf("| %s |", label);
+	for (int i = 0; i < c->ninst; i++) {
+		if (c->inst[i].tuned || c->inst[i].space_only)
 			continue;
-		printf("| %s |", bench_names[b]);
-		double q = 0;
-		for (int e = 0; e < c->neng; e++) {
-			const struct result *r = &res[e][b];
-			double ops = r->secs > 0 ? (double)r->ops / r->secs : 0;
-			if (e == 0)
-				q = ops;
-			printf(" %.0f |", ops);
-		}
-		for (int e = 1; e < c->neng; e++) {
-			const struct result *r = &res[e][b];
-			double ops = r->secs > 0 ? (double)r->ops / r->secs : 0;
-			printf(" %.2f |", ops > 0 ? q / ops : 0);
-		}
-		printf("\n");
+		struct stat3 s = fig(c, res, i, w, f);
+		if (!s.n && res[i][w][0].skipped)
+			printf(" skipped |");
+		else
+			cell(&s, dec);
 	}
-	printf("\n| file bytes after | ");
-	for (int e = 0; e < c->neng; e++)
-		printf("%s: fillseq %.1f MB, fillrandom+overwrite %.1f MB; ",
-		       c->eng[e]->name, (double)res[e][0].file_bytes / 1e6,
-		       (double)res[e][2].file_bytes / 1e6);
-	printf("|\n");
+	if (with_ratio)
+		ratio(q >= 0 ? fig(c, res, q, w, f).med : 0,
+		      l >= 0 ? fig(c, res, l, w, f).med : 0);
+	printf("\n");
+}
+
+static int is_rww(int w)
+{
+	return w == W_RWW1 || w == W_RWW2 || w == W_RWWP;
+}
+
+static void summary(const struct cfg *c, resarr *res)
+{
+	int any = 0;
+	for (int w = 0; w < NW; w++)
+		any |= c->run[w] && !is_rww(w) && w != W_SPACE;
+	if (any) {
+		printf("\n# Headline: every engine with its default options; "
+		       "median ops/s of %u runs (min-max)\n", c->runs);
+		head(c, "workload", " ops/s", 0, 1);
+		for (int w = 0; w < NW; w++)
+			if (c->run[w] && !is_rww(w) && w != W_SPACE)
+				row(c, res, wl[w].name, w, F_RATE, 0, 1);
+	}
+
+	if (c->run[W_RWW1]) {
+		printf("\n# readwhilewriting: a writer thread commits %zu "
+		       "random puts at a time (no fsync) for %.1f s while "
+		       "readers look up random keys, %d per read transaction; "
+		       "median of %u runs (min-max)\n",
+		       c->batch, c->rww_secs, RPT, c->runs);
+		head(c, "readwhilewriting", "", 0, 1);
+		static const char *const what[] = {
+			"1 reader thread", "2 reader threads",
+			"2 reader processes"};
+		for (int w = W_RWW1; w <= W_RWWP; w++) {
+			char lb[96];
+			snprintf(lb, sizeof lb, "%s: reads/s per reader",
+				 what[w - W_RWW1]);
+			row(c, res, lb, w, F_READER, 0, 1);
+			snprintf(lb, sizeof lb, "%s: writer puts/s",
+				 what[w - W_RWW1]);
+			row(c, res, lb, w, F_RATE, 0, 1);
+		}
+		for (int i = 0; i < c->ninst; i++)
+			if (!c->inst[i].tuned && !c->inst[i].e->multi_process)
+				printf("%s: no reader processes: %s\n",
+				       c->inst[i].label,
+				       c->inst[i].e->single_process);
+	}
+
+	if (c->run[W_SPACE]) {
+		int l = find_inst(c, "lmdb");
+		double raw = (double)c->num * (double)(KLEN + c->value_size);
+		printf("\n# space: %" PRIu64 " distinct keys loaded (%zu per "
+		       "commit), then %u rounds of %" PRIu64 " random "
+		       "overwrites, %d puts per commit, no fsync, default "
+		       "options; file size sampled every %d commits; raw "
+		       "key+value bytes %.1f MB; median of %u runs (min-max)\n",
+		       c->num, c->batch, c->space_rounds, c->num, SPACE_BATCH,
+		       SPACE_SAMPLE, raw / 1e6, c->runs);
+		head(c, "space", "", 0, 1);
+		row(c, res, "overwrite puts/s", W_SPACE, F_RATE, 0, 1);
+		row(c, res, "peak file MB", W_SPACE, F_PEAK, 1, 1);
+		row(c, res, "final file MB", W_SPACE, F_FINAL, 1, 1);
+		static const struct {
+			const char *label;
+			enum fig f;
+			int vs_lmdb;	/* else against the raw bytes */
+		} rr[] = {{"peak / raw", F_PEAK, 0},
+			  {"final / raw", F_FINAL, 0},
+			  {"peak / LMDB's peak", F_PEAK, 1},
+			  {"final / LMDB's final", F_FINAL, 1}};
+		for (size_t j = 0; j < sizeof rr / sizeof *rr; j++) {
+			if (rr[j].vs_lmdb && l < 0)
+				continue;
+			double d = rr[j].vs_lmdb
+					   ? fig(c, res, l, W_SPACE, rr[j].f).med
+					   : raw / 1e6;
+			printf("| %s |", rr[j].label);
+			for (int i = 0; i < c->ninst; i++)
+				if (!c->inst[i].tuned && !c->inst[i].space_only)
+					ratio(fig(c, res, i, W_SPACE,
+						  rr[j].f).med, d);
+			printf("%s\n", ratio_col(c) ? " |" : "");
+		}
+		int k = find_inst(c, "quire-keep100");
+		if (k >= 0) {
+			struct stat3 s;
+			printf("\n| quire, retention of the last 100 commits "
+			       "| overwrite puts/s | peak file MB | final file "
+			       "MB |\n|---|---:|---:|---:|\n| quire-keep100 |");
+			s = fig(c, res, k, W_SPACE, F_RATE);
+			cell(&s, 0);
+			s = fig(c, res, k, W_SPACE, F_PEAK);
+			cell(&s, 1);
+			s = fig(c, res, k, W_SPACE, F_FINAL);
+			cell(&s, 1);
+			printf("\n");
+		} else if (find_inst(c, "quire") >= 0) {
+			printf("retention variant: not available in this build "
+			       "(quire_options has no setting that keeps only "
+			       "the last N commits; see TODO(retention) in "
+			       "bench/adapter_quire.c)\n");
+		}
+		for (int i = 0; i < c->ninst; i++)
+			for (unsigned r = 0; r < c->runs; r++)
+				if (res[i][W_SPACE][r].stopped) {
+					printf("%s: space run %u stopped "
+					       "early, the disk was nearly "
+					       "full\n", c->inst[i].label,
+					       r + 1);
+				}
+	}
+
+	if (c->run[W_READRANDOM] || any) {
+		printf("\n# Memory: what the engine added to its process "
+		       "(VmRSS, VmHWM minus the process before opening the "
+		       "database), MB, median of %u runs; file-mapped: pages "
+		       "of the database file mapped into the process (LMDB "
+		       "reads through its map; shared page cache)\n", c->runs);
+		head(c, "memory, MB", "", 0, 0);
+		if (c->run[W_READRANDOM]) {
+			row(c, res, "readrandom: VmRSS at the end", W_READRANDOM,
+			    F_RSS, 1, 0);
+			row(c, res, "readrandom: of it file-mapped",
+			    W_READRANDOM, F_RSSFILE, 1, 0);
+		}
+		for (int w = 0; w < NW; w++)
+			if (c->run[w]) {
+				char lb[64];
+				snprintf(lb, sizeof lb, "%s: VmHWM%s",
+					 wl[w].name,
+					 w == W_RWWP ? " (the writer's process)"
+					 : is_rww(w) ? " (writer and readers)"
+						     : "");
+				row(c, res, lb, w, F_HWM, 1, 0);
+			}
+	}
+
+	if (c->run[W_FILLSEQ] || c->run[W_FILLRANDOM] || c->run[W_OVERWRITE] ||
+	    c->run[W_FILL100K] || c->run[W_FILLSYNC]) {
+		printf("\n# File size after the fills, MB (median of %u runs)\n",
+		       c->runs);
+		head(c, "file MB after", "", 0, 1);
+		static const int fills[] = {W_FILLSEQ, W_FILLRANDOM,
+					    W_OVERWRITE, W_FILL100K,
+					    W_FILLSYNC};
+		for (size_t j = 0; j < sizeof fills / sizeof *fills; j++)
+			if (c->run[fills[j]])
+				row(c, res, wl[fills[j]].name, fills[j], F_FILE,
+				    1, 1);
+	}
+
+	int t = find_inst(c, "quire-tuned"), q = find_inst(c, "quire"),
+	    l = find_inst(c, "lmdb");
+	if (t >= 0) {
+		printf("\n# TUNED (not the headline): quire with a %zu MiB "
+		       "node cache against quire and LMDB with their "
+		       "defaults; median (min-max) of %u runs\n",
+		       c->tuned_cache_mb, c->runs);
+		printf("\n| workload | quire-tuned | quire (default) | lmdb "
+		       "(default) | quire-tuned/lmdb |\n|---|---:|---:|---:|"
+		       "---:|\n");
+		for (int w = 0; w < NW; w++) {
+			if (!c->run[w])
+				continue;
+			enum fig f = is_rww(w) ? F_READER : F_RATE;
+			struct stat3 st = fig(c, res, t, w, f);
+			printf("| %s%s |", wl[w].name,
+			       is_rww(w) ? " reads/s per reader"
+			       : w == W_SPACE ? " overwrite puts/s" : "");
+			cell(&st, 0);
+			st = q >= 0 ? fig(c, res, q, w, f) : (struct stat3){0};
+			cell(&st, 0);
+			st = l >= 0 ? fig(c, res, l, w, f) : (struct stat3){0};
+			cell(&st, 0);
+			ratio(fig(c, res, t, w, f).med, st.med);
+			printf("\n");
+		}
+	}
+	fflush(stdout);
 }
 
 /* ---- diff (quire only) ---------------------------------------------------
@@ -320,8 +1308,8 @@ static void summary(const struct cfg *c, struct result res[][NBENCH])
 
 #define DIFF_REPS 5
 
-/* One changed key: its number (keys[0] holds key i at i * KLEN) and
- * whether the change deletes it (else it gets a new value). */
+/* One changed key: its number (keys holds key i at i * KLEN) and whether
+ * the change deletes it (else it gets a new value). */
 struct chg {
 	uint64_t i;
 	int del;
@@ -335,17 +1323,16 @@ static int chg_cmp(const void *x, const void *y)
 
 /* Where a change takes key i's new value: one byte further into the random
  * pool than val_of(), so it differs. */
-static const char *new_val(const char *vals, size_t vpool, size_t vlen,
-			   uint64_t i)
+static const char *new_val(size_t vlen, uint64_t i)
 {
-	return vals + (i * 97 + 1) % (vpool - vlen);
+	return g_vals + (i * 97 + 1) % (g_vpool - vlen);
 }
 
 static void diff_die(const char *what, int e)
 {
 	fprintf(stderr, "quire-bench: diff: %s: %s (%s)\n", what,
 		quire_strerror(e), quire_errmsg());
-	exit(1);
+	die();
 }
 
 /* Run the whole diff of a and b: the keys reported, touched as the scan
@@ -377,8 +1364,7 @@ static uint64_t diff_run(quire_txn *a, quire_txn *b)
  * keys reported, or UINT64_MAX at the first one that is wrong.
  */
 static uint64_t diff_verify(quire_txn *a, quire_txn *b, const struct chg *ch,
-			    size_t n, const char *keys, const char *vals,
-			    size_t vpool, size_t vlen)
+			    size_t n, const char *keys, size_t vlen)
 {
 	quire_diff *d;
 	quire_delta dl;
@@ -391,10 +1377,9 @@ static uint64_t diff_verify(quire_txn *a, quire_txn *b, const struct chg *ch,
 		const char *k = x ? keys + x->i * KLEN : NULL;
 		if (!x || dl.key.size != KLEN || memcmp(dl.key.data, k, KLEN) ||
 		    !dl.in_a || dl.in_b != !x->del || dl.a.size != vlen ||
-		    memcmp(dl.a.data, val_of(vals, vpool, vlen, x->i), vlen) ||
+		    memcmp(dl.a.data, val_of(vlen, x->i), vlen) ||
 		    (!x->del && (dl.b.size != vlen ||
-				 memcmp(dl.b.data,
-					new_val(vals, vpool, vlen, x->i),
+				 memcmp(dl.b.data, new_val(vlen, x->i),
 					vlen)))) {
 			fprintf(stderr, "quire-bench: diff: delta %" PRIu64
 				" is key %.*s (in a %d, in b %d), expected %s\n",
@@ -442,14 +1427,14 @@ static void diff_measure(const struct engine *e, void *db, quire_txn *a,
 		if (n < 0 || (uint64_t)n != live) {
 			fprintf(stderr, "quire-bench: diff: the scan saw %" PRId64
 				" keys, expected %" PRIu64 "\n", n, live);
-			exit(1);
+			die();
 		}
 		if (t1 - t0 < r->scan_best)
 			r->scan_best = t1 - t0;
 	}
-	printf("%-7s %-11s %5zu changed, %-7s %5" PRIu64 " differ  diff %10.3f "
-	       "ms (first %.3f)  scan %10.3f ms  scan/diff %9.1f\n",
-	       e->name, "diff", r->changed, r->where, r->differ,
+	printf("%-11s %-12s %5zu changed, %-7s %5" PRIu64 " differ  diff "
+	       "%10.3f ms (first %.3f)  scan %10.3f ms  scan/diff %9.1f\n",
+	       "quire", "diff", r->changed, r->where, r->differ,
 	       r->diff_best * 1e3, r->diff_first * 1e3, r->scan_best * 1e3,
 	       r->scan_best / r->diff_best);
 	fflush(stdout);
@@ -464,36 +1449,37 @@ static quire_txn *snapshot(quire *q)
 	return t;
 }
 
-static void run_diff(const struct cfg *c, const char *vals, size_t vpool,
-		     const char *keys)
+/* In a child process, like every workload. */
+static void run_diff(const struct cfg *c, const struct inst *in)
 {
 	/* puts and deletes of each change, the largest last */
 	static const size_t sizes[][2] = {{10, 1}, {990, 10}};
 	const size_t nsizes = sizeof sizes / sizeof sizes[0];
-	const struct engine *e = engine_quire();
+	const struct engine *e = in->e;
 	size_t vlen = c->value_size;
 	struct diff_row rows[4];
 	int nrows = 0, bad = 0;
-	uint64_t seed = c->seed ^ 0xd1ffull, live = c->num;
+	uint64_t seed = set_seed(c, K_DIFF), live = c->num;
 	char dir[4096];
 	void *db;
 
-	fresh_dir(dir, sizeof dir, c, e, "diff");
-	if (!(db = e->open(dir, 0, c->cache_mb)))
-		exit(1);
+	db_dir(dir, sizeof dir, c, in, "diff");
+	fresh_dir(dir);
+	char *keys = make_keys(c->num, 0, 0);
+	db = open_or_die(in, dir, &in->o);
 	quire *q = engine_quire_handle(db);
 	double t0 = now();
-	if (write_all(e, db, keys, c->num, c->batch, vals, vpool, vlen) < 0)
-		exit(1);
+	if (write_all(e, db, keys, c->num, c->batch, vlen) < 0)
+		die();
 	printf("# diff: built %" PRIu64 " keys as fillseq does in %.3f s\n",
 	       c->num, now() - t0);
 
 	unsigned char *used = calloc(c->num / 8 + 1, 1);
-	struct chg *ch = malloc((sizes[nsizes - 1][0] + sizes[nsizes - 1][1]) *
-				sizeof *ch);
-	if (!used || !ch) {
+	struct chg *ch = xmalloc((sizes[nsizes - 1][0] + sizes[nsizes - 1][1]) *
+				 sizeof *ch);
+	if (!used) {
 		fprintf(stderr, "quire-bench: out of memory\n");
-		exit(1);
+		die();
 	}
 	for (size_t s = 0; s < nsizes; s++) {
 		size_t n = sizes[s][0] + sizes[s][1];
@@ -525,8 +1511,7 @@ static void run_diff(const struct cfg *c, const char *vals, size_t vpool,
 			const char *k = keys + ch[j].i * KLEN;
 			err = ch[j].del ? quire_del(tw, k, KLEN)
 					: quire_put(tw, k, KLEN,
-						    new_val(vals, vpool, vlen,
-							    ch[j].i),
+						    new_val(vlen, ch[j].i),
 						    vlen);
 		}
 		if (err) {
@@ -541,11 +1526,11 @@ static void run_diff(const struct cfg *c, const char *vals, size_t vpool,
 			fprintf(stderr, "quire-bench: diff: snapshots %" PRIu64
 				" and %" PRIu64 " are not one commit apart\n",
 				quire_txn_id(ta), quire_txn_id(tb));
-			exit(1);
+			die();
 		}
 		rows[nrows] = (struct diff_row){.changed = n, .where = "pending"};
 		diff_measure(e, db, ta, tb, live, &rows[nrows]);
-		bad |= diff_verify(ta, tb, ch, n, keys, vals, vpool, vlen) != n;
+		bad |= diff_verify(ta, tb, ch, n, keys, vlen) != n;
 		bad |= rows[nrows++].differ != n;
 
 		if ((err = quire_checkpoint(q)) != 0)
@@ -553,10 +1538,10 @@ static void run_diff(const struct cfg *c, const char *vals, size_t vpool,
 		quire_txn *tc = snapshot(q);
 		rows[nrows] = (struct diff_row){.changed = n, .where = "tree"};
 		diff_measure(e, db, ta, tc, live, &rows[nrows]);
-		bad |= diff_verify(ta, tc, ch, n, keys, vals, vpool, vlen) != n;
+		bad |= diff_verify(ta, tc, ch, n, keys, vlen) != n;
 		bad |= rows[nrows++].differ != n;
 		/* the same data, pending in one and folded in the other */
-		bad |= diff_verify(tb, tc, NULL, 0, keys, vals, vpool, vlen) != 0;
+		bad |= diff_verify(tb, tc, NULL, 0, keys, vlen) != 0;
 		quire_abort(ta);
 		quire_abort(tb);
 		quire_abort(tc);
@@ -566,10 +1551,11 @@ static void run_diff(const struct cfg *c, const char *vals, size_t vpool,
 	e->close(db);
 	free(used);
 	free(ch);
+	free(keys);
 	if (bad) {
 		fprintf(stderr, "quire-bench: diff: the differing keys are not "
 				"the changed ones\n");
-		exit(1);
+		die();
 	}
 
 	printf("\n| diff, %" PRIu64 " keys | keys changed | diff ms | full scan "
@@ -583,83 +1569,238 @@ static void run_diff(const struct cfg *c, const char *vals, size_t vpool,
 		       rows[i].changed, rows[i].diff_best * 1e3,
 		       rows[i].scan_best * 1e3,
 		       rows[i].scan_best / rows[i].diff_best);
+	if (!c->keep)
+		rm_dir(dir);
 	fflush(stdout);
 }
+
+static void diff_forked(const struct cfg *c, const struct inst *in)
+{
+	int st;
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("quire-bench: fork");
+		exit(1);
+	}
+	if (pid == 0) {
+		run_diff(c, in);
+		fflush(stdout);
+		_exit(0);
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		fprintf(stderr, "quire-bench: diff failed\n");
+		exit(1);
+	}
+}
+
+/* ---- options ---------------------------------------------------------------- */
 
 static int usage(void)
 {
 	fprintf(stderr,
-		"usage: quire-bench [--num N] [--sync-ops N] [--value-size N]\n"
-		"  [--batch N] [--engines quire,lmdb,sqlite] [--benchmarks LIST]\n"
-		"  [--dir DIR] [--keep] [--cache-mb N] [--seed N] [--warmup-mb N]\n"
+		"usage: quire-bench [--num N] [--runs N] [--value-size N] "
+		"[--batch N]\n"
+		"  [--sync-ops N] [--rww-secs S] [--space-rounds N]\n"
+		"  [--engines quire,lmdb,sqlite,leveldb,rocksdb] "
+		"[--benchmarks LIST]\n"
+		"  [--tuned] [--cache-mb N] [--dir DIR] [--keep] [--seed N] "
+		"[--warmup-mb N]\n"
 		"benchmarks: fillseq,fillrandom,overwrite,readrandom,readseq,"
-		"fillsync,diff\n");
+		"readreverse,\n"
+		"  readwhilewriting,fill100K,read100K,fillsync,space,diff "
+		"(default: all)\n"
+		"--tuned: also a quire with a 1 GiB node cache (--cache-mb N: "
+		"N MiB), in a\n"
+		"  separate table; the headline always uses every engine's "
+		"defaults\n");
 	return 2;
+}
+
+/* Is name one of the comma-separated list's items? */
+static int in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = list; *p;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len == n && !strncmp(p, name, n))
+			return 1;
+		p += len + (end != NULL);
+	}
+	return 0;
+}
+
+/* Every item of list is one of names[0..n) (or extra). */
+static int list_ok(const char *list, const char *const *names, size_t n,
+		   const char *extra)
+{
+	for (const char *p = list; *p;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p), i;
+		for (i = 0; i < n; i++)
+			if (strlen(names[i]) == len && !strncmp(p, names[i], len))
+				break;
+		if (i == n && !(extra && strlen(extra) == len &&
+				!strncmp(p, extra, len))) {
+			fprintf(stderr, "quire-bench: unknown name '%.*s'\n",
+				(int)len, p);
+			return 0;
+		}
+		p += len + (end != NULL);
+	}
+	return 1;
+}
+
+static int parse_u64(const char *v, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (errno || end == v || *end || *v == '-')
+		return -1;
+	*out = x;
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	struct cfg c = {.num = 1000000, .sync_ops = 10000, .seed = 301,
-			.value_size = 100, .batch = 1000, .cache_mb = 1024,
-			.warmup_mb = 2048};
-	const char *engines = "quire,lmdb,sqlite", *benches = NULL;
+			.value_size = 100, .batch = 1000, .warmup_mb = 2048,
+			.tuned_cache_mb = 1024, .runs = 3, .space_rounds = 5,
+			.rww_secs = 5};
+	const char *engines = "quire,lmdb,sqlite,leveldb,rocksdb";
+	const char *benches = NULL;
 	char tmpl[] = "/tmp/quire-bench-XXXXXX";
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		uint64_t x = 0;
 		if (!strcmp(a, "--keep")) {
 			c.keep = 1;
+			continue;
+		}
+		if (!strcmp(a, "--tuned")) {
+			c.tuned = 1;
 			continue;
 		}
 		if (!v)
 			return usage();
 		i++;
-		if (!strcmp(a, "--num"))
-			c.num = strtoull(v, NULL, 10);
-		else if (!strcmp(a, "--sync-ops"))
-			c.sync_ops = strtoull(v, NULL, 10);
-		else if (!strcmp(a, "--value-size"))
-			c.value_size = strtoull(v, NULL, 10);
-		else if (!strcmp(a, "--batch"))
-			c.batch = strtoull(v, NULL, 10);
-		else if (!strcmp(a, "--cache-mb"))
-			c.cache_mb = strtoull(v, NULL, 10);
-		else if (!strcmp(a, "--warmup-mb"))
-			c.warmup_mb = strtoull(v, NULL, 10);
-		else if (!strcmp(a, "--seed"))
-			c.seed = strtoull(v, NULL, 10);
-		else if (!strcmp(a, "--engines"))
+		if (!strcmp(a, "--engines"))
 			engines = v;
 		else if (!strcmp(a, "--benchmarks"))
 			benches = v;
 		else if (!strcmp(a, "--dir"))
 			c.dir = v;
+		else if (!strcmp(a, "--rww-secs"))
+			c.rww_secs = strtod(v, NULL);
+		else if (parse_u64(v, &x))
+			return usage();
+		else if (!strcmp(a, "--num"))
+			c.num = x;
+		else if (!strcmp(a, "--runs"))
+			c.runs = (unsigned)x;
+		else if (!strcmp(a, "--sync-ops"))
+			c.sync_ops = x;
+		else if (!strcmp(a, "--value-size"))
+			c.value_size = (size_t)x;
+		else if (!strcmp(a, "--batch"))
+			c.batch = (size_t)x;
+		else if (!strcmp(a, "--cache-mb")) {
+			c.tuned_cache_mb = (size_t)x;
+			c.tuned = 1;
+		} else if (!strcmp(a, "--space-rounds"))
+			c.space_rounds = (unsigned)x;
+		else if (!strcmp(a, "--warmup-mb"))
+			c.warmup_mb = (size_t)x;
+		else if (!strcmp(a, "--seed"))
+			c.seed = x;
 		else
 			return usage();
 	}
-	if (!c.num || !c.batch || !c.value_size || !c.sync_ops)
+	/* keys are 16 decimal digits, readwhilewriting's markers lie above
+	 * --num */
+	if (!c.num || c.num > 1000000000000ull || !c.batch || !c.value_size || !c.sync_ops || !c.runs ||
+	    c.runs > MAXRUNS || !c.space_rounds ||
+	    c.space_rounds > MAXROUNDS || !(c.rww_secs > 0) ||
+	    (c.tuned && !c.tuned_cache_mb)) {
+		fprintf(stderr, "quire-bench: --num (up to 10^12), --batch, "
+			"--value-size, --sync-ops, --cache-mb and --rww-secs "
+			"must be positive, --runs 1..%d, --space-rounds "
+			"1..%d\n",
+			MAXRUNS, MAXROUNDS);
 		return usage();
-	int any = 0;
-	for (int b = 0; b < NBENCH; b++)
-		any |= c.run[b] = !benches ||
-				  strstr(benches, bench_names[b]) != NULL;
-	c.run_diff = !benches || strstr(benches, "diff") != NULL;
+	}
+	c.n100 = c.num / 1000 ? c.num / 1000 : 1;
+	c.r100 = 10 * c.n100;
+
+	const char *bnames[NW];
+	for (int w = 0; w < NW; w++)
+		bnames[w] = wl[w].sel;
+	if (benches && !list_ok(benches, bnames, NW, "diff"))
+		return usage();
+	for (int w = 0; w < NW; w++)
+		c.run[w] = !benches || in_list(benches, wl[w].sel);
+	c.run_diff = !benches || in_list(benches, "diff");
+
 	const struct {
 		const char *name;
 		const struct engine *(*get)(void);
 	} all[] = {{"quire", engine_quire}, {"lmdb", engine_lmdb},
-		   {"sqlite", engine_sqlite}};
-	for (size_t i = 0; i < 3; i++) {
-		if (!strstr(engines, all[i].name))
+		   {"sqlite", engine_sqlite}, {"leveldb", engine_leveldb},
+		   {"rocksdb", engine_rocksdb}};
+	const size_t nall = sizeof all / sizeof all[0];
+	const char *enames[sizeof all / sizeof all[0]];
+	for (size_t i = 0; i < nall; i++)
+		enames[i] = all[i].name;
+	if (!list_ok(engines, enames, nall, NULL))
+		return usage();
+
+	/* LMDB's map: several times the largest data set of the run (the
+	 * space workload's file grows to about twice its raw data), at
+	 * least 1 GiB; it only reserves address space */
+	uint64_t raw = c.num * (KLEN + c.value_size),
+		 big = c.n100 * (KLEN + BIGV);
+	c.map_bytes = 8 * (raw > big ? raw : big);
+	c.map_bytes = (c.map_bytes + ((uint64_t)1 << 30) - 1) >> 30 << 30;
+	for (size_t i = 0; i < nall; i++) {
+		if (!in_list(engines, all[i].name))
 			continue;
-		if (!all[i].get())
-			printf("# %s: not built in (configure did not find it)\n",
-			       all[i].name);
-		else
-			c.eng[c.neng++] = all[i].get();
+		if (!all[i].get()) {
+			printf("# %s: not built in (configure did not find "
+			       "it)\n", all[i].name);
+			continue;
+		}
+		struct inst *in = &c.inst[c.ninst++];
+		in->e = all[i].get();
+		in->o.map_bytes = c.map_bytes;
+		snprintf(in->label, sizeof in->label, "%s", all[i].name);
 	}
-	if (!c.neng || c.eng[0] != engine_quire()) {
-		fprintf(stderr, "quire-bench: quire must be among the engines\n");
+	int have_quire = find_inst(&c, "quire") >= 0;
+	if (c.tuned && have_quire) {
+		struct inst *in = &c.inst[c.ninst++];
+		in->e = engine_quire();
+		in->o.cache_mb = c.tuned_cache_mb;
+		in->tuned = 1;
+		snprintf(in->label, sizeof in->label, "quire-tuned");
+	}
+	if (c.run[W_SPACE] && have_quire && engine_quire()->has_retention) {
+		struct inst *in = &c.inst[c.ninst++];
+		in->e = engine_quire();
+		in->o.keep_commits = 100;
+		in->space_only = 1;
+		snprintf(in->label, sizeof in->label, "quire-keep100");
+	}
+	if (!c.ninst) {
+		fprintf(stderr, "quire-bench: no engine to run\n");
 		return 2;
+	}
+	if (c.run_diff && !have_quire) {
+		printf("# diff: quire is not among the engines; skipped\n");
+		c.run_diff = 0;
 	}
 	if (!c.dir && !(c.dir = mkdtemp(tmpl))) {
 		perror("quire-bench: mkdtemp");
@@ -671,47 +1812,90 @@ int main(int argc, char **argv)
 	time_t t = time(NULL);
 	strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&t));
 	printf("# quire-bench (quire %s): %" PRIu64 " keys of %d bytes, %zu-byte "
-	       "random values, %zu per commit; fillsync %" PRIu64 " commits\n"
-	       "# quire cache %zu MiB, %ld CPUs, %s, dir %s, warm-up %zu MiB\n",
+	       "random values, %zu per commit; fillsync %" PRIu64 " commits; "
+	       "fill100K %" PRIu64 " values of %d bytes, read100K %" PRIu64
+	       " lookups\n# %u runs of each workload (median, range); "
+	       "readwhilewriting %.1f s per variant; space %u rounds; %ld "
+	       "CPUs, %s, dir %s, warm-up %zu MiB\n",
 	       quire_version(NULL, NULL, NULL), c.num, KLEN, c.value_size,
-	       c.batch, c.sync_ops, c.cache_mb, sysconf(_SC_NPROCESSORS_ONLN),
-	       date, c.dir, c.warmup_mb);
+	       c.batch, c.sync_ops, c.n100, BIGV, c.r100, c.runs, c.rww_secs,
+	       c.space_rounds, sysconf(_SC_NPROCESSORS_ONLN), date, c.dir,
+	       c.warmup_mb);
+	for (int i = 0; i < c.ninst; i++) {
+		char d[512];
+		c.inst[i].e->describe(d, sizeof d, &c.inst[i].o);
+		printf("# engine %s: %s\n", c.inst[i].label, d);
+	}
+	printf("# every workload of every engine runs in its own process; "
+	       "rss/hwm: memory the engine added to it\n");
 
+	g_vpool = (c.value_size > BIGV ? c.value_size : BIGV) + (1 << 20);
+	g_vals = malloc(g_vpool);
+	if (!g_vals) {
+		fprintf(stderr, "quire-bench: out of memory\n");
+		return 1;
+	}
 	uint64_t seed = c.seed;
-	size_t vpool = c.value_size + (1 << 20);
-	char *vals = malloc(vpool);
-	for (size_t i = 0; vals && i < vpool; i++)
-		vals[i] = (char)splitmix(&seed);
-	const char *keys[4] = {make_keys(c.num, 0, &seed),
-			       make_keys(c.num, c.num, &seed),
-			       make_keys(c.num, c.num, &seed),
-			       make_keys(c.num, c.num, &seed)};
+	for (size_t i = 0; i < g_vpool; i++)
+		g_vals[i] = (char)splitmix(&seed);
 	warm_up(&c);
 
-	struct result res[3][NBENCH];
-	memset(res, 0, sizeof res);
-	for (int b = 0; b < NBENCH; b++)
-		for (int e = 0; c.run[b] && e < c.neng; e++)
-			run_one(&c, b, c.eng[e], &res[e][b], vals, vpool, keys);
-	if (any)
-		summary(&c, res);
-	if (c.run_diff)
-		run_diff(&c, vals, vpool, keys[0]);
-
-	if (!c.keep)
-		for (int e = 0; e < c.neng; e++) {
-			const char *w[] = {"seq", "rand", "sync", "diff"};
-			for (int i = 0; i < 4; i++) {
-				char dir[4096];
-				snprintf(dir, sizeof dir, "%s/%s-%s", c.dir,
-					 c.eng[e]->name, w[i]);
-				rm_dir(dir);
+	resarr *res = calloc((size_t)c.ninst, sizeof *res);
+	struct result *shared = mmap(NULL, sizeof *shared,
+				     PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (!res || shared == MAP_FAILED) {
+		fprintf(stderr, "quire-bench: out of memory\n");
+		return 1;
+	}
+	for (unsigned run = 0; run < c.runs; run++) {
+		for (int w = 0; w < NW; w++) {
+			for (int i = 0; c.run[w] && i < c.ninst; i++) {
+				struct inst *in = &c.inst[i];
+				if (in->space_only && w != W_SPACE)
+					continue;
+				if (w == W_RWWP && !in->e->multi_process) {
+					res[i][w][run].skipped = 1;
+					if (!run)
+						printf("# %s %s: skipped: %s\n",
+						       in->label, wl[w].name,
+						       in->e->single_process);
+					continue;
+				}
+				run_forked(&c, w, in, run, shared,
+					   &res[i][w][run]);
 			}
+			/* a database no later workload of the round reads
+			 * goes now: at 10M keys some take many GB */
+			int later = 0;
+			for (int v = w + 1; v < NW; v++)
+				later |= c.run[v] && !wl[v].fresh &&
+					 !strcmp(wl[v].db, wl[w].db);
+			if (c.run[w] && !later && !c.keep)
+				for (int i = 0; i < c.ninst; i++) {
+					char dir[4096];
+					db_dir(dir, sizeof dir, &c, &c.inst[i],
+					       wl[w].db);
+					rm_dir(dir);
+				}
 		}
+		/* the next round starts from fresh databases */
+		if (!c.keep || run + 1 < c.runs)
+			for (int i = 0; i < c.ninst; i++)
+				for (int w = 0; w < NW; w++) {
+					char dir[4096];
+					db_dir(dir, sizeof dir, &c, &c.inst[i],
+					       wl[w].db);
+					rm_dir(dir);
+				}
+	}
+	summary(&c, res);
+	if (c.run_diff)
+		diff_forked(&c, &c.inst[find_inst(&c, "quire")]);
+
 	if (!c.keep && c.dir == tmpl)
 		rmdir(c.dir);
-	for (int i = 0; i < 4; i++)
-		free((void *)keys[i]);
-	free(vals);
+	free(res);
+	free(g_vals);
 	return 0;
 }

@@ -48,8 +48,19 @@ const char *quire_version(int *major, int *minor, int *patch);
 #define QUIRE_OK 0
 /** The key (or cursor position) does not exist. Not an error. */
 #define QUIRE_NOTFOUND (-1)
-/** Invalid argument or API misuse (NULL handle, txn used after it ended, a
- *  write through a read-only transaction, ...). */
+/** Invalid argument or API misuse (NULL handle, a write through a read-only
+ *  transaction, a transaction used after it ended, ...).
+ *
+ *  A transaction handle used after quire_commit() or quire_abort() ended it
+ *  gets QUIRE_EINVAL from every call, which changes nothing (quire_abort()
+ *  just returns, quire_txn_id() returns 0), at least until 64 later
+ *  transactions of the same quire handle have begun, though not after
+ *  quire_close() of that handle; later its memory may serve a new
+ *  transaction. So the check catches the mistake soon after it happens,
+ *  but it is a bug to fix, not a way to ask whether a transaction ended.
+ *  Cursors, changes feeds, key histories and diffs whose transaction
+ *  (either one, for a diff) ended get QUIRE_EINVAL from every call until
+ *  they are closed, with no such limit. */
 #define QUIRE_EINVAL (-2)
 /** Out of memory. */
 #define QUIRE_ENOMEM (-3)
@@ -140,6 +151,16 @@ typedef struct quire_val {
  *  durable commit, so that opening after a reboot (which verifies what was
  *  written since then) reads a bounded amount. */
 #define QUIRE_NOSYNC 0x4u
+/** quire_open: read the file with read() into a node cache of cache_size
+ *  bytes instead of in place through a memory mapping (the default).
+ *  The mapping serves committed nodes and values from the operating
+ *  system's page cache without copying; reading a page of it can fail only
+ *  with a disk error or when another program truncates the file, and quire
+ *  contains that (the call returns QUIRE_EIO, see quire(3)) unless the
+ *  application replaces quire's SIGBUS handler. Use this flag where a
+ *  mapping is unwelcome (a file system without coherent shared mappings,
+ *  an application that owns SIGBUS) or cannot be made. */
+#define QUIRE_NOMMAP 0x8u
 /** @} */
 
 #define QUIRE_OPTIONS_VERSION 1
@@ -247,8 +268,11 @@ int quire_checkpoint(quire *db);
 int quire_begin(quire *db, unsigned int flags, quire_txn **txn);
 
 /**
- * Commit and free the transaction. On return the transaction handle is gone
- * whether or not the commit succeeded, and its cursors must not be used.
+ * Commit and end the transaction. On return the transaction has ended
+ * whether or not the commit succeeded: the handle must not be used again
+ * (see QUIRE_EINVAL), and its cursors, feeds, histories and diffs only fail
+ * with QUIRE_EINVAL until closed. On a transaction that had ended already
+ * it does nothing and returns QUIRE_EINVAL.
  *
  * A write transaction appends its operations (usually as one batch block,
  * see quire_options.checkpoint_ops) and a new header, then (unless
@@ -258,7 +282,8 @@ int quire_begin(quire *db, unsigned int flags, quire_txn **txn);
  * snapshot just ends it.
  *
  * @return 0, QUIRE_EIO, QUIRE_ENOSPC, QUIRE_EFATAL (the fsync failed: the
- *         handle refuses further commits until reopened), QUIRE_ENOMEM.
+ *         handle refuses further commits until reopened), QUIRE_ENOMEM,
+ *         QUIRE_EINVAL (NULL, or the transaction had ended).
  */
 int quire_commit(quire_txn *txn);
 
@@ -266,20 +291,23 @@ int quire_commit(quire_txn *txn);
  * quire_commit() with metadata: a small blob (up to QUIRE_MAX_META_SIZE
  * bytes; who made the change and why, say) stored in the commit's header and
  * returned by quire_log_get(). A write transaction with metadata but no
- * changes still commits. On a read snapshot the metadata is ignored. Frees
- * the transaction in every case.
+ * changes still commits. On a read snapshot the metadata is ignored. Ends
+ * the transaction in every case (one that had ended: QUIRE_EINVAL).
  * @return as quire_commit(), and QUIRE_ETOOBIG.
  */
 int quire_commit_with(quire_txn *txn, const void *meta, size_t len);
 
-/** Discard the transaction and free it (its cursors are detached: they
- *  fail with QUIRE_EINVAL but must still be closed). quire_abort(NULL) does
- *  nothing. */
+/** Discard the transaction and end it (its cursors, feeds, histories and
+ *  diffs are detached: they fail with QUIRE_EINVAL but must still be
+ *  closed). quire_abort(NULL) does nothing, and so does quire_abort() of a
+ *  transaction that ended already (for as long as QUIRE_EINVAL says such a
+ *  handle is recognised). */
 void quire_abort(quire_txn *txn);
 
 /**
  * Transaction id: for a snapshot, the id of the commit it shows (0 for an
  * empty new database); for a write transaction, the id its commit will get.
+ * 0 for NULL and for a transaction that ended (see QUIRE_EINVAL).
  */
 uint64_t quire_txn_id(const quire_txn *txn);
 
@@ -450,9 +478,12 @@ typedef struct quire_changes quire_changes;
 
 /**
  * Open the changes feed of the transaction's snapshot: every operation with
- * a sequence number above since, in order, up to the snapshot's last one.
- * To follow new commits, reopen it on a newer snapshot from the last seq
- * seen (see quire_wait()).
+ * a sequence number above since, in order, up to the snapshot's last one
+ * (empty when since is that one or beyond, up to UINT64_MAX). To follow
+ * new commits, reopen it on a newer snapshot from the last seq seen (see
+ * quire_wait()). A feed, like a key history and a diff, reads through its
+ * transaction: once that ended its calls fail with QUIRE_EINVAL, but it
+ * must still be closed.
  * @return 0, QUIRE_EHISTORY (operations after since were compacted away),
  *         QUIRE_ENOMEM, QUIRE_EINVAL.
  */
@@ -501,8 +532,10 @@ typedef struct quire_diff quire_diff;
  * handle or of two handles that opened the same file): every key
  * whose value differs (or that exists in one only), in key order. Subtrees
  * the two commits share are skipped, so the cost follows the size of the
- * difference, not of the database.
- * @return 0, QUIRE_EINVAL (different files), QUIRE_ENOMEM.
+ * difference, not of the database. When either transaction ends the
+ * diff's calls fail with QUIRE_EINVAL; it must still be closed.
+ * @return 0, QUIRE_EINVAL (different files, or a transaction that ended),
+ *         QUIRE_ENOMEM.
  */
 int quire_diff_open(quire_txn *a, quire_txn *b, quire_diff **diff);
 

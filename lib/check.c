@@ -21,6 +21,7 @@
 #include "oplog.h"
 #include "pending.h"
 #include "tree.h"
+#include "txn.h"
 
 struct chk {
 	quire *db;
@@ -296,7 +297,9 @@ int quire_check(quire_txn *txn, quire_check_fn fn, void *ctx,
 		uint64_t *problems)
 {
 	qerr_clear();
-	if (!txn || !problems)
+	if (!txn_usable(txn))
+		return txn_unusable(txn, "quire_check");
+	if (!problems)
 		return qerr(QUIRE_EINVAL, "quire_check: bad arguments");
 	struct chk c = {.db = txn->db, .qf = txn->snap->qf,
 			.h = &txn->snap->h, .fn = fn, .ctx = ctx};

@@ -18,8 +18,9 @@
  *    Copied commits append batches only (folding them would copy the
  *    tree again per writer checkpoint). Writers go on committing to the
  *    old file meanwhile; rounds repeat while a round still has much to
- *    copy, and after the first few each holds this process's writers off
- *    for at most SLICE_NS, so the copy gains on a writer at full speed.
+ *    copy, and after the first few each holds the writer locks (so the
+ *    writers of every process) for at most SLICE_NS, so the copy gains on
+ *    writers at full speed.
  *    Then both files are synced, so that the final round syncs little.
  * 4. Final round with the writer locks of the old file held (the writer
  *    pause): replay the rest, sync the new file, mark the old file's slot
@@ -40,7 +41,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "arena.h"
 #include "error.h"
@@ -56,9 +56,9 @@
 #define CHUNK 16384
 /* Rounds that copied fewer commits than this end the catch-up. */
 #define SMALL_ROUND 16
-/* Rounds run beside the writers; later ones hold this process's writers
- * off for at most SLICE_NS each, so that the copy gains on a writer that
- * commits as fast as it can be copied. */
+/* Rounds run beside the writers; later ones hold the writers off for at
+ * most SLICE_NS each, so that the copy gains on writers that commit as
+ * fast as they can be copied. */
 #define FREE_ROUNDS 3
 #define SLICE_NS 20000000ull
 #define REPORT_BYTES ((uint64_t)1 << 20)
@@ -238,11 +238,14 @@ static int append_chunk(struct compaction *c, int tree, struct mut *muts,
 {
 	struct modify m;
 	struct qroot old = *root;
+	struct epoch_slot es; /* the nodes it reads and demotes stay alive */
+	cache_enter(c->t->qf->cache, &es);
 	modify_init(&m, c->t, 0);
 	int e = modify_tree(&m, tree, &old, muts, n, pos, root);
 	if (!e)
 		e = df_flush(c->t); /* the nodes go out before their buffers */
 	modify_done(&m, e == 0);
+	cache_exit(c->t->qf->cache, &es);
 	return e ? e : progress(c, 0);
 }
 
@@ -466,19 +469,13 @@ static int replay_one(struct compaction *c, quire_txn *src,
 	return quire_commit_with(w, le.meta.data, le.meta.size);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Replay the commits of src the new file lacks (with budget_ns, only as
  * many as fit in it); *n: how many. */
 static int replay(struct compaction *c, quire_txn *src, uint64_t budget_ns,
 		  uint64_t *n)
 {
-	uint64_t deadline = budget_ns ? mono_ns() + budget_ns : 0;
+	qvfs *vfs = c->db->vfs;
+	uint64_t deadline = budget_ns ? vfs->mono_ns(vfs) + budget_ns : 0;
 	struct snap *ts = snap_acquire(c->t);
 	uint64_t have = ts->h.txn, next_seq = ts->h.next_seq;
 	quire_changes *feed = NULL;
@@ -499,7 +496,7 @@ static int replay(struct compaction *c, quire_txn *src, uint64_t budget_ns,
 		next_seq = c->t->cur_next_seq; /* set by replay_one's commit */
 		if (++*n % 256 == 0)
 			renew_epoch(src, &feed);
-		if (deadline && mono_ns() > deadline)
+		if (deadline && vfs->mono_ns(vfs) > deadline)
 			break;
 	}
 	quire_changes_close(feed);
@@ -528,10 +525,13 @@ static void adopt(quire *db, quire *t)
 {
 	pthread_mutex_lock(&db->refresh_mu);
 	pthread_mutex_lock(&db->snap_mu);
-	struct qfile *oldqf = db->qf;
+	struct qfile *oldqf = db->qf, *oldlock = db->lock_qf;
 	struct snap *old = db->cur;
 	t->qf->path = db->path;
 	db->qf = t->qf;
+	db->lock_qf = t->qf; /* held since its creation; writer_release
+			      * lets it go */
+	qfile_ref(t->qf);
 	db->cur = t->cur;
 	atomic_store(&db->cur_txn, db->cur->h.txn);
 	atomic_store(&db->cur_next_seq, db->cur->h.next_seq);
@@ -548,7 +548,8 @@ static void adopt(quire *db, quire *t)
 	db->slot_counter = t->slot_counter;
 	/* the old file's writers (other processes) may go on: they will find
 	 * the mark and follow the path */
-	oldqf->f->ops->lock(oldqf->f, QVFS_UNLOCK);
+	oldlock->f->ops->lock(oldlock->f, QVFS_UNLOCK);
+	qfile_unref(oldlock);
 	qfile_unref(oldqf);
 	snap_release(old);
 	pthread_mutex_lock(&db->pub_mu);
@@ -564,9 +565,9 @@ static int finish(struct compaction *c)
 	uint64_t n;
 	int e;
 	/* A writer of another process holds the lock (busy_timeout_ms is the
-	 * callers' patience, not ours): go on copying while it commits. */
-	while ((e = writer_acquire(db)) == QUIRE_EBUSY) {
-		struct timespec nap = {0, 1000000};
+	 * callers' patience, not ours): go on copying while it commits. A
+	 * closing handle cancels the wait for this process's writers. */
+	while ((e = writer_acquire_for(db, 0, &db->closing)) == QUIRE_EBUSY) {
 		if ((e = quire_begin(db, QUIRE_RDONLY, &src)) == 0)
 			e = replay(c, src, 0, &n);
 		if (src)
@@ -574,7 +575,7 @@ static int finish(struct compaction *c)
 		src = NULL;
 		if (e || (e = progress(c, 0)) != 0)
 			return e;
-		nanosleep(&nap, NULL);
+		db->vfs->sleep_ns(db->vfs, 1000000);
 	}
 	if (e)
 		return e;
@@ -667,11 +668,16 @@ static int run(struct compaction *c)
 		int held = round > FREE_ROUNDS;
 		if (checkpoint_due(c)) /* fold it in a free round */
 			held = 0, c->ckpt_next = 1;
-		held = held && gate_enter(db->gate) == 0;
+		/* a held round stops every writer, of any process, for a
+		 * slice: it takes the writer locks (in turn with the others:
+		 * the file lock's queue) */
+		held = held && writer_acquire_for(db, SLICE_NS / 1000000,
+						  &db->closing) == 0;
+		qerr_clear();
 		if ((e = quire_begin(db, QUIRE_RDONLY, &src)) == 0)
 			e = replay(c, src, held ? SLICE_NS : 0, &n);
 		if (held)
-			gate_leave(db->gate);
+			writer_release(db);
 		if (e || (e = progress(c, 1)) != 0)
 			goto out;
 		quire_abort(src);
@@ -762,6 +768,7 @@ void compact_auto(quire *db)
 void compact_stop(quire *db)
 {
 	atomic_store(&db->closing, 1);
+	gate_wake(db->gate); /* it may wait for a writer of this process */
 	pthread_mutex_lock(&db->bg_mu);
 	if (db->bg_started)
 		pthread_join(db->bg, NULL);

@@ -27,7 +27,7 @@ enum { SRC_NONE, SRC_TREE, SRC_MT, SRC_WB };
 
 struct quire_cursor {
 	quire_txn *txn;             /* NULL once the transaction ended */
-	struct quire_cursor *next;  /* in txn->cursors */
+	struct txn_dep dep;         /* on txn */
 	int simple;                 /* tree only: no pending operations */
 	struct tcur t;
 	struct mt_iter m;
@@ -40,18 +40,48 @@ struct quire_cursor {
 	uint64_t gen;
 	const uint8_t *key;         /* current key */
 	uint32_t klen;
+	struct lentry le;           /* current tree entry, decoded once */
 	struct vbuf *vb;            /* out-of-line value of the current entry */
 };
 
 static void drop_value(quire_cursor *c)
 {
-	vbufs_free(&c->vb);
+	if (c->vb)
+		vbufs_free(&c->vb);
+}
+
+/* The cursor now sits on the tree's current entry. */
+static void at_tree_entry(quire_cursor *c)
+{
+	tcur_entry(&c->t, &c->le);
+	c->key = c->le.key;
+	c->klen = c->le.klen;
+}
+
+/* A move of a tree-only cursor: where it landed. */
+static int tree_moved(quire_cursor *c, int e)
+{
+	c->pos = c->t.valid ? SRC_TREE : SRC_NONE;
+	if (!e)
+		at_tree_entry(c);
+	return e;
+}
+
+/* The transaction ended: only closing is left. */
+static void cursor_detach(struct txn_dep *d)
+{
+	quire_cursor *c = DEP_OWNER(d, quire_cursor, dep);
+	drop_value(c);
+	c->txn = NULL;
+	c->pos = SRC_NONE;
 }
 
 int quire_cursor_open(quire_txn *txn, quire_cursor **out)
 {
 	qerr_clear();
-	if (!txn || !out)
+	if (!txn_usable(txn))
+		return txn_unusable(txn, "quire_cursor_open");
+	if (!out)
 		return qerr(QUIRE_EINVAL, "quire_cursor_open: bad arguments");
 	quire_cursor *c = calloc(1, sizeof *c);
 	if (!c)
@@ -60,39 +90,25 @@ int quire_cursor_open(quire_txn *txn, quire_cursor **out)
 	tcur_init(&c->t, txn->snap->qf, QT_KEYS, &txn->snap->h.root[QT_KEYS]);
 	mt_iter_init(&c->m, txn->snap->mt, txn->snap->h.next_seq);
 	c->simple = !txn->wb && txn->snap->h.pending_ops == 0;
-	c->next = txn->cursors;
-	txn->cursors = c;
+	txn_dep_add(txn, &c->dep, cursor_detach);
 	*out = c;
 	return 0;
-}
-
-void cursors_detach(quire_txn *txn)
-{
-	for (quire_cursor *c = txn->cursors; c; c = c->next) {
-		drop_value(c);
-		c->txn = NULL;
-		c->pos = SRC_NONE;
-	}
-	txn->cursors = NULL;
 }
 
 void quire_cursor_close(quire_cursor *c)
 {
 	if (!c)
 		return;
-	if (c->txn) {
-		quire_cursor **pp = &c->txn->cursors;
-		while (*pp != c)
-			pp = &(*pp)->next;
-		*pp = c->next;
-	}
+	txn_dep_del(&c->dep);
 	drop_value(c);
 	free(c);
 }
 
+/* Cursor calls run once per entry of a scan: they leave the thread's
+ * message alone unless they fail (quire_errmsg() is about the most recent
+ * failure). */
 static int usable(quire_cursor *c)
 {
-	qerr_clear();
 	if (!c || !c->txn)
 		return qerr(QUIRE_EINVAL, "cursor is closed or its transaction "
 					  "ended");
@@ -151,8 +167,10 @@ static int settle(quire_cursor *c, int dir)
 		uint32_t kl = 0, ckl;
 		int src = SRC_NONE, del = 0, e, r;
 		unsigned at = 0;
-		if (c->t.valid) {
-			k = tcur_key(&c->t, &kl);
+		if (c->t.valid) { /* decoded once: the likely winner */
+			tcur_entry(&c->t, &c->le);
+			k = c->le.key;
+			kl = c->le.klen;
 			src = SRC_TREE;
 			at = 1u << SRC_TREE;
 		}
@@ -223,7 +241,14 @@ static int position(quire_cursor *c, const void *key, size_t klen, int dir,
 	return settle(c, dir);
 }
 
-int quire_cursor_seek(quire_cursor *c, const void *key, size_t klen)
+/* A move that read nodes in place: a page that could not be read reads
+ * as zeros (fmap.h), so the move's result stands only if none failed. */
+static int checked(quire_cursor *c, int e)
+{
+	return e ? e : qfile_check(c->txn->snap->qf);
+}
+
+static int seek(quire_cursor *c, const void *key, size_t klen)
 {
 	int e = usable(c);
 	if (e)
@@ -232,12 +257,14 @@ int quire_cursor_seek(quire_cursor *c, const void *key, size_t klen)
 		return qerr(QUIRE_EINVAL, "quire_cursor_seek: bad arguments");
 	if (klen > QUIRE_MAX_KEY_SIZE)
 		return qerr(QUIRE_ETOOBIG, "quire_cursor_seek: key too long");
-	if (c->simple) {
-		e = tcur_seek(&c->t, key, klen);
-		c->pos = c->t.valid ? SRC_TREE : SRC_NONE;
-		return e;
-	}
+	if (c->simple)
+		return tree_moved(c, tcur_seek(&c->t, key, klen));
 	return position(c, key, klen, 1, 1);
+}
+
+int quire_cursor_seek(quire_cursor *c, const void *key, size_t klen)
+{
+	return checked(c, seek(c, key, klen));
 }
 
 static int edge(quire_cursor *c, int dir)
@@ -246,10 +273,8 @@ static int edge(quire_cursor *c, int dir)
 	if (e)
 		return e;
 	e = dir > 0 ? tcur_first(&c->t) : tcur_last(&c->t);
-	if (c->simple) {
-		c->pos = c->t.valid ? SRC_TREE : SRC_NONE;
-		return e;
-	}
+	if (c->simple)
+		return tree_moved(c, e);
 	if ((e = tree_done(e)) != 0)
 		return e;
 	c->mvalid = (dir > 0 ? mt_first(&c->m) : mt_last(&c->m)) == 0;
@@ -261,12 +286,12 @@ static int edge(quire_cursor *c, int dir)
 
 int quire_cursor_first(quire_cursor *c)
 {
-	return edge(c, 1);
+	return checked(c, edge(c, 1));
 }
 
 int quire_cursor_last(quire_cursor *c)
 {
-	return edge(c, -1);
+	return checked(c, edge(c, -1));
 }
 
 static int step(quire_cursor *c, int dir)
@@ -274,11 +299,9 @@ static int step(quire_cursor *c, int dir)
 	int e = usable(c);
 	if (e)
 		return e;
-	if (c->simple) {
-		e = dir > 0 ? tcur_next(&c->t) : tcur_prev(&c->t);
-		c->pos = c->t.valid ? SRC_TREE : SRC_NONE;
-		return e;
-	}
+	if (c->simple)
+		return tree_moved(c, dir > 0 ? tcur_next(&c->t)
+					     : tcur_prev(&c->t));
 	if (c->pos == SRC_NONE)
 		return edge(c, dir);
 	if (c->gen != c->txn->gen || c->dir != dir)
@@ -290,21 +313,19 @@ static int step(quire_cursor *c, int dir)
 
 int quire_cursor_next(quire_cursor *c)
 {
-	return step(c, 1);
+	return checked(c, step(c, 1));
 }
 
 int quire_cursor_prev(quire_cursor *c)
 {
-	return step(c, -1);
+	return checked(c, step(c, -1));
 }
 
 /* On a write transaction the entry under the cursor may have been replaced
  * or deleted since the cursor moved there: look again. A deleted key leaves
  * the cursor between keys (QUIRE_NOTFOUND) until it moves. */
-static int current(quire_cursor *c)
+static int recheck(quire_cursor *c)
 {
-	if (!c->txn->wb || c->gen == c->txn->gen)
-		return 0;
 	struct wnode *w = wbuf_find(c->txn->wb, c->key, c->klen);
 	if (!w)
 		return 0;
@@ -316,27 +337,24 @@ static int current(quire_cursor *c)
 	return 0;
 }
 
+static inline int current(quire_cursor *c)
+{
+	return !c->txn->wb || c->gen == c->txn->gen ? 0 : recheck(c);
+}
+
 int quire_cursor_key(quire_cursor *c, quire_val *k)
 {
-	qerr_clear();
 	if (!c || !c->txn || !k)
 		return qerr(QUIRE_EINVAL, "quire_cursor_key: bad arguments");
 	if (c->pos == SRC_NONE || current(c))
 		return QUIRE_NOTFOUND;
-	if (c->simple) {
-		uint32_t kl;
-		k->data = tcur_key(&c->t, &kl);
-		k->size = kl;
-	} else {
-		k->data = c->key;
-		k->size = c->klen;
-	}
-	return 0;
+	k->data = c->key;
+	k->size = c->klen;
+	return qfile_check(c->txn->snap->qf);
 }
 
 int quire_cursor_value(quire_cursor *c, quire_val *v)
 {
-	qerr_clear();
 	if (!c || !c->txn || !v)
 		return qerr(QUIRE_EINVAL, "quire_cursor_value: bad arguments");
 	if (c->pos == SRC_NONE || current(c))
@@ -346,7 +364,5 @@ int quire_cursor_value(quire_cursor *c, quire_val *v)
 		return txn_value(c->txn, &c->w->v, &c->vb, v);
 	if (c->pos == SRC_MT)
 		return txn_value(c->txn, &mt_ver(&c->m)->v, &c->vb, v);
-	struct lentry le;
-	tcur_entry(&c->t, &le);
-	return txn_leaf_value(c->txn, &le, &c->vb, v);
+	return checked(c, txn_leaf_value(c->txn, &c->le, &c->vb, v));
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "gate.h"
@@ -54,6 +55,7 @@ struct qfile *qfile_new(quire *db, qvfs_file *f)
 	atomic_init(&qf->refs, 1);
 	qf->f = f;
 	qf->path = db->path;
+	fmap_init(&qf->map);
 	return qf;
 }
 
@@ -65,10 +67,19 @@ void qfile_ref(struct qfile *qf)
 void qfile_unref(struct qfile *qf)
 {
 	if (qf && atomic_fetch_sub(&qf->refs, 1) == 1) {
+		fmap_done(&qf->map); /* before its views are unmapped */
 		qf->f->ops->close(qf->f);
 		cache_free(qf->cache);
 		free(qf);
 	}
+}
+
+int qfile_fault(const struct qfile *qf)
+{
+	return qerr(QUIRE_EIO, "%s: a page of the file could not be read (a "
+			       "disk error, or another program truncated the "
+			       "file); reopen the database",
+		    qf->path);
 }
 
 struct snap *snap_acquire(quire *db)
@@ -157,6 +168,7 @@ void qdb_free(quire *db)
 	gate_put(db->gate);
 	pthread_mutex_destroy(&db->pub_mu);
 	pthread_cond_destroy(&db->pub_cv);
+	txn_pool_free(db);
 	free(db->path);
 	free(db);
 }
@@ -181,7 +193,13 @@ static quire *handle_new(const char *path, const quire_options *opts,
 	pthread_mutex_init(&db->refresh_mu, NULL);
 	pthread_mutex_init(&db->bg_mu, NULL);
 	pthread_mutex_init(&db->pub_mu, NULL);
-	pthread_cond_init(&db->pub_cv, NULL);
+	pthread_condattr_t ca; /* quire_wait's naps must not follow the wall
+				* clock */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&db->pub_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	txn_pool_init(db);
 	return db;
 }
 
@@ -215,21 +233,22 @@ int qdb_open_target(quire *db, quire **out)
 {
 	char *tpath = qdb_target_path(db->path);
 	quire_options o = db->opts;
-	o.flags = 0; /* the first commit syncs; compact.c sets NOSYNC after */
+	/* the first commit syncs; compact.c sets NOSYNC after */
+	o.flags = db->opts.flags & QUIRE_NOMMAP;
 	o.auto_compact_ratio = 0;
 	quire *t = NULL;
 	int e = 0;
 	if (!tpath || !(t = handle_new(tpath, &o, db->vfs)))
 		e = qerr(QUIRE_ENOMEM, "out of memory");
 	free(tpath);
+	if (!e && !(t->gate = gate_get(t->vfs, t->path)))
+		e = qerr(QUIRE_ENOMEM, "out of memory");
 	if (!e) {
 		t->boot_id = db->boot_id;
 		t->nosync_walk = db->nosync_walk;
 		t->keep_lock = 1;
 		e = df_create_target(t);
 	}
-	if (!e && !(t->gate = gate_get(t->vfs, t->path)))
-		e = qerr(QUIRE_ENOMEM, "out of memory");
 	if (e) {
 		if (t)
 			qdb_free(t);
@@ -253,7 +272,8 @@ static int open_handle(const char *path, const quire_options *opts,
 	if (opts->version != QUIRE_OPTIONS_VERSION)
 		return qerr(QUIRE_EINVAL, "quire_open: options not initialised "
 					  "with quire_options_init()");
-	if (opts->flags & ~(QUIRE_CREATE | QUIRE_RDONLY | QUIRE_NOSYNC))
+	if (opts->flags &
+	    ~(QUIRE_CREATE | QUIRE_RDONLY | QUIRE_NOSYNC | QUIRE_NOMMAP))
 		return qerr(QUIRE_EINVAL, "quire_open: unknown flags");
 	if (opts->node_size < 512 || opts->node_size > 32768)
 		return qerr(QUIRE_EINVAL, "quire_open: node_size must be 512 "

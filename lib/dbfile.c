@@ -35,10 +35,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "crc32c.h"
 #include "error.h"
+#include "gate.h"
 #include "internal.h"
 #include "io.h"
 #include "memtable.h"
@@ -103,29 +103,62 @@ static int sync_file(quire *db)
 	return 0;
 }
 
-/* Take the cross-process writer lock of f, waiting up to busy_timeout_ms. */
-static int lock_file(quire *db, qvfs_file *f)
+/* Deadline of a wait of timeout_ms from now on the VFS's monotonic clock;
+ * 0: no deadline (a negative timeout waits forever). */
+static uint64_t deadline_of(quire *db, int timeout_ms)
 {
-	int waited = 0, nap = 1;
+	return timeout_ms < 0 ? 0
+			      : db->vfs->mono_ns(db->vfs) +
+					(uint64_t)timeout_ms * 1000000u + 1;
+}
+
+/* Take lock op (QVFS_LOCK_TRY or QVFS_QUEUE_TRY) of f, polling with naps
+ * that grow to max_nap_ns, until deadline (0: none). */
+static int wait_lock(quire *db, qvfs_file *f, int op, uint64_t deadline,
+		     uint64_t max_nap_ns)
+{
+	uint64_t nap = 50000;
 	for (;;) {
-		int e = f->ops->lock(f, QVFS_LOCK_TRY);
+		int e = f->ops->lock(f, op);
 		if (e == 0)
 			return 0;
 		if (e != -EAGAIN)
 			return qerr_os(-e, "%s: taking the writer lock",
 				       db->path);
-		int limit = db->opts.busy_timeout_ms;
-		if (limit >= 0 && waited >= limit)
+		uint64_t now = db->vfs->mono_ns(db->vfs);
+		if (deadline && now >= deadline)
 			return qerr(QUIRE_EBUSY,
 				    "%s: another process holds the writer lock",
 				    db->path);
-		if (limit >= 0 && nap > limit - waited)
-			nap = limit - waited;
-		struct timespec ts = {nap / 1000, (long)(nap % 1000) * 1000000};
-		nanosleep(&ts, NULL);
-		waited += nap;
-		nap = QMIN(nap * 2, 50);
+		if (deadline && nap > deadline - now)
+			nap = deadline - now;
+		db->vfs->sleep_ns(db->vfs, nap);
+		nap = QMIN(nap * 2, max_nap_ns);
 	}
+}
+
+/* Naps of a writer waiting for the queue lock, and of the one that holds
+ * it and waits for the writer lock (it is next: a short nap hands the
+ * lock over quickly). */
+#define QUEUE_NAP_NS 1000000u
+#define NEXT_NAP_NS 200000u
+
+/*
+ * The writer lock of f, taken through the queue lock: every writer passes
+ * the queue lock, and a writer that has to wait for the writer lock does
+ * so holding it. A writer that commits in a loop thus cannot take the
+ * writer lock back at once when another process waits for it: its next
+ * turn needs the queue lock, which the waiter holds until the writer lock
+ * is its own. Polling keeps the waits bounded by the deadline.
+ */
+static int lock_queued(quire *db, qvfs_file *f, uint64_t deadline)
+{
+	int e = wait_lock(db, f, QVFS_QUEUE_TRY, deadline, QUEUE_NAP_NS);
+	if (e)
+		return e;
+	e = wait_lock(db, f, QVFS_LOCK_TRY, deadline, NEXT_NAP_NS);
+	f->ops->lock(f, QVFS_QUEUE_UNLOCK);
+	return e;
 }
 
 /* Whether path names the open file f: 1, 0 (another file, or none), or a
@@ -175,26 +208,91 @@ static int switch_file(quire *db)
 	return 0;
 }
 
-int df_lock(quire *db)
+/* The handle's current file, with a reference of the caller's. */
+static struct qfile *current_file(quire *db)
 {
+	pthread_mutex_lock(&db->snap_mu);
+	struct qfile *qf = db->qf;
+	qfile_ref(qf);
+	pthread_mutex_unlock(&db->snap_mu);
+	return qf;
+}
+
+/*
+ * Take the writer lock of the file the handle writes, waiting timeout_ms
+ * at most in all (negative: forever), however many compactions replace
+ * the file meanwhile.
+ *
+ * The lock is taken on a file object pinned for the purpose (lock_qf) and
+ * kept only if, once it is held, the handle still names that file and the
+ * file's slot does not say a compaction replaced it (invariant 16). A
+ * reader thread may move the handle to a new file while this one waits
+ * (refresh_from), and the old file's lock guards nothing: a writer that
+ * kept it would commit into the new file beside that file's own writer.
+ * While the lock is held nobody can replace the file (a compaction needs
+ * the lock), so the handle stays on it until df_unlock.
+ */
+static int df_lock(quire *db, int timeout_ms)
+{
+	uint64_t deadline = deadline_of(db, timeout_ms);
 	for (;;) {
+		struct qfile *qf = current_file(db);
 		struct qslot s;
-		int e = lock_file(db, db->qf->f);
-		if (e || read_slots(db->qf, &s) != 0 || !superseded(db, db->qf, &s))
+		int e = lock_queued(db, qf->f, deadline), moved = 0;
+		if (e) {
+			qfile_unref(qf);
 			return e;
-		df_unlock(db);
+		}
 		pthread_mutex_lock(&db->refresh_mu);
-		e = switch_file(db);
+		if (db->qf != qf)
+			moved = 1;
+		else if (read_slots(qf, &s) == 0 && superseded(db, qf, &s))
+			moved = 1, e = switch_file(db);
 		pthread_mutex_unlock(&db->refresh_mu);
+		if (!moved) {
+			db->lock_qf = qf;
+			return 0;
+		}
+		qf->f->ops->lock(qf->f, QVFS_UNLOCK);
+		qfile_unref(qf);
 		if (e)
 			return e;
 	}
 }
 
-void df_unlock(quire *db)
+static void df_unlock(quire *db)
 {
-	if (!db->keep_lock)
-		db->qf->f->ops->lock(db->qf->f, QVFS_UNLOCK);
+	struct qfile *qf = db->lock_qf;
+	db->lock_qf = NULL;
+	if (qf && !db->keep_lock)
+		qf->f->ops->lock(qf->f, QVFS_UNLOCK);
+	qfile_unref(qf);
+}
+
+int writer_acquire_for(quire *db, int timeout_ms, _Atomic int *cancel)
+{
+	int e = gate_enter(db->gate, cancel);
+	if (e == GATE_MINE)
+		return qerr(QUIRE_EBUSY, "%s: this thread already holds a write "
+					 "transaction of this file; end it first",
+			    db->path);
+	if (e == GATE_CANCELED)
+		return qerr(QUIRE_ECANCELED, "%s: the handle is closing",
+			    db->path);
+	if ((e = df_lock(db, timeout_ms)) != 0)
+		gate_leave(db->gate);
+	return e;
+}
+
+int writer_acquire(quire *db)
+{
+	return writer_acquire_for(db, db->opts.busy_timeout_ms, NULL);
+}
+
+void writer_release(quire *db)
+{
+	df_unlock(db);
+	gate_leave(db->gate);
 }
 
 int df_sync_data(quire *db)
@@ -222,6 +320,11 @@ int df_create_target(quire *t)
 	uint8_t sb[QF_SUPER_SIZE];
 	struct qsuper s = {.version = QF_VERSION,
 			   .created_ns = t->vfs->now_ns(t->vfs)};
+	struct appender *a = &t->app;
+	if (!(a->stage = malloc(STAGE_CAP)))
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	a->cap = STAGE_CAP;
+	a->start = a->pos = a->end = QF_SUPER_SIZE;
 	int e = t->vfs->open(t->vfs, t->path, QVFS_CREATE, t->opts.mode, &f);
 	if (e)
 		return qerr_os(-e, "%s: creating", t->path);
@@ -241,26 +344,27 @@ int df_create_target(quire *t)
 	memset(sb, 0, sizeof sb);
 	qsuper_put(sb, &s);
 	if ((e = truncate_to(t, 0)) != 0 ||
-	    (e = write_at(t, sb, sizeof sb, 0)) != 0)
+	    (e = write_at(t, sb, sizeof sb, 0)) != 0) {
+		t->vfs->remove(t->vfs, t->path); /* ours: its lock is held */
 		return e;
-	if (f->ops->map)
-		t->qf->smap = f->ops->map(f, QF_SUPER_SIZE);
-	struct appender *a = &t->app;
-	if (!(a->stage = malloc(STAGE_CAP)))
-		return qerr(QUIRE_ENOMEM, "out of memory");
-	a->cap = STAGE_CAP;
-	a->start = a->pos = a->end = QF_SUPER_SIZE;
+	}
+	if (!(t->opts.flags & QUIRE_NOMMAP))
+		t->qf->smap = fmap_open(&t->qf->map, f, QF_SUPER_SIZE);
 	return 0;
 }
 
-/* A "<path>.compact" whose lock nobody holds is a crashed compaction's. */
+/* A "<path>.compact" whose lock nobody holds is a crashed compaction's.
+ * Once locked it must still be the file the name gives: a compaction may
+ * have renamed it over the database in between (then the name is free or
+ * another compaction's new file). */
 static void remove_leftover(quire *db)
 {
 	qvfs_file *f;
 	char *tpath = qdb_target_path(db->path);
 	if (tpath && db->vfs->open(db->vfs, tpath, 0, 0, &f) == 0) {
 		if (f->ops->lock(f, QVFS_LOCK_TRY) == 0) {
-			db->vfs->remove(db->vfs, tpath);
+			if (names_file(db, tpath, f) == 1)
+				db->vfs->remove(db->vfs, tpath);
 			f->ops->lock(f, QVFS_UNLOCK);
 		}
 		f->ops->close(f);
@@ -401,7 +505,9 @@ static int rd_crc(struct rd *r, uint64_t off, uint64_t n, uint32_t *crc)
  * which case the first header found is taken without chain checks) and return
  * the newest one whose bytes all verify. Stops at the first block that does
  * not parse: that is the torn tail of a crash, or another writer's commit in
- * progress.
+ * progress. Every block a writer makes must pass: a batch may be as large
+ * as its 32-bit size field allows (one big transaction), a value block as
+ * QUIRE_MAX_VALUE_SIZE; refusing a larger one would cut a durable commit.
  */
 static int walk(quire *db, const struct qhdr *from, struct qhdr *out)
 {
@@ -430,7 +536,7 @@ static int walk(quire *db, const struct qhdr *from, struct qhdr *out)
 			     b.type != QB_BATCH) ||
 			    b.size < QF_BLOCK_HDR ||
 			    (b.type == QB_NODE && b.size > QF_NODE_MAX) ||
-			    (b.type != QB_NODE &&
+			    (b.type == QB_VALUE &&
 			     b.size > QF_BLOCK_HDR + QUIRE_MAX_VALUE_SIZE))
 				goto end;
 			uint8_t stored[4];
@@ -644,7 +750,9 @@ static int create_file(quire *db)
 		e = qerr_os(-e, "%s: creating", tmp);
 		goto out;
 	}
-	if ((e = lock_file(db, f)) != 0)
+	if ((e = wait_lock(db, f, QVFS_LOCK_TRY,
+			    deadline_of(db, db->opts.busy_timeout_ms),
+			    QUEUE_NAP_NS)) != 0)
 		goto out;
 	/* Another creator may have finished while we waited: then our
 	 * descriptor may even name its database. Leave it alone. */
@@ -691,7 +799,9 @@ static int short_file(quire *db, qvfs_file *f, uint64_t size, int create)
 	if (!create)
 		return qerr(QUIRE_ENOTDB, "%s: %s, not a quire database",
 			    db->path, size ? "file too short" : "empty file");
-	int e = lock_file(db, f);
+	int e = wait_lock(db, f, QVFS_LOCK_TRY,
+			  deadline_of(db, db->opts.busy_timeout_ms),
+			  QUEUE_NAP_NS);
 	if (e)
 		return e;
 	if ((e = f->ops->size(f, &size)) != 0)
@@ -740,8 +850,8 @@ static int open_file(quire *db, struct qfile **out)
 		return e;
 	}
 	memcpy(qf->file_id, s.file_id, QF_FILE_ID);
-	if (f->ops->map)
-		qf->smap = f->ops->map(f, QF_SUPER_SIZE);
+	if (!(db->opts.flags & QUIRE_NOMMAP))
+		qf->smap = fmap_open(&qf->map, f, size);
 	*out = qf;
 	return 0;
 }
@@ -793,8 +903,11 @@ int df_writer_begin(quire *db)
 	const struct qhdr *h = &cur->h;
 	if ((e = file_size(db, &size)) != 0)
 		goto out;
-	if (size > h->total_bytes && (e = truncate_to(db, h->total_bytes)))
-		goto out;
+	if (size > h->total_bytes) { /* those places will be written again */
+		fmap_unmark_from(&db->qf->map, h->total_bytes);
+		if ((e = truncate_to(db, h->total_bytes)) != 0)
+			goto out;
+	}
 	if (read_slots(db->qf, &s) == 0 && trusted) {
 		db->durable_off = s.durable_off;
 		db->durable_txn = s.durable_txn;

@@ -30,7 +30,8 @@ struct kref {
 };
 
 struct quire_diff {
-	quire_txn *a, *b;
+	quire_txn *a, *b;       /* both NULL once either ended */
+	struct txn_dep dep_a, dep_b; /* on a and on b */
 	struct tcur ta, tb;     /* key trees */
 	struct kref *pend;      /* pending candidates, sorted, unique */
 	size_t npend, ipend;
@@ -105,12 +106,33 @@ static int pending_candidates(quire_diff *d)
 	return 0;
 }
 
+/* One of the two transactions ended: only closing is left. */
+static void diff_detach(quire_diff *d)
+{
+	txn_dep_del(&d->dep_a);
+	txn_dep_del(&d->dep_b);
+	vbufs_free(&d->vb);
+	d->a = d->b = NULL;
+}
+
+static void diff_detach_a(struct txn_dep *dep)
+{
+	diff_detach(DEP_OWNER(dep, quire_diff, dep_a));
+}
+
+static void diff_detach_b(struct txn_dep *dep)
+{
+	diff_detach(DEP_OWNER(dep, quire_diff, dep_b));
+}
+
 int quire_diff_open(quire_txn *a, quire_txn *b, quire_diff **out)
 {
 	int e;
 	qerr_clear();
+	if (!txn_usable(a) || !txn_usable(b))
+		return txn_unusable(txn_usable(a) ? b : a, "quire_diff_open");
 	/* handles of one file name the same bytes by the same offsets */
-	if (!a || !b || !out ||
+	if (!out ||
 	    memcmp(a->snap->qf->file_id, b->snap->qf->file_id, QF_FILE_ID) != 0)
 		return qerr(QUIRE_EINVAL, "quire_diff_open: two transactions "
 					  "of one file are needed");
@@ -121,6 +143,8 @@ int quire_diff_open(quire_txn *a, quire_txn *b, quire_diff **out)
 	}
 	d->a = a;
 	d->b = b;
+	txn_dep_add(a, &d->dep_a, diff_detach_a);
+	txn_dep_add(b, &d->dep_b, diff_detach_b);
 	d->lastlen = UINT32_MAX; /* no candidate yet */
 	tcur_init(&d->ta, a->snap->qf, QT_KEYS, &a->snap->h.root[QT_KEYS]);
 	tcur_init(&d->tb, b->snap->qf, QT_KEYS, &b->snap->h.root[QT_KEYS]);
@@ -208,6 +232,9 @@ int quire_diff_next(quire_diff *d, quire_delta *out)
 	qerr_clear();
 	if (!d || !out)
 		return qerr(QUIRE_EINVAL, "quire_diff_next: bad arguments");
+	if (!d->a)
+		return qerr(QUIRE_EINVAL, "quire_diff_next: a transaction of "
+					  "the diff has ended");
 	for (;;) {
 		const uint8_t *tk = NULL, *k;
 		uint32_t tkl = 0, kl;
@@ -269,7 +296,7 @@ void quire_diff_close(quire_diff *d)
 {
 	if (!d)
 		return;
-	vbufs_free(&d->vb);
+	diff_detach(d);
 	free(d->pend);
 	free(d->last);
 	free(d);

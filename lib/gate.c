@@ -16,6 +16,13 @@
 
 #include "gate.h"
 
+/* A writer waiting for its turn (on its own stack). */
+struct waiter {
+	pthread_t self;
+	int granted;            /* the gate was handed to it */
+	struct waiter *next;
+};
+
 struct gate {
 	qvfs *vfs;
 	char *path;         /* resolved when the file system can */
@@ -23,10 +30,12 @@ struct gate {
 	int refs;
 	int busy;           /* a writer of this process holds the file */
 	pthread_t owner;    /* the thread that holds it, when busy */
-	/* Turns are served in arrival order: a writer that commits in a loop
-	 * must not starve the others (a compaction's final round waits here
-	 * while the writer it has to stop keeps committing). */
-	uint64_t next_ticket, serving;
+	/* Turns are served in arrival order, by handing the gate to the
+	 * first waiter: a writer that commits in a loop must not starve the
+	 * others (a compaction's final round waits here while the writer it
+	 * has to stop keeps committing). A waiter that gives up (its cancel
+	 * flag) leaves the queue. */
+	struct waiter *head, *tail;
 	pthread_cond_t cv;
 	struct gate *next;
 };
@@ -95,21 +104,61 @@ void gate_put(struct gate *g)
 	pthread_mutex_unlock(&gates_mu);
 }
 
-int gate_enter(struct gate *g)
+static void unqueue(struct gate *g, struct waiter *w)
+{
+	struct waiter **p = &g->head, *prev = NULL;
+	while (*p != w) {
+		prev = *p;
+		p = &(*p)->next;
+	}
+	*p = w->next;
+	if (g->tail == w)
+		g->tail = prev;
+}
+
+int gate_enter(struct gate *g, _Atomic int *cancel)
 {
 	pthread_t self = pthread_self();
+	int r = GATE_OK;
 	pthread_mutex_lock(&gates_mu);
 	if (g->busy && pthread_equal(g->owner, self)) {
-		pthread_mutex_unlock(&gates_mu); /* waiting would never end */
-		return -1;
+		r = GATE_MINE; /* waiting would never end */
+	} else if (!g->busy && !g->head) {
+		g->busy = 1;
+		g->owner = self;
+	} else {
+		struct waiter w = {.self = self};
+		if (g->tail)
+			g->tail->next = &w;
+		else
+			g->head = &w;
+		g->tail = &w;
+		while (!w.granted && !(cancel && atomic_load(cancel)))
+			pthread_cond_wait(&g->cv, &gates_mu);
+		if (!w.granted) {
+			unqueue(g, &w);
+			r = GATE_CANCELED;
+		}
 	}
-	uint64_t ticket = g->next_ticket++;
-	while (g->busy || g->serving != ticket)
-		pthread_cond_wait(&g->cv, &gates_mu);
-	g->busy = 1;
-	g->owner = self;
 	pthread_mutex_unlock(&gates_mu);
-	return 0;
+	return r;
+}
+
+void gate_wake(struct gate *g)
+{
+	pthread_mutex_lock(&gates_mu);
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&gates_mu);
+}
+
+int gate_waiting(struct gate *g)
+{
+	int n = 0;
+	pthread_mutex_lock(&gates_mu);
+	for (struct waiter *w = g->head; w; w = w->next)
+		n++;
+	pthread_mutex_unlock(&gates_mu);
+	return n;
 }
 
 int gate_held(struct gate *g)
@@ -123,8 +172,14 @@ int gate_held(struct gate *g)
 void gate_leave(struct gate *g)
 {
 	pthread_mutex_lock(&gates_mu);
-	g->busy = 0;
-	g->serving++;
-	pthread_cond_broadcast(&g->cv); /* the next ticket may be anyone's */
+	struct waiter *w = g->head;
+	if (w) { /* hand it over: nobody can slip in between */
+		unqueue(g, w);
+		w->granted = 1;
+		g->owner = w->self;
+		pthread_cond_broadcast(&g->cv);
+	} else {
+		g->busy = 0;
+	}
 	pthread_mutex_unlock(&gates_mu);
 }

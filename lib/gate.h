@@ -13,6 +13,8 @@
 #ifndef QUIRE_GATE_H
 #define QUIRE_GATE_H
 
+#include <stdatomic.h>
+
 #include "vfs.h"
 
 struct gate;
@@ -22,11 +24,20 @@ struct gate;
 struct gate *gate_get(qvfs *vfs, const char *path);
 void gate_put(struct gate *g);
 
-/* Wait until no other writer of this process holds the gate, then hold
- * it: 0. -1 at once if the calling thread holds it already (waiting would
- * never end). */
-int gate_enter(struct gate *g);
+#define GATE_OK 0
+#define GATE_MINE (-1)     /* the calling thread holds it already */
+#define GATE_CANCELED (-2) /* *cancel became nonzero while waiting */
+
+/* Wait until the writers of this process that came first are done, then
+ * hold the gate: GATE_OK. GATE_MINE at once if the calling thread holds it
+ * already (waiting would never end); GATE_CANCELED if cancel (may be NULL)
+ * points to a nonzero value, checked whenever the waiter wakes. */
+int gate_enter(struct gate *g, _Atomic int *cancel);
 void gate_leave(struct gate *g);
+/* Wake the waiters so that they look at their cancel flags again. */
+void gate_wake(struct gate *g);
+/* How many writers wait for the gate (tests order threads by it). */
+int gate_waiting(struct gate *g);
 /* Whether the calling thread holds the gate. */
 int gate_held(struct gate *g);
 

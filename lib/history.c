@@ -240,10 +240,16 @@ static int begin_found(quire *db, int (*find)(quire *, const struct snap *,
 	if (df_stale(db) && (e = df_refresh(db)) != 0)
 		return e;
 	struct snap *cur = snap_acquire(db), *s = NULL;
+	struct epoch_slot es;
 	uint64_t off;
+	/* The search walks cur's commit index before any transaction holds
+	 * its nodes: hold them as a transaction would, or another thread's
+	 * eviction frees them under the walk. */
+	cache_enter(cur->qf->cache, &es);
 	if ((e = find(db, cur, what, &off)) == 0 &&
 	    (e = snap_at(db, cur, off, &s)) == 0)
 		e = txn_begin_read(db, s, txn);
+	cache_exit(cur->qf->cache, &es);
 	snap_release(cur);
 	return e;
 }
@@ -316,7 +322,9 @@ int quire_log_get(quire_txn *txn, uint64_t txn_id, quire_log_entry *entry)
 	uint64_t off;
 	int e;
 	qerr_clear();
-	if (!txn || !entry)
+	if (!txn_usable(txn))
+		return txn_unusable(txn, "quire_log_get");
+	if (!entry)
 		return qerr(QUIRE_EINVAL, "quire_log_get: bad arguments");
 	if ((e = find_txn(txn->db, txn->snap, txn_id, &off)) != 0 ||
 	    (e = read_header(txn, off, &h, &meta)) != 0)
@@ -429,7 +437,8 @@ static int op_at(quire *db, const struct snap *s, uint64_t seq, struct op *o)
 /* ---- the changes feed ------------------------------------------------- */
 
 struct quire_changes {
-	quire_txn *txn;
+	quire_txn *txn;       /* NULL once the transaction ended */
+	struct txn_dep dep;   /* on txn */
 	uint64_t next;        /* sequence number of the next operation */
 	struct tcur t;        /* the oplog tree below the checkpoint */
 	int tree_pos;         /* t is positioned */
@@ -438,12 +447,24 @@ struct quire_changes {
 	struct vbuf *vb;      /* the value of the last operation */
 };
 
+/* The transaction ended: only closing is left. */
+static void changes_detach(struct txn_dep *d)
+{
+	quire_changes *f = DEP_OWNER(d, quire_changes, dep);
+	vbufs_free(&f->vb);
+	f->txn = NULL;
+}
+
 int quire_changes_open(quire_txn *txn, uint64_t since, quire_changes **out)
 {
 	qerr_clear();
-	if (!txn || !out)
+	if (!txn_usable(txn))
+		return txn_unusable(txn, "quire_changes_open");
+	if (!out)
 		return qerr(QUIRE_EINVAL, "quire_changes_open: bad arguments");
-	if (since + 1 < txn->snap->h.history_seq)
+	/* since UINT64_MAX: past everything, an empty feed (since + 1
+	 * would wrap) */
+	if (since != UINT64_MAX && since + 1 < txn->snap->h.history_seq)
 		return qerr(QUIRE_EHISTORY,
 			    "%s: operations after %llu were compacted away; the "
 			    "oldest kept is %llu",
@@ -453,8 +474,9 @@ int quire_changes_open(quire_txn *txn, uint64_t since, quire_changes **out)
 	if (!f)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	f->txn = txn;
-	f->next = since + 1;
+	f->next = since == UINT64_MAX ? since : since + 1;
 	tcur_init(&f->t, txn->snap->qf, QT_SEQ, &txn->snap->h.root[QT_SEQ]);
+	txn_dep_add(txn, &f->dep, changes_detach);
 	*out = f;
 	return 0;
 }
@@ -462,6 +484,9 @@ int quire_changes_open(quire_txn *txn, uint64_t since, quire_changes **out)
 /* The next operation of the feed into o. */
 int changes_next_op(quire_changes *f, struct op *o)
 {
+	if (!f->txn)
+		return qerr(QUIRE_EINVAL, "quire_changes_next: the feed's "
+					  "transaction has ended");
 	quire *db = f->txn->db;
 	const struct snap *s = f->txn->snap;
 	int e;
@@ -537,6 +562,7 @@ void quire_changes_close(quire_changes *f)
 {
 	if (!f)
 		return;
+	txn_dep_del(&f->dep);
 	vbufs_free(&f->vb);
 	free(f);
 }
@@ -544,18 +570,29 @@ void quire_changes_close(quire_changes *f)
 /* ---- the history of a key ------------------------------------------- */
 
 struct quire_history {
-	quire_txn *txn;
+	quire_txn *txn;              /* NULL once the transaction ended */
+	struct txn_dep dep;          /* on txn */
 	uint64_t seq;                /* next version to report; 0: none */
 	uint64_t time_txn, time_ns;  /* the last commit time looked up */
 	struct vbuf *vb;
 };
+
+/* The transaction ended: only closing is left. */
+static void history_detach(struct txn_dep *d)
+{
+	quire_history *h = DEP_OWNER(d, quire_history, dep);
+	vbufs_free(&h->vb);
+	h->txn = NULL;
+}
 
 int quire_history_open(quire_txn *txn, const void *key, size_t klen,
 		       quire_history **out)
 {
 	int live, e;
 	qerr_clear();
-	if (!txn || !out || (!key && klen))
+	if (!txn_usable(txn))
+		return txn_unusable(txn, "quire_history_open");
+	if (!out || (!key && klen))
 		return qerr(QUIRE_EINVAL, "quire_history_open: bad arguments");
 	if (klen > QUIRE_MAX_KEY_SIZE)
 		return qerr(QUIRE_ETOOBIG, "quire_history_open: key too long");
@@ -568,6 +605,7 @@ int quire_history_open(quire_txn *txn, const void *key, size_t klen,
 		free(h);
 		return e;
 	}
+	txn_dep_add(txn, &h->dep, history_detach);
 	*out = h;
 	return 0;
 }
@@ -580,6 +618,9 @@ int quire_history_next(quire_history *h, quire_key_version *v)
 	qerr_clear();
 	if (!h || !v)
 		return qerr(QUIRE_EINVAL, "quire_history_next: bad arguments");
+	if (!h->txn)
+		return qerr(QUIRE_EINVAL, "quire_history_next: the history's "
+					  "transaction has ended");
 	vbufs_free(&h->vb);
 	if (!h->seq)
 		return QUIRE_NOTFOUND;
@@ -614,56 +655,54 @@ void quire_history_close(quire_history *h)
 {
 	if (!h)
 		return;
+	txn_dep_del(&h->dep);
 	vbufs_free(&h->vb);
 	free(h);
 }
 
 /* ---- following -------------------------------------------------------- */
 
+/* Add ns to a CLOCK_MONOTONIC reading. */
+static struct timespec mono_after(uint64_t ns)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	ns += (uint64_t)t.tv_nsec;
+	t.tv_sec += (time_t)(ns / 1000000000u);
+	t.tv_nsec = (long)(ns % 1000000000u);
+	return t;
+}
+
+/* Commits of this handle wake the waiter at once (pub_cv); those of other
+ * processes show in the slots, a read of the mapped superblock that is
+ * cheap enough to poll every 5 ms. The timeout runs on the VFS's
+ * monotonic clock: setting the wall clock neither stretches nor cuts it. */
 int quire_wait(quire *db, uint64_t seq, int timeout_ms)
 {
-	struct timespec now, end;
 	int e;
 	qerr_clear();
 	if (!db)
 		return qerr(QUIRE_EINVAL, "quire_wait: no handle");
-	clock_gettime(CLOCK_REALTIME, &now);
-	end = now;
-	if (timeout_ms >= 0) {
-		end.tv_sec += timeout_ms / 1000;
-		end.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-		if (end.tv_nsec >= 1000000000) {
-			end.tv_sec++;
-			end.tv_nsec -= 1000000000;
-		}
-	}
+	qvfs *vfs = db->vfs;
+	uint64_t end = timeout_ms < 0 ? UINT64_MAX
+				      : vfs->mono_ns(vfs) +
+						(uint64_t)timeout_ms * 1000000u;
 	pthread_mutex_lock(&db->pub_mu);
 	for (;;) {
-		/* other processes' commits show in the slots: a read of the
-		 * mapped superblock, cheap enough to poll */
 		pthread_mutex_unlock(&db->pub_mu);
 		e = df_stale(db) ? df_refresh(db) : 0;
 		pthread_mutex_lock(&db->pub_mu);
 		if (e || atomic_load(&db->cur_next_seq) > seq)
 			break;
-		clock_gettime(CLOCK_REALTIME, &now);
-		if (timeout_ms >= 0 &&
-		    (now.tv_sec > end.tv_sec ||
-		     (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))) {
+		uint64_t now = vfs->mono_ns(vfs), nap = 5000000;
+		if (now >= end) {
 			e = QUIRE_ETIMEDOUT;
 			break;
 		}
-		struct timespec nap = now; /* poll every 5 ms */
-		nap.tv_nsec += 5000000;
-		if (nap.tv_nsec >= 1000000000) {
-			nap.tv_sec++;
-			nap.tv_nsec -= 1000000000;
-		}
-		if (timeout_ms >= 0 &&
-		    (nap.tv_sec > end.tv_sec ||
-		     (nap.tv_sec == end.tv_sec && nap.tv_nsec > end.tv_nsec)))
-			nap = end;
-		pthread_cond_timedwait(&db->pub_cv, &db->pub_mu, &nap);
+		if (nap > end - now)
+			nap = end - now;
+		struct timespec until = mono_after(nap);
+		pthread_cond_timedwait(&db->pub_cv, &db->pub_mu, &until);
 	}
 	pthread_mutex_unlock(&db->pub_mu);
 	return e;

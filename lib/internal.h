@@ -27,8 +27,10 @@
 #include <sys/uio.h>
 
 #include "cache.h"
+#include "fmap.h"
 #include "format.h"
 #include "quire.h"
+#include "util.h"
 #include "vfs.h"
 
 /* Values longer than this are stored out of line in their own block. */
@@ -55,8 +57,11 @@ struct qfile {
 	qvfs_file *f;
 	const char *path;        /* the handle's path (the handle outlives it) */
 	uint8_t file_id[QF_FILE_ID];
-	const uint8_t *smap;     /* mapped superblock (live slots), or NULL */
-	struct cache *cache;     /* verified nodes of this file */
+	const uint8_t *smap;     /* the mapping's start (the superblock and
+				  * its live slots), or NULL: not mapped */
+	struct fmap map;         /* blocks read in place (smap != NULL) */
+	struct cache *cache;     /* verified nodes read with read(), when the
+				  * file is not mapped */
 };
 
 /* An immutable view of one commit, shared by the transactions reading it:
@@ -83,6 +88,17 @@ struct appender {
 	int niov, capiov;
 };
 
+/* Ended transaction structs of a handle (txn.c): never given back to
+ * malloc while the handle is open, and reused oldest first only after
+ * TXN_QUARANTINE later transactions began, so that a handle used after its
+ * transaction ended finds it ended (QUIRE_EINVAL). */
+struct txn_pool {
+	pthread_mutex_t mu;
+	struct quire_txn *head, *tail; /* oldest first */
+	size_t n;
+	_Atomic uint64_t begun;        /* transactions begun on the handle */
+};
+
 struct quire {
 	char *path;
 	qvfs *vfs;
@@ -102,6 +118,8 @@ struct quire {
 				     * never held by a committer */
 
 	struct gate *gate;          /* writers of this process take turns */
+	struct qfile *lock_qf;      /* the file whose writer lock the writer
+				     * holds (one reference), NULL if none */
 
 	/* Writer state: used only by the thread owning the write txn. */
 	struct appender app;
@@ -124,6 +142,7 @@ struct quire {
 	int bg_started;             /* bg must be joined */
 
 	_Atomic int ntxn;       /* open transactions, for quire_close */
+	struct txn_pool txn_pool; /* ended transactions, for reuse (txn.c) */
 };
 
 struct wbuf;
@@ -135,11 +154,26 @@ struct vbuf {
 	_Alignas(16) uint8_t data[];
 };
 
+/* Something that lives on a transaction and must not outlive it: a cursor,
+ * a changes feed, a key history, a diff (on both of its transactions).
+ * When the transaction ends, detach() is called for each; it leaves the
+ * object usable only for closing (its calls fail with QUIRE_EINVAL).
+ * Closing it first takes it off the list (txn_dep_del). */
+struct txn_dep {
+	struct txn_dep *next, **pprev; /* pprev NULL: on no list */
+	void (*detach)(struct txn_dep *d);
+};
+
+/* quire_txn.state: TXN_LIVE from begin to end, then TXN_ENDED. */
+#define TXN_LIVE 0x71c0ffeeu
+#define TXN_ENDED 0xdeadf00du
+
 struct quire_txn {
+	uint32_t state;          /* TXN_LIVE while usable: every public call
+				  * checks it first */
+	int write;
 	quire *db;
 	struct snap *snap;       /* the commit this transaction reads */
-	int write;
-	int ncursors;
 	struct epoch_slot es;    /* keeps nodes we point at alive */
 	struct vbuf *vbufs;      /* out-of-line values handed to the caller */
 	struct wbuf *wb;         /* write transaction: pending operations */
@@ -151,7 +185,10 @@ struct quire_txn {
 	int err;                 /* a failed put left the commit unusable */
 	uint8_t *meta;           /* quire_commit_with() metadata */
 	size_t meta_len;
-	struct quire_cursor *cursors; /* open cursors, detached at the end */
+	struct txn_dep *deps;    /* cursors, feeds, histories, diffs on it */
+	/* Once ended, the struct waits in db->txn_pool (see txn.c) */
+	struct quire_txn *pool_next;
+	uint64_t pool_begun;     /* txn_pool.begun when it ended */
 };
 
 /* db.c: quire_open() over another VFS (the tests' fault injector) */
@@ -166,6 +203,10 @@ int qdb_writable(quire *db);
 /* "<path>.compact", malloc'd (NULL: out of memory). */
 char *qdb_target_path(const char *path);
 void qdb_free(quire *db);
+/* txn.c: the handle's pool of ended transactions; init by handle_new(),
+ * free by qdb_free() */
+void txn_pool_init(quire *db);
+void txn_pool_free(quire *db);
 /* Read-only open for quire_salvage(): snapshots of a commit whose pending
  * batches are damaged read the trees alone (salvage reads the batches
  * itself). */
@@ -177,6 +218,17 @@ int qdb_open_salvage(const char *path, quire **db);
 struct qfile *qfile_new(quire *db, qvfs_file *f);
 void qfile_ref(struct qfile *qf);
 void qfile_unref(struct qfile *qf);
+/* QUIRE_EIO with a message: a page of qf's mapping could not be read. */
+int qfile_fault(const struct qfile *qf);
+/* 0, or qfile_fault(): checked after reading in place, since a page that
+ * could not be read reads as zeros (fmap.h). */
+static inline int qfile_check(struct qfile *qf)
+{
+	return QUNLIKELY(atomic_load_explicit(&qf->map.failed,
+					      memory_order_relaxed))
+		       ? qfile_fault(qf)
+		       : 0;
+}
 
 /* snapshots (db.c); snap_acquire() pins the newest (NULL before open has
  * found one) */
@@ -203,6 +255,14 @@ void compact_auto(quire *db);
 void compact_stop(quire *db);
 
 /* dbfile.c */
+/* The writer locks: this process's gate of the file, then the file's
+ * writer lock (which another process may hold: waited for timeout_ms at
+ * most, negative forever). A nonzero *cancel (may be NULL) ends a wait for
+ * the gate with QUIRE_ECANCELED; gate_wake() makes waiters look at it. */
+int writer_acquire_for(quire *db, int timeout_ms, _Atomic int *cancel);
+/* writer_acquire_for() with busy_timeout_ms, for a write transaction. */
+int writer_acquire(quire *db);
+void writer_release(quire *db);
 int df_open(quire *db);
 int df_refresh(quire *db);
 int df_writer_begin(quire *db);
@@ -219,7 +279,6 @@ int df_load_header(struct qfile *qf, uint64_t off, struct qhdr *h);
 void df_rollback(quire *db);
 int df_sync(quire *db);
 int df_flush(quire *db);
-int df_lock(quire *db);
 /* qdb_open_target()'s file work (dbfile.c). */
 int df_create_target(quire *t);
 /* fdatasync the file, as a commit would (a failure poisons the handle). */
@@ -228,7 +287,6 @@ int df_sync_data(quire *db);
  * writer locks are held. */
 int df_mark(quire *db, uint32_t flags);
 
-void df_unlock(quire *db);
 int df_stale(quire *db);
 /* Whether the file holds a newer commit than cur (or was replaced). */
 int df_stale_snap(const struct snap *cur);

@@ -80,13 +80,22 @@ void modify_init(struct modify *m, quire *db, int cache_leaves)
 
 void modify_done(struct modify *m, int committed)
 {
-	for (size_t i = 0; committed && i < m->nreplaced; i++)
+	struct qfile *qf = m->db->qf;
+	if (qf->smap) { /* read in place: what we wrote is known sound */
+		for (size_t i = 0; i < m->nnodes; i++) {
+			if (committed)
+				fmap_mark(&qf->map, m->nodes[i].off);
+			free(m->nodes[i].buf);
+		}
+		m->nnodes = 0;
+	}
+	for (size_t i = 0; committed && !qf->smap && i < m->nreplaced; i++)
 		cache_demote(m->replaced[i]);
 	for (size_t i = 0; i < m->nnodes; i++) {
 		if (committed &&
 		    (m->cache_leaves || m->nodes[i].keep ||
 		     node_level(m->nodes[i].buf) > 0))
-			cache_insert(m->db->qf->cache, m->nodes[i].off,
+			cache_insert(qf->cache, m->nodes[i].off,
 				     m->nodes[i].buf);
 		else
 			free(m->nodes[i].buf);

@@ -13,27 +13,53 @@
 #include "nindex.h"
 #include "tree.h"
 
+/* Whether the node at off is what its parent promised; it was verified. */
+static int as_promised(const struct qfile *qf, const uint8_t *n, uint64_t off,
+		       uint32_t size, int tree, int level)
+{
+	if (QLIKELY(node_size(n) == size && n[5] == tree && n[6] == level))
+		return 0;
+	return qerr(QUIRE_ECORRUPT,
+		    "%s: node at offset %llu is not what its parent describes",
+		    qf->path, (unsigned long long)off);
+}
+
+/* A node read in place from the mapping, verified at its first use. */
+static int mapped_node(struct qfile *qf, uint64_t off, uint32_t size,
+		       int tree, int level, const uint8_t **out)
+{
+	const uint8_t *n = fmap_at(&qf->map, qf->f, off, size);
+	int e;
+	if (!n)
+		return 1; /* read it instead */
+	if (QLIKELY(fmap_marked(&qf->map, off)))
+		e = as_promised(qf, n, off, size, tree, level);
+	else if ((e = node_verify(n, size, off, tree, level)) != 0)
+		e = qerr_wrap(e, qf->path);
+	else
+		fmap_mark(&qf->map, off);
+	*out = n;
+	return qfile_check(qf) ? qfile_fault(qf) : e; /* the cause first */
+}
+
 int node_get(struct qfile *qf, uint64_t off, uint32_t size, int tree, int level,
 	     const uint8_t **out)
 {
-	const uint8_t *n = cache_lookup(qf->cache, off);
-	if (n) {
-		if (QUNLIKELY(node_size(n) != size || n[5] != tree ||
-			      n[6] != level))
-			return qerr(QUIRE_ECORRUPT,
-				    "%s: node at offset %llu is not what its "
-				    "parent describes",
-				    qf->path, (unsigned long long)off);
-		*out = n;
-		return 0;
-	}
 	if (size < QF_BLOCK_HDR || size > QF_NODE_MAX)
 		return qerr(QUIRE_ECORRUPT, "%s: node at offset %llu: bad size",
 			    qf->path, (unsigned long long)off);
+	int e;
+	if (qf->smap && (e = mapped_node(qf, off, size, tree, level, out)) <= 0)
+		return e;
+	const uint8_t *n = cache_lookup(qf->cache, off);
+	if (n) {
+		*out = n;
+		return as_promised(qf, n, off, size, tree, level);
+	}
 	uint8_t *buf = malloc(size);
 	if (!buf)
 		return qerr(QUIRE_ENOMEM, "out of memory");
-	int e = df_read(qf, buf, size, off, "node");
+	e = df_read(qf, buf, size, off, "node");
 	if (!e && (e = node_verify(buf, size, off, tree, level)) != 0)
 		e = qerr_wrap(e, qf->path);
 	if (e) {
@@ -52,13 +78,19 @@ static unsigned entry_at(const void *x, const uint8_t *n, unsigned i)
 	return x ? nindex_entry_at(x, i) : node_entry_at(n, i);
 }
 
-/* node_lower_bound and node_child_for on a node from node_get, through
- * its index; *at (unless NULL) receives the byte offset of the entry
- * found, when there is one. */
-static unsigned lower_bound(const uint8_t *n, const void *key, size_t klen,
-			    int *exact, unsigned *at)
+/* The search index of a node from node_get: only nodes of the cache
+ * have one. */
+static const void *index_of(const struct qfile *qf, const uint8_t *n)
 {
-	const void *x = cache_nindex(n);
+	return qf->smap ? NULL : cache_nindex(n);
+}
+
+/* node_lower_bound and node_child_for on a node from node_get, through
+ * its index x (may be NULL); *at (unless NULL) receives the byte offset of
+ * the entry found, when there is one. */
+static unsigned lower_bound(const void *x, const uint8_t *n, const void *key,
+			    size_t klen, int *exact, unsigned *at)
+{
 	unsigned i = x ? nindex_lower_bound(x, n, key, klen, exact)
 		       : node_lower_bound(n, key, klen, exact);
 	if (at && *exact)
@@ -66,10 +98,9 @@ static unsigned lower_bound(const uint8_t *n, const void *key, size_t klen,
 	return i;
 }
 
-static unsigned child_for(const uint8_t *n, const void *key, size_t klen,
-			  unsigned *at)
+static unsigned child_for(const void *x, const uint8_t *n, const void *key,
+			  size_t klen, unsigned *at)
 {
-	const void *x = cache_nindex(n);
 	unsigned i = x ? nindex_child_for(x, n, key, klen)
 		       : node_child_for(n, key, klen);
 	if (at)
@@ -92,14 +123,16 @@ int tree_get(struct qfile *qf, const struct qroot *root, int tree, const void *k
 		unsigned at;
 		if (level == 0) {
 			int exact;
-			lower_bound(n, key, klen, &exact, &at);
+			lower_bound(index_of(qf, n), n, key, klen, &exact,
+				    &at);
 			if (!exact)
-				return QUIRE_NOTFOUND;
+				return qfile_check(qf) ? qfile_fault(qf)
+						       : QUIRE_NOTFOUND;
 			node_leaf_entry_at(n, at, e);
-			return 0;
+			return qfile_check(qf);
 		}
 		struct ientry ie;
-		child_for(n, key, klen, &at);
+		child_for(index_of(qf, n), n, key, klen, &at);
 		node_int_entry_at(n, at, &ie);
 		off = ie.child_off;
 		size = ie.child_size;
@@ -124,10 +157,51 @@ static int load_child(struct tcur *c, int level)
 			&c->lv[level - 1].n);
 }
 
+/* A scan reading in place enters a new parent of leaves: when its
+ * children lie close together in the file (as compaction and appends
+ * write them) ask for the whole span at once, so that a scan of a file
+ * not yet in memory reads ahead instead of waiting leaf by leaf. */
+static void read_ahead(struct tcur *c, const uint8_t *parent)
+{
+	uint64_t lo = UINT64_MAX, hi = 0, sum = 0;
+	unsigned n = node_count(parent);
+	if (!c->qf->f->ops->willneed || n < 2)
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		struct ientry ie;
+		node_int_entry(parent, i, &ie);
+		lo = QMIN(lo, ie.child_off);
+		hi = QMAX(hi, ie.child_off + ie.child_size);
+		sum += ie.child_size;
+	}
+	if (hi - lo <= 2 * sum)
+		c->qf->f->ops->willneed(c->qf->f, lo, hi - lo);
+}
+
+/* The leaf a scan reads after the one at lv[0]: fetch its first lines
+ * into the CPU cache while this one is read. */
+static void prefetch_next(const struct tcur *c, int last)
+{
+	const uint8_t *p = c->lv[1].n;
+	unsigned i = c->lv[1].i;
+	if (last ? i == 0 : i + 1 >= node_count(p))
+		return;
+	struct ientry ie;
+	node_int_entry(p, last ? i - 1 : i + 1, &ie);
+	const uint8_t *n = fmap_at(&c->qf->map, c->qf->f, ie.child_off,
+				   ie.child_size);
+	if (n) {
+		__builtin_prefetch(n);
+		__builtin_prefetch(n + 64);
+	}
+}
+
 /* From lv[level] (already positioned) go down to the leaf, taking the first
- * (last != 0: the last) entry of each node below. */
+ * (last != 0: the last) entry of each node below. A scan goes this way
+ * from leaf to leaf, so it is also where reading ahead starts. */
 static int descend(struct tcur *c, int level, int last)
 {
+	int top = level;
 	for (; level > 0; level--) {
 		int e = load_child(c, level);
 		if (e) {
@@ -135,7 +209,11 @@ static int descend(struct tcur *c, int level, int last)
 			return e;
 		}
 		c->lv[level - 1].i = last ? node_count(c->lv[level - 1].n) - 1 : 0;
+		if (level == 2 && c->qf->smap)
+			read_ahead(c, c->lv[1].n);
 	}
+	if (top >= 1 && c->qf->smap)
+		prefetch_next(c, last);
 	c->valid = 1;
 	return 0;
 }
@@ -175,11 +253,13 @@ int tcur_seek(struct tcur *c, const void *key, size_t klen)
 	if (e)
 		return e;
 	for (int level = c->root.height - 1; level > 0; level--) {
-		c->lv[level].i = child_for(c->lv[level].n, key, klen, NULL);
+		c->lv[level].i = child_for(index_of(c->qf, c->lv[level].n),
+					   c->lv[level].n, key, klen, NULL);
 		if ((e = load_child(c, level)) != 0)
 			return e;
 	}
-	c->lv[0].i = lower_bound(c->lv[0].n, key, klen, &exact, NULL);
+	c->lv[0].i = lower_bound(index_of(c->qf, c->lv[0].n), c->lv[0].n, key,
+				 klen, &exact, NULL);
 	c->valid = 1;
 	if (c->lv[0].i < node_count(c->lv[0].n))
 		return 0;

@@ -14,43 +14,143 @@
 #include <string.h>
 
 #include "error.h"
-#include "gate.h"
 #include "memtable.h"
 #include "tree.h"
 #include "txn.h"
 #include "wbuf.h"
 
-void writer_release(quire *db)
+/*
+ * Transaction structs are never handed back to malloc while the handle is
+ * open. An ended one is marked (state) and queued in db->txn_pool; the
+ * oldest is reused only when more than TXN_QUARANTINE wait and at least
+ * TXN_QUARANTINE transactions of the handle began since it ended. So a
+ * handle used after its transaction ended finds it ended (QUIRE_EINVAL)
+ * for at least that long, instead of freed memory; after that it may name
+ * a transaction begun since, which is what quire.h warns about.
+ */
+#define TXN_QUARANTINE 64
+
+void txn_pool_init(quire *db)
 {
-	df_unlock(db);
-	gate_leave(db->gate);
+	pthread_mutex_init(&db->txn_pool.mu, NULL);
 }
 
-int writer_acquire(quire *db)
+void txn_pool_free(quire *db)
 {
-	if (gate_enter(db->gate) != 0)
-		return qerr(QUIRE_EBUSY, "%s: this thread already holds a write "
-					 "transaction of this file; end it first",
-			    db->path);
-	int e = df_lock(db);
-	if (e)
-		gate_leave(db->gate);
-	return e;
+	struct txn_pool *p = &db->txn_pool;
+	while (p->head) {
+		quire_txn *t = p->head;
+		p->head = t->pool_next;
+		free(t);
+	}
+	p->tail = NULL;
+	p->n = 0;
+	pthread_mutex_destroy(&p->mu);
+}
+
+/* A zeroed struct for a new transaction: the oldest ended one if its
+ * quarantine is over, else a new one (NULL: out of memory). */
+static quire_txn *txn_alloc(quire *db)
+{
+	struct txn_pool *p = &db->txn_pool;
+	pthread_mutex_lock(&p->mu);
+	quire_txn *t = p->head;
+	if (t && p->n > TXN_QUARANTINE &&
+	    atomic_load(&p->begun) - t->pool_begun >= TXN_QUARANTINE) {
+		if (!(p->head = t->pool_next))
+			p->tail = NULL;
+		p->n--;
+	} else {
+		t = NULL;
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (t)
+		memset(t, 0, sizeof *t);
+	else
+		t = calloc(1, sizeof *t);
+	return t;
+}
+
+/* Queue an ended (or never begun) transaction struct for reuse. */
+static void txn_recycle(quire *db, quire_txn *t)
+{
+	struct txn_pool *p = &db->txn_pool;
+	t->state = TXN_ENDED;
+	t->pool_next = NULL;
+	pthread_mutex_lock(&p->mu);
+	t->pool_begun = atomic_load(&p->begun);
+	if (p->tail)
+		p->tail->pool_next = t;
+	else
+		p->head = t;
+	p->tail = t;
+	p->n++;
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Make txn (from txn_alloc, db and write set) a running transaction on
+ * snap, whose reference it takes over. */
+static void txn_start(quire_txn *txn, struct snap *snap, quire_txn **out)
+{
+	quire *db = txn->db;
+	txn->snap = snap;
+	cache_enter(snap->qf->cache, &txn->es);
+	txn->next_seq = snap->h.next_seq;
+	txn->state = TXN_LIVE;
+	atomic_fetch_add(&db->ntxn, 1);
+	atomic_fetch_add(&db->txn_pool.begun, 1);
+	*out = txn;
+}
+
+int txn_unusable(const quire_txn *txn, const char *fn)
+{
+	return qerr(QUIRE_EINVAL, txn ? "%s: the transaction has ended"
+				      : "%s: no transaction",
+		    fn);
+}
+
+void txn_dep_add(quire_txn *txn, struct txn_dep *d,
+		 void (*detach)(struct txn_dep *d))
+{
+	d->detach = detach;
+	d->next = txn->deps;
+	d->pprev = &txn->deps;
+	if (txn->deps)
+		txn->deps->pprev = &d->next;
+	txn->deps = d;
+}
+
+void txn_dep_del(struct txn_dep *d)
+{
+	if (!d->pprev)
+		return;
+	*d->pprev = d->next;
+	if (d->next)
+		d->next->pprev = d->pprev;
+	d->next = NULL;
+	d->pprev = NULL;
+}
+
+/* Detach everything that lives on the ending transaction. A detach may
+ * take other entries off the list (a diff on this transaction twice). */
+static void deps_detach(quire_txn *txn)
+{
+	struct txn_dep *d;
+	while ((d = txn->deps) != NULL) {
+		txn_dep_del(d);
+		d->detach(d);
+	}
 }
 
 int txn_begin_read(quire *db, struct snap *snap, quire_txn **out)
 {
-	quire_txn *txn = calloc(1, sizeof *txn);
+	quire_txn *txn = txn_alloc(db);
 	if (!txn) {
 		snap_release(snap);
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	}
 	txn->db = db;
-	txn->snap = snap;
-	cache_enter(snap->qf->cache, &txn->es);
-	txn->next_seq = snap->h.next_seq;
-	atomic_fetch_add(&db->ntxn, 1);
-	*out = txn;
+	txn_start(txn, snap, out);
 	return 0;
 }
 
@@ -70,43 +170,38 @@ int quire_begin(quire *db, unsigned int flags, quire_txn **out)
 		}
 		return txn_begin_read(db, s, out);
 	}
-	quire_txn *txn = calloc(1, sizeof *txn);
-	if (!txn)
-		return qerr(QUIRE_ENOMEM, "out of memory");
-	txn->db = db;
-	{
-		if ((e = qdb_writable(db)) == 0 &&
-		    (e = writer_acquire(db)) == 0 &&
-			 (e = df_writer_begin(db)) != 0)
-			writer_release(db);
-		if (!e && !(txn->wb = wbuf_new((uintptr_t)txn ^ db->cur_txn))) {
-			writer_release(db);
-			e = qerr(QUIRE_ENOMEM, "out of memory");
-		}
-		if (e) {
-			free(txn);
-			return e;
-		}
-		txn->write = 1;
+	if ((e = qdb_writable(db)) != 0 || (e = writer_acquire(db)) != 0)
+		return e;
+	quire_txn *txn = NULL;
+	if ((e = df_writer_begin(db)) == 0 &&
+	    (!(txn = txn_alloc(db)) ||
+	     !(txn->wb = wbuf_new((uintptr_t)txn ^ db->cur_txn))))
+		e = qerr(QUIRE_ENOMEM, "out of memory");
+	if (e) {
+		if (txn)
+			txn_recycle(db, txn);
+		writer_release(db);
+		return e;
 	}
-	txn->snap = snap_acquire(db);
-	cache_enter(txn->snap->qf->cache, &txn->es);
-	txn->next_seq = txn->snap->h.next_seq;
-	atomic_fetch_add(&db->ntxn, 1);
-	*out = txn;
+	txn->db = db;
+	txn->write = 1;
+	txn_start(txn, snap_acquire(db), out);
 	return 0;
 }
 
 uint64_t quire_txn_id(const quire_txn *txn)
 {
-	if (!txn)
+	if (!txn_usable(txn))
 		return 0;
 	return txn->snap->h.txn + (txn->write ? 1 : 0);
 }
 
 int quire_txn_stat(quire_txn *txn, quire_stat *st)
 {
-	if (!txn || !st)
+	qerr_clear();
+	if (!txn_usable(txn))
+		return txn_unusable(txn, "quire_txn_stat");
+	if (!st)
 		return qerr(QUIRE_EINVAL, "quire_txn_stat: bad arguments");
 	const struct qhdr *h = &txn->snap->h;
 	*st = (quire_stat){
@@ -131,27 +226,49 @@ int quire_txn_stat(quire_txn *txn, quire_stat *st)
 	return 0;
 }
 
+/* Whether the bytes at off are the value block of size bytes an entry
+ * names: a verified one (full), or one verified before (its header). */
+static int value_ok(quire *db, const uint8_t *p, size_t size, uint64_t off,
+		    int full)
+{
+	struct qblock b;
+	qblock_get(p, &b);
+	if (b.type == QB_VALUE && b.size == size &&
+	    (!full || qblock_crc_ok(p, b.size, off)))
+		return 0;
+	return qerr(QUIRE_ECORRUPT, "%s: value block at offset %llu: %s",
+		    db->path, (unsigned long long)off,
+		    b.type != QB_VALUE || b.size != size
+			    ? "not the value its entry describes"
+			    : "checksum mismatch");
+}
+
 int txn_read_value(quire_txn *txn, uint64_t off, uint32_t vlen,
 		   struct vbuf **list, const void **out)
 {
-	quire *db = txn->db;
+	struct qfile *qf = txn->snap->qf;
 	size_t size = QF_BLOCK_HDR + (size_t)vlen;
+	const uint8_t *p = qf->smap ? fmap_at(&qf->map, qf->f, off, size) : NULL;
+	int e;
+	if (p) { /* in place: verified at its first use in the process */
+		int marked = fmap_marked(&qf->map, off);
+		e = value_ok(txn->db, p, size, off, !marked);
+		if (qfile_check(qf))
+			e = qfile_fault(qf); /* the cause of any damage seen */
+		if (!e) {
+			/* a write transaction's own value is not committed:
+			 * its place may be written again */
+			if (!marked && off < txn->snap->h.total_bytes)
+				fmap_mark(&qf->map, off);
+			*out = p + QF_BLOCK_HDR;
+		}
+		return e;
+	}
 	struct vbuf *vb = malloc(sizeof *vb + size);
 	if (!vb)
 		return qerr(QUIRE_ENOMEM, "out of memory");
-	int e = df_read(txn->snap->qf, vb->data, size, off, "value");
-	if (!e) {
-		struct qblock b;
-		qblock_get(vb->data, &b);
-		if (b.type != QB_VALUE || b.size != size ||
-		    !qblock_crc_ok(vb->data, b.size, off))
-			e = qerr(QUIRE_ECORRUPT,
-				 "%s: value block at offset %llu: %s", db->path,
-				 (unsigned long long)off,
-				 b.type != QB_VALUE || b.size != size
-					 ? "not the value its entry describes"
-					 : "checksum mismatch");
-	}
+	if ((e = df_read(qf, vb->data, size, off, "value")) == 0)
+		e = value_ok(txn->db, vb->data, size, off, 1);
 	if (e) {
 		free(vb);
 		return e;
@@ -188,7 +305,9 @@ int txn_leaf_value(quire_txn *txn, const struct lentry *le,
 static int check_key(quire_txn *txn, const void *key, size_t klen,
 		     const char *fn)
 {
-	if (!txn || (!key && klen))
+	if (!txn_usable(txn))
+		return txn_unusable(txn, fn);
+	if (!key && klen)
 		return qerr(QUIRE_EINVAL, "%s: bad arguments", fn);
 	if (klen > QUIRE_MAX_KEY_SIZE)
 		return qerr(QUIRE_ETOOBIG, "%s: key of %zu bytes exceeds the "
@@ -236,7 +355,8 @@ int quire_get_seq(quire_txn *txn, const void *key, size_t klen,
 	int e;
 	struct wval v;
 	uint64_t s;
-	qerr_clear();
+	/* like cursor calls, gets and puts leave the message alone unless
+	 * they fail: they are what a program calls most */
 	if ((e = check_key(txn, key, klen, "quire_get")) != 0)
 		return e;
 	e = txn_lookup(txn, key, klen, &v, &s);
@@ -268,7 +388,6 @@ int quire_put(quire_txn *txn, const void *key, size_t klen, const void *val,
 	      size_t vlen)
 {
 	int e;
-	qerr_clear();
 	if ((e = check_key(txn, key, klen, "quire_put")) != 0 ||
 	    (e = writable(txn, "quire_put")) != 0)
 		return e;
@@ -364,11 +483,13 @@ void vbufs_free(struct vbuf **list)
 	}
 }
 
-/* Free the transaction; its cursors stay allocated but detached. */
+/* End the transaction: what lives on it is detached (it stays allocated
+ * until closed) and the struct goes to the pool, marked ended. */
 static void txn_end(quire_txn *txn)
 {
 	quire *db = txn->db;
-	cursors_detach(txn);
+	txn->state = TXN_ENDED;
+	deps_detach(txn);
 	vbufs_free(&txn->vbufs);
 	cache_exit(txn->snap->qf->cache, &txn->es);
 	snap_release(txn->snap);
@@ -377,15 +498,15 @@ static void txn_end(quire_txn *txn)
 		wbuf_free(txn->wb);
 		writer_release(db);
 	}
-	atomic_fetch_sub(&db->ntxn, 1);
-	free(txn);
+	txn_recycle(db, txn);
+	atomic_fetch_sub(&db->ntxn, 1); /* last: quire_close may free db */
 }
 
 int quire_commit(quire_txn *txn)
 {
 	qerr_clear();
-	if (!txn)
-		return qerr(QUIRE_EINVAL, "quire_commit: no transaction");
+	if (!txn_usable(txn))
+		return txn_unusable(txn, "quire_commit");
 	int e = 0;
 	if (txn->write) {
 		if (txn->err) {
@@ -407,7 +528,9 @@ int quire_commit(quire_txn *txn)
 int quire_commit_with(quire_txn *txn, const void *meta, size_t len)
 {
 	qerr_clear();
-	if (!txn || (!meta && len)) {
+	if (!txn_usable(txn))
+		return txn_unusable(txn, "quire_commit_with");
+	if (!meta && len) {
 		quire_abort(txn);
 		return qerr(QUIRE_EINVAL, "quire_commit_with: bad arguments");
 	}
@@ -430,7 +553,7 @@ int quire_commit_with(quire_txn *txn, const void *meta, size_t len)
 
 void quire_abort(quire_txn *txn)
 {
-	if (!txn)
+	if (!txn_usable(txn)) /* NULL, or ended already: nothing to do */
 		return;
 	if (txn->write)
 		df_rollback(txn->db);

@@ -4,16 +4,14 @@
 #ifndef QUIRE_TXN_H
 #define QUIRE_TXN_H
 
+#include <stddef.h>
+
 #include "internal.h"
 #include "node.h"
 #include "wbuf.h"
 
 /* A read transaction on snap (whose reference it takes over). */
 int txn_begin_read(quire *db, struct snap *snap, quire_txn **out);
-
-/* The in-process and cross-process writer locks, in that order. */
-int writer_acquire(quire *db);
-void writer_release(quire *db);
 
 /* Read the value block at off into a buffer linked to *list. */
 int txn_read_value(quire_txn *txn, uint64_t off, uint32_t vlen,
@@ -40,7 +38,23 @@ int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
 /* commit.c: commit the write transaction (as a batch or a checkpoint). */
 int commit_write(quire_txn *txn, int force_checkpoint);
 
-/* cursor.c: detach every cursor of a transaction that is ending */
-void cursors_detach(quire_txn *txn);
+/* Whether txn may be used: not NULL and not ended. Every public call that
+ * takes a transaction checks it first (one load and compare). */
+static inline int txn_usable(const quire_txn *txn)
+{
+	return txn && txn->state == TXN_LIVE;
+}
+
+/* QUIRE_EINVAL with the reason txn is not usable (NULL, ended), for fn. */
+int txn_unusable(const quire_txn *txn, const char *fn);
+
+/* Register d on txn (detach is called when txn ends), or take it off its
+ * transaction's list (nothing if it is on none). */
+void txn_dep_add(quire_txn *txn, struct txn_dep *d,
+		 void (*detach)(struct txn_dep *d));
+void txn_dep_del(struct txn_dep *d);
+/* The object of type whose txn_dep member d is. */
+#define DEP_OWNER(d, type, member)                                           \
+	((type *)(void *)((char *)(d) - offsetof(type, member)))
 
 #endif

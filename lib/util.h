@@ -75,10 +75,11 @@ static inline void st64be(void *p, uint64_t v)
 
 static inline uint64_t ld64be(const void *p)
 {
-	const uint8_t *b = p;
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | b[i];
+	uint64_t v;
+	memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
 	return v;
 }
 
@@ -110,6 +111,10 @@ static inline size_t varint_put(uint8_t *p, uint64_t v)
 static inline size_t varint_get(const uint8_t *p, const uint8_t *end,
 				uint64_t *out)
 {
+	if (QLIKELY(p < end && p[0] < 0x80)) { /* lengths and small numbers */
+		*out = p[0];
+		return 1;
+	}
 	uint64_t v = 0;
 	unsigned shift = 0;
 	size_t n = 0;
@@ -129,10 +134,18 @@ static inline size_t varint_get(const uint8_t *p, const uint8_t *end,
 static inline int key_cmp(const void *a, size_t alen, const void *b,
 			  size_t blen)
 {
+	/* eight bytes at a time as big-endian words: keys are short, and a
+	 * call of memcmp per comparison showed in every scan and search */
+	const uint8_t *p = a, *q = b;
 	size_t n = QMIN(alen, blen);
-	int c = n ? memcmp(a, b, n) : 0; /* memcmp(NULL, .., 0) is undefined */
-	if (c)
-		return c;
+	for (; n >= 8; n -= 8, p += 8, q += 8) {
+		uint64_t x = ld64be(p), y = ld64be(q);
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	for (; n; n--, p++, q++)
+		if (*p != *q)
+			return *p < *q ? -1 : 1;
 	return (alen > blen) - (alen < blen);
 }
 

@@ -26,9 +26,14 @@ typedef struct qvfs_file qvfs_file;
 #define QVFS_CREATE 0x2 /* create if missing */
 #define QVFS_EXCL 0x4   /* with CREATE: fail with -EEXIST if it exists */
 
-/* lock operations on the writer lock of a file */
-#define QVFS_LOCK_TRY 1 /* take it or fail at once with -EAGAIN */
+/* Lock operations. Every file has two advisory locks: the writer lock,
+ * held by the one writer of the file, and the queue lock, held by the
+ * writer that waits next (dbfile.c: lock_writer), so that a writer that
+ * commits in a loop cannot take the writer lock back before the others. */
+#define QVFS_LOCK_TRY 1  /* take the writer lock or fail with -EAGAIN */
 #define QVFS_UNLOCK 2
+#define QVFS_QUEUE_TRY 3 /* the same for the queue lock */
+#define QVFS_QUEUE_UNLOCK 4
 
 struct qvfs_file {
 	const struct qvfs_file_ops *ops;
@@ -46,12 +51,18 @@ struct qvfs_file_ops {
 	int (*sync)(qvfs_file *f);
 	int (*truncate)(qvfs_file *f, uint64_t size);
 	int (*size)(qvfs_file *f, uint64_t *size);
-	/* The cross-process writer lock (advisory, per open file). */
+	/* The cross-process locks (advisory, per open file; QVFS_*). */
 	int (*lock)(qvfs_file *f, int op);
-	/* Optional: a read-only view of the first len bytes that follows
-	 * writes made by any process. NULL when not supported; callers then
-	 * read with read(). */
-	const void *(*map)(qvfs_file *f, size_t len);
+	/* Optional: a read-only view of the first len bytes (len may pass
+	 * the end of the file; such pages must not be touched) that follows
+	 * writes made by any process. A call asking for more than earlier
+	 * views cover may return a new address; every view stays mapped until
+	 * the file is closed. NULL when not supported or failed: callers
+	 * then read with read(). */
+	const void *(*map)(qvfs_file *f, uint64_t len);
+	/* Optional: the bytes [off, off + len) will be read soon (a long
+	 * scan reading in place): start reading them from the disk. */
+	void (*willneed)(qvfs_file *f, uint64_t off, uint64_t len);
 	/* Optional: what identifies the file itself (device and inode), so
 	 * that handles of one file in one process can find each other. 0 or
 	 * -errno. */
@@ -71,6 +82,13 @@ struct qvfs {
 	int (*sync_dir)(qvfs *vfs, const char *path);
 	/* Wall clock in ns since 1970. */
 	uint64_t (*now_ns)(qvfs *vfs);
+	/* A clock that never goes back (ns from an arbitrary start): every
+	 * timeout and back-off is measured on it, so that setting the wall
+	 * clock neither stretches nor cuts a wait. */
+	uint64_t (*mono_ns)(qvfs *vfs);
+	/* Sleep for about ns (timeouts and back-off; a test VFS may only
+	 * advance its clock). */
+	void (*sleep_ns)(qvfs *vfs, uint64_t ns);
 	/* An id that differs after every boot of the machine, or 0 if unknown.
 	 * It tells an open whether the page cache may still hold writes that
 	 * never reached the disk (see dbfile.c). */

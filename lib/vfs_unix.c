@@ -2,10 +2,11 @@
  * vfs_unix.c - the POSIX (Linux-first) implementation of the VFS.
  *
  * The writer lock is an open-file-description lock (F_OFD_SETLK) on byte 1 of
- * the file: it belongs to the open file, not to the process, so it works
- * between threads that opened the file separately and is released when the
- * descriptor closes, however the process ends. Where OFD locks are missing it
- * falls back to classic POSIX record locks.
+ * the file, the queue lock one on byte 2: they belong to the open file, not
+ * to the process, so they work between threads that opened the file
+ * separately and are released when the descriptor closes, however the
+ * process ends. Where OFD locks are missing they fall back to classic POSIX
+ * record locks.
  */
 #include "config.h"
 
@@ -26,11 +27,16 @@
 #define F_OFD_SETLK F_SETLK
 #endif
 
+struct umap {
+	void *p;
+	size_t len;
+	struct umap *older;
+};
+
 struct ufile {
 	qvfs_file base;
 	int fd;
-	void *map;
-	size_t map_len;
+	struct umap *maps; /* newest (largest) first */
 };
 
 static ssize_t u_read(qvfs_file *f, void *buf, size_t n, uint64_t off)
@@ -82,10 +88,13 @@ static int u_size(qvfs_file *f, uint64_t *size)
 
 static int u_lock(qvfs_file *f, int op)
 {
+	int queue = op == QVFS_QUEUE_TRY || op == QVFS_QUEUE_UNLOCK;
 	struct flock fl = {
-		.l_type = op == QVFS_UNLOCK ? F_UNLCK : F_WRLCK,
+		.l_type = op == QVFS_UNLOCK || op == QVFS_QUEUE_UNLOCK
+				  ? F_UNLCK
+				  : F_WRLCK,
 		.l_whence = SEEK_SET,
-		.l_start = 1,
+		.l_start = queue ? 2 : 1,
 		.l_len = 1,
 	};
 	int fd = ((struct ufile *)f)->fd;
@@ -95,6 +104,14 @@ static int u_lock(qvfs_file *f, int op)
 	if (r < 0)
 		return errno == EACCES ? -EAGAIN : -errno;
 	return 0;
+}
+
+static void u_willneed(qvfs_file *f, uint64_t off, uint64_t len)
+{
+#ifdef POSIX_FADV_WILLNEED
+	posix_fadvise(((struct ufile *)f)->fd, (off_t)off, (off_t)len,
+		      POSIX_FADV_WILLNEED);
+#endif
 }
 
 static int u_identity(qvfs_file *f, uint64_t *dev, uint64_t *ino)
@@ -107,24 +124,36 @@ static int u_identity(qvfs_file *f, uint64_t *dev, uint64_t *ino)
 	return 0;
 }
 
-static const void *u_map(qvfs_file *f, size_t len)
+static const void *u_map(qvfs_file *f, uint64_t len)
 {
 	struct ufile *u = (struct ufile *)f;
-	if (!u->map) {
-		void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, u->fd, 0);
-		if (p == MAP_FAILED)
-			return NULL;
-		u->map = p;
-		u->map_len = len;
+	if (u->maps && u->maps->len >= len)
+		return u->maps->p;
+	if (len > SIZE_MAX)
+		return NULL;
+	struct umap *m = malloc(sizeof *m);
+	if (!m)
+		return NULL;
+	m->p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, u->fd, 0);
+	if (m->p == MAP_FAILED) {
+		free(m);
+		return NULL;
 	}
-	return u->map_len >= len ? u->map : NULL;
+	m->len = (size_t)len;
+	m->older = u->maps;
+	u->maps = m;
+	return m->p;
 }
 
 static void u_close(qvfs_file *f)
 {
 	struct ufile *u = (struct ufile *)f;
-	if (u->map)
-		munmap(u->map, u->map_len);
+	while (u->maps) {
+		struct umap *m = u->maps;
+		u->maps = m->older;
+		munmap(m->p, m->len);
+		free(m);
+	}
 	close(u->fd);
 	free(u);
 }
@@ -138,6 +167,7 @@ static const struct qvfs_file_ops ufile_ops = {
 	.size = u_size,
 	.lock = u_lock,
 	.map = u_map,
+	.willneed = u_willneed,
 	.identity = u_identity,
 	.close = u_close,
 };
@@ -217,6 +247,21 @@ static uint64_t u_now_ns(qvfs *vfs)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t u_mono_ns(qvfs *vfs)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void u_sleep_ns(qvfs *vfs, uint64_t ns)
+{
+	struct timespec ts = {(time_t)(ns / 1000000000u),
+			      (long)(ns % 1000000000u)};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 static uint64_t u_boot_id(qvfs *vfs)
 {
 	char buf[64];
@@ -259,6 +304,8 @@ static qvfs unix_vfs = {
 	.rename = u_rename,
 	.sync_dir = u_sync_dir,
 	.now_ns = u_now_ns,
+	.mono_ns = u_mono_ns,
+	.sleep_ns = u_sleep_ns,
 	.boot_id = u_boot_id,
 	.random = u_random,
 };

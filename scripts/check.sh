@@ -35,7 +35,8 @@ run build-check-asan CFLAGS="-O1 -g -fno-omit-frame-pointer $san" \
 # and nothing for TSan. halt_on_error: any report fails the test at once.
 echo "== ThreadSanitizer build (threaded tests)"
 tsan="-fsanitize=thread"
-tsan_tests="tests/test_threads tests/test_history tests/test_compact tests/test_cache"
+tsan_tests="tests/test_threads tests/test_history tests/test_compact tests/test_cache
+	tests/test_races tests/test_stress"
 mkdir -p build-check-tsan
 (cd build-check-tsan &&
 	../configure --enable-werror CFLAGS="-O1 -g $tsan" \

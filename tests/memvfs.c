@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
 
 #include "memvfs.h"
 
@@ -20,14 +22,18 @@ struct op {
 struct buf {
 	uint8_t *p;
 	size_t size, cap;
+	int fixed; /* p is a reservation of cap bytes that never moves */
 };
+
+/* What a file's cache (its mapping) can grow to. */
+#define MAP_RESERVE ((size_t)1 << 30)
 
 struct mfile {
 	char *path;
 	struct buf cache, disk;
 	struct op *ops;
 	size_t nops, capops;
-	void *lock_owner;
+	void *lock_owner, *queue_owner;
 	int dir_durable;  /* its directory entry survives a power cut */
 	int opens;
 	struct mfile *next_orphan; /* removed or renamed over while open */
@@ -60,6 +66,7 @@ struct memvfs {
 	struct plan fault, crash;
 	int crashed;
 	uint64_t boot, clock, clock_step, rng;
+	uint64_t mono; /* how far sleeps moved the monotonic clock */
 };
 
 static uint64_t rnd(uint64_t *s)
@@ -80,6 +87,8 @@ static void *xrealloc(void *p, size_t n)
 
 static void buf_reserve(struct buf *b, size_t n)
 {
+	if (b->fixed && n > b->cap)
+		abort(); /* a test file larger than MAP_RESERVE */
 	if (n > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
 		while (cap < n)
@@ -241,17 +250,20 @@ static int mh_size(qvfs_file *fh, uint64_t *size)
 static int mh_lock(qvfs_file *fh, int op)
 {
 	struct mhandle *h = (struct mhandle *)fh;
-	if (op == QVFS_UNLOCK) { /* never fails, like closing a descriptor */
-		if (h->f->lock_owner == h)
-			h->f->lock_owner = NULL;
+	void **owner = op == QVFS_QUEUE_TRY || op == QVFS_QUEUE_UNLOCK
+			       ? &h->f->queue_owner
+			       : &h->f->lock_owner;
+	if (op == QVFS_UNLOCK || op == QVFS_QUEUE_UNLOCK) {
+		if (*owner == h) /* never fails, like closing a descriptor */
+			*owner = NULL;
 		return 0;
 	}
 	int e = hook(h->m, MV_LOCK);
 	if (e < 0)
 		return e;
-	if (h->f->lock_owner && h->f->lock_owner != h)
+	if (*owner && *owner != h)
 		return -EAGAIN;
-	h->f->lock_owner = h;
+	*owner = h;
 	return 0;
 }
 
@@ -277,6 +289,8 @@ static void mh_close(qvfs_file *fh)
 	struct mhandle *h = (struct mhandle *)fh;
 	if (h->f->lock_owner == h)
 		h->f->lock_owner = NULL;
+	if (h->f->queue_owner == h)
+		h->f->queue_owner = NULL;
 	struct mfile *f = h->f;
 	struct memvfs *m = h->m;
 	f->opens--;
@@ -290,6 +304,13 @@ static void mh_close(qvfs_file *fh)
 	free_file(f);
 }
 
+/* The file's cache itself: it follows every write at once. */
+static const void *mh_map(qvfs_file *fh, uint64_t len)
+{
+	struct mhandle *h = (struct mhandle *)fh;
+	return len <= MAP_RESERVE ? h->f->cache.p : NULL;
+}
+
 static const struct qvfs_file_ops mh_ops = {
 	.read = mh_read,
 	.write = mh_write,
@@ -298,7 +319,7 @@ static const struct qvfs_file_ops mh_ops = {
 	.truncate = mh_truncate,
 	.size = mh_size,
 	.lock = mh_lock,
-	.map = NULL,
+	.map = mh_map,
 	.identity = mh_identity,
 	.close = mh_close,
 };
@@ -318,6 +339,13 @@ static struct mfile *add_file(struct memvfs *m, const char *path)
 {
 	struct mfile *f = xrealloc(NULL, sizeof *f);
 	memset(f, 0, sizeof *f);
+	/* the cache is what a mapping shows: it must never move */
+	f->cache.p = mmap(NULL, MAP_RESERVE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (f->cache.p == MAP_FAILED)
+		abort();
+	f->cache.cap = MAP_RESERVE;
+	f->cache.fixed = 1;
 	f->path = strdup(path);
 	m->files = xrealloc(m->files, (m->nfiles + 1) * sizeof *m->files);
 	m->files[m->nfiles++] = f;
@@ -328,7 +356,7 @@ static void free_file(struct mfile *f)
 {
 	ops_clear(f);
 	free(f->ops);
-	free(f->cache.p);
+	munmap(f->cache.p, MAP_RESERVE);
 	free(f->disk.p);
 	free(f->shadow.p);
 	free(f->path);
@@ -438,6 +466,25 @@ void memvfs_clock(struct memvfs *m, uint64_t ns, uint64_t step)
 	m->clock_step = step;
 }
 
+/* Real time plus the sleeps that never happened: what waits on a
+ * condition variable (quire_wait) sees time pass as usual. */
+static uint64_t mv_mono(qvfs *vfs)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec +
+	       ((struct memvfs *)vfs)->mono;
+}
+
+/* Tests never wait for real: a sleep only moves the clocks. */
+static void mv_sleep(qvfs *vfs, uint64_t ns)
+{
+	struct memvfs *m = (struct memvfs *)vfs;
+	m->mono += ns;
+	if (m->clock_step)
+		m->clock += ns;
+}
+
 static uint64_t mv_boot(qvfs *vfs)
 {
 	return ((struct memvfs *)vfs)->boot;
@@ -460,6 +507,8 @@ struct memvfs *memvfs_new(uint64_t seed)
 			.rename = mv_rename,
 			.sync_dir = mv_sync_dir,
 			.now_ns = mv_now,
+			.mono_ns = mv_mono,
+			.sleep_ns = mv_sleep,
 			.boot_id = mv_boot,
 			.random = mv_random};
 	m->rng = seed;
@@ -645,7 +694,7 @@ static void crash_file(struct memvfs *m, struct mfile *f, enum mv_crash mode,
 	buf_copy(&f->disk, &img);
 	free(img.p);
 	ops_clear(f);
-	f->lock_owner = NULL;
+	f->lock_owner = f->queue_owner = NULL;
 }
 
 void memvfs_crash(struct memvfs *m, enum mv_crash mode, uint64_t seed)

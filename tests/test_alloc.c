@@ -351,6 +351,21 @@ static uint64_t sh_now_ns(qvfs *v)
 	return r;
 }
 
+static uint64_t sh_mono_ns(qvfs *v)
+{
+	al.suspend++;
+	uint64_t r = INV(v)->mono_ns(INV(v));
+	al.suspend--;
+	return r;
+}
+
+static void sh_sleep_ns(qvfs *v, uint64_t ns)
+{
+	al.suspend++;
+	INV(v)->sleep_ns(INV(v), ns);
+	al.suspend--;
+}
+
 static uint64_t sh_boot_id(qvfs *v)
 {
 	al.suspend++;
@@ -373,6 +388,8 @@ static void shim_init(struct shim *s, qvfs *in)
 			 .rename = sh_rename,
 			 .sync_dir = sh_sync_dir,
 			 .now_ns = sh_now_ns,
+			 .mono_ns = sh_mono_ns,
+			 .sleep_ns = sh_sleep_ns,
 			 .boot_id = sh_boot_id,
 			 .random = sh_random};
 	s->in = in;

@@ -377,7 +377,7 @@ static void test_bad_flags(void **state)
 	o.flags = QUIRE_CREATE | 0x100u;
 	assert_int_equal(quire_open(path, &o, &db), QUIRE_EINVAL);
 	assert_false(exists(path));
-	o.flags = 0x8u;
+	o.flags = 0x10u;
 	assert_int_equal(quire_open(f->path, &o, &db), QUIRE_EINVAL);
 	assert_null(db);
 
@@ -1330,6 +1330,207 @@ static void test_cursor_after_txn_end(void **state)
 	}
 }
 
+/* Every call on a transaction that ended fails with QUIRE_EINVAL (what t
+ * last read was key "k"); quire_abort does nothing, quire_txn_id is 0. */
+static void expect_ended(quire_txn *t, quire_txn *live)
+{
+	quire_val v = {"x", 1};
+	quire_stat st = {.txn_id = 99};
+	quire_cursor *c = NULL;
+	quire_changes *ch = NULL;
+	quire_history *h = NULL;
+	quire_diff *d = NULL;
+	quire_log_entry le = {.txn_id = 99};
+	uint64_t seq = 99;
+
+	assert_int_equal(quire_get(t, STR("k"), &v), QUIRE_EINVAL);
+	assert_int_equal(quire_get_seq(t, STR("k"), &v, &seq), QUIRE_EINVAL);
+	assert_string_equal(v.data, "x");
+	assert_int_equal(seq, 99);
+	assert_int_equal(quire_put(t, STR("k"), STR("v")), QUIRE_EINVAL);
+	assert_int_equal(quire_del(t, STR("k")), QUIRE_EINVAL);
+	assert_int_equal(quire_put_if(t, STR("k"), STR("v"), 1), QUIRE_EINVAL);
+	assert_int_equal(quire_del_if(t, STR("k"), 1), QUIRE_EINVAL);
+	assert_int_equal(quire_txn_stat(t, &st), QUIRE_EINVAL);
+	assert_int_equal(st.txn_id, 99);
+	assert_int_equal(quire_txn_id(t), 0);
+	assert_int_equal(quire_cursor_open(t, &c), QUIRE_EINVAL);
+	assert_int_equal(quire_changes_open(t, 0, &ch), QUIRE_EINVAL);
+	assert_int_equal(quire_history_open(t, STR("k"), &h), QUIRE_EINVAL);
+	assert_int_equal(quire_diff_open(t, live, &d), QUIRE_EINVAL);
+	assert_int_equal(quire_diff_open(live, t, &d), QUIRE_EINVAL);
+	assert_int_equal(quire_diff_open(t, t, &d), QUIRE_EINVAL);
+	assert_int_equal(quire_log_get(t, 0, &le), QUIRE_EINVAL);
+	assert_int_equal(le.txn_id, 99);
+	assert_null(c);
+	assert_null(ch);
+	assert_null(h);
+	assert_null(d);
+	assert_int_equal(quire_commit(t), QUIRE_EINVAL);
+	assert_int_equal(quire_commit_with(t, STR("meta")), QUIRE_EINVAL);
+	assert_int_equal(quire_commit_with(t, NULL, 0), QUIRE_EINVAL);
+	quire_abort(t);
+	quire_abort(t);
+}
+
+/* A transaction handle used after quire_commit or quire_abort (read or
+ * write) gets QUIRE_EINVAL from every call, and stays so while fewer than
+ * 64 later transactions of the handle have begun (quire.h); the calls
+ * change nothing: the write lock is free, the open count right. */
+static void test_txn_after_end(void **state)
+{
+	struct fx *f = *state;
+	commit_kv(f->db, "k", "v1");
+	for (int write = 0; write < 2; write++) {
+		for (int how = 0; how < 2; how++) {
+			quire_txn *live = begin(f->db, QUIRE_RDONLY);
+			quire_txn *t = begin(f->db, write ? 0 : QUIRE_RDONLY);
+			expect(t, STR("k"), STR("v1"));
+			if (write)
+				put(t, STR("k"), STR("v2"));
+			if (how)
+				quire_abort(t);
+			else
+				QOK(quire_commit(t));
+			expect_ended(t, live);
+			expect(live, STR("k"), STR("v1"));
+			QOK(quire_commit(live));
+			/* 64 more transactions; t stays ended throughout */
+			for (int i = 0; i < 64; i++) {
+				quire_txn *n = begin(f->db, i % 2 ? 0 : QUIRE_RDONLY);
+				assert_ptr_not_equal(n, t);
+				quire_abort(n);
+				assert_int_equal(quire_txn_id(t), 0);
+				assert_int_equal(quire_get(t, STR("k"), &(quire_val){0}),
+						 QUIRE_EINVAL);
+			}
+			/* the stale aborts did not count as transactions
+			 * ending: one open still keeps the handle open */
+			live = begin(f->db, QUIRE_RDONLY);
+			assert_int_equal(quire_close(f->db), QUIRE_EBUSY);
+			QOK(quire_commit(live));
+			commit_kv(f->db, "k", "v1"); /* the writer is free */
+			reopen(f, 0);
+		}
+	}
+}
+
+/* Feeds, key histories, diffs and cursors outlive their transaction only
+ * to be closed: their calls fail with QUIRE_EINVAL, of a diff when either
+ * of its transactions ended. Read and write transactions, committed and
+ * aborted. */
+static void test_handles_after_txn_end(void **state)
+{
+	struct fx *f = *state;
+	quire_val v;
+	commit_kv(f->db, "k", "v1");
+	commit_kv(f->db, "j", "w1");
+	for (int write = 0; write < 2; write++) {
+		for (int how = 0; how < 3; how++) {
+			quire_change chg = {.seq = 99};
+			quire_key_version kv = {.seq = 99};
+			quire_delta dl = {.in_a = 99};
+			quire_txn *o = begin(f->db, QUIRE_RDONLY);
+			quire_txn *t = begin(f->db, write ? 0 : QUIRE_RDONLY);
+			quire_changes *ch;
+			quire_history *h;
+			quire_diff *d1, *d2, *d3, *kept;
+			quire_cursor *c;
+			QOK(quire_changes_open(t, 0, &ch));
+			QOK(quire_changes_next(ch, &chg));
+			assert_int_equal(chg.seq, 1);
+			QOK(quire_history_open(t, STR("k"), &h));
+			QOK(quire_diff_open(t, o, &d1));
+			QOK(quire_diff_open(o, t, &d2));
+			QOK(quire_diff_open(t, t, &d3));
+			QOK(quire_diff_open(o, o, &kept));
+			QOK(quire_cursor_open(t, &c));
+			QOK(quire_cursor_first(c));
+			if (write)
+				put(t, STR("n"), STR("x"));
+			/* one closed before its transaction ends */
+			quire_diff *early;
+			QOK(quire_diff_open(o, t, &early));
+			quire_diff_close(early);
+			if (how == 0)
+				QOK(quire_commit(t));
+			else if (how == 1)
+				quire_abort(t);
+			else /* the other transaction ends first */
+				QOK(quire_commit(o));
+			if (how < 2) {
+				assert_int_equal(quire_changes_next(ch, &chg),
+						 QUIRE_EINVAL);
+				assert_int_equal(chg.seq, 1);
+				assert_int_equal(quire_history_next(h, &kv),
+						 QUIRE_EINVAL);
+				assert_int_equal(kv.seq, 99);
+				assert_int_equal(quire_cursor_next(c),
+						 QUIRE_EINVAL);
+				assert_int_equal(quire_cursor_value(c, &v),
+						 QUIRE_EINVAL);
+				assert_int_equal(quire_diff_next(d3, &dl),
+						 QUIRE_EINVAL);
+				/* o still works, and so does a diff of o alone */
+				expect(o, STR("k"), STR("v1"));
+				assert_int_equal(quire_diff_next(kept, &dl),
+						 QUIRE_NOTFOUND);
+			} else {
+				/* t still works, and so do its feed, history,
+				 * cursor and its diff with itself */
+				QOK(quire_changes_next(ch, &chg));
+				assert_int_equal(chg.seq, 2);
+				QOK(quire_history_next(h, &kv));
+				assert_int_equal(kv.seq, 1);
+				QOK(quire_cursor_next(c));
+				assert_int_equal(quire_diff_next(d3, &dl),
+						 QUIRE_NOTFOUND);
+				assert_int_equal(quire_diff_next(kept, &dl),
+						 QUIRE_EINVAL);
+			}
+			assert_int_equal(quire_diff_next(d1, &dl), QUIRE_EINVAL);
+			assert_int_equal(quire_diff_next(d2, &dl), QUIRE_EINVAL);
+			assert_int_equal(dl.in_a, 99);
+			/* closing a diff whose other transaction still runs
+			 * takes it off that one; ending it later is safe */
+			quire_diff_close(d1);
+			quire_diff_close(d2);
+			if (how < 2) {
+				quire_diff_close(kept);
+				QOK(quire_commit(o));
+			} else {
+				quire_abort(t);
+				assert_int_equal(quire_changes_next(ch, &chg),
+						 QUIRE_EINVAL);
+				assert_int_equal(quire_diff_next(d3, &dl),
+						 QUIRE_EINVAL);
+				quire_diff_close(kept);
+			}
+			quire_diff_close(d3);
+			quire_changes_close(ch);
+			quire_history_close(h);
+			quire_cursor_close(c);
+			reopen(f, 0); /* nothing left open */
+		}
+	}
+}
+
+/* quire_check on a transaction that ended. The snapshot it read is still
+ * held by another transaction, so that without the check the call reads
+ * live memory and the assertion (not ASan) reports it. */
+static void test_check_after_end(void **state)
+{
+	struct fx *f = *state;
+	uint64_t problems = 99;
+	commit_kv(f->db, "k", "v");
+	quire_txn *r = begin(f->db, QUIRE_RDONLY);
+	quire_txn *t = begin(f->db, QUIRE_RDONLY);
+	QOK(quire_commit(t));
+	assert_int_equal(quire_check(t, NULL, NULL, &problems), QUIRE_EINVAL);
+	assert_int_equal(problems, 99);
+	QOK(quire_commit(r));
+}
+
 static void test_strerror(void **state)
 {
 	static const int codes[] = {
@@ -1616,6 +1817,9 @@ int main(void)
 		T(test_snapshot_isolation),
 		T(test_close_busy),
 		T(test_cursor_after_txn_end),
+		T(test_txn_after_end),
+		T(test_handles_after_txn_end),
+		T(test_check_after_end),
 		T(test_strerror),
 		T(test_errmsg),
 		T(test_txn_stat),

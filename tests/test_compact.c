@@ -528,6 +528,18 @@ static uint64_t cv_now(qvfs *vfs)
 	return v->in->now_ns(v->in);
 }
 
+static uint64_t cv_mono(qvfs *vfs)
+{
+	struct cvfs *v = (struct cvfs *)vfs;
+	return v->in->mono_ns(v->in);
+}
+
+static void cv_sleep(qvfs *vfs, uint64_t ns)
+{
+	struct cvfs *v = (struct cvfs *)vfs;
+	v->in->sleep_ns(v->in, ns);
+}
+
 static uint64_t cv_boot(qvfs *vfs)
 {
 	struct cvfs *v = (struct cvfs *)vfs;
@@ -547,6 +559,8 @@ static void cv_init(struct cvfs *v, struct memvfs *m)
 				   .rename = cv_rename,
 				   .sync_dir = cv_sync_dir,
 				   .now_ns = cv_now,
+				   .mono_ns = cv_mono,
+				   .sleep_ns = cv_sleep,
 				   .boot_id = cv_boot,
 				   .random = cv_random},
 			   .m = m,

@@ -19,7 +19,10 @@
  *  - the recovery walk (slots gone, so it starts from the beginning):
  *    commits appended after the newest one, valid (taken, also with a
  *    block) or each breaking one rule of blocks, headers and the chain
- *    (the walk stops before them, at the newest valid commit).
+ *    (the walk stops before them, at the newest valid commit); a batch
+ *    larger than the largest value block, as one big transaction writes
+ *    it, is taken too (it was refused: a durable commit cut after a
+ *    reboot).
  */
 #include "config.h"
 
@@ -862,6 +865,96 @@ static void test_walk_rules(void **state)
 	unlink(path);
 }
 
+/* Append at E (sparse: the values are holes) a commit after h holding one
+ * batch of two puts whose inline values make it larger than the largest
+ * value block. */
+static uint64_t put_big_batch(const char *path, const struct qhdr *h,
+			      uint64_t E)
+{
+	const uint32_t vlen = 537000000u; /* two: more than 1 GiB + 16 */
+	uint8_t head[BATCH_FIXED + 16], rec[2][16];
+	size_t rlen = 0;
+	uint32_t size = BATCH_FIXED + 16;
+	for (int i = 0; i < 2; i++) { /* op, key, prev 0, vh, then the value */
+		uint8_t *r = rec[i];
+		r[0] = 1;
+		r[1] = 1;
+		r[2] = (uint8_t)('x' + i);
+		r[3] = 0;
+		rlen = 4 + varint_put(r + 4, (uint64_t)vlen << 1);
+		size += (uint32_t)rlen + vlen;
+	}
+	struct qblock b = {.type = QB_BATCH, .size = size, .aux = 2};
+	memset(head, 0, sizeof head);
+	qblock_put(head, &b);
+	st64(head + 16, h->pending_off);
+	st32(head + 24, h->pending_size);
+	st32(head + 28, 2);
+	st64(head + 32, h->txn + 1);
+	st64(head + 40, h->next_seq);
+	st64(head + 48, h->time_ns + 1);
+	uint64_t r0 = BATCH_FIXED + 16, r1 = r0 + rlen + vlen;
+	st32(head + BATCH_FIXED, (uint32_t)r0);
+	st32(head + BATCH_FIXED + 4, 0);
+	st32(head + BATCH_FIXED + 8, (uint32_t)r1);
+	st32(head + BATCH_FIXED + 12, 1);
+	/* the block checksum, over the zeros too */
+	static const uint8_t zeros[1 << 16];
+	uint32_t crc = crc32c(qblock_crc_start(E), head + 4, sizeof head - 4);
+	for (int i = 0; i < 2; i++) {
+		crc = crc32c(crc, rec[i], rlen);
+		for (uint32_t left = vlen; left;) {
+			uint32_t k = left < sizeof zeros ? left : sizeof zeros;
+			crc = crc32c(crc, zeros, k);
+			left -= k;
+		}
+	}
+	st32(head, crc);
+	pwrite_all(path, head, sizeof head, (off_t)E);
+	pwrite_all(path, rec[0], rlen, (off_t)(E + r0));
+	pwrite_all(path, rec[1], rlen, (off_t)(E + r1));
+	struct qhdr n = next_header(h, E, crc32c(0, head, 4));
+	n.time_ns = h->time_ns + 1;
+	n.next_seq = h->next_seq + 2;
+	n.pending_off = E;
+	n.pending_size = size;
+	n.pending_batches = h->pending_batches + 1;
+	n.pending_ops = h->pending_ops + 2;
+	n.pending_bytes = h->pending_bytes + size;
+	n.key_count = h->key_count + 2;
+	n.live_bytes = n.root[QT_KEYS].bytes + n.pending_bytes;
+	put_header(path, n, E + size);
+	return vlen;
+}
+
+static void test_walk_big_batch(void **state)
+{
+	const char *p = tu_path("dec-bigbatch");
+	char path[4200];
+	quire *db;
+	quire_txn *t;
+	quire_val v;
+	quire_options o = opts_with(QUIRE_CREATE);
+	tu_pathcat(path, sizeof path, p, "");
+	QOK(quire_open(path, &o, &db));
+	put_commit(db, "a", "1", NULL);
+	const struct qhdr h = newest(db);
+	QOK(quire_close(db));
+	uint32_t vlen = (uint32_t)put_big_batch(path, &h, h.total_bytes);
+	zero_slots(path); /* as after a reboot that lost the slots */
+	assert_int_equal(txn_seen(path), h.txn + 1);
+	o.flags = QUIRE_RDONLY;
+	QOK(quire_open(path, &o, &db));
+	QOK(quire_begin(db, QUIRE_RDONLY, &t));
+	QOK(quire_get(t, "y", 1, &v));
+	assert_int_equal(v.size, vlen);
+	assert_int_equal(((const uint8_t *)v.data)[vlen - 1], 0);
+	QOK(quire_get(t, "a", 1, &v));
+	quire_abort(t);
+	QOK(quire_close(db));
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -872,6 +965,7 @@ int main(void)
 		cmocka_unit_test(test_foreign_and_meta),
 		cmocka_unit_test(test_header_rules),
 		cmocka_unit_test(test_walk_rules),
+		cmocka_unit_test(test_walk_big_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

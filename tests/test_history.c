@@ -27,7 +27,8 @@
  *
  * quire_wait() is tested beside it: woken by a commit of another thread at
  * once, by a commit of another process within a bounded time, and timing
- * out when nothing comes.
+ * out when nothing comes. And AS-OF begins racing with threads that evict
+ * the nodes their search walks (under ASan).
  *
  * A failure names its seed; QUIRE_SEED=<seed> replays it first.
  */
@@ -42,6 +43,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -866,6 +868,15 @@ static void test_history_args(void **state)
 	assert_int_equal(quire_changes_open(t, 0, NULL), QUIRE_EINVAL);
 	assert_int_equal(quire_changes_next(NULL, NULL), QUIRE_EINVAL);
 	quire_changes_close(NULL);
+	/* from the last seq, or any beyond it: an empty feed (UINT64_MAX once
+	 * wrapped to "from 0", which gave QUIRE_EHISTORY) */
+	const uint64_t past[] = {2, 3, UINT64_MAX - 1, UINT64_MAX};
+	for (size_t i = 0; i < sizeof past / sizeof *past; i++) {
+		quire_change ch;
+		QOK(quire_changes_open(t, past[i], &f));
+		assert_int_equal(quire_changes_next(f, &ch), QUIRE_NOTFOUND);
+		quire_changes_close(f);
+	}
 	assert_int_equal(quire_history_open(t, NULL, 1, &h), QUIRE_EINVAL);
 	assert_int_equal(quire_history_open(t, "a", QUIRE_MAX_KEY_SIZE + 1, &h),
 			 QUIRE_ETOOBIG);
@@ -1055,12 +1066,151 @@ static void test_wait_process(void **state)
 	unlink(path);
 }
 
+/* ---- AS-OF begins racing with eviction -------------------------------- */
+
+/*
+ * Finding an old commit walks the commit index before the new snapshot
+ * exists; the walk must hold a cache epoch of its own, or a node evicted by
+ * another thread meanwhile is freed under it (ASan: heap-use-after-free in
+ * tcur_seek <- find_time, tcur_seek_cmp <- find_txn; without the epoch
+ * this test hit it within a second). Every commit is a checkpoint, so the
+ * commit index holds them all; the cache is the smallest allowed, a few
+ * nodes a shard, so that a node lives only for a few loads, and two
+ * threads keep evicting (gets over keys of 1000-byte values, at old
+ * commits too) and ending transactions (which frees what was evicted).
+ * The main thread begins AS-OF snapshots by txn and by time and checks
+ * they name the right commit.
+ */
+#define RACE_COMMITS 1000
+#define RACE_MS 1500
+
+struct churn {
+	quire *db;
+	uint64_t last, seed;
+	atomic_int *stop;
+	int err;
+};
+
+static void race_key(char *k, size_t n, uint64_t i)
+{
+	snprintf(k, n, "key%06llu", (unsigned long long)i);
+}
+
+static void *churn_thread(void *p)
+{
+	struct churn *c = p;
+	uint64_t rng = c->seed;
+	while (!c->err && !atomic_load(c->stop)) {
+		quire_txn *t;
+		int e = tu_below(&rng, 2)
+				? quire_begin(c->db, QUIRE_RDONLY, &t)
+				: quire_begin_at(c->db, 1 + tu_below(&rng, c->last),
+						 &t);
+		if (e) {
+			c->err = e;
+			break;
+		}
+		for (int i = 0; !c->err && i < 16; i++) {
+			char k[16];
+			quire_val v;
+			race_key(k, sizeof k, tu_below(&rng, c->last));
+			e = quire_get(t, k, strlen(k), &v);
+			if (e && e != QUIRE_NOTFOUND)
+				c->err = e;
+		}
+		quire_abort(t);
+	}
+	return NULL;
+}
+
+static uint64_t race_time(quire_txn *t)
+{
+	quire_stat st;
+	QOK(quire_txn_stat(t, &st));
+	return st.commit_time_ns;
+}
+
+static void test_as_of_race(void **state)
+{
+	(void)state;
+	quire_options o;
+	quire *db;
+	quire_txn *t;
+	char path[4096], k[16];
+	uint8_t val[1000];
+	snprintf(path, sizeof path, "%s", tu_path("asof-race"));
+	quire_options_init(&o);
+	o.flags = QUIRE_CREATE | QUIRE_NOSYNC;
+	o.cache_size = (size_t)1 << 20;
+	o.checkpoint_ops = 1;
+	QOK(quire_open(path, &o, &db));
+	memset(val, 'v', sizeof val);
+	for (uint64_t i = 0; i < RACE_COMMITS; i++) {
+		QOK(quire_begin(db, 0, &t));
+		race_key(k, sizeof k, i);
+		QOK(quire_put(t, k, strlen(k), val, sizeof val));
+		QOK(quire_commit(t));
+	}
+	QOK(quire_begin_at(db, 1, &t));
+	uint64_t t0 = race_time(t);
+	quire_abort(t);
+	QOK(quire_begin(db, QUIRE_RDONLY, &t));
+	uint64_t t1 = race_time(t);
+	quire_abort(t);
+
+	atomic_int stop = 0;
+	struct churn ch[2];
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++) {
+		ch[i] = (struct churn){db, RACE_COMMITS, 77 + (uint64_t)i,
+				       &stop, 0};
+		assert_int_equal(pthread_create(&th[i], NULL, churn_thread,
+						&ch[i]),
+				 0);
+	}
+	uint64_t rng = 5, n = 0, start = now_ms();
+	int err = 0;
+	while (!err && now_ms() - start < RACE_MS) {
+		uint64_t want = 1 + tu_below(&rng, RACE_COMMITS - 1);
+		if ((err = quire_begin_at(db, want, &t)) != 0)
+			break;
+		if (quire_txn_id(t) != want)
+			err = QUIRE_ECORRUPT;
+		quire_abort(t);
+		uint64_t ns = t0 + tu_below(&rng, t1 - t0 + 1);
+		int before = (int)tu_below(&rng, 2);
+		if (!err && (err = quire_begin_at_time(
+				     db, ns,
+				     before ? QUIRE_AT_OR_BEFORE
+					    : QUIRE_AT_OR_AFTER,
+				     &t)) == 0) {
+			uint64_t at = race_time(t);
+			if (before ? at > ns : at < ns)
+				err = QUIRE_ECORRUPT;
+			quire_abort(t);
+		}
+		n++;
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	print_message("# %llu AS-OF begins by txn and by time beside two "
+		      "evicting threads\n",
+		      (unsigned long long)n);
+	QOK(err);
+	QOK(ch[0].err);
+	QOK(ch[1].err);
+	QOK(quire_close(db));
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_history_args),
 		cmocka_unit_test(test_wait_thread),
 		cmocka_unit_test(test_wait_process),
+		cmocka_unit_test(test_as_of_race),
 		cmocka_unit_test(test_history_model),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -537,8 +537,9 @@ static void test_methods_rw(void **state)
 	assert_int_equal(f->ops->read(f, buf, sizeof buf, 0), 3);
 	assert_memory_equal(buf, "hel", 3);
 
-	/* the map: a failing mmap gives NULL (callers read instead), a
-	 * mapping is made once and never grows */
+	/* the map: a failing mmap gives NULL (callers read instead); a
+	 * view is reused while it covers what is asked, and a larger one
+	 * is a new view, the old one staying valid */
 	QOK(f->ops->truncate(f, 8192));
 	arm(W_MMAP, 0, 1, ENOMEM);
 	assert_null(f->ops->map(f, 4096));
@@ -548,10 +549,16 @@ static void test_methods_rw(void **state)
 	assert_memory_equal(m, "hel", 3);
 	assert_ptr_equal(f->ops->map(f, 4096), m);
 	assert_ptr_equal(f->ops->map(f, 100), m);
-	assert_null(f->ops->map(f, 8192));
-	/* the mapping follows writes */
+	const void *m2 = f->ops->map(f, 8192);
+	assert_non_null(m2);
+	assert_ptr_not_equal(m2, m);
+	assert_ptr_equal(f->ops->map(f, 4096), m2);
+	assert_int_equal(memcmp(m, m2, 4096), 0);
+	/* the mappings follow writes */
 	assert_int_equal(f->ops->write(f, "J", 1, 0), 1);
 	assert_int_equal(((const char *)m)[0], 'J');
+	assert_int_equal(((const char *)m2)[0], 'J');
+	f->ops->willneed(f, 0, 8192); /* advice only: nothing to see */
 	f->ops->close(f);
 
 	/* read-only: writes fail with the kernel's error */
@@ -623,6 +630,15 @@ static void test_methods_lock(void **state)
 	QOK(f->ops->lock(f, QVFS_UNLOCK));
 	QOK(g->ops->lock(g, QVFS_LOCK_TRY));
 	QOK(g->ops->lock(g, QVFS_UNLOCK));
+	/* the queue lock is another lock of its own */
+	QOK(f->ops->lock(f, QVFS_LOCK_TRY));
+	QOK(g->ops->lock(g, QVFS_QUEUE_TRY));
+	assert_int_equal(f->ops->lock(f, QVFS_QUEUE_TRY), -EAGAIN);
+	QOK(g->ops->lock(g, QVFS_QUEUE_UNLOCK));
+	QOK(f->ops->lock(f, QVFS_QUEUE_TRY));
+	assert_int_equal(g->ops->lock(g, QVFS_LOCK_TRY), -EAGAIN);
+	QOK(f->ops->lock(f, QVFS_QUEUE_UNLOCK));
+	QOK(f->ops->lock(f, QVFS_UNLOCK));
 
 	/* a held lock reported as EACCES (POSIX allows either) */
 	arm(W_FCNTL, 0, 1, EACCES);
@@ -737,6 +753,9 @@ static void test_methods_clock_boot_random(void **state)
 	uint64_t t0 = v->now_ns(v);
 	assert_true(t0 > 1500000000ull * 1000000000ull);
 	assert_true(v->now_ns(v) >= t0);
+	uint64_t m0 = v->mono_ns(v);
+	v->sleep_ns(v, 2000000);
+	assert_true(v->mono_ns(v) >= m0 + 2000000);
 
 	/* the fake id, then the real one (if the machine has it) */
 	uint64_t id = v->boot_id(v);

@@ -1,0 +1,308 @@
+/*
+ * test_mapped.c - reading in place through the file mapping (fmap.h).
+ *
+ *  - A flipped bit in a node or a value block reached in place gives
+ *    QUIRE_ECORRUPT to gets, cursors and diffs, never the bytes; the rest
+ *    of the file still reads.
+ *  - A file another program truncates under a reader: the SIGBUS is
+ *    contained, the reader gets QUIRE_EIO and the process goes on.
+ *  - A mapping that cannot be made, or cannot grow, falls back to reading
+ *    with read(): the same content either way, and with QUIRE_NOMMAP.
+ *  - Large values come straight from the mapping (no copy per read).
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "holdvfs.h"
+#include "internal.h"
+#include "testutil.h"
+#include "tree.h"
+
+#define NKEYS 3000
+#define BIG 5000 /* stored out of line */
+
+static void key_of(char *k, int i)
+{
+	snprintf(k, 16, "key%06d", i);
+}
+
+static size_t val_of(uint8_t *v, int i, int round)
+{
+	size_t n = i % 97 == 0 ? BIG : 40 + (size_t)(i % 60);
+	for (size_t j = 0; j < n; j++)
+		v[j] = (uint8_t)(i * 31 + j + round);
+	return n;
+}
+
+/* NKEYS keys (some values out of line), checkpointed: commit 1. Then
+ * commit 2 changes one key and checkpoints again. */
+static void build(const char *path, struct model *m, int changed)
+{
+	quire_options o;
+	quire *db;
+	quire_txn *t;
+	uint8_t v[BIG];
+	char k[16];
+	quire_options_init(&o);
+	o.flags = QUIRE_CREATE;
+	unlink(path);
+	QOK(quire_open(path, &o, &db));
+	QOK(quire_begin(db, 0, &t));
+	for (int i = 0; i < NKEYS; i++) {
+		key_of(k, i);
+		size_t n = val_of(v, i, 0);
+		QOK(quire_put(t, k, strlen(k), v, n));
+		if (m)
+			model_put(m, k, strlen(k), v, n);
+	}
+	QOK(quire_commit(t));
+	QOK(quire_checkpoint(db));
+	QOK(quire_begin(db, 0, &t));
+	key_of(k, changed);
+	size_t n = val_of(v, changed, 1);
+	QOK(quire_put(t, k, strlen(k), v, n));
+	if (m)
+		model_put(m, k, strlen(k), v, n);
+	QOK(quire_commit(t));
+	QOK(quire_checkpoint(db));
+	QOK(quire_close(db));
+}
+
+static quire *open_ro(const char *path, unsigned flags, qvfs *vfs)
+{
+	quire_options o;
+	quire *db;
+	quire_options_init(&o);
+	o.flags = QUIRE_RDONLY | flags;
+	QOK(qdb_open_vfs(path, &o, vfs ? vfs : qvfs_unix(), &db));
+	return db;
+}
+
+/* Where key's leaf and (if out of line) its value block are. */
+static void locate(const char *path, const char *key, uint64_t *leaf,
+		   uint64_t *val)
+{
+	quire *db = open_ro(path, 0, NULL);
+	quire_txn *t;
+	struct tcur c;
+	struct lentry le;
+	QOK(quire_begin(db, QUIRE_RDONLY, &t));
+	tcur_init(&c, t->snap->qf, QT_KEYS, &t->snap->h.root[QT_KEYS]);
+	QOK(tcur_seek(&c, key, strlen(key)));
+	*leaf = c.lv[0].off;
+	tcur_entry(&c, &le);
+	*val = le.ool ? le.ool_off : 0;
+	quire_abort(t);
+	QOK(quire_close(db));
+}
+
+static void flip(const char *path, uint64_t off)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, (off_t)off), 1);
+	b ^= 0x10;
+	assert_int_equal(pwrite(fd, &b, 1, (off_t)off), 1);
+	close(fd);
+}
+
+/* Scan forward with values: the first error met (0: none). */
+static int scan(quire_txn *t)
+{
+	quire_cursor *c;
+	quire_val k, v;
+	int e;
+	QOK(quire_cursor_open(t, &c));
+	while ((e = quire_cursor_next(c)) == 0 &&
+	       (e = quire_cursor_key(c, &k)) == 0 &&
+	       (e = quire_cursor_value(c, &v)) == 0)
+		;
+	quire_cursor_close(c);
+	return e == QUIRE_NOTFOUND ? 0 : e;
+}
+
+static void test_flipped_bits(void **state)
+{
+	char path[4200], k[16], far[16];
+	tu_pathcat(path, sizeof path, tu_path("mapped-flip"), "");
+	const int changed = 1234; /* 1234 % 97 != 0: inline */
+	uint64_t leaf, val, none;
+	build(path, NULL, changed);
+	key_of(k, changed);
+	key_of(far, 5);
+	locate(path, k, &leaf, &none);
+	flip(path, leaf + 100); /* inside an entry of the newest leaf */
+
+	quire *db = open_ro(path, 0, NULL);
+	quire_txn *t, *old;
+	quire_val v;
+	assert_int_equal(quire_begin(db, QUIRE_RDONLY, &t), 0);
+	assert_int_equal(quire_get(t, k, strlen(k), &v), QUIRE_ECORRUPT);
+	assert_int_equal(quire_get(t, k, strlen(k), &v), QUIRE_ECORRUPT);
+	QOK(quire_get(t, far, strlen(far), &v)); /* elsewhere: fine */
+	assert_int_equal(scan(t), QUIRE_ECORRUPT);
+	/* the diff against the commit before meets the damaged leaf */
+	QOK(quire_begin_at(db, quire_txn_id(t) - 2, &old));
+	quire_diff *d;
+	quire_delta dl;
+	QOK(quire_diff_open(old, t, &d));
+	int e;
+	while ((e = quire_diff_next(d, &dl)) == 0)
+		;
+	assert_int_equal(e, QUIRE_ECORRUPT);
+	quire_diff_close(d);
+	quire_abort(old);
+	quire_abort(t);
+	QOK(quire_close(db));
+
+	/* a value block */
+	build(path, NULL, changed);
+	key_of(k, 97 * 3);
+	locate(path, k, &none, &val);
+	assert_true(val != 0);
+	flip(path, val + QF_BLOCK_HDR + BIG / 2);
+	db = open_ro(path, 0, NULL);
+	QOK(quire_begin(db, QUIRE_RDONLY, &t));
+	assert_int_equal(quire_get(t, k, strlen(k), &v), QUIRE_ECORRUPT);
+	assert_int_equal(scan(t), QUIRE_ECORRUPT);
+	quire_abort(t);
+	QOK(quire_close(db));
+	unlink(path);
+}
+
+static void test_truncated_under_reader(void **state)
+{
+	char path[4200], k[16];
+	tu_pathcat(path, sizeof path, tu_path("mapped-trunc"), "");
+	build(path, NULL, 1);
+	quire *db = open_ro(path, 0, NULL);
+	quire_txn *t;
+	quire_val v;
+	QOK(quire_begin(db, QUIRE_RDONLY, &t));
+	key_of(k, 0);
+	QOK(quire_get(t, k, strlen(k), &v));
+	/* another program cuts the file to its superblock */
+	assert_int_equal(truncate(path, 4096), 0);
+	key_of(k, NKEYS - 1);
+	assert_int_equal(quire_get(t, k, strlen(k), &v), QUIRE_EIO);
+	assert_true(strstr(quire_errmsg(), "truncated") != NULL);
+	assert_int_equal(scan(t), QUIRE_EIO);
+	quire_abort(t);
+	QOK(quire_close(db));
+	unlink(path);
+}
+
+static void check_all(const char *path, const struct model *m,
+		      unsigned flags, qvfs *vfs)
+{
+	quire *db = open_ro(path, flags, vfs);
+	quire_txn *t;
+	QOK(quire_begin(db, QUIRE_RDONLY, &t));
+	model_check_txn(m, t);
+	quire_abort(t);
+	QOK(quire_close(db));
+}
+
+static void test_mapping_fails(void **state)
+{
+	char path[4200];
+	struct model m = {0};
+	tu_pathcat(path, sizeof path, tu_path("mapped-fail"), "");
+	build(path, &m, 7);
+	struct holdvfs *h = holdvfs_new(qvfs_unix());
+	check_all(path, &m, 0, NULL);           /* mapped */
+	check_all(path, &m, QUIRE_NOMMAP, NULL); /* read() and the cache */
+	holdvfs_map_limit(h, 0);                 /* no mapping at all */
+	check_all(path, &m, 0, holdvfs_vfs(h));
+	/* a first view too small for the file that cannot grow: nodes
+	 * past it are read instead */
+	holdvfs_map_limit(h, 64u << 20);
+	quire_options o;
+	quire *db;
+	quire_txn *t;
+	quire_options_init(&o);
+	o.flags = QUIRE_CREATE;
+	unlink(path);
+	QOK(qdb_open_vfs(path, &o, holdvfs_vfs(h), &db));
+	model_clear(&m);
+	uint8_t *v = malloc(1 << 20);
+	assert_non_null(v);
+	for (int i = 0; i < 80; i++) { /* 80 MiB: past the first view */
+		char k[16];
+		key_of(k, i);
+		memset(v, i, 1 << 20);
+		QOK(quire_begin(db, 0, &t));
+		QOK(quire_put(t, k, strlen(k), v, 1 << 20));
+		QOK(quire_commit(t));
+		model_put(&m, k, strlen(k), v, 1 << 20);
+	}
+	QOK(quire_begin(db, QUIRE_RDONLY, &t));
+	model_check_txn(&m, t);
+	quire_abort(t);
+	QOK(quire_close(db));
+	check_all(path, &m, 0, holdvfs_vfs(h));
+	check_all(path, &m, 0, NULL);
+	free(v);
+	model_clear(&m);
+	holdvfs_free(h);
+	unlink(path);
+}
+
+/* A large value read twice comes from the same place: the mapping. */
+static void test_large_values_in_place(void **state)
+{
+	char path[4200];
+	tu_pathcat(path, sizeof path, tu_path("mapped-large"), "");
+	quire_options o;
+	quire *db;
+	quire_txn *t;
+	quire_val a, b;
+	quire_options_init(&o);
+	o.flags = QUIRE_CREATE;
+	unlink(path);
+	QOK(quire_open(path, &o, &db));
+	uint8_t *v = malloc(1 << 20);
+	assert_non_null(v);
+	for (size_t i = 0; i < (1u << 20); i++)
+		v[i] = (uint8_t)(i * 7);
+	QOK(quire_begin(db, 0, &t));
+	QOK(quire_put(t, "big", 3, v, 1 << 20));
+	QOK(quire_commit(t));
+	QOK(quire_begin(db, QUIRE_RDONLY, &t));
+	QOK(quire_get(t, "big", 3, &a));
+	QOK(quire_get(t, "big", 3, &b));
+	assert_int_equal(a.size, 1 << 20);
+	assert_ptr_equal(a.data, b.data);
+	assert_memory_equal(a.data, v, 1 << 20);
+	const uint8_t *base = t->snap->qf->smap;
+	assert_true((const uint8_t *)a.data > base &&
+		    (const uint8_t *)a.data < base + t->snap->h.total_bytes);
+	quire_abort(t);
+	QOK(quire_close(db));
+	free(v);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_flipped_bits),
+		cmocka_unit_test(test_truncated_under_reader),
+		cmocka_unit_test(test_mapping_fails),
+		cmocka_unit_test(test_large_values_in_place),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
