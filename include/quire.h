@@ -189,14 +189,26 @@ typedef struct quire_options {
 	/** A commit appends only its operations (a batch) until this many
 	 *  operations are pending; the commit that reaches it folds them all
 	 *  into the tree (a checkpoint). Larger values write less but keep more
-	 *  in memory and make opening after a crash read more. Default 131072;
-	 *  1 folds every commit into the tree at once. */
+	 *  in memory and make opening after a crash read more. Default 131072,
+	 *  and at the default or above, while automatic compaction is on and
+	 *  the retention policy does not keep every commit, the threshold
+	 *  grows to a quarter of the keys (at most 64 MiB of pending batches)
+	 *  and a checkpoint that would rewrite more than half of a large tree
+	 *  is left to a background compaction, which writes the tree once, in
+	 *  order, into a file without garbage (README: write amplification).
+	 *  Values below the default are used as given; 1 folds every commit
+	 *  into the tree at once. */
 	unsigned long checkpoint_ops;
-	/** Compact in a background thread of the handle (quire_compact() with
-	 *  the default options: only the newest state is kept) when a commit
-	 *  of this handle leaves more than this fraction of the file garbage
-	 *  (quire_stat.garbage_ratio) and at least 1 MiB of it. 0 (default)
-	 *  never compacts by itself; values must lie in [0, 1). */
+	/** Compact in a background thread of the handle (quire_compact()
+	 *  without options: the file's retention policy decides what history
+	 *  stays, see quire_set_retention()) once a commit of this handle
+	 *  leaves more than this fraction of the file reclaimable
+	 *  (quire_stat.reclaimable_bytes, garbage_ratio) and at least 1 MiB
+	 *  of it. Default 0.4: the file peaks at about 1.7 times what
+	 *  compaction keeps (about twice the key and value bytes under
+	 *  random overwrites), and the compactions cost the writer less than
+	 *  a sixth of its throughput (README). 0 never compacts by itself;
+	 *  values must lie in [0, 1). */
 	double auto_compact_ratio;
 } quire_options;
 
@@ -388,6 +400,18 @@ int quire_cursor_key(quire_cursor *cur, quire_val *key);
 int quire_cursor_value(quire_cursor *cur, quire_val *val);
 
 /** Figures of one commit, as recorded in its header. */
+/** Keep every commit (quire_retention.commits). */
+#define QUIRE_KEEP_ALL UINT64_MAX
+/** The retention of new files: the newest commit only. */
+#define QUIRE_RETAIN_DEFAULT 1
+
+/** History retention policy (quire_set_retention()). */
+typedef struct quire_retention {
+	uint64_t commits; /**< keep the newest this many commits (at least
+			       1); QUIRE_KEEP_ALL: every commit */
+	uint64_t ns;      /**< and those made in the last ns ns (0: none) */
+} quire_retention;
+
 typedef struct quire_stat {
 	uint64_t txn_id;         /**< commit id (0: the empty initial state) */
 	uint64_t commit_time_ns; /**< wall clock, ns since 1970; never decreases */
@@ -407,10 +431,57 @@ typedef struct quire_stat {
 				      compaction dropped older ones) */
 	uint64_t history_seq;    /**< oldest operation still in the changes
 				      feed (1 until compaction) */
+	quire_retention retention; /**< the file's history retention policy */
+	uint64_t raw_bytes;      /**< key and value bytes of the live keys
+				      (UINT64_MAX: not known, in a file not
+				      yet compacted since it was written by
+				      quire 0.1) */
+	uint64_t kept_bytes;     /**< what a compaction under the retention
+				      policy would write: the live state plus
+				      the history the policy keeps (an
+				      estimate from the counts, within about
+				      1% of the result) */
+	uint64_t history_bytes;  /**< of kept_bytes, the retained history */
+	uint64_t reclaimable_bytes; /**< file_bytes - kept_bytes (0 if less):
+				      what that compaction would free */
+	uint64_t pinned_bytes;   /**< bytes of older files this handle's
+				      snapshots still hold open (a compaction
+				      frees their space only when they end) */
+	uint64_t pinned_txn;     /**< the oldest commit a snapshot of this
+				      handle reads (0 if none) */
+	uint64_t pinned_age_ns;  /**< how long ago that commit was made */
 } quire_stat;
 
 /** Fill st with the figures of the commit the transaction reads. */
 int quire_txn_stat(quire_txn *txn, quire_stat *st);
+
+/**
+ * Set the file's history retention policy: which commits stay readable
+ * (AS-OF reads, the commit log, the changes feed, key history) when a
+ * compaction drops history. A commit is kept if it is one of the newest
+ * r->commits commits or was made in the last r->ns nanoseconds (before the
+ * compaction runs). The policy is stored in the file, in every commit
+ * header, so every handle and process (and the quire tool) sees the same
+ * one; setting it is a commit of its own (no operations). Automatic
+ * compaction and quire_compact() without keep_* options obey it; history
+ * outside it may be gone at any later commit (QUIRE_EHISTORY).
+ *
+ * New files start with { QUIRE_RETAIN_DEFAULT, 0 }: only the newest
+ * commit survives a compaction, what quire_compact() always kept. With
+ * automatic compaction on by default (quire_options.auto_compact_ratio)
+ * that bounds the file under any workload: a policy that keeps every
+ * commit makes the file grow with every overwrite, since each version
+ * stays readable, and how much history to keep is the application's
+ * call. History is still there between compactions; an application that
+ * reads the past (AS-OF, a changes-feed follower that may lag, key
+ * history) sets the window it needs, or QUIRE_KEEP_ALL for a complete
+ * log. Files written by quire 0.1 keep every commit until a policy is
+ * set.
+ *
+ * @return 0, QUIRE_EINVAL (r->commits 0), QUIRE_EBUSY, QUIRE_ERDONLY,
+ *         QUIRE_EFATAL, QUIRE_EIO, QUIRE_ENOSPC, QUIRE_ENOMEM.
+ */
+int quire_set_retention(quire *db, const quire_retention *r);
 
 /** @name History
  * Every commit stays readable until compaction drops it: its snapshot, its
@@ -655,10 +726,12 @@ typedef int (*quire_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 typedef struct quire_compact_options {
 	/** Set by quire_compact_options_init(). */
 	unsigned int version;
-	/** Keep every commit from this txn id on (0: not asked). */
+	/** Keep every commit from this txn id on (0: not asked). A txn id
+	 *  past the newest commit is refused (QUIRE_EINVAL). */
 	uint64_t keep_since_txn;
 	/** Keep every commit made at or after this time, ns since 1970
-	 *  (0: not asked). */
+	 *  (0: not asked). A time in the future (after both the clock and
+	 *  the newest commit) is refused (QUIRE_EINVAL). */
 	uint64_t keep_since_ns;
 	/** Keep the last N commits (0: not asked). */
 	uint64_t keep_last;
@@ -686,9 +759,18 @@ void quire_compact_options_init(quire_compact_options *opts);
  * before keep reading the old file until they end, later ones (in every
  * process) see the new file.
  *
+ * The file replaced is the one path resolves to (symbolic links
+ * followed: a link stays a link), and "<path>.compact" lives next to it
+ * (that name with ".compact" appended). The new file keeps its mode, owner
+ * and group, and is given them before any data goes in, so it is never
+ * readable by anyone the database file is not readable by; a process that
+ * may not give it the owner (not root, someone else's file) gets
+ * QUIRE_EACCES, and one that may not give it the group keeps its own group
+ * and drops the group's permission bits. A file with several hard links
+ * is refused (QUIRE_EINVAL): a rename would replace one of its names only.
  * A crash at any point leaves the original file complete; a leftover
- * "<path>.compact" is removed by the next writable quire_open() (or reused
- * by the next compaction). On failure (a full disk, say) the new file is
+ * "<path>.compact" is removed by the next writable quire_open() (or by
+ * the next compaction). On failure (a full disk, say) the new file is
  * removed and the database is untouched. While the files are swapped the
  * node cache is held twice (the old file's until its last snapshot ends).
  * quire_diff_open() needs two snapshots of the same file: not one from
@@ -696,8 +778,13 @@ void quire_compact_options_init(quire_compact_options *opts);
  * Must not be called by a thread that holds the write transaction.
  * @return 0, QUIRE_ECANCELED (the progress callback asked), QUIRE_EBUSY
  *         (the thread holds the write transaction, or another compaction
- *         of the file is running), QUIRE_ERDONLY, QUIRE_EFATAL, QUIRE_ENOSPC,
- *         QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM, QUIRE_EINVAL.
+ *         of the file is running, or the file was replaced meanwhile),
+ *         QUIRE_ERDONLY, QUIRE_EFATAL, QUIRE_ENOSPC, QUIRE_EIO,
+ *         QUIRE_ECORRUPT, QUIRE_ENOMEM, QUIRE_EACCES (the owner cannot be
+ *         kept), QUIRE_ENOENT (the file was moved away meanwhile),
+ *         QUIRE_EINVAL (bad options: a keep_since past the newest commit
+ *         or in the future; a file with several hard links). When it fails
+ *         the file is as it was.
  */
 int quire_compact(quire *db, const quire_compact_options *opts);
 

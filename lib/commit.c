@@ -31,7 +31,7 @@
 #include "wbuf.h"
 
 int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
-		  uint64_t *seq, int *live)
+		  uint64_t *seq, int *live, uint32_t *vlen)
 {
 	const struct mt_ver *mv =
 		mt_get(txn->snap->mt, key, klen, txn->snap->h.next_seq);
@@ -42,12 +42,16 @@ int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
 	if (mv) {
 		*seq = mv->seq;
 		*live = mv->op == WOP_PUT;
+		if (vlen)
+			*vlen = mv->v.len;
 		return 0;
 	}
 	const struct qroot *r = txn->snap->h.root;
 	if ((e = tree_get(txn->snap->qf, &r[QT_KEYS], QT_KEYS, key, klen, &le)) == 0) {
 		*seq = le.meta;
 		*live = 1;
+		if (vlen)
+			*vlen = le.vlen;
 		return 0;
 	}
 	if (e != QUIRE_NOTFOUND)
@@ -64,6 +68,10 @@ static void next_header(quire_txn *txn, struct qhdr *h)
 	const struct qhdr *base = &txn->snap->h;
 	uint64_t now = txn->db->vfs->now_ns(txn->db->vfs);
 	*h = *base;
+	if (txn->set_retention) { /* quire_set_retention, or a copy of one */
+		h->retain_commits = txn->retention.commits;
+		h->retain_ns = txn->retention.ns;
+	}
 	h->meta_len = (uint32_t)txn->meta_len;
 	h->node_size = txn->db->opts.node_size;
 	h->txn = base->txn + 1;
@@ -74,13 +82,44 @@ static void next_header(quire_txn *txn, struct qhdr *h)
 	h->next_seq = txn->next_seq;
 }
 
+/* How the commit moves the counts of the live state. */
+struct live_delta {
+	int64_t keys;
+	int64_t raw;            /* key and value bytes */
+	int64_t ool, ool_count; /* values stored out of line */
+};
+
+/* A value of len bytes was added (sign 1) or removed (-1). */
+static void count_value(struct live_delta *d, uint32_t klen, uint32_t len,
+			int sign)
+{
+	d->raw += sign * ((int64_t)klen + len);
+	if (len > QUIRE_INLINE_MAX) {
+		d->ool += sign * (int64_t)len;
+		d->ool_count += sign;
+	}
+}
+
+/* The live counts of h after d. */
+static void apply_delta(struct qhdr *h, const struct qhdr *base,
+			const struct live_delta *d)
+{
+	h->key_count = (uint64_t)((int64_t)base->key_count + d->keys);
+	if (base->live_raw != QF_RAW_UNKNOWN) {
+		h->live_raw = (uint64_t)((int64_t)base->live_raw + d->raw);
+		h->live_ool = (uint64_t)((int64_t)base->live_ool + d->ool);
+		h->live_ool_count =
+			(uint64_t)((int64_t)base->live_ool_count + d->ool_count);
+	}
+}
+
 /*
  * The previous operation of each of the transaction's operations (prev[i]
  * for op i): the key's latest committed operation for its first operation
- * in the transaction, then its own. *delta: how the key count moves.
+ * in the transaction, then its own. *delta: how the live counts move.
  * Keys past every committed key (appends) need no lookup.
  */
-static int chain_ops(quire_txn *txn, uint64_t *prev, int64_t *delta)
+static int chain_ops(quire_txn *txn, uint64_t *prev, struct live_delta *delta)
 {
 	struct wbuf *wb = txn->wb;
 	const struct qroot *r = txn->snap->h.root;
@@ -88,7 +127,7 @@ static int chain_ops(quire_txn *txn, uint64_t *prev, int64_t *delta)
 	const uint8_t *maxk = NULL;
 	uint32_t maxkl = 0;
 	int e = 0;
-	*delta = 0;
+	*delta = (struct live_delta){0, 0, 0, 0};
 	for (int t = QT_KEYS; t <= QT_DEAD; t += QT_DEAD - QT_KEYS) {
 		struct tcur tc;
 		uint32_t kl;
@@ -110,14 +149,20 @@ static int chain_ops(quire_txn *txn, uint64_t *prev, int64_t *delta)
 	}
 	for (struct wnode *n = wbuf_first(wb); n; n = wbuf_next(n)) {
 		int live = 0;
+		uint32_t vlen = 0;
 		n->tseq = 0;
 		if (maxk && key_cmp(n->key, n->klen, maxk, maxkl) <= 0 &&
-		    (e = txn_latest_op(txn, n->key, n->klen, &n->tseq, &live)))
+		    (e = txn_latest_op(txn, n->key, n->klen, &n->tseq, &live,
+				       &vlen)))
 			return e;
+		if (live)
+			count_value(delta, n->klen, vlen, -1);
+		if (n->op == WOP_PUT)
+			count_value(delta, n->klen, n->v.len, 1);
 		if (n->op == WOP_PUT && !live)
-			++*delta;
+			delta->keys++;
 		else if (n->op == WOP_DEL && live)
-			--*delta;
+			delta->keys--;
 	}
 	for (size_t i = 0; i < wb->nops; i++) {
 		struct wnode *n = wb->ops[i].n;
@@ -142,7 +187,7 @@ static int commit_batch(quire_txn *txn)
 	struct memtable *mt = txn->snap->mt;
 	uint64_t *prev = malloc((wb->nops ? wb->nops : 1) * sizeof *prev);
 	struct qhdr h;
-	int64_t delta;
+	struct live_delta delta;
 	int e;
 	if (!prev)
 		return qerr(QUIRE_ENOMEM, "out of memory");
@@ -170,7 +215,7 @@ static int commit_batch(quire_txn *txn)
 	if (e)
 		return e;
 	mt_lock(mt);
-	e = mt_add_batch(mt, block, &bi); /* mt owns block from here */
+	e = mt_add_batch(mt, block, &bi, 1); /* mt owns block from here */
 	mt_unlock(mt);
 	if (e)
 		return e;
@@ -183,7 +228,7 @@ static int commit_batch(quire_txn *txn)
 		h.pending_batches++;
 		h.pending_ops += wb->nops;
 		h.pending_bytes += bi.size + xbytes;
-		h.key_count = (uint64_t)((int64_t)base->key_count + delta);
+		apply_delta(&h, base, &delta);
 		h.live_bytes = h.root[QT_KEYS].bytes + h.pending_bytes;
 		/* A reader of this handle may see the new slot and publish
 		 * the commit first; snap_install() then drops ours. */
@@ -308,7 +353,7 @@ static int commit_muts(quire_txn *txn, struct modify *m, struct mut **out,
 	size_t n = 0;
 	int e = base->ckpt_off == base->self_off
 			? 0
-			: df_load_header(txn->snap->qf, base->ckpt_off, &ck);
+			: df_header(txn->snap->qf, base->ckpt_off, &ck);
 	if (e)
 		return e;
 	struct mut *cm = malloc((mt->nblocks + 1) * sizeof *cm);
@@ -365,7 +410,7 @@ static int commit_checkpoint(quire_txn *txn, int append)
 	uint64_t *prev = NULL;
 	int32_t *fin = NULL;
 	size_t nk = 0, ns = 0, nc = 0, nd = 0;
-	int64_t delta;
+	struct live_delta delta;
 	struct modify m;
 	struct qhdr h;
 	int e;
@@ -437,6 +482,7 @@ static int commit_checkpoint(quire_txn *txn, int append)
 	h.pending_off = h.pending_ops = h.pending_bytes = 0;
 	h.pending_size = h.pending_batches = 0;
 	h.ckpt_off = 0; /* df_commit: this header itself */
+	apply_delta(&h, base, &delta);
 	h.key_count = h.root[QT_KEYS].count;
 	h.live_bytes = h.root[QT_KEYS].bytes;
 	/* everything publishing needs, before the commit is durable */
@@ -504,25 +550,104 @@ static int appends_only(quire_txn *txn, int *err)
 }
 
 /*
+ * How many leaves of the key tree a checkpoint of the pending operations
+ * would rewrite, counting no further than `enough`: one descent per leaf
+ * (to the leaf the modification would put the key in, then on to the
+ * first pending key past that leaf), a fraction of what rewriting it
+ * would cost.
+ */
+static int touched_leaves(quire_txn *txn, uint64_t enough, uint64_t *n)
+{
+	const struct snap *s = txn->snap;
+	struct mt_iter it;
+	int r, e = 0;
+	*n = 0;
+	mt_iter_init(&it, s->mt, s->h.next_seq);
+	for (r = mt_first(&it); r == 0 && *n < enough;) {
+		uint32_t kl, ul;
+		const uint8_t *k = mt_key(&it, &kl), *upper;
+		uint64_t leaf;
+		if ((e = tree_leaf_for(s->qf, &s->h.root[QT_KEYS], QT_KEYS, k, kl,
+				       &leaf, &upper, &ul)) != 0)
+			return e;
+		++*n;
+		if (!upper)
+			break;
+		r = mt_seek(&it, upper, ul, 1);
+	}
+	return 0;
+}
+
+/*
+ * Whether the pending operations should go into the trees through a
+ * compaction instead of a checkpoint (see commit_write). *err: a failure
+ * to find out.
+ */
+static int fold_by_compaction(quire_txn *txn, uint64_t threshold, int *err)
+{
+	const quire *db = txn->db;
+	const struct qhdr *h = &txn->snap->h;
+	uint64_t tree = h->root[QT_KEYS].bytes, n;
+	*err = 0;
+	if (db->keep_lock || h->pending_ops >= 2 * threshold ||
+	    h->total_bytes < atomic_load(&((quire *)db)->compact_retry) ||
+	    h->pending_bytes >= 2 * QUIRE_CHECKPOINT_BYTES) /* memory */
+		return 0;
+	if (atomic_load(&((quire *)db)->compacting))
+		return 1; /* one runs: it folds them, go on meanwhile */
+	uint64_t enough = tree / 2 / db->opts.node_size;
+	if (enough < 64 || (*err = touched_leaves(txn, enough, &n)) != 0)
+		return 0;
+	return n >= enough;
+}
+
+/*
  * Batch or checkpoint. Small random commits append a batch: rewriting the
  * tree for them would copy a path of nodes per key. A commit that reaches
  * the checkpoint threshold folds everything. And while nothing is pending,
  * a commit that only appends past the largest key and fills at least a
  * leaf goes straight into the tree: its new leaves are full, the right edge
  * above them is rewritten once, and that costs about what the batch would.
+ *
+ * Write amplification: a checkpoint rewrites every leaf the pending
+ * operations touch, which for random keys in a large tree is about one
+ * leaf per operation, whatever the tree's size, and leaves the old leaves
+ * as garbage for a compaction to copy the tree once more. So the
+ * threshold grows with the tree (a quarter of its keys, within the
+ * pending bytes allowed), and where a checkpoint would rewrite more than
+ * half the tree, a background compaction folds the pending operations
+ * instead, writing the tree once, sequentially, into a file without
+ * garbage (the next commit of the compaction's own file, later, starts the
+ * count again). With automatic compaction off, every commit kept (a
+ * compaction then keeps them all as batches) or checkpoint_ops set below
+ * its default (early checkpoints asked for), checkpoints do it all.
  */
 int commit_write(quire_txn *txn, int force_checkpoint)
 {
 	const struct qhdr *base = &txn->snap->h;
+	quire *db = txn->db;
 	int e = 0;
 	if (!txn->wb->nops && !txn->meta_len && !force_checkpoint &&
-	    !txn->replay_time)
+	    !txn->replay_time && !txn->set_retention)
 		return 0;
-	int full = !txn->db->defer_checkpoint &&
-		   (base->pending_ops + txn->wb->nops >=
-			    txn->db->opts.checkpoint_ops ||
+	/* a checkpoint_ops below the default asks for early checkpoints */
+	uint64_t threshold = db->opts.checkpoint_ops;
+	int adapt = threshold >= QUIRE_CHECKPOINT_OPS &&
+		    db->opts.auto_compact_ratio > 0 &&
+		    base->retain_commits != QF_KEEP_ALL;
+	if (adapt)
+		threshold = QMAX(threshold, base->key_count / 4);
+	int full = !db->defer_checkpoint &&
+		   (base->pending_ops + txn->wb->nops >= threshold ||
 		    base->pending_bytes >= QUIRE_CHECKPOINT_BYTES);
-	if (force_checkpoint || full || txn->replay_ckpt)
+	if (full && adapt && !force_checkpoint && !txn->replay_ckpt &&
+	    fold_by_compaction(txn, threshold, &e)) {
+		txn->fold = 1; /* quire_commit starts the compaction */
+		full = 0;
+	}
+	if (e) /* the count failed */
+		;
+	else if (force_checkpoint || full || txn->replay_ckpt)
 		e = commit_checkpoint(txn, 0);
 	else if (base->pending_ops == 0 && fills_a_leaf(txn) &&
 		 appends_only(txn, &e))

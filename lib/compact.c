@@ -39,6 +39,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,9 +47,11 @@
 #include "error.h"
 #include "gate.h"
 #include "history.h"
+#include "ident.h"
 #include "memtable.h"
 #include "modify.h"
 #include "oplog.h"
+#include "space.h"
 #include "tree.h"
 #include "txn.h"
 
@@ -262,7 +265,8 @@ static void note_landed(struct landed *l, const struct mut *muts,
  * new file, chunk by chunk; l (key tree only, may be NULL) learns where
  * K's versions landed. */
 static int copy_tree(struct compaction *c, quire_txn *src, int tree,
-		     int want, struct qroot *root, struct landed *l)
+		     int want, struct qroot *root, struct landed *l,
+		     struct qhdr *h)
 {
 	struct mut *muts = malloc(CHUNK * sizeof *muts);
 	struct leafpos *pos = malloc(CHUNK * sizeof *pos);
@@ -287,6 +291,14 @@ static int copy_tree(struct compaction *c, quire_txn *src, int tree,
 		}
 		if (e || (e = copy_value(c, src, &muts[n].v)) != 0)
 			goto out;
+		if (h) { /* the live counts, exact again */
+			uint32_t len = muts[n].v.len;
+			h->live_raw += muts[n].klen + (uint64_t)len;
+			if (len > QUIRE_INLINE_MAX) {
+				h->live_ool += len;
+				h->live_ool_count++;
+			}
+		}
 		if (++n < CHUNK)
 			continue;
 		memcpy(last, muts[n - 1].key, muts[n - 1].klen);
@@ -383,10 +395,11 @@ static int build_base(struct compaction *c, quire_txn *src, int tombstones)
 	l.n = le.next_seq - le.first_seq;
 	if (!(l.pos = calloc(l.n ? l.n : 1, sizeof *l.pos)))
 		return qerr(QUIRE_ENOMEM, "out of memory");
-	if ((e = copy_tree(c, src, QT_KEYS, WOP_PUT, &h.root[QT_KEYS], &l)) ||
+	if ((e = copy_tree(c, src, QT_KEYS, WOP_PUT, &h.root[QT_KEYS], &l,
+			   &h)) ||
 	    (e = copy_ops(c, src, &l, &h.root[QT_SEQ])) ||
 	    (tombstones && (e = copy_tree(c, src, QT_DEAD, WOP_DEL,
-					  &h.root[QT_DEAD], NULL)))) {
+					  &h.root[QT_DEAD], NULL, NULL)))) {
 		free(l.pos);
 		return e;
 	}
@@ -400,6 +413,8 @@ static int build_base(struct compaction *c, quire_txn *src, int tombstones)
 	h.live_bytes = h.root[QT_KEYS].bytes;
 	h.history_seq = le.first_seq;
 	h.history_txn = hk->txn;
+	h.retain_commits = hk->retain_commits;
+	h.retain_ns = hk->retain_ns;
 	h.history_time = hk->history_time; /* K was the oldest already */
 	if (hk->txn > hk->history_txn) {    /* else the time of K - 1 */
 		quire_log_entry prev;
@@ -438,7 +453,8 @@ static int replay_one(struct compaction *c, quire_txn *src,
 	quire_log_entry le;
 	quire_change ch;
 	quire_txn *w;
-	int e = quire_log_get(src, txn_id, &le);
+	struct qhdr h;
+	int e = log_commit(src, txn_id, &le, &h);
 	if (e || (e = quire_begin(c->t, 0, &w)) != 0)
 		return e;
 	if (quire_txn_id(w) != txn_id || w->next_seq != le.first_seq) {
@@ -446,6 +462,8 @@ static int replay_one(struct compaction *c, quire_txn *src,
 		return diverged(c, txn_id);
 	}
 	w->replay_time = le.time_ns;
+	w->set_retention = 1; /* as the commit had it */
+	w->retention = (quire_retention){h.retain_commits, h.retain_ns};
 	w->replay_ckpt = c->ckpt_next;
 	c->ckpt_next = 0;
 	for (uint64_t seq = le.first_seq; !e && seq < le.next_seq; seq++) {
@@ -557,6 +575,36 @@ static void adopt(quire *db, quire *t)
 	pthread_mutex_unlock(&db->pub_mu);
 }
 
+/* Under the writer locks, before the rename: dest (where the copy goes)
+ * still names the database file, which still has one name, and the copy
+ * has its owner, group and mode (given at its creation; someone may have
+ * changed them since). */
+static int same_file(struct compaction *c, const char *dest)
+{
+	qvfs_file *f = c->db->qf->f, *tf = c->t->qf->f;
+	struct qvfs_attrs a, ta;
+	int e = ident_names(c->db->vfs, dest, f);
+	if (e == 0)
+		return qerr(QUIRE_EBUSY, "%s: the name no longer gives the "
+					 "database file (moved or replaced while "
+					 "it was compacted); nothing was changed",
+			    dest);
+	if (e == -ENOENT)
+		return qerr_os(ENOENT, "%s: the database file is gone (moved "
+				       "or removed while it was compacted); "
+				       "nothing was changed",
+			       dest);
+	if (e < 0 && e != -ENOTSUP)
+		return qerr_os(-e, "%s: open", dest);
+	if ((e = ident_attrs(f, dest, &a)) != 0 ||
+	    (e = ident_single(dest, &a)) != 0 ||
+	    (e = ident_attrs(tf, c->t->path, &ta)) != 0)
+		return e == QUIRE_NOTFOUND ? 0 : e;
+	if (ta.mode == a.mode && ta.uid == a.uid && ta.gid == a.gid)
+		return 0;
+	return ident_give(tf, c->t->path, &a);
+}
+
 /* The final round and the swap, with the writer paused. */
 static int finish(struct compaction *c)
 {
@@ -564,6 +612,14 @@ static int finish(struct compaction *c)
 	quire_txn *src = NULL;
 	uint64_t n;
 	int e;
+	/* the copy replaces the file the path resolves to: its name is the
+	 * copy's without ".compact" (df_create_target) */
+	size_t dlen = strlen(c->t->path) - (sizeof ".compact" - 1);
+	char *dest = malloc(dlen + 1);
+	if (!dest)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	memcpy(dest, c->t->path, dlen);
+	dest[dlen] = 0;
 	/* A writer of another process holds the lock (busy_timeout_ms is the
 	 * callers' patience, not ours): go on copying while it commits. A
 	 * closing handle cancels the wait for this process's writers. */
@@ -573,66 +629,44 @@ static int finish(struct compaction *c)
 		if (src)
 			quire_abort(src);
 		src = NULL;
-		if (e || (e = progress(c, 0)) != 0)
+		if (e || (e = progress(c, 0)) != 0) {
+			free(dest);
 			return e;
+		}
 		db->vfs->sleep_ns(db->vfs, 1000000);
 	}
-	if (e)
+	if (e) {
+		free(dest);
 		return e;
+	}
 	c->ckpt_next = 0; /* a checkpoint here would be the pause */
 	if ((e = df_writer_begin(db)) != 0 ||
 	    (e = txn_begin_read(db, snap_acquire(db), &src)) != 0 ||
 	    (e = replay(c, src, 0, &n)) != 0 || (e = df_sync(c->t)) != 0 ||
+	    (e = same_file(c, dest)) != 0 ||
 	    (e = df_mark(db, QF_SLOT_SUPERSEDED)) != 0)
 		goto out;
-	if ((e = db->vfs->rename(db->vfs, c->t->path, db->path, 0)) != 0) {
-		e = qerr_os(-e, "%s: renaming over %s", c->t->path, db->path);
+	if ((e = db->vfs->rename(db->vfs, c->t->path, dest, 0)) != 0) {
+		e = qerr_os(-e, "%s: renaming over %s", c->t->path, dest);
 		df_mark(db, 0); /* best effort: the mark alone is harmless */
 		goto out;
 	}
-	int dir = db->vfs->sync_dir(db->vfs, db->path);
+	int dir = db->vfs->sync_dir(db->vfs, dest);
 	adopt(db, c->t);
 	if (dir)
-		e = qerr_os(-dir, "%s: compacted, but syncing its directory "
-				  "failed: after a power loss the old file "
+		e = qerr_os(-dir, "%s: compacted, but syncing the directory of "
+				  "%s failed: after a power loss the old file "
 				  "may be back (complete)",
-			    db->path);
+			    db->path, dest);
 out:
 	writer_release(db);
 	if (src) /* may close the old file: slow for a big one, so after */
 		quire_abort(src);
+	free(dest);
 	return e;
 }
 
 /* ---- driving it ----------------------------------------------------------- */
-
-/* The first commit to keep, as of the newest commit h. */
-static int first_kept(quire *db, const quire_compact_options *o,
-		      const struct qhdr *h, uint64_t *first)
-{
-	uint64_t k = h->txn;
-	if (o->keep_last)
-		k = o->keep_last > h->txn ? 0 : h->txn + 1 - o->keep_last;
-	if (o->keep_since_txn && o->keep_since_txn < k)
-		k = o->keep_since_txn;
-	if (o->keep_since_ns) {
-		quire_txn *at;
-		int e = quire_begin_at_time(db, o->keep_since_ns,
-					    QUIRE_AT_OR_AFTER, &at);
-		if (e == 0) {
-			if (quire_txn_id(at) < k)
-				k = quire_txn_id(at);
-			quire_abort(at);
-		} else if (e == QUIRE_EHISTORY) { /* all there is, then */
-			k = 0;
-		} else if (e != QUIRE_NOTFOUND) { /* none made since: k */
-			return e;
-		}
-		qerr_clear();
-	}
-	*first = k < h->history_txn ? h->history_txn : k;
-	return 0;
-}
 
 static int run(struct compaction *c)
 {
@@ -643,11 +677,15 @@ static int run(struct compaction *c)
 		return e;
 	const struct qhdr *h = &src->snap->h;
 	const quire_compact_options *o = c->o;
+	struct keep keep = {o->keep_last, o->keep_since_txn, o->keep_since_ns};
 	uint64_t k;
-	int history = o->keep_last || o->keep_since_txn || o->keep_since_ns;
-	if ((e = first_kept(db, o, h, &k)) != 0 ||
+	if (!keep.last && !keep.since_txn && !keep.since_ns)
+		space_policy(h, db->vfs->now_ns(db->vfs), &keep);
+	if ((e = space_first_kept(src, &keep, &k)) != 0 ||
 	    (e = k == h->txn ? 0 : quire_begin_at(db, k, &base)) != 0)
 		goto out;
+	int history = k < h->txn; /* tombstones too: key history then
+				   * ends at QUIRE_EHISTORY, not early */
 	c->total = (base ? base : src)->snap->h.live_bytes;
 	c->src_end = (base ? base : src)->snap->h.total_bytes;
 	if ((e = qdb_open_target(db, &c->t)) != 0 ||
@@ -703,6 +741,38 @@ out:
 	return e;
 }
 
+/* The options against the newest commit, and the file: history that
+ * does not exist yet cannot be kept (a typo, a time in the wrong unit),
+ * and a file with several names cannot be replaced by one rename. */
+static int check_args(quire *db, const quire_compact_options *o)
+{
+	quire_txn *t;
+	struct qvfs_attrs a;
+	int e = quire_begin(db, QUIRE_RDONLY, &t);
+	if (e)
+		return e;
+	const struct qhdr *h = &t->snap->h;
+	uint64_t now = o->keep_since_ns > h->time_ns ? db->vfs->now_ns(db->vfs)
+						     : 0;
+	if (o->keep_since_txn > h->txn)
+		e = qerr(QUIRE_EINVAL, "%s: quire_compact: keep_since_txn %llu "
+				       "is past the newest commit (%llu)",
+			 db->path, (unsigned long long)o->keep_since_txn,
+			 (unsigned long long)h->txn);
+	/* commit times never go back: after the clock did, the newest
+	 * commit's time is the present */
+	else if (o->keep_since_ns > h->time_ns && o->keep_since_ns > now)
+		e = qerr(QUIRE_EINVAL, "%s: quire_compact: keep_since_ns %llu "
+				       "lies in the future (now: %llu ns since "
+				       "1970)",
+			 db->path, (unsigned long long)o->keep_since_ns,
+			 (unsigned long long)now);
+	else if ((e = ident_attrs(t->snap->qf->f, db->path, &a)) == 0)
+		e = ident_single(db->path, &a);
+	quire_abort(t);
+	return e == QUIRE_NOTFOUND ? 0 : e;
+}
+
 int quire_compact(quire *db, const quire_compact_options *opts)
 {
 	quire_compact_options defaults;
@@ -720,6 +790,8 @@ int quire_compact(quire *db, const quire_compact_options *opts)
 		return qerr(QUIRE_EBUSY, "%s: this thread holds the write "
 					 "transaction; end it before compacting",
 			    db->path);
+	if ((e = check_args(db, opts)) != 0)
+		return e;
 	int no = 0;
 	if (!atomic_compare_exchange_strong(&db->compacting, &no, 1))
 		return qerr(QUIRE_EBUSY, "%s: a compaction of this handle is "
@@ -739,21 +811,51 @@ int quire_compact(quire *db, const quire_compact_options *opts)
 
 /* ---- auto_compact_ratio ------------------------------------------------- */
 
+/* A background compaction that failed (a full disk, a file with several
+ * links) is not tried again, nor left to fold pending operations, until
+ * the file has grown by a quarter: checkpoints do the folding meanwhile. */
 static void *background(void *arg)
 {
-	quire_compact((quire *)arg, NULL);
+	quire *db = arg;
+	int e = quire_compact(db, NULL);
+	if (e && e != QUIRE_ECANCELED) {
+		struct snap *cur = snap_acquire(db);
+		uint64_t file = cur->h.total_bytes;
+		snap_release(cur);
+		atomic_store(&db->compact_retry, file + file / 4);
+		atomic_store(&db->auto_next, file + file / 4);
+	}
 	return NULL;
 }
 
-void compact_auto(quire *db)
+/* Whether the file is due for compaction: reclaimable bytes past the
+ * ratio (and past the minimum). Looked at again only once the file has
+ * grown by a 32nd since the last look: the estimate reads headers. */
+static int auto_due(quire *db)
 {
-	if (atomic_load(&db->compacting) || atomic_load(&db->closing))
-		return;
 	struct snap *cur = snap_acquire(db); /* the commit just made */
-	uint64_t file = cur->h.total_bytes, garbage = file - cur->h.live_bytes;
+	uint64_t file = cur->h.total_bytes;
 	snap_release(cur);
-	if ((double)garbage <= db->opts.auto_compact_ratio * (double)file ||
-	    garbage < AUTO_MIN_GARBAGE)
+	if (file < atomic_load(&db->auto_next))
+		return 0;
+	atomic_store(&db->auto_next, file + QMAX(file / 32, AUTO_MIN_GARBAGE / 4));
+	quire_txn t;
+	struct space sp;
+	txn_inner(db, &t);
+	int due = space_account(&t, &sp) == 0 &&
+		  sp.reclaimable >= AUTO_MIN_GARBAGE &&
+		  (double)sp.reclaimable >
+			  db->opts.auto_compact_ratio *
+				  (double)t.snap->h.total_bytes;
+	txn_inner_end(&t);
+	qerr_clear(); /* the caller's commit succeeded */
+	return due;
+}
+
+void compact_auto(quire *db, int fold)
+{
+	if (atomic_load(&db->compacting) || atomic_load(&db->closing) ||
+	    (!fold && !auto_due(db)))
 		return;
 	pthread_mutex_lock(&db->bg_mu);
 	if (db->bg_started && !atomic_load(&db->compacting)) {

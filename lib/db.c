@@ -39,6 +39,7 @@ void quire_options_init(quire_options *opts)
 	opts->node_size = 4096;
 	opts->cache_size = (size_t)64 << 20;
 	opts->checkpoint_ops = QUIRE_CHECKPOINT_OPS;
+	opts->auto_compact_ratio = 0.4;
 }
 
 struct qfile *qfile_new(quire *db, qvfs_file *f)

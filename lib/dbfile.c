@@ -39,6 +39,7 @@
 #include "crc32c.h"
 #include "error.h"
 #include "gate.h"
+#include "ident.h"
 #include "internal.h"
 #include "io.h"
 #include "memtable.h"
@@ -46,6 +47,8 @@
 #include "util.h"
 
 #define INIT_SIZE (QF_SUPER_SIZE + QF_HDR_FIXED)
+/* The shortest database: one written before version 2 headers. */
+#define MIN_SIZE (QF_SUPER_SIZE + QF_HDR_V1)
 
 static int open_file(quire *db, struct qfile **out);
 static int read_slots(struct qfile *qf, struct qslot *best);
@@ -309,29 +312,103 @@ int df_mark(quire *db, uint32_t flags)
 }
 
 /*
- * The file a compaction writes. Its writer lock, held until the swap, tells
- * other compactions (and remove_leftover) that it is in use. A leftover
- * of a crashed compaction is reused: cut to nothing and given a new
- * superblock; its first commit comes from compact.c.
+ * Clear the way for a compaction's file at tpath: a file there whose lock
+ * nobody holds is a crashed compaction's leftover and is removed. Once
+ * locked it must still be the file the name gives: a compaction may have
+ * renamed it over the database in between (then the name is free or
+ * another compaction's new file). 0 (the name is free, or was taken over
+ * meanwhile: try again), -EAGAIN (a compaction holds it), or -errno.
+ */
+static int clear_leftover(quire *db, const char *tpath)
+{
+	qvfs_file *f;
+	int e = db->vfs->open(db->vfs, tpath, 0, 0, &f);
+	if (e)
+		return e == -ENOENT ? 0 : e;
+	if ((e = f->ops->lock(f, QVFS_LOCK_TRY)) == 0) {
+		if ((e = names_file(db, tpath, f)) == 1)
+			e = db->vfs->remove(db->vfs, tpath);
+		e = e == -ENOENT ? 0 : e;
+		f->ops->lock(f, QVFS_UNLOCK);
+	}
+	f->ops->close(f);
+	return e;
+}
+
+/*
+ * The file a compaction writes: "<resolved path>.compact", next to the
+ * file the database path resolves to (t->path comes in as the path as
+ * given plus ".compact" and is replaced by that name). Its writer lock,
+ * held until the swap, tells other compactions (and remove_leftover) that
+ * it is in use. It is always a new file (a leftover of a crashed
+ * compaction is removed first: someone may hold it open), created with
+ * the owner's bits of the database file's mode at most and given the
+ * database file's owner, group and mode before any byte is written, so
+ * that it is never readable by anyone the database file is not readable
+ * by. Its first commit comes from compact.c.
  */
 int df_create_target(quire *t)
 {
-	qvfs_file *f;
+	qvfs_file *f = NULL, *df;
+	struct qvfs_attrs orig;
 	uint8_t sb[QF_SUPER_SIZE];
 	struct qsuper s = {.version = QF_VERSION,
 			   .created_ns = t->vfs->now_ns(t->vfs)};
 	struct appender *a = &t->app;
-	if (!(a->stage = malloc(STAGE_CAP)))
+	size_t plen = strlen(t->path) - (sizeof ".compact" - 1);
+	char *dbpath = malloc(plen + 1), *tpath = NULL;
+	if (!dbpath)
 		return qerr(QUIRE_ENOMEM, "out of memory");
-	a->cap = STAGE_CAP;
-	a->start = a->pos = a->end = QF_SUPER_SIZE;
-	int e = t->vfs->open(t->vfs, t->path, QVFS_CREATE, t->opts.mode, &f);
+	memcpy(dbpath, t->path, plen);
+	dbpath[plen] = 0;
+	int e = ident_target(t->vfs, dbpath, &tpath);
+	free(dbpath);
+	if (e)
+		return e;
+	free(t->path);
+	t->path = tpath;
+	/* the file it replaces: tpath without its suffix for a while */
+	size_t cut = strlen(tpath) - (sizeof ".compact" - 1);
+	dbpath = tpath;
+	tpath[cut] = 0;
+	if ((e = t->vfs->open(t->vfs, dbpath, QVFS_RDONLY, 0, &df)) != 0)
+		e = qerr_os(-e, "%s: open", dbpath);
+	else {
+		e = ident_attrs(df, dbpath, &orig);
+		df->ops->close(df);
+	}
+	if (!e)
+		e = ident_single(dbpath, &orig);
+	tpath[cut] = '.';
+	if (e && e != QUIRE_NOTFOUND)
+		return e;
+	int known = e == 0;
+	/* without the attributes: the mode the database was created with */
+	unsigned mode = known ? orig.mode & 0600 : t->opts.mode;
+	for (int tries = 0;; tries++) {
+		e = t->vfs->open(t->vfs, t->path, QVFS_CREATE | QVFS_EXCL, mode,
+				 &f);
+		if (e != -EEXIST || tries == 3 ||
+		    (e = clear_leftover(t, t->path)) != 0)
+			break;
+	}
+	if (e == -EAGAIN || e == -EEXIST)
+		return qerr(QUIRE_EBUSY, "%s: another compaction of the "
+					 "database is running",
+			    t->path);
 	if (e)
 		return qerr_os(-e, "%s: creating", t->path);
-	if (!(t->qf = qfile_new(t, f)))
+	if (!(a->stage = malloc(STAGE_CAP)) || !(t->qf = qfile_new(t, f))) {
+		if (!a->stage)
+			f->ops->close(f);
+		t->vfs->remove(t->vfs, t->path); /* nobody else's yet */
 		return qerr(QUIRE_ENOMEM, "out of memory");
+	}
+	a->cap = STAGE_CAP;
+	a->start = a->pos = a->end = QF_SUPER_SIZE;
+	/* a remover may have taken it for a leftover before we locked it */
 	if ((e = f->ops->lock(f, QVFS_LOCK_TRY)) == 0 &&
-	    (e = names_file(t, t->path, f)) >= 0) /* a remover unlinked it? */
+	    (e = names_file(t, t->path, f)) >= 0)
 		e = e ? 0 : -EAGAIN;
 	if (e == -EAGAIN)
 		return qerr(QUIRE_EBUSY, "%s: another compaction of the "
@@ -343,7 +420,7 @@ int df_create_target(quire *t)
 	memcpy(t->qf->file_id, s.file_id, QF_FILE_ID);
 	memset(sb, 0, sizeof sb);
 	qsuper_put(sb, &s);
-	if ((e = truncate_to(t, 0)) != 0 ||
+	if ((known && (e = ident_give(f, t->path, &orig)) != 0) ||
 	    (e = write_at(t, sb, sizeof sb, 0)) != 0) {
 		t->vfs->remove(t->vfs, t->path); /* ours: its lock is held */
 		return e;
@@ -353,22 +430,15 @@ int df_create_target(quire *t)
 	return 0;
 }
 
-/* A "<path>.compact" whose lock nobody holds is a crashed compaction's.
- * Once locked it must still be the file the name gives: a compaction may
- * have renamed it over the database in between (then the name is free or
- * another compaction's new file). */
+/* Remove a crashed compaction's "<path>.compact" (beside the file the
+ * path resolves to), if there is one nobody uses. */
 static void remove_leftover(quire *db)
 {
-	qvfs_file *f;
-	char *tpath = qdb_target_path(db->path);
-	if (tpath && db->vfs->open(db->vfs, tpath, 0, 0, &f) == 0) {
-		if (f->ops->lock(f, QVFS_LOCK_TRY) == 0) {
-			if (names_file(db, tpath, f) == 1)
-				db->vfs->remove(db->vfs, tpath);
-			f->ops->lock(f, QVFS_UNLOCK);
-		}
-		f->ops->close(f);
-	}
+	char *tpath = NULL;
+	if (ident_target(db->vfs, db->path, &tpath) == 0)
+		clear_leftover(db, tpath);
+	else
+		qerr_clear();
 	free(tpath);
 }
 
@@ -425,9 +495,40 @@ static int write_slot(quire *db, const struct qhdr *latest, uint32_t flags)
 }
 
 /* Read and verify the header at off. */
+/* The header's file id must be its file's. */
+static int own_header(struct qfile *qf, uint64_t off, const struct qhdr *h)
+{
+	if (memcmp(h->file_id, qf->file_id, QF_FILE_ID) == 0)
+		return 0;
+	return qerr(QUIRE_ECORRUPT,
+		    "%s: header at offset %llu belongs to another file",
+		    qf->path, (unsigned long long)off);
+}
+
+int df_header(struct qfile *qf, uint64_t off, struct qhdr *h)
+{
+	const uint8_t *p = qf->smap ? fmap_at(&qf->map, qf->f, off, QF_HDR_V1)
+				    : NULL;
+	uint32_t need;
+	int e;
+	if (!p)
+		return df_load_header(qf, off, h);
+	if ((e = qhdr_get(p, QF_HDR_V1, off, h, &need)) != 0 && need) {
+		if (!(p = fmap_at(&qf->map, qf->f, off, need)))
+			return df_load_header(qf, off, h);
+		e = qhdr_get(p, need, off, h, &need);
+	}
+	if (qfile_check(qf)) /* the cause of anything wrong seen */
+		return qfile_fault(qf);
+	if (e)
+		return qerr_wrap(e, qf->path);
+	qerr_clear(); /* the short look's complaint is moot */
+	return own_header(qf, off, h);
+}
+
 int df_load_header(struct qfile *qf, uint64_t off, struct qhdr *h)
 {
-	uint8_t small[QF_HDR_FIXED];
+	uint8_t small[QF_HDR_V1]; /* the shortest header: no read past it */
 	uint32_t need;
 	int e = df_read(qf, small, sizeof small, off, "commit header");
 	if (e)
@@ -446,11 +547,7 @@ int df_load_header(struct qfile *qf, uint64_t off, struct qhdr *h)
 	} else if (e) {
 		e = qerr_wrap(e, qf->path);
 	}
-	if (!e && memcmp(h->file_id, qf->file_id, QF_FILE_ID) != 0)
-		e = qerr(QUIRE_ECORRUPT,
-			 "%s: header at offset %llu belongs to another file",
-			 qf->path, (unsigned long long)off);
-	return e;
+	return e ? e : own_header(qf, off, h);
 }
 
 /* Sequential reader for the recovery walk. */
@@ -552,7 +649,7 @@ static int walk(quire *db, const struct qhdr *from, struct qhdr *out)
 			chain = crc32c(chain, stored, 4);
 			pos += b.size;
 		}
-		if (b.size < QF_HDR_FIXED || b.size > QF_HDR_FIXED + QF_META_MAX ||
+		if (b.size < QF_HDR_V1 || b.size > QF_HDR_FIXED + QF_META_MAX ||
 		    !(p = rd_get(&r, pos, b.size, &e)))
 			goto end;
 		struct qhdr h;
@@ -714,6 +811,7 @@ static int init_file(quire *db, qvfs_file *f)
 		.history_seq = 1,
 		.total_bytes = INIT_SIZE,
 		.ckpt_off = QF_SUPER_SIZE,
+		.retain_commits = QUIRE_RETAIN_DEFAULT,
 	};
 	memcpy(h.file_id, sb.file_id, QF_FILE_ID);
 	qhdr_put(buf + QF_SUPER_SIZE, &h);
@@ -806,9 +904,9 @@ static int short_file(quire *db, qvfs_file *f, uint64_t size, int create)
 		return e;
 	if ((e = f->ops->size(f, &size)) != 0)
 		e = qerr_os(-e, "%s: stat", db->path);
-	else if (size < INIT_SIZE && (e = may_initialise(f, size)) < 0)
+	else if (size < MIN_SIZE && (e = may_initialise(f, size)) < 0)
 		e = qerr_os(-e, "%s: reading its first bytes", db->path);
-	else if (size < INIT_SIZE)
+	else if (size < MIN_SIZE)
 		e = e ? init_file(db, f)
 		      : qerr(QUIRE_ENOTDB, "%s: not a quire database",
 			     db->path);
@@ -840,7 +938,7 @@ static int open_file(quire *db, struct qfile **out)
 	struct qsuper s;
 	if ((e = f->ops->size(f, &size)) != 0)
 		e = qerr_os(-e, "%s: stat", db->path);
-	else if (size < INIT_SIZE)
+	else if (size < MIN_SIZE)
 		e = short_file(db, f, size, create);
 	if (!e && (e = df_read(qf, sb, sizeof sb, 0, "superblock")) == 0 &&
 	    (e = qsuper_get(sb, &s)) != 0)

@@ -79,7 +79,7 @@ void qhdr_put(uint8_t *p, const struct qhdr *h)
 	memset(p, 0, QF_HDR_FIXED);
 	qblock_put(p, &b);
 	memcpy(p + 16, qf_header_magic, 8);
-	st32(p + 24, QF_VERSION);
+	st32(p + 24, QF_HDR_VERSION);
 	st32(p + 28, h->node_size);
 	memcpy(p + 32, h->file_id, QF_FILE_ID);
 	st64(p + 48, h->self_off);
@@ -106,6 +106,11 @@ void qhdr_put(uint8_t *p, const struct qhdr *h)
 	st64(p + 240, h->ckpt_off);
 	root_put(p + 248, &h->root[QT_COMMITS]);
 	root_put(p + 280, &h->root[QT_DEAD]);
+	st64(p + 320, h->retain_commits);
+	st64(p + 328, h->retain_ns);
+	st64(p + 336, h->live_raw);
+	st64(p + 344, h->live_ool);
+	st64(p + 352, h->live_ool_count);
 	qblock_seal(p, b.size, h->self_off);
 }
 
@@ -128,7 +133,7 @@ int qhdr_get(const uint8_t *buf, size_t len, uint64_t off, struct qhdr *h,
 		return qerr(QUIRE_ECORRUPT, "header at offset %llu: truncated",
 			    (unsigned long long)off);
 	qblock_get(buf, &b);
-	if (b.type != QB_HEADER || b.size < QF_HDR_FIXED ||
+	if (b.type != QB_HEADER || b.size < QF_HDR_V1 ||
 	    b.size > QF_HDR_FIXED + QF_META_MAX)
 		return qerr(QUIRE_ECORRUPT, "offset %llu: not a commit header",
 			    (unsigned long long)off);
@@ -144,11 +149,20 @@ int qhdr_get(const uint8_t *buf, size_t len, uint64_t off, struct qhdr *h,
 	if (memcmp(buf + 16, qf_header_magic, 8) != 0)
 		return qerr(QUIRE_ECORRUPT, "header at offset %llu: bad magic",
 			    (unsigned long long)off);
-	if (ld32(buf + 24) != QF_VERSION)
+	uint32_t version = ld32(buf + 24), fixed;
+	if (version == 1) {
+		fixed = QF_HDR_V1;
+	} else if (version == QF_HDR_VERSION) {
+		fixed = QF_HDR_FIXED;
+	} else {
 		return qerr(QUIRE_EVERSION,
 			    "header at offset %llu: format version %u, this "
-			    "library reads %u",
-			    (unsigned long long)off, ld32(buf + 24), QF_VERSION);
+			    "library reads 1 and %u",
+			    (unsigned long long)off, version, QF_HDR_VERSION);
+	}
+	if (b.size < fixed)
+		return qerr(QUIRE_ECORRUPT, "offset %llu: not a commit header",
+			    (unsigned long long)off);
 	h->size = b.size;
 	h->node_size = ld32(buf + 28);
 	memcpy(h->file_id, buf + 32, QF_FILE_ID);
@@ -176,17 +190,29 @@ int qhdr_get(const uint8_t *buf, size_t len, uint64_t off, struct qhdr *h,
 	h->ckpt_off = ld64(buf + 240);
 	root_get(buf + 248, &h->root[QT_COMMITS]);
 	root_get(buf + 280, &h->root[QT_DEAD]);
+	if (version == 1) { /* before retention: every commit was kept */
+		h->retain_commits = QF_KEEP_ALL;
+		h->retain_ns = 0;
+		h->live_raw = QF_RAW_UNKNOWN;
+		h->live_ool = h->live_ool_count = 0;
+	} else {
+		h->retain_commits = ld64(buf + 320);
+		h->retain_ns = ld64(buf + 328);
+		h->live_raw = ld64(buf + 336);
+		h->live_ool = ld64(buf + 344);
+		h->live_ool_count = ld64(buf + 352);
+	}
 
 	const char *why = NULL;
 	if (h->self_off != off)
 		why = "stored offset differs from its position";
-	else if (h->size != QF_HDR_FIXED + h->meta_len)
+	else if (h->size != fixed + h->meta_len)
 		why = "size disagrees with metadata length";
 	else if (h->total_bytes != off + h->size)
 		why = "total bytes disagree with its position";
 	else if (h->commit_start < QF_SUPER_SIZE || h->commit_start > off)
 		why = "commit range out of bounds";
-	else if (h->prev_off && h->prev_off + QF_HDR_FIXED > h->commit_start)
+	else if (h->prev_off && h->prev_off + QF_HDR_V1 > h->commit_start)
 		why = "previous header overlaps this commit";
 	else if (!root_ok(&h->root[QT_KEYS], off) ||
 		 !root_ok(&h->root[QT_SEQ], off) ||
@@ -211,6 +237,12 @@ int qhdr_get(const uint8_t *buf, size_t len, uint64_t off, struct qhdr *h,
 		 h->history_seq > qhdr_ckpt_seq(h) || h->history_txn > h->txn ||
 		 h->history_time > h->time_ns || (!h->history_txn && h->history_time))
 		why = "sequence numbers out of order";
+	else if (h->retain_commits == 0 || (version > 1 && ld64(buf + 360)))
+		why = "bad retention";
+	else if (h->live_raw != QF_RAW_UNKNOWN &&
+		 (h->live_ool > h->live_raw ||
+		  h->live_ool_count > h->key_count))
+		why = "live byte counts disagree";
 	if (why)
 		return qerr(QUIRE_ECORRUPT, "header at offset %llu: %s",
 			    (unsigned long long)off, why);

@@ -14,10 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QF_VERSION 1
+#define QF_VERSION 1           /* of the superblock (the file's layout) */
 #define QF_SUPER_SIZE 4096u   /* the superblock; data starts after it */
 #define QF_BLOCK_HDR 16u      /* every block starts with this header */
-#define QF_HDR_FIXED 320u     /* fixed part of a commit header */
+#define QF_HDR_VERSION 2       /* of the headers this library writes */
+#define QF_HDR_FIXED 368u     /* fixed part of a commit header (version 2) */
+#define QF_HDR_V1 320u        /* fixed part of a version 1 header */
 #define QF_META_MAX 65536u    /* longest commit metadata */
 #define QF_SLOT_SIZE 64u
 #define QF_SLOT0_OFF 1024u    /* the two slots sit in different sectors */
@@ -77,7 +79,7 @@ struct qroot {
 
 /* A decoded commit header. */
 struct qhdr {
-	uint32_t size;          /* block size (QF_HDR_FIXED + meta_len) */
+	uint32_t size;          /* block size (fixed part + meta_len) */
 	uint32_t node_size;
 	uint8_t file_id[QF_FILE_ID];
 	uint64_t self_off;
@@ -106,7 +108,20 @@ struct qhdr {
 	/* the header of the last checkpoint (this one's own offset for a
 	 * checkpoint): the commit whose trees these are */
 	uint64_t ckpt_off;
+	/* version 2: the retention policy (the newest retain_commits commits,
+	 * QF_KEEP_ALL: all, and those made in the last retain_ns ns stay
+	 * when compaction drops history), and the key and value bytes of
+	 * the live keys (QF_RAW_UNKNOWN in a version 1 header: then the
+	 * out-of-line figures are 0) */
+	uint64_t retain_commits;
+	uint64_t retain_ns;
+	uint64_t live_raw;
+	uint64_t live_ool, live_ool_count; /* of them, the values stored out
+					    * of line: bytes and how many */
 };
+
+#define QF_KEEP_ALL UINT64_MAX
+#define QF_RAW_UNKNOWN UINT64_MAX
 
 /* First sequence number not in the trees (the oplog tree holds
  * [history_seq, this)). */
@@ -115,8 +130,9 @@ static inline uint64_t qhdr_ckpt_seq(const struct qhdr *h)
 	return h->next_seq - h->pending_ops;
 }
 
-/* Encode h into p[0..QF_HDR_FIXED) and seal the whole block; the caller
- * has already placed meta_len bytes of metadata at p + QF_HDR_FIXED. */
+/* Encode h into p[0..QF_HDR_FIXED) as a version 2 header and seal the
+ * whole block; the caller has already placed meta_len bytes of metadata
+ * at p + QF_HDR_FIXED. */
 void qhdr_put(uint8_t *p, const struct qhdr *h);
 /* Decode and verify a header block read from offset off: checksum, magic,
  * version, self offset and internal consistency. buf holds len >= 16 bytes;

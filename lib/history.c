@@ -105,7 +105,7 @@ static int find_txn(quire *db, const struct snap *s, uint64_t txn,
 		*off = block_header(&mt_blocks(mt)[n - 1]);
 		return 0;
 	}
-	if ((e = df_load_header(s->qf, h->ckpt_off, &ck)) != 0)
+	if ((e = df_header(s->qf, h->ckpt_off, &ck)) != 0)
 		return e;
 	if (txn == ck.txn) {
 		*off = ck.self_off;
@@ -144,7 +144,7 @@ static int find_time(quire *db, const struct snap *s, uint64_t ns, int before,
 	struct tcur c;
 	uint8_t key[16];
 	int e;
-	if ((e = df_load_header(s->qf, h->ckpt_off, &ck)) != 0)
+	if ((e = df_header(s->qf, h->ckpt_off, &ck)) != 0)
 		return e;
 	tcur_init(&c, s->qf, QT_COMMITS, &h->root[QT_COMMITS]);
 	if (before) { /* newest first: header, batches, checkpoint, index */
@@ -213,13 +213,34 @@ found:
 	return 0;
 }
 
+int history_since(quire *db, const struct snap *s, uint64_t ns,
+		  uint64_t *txn)
+{
+	uint64_t off;
+	struct qhdr h;
+	int e = find_time(db, s, ns, 0, &off);
+	if (e == QUIRE_EHISTORY) { /* all that is left was made since */
+		*txn = s->h.history_txn;
+		qerr_clear();
+		return 0;
+	}
+	if (e == QUIRE_NOTFOUND) {
+		*txn = s->h.txn + 1;
+		return 0;
+	}
+	if (e || (e = df_header(s->qf, off, &h)) != 0)
+		return e;
+	*txn = h.txn;
+	return 0;
+}
+
 /* A snapshot of the commit whose header is at off, seen from cur. */
 static int snap_at(quire *db, const struct snap *cur, uint64_t off,
 		   struct snap **out)
 {
 	struct qhdr h;
 	struct memtable *mt;
-	int e = df_load_header(cur->qf, off, &h);
+	int e = df_header(cur->qf, off, &h);
 	if (e)
 		return e;
 	if ((e = pending_load(cur->qf, &h, cur->mt, &mt)) != 0)
@@ -290,21 +311,26 @@ int quire_begin_at_time(quire *db, uint64_t unix_ns, unsigned int flags,
 
 /* ---- the commit log ---------------------------------------------------- */
 
-/* Read the whole header block at off (with its metadata) into a buffer of
- * the transaction. */
+/* The header at off and its metadata (in place, or read into a buffer of
+ * the transaction). */
 static int read_header(quire_txn *txn, uint64_t off, struct qhdr *h,
 		       const uint8_t **meta)
 {
-	int e = df_load_header(txn->snap->qf, off, h);
+	int e = df_header(txn->snap->qf, off, h);
 	if (e)
 		return e;
 	*meta = NULL;
 	if (!h->meta_len)
 		return 0;
+	struct qfile *qf = txn->snap->qf;
+	uint64_t moff = off + h->size - h->meta_len;
+	if (qf->smap && /* verified with its header: in place */
+	    (*meta = fmap_at(&qf->map, qf->f, moff, h->meta_len)) != NULL)
+		return 0;
 	struct vbuf *vb = malloc(sizeof *vb + h->meta_len);
 	if (!vb)
 		return qerr(QUIRE_ENOMEM, "out of memory");
-	if ((e = df_read(txn->snap->qf, vb->data, h->meta_len, off + QF_HDR_FIXED,
+	if ((e = df_read(qf, vb->data, h->meta_len, moff,
 			 "commit metadata")) != 0) {
 		free(vb);
 		return e;
@@ -315,33 +341,41 @@ static int read_header(quire_txn *txn, uint64_t off, struct qhdr *h,
 	return 0;
 }
 
-int quire_log_get(quire_txn *txn, uint64_t txn_id, quire_log_entry *entry)
+int log_commit(quire_txn *txn, uint64_t txn_id, quire_log_entry *entry,
+	       struct qhdr *h)
 {
-	struct qhdr h, prev;
+	struct qhdr prev;
 	const uint8_t *meta;
 	uint64_t off;
 	int e;
+	if ((e = find_txn(txn->db, txn->snap, txn_id, &off)) != 0 ||
+	    (e = read_header(txn, off, h, &meta)) != 0)
+		return e;
+	prev.next_seq = h->history_seq; /* no predecessor: txn 0, or the
+					 * first commit a compaction kept */
+	if (h->prev_off &&
+	    (e = df_header(txn->snap->qf, h->prev_off, &prev)) != 0)
+		return e;
+	*entry = (quire_log_entry){
+		.txn_id = h->txn,
+		.time_ns = h->time_ns,
+		.first_seq = prev.next_seq,
+		.next_seq = h->next_seq,
+		.bytes = h->total_bytes - h->commit_start,
+		.meta = {meta, h->meta_len},
+	};
+	return 0;
+}
+
+int quire_log_get(quire_txn *txn, uint64_t txn_id, quire_log_entry *entry)
+{
+	struct qhdr h;
 	qerr_clear();
 	if (!txn_usable(txn))
 		return txn_unusable(txn, "quire_log_get");
 	if (!entry)
 		return qerr(QUIRE_EINVAL, "quire_log_get: bad arguments");
-	if ((e = find_txn(txn->db, txn->snap, txn_id, &off)) != 0 ||
-	    (e = read_header(txn, off, &h, &meta)) != 0)
-		return e;
-	prev.next_seq = h.history_seq; /* no predecessor: txn 0, or the first
-					* commit a compaction kept */
-	if (h.prev_off && (e = df_load_header(txn->snap->qf, h.prev_off, &prev)) != 0)
-		return e;
-	*entry = (quire_log_entry){
-		.txn_id = h.txn,
-		.time_ns = h.time_ns,
-		.first_seq = prev.next_seq,
-		.next_seq = h.next_seq,
-		.bytes = h.total_bytes - h.commit_start,
-		.meta = {meta, h.meta_len},
-	};
-	return 0;
+	return log_commit(txn, txn_id, entry, &h);
 }
 
 /* ---- operations by sequence number ------------------------------------ */
@@ -601,7 +635,7 @@ int quire_history_open(quire_txn *txn, const void *key, size_t klen,
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	h->txn = txn;
 	h->time_txn = UINT64_MAX;
-	if ((e = txn_latest_op(txn, key, klen, &h->seq, &live)) != 0) {
+	if ((e = txn_latest_op(txn, key, klen, &h->seq, &live, NULL)) != 0) {
 		free(h);
 		return e;
 	}
@@ -634,7 +668,7 @@ int quire_history_next(quire_history *h, quire_key_version *v)
 		uint64_t off;
 		struct qhdr hd;
 		if ((e = find_txn(h->txn->db, h->txn->snap, o.txn, &off)) ||
-		    (e = df_load_header(h->txn->snap->qf, off, &hd)))
+		    (e = df_header(h->txn->snap->qf, off, &hd)))
 			return e;
 		h->time_txn = o.txn;
 		h->time_ns = hd.time_ns;

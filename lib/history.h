@@ -1,6 +1,7 @@
 /*
  * history.h - what compaction needs from history.c: the changes feed's
- * operations in full (with the previous operation of their key).
+ * operations in full (with the previous operation of their key), a
+ * commit's header with its log entry, and finding commits by time.
  */
 #ifndef QUIRE_HISTORY_H
 #define QUIRE_HISTORY_H
@@ -21,5 +22,15 @@ struct op {
  * and while the transaction's epoch holds): what quire_changes_next()
  * reports, plus prev_seq; in sequence, without op_at()'s search. */
 int changes_next_op(quire_changes *f, struct op *o);
+
+/* The oldest commit of snapshot s made at or after ns: history_txn if
+ * older ones were compacted away, s's txn + 1 if none was. The caller
+ * holds an epoch of s's cache. */
+int history_since(quire *db, const struct snap *s, uint64_t ns,
+		  uint64_t *txn);
+
+/* quire_log_get() plus the commit's header. */
+int log_commit(quire_txn *txn, uint64_t txn_id, quire_log_entry *entry,
+	       struct qhdr *h);
 
 #endif

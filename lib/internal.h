@@ -97,6 +97,8 @@ struct txn_pool {
 	struct quire_txn *head, *tail; /* oldest first */
 	size_t n;
 	_Atomic uint64_t begun;        /* transactions begun on the handle */
+	struct quire_txn *live;        /* the running ones (quire_txn_stat
+					* reports what they pin) */
 };
 
 struct quire {
@@ -140,6 +142,9 @@ struct quire {
 	pthread_mutex_t bg_mu;      /* guards bg and bg_started */
 	pthread_t bg;               /* auto_compact_ratio's thread */
 	int bg_started;             /* bg must be joined */
+	_Atomic uint64_t auto_next; /* file size of the next look */
+	_Atomic uint64_t compact_retry; /* no folding by compaction below
+					 * this file size (one failed) */
 
 	_Atomic int ntxn;       /* open transactions, for quire_close */
 	struct txn_pool txn_pool; /* ended transactions, for reuse (txn.c) */
@@ -182,6 +187,11 @@ struct quire_txn {
 	uint64_t replay_time;    /* compaction's copy of a commit: its time,
 				  * and commit even if empty */
 	int replay_ckpt;         /* and make it a checkpoint */
+	int set_retention;       /* the commit sets retention (and commits
+				  * even if empty) */
+	int fold;                /* its commit wants a compaction to fold
+				  * the pending operations */
+	quire_retention retention;
 	int err;                 /* a failed put left the commit unusable */
 	uint8_t *meta;           /* quire_commit_with() metadata */
 	size_t meta_len;
@@ -189,6 +199,7 @@ struct quire_txn {
 	/* Once ended, the struct waits in db->txn_pool (see txn.c) */
 	struct quire_txn *pool_next;
 	uint64_t pool_begun;     /* txn_pool.begun when it ended */
+	struct quire_txn *live_next, **live_pprev; /* in txn_pool.live */
 };
 
 /* db.c: quire_open() over another VFS (the tests' fault injector) */
@@ -249,9 +260,10 @@ void snap_install(quire *db, struct snap *s, const struct qhdr *h,
 		  struct memtable *mt);
 
 /* compact.c: after a commit, start a background compaction if the
- * garbage passed opts.auto_compact_ratio; compact_stop() cancels and joins
- * it (quire_close). */
-void compact_auto(quire *db);
+ * reclaimable bytes passed opts.auto_compact_ratio, or fold (the commit
+ * left the pending operations for a compaction to fold, see commit.c);
+ * compact_stop() cancels and joins it (quire_close). */
+void compact_auto(quire *db, int fold);
 void compact_stop(quire *db);
 
 /* dbfile.c */
@@ -275,6 +287,12 @@ int df_append_value(quire *db, const void *val, size_t vlen, uint64_t *off);
 /* Append the header h (and meta_len bytes of meta) and make the commit
  * durable and visible. h->ckpt_off 0 means "this header". */
 int df_commit(quire *db, struct qhdr *h, const void *meta);
+/* Read and verify the header at off. df_header() reads a header a
+ * committed header reaches (its predecessor, checkpoint, a commit index
+ * entry) in place when the file is mapped; df_load_header() always reads
+ * with read(): for headers only a slot names, which may lie past the end
+ * of a damaged file, and for check and salvage. */
+int df_header(struct qfile *qf, uint64_t off, struct qhdr *h);
 int df_load_header(struct qfile *qf, uint64_t off, struct qhdr *h);
 void df_rollback(quire *db);
 int df_sync(quire *db);

@@ -97,7 +97,8 @@ void mt_unref(struct memtable *mt)
 	if (!mt || atomic_fetch_sub(&mt->refs, 1) != 1)
 		return;
 	for (size_t i = 0; i < mt->nblocks; i++)
-		free(mt->blocks[i].b);
+		if (mt->blocks[i].owned)
+			free((uint8_t *)mt->blocks[i].b);
 	for (size_t i = 0; i < mt->nold; i++)
 		free(mt->old_tables[i]);
 	for (size_t i = 0; i < mt->nold_blocks; i++)
@@ -222,10 +223,43 @@ static int rand_height(struct memtable *mt)
 	}
 }
 
-static struct mt_node *insert_node(struct memtable *mt, const uint8_t *key,
-				   uint32_t klen, uint32_t hash)
+/* find_lt() for a key larger than the last one inserted, whose
+ * predecessors are still in prev (prev[0] NULL: none): the search starts
+ * from them. A batch inserts its keys in order, so each search walks the
+ * gap to the previous key instead of the whole height of the list. */
+static void find_lt_after(const struct memtable *mt, const void *key,
+			  size_t klen, struct mt_node **prev)
 {
-	struct mt_node *prev[MAXH];
+	struct mt_node *x = mt->head;
+	int h = atomic_load_explicit(&((struct memtable *)mt)->height,
+				     memory_order_relaxed);
+	int moved = 0; /* x went past the finger one level up */
+	for (int l = MAXH - 1; l >= 0; l--) {
+		if (l < h) {
+			struct mt_node *f = prev[l];
+			if (f != x && (!moved || key_cmp(f->key, f->klen, x->key,
+							 x->klen) > 0))
+				x = f, moved = 0;
+			for (;;) {
+				struct mt_node *nx = atomic_load_explicit(
+					&x->next[l], memory_order_acquire);
+				if (!nx ||
+				    key_cmp(nx->key, nx->klen, key, klen) >= 0)
+					break;
+				x = nx;
+				moved = 1;
+			}
+		}
+		prev[l] = x;
+	}
+}
+
+/* Insert key; prev: the finger of the batch's last insert (see
+ * find_lt_after), left pointing at the new node's predecessors. */
+static struct mt_node *insert_node(struct memtable *mt, const uint8_t *key,
+				   uint32_t klen, uint32_t hash,
+				   struct mt_node **prev)
+{
 	int h = rand_height(mt);
 	struct mt_node *n = arena_alloc(&mt->ar, sizeof *n + h * sizeof n->next[0]);
 	if (!n || table_grow(mt) != 0)
@@ -240,6 +274,8 @@ static struct mt_node *insert_node(struct memtable *mt, const uint8_t *key,
 		/* past the end, as in sequential loads: no search */
 		for (int l = 0; l < MAXH; l++)
 			prev[l] = mt->tail[l] ? mt->tail[l] : mt->head;
+	} else if (prev[0]) {
+		find_lt_after(mt, key, klen, prev);
 	} else {
 		find_lt(mt, key, klen, prev);
 	}
@@ -247,26 +283,33 @@ static struct mt_node *insert_node(struct memtable *mt, const uint8_t *key,
 		atomic_init(&n->next[l],
 			    atomic_load_explicit(&prev[l]->next[l],
 						 memory_order_relaxed));
+	atomic_init(&n->prev, prev[0] == mt->head ? NULL : prev[0]);
 	if (h > atomic_load_explicit(&mt->height, memory_order_relaxed))
 		atomic_store_explicit(&mt->height, h, memory_order_relaxed);
+	struct mt_node *after = atomic_load_explicit(&n->next[0],
+						     memory_order_relaxed);
 	for (int l = 0; l < h; l++) {
 		atomic_store_explicit(&prev[l]->next[l], n,
 				      memory_order_release);
 		if (!atomic_load_explicit(&n->next[l], memory_order_relaxed))
 			mt->tail[l] = n;
+		prev[l] = n; /* the finger for the next, larger key */
 	}
+	if (after)
+		atomic_store_explicit(&after->prev, n, memory_order_release);
 	table_put(atomic_load(&mt->table), n);
 	mt->nkeys++;
 	return n;
 }
 
-int mt_add_batch(struct memtable *mt, uint8_t *block,
-		 const struct batch_info *bi)
+int mt_add_batch(struct memtable *mt, const uint8_t *block,
+		 const struct batch_info *bi, int owned)
 {
 	if (bi->nkeys > mt->caplast) {
 		struct mt_ver **v = realloc(mt->last, bi->nkeys * sizeof *v);
 		if (!v) {
-			free(block);
+			if (owned)
+				free((uint8_t *)block);
 			return qerr(QUIRE_ENOMEM, "out of memory");
 		}
 		mt->last = v;
@@ -283,12 +326,14 @@ int mt_add_batch(struct memtable *mt, uint8_t *block,
 			mt->old_blocks = o;
 		if (!v || !o) {
 			free(v);
-			free(block);
+			if (owned)
+				free((uint8_t *)block);
 			return qerr(QUIRE_ENOMEM, "out of memory");
 		}
 		for (size_t i = 0; i < nb; i++) {
 			v[i].b = cur[i].b;
 			v[i].bi = cur[i].bi;
+			v[i].owned = cur[i].owned;
 			atomic_init(&v[i].dead, atomic_load(&cur[i].dead));
 		}
 		if (cur)
@@ -299,10 +344,12 @@ int mt_add_batch(struct memtable *mt, uint8_t *block,
 	}
 	cur[nb].b = block;
 	cur[nb].bi = *bi;
+	cur[nb].owned = owned;
 	atomic_init(&cur[nb].dead, 0);
 	atomic_store(&mt->nblocks, nb + 1); /* after the entry: readers */
 	mt->undo_txn = mt->applied_txn;
 	mt->nlast = 0;
+	struct mt_node *finger[MAXH] = {NULL}; /* the keys come in order */
 	for (uint32_t i = 0; i < bi->nkeys; i++) {
 		struct brec r;
 		batch_key(block, bi, i, &r);
@@ -312,7 +359,8 @@ int mt_add_batch(struct memtable *mt, uint8_t *block,
 		if (!t || key_cmp(t->key, t->klen, r.key, r.klen) >= 0)
 			n = hash_find(mt, r.key, r.klen, h);
 		struct mt_ver *v = arena_alloc(&mt->ar, sizeof *v);
-		if (!v || (!n && !(n = insert_node(mt, r.key, r.klen, h)))) {
+		if (!v ||
+		    (!n && !(n = insert_node(mt, r.key, r.klen, h, finger)))) {
 			mt_undo_last(mt);
 			return qerr(QUIRE_ENOMEM, "out of memory");
 		}
@@ -371,20 +419,55 @@ static struct mt_node *next_of(struct mt_node *n)
 }
 
 /* Move forward from n (inclusive) to a node with a visible version. */
+/* A scan that merges the memtable with a tree waits for memory three
+ * times per key of the memtable (node, version, key bytes: allocated in
+ * commit order, read in key order). Fetch the next node's version and key
+ * and the node after it now, so that they are there when the scan comes:
+ * the next node itself was fetched the same way a step before. */
+static void fetch_ahead(const struct mt_node *n)
+{
+	const struct mt_node *a = next_of((struct mt_node *)n);
+	if (!a)
+		return;
+	__builtin_prefetch(a->key);
+	__builtin_prefetch(atomic_load_explicit(&((struct mt_node *)a)->newest,
+						memory_order_relaxed));
+	__builtin_prefetch(next_of((struct mt_node *)a));
+}
+
 static int settle_fwd(struct mt_iter *it, struct mt_node *n)
 {
-	while (n && !visible(n, it->bound))
+	const struct mt_ver *v = NULL;
+	while (n && !(v = visible(n, it->bound)))
 		n = next_of(n);
 	it->node = n;
-	return n ? 0 : QUIRE_NOTFOUND;
+	if (!n)
+		return QUIRE_NOTFOUND;
+	fetch_ahead(n);
+	if (v->v.data) /* the scan reads the value when it gets there */
+		__builtin_prefetch(v->v.data);
+	return 0;
 }
 
 /* Move backward from n (inclusive; the head means none). */
+static struct mt_node *prev_of(struct mt_node *n)
+{
+	return atomic_load_explicit(&n->prev, memory_order_acquire);
+}
+
 static int settle_back(struct mt_iter *it, struct mt_node *n)
 {
-	while (n != it->mt->head && !visible(n, it->bound))
-		n = find_lt(it->mt, n->key, n->klen, NULL);
-	it->node = n == it->mt->head ? NULL : n;
+	if (n == it->mt->head)
+		n = NULL;
+	while (n && !visible(n, it->bound))
+		n = prev_of(n);
+	it->node = n;
+	if (n && (n = prev_of(n)) != NULL) { /* see fetch_ahead */
+		__builtin_prefetch(n->key);
+		__builtin_prefetch(atomic_load_explicit(&n->newest,
+							memory_order_relaxed));
+		__builtin_prefetch(prev_of(n));
+	}
 	return it->node ? 0 : QUIRE_NOTFOUND;
 }
 
@@ -430,8 +513,7 @@ int mt_prev(struct mt_iter *it)
 {
 	if (!it->node)
 		return mt_last(it);
-	return settle_back(it, find_lt(it->mt, it->node->key, it->node->klen,
-				       NULL));
+	return settle_back(it, prev_of(it->node));
 }
 
 const uint8_t *mt_key(const struct mt_iter *it, uint32_t *klen)

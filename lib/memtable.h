@@ -39,6 +39,11 @@ struct mt_node {
 	uint32_t klen;
 	uint32_t hash;
 	_Atomic(struct mt_ver *) newest;
+	/* the node before it (NULL: the first), so that a scan backwards
+	 * steps as cheaply as forwards; a reader may find it pointing at a
+	 * node inserted later, whose versions it cannot see, and whose own
+	 * predecessor was set before it was linked */
+	_Atomic(struct mt_node *) prev;
 	int height;
 	_Atomic(struct mt_node *) next[];
 };
@@ -48,9 +53,11 @@ struct mt_node {
  * until the memtable is freed (readers may still hold pointers into it),
  * and nblocks is raised only after the entry and the array are in place. */
 struct mt_block {
-	uint8_t *b;
+	const uint8_t *b;       /* in memory of its own, or in the file's
+				 * mapping (not owned) */
 	struct batch_info bi;
 	_Atomic int dead;       /* its commit failed */
+	int owned;              /* b is to be freed with the memtable */
 };
 
 struct memtable {
@@ -94,10 +101,11 @@ void mt_unref(struct memtable *mt);
 /* Writers: hold mt_lock while adding. */
 void mt_lock(struct memtable *mt);
 void mt_unlock(struct memtable *mt);
-/* Add a verified batch block; the memtable takes ownership of block (also
- * on failure). 0 or QUIRE_ENOMEM. */
-int mt_add_batch(struct memtable *mt, uint8_t *block,
-		 const struct batch_info *bi);
+/* Add a verified batch block; with owned, the memtable takes ownership
+ * of block (also on failure), else block lives as long as the memtable
+ * (the file's mapping). 0 or QUIRE_ENOMEM. */
+int mt_add_batch(struct memtable *mt, const uint8_t *block,
+		 const struct batch_info *bi, int owned);
 /* The newest batch's commit failed: make its versions invisible forever. */
 void mt_undo_last(struct memtable *mt);
 

@@ -17,6 +17,7 @@
 #include "error.h"
 #include "memtable.h"
 #include "pending.h"
+#include "util.h"
 
 int pending_read(struct qfile *qf, uint64_t off, uint32_t size, uint8_t **out,
 		 struct batch_info *bi)
@@ -35,6 +36,31 @@ int pending_read(struct qfile *qf, uint64_t off, uint32_t size, uint8_t **out,
 	return 0;
 }
 
+/* The verified batch at off: in place when the file is mapped (*owned 0:
+ * the memtable keeps pointing into the mapping, which lives as long as
+ * the file object every snapshot of the memtable holds), else read. */
+static int batch_at(struct qfile *qf, uint64_t off, uint32_t size,
+		    const uint8_t **out, struct batch_info *bi, int *owned)
+{
+	const uint8_t *p = qf->smap ? fmap_at(&qf->map, qf->f, off, size) : NULL;
+	uint8_t *b = NULL;
+	int e;
+	if (!p) {
+		*owned = 1;
+		e = pending_read(qf, off, size, &b, bi);
+		*out = b;
+		return e;
+	}
+	*owned = 0;
+	e = batch_verify(p, size, off, bi);
+	if (qfile_check(qf))
+		return qfile_fault(qf);
+	if (e)
+		return qerr_wrap(e, qf->path);
+	*out = p;
+	return 0;
+}
+
 int pending_load(struct qfile *qf, const struct qhdr *h, struct memtable *base,
 		 struct memtable **out)
 {
@@ -43,8 +69,9 @@ int pending_load(struct qfile *qf, const struct qhdr *h, struct memtable *base,
 		    base->applied_txn > h->txn;
 	struct memtable *mt = whole ? mt_new(ckpt, 0, h->ckpt_off) : base;
 	struct {
-		uint8_t *b;
+		const uint8_t *b;
 		struct batch_info bi;
+		int owned;
 	} *chain = NULL;
 	size_t n = 0, cap = 0;
 	uint64_t off = h->pending_off, expect_end = h->next_seq, ops = 0,
@@ -58,16 +85,19 @@ int pending_load(struct qfile *qf, const struct qhdr *h, struct memtable *base,
 	/* newest first, back to what mt already holds */
 	while (off && !e) {
 		struct batch_info bi;
-		uint8_t *b;
-		if ((e = pending_read(qf, off, size, &b, &bi)) != 0)
+		const uint8_t *b = NULL;
+		int owned = 0;
+		if ((e = batch_at(qf, off, size, &b, &bi, &owned)) != 0)
 			break;
 		if (!whole && bi.txn <= mt->applied_txn) {
-			free(b);
+			if (owned)
+				free((uint8_t *)b);
 			break;
 		}
 		if (bi.txn > h->txn || bi.first_seq + bi.nops != expect_end ||
 		    bi.first_seq < ckpt) {
-			free(b);
+			if (owned)
+				free((uint8_t *)b);
 			e = qerr(QUIRE_ECORRUPT,
 				 "%s: batch at offset %llu does not continue "
 				 "its chain",
@@ -78,13 +108,15 @@ int pending_load(struct qfile *qf, const struct qhdr *h, struct memtable *base,
 			cap = cap ? cap * 2 : 16;
 			void *v = realloc(chain, cap * sizeof *chain);
 			if (!v) {
-				free(b);
+				if (owned)
+					free((uint8_t *)b);
 				e = qerr(QUIRE_ENOMEM, "out of memory");
 				break;
 			}
 			chain = v;
 		}
 		chain[n].b = b;
+		chain[n].owned = owned;
 		chain[n++].bi = bi;
 		ops += bi.nops;
 		bytes += bi.size + bi.xbytes;
@@ -103,12 +135,14 @@ int pending_load(struct qfile *qf, const struct qhdr *h, struct memtable *base,
 		mt_lock(mt);
 		while (n && !e) { /* oldest first */
 			n--;
-			e = mt_add_batch(mt, chain[n].b, &chain[n].bi);
+			e = mt_add_batch(mt, chain[n].b, &chain[n].bi,
+					 chain[n].owned);
 		}
 		mt_unlock(mt);
 	}
-	while (n)
-		free(chain[--n].b);
+	while (n--)
+		if (chain[n].owned)
+			free((uint8_t *)chain[n].b);
 	free(chain);
 	if (e) {
 		mt_unref(mt);

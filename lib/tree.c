@@ -139,6 +139,35 @@ int tree_get(struct qfile *qf, const struct qroot *root, int tree, const void *k
 	}
 }
 
+int tree_leaf_for(struct qfile *qf, const struct qroot *root, int tree,
+		  const void *key, size_t klen, uint64_t *leaf,
+		  const uint8_t **upper, uint32_t *ulen)
+{
+	uint64_t off = root->off;
+	uint32_t size = root->size;
+	*leaf = 0;
+	*upper = NULL;
+	*ulen = 0;
+	for (int level = root->height - 1; off; level--) {
+		const uint8_t *n;
+		int r = node_get(qf, off, size, tree, level, &n);
+		if (r)
+			return r;
+		if (level == 0) {
+			*leaf = off;
+			return 0;
+		}
+		unsigned at, i = child_for(index_of(qf, n), n, key, klen, &at);
+		if (i + 1 < node_count(n)) /* deeper ones are nearer */
+			*upper = node_key(n, i + 1, ulen);
+		struct ientry ie;
+		node_int_entry_at(n, at, &ie);
+		off = ie.child_off;
+		size = ie.child_size;
+	}
+	return 0;
+}
+
 void tcur_init(struct tcur *c, struct qfile *qf, int tree, const struct qroot *root)
 {
 	c->qf = qf;

@@ -18,6 +18,13 @@ int node_get(struct qfile *qf, uint64_t off, uint32_t size, int tree, int level,
 int tree_get(struct qfile *qf, const struct qroot *root, int tree, const void *key,
 	     size_t klen, struct lentry *e);
 
+/* The leaf a copy-on-write modification puts key into (the child for key
+ * at every level; 0 in an empty tree), and the first key of the leaf after
+ * it (*upper NULL: none). */
+int tree_leaf_for(struct qfile *qf, const struct qroot *root, int tree,
+		  const void *key, size_t klen, uint64_t *leaf,
+		  const uint8_t **upper, uint32_t *ulen);
+
 struct tcur {
 	struct qfile *qf;
 	int tree;

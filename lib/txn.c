@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "memtable.h"
+#include "space.h"
 #include "tree.h"
 #include "txn.h"
 #include "wbuf.h"
@@ -99,7 +100,60 @@ static void txn_start(quire_txn *txn, struct snap *snap, quire_txn **out)
 	txn->state = TXN_LIVE;
 	atomic_fetch_add(&db->ntxn, 1);
 	atomic_fetch_add(&db->txn_pool.begun, 1);
+	pthread_mutex_lock(&db->txn_pool.mu);
+	txn->live_next = db->txn_pool.live;
+	txn->live_pprev = &db->txn_pool.live;
+	if (txn->live_next)
+		txn->live_next->live_pprev = &txn->live_next;
+	db->txn_pool.live = txn;
+	pthread_mutex_unlock(&db->txn_pool.mu);
 	*out = txn;
+}
+
+void txn_inner(quire *db, quire_txn *t)
+{
+	memset(t, 0, sizeof *t);
+	t->db = db;
+	t->snap = snap_acquire(db);
+	t->next_seq = t->snap->h.next_seq;
+	t->state = TXN_LIVE;
+	cache_enter(t->snap->qf->cache, &t->es);
+}
+
+void txn_inner_end(quire_txn *t)
+{
+	vbufs_free(&t->vbufs);
+	cache_exit(t->snap->qf->cache, &t->es);
+	snap_release(t->snap);
+	t->state = TXN_ENDED;
+}
+
+void txn_pinned(quire *db, uint64_t *bytes, uint64_t *txn, uint64_t *time)
+{
+	struct snap *newest = snap_acquire(db);
+	*bytes = *txn = *time = 0;
+	pthread_mutex_lock(&db->txn_pool.mu);
+	struct qfile *cur = newest->qf, *seen[8];
+	int nseen = 0;
+	for (quire_txn *t = db->txn_pool.live; t; t = t->live_next) {
+		const struct snap *s = t->snap;
+		if (!*txn || s->h.txn < *txn) {
+			*txn = s->h.txn;
+			*time = s->h.time_ns;
+		}
+		int known = s->qf == cur;
+		for (int i = 0; !known && i < nseen; i++)
+			known = seen[i] == s->qf;
+		uint64_t size;
+		if (!known && nseen < 8) { /* an old file it keeps open */
+			seen[nseen++] = s->qf;
+			*bytes += s->qf->f->ops->size(s->qf->f, &size) == 0
+					  ? size
+					  : s->h.total_bytes;
+		}
+	}
+	pthread_mutex_unlock(&db->txn_pool.mu);
+	snap_release(newest);
 }
 
 int txn_unusable(const quire_txn *txn, const char *fn)
@@ -204,6 +258,12 @@ int quire_txn_stat(quire_txn *txn, quire_stat *st)
 	if (!st)
 		return qerr(QUIRE_EINVAL, "quire_txn_stat: bad arguments");
 	const struct qhdr *h = &txn->snap->h;
+	struct space sp;
+	uint64_t pbytes, ptxn, ptime, now = txn->db->vfs->now_ns(txn->db->vfs);
+	int e = space_account(txn, &sp);
+	if (e)
+		return e;
+	txn_pinned(txn->db, &pbytes, &ptxn, &ptime);
 	*st = (quire_stat){
 		.txn_id = h->txn,
 		.commit_time_ns = h->time_ns,
@@ -216,12 +276,19 @@ int quire_txn_stat(quire_txn *txn, quire_stat *st)
 		.node_size = h->node_size,
 		.pending_ops = h->pending_ops,
 		.pending_bytes = h->pending_bytes,
-		.garbage_ratio = h->total_bytes ? (double)(h->total_bytes -
-							  h->live_bytes) /
+		.garbage_ratio = h->total_bytes ? (double)sp.reclaimable /
 							 (double)h->total_bytes
 						: 0.0,
 		.history_txn = h->history_txn,
 		.history_seq = h->history_seq,
+		.retention = {h->retain_commits, h->retain_ns},
+		.raw_bytes = h->live_raw,
+		.kept_bytes = sp.kept,
+		.history_bytes = sp.history,
+		.reclaimable_bytes = sp.reclaimable,
+		.pinned_bytes = pbytes,
+		.pinned_txn = ptxn,
+		.pinned_age_ns = ptxn && now > ptime ? now - ptime : 0,
 	};
 	return 0;
 }
@@ -462,6 +529,21 @@ int quire_del_if(quire_txn *txn, const void *key, size_t klen,
 	return e ? e : quire_del(txn, key, klen);
 }
 
+int quire_set_retention(quire *db, const quire_retention *r)
+{
+	quire_txn *txn;
+	qerr_clear();
+	if (!db || !r || r->commits == 0)
+		return qerr(QUIRE_EINVAL, "quire_set_retention: bad arguments "
+					  "(at least the newest commit stays)");
+	int e = quire_begin(db, 0, &txn);
+	if (e)
+		return e;
+	txn->set_retention = 1;
+	txn->retention = *r;
+	return quire_commit(txn);
+}
+
 int quire_checkpoint(quire *db)
 {
 	quire_txn *txn;
@@ -489,6 +571,11 @@ static void txn_end(quire_txn *txn)
 {
 	quire *db = txn->db;
 	txn->state = TXN_ENDED;
+	pthread_mutex_lock(&db->txn_pool.mu);
+	*txn->live_pprev = txn->live_next;
+	if (txn->live_next)
+		txn->live_next->live_pprev = txn->live_pprev;
+	pthread_mutex_unlock(&db->txn_pool.mu);
 	deps_detach(txn);
 	vbufs_free(&txn->vbufs);
 	cache_exit(txn->snap->qf->cache, &txn->es);
@@ -518,10 +605,10 @@ int quire_commit(quire_txn *txn)
 		}
 	}
 	quire *db = txn->db;
-	int wrote = txn->write && !e;
+	int wrote = txn->write && !e, fold = txn->fold;
 	txn_end(txn);
 	if (wrote && db->opts.auto_compact_ratio > 0)
-		compact_auto(db);
+		compact_auto(db, fold);
 	return e;
 }
 

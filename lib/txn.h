@@ -13,6 +13,17 @@
 /* A read transaction on snap (whose reference it takes over). */
 int txn_begin_read(quire *db, struct snap *snap, quire_txn **out);
 
+/* A read transaction of the library's own on the newest snapshot, in t
+ * (on the stack): not one of the handle's (quire_close does not wait for
+ * it, and it does not count for the quarantine of ended ones). */
+void txn_inner(quire *db, quire_txn *t);
+void txn_inner_end(quire_txn *t);
+
+/* What the handle's running transactions pin: bytes of older files they
+ * keep open (up to 8 files), and the oldest commit they read with its time
+ * (0, 0: none). */
+void txn_pinned(quire *db, uint64_t *bytes, uint64_t *txn, uint64_t *time);
+
 /* Read the value block at off into a buffer linked to *list. */
 int txn_read_value(quire_txn *txn, uint64_t off, uint32_t vlen,
 		   struct vbuf **list, const void **out);
@@ -31,9 +42,10 @@ int txn_lookup(quire_txn *txn, const void *key, size_t klen,
 	       struct wval *v, uint64_t *seq);
 
 /* The key's latest committed operation in the transaction's snapshot:
- * *seq (0: none) and whether it left the key present. */
+ * *seq (0: none), whether it left the key present and then (vlen may be
+ * NULL) its value's length. */
 int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
-		  uint64_t *seq, int *live);
+		  uint64_t *seq, int *live, uint32_t *vlen);
 
 /* commit.c: commit the write transaction (as a batch or a checkpoint). */
 int commit_write(quire_txn *txn, int force_checkpoint);

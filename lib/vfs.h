@@ -8,7 +8,8 @@
  * transfers may be short and may fail with EINTR, so the retry loops in
  * io.c are exercised by the fault injector too.
  *
- * Errors are returned as negative errno values.
+ * Errors are returned as negative errno values. Optional methods may be
+ * NULL; new ones are added at the end of the structs.
  */
 #ifndef QUIRE_VFS_H
 #define QUIRE_VFS_H
@@ -37,6 +38,13 @@ typedef struct qvfs_file qvfs_file;
 
 struct qvfs_file {
 	const struct qvfs_file_ops *ops;
+};
+
+/* What attrs() reports of an open file. */
+struct qvfs_attrs {
+	unsigned mode;   /* permission bits (07777) */
+	uint32_t uid, gid;
+	uint64_t nlink;  /* names the file has (hard links) */
 };
 
 struct qvfs_file_ops {
@@ -68,6 +76,16 @@ struct qvfs_file_ops {
 	 * -errno. */
 	int (*identity)(qvfs_file *f, uint64_t *dev, uint64_t *ino);
 	void (*close)(qvfs_file *f);
+	/* Optional (compaction keeps the identity of the file it replaces):
+	 * the permission bits, owner, group and link count of the file
+	 * (fstat). 0 or -errno. */
+	int (*attrs)(qvfs_file *f, struct qvfs_attrs *a);
+	/* Optional: give the file an owner and group (fchown). 0 or -errno
+	 * (-EPERM when the caller may not). */
+	int (*set_owner)(qvfs_file *f, uint32_t uid, uint32_t gid);
+	/* Optional: set the permission bits (fchmod; mode & 07777). 0 or
+	 * -errno. */
+	int (*set_mode)(qvfs_file *f, unsigned mode);
 };
 
 struct qvfs {
@@ -95,6 +113,10 @@ struct qvfs {
 	uint64_t (*boot_id)(qvfs *vfs);
 	/* Fill buf with unpredictable bytes (file ids). */
 	void (*random)(qvfs *vfs, void *buf, size_t n);
+	/* Optional: the canonical name of an existing path, every symbolic
+	 * link followed (realpath), in *out (malloc'd, the caller frees it).
+	 * 0 or -errno. Without it paths are taken as given. */
+	int (*resolve)(qvfs *vfs, const char *path, char **out);
 };
 
 /* The POSIX implementation used by quire_open(). */

@@ -124,6 +124,32 @@ static int u_identity(qvfs_file *f, uint64_t *dev, uint64_t *ino)
 	return 0;
 }
 
+static int u_attrs(qvfs_file *f, struct qvfs_attrs *a)
+{
+	struct stat st;
+	if (fstat(((struct ufile *)f)->fd, &st) < 0)
+		return -errno;
+	a->mode = (unsigned)st.st_mode & 07777;
+	a->uid = (uint32_t)st.st_uid;
+	a->gid = (uint32_t)st.st_gid;
+	a->nlink = (uint64_t)st.st_nlink;
+	return 0;
+}
+
+static int u_set_owner(qvfs_file *f, uint32_t uid, uint32_t gid)
+{
+	return fchown(((struct ufile *)f)->fd, (uid_t)uid, (gid_t)gid) < 0
+		       ? -errno
+		       : 0;
+}
+
+static int u_set_mode(qvfs_file *f, unsigned mode)
+{
+	return fchmod(((struct ufile *)f)->fd, (mode_t)(mode & 07777)) < 0
+		       ? -errno
+		       : 0;
+}
+
 static const void *u_map(qvfs_file *f, uint64_t len)
 {
 	struct ufile *u = (struct ufile *)f;
@@ -170,6 +196,9 @@ static const struct qvfs_file_ops ufile_ops = {
 	.willneed = u_willneed,
 	.identity = u_identity,
 	.close = u_close,
+	.attrs = u_attrs,
+	.set_owner = u_set_owner,
+	.set_mode = u_set_mode,
 };
 
 static int u_open(qvfs *vfs, const char *path, int flags, unsigned mode,
@@ -240,6 +269,15 @@ static int u_sync_dir(qvfs *vfs, const char *path)
 	return r < 0 && e != EINVAL && e != EBADF ? -e : 0;
 }
 
+static int u_resolve(qvfs *vfs, const char *path, char **out)
+{
+	char *p = realpath(path, NULL);
+	if (!p)
+		return -errno;
+	*out = p;
+	return 0;
+}
+
 static uint64_t u_now_ns(qvfs *vfs)
 {
 	struct timespec ts;
@@ -308,6 +346,7 @@ static qvfs unix_vfs = {
 	.sleep_ns = u_sleep_ns,
 	.boot_id = u_boot_id,
 	.random = u_random,
+	.resolve = u_resolve,
 };
 
 qvfs *qvfs_unix(void)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "holdvfs.h"
@@ -23,6 +24,7 @@ struct holdvfs {
 	int hook_kinds;
 	void (*hook)(void *ctx, int kind, int result);
 	void *hook_ctx;
+	char last_open[4096], last_syncdir[4096], last_rename[4096];
 };
 
 struct hfile {
@@ -67,6 +69,13 @@ static void after_call(struct holdvfs *h, int kind, int result)
 #define IN(fh) (((struct hfile *)(fh))->in)
 #define HV(fh) (((struct hfile *)(fh))->h)
 
+static void note_path(struct holdvfs *h, char *to, const char *path)
+{
+	pthread_mutex_lock(&h->mu);
+	snprintf(to, sizeof h->last_open, "%s", path);
+	pthread_mutex_unlock(&h->mu);
+}
+
 static ssize_t hf_read(qvfs_file *f, void *buf, size_t n, uint64_t off)
 {
 	return IN(f)->ops->read(IN(f), buf, n, off);
@@ -74,13 +83,19 @@ static ssize_t hf_read(qvfs_file *f, void *buf, size_t n, uint64_t off)
 
 static ssize_t hf_write(qvfs_file *f, const void *buf, size_t n, uint64_t off)
 {
-	return IN(f)->ops->write(IN(f), buf, n, off);
+	gate_call(HV(f), HV_WRITE);
+	ssize_t r = IN(f)->ops->write(IN(f), buf, n, off);
+	after_call(HV(f), HV_WRITE, r < 0 ? (int)r : 0);
+	return r;
 }
 
 static ssize_t hf_writev(qvfs_file *f, const struct iovec *iov, int n,
 			 uint64_t off)
 {
-	return IN(f)->ops->writev(IN(f), iov, n, off);
+	gate_call(HV(f), HV_WRITE);
+	ssize_t r = IN(f)->ops->writev(IN(f), iov, n, off);
+	after_call(HV(f), HV_WRITE, r < 0 ? (int)r : 0);
+	return r;
 }
 
 static int hf_sync(qvfs_file *f)
@@ -93,7 +108,10 @@ static int hf_sync(qvfs_file *f)
 
 static int hf_truncate(qvfs_file *f, uint64_t size)
 {
-	return IN(f)->ops->truncate(IN(f), size);
+	gate_call(HV(f), HV_WRITE);
+	int r = IN(f)->ops->truncate(IN(f), size);
+	after_call(HV(f), HV_WRITE, r);
+	return r;
 }
 
 static int hf_size(qvfs_file *f, uint64_t *size)
@@ -131,6 +149,36 @@ static int hf_identity(qvfs_file *f, uint64_t *dev, uint64_t *ino)
 				    : -ENOTSUP;
 }
 
+static int hf_attrs(qvfs_file *f, struct qvfs_attrs *a)
+{
+	if (!IN(f)->ops->attrs)
+		return -ENOTSUP;
+	gate_call(HV(f), HV_ATTR);
+	int r = IN(f)->ops->attrs(IN(f), a);
+	after_call(HV(f), HV_ATTR, r);
+	return r;
+}
+
+static int hf_set_owner(qvfs_file *f, uint32_t uid, uint32_t gid)
+{
+	if (!IN(f)->ops->set_owner)
+		return -ENOTSUP;
+	gate_call(HV(f), HV_ATTR);
+	int r = IN(f)->ops->set_owner(IN(f), uid, gid);
+	after_call(HV(f), HV_ATTR, r);
+	return r;
+}
+
+static int hf_set_mode(qvfs_file *f, unsigned mode)
+{
+	if (!IN(f)->ops->set_mode)
+		return -ENOTSUP;
+	gate_call(HV(f), HV_ATTR);
+	int r = IN(f)->ops->set_mode(IN(f), mode);
+	after_call(HV(f), HV_ATTR, r);
+	return r;
+}
+
 static void hf_close(qvfs_file *f)
 {
 	IN(f)->ops->close(IN(f));
@@ -149,6 +197,9 @@ static const struct qvfs_file_ops hfile_ops = {
 	.willneed = hf_willneed,
 	.identity = hf_identity,
 	.close = hf_close,
+	.attrs = hf_attrs,
+	.set_owner = hf_set_owner,
+	.set_mode = hf_set_mode,
 };
 
 #define HIN(v) (((struct holdvfs *)(v))->in)
@@ -156,8 +207,12 @@ static const struct qvfs_file_ops hfile_ops = {
 static int hv_open(qvfs *v, const char *path, int flags, unsigned mode,
 		   qvfs_file **out)
 {
+	struct holdvfs *h = (struct holdvfs *)v;
 	qvfs_file *in;
+	gate_call(h, HV_OPEN);
+	note_path(h, h->last_open, path);
 	int e = HIN(v)->open(HIN(v), path, flags, mode, &in);
+	after_call(h, HV_OPEN, e);
 	if (e)
 		return e;
 	struct hfile *f = xmalloc(sizeof *f);
@@ -178,6 +233,7 @@ static int hv_rename(qvfs *v, const char *from, const char *to,
 {
 	struct holdvfs *h = (struct holdvfs *)v;
 	gate_call(h, HV_RENAME);
+	note_path(h, h->last_rename, to);
 	int r = h->in->rename(h->in, from, to, noreplace);
 	after_call(h, HV_RENAME, r);
 	return r;
@@ -187,8 +243,20 @@ static int hv_sync_dir(qvfs *v, const char *path)
 {
 	struct holdvfs *h = (struct holdvfs *)v;
 	gate_call(h, HV_SYNCDIR);
+	note_path(h, h->last_syncdir, path);
 	int r = h->in->sync_dir(h->in, path);
 	after_call(h, HV_SYNCDIR, r);
+	return r;
+}
+
+static int hv_resolve(qvfs *v, const char *path, char **out)
+{
+	struct holdvfs *h = (struct holdvfs *)v;
+	if (!h->in->resolve)
+		return -ENOTSUP;
+	gate_call(h, HV_ATTR);
+	int r = h->in->resolve(h->in, path, out);
+	after_call(h, HV_ATTR, r);
 	return r;
 }
 
@@ -234,7 +302,8 @@ struct holdvfs *holdvfs_new(qvfs *in)
 			.mono_ns = hv_mono,
 			.sleep_ns = hv_sleep,
 			.boot_id = hv_boot,
-			.random = hv_random};
+			.random = hv_random,
+			.resolve = hv_resolve};
 	h->in = in;
 	atomic_init(&h->map_max, UINT64_MAX);
 	pthread_mutex_init(&h->mu, NULL);
@@ -312,4 +381,15 @@ void holdvfs_hook(struct holdvfs *h, int kinds,
 	h->hook_kinds = kinds;
 	h->hook = fn;
 	h->hook_ctx = ctx;
+}
+
+void holdvfs_last_path(struct holdvfs *h, int kind, char *buf, size_t n)
+{
+	const char *p = kind == HV_OPEN ? h->last_open
+			: kind == HV_SYNCDIR ? h->last_syncdir
+			: kind == HV_RENAME ? h->last_rename
+					    : "";
+	pthread_mutex_lock(&h->mu);
+	snprintf(buf, n, "%s", p);
+	pthread_mutex_unlock(&h->mu);
 }

@@ -14,6 +14,7 @@
 #ifndef QUIRE_HOLDVFS_H
 #define QUIRE_HOLDVFS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vfs.h"
@@ -26,6 +27,9 @@ struct holdvfs;
 #define HV_SYNCDIR 0x04 /* fsync of a directory */
 #define HV_RENAME 0x08
 #define HV_SLEEP 0x10
+#define HV_OPEN 0x20   /* open (and create) */
+#define HV_WRITE 0x40  /* write, writev, truncate */
+#define HV_ATTR 0x80   /* attrs, set_owner, set_mode, resolve */
 
 struct holdvfs *holdvfs_new(qvfs *in);
 void holdvfs_free(struct holdvfs *h);
@@ -46,6 +50,10 @@ uint64_t holdvfs_slept(struct holdvfs *h);
 /* Mappings larger than max bytes fail (map() returns NULL); UINT64_MAX
  * (the default) lets every one through. */
 void holdvfs_map_limit(struct holdvfs *h, uint64_t max);
+
+/* The path of the last call of kind HV_OPEN, HV_SYNCDIR or HV_RENAME
+ * (its target) into buf ("" if none yet). */
+void holdvfs_last_path(struct holdvfs *h, int kind, char *buf, size_t n);
 
 /* A function called after every call of the kinds given (with the call's
  * result), in the calling thread; NULL removes it. */

@@ -42,6 +42,12 @@ struct mfile {
 	 * durable bytes back under this name. */
 	int has_shadow;
 	struct buf shadow;
+	struct qvfs_attrs shadow_attrs;
+	struct qvfs_attrs attrs;
+};
+
+struct mlink {
+	char *from, *to;
 };
 
 struct mhandle {
@@ -62,7 +68,10 @@ struct memvfs {
 	struct mfile **files;
 	size_t nfiles;
 	struct mfile *orphans; /* unlinked, freed when their last handle is */
-	uint64_t counts[8];
+	uint64_t counts[9];
+	struct mlink *links;
+	size_t nlinks;
+	uint32_t uid, gid; /* who the VFS acts as */
 	struct plan fault, crash;
 	int crashed;
 	uint64_t boot, clock, clock_step, rng;
@@ -149,7 +158,7 @@ static void ops_add(struct mfile *f, int trunc, uint64_t off, const void *p,
  * or 1 when the transfer should be cut short. */
 static int hook(struct memvfs *m, int kind)
 {
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 9; i++)
 		if (kind & (1 << i))
 			m->counts[i]++;
 	if (m->crashed)
@@ -275,6 +284,47 @@ static int mh_identity(qvfs_file *fh, uint64_t *dev, uint64_t *ino)
 	return 0;
 }
 
+static int mh_attrs(qvfs_file *fh, struct qvfs_attrs *a)
+{
+	struct mhandle *h = (struct mhandle *)fh;
+	int e = hook(h->m, MV_ATTR);
+	if (e < 0)
+		return e;
+	*a = h->f->attrs;
+	return 0;
+}
+
+static int mh_set_owner(qvfs_file *fh, uint32_t uid, uint32_t gid)
+{
+	struct mhandle *h = (struct mhandle *)fh;
+	struct memvfs *m = h->m;
+	int e = hook(m, MV_ATTR);
+	if (e < 0)
+		return e;
+	if (m->uid && (h->f->attrs.uid != m->uid || uid != m->uid ||
+		       gid != m->gid))
+		return -EPERM;
+	h->f->attrs.uid = uid;
+	h->f->attrs.gid = gid;
+	h->f->attrs.mode &= ~06000u; /* as Linux does for a regular file */
+	return 0;
+}
+
+static int mh_set_mode(qvfs_file *fh, unsigned mode)
+{
+	struct mhandle *h = (struct mhandle *)fh;
+	struct memvfs *m = h->m;
+	int e = hook(m, MV_ATTR);
+	if (e < 0)
+		return e;
+	if (m->uid && h->f->attrs.uid != m->uid)
+		return -EPERM;
+	if (m->uid && h->f->attrs.gid != m->gid)
+		mode &= ~02000u; /* not a member of the group */
+	h->f->attrs.mode = mode & 07777;
+	return 0;
+}
+
 static void free_file(struct mfile *f);
 static struct mfile *find_orphan(struct memvfs *m, struct mfile *f)
 {
@@ -322,6 +372,9 @@ static const struct qvfs_file_ops mh_ops = {
 	.map = mh_map,
 	.identity = mh_identity,
 	.close = mh_close,
+	.attrs = mh_attrs,
+	.set_owner = mh_set_owner,
+	.set_mode = mh_set_mode,
 };
 
 static struct mfile *find(struct memvfs *m, const char *path, size_t *idx)
@@ -333,6 +386,31 @@ static struct mfile *find(struct memvfs *m, const char *path, size_t *idx)
 			return m->files[i];
 		}
 	return NULL;
+}
+
+static struct mlink *find_link(struct memvfs *m, const char *path)
+{
+	for (size_t i = 0; i < m->nlinks; i++)
+		if (strcmp(m->links[i].from, path) == 0)
+			return &m->links[i];
+	return NULL;
+}
+
+static void drop_link(struct memvfs *m, struct mlink *l)
+{
+	free(l->from);
+	free(l->to);
+	*l = m->links[--m->nlinks];
+}
+
+/* path with its links followed (at most 8, as a loop guard): a pointer
+ * into the link table or path itself. */
+static const char *follow(struct memvfs *m, const char *path)
+{
+	struct mlink *l;
+	for (int i = 0; i < 8 && (l = find_link(m, path)) != NULL; i++)
+		path = l->to;
+	return path;
 }
 
 static struct mfile *add_file(struct memvfs *m, const char *path)
@@ -347,6 +425,8 @@ static struct mfile *add_file(struct memvfs *m, const char *path)
 	f->cache.cap = MAP_RESERVE;
 	f->cache.fixed = 1;
 	f->path = strdup(path);
+	f->attrs = (struct qvfs_attrs){.mode = 0644, .uid = m->uid,
+				       .gid = m->gid, .nlink = 1};
 	m->files = xrealloc(m->files, (m->nfiles + 1) * sizeof *m->files);
 	m->files[m->nfiles++] = f;
 	return f;
@@ -383,11 +463,13 @@ static int mv_open(qvfs *vfs, const char *path, int flags, unsigned mode,
 	int e = hook(m, MV_OPEN);
 	if (e < 0)
 		return e;
+	path = follow(m, path);
 	struct mfile *f = find(m, path, NULL);
 	if (!f) {
 		if (!(flags & QVFS_CREATE))
 			return -ENOENT;
 		f = add_file(m, path);
+		f->attrs.mode = mode & 0755u; /* a umask of 022 */
 	} else if ((flags & QVFS_CREATE) && (flags & QVFS_EXCL)) {
 		return -EEXIST;
 	}
@@ -408,6 +490,11 @@ static int mv_remove(qvfs *vfs, const char *path)
 	int e = hook(m, MV_DIR);
 	if (e < 0)
 		return e;
+	struct mlink *l = find_link(m, path);
+	if (l) { /* the link goes, not what it points to */
+		drop_link(m, l);
+		return 0;
+	}
 	if (!find(m, path, &i))
 		return -ENOENT;
 	drop_file(m, i);
@@ -424,14 +511,21 @@ static int mv_rename(qvfs *vfs, const char *from, const char *to,
 		return e;
 	struct mfile *f = find(m, from, NULL);
 	if (!f)
-		return -ENOENT;
+		return -ENOENT; /* renaming links themselves: not simulated */
 	struct mfile *old = find(m, to, &i);
+	struct mlink *l = find_link(m, to);
+	if (l) { /* renamed over a link: the link is replaced */
+		if (noreplace)
+			return -EEXIST;
+		drop_link(m, l);
+	}
 	if (old) {
 		if (noreplace)
 			return -EEXIST;
 		if (old->dir_durable) {
 			f->has_shadow = 1;
 			buf_copy(&f->shadow, &old->disk);
+			f->shadow_attrs = old->attrs;
 		}
 		drop_file(m, i);
 	}
@@ -451,6 +545,20 @@ static int mv_sync_dir(qvfs *vfs, const char *path)
 		m->files[i]->dir_durable = 1;
 		m->files[i]->has_shadow = 0;
 	}
+	return 0;
+}
+
+static int mv_resolve(qvfs *vfs, const char *path, char **out)
+{
+	struct memvfs *m = (struct memvfs *)vfs;
+	int e = hook(m, MV_ATTR);
+	if (e < 0)
+		return e;
+	path = follow(m, path);
+	if (!find(m, path, NULL))
+		return -ENOENT;
+	*out = xrealloc(NULL, strlen(path) + 1);
+	memcpy(*out, path, strlen(path) + 1);
 	return 0;
 }
 
@@ -510,7 +618,8 @@ struct memvfs *memvfs_new(uint64_t seed)
 			.mono_ns = mv_mono,
 			.sleep_ns = mv_sleep,
 			.boot_id = mv_boot,
-			.random = mv_random};
+			.random = mv_random,
+			.resolve = mv_resolve};
 	m->rng = seed;
 	m->boot = 1000 + (seed & 0xffff);
 	memvfs_clock(m, 1700000000ull * 1000000000ull, 1000);
@@ -529,6 +638,9 @@ void memvfs_free(struct memvfs *m)
 		free_file(o);
 	}
 	free(m->files);
+	while (m->nlinks)
+		drop_link(m, &m->links[m->nlinks - 1]);
+	free(m->links);
 	free(m);
 }
 
@@ -540,7 +652,7 @@ qvfs *memvfs_vfs(struct memvfs *m)
 uint64_t memvfs_calls(struct memvfs *m, int kinds)
 {
 	uint64_t n = 0;
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 9; i++)
 		if (kinds & (1 << i))
 			n += m->counts[i];
 	return n;
@@ -708,6 +820,7 @@ void memvfs_crash(struct memvfs *m, enum mv_crash mode, uint64_t seed)
 				struct mfile *back = add_file(m, f->path);
 				buf_copy(&back->disk, &f->shadow);
 				buf_copy(&back->cache, &f->shadow);
+				back->attrs = f->shadow_attrs;
 				back->dir_durable = 1;
 				drop_file(m, i); /* back takes f's place */
 				i++;
@@ -745,4 +858,46 @@ void memvfs_set(struct memvfs *m, const char *path, const void *data,
 	buf_copy(&f->disk, &f->cache);
 	ops_clear(f);
 	f->dir_durable = 1;
+}
+
+void memvfs_user(struct memvfs *m, uint32_t uid, uint32_t gid)
+{
+	m->uid = uid;
+	m->gid = gid;
+}
+
+int memvfs_attrs(struct memvfs *m, const char *path, struct qvfs_attrs *a)
+{
+	struct mfile *f = find(m, follow(m, path), NULL);
+	if (!f)
+		return -ENOENT;
+	*a = f->attrs;
+	return 0;
+}
+
+void memvfs_set_attrs(struct memvfs *m, const char *path,
+		      const struct qvfs_attrs *a)
+{
+	struct mfile *f = find(m, follow(m, path), NULL);
+	if (f)
+		f->attrs = *a;
+}
+
+void memvfs_symlink(struct memvfs *m, const char *link, const char *target)
+{
+	struct mlink *l = find_link(m, link);
+	if (!l) {
+		m->links = xrealloc(m->links, (m->nlinks + 1) * sizeof *m->links);
+		l = &m->links[m->nlinks++];
+		l->from = strdup(link);
+	} else {
+		free(l->to);
+	}
+	l->to = strdup(target);
+}
+
+const char *memvfs_readlink(struct memvfs *m, const char *link)
+{
+	struct mlink *l = find_link(m, link);
+	return l ? l->to : NULL;
 }

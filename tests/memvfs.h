@@ -36,7 +36,8 @@ qvfs *memvfs_vfs(struct memvfs *m);
 #define MV_LOCK 0x20
 #define MV_OPEN 0x40
 #define MV_DIR 0x80 /* rename, remove, sync_dir */
-#define MV_ALL 0xff
+#define MV_ATTR 0x100 /* attrs, set_owner, set_mode, resolve */
+#define MV_ALL 0x1ff
 #define MV_MUTATE (MV_WRITE | MV_SYNC | MV_TRUNC)
 
 /* Calls of the given kinds made so far. */
@@ -83,5 +84,24 @@ void memvfs_clock(struct memvfs *m, uint64_t ns, uint64_t step);
 const uint8_t *memvfs_data(struct memvfs *m, const char *path, size_t *size);
 void memvfs_set(struct memvfs *m, const char *path, const void *data,
 		size_t size);
+
+/* File attributes. Every file has a mode, owner, group and link count
+ * (new ones: the mode asked for less a umask of 022, the VFS's user, one
+ * link; the count is only a number: no second name exists). The VFS acts
+ * as user uid of group gid (0, 0: root, by default): as another user it
+ * may give a file of its own only its own owner and group (else -EPERM)
+ * and set the mode of its own files only, as POSIX has it. */
+void memvfs_user(struct memvfs *m, uint32_t uid, uint32_t gid);
+/* The attributes of path (links followed): 0 or -ENOENT. */
+int memvfs_attrs(struct memvfs *m, const char *path, struct qvfs_attrs *a);
+void memvfs_set_attrs(struct memvfs *m, const char *path,
+		      const struct qvfs_attrs *a);
+
+/* A symbolic link at link to target (a path as the VFS takes it, not
+ * relative to link's directory): opening and resolving link follow it,
+ * removing link or renaming over it replaces the link itself. */
+void memvfs_symlink(struct memvfs *m, const char *link, const char *target);
+/* What link points to (NULL: not a link). */
+const char *memvfs_readlink(struct memvfs *m, const char *link);
 
 #endif

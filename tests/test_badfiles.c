@@ -67,6 +67,7 @@ static void probe(const uint8_t *img, size_t n, unsigned flags,
 	o.flags = flags;
 	o.node_size = plan.o.node_size;
 	o.cache_size = (size_t)1 << 20;
+	o.auto_compact_ratio = 0; /* memvfs is for one thread */
 	memvfs_set(m, path, img, n);
 	int e = qdb_open_vfs(path, &o, memvfs_vfs(m), &db);
 	if (e) {
@@ -502,6 +503,7 @@ static void big_build(void)
 	o.flags = QUIRE_CREATE;
 	o.node_size = 512;
 	o.cache_size = (size_t)8 << 20;
+	o.auto_compact_ratio = 0; /* memvfs is for one thread */
 	o.checkpoint_ops = 1ul << 30; /* checkpoints where big_commit says */
 	QOK(qdb_open_vfs(path, &o, memvfs_vfs(m), &db));
 	big.state[0] = calloc(BIG_KEYS, sizeof *cur);

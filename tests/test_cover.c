@@ -43,6 +43,7 @@ static void base_header(uint8_t *buf)
 		.history_seq = 1,
 		.total_bytes = OFF + QF_HDR_FIXED,
 		.ckpt_off = OFF,
+		.retain_commits = 1,
 	};
 	memset(buf, 0, QF_HDR_FIXED + 512);
 	qhdr_put(buf, &h);
@@ -63,17 +64,27 @@ struct rule {
 
 static const struct rule rules[] = {
 	{"not a header block", {{4, 1, QB_NODE}}, QUIRE_ECORRUPT},
-	{"block too small", {{8, 4, QF_HDR_FIXED - 1}}, QUIRE_ECORRUPT},
+	{"block too small", {{8, 4, QF_HDR_V1 - 1}}, QUIRE_ECORRUPT},
+	{"version 2 block of a version 1 size",
+	 {{8, 4, QF_HDR_V1}, {120, 8, OFF + QF_HDR_V1}},
+	 QUIRE_ECORRUPT},
 	{"block too large", {{8, 4, QF_HDR_FIXED + QF_META_MAX + 1}},
 	 QUIRE_ECORRUPT},
 	{"bad magic", {{16, 1, 'X'}}, QUIRE_ECORRUPT},
-	{"other version", {{24, 4, QF_VERSION + 1}}, QUIRE_EVERSION},
+	{"other version", {{24, 4, QF_HDR_VERSION + 1}}, QUIRE_EVERSION},
+	{"version 0", {{24, 4, 0}}, QUIRE_EVERSION},
+	{"no commit kept", {{320, 8, 0}}, QUIRE_ECORRUPT},
+	{"reserved field", {{360, 8, 1}}, QUIRE_ECORRUPT},
+	{"out-of-line bytes beyond the raw bytes", {{344, 8, 1}},
+	 QUIRE_ECORRUPT},
+	{"out-of-line values beyond the keys", {{336, 8, 5}, {352, 8, 1}},
+	 QUIRE_ECORRUPT},
 	{"self offset", {{48, 8, OFF + 8}}, QUIRE_ECORRUPT},
 	{"meta length", {{92, 4, 8}}, QUIRE_ECORRUPT},
 	{"total bytes", {{120, 8, OFF}}, QUIRE_ECORRUPT},
 	{"commit start low", {{80, 8, 100}}, QUIRE_ECORRUPT},
 	{"commit start high", {{80, 8, OFF + 8}}, QUIRE_ECORRUPT},
-	{"previous header overlaps", {{72, 8, QF_SUPER_SIZE + 8}},
+	{"previous header overlaps", {{72, 8, QF_SUPER_SIZE + 64}},
 	 QUIRE_ECORRUPT},
 	/* empty roots must be all zero */
 	{"empty root with height", {{140, 2, 1}}, QUIRE_ECORRUPT},
@@ -161,6 +172,15 @@ static void test_header_rules(void **state)
 	assert_int_equal(need, QF_HDR_FIXED + 100);
 	assert_int_equal(qhdr_get(buf, 8, OFF, &h, &need), QUIRE_ECORRUPT);
 	assert_int_equal(need, 0);
+	/* a version 1 header (320 bytes): every commit kept, counts unknown */
+	base_header(buf);
+	poke(buf + 8, 4, QF_HDR_V1);
+	poke(buf + 24, 4, 1);
+	poke(buf + 120, 8, OFF + QF_HDR_V1);
+	qblock_seal(buf, QF_HDR_V1, OFF);
+	assert_int_equal(qhdr_get(buf, QF_HDR_V1, OFF, &h, &need), 0);
+	assert_int_equal(h.retain_commits, QF_KEEP_ALL);
+	assert_int_equal(h.live_raw, QF_RAW_UNKNOWN);
 	/* a header read from another offset fails its checksum */
 	base_header(buf);
 	assert_int_equal(qhdr_get(buf, QF_HDR_FIXED, OFF + 512, &h, &need),

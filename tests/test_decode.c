@@ -431,7 +431,9 @@ static void test_pending_chain(void **state)
 {
 	const char *path = tu_path("dec-pending");
 	quire *db;
-	quire_options o = opts_with(QUIRE_CREATE);
+	/* read(), so that a batch past the end is a short read: in place,
+	 * the header's own checks keep batches inside the file */
+	quire_options o = opts_with(QUIRE_CREATE | QUIRE_NOMMAP);
 	struct memtable *mt;
 	QOK(quire_open(path, &o, &db));
 	put_commit(db, "a", "1", NULL);

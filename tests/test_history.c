@@ -230,6 +230,7 @@ static void db_open(struct run *r)
 	quire_options_init(&o);
 	o.flags = QUIRE_CREATE;
 	o.node_size = 512; /* deep trees from few keys */
+	o.auto_compact_ratio = 0; /* the model keeps every commit */
 	r->ckpt = ckpts[below(r, 4)];
 	o.checkpoint_ops = r->ckpt;
 	ROK(r, qdb_open_vfs(PATH, &o, memvfs_vfs(r->mv), &r->db));
@@ -1143,6 +1144,7 @@ static void test_as_of_race(void **state)
 	o.flags = QUIRE_CREATE | QUIRE_NOSYNC;
 	o.cache_size = (size_t)1 << 20;
 	o.checkpoint_ops = 1;
+	o.auto_compact_ratio = 0; /* every commit stays for AS-OF */
 	QOK(quire_open(path, &o, &db));
 	memset(val, 'v', sizeof val);
 	for (uint64_t i = 0; i < RACE_COMMITS; i++) {

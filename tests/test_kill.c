@@ -193,6 +193,7 @@ static void open_opts(quire_options *o, const struct cfg *c, unsigned flags)
 	o->node_size = c->node_size;
 	o->checkpoint_ops = c->checkpoint_ops;
 	o->cache_size = (size_t)4 << 20;
+	o->auto_compact_ratio = 0; /* it compacts where the child says */
 }
 
 /* Commit forever; the parent's SIGKILL ends it. */

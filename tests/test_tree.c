@@ -67,7 +67,8 @@ static quire *open_new(const char *name, unsigned node_size)
 	quire_options_init(&o);
 	o.flags = QUIRE_CREATE | QUIRE_NOSYNC;
 	o.node_size = node_size;
-	o.checkpoint_ops = 1; /* the tree itself is under test */
+	o.checkpoint_ops = 1; /* the tree itself is under test, */
+	o.auto_compact_ratio = 0; /* not the shape compaction gives it */
 	QOK(quire_open(tu_path(name), &o, &db));
 	return db;
 }

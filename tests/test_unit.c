@@ -96,7 +96,12 @@ static void test_header_roundtrip(void **state)
 			 .total_bytes = 100000 + QF_HDR_FIXED,
 			 .history_seq = 1,
 			 .history_txn = 0,
-			 .ckpt_off = 100000};
+			 .ckpt_off = 100000,
+			 .retain_commits = 3,
+			 .retain_ns = 9,
+			 .live_raw = 500,
+			 .live_ool = 300,
+			 .live_ool_count = 1};
 	h.root[QT_KEYS] = (struct qroot){60000, 600, 1, 3, 600};
 	h.root[QT_COMMITS] = (struct qroot){62000, 200, 1, 7, 200};
 	h.root[QT_SEQ] = (struct qroot){61000, 300, 1, 41, 300};
@@ -111,6 +116,11 @@ static void test_header_roundtrip(void **state)
 	assert_int_equal(g.root[QT_COMMITS].off, 62000);
 	assert_int_equal(g.root[QT_DEAD].off, 0);
 	assert_int_equal(g.ckpt_off, 100000);
+	assert_int_equal(g.retain_commits, 3);
+	assert_int_equal(g.retain_ns, 9);
+	assert_int_equal(g.live_raw, 500);
+	assert_int_equal(g.live_ool, 300);
+	assert_int_equal(g.live_ool_count, 1);
 	assert_memory_equal(g.file_id, h.file_id, QF_FILE_ID);
 	/* found at another offset: refused (a copy inside user data) */
 	assert_int_equal(qhdr_get(buf, sizeof buf, 100001, &g, &need),

@@ -3,10 +3,11 @@
  *
  * The program is linked with -Wl,--wrap= for every system call vfs_unix.c
  * makes (pread, pwrite, pwritev, fdatasync, fsync, ftruncate, fstat, fcntl,
- * open, unlink, rename, renameat2, link, mmap, read, fopen, fread, and
- * calloc for the file object), so the wrappers below can make the n-th
- * call of a kind fail with an errno, move fewer bytes, or run a hook first
- * (another "process" finishing a create while we wait for the lock).
+ * open, unlink, rename, renameat2, link, mmap, read, fopen, fread, fchown,
+ * fchmod, realpath, and calloc for the file object), so the wrappers below
+ * can make the n-th call of a kind fail with an errno, move fewer bytes, or
+ * run a hook first (another "process" finishing a create while we wait for
+ * the lock).
  * Unarmed, they call the real function. The other tests run the library
  * over tests/memvfs.c; this one runs it over the real file system, which
  * reaches the code between the library and the kernel.
@@ -84,13 +85,15 @@
 enum {
 	W_PREAD, W_PWRITE, W_PWRITEV, W_FDATASYNC, W_FSYNC, W_FTRUNCATE,
 	W_FSTAT, W_FCNTL, W_OPEN, W_UNLINK, W_RENAME, W_RENAMEAT2, W_LINK,
-	W_MMAP, W_READ, W_FOPEN, W_FREAD, W_CALLOC, W_N
+	W_MMAP, W_READ, W_FOPEN, W_FREAD, W_CALLOC, W_FCHOWN, W_FCHMOD,
+	W_REALPATH, W_N
 };
 
 static const char *const wname[W_N] = {
 	"pread", "pwrite", "pwritev", "fdatasync", "fsync", "ftruncate",
 	"fstat", "fcntl", "open", "unlink", "rename", "renameat2", "link",
-	"mmap", "read", "fopen", "fread", "calloc"};
+	"mmap", "read", "fopen", "fread", "calloc", "fchown", "fchmod",
+	"realpath"};
 
 struct inj {
 	int on;
@@ -184,6 +187,9 @@ ssize_t __real_read(int fd, void *buf, size_t n);
 FILE *__real_fopen(const char *path, const char *mode);
 size_t __real_fread(void *p, size_t size, size_t n, FILE *fp);
 void *__real_calloc(size_t n, size_t size);
+int __real_fchown(int fd, uid_t uid, gid_t gid);
+int __real_fchmod(int fd, mode_t mode);
+char *__real_realpath(const char *path, char *resolved);
 
 ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off);
 ssize_t __wrap_pwrite(int fd, const void *buf, size_t n, off_t off);
@@ -205,6 +211,9 @@ ssize_t __wrap_read(int fd, void *buf, size_t n);
 FILE *__wrap_fopen(const char *path, const char *mode);
 size_t __wrap_fread(void *p, size_t size, size_t n, FILE *fp);
 void *__wrap_calloc(size_t n, size_t size);
+int __wrap_fchown(int fd, uid_t uid, gid_t gid);
+int __wrap_fchmod(int fd, mode_t mode);
+char *__wrap_realpath(const char *path, char *resolved);
 
 ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off)
 {
@@ -376,6 +385,27 @@ void *__wrap_calloc(size_t n, size_t size)
 		return NULL;
 	}
 	return __real_calloc(n, size);
+}
+
+int __wrap_fchown(int fd, uid_t uid, gid_t gid)
+{
+	return hit(W_FCHOWN, NULL, 0) ? fail_err(W_FCHOWN)
+				      : __real_fchown(fd, uid, gid);
+}
+
+int __wrap_fchmod(int fd, mode_t mode)
+{
+	return hit(W_FCHMOD, NULL, 0) ? fail_err(W_FCHMOD)
+				      : __real_fchmod(fd, mode);
+}
+
+char *__wrap_realpath(const char *path, char *resolved)
+{
+	if (hit(W_REALPATH, path, 0)) {
+		errno = inj[W_REALPATH].err;
+		return NULL;
+	}
+	return __real_realpath(path, resolved);
 }
 
 /* A new boot: another boot id. */
@@ -796,6 +826,219 @@ static void test_methods_clock_boot_random(void **state)
 	arm(W_READ, 0, 1, EINTR);
 	v->random(v, b, 0); /* nothing asked */
 	disarm();
+}
+
+/* attrs, set_owner, set_mode and resolve: what they report, and each
+ * errno of fstat, fchown, fchmod and realpath coming back as -errno. */
+static void test_methods_attrs(void **state)
+{
+	qvfs *v = qvfs_unix();
+	qvfs_file *f;
+	struct qvfs_attrs a;
+	struct stat st;
+	char *path = path_copy("vfs-attrs"), other[4200], sl[4200];
+	char *r = NULL, *want;
+	tu_pathcat(other, sizeof other, path, "-link");
+	tu_pathcat(sl, sizeof sl, path, "-sym");
+	unlink(path);
+	unlink(other);
+	unlink(sl);
+	mode_t old = umask(022);
+	QOK(v->open(v, path, QVFS_CREATE, 0600, &f));
+	umask(old);
+	QOK(f->ops->attrs(f, &a));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(a.mode, 0600);
+	assert_int_equal(a.uid, st.st_uid);
+	assert_int_equal(a.gid, st.st_gid);
+	assert_int_equal(a.nlink, 1);
+	QOK(f->ops->set_mode(f, 0640));
+	QOK(f->ops->set_owner(f, a.uid, a.gid)); /* its own: always allowed */
+	assert_int_equal(link(path, other), 0);
+	QOK(f->ops->attrs(f, &a));
+	assert_int_equal(a.mode, 0640);
+	assert_int_equal(a.nlink, 2);
+	unlink(other);
+	static const int errs[] = {EIO, EPERM, EROFS, EACCES};
+	for (size_t i = 0; i < sizeof errs / sizeof *errs; i++) {
+		arm(W_FSTAT, 0, 1, errs[i]);
+		assert_int_equal(f->ops->attrs(f, &a), -errs[i]);
+		arm(W_FCHOWN, 0, 1, errs[i]);
+		assert_int_equal(f->ops->set_owner(f, 0, 0), -errs[i]);
+		arm(W_FCHMOD, 0, 1, errs[i]);
+		assert_int_equal(f->ops->set_mode(f, 0600), -errs[i]);
+	}
+	disarm();
+	f->ops->close(f);
+
+	/* resolve: links followed, to the canonical name */
+	assert_int_equal(symlink(path, sl), 0);
+	assert_non_null(want = __real_realpath(path, NULL));
+	QOK(v->resolve(v, sl, &r));
+	assert_string_equal(r, want);
+	free(r);
+	QOK(v->resolve(v, path, &r));
+	assert_string_equal(r, want);
+	free(r);
+	free(want);
+	assert_int_equal(v->resolve(v, other, &r), -ENOENT);
+	static const int rerrs[] = {EACCES, ENOMEM, ELOOP, EIO};
+	for (size_t i = 0; i < sizeof rerrs / sizeof *rerrs; i++) {
+		arm(W_REALPATH, 0, 1, rerrs[i]);
+		assert_int_equal(v->resolve(v, sl, &r), -rerrs[i]);
+	}
+	disarm();
+	unlink(sl);
+	QOK(v->remove(v, path));
+	free(path);
+}
+
+/* The bytes of path (NULL: missing) and its size. */
+static uint8_t *slurp(const char *path, size_t *n)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return NULL;
+	assert_int_equal(fstat(fd, &st), 0);
+	uint8_t *p = malloc((size_t)st.st_size + 1);
+	assert_non_null(p);
+	assert_int_equal(pread(fd, p, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	*n = (size_t)st.st_size;
+	return p;
+}
+
+/* A compaction that fails leaves the file as it was: same inode, bytes,
+ * owner, group and mode, and no copy. */
+struct snapshot {
+	struct stat st;
+	uint8_t *bytes;
+	size_t n;
+};
+
+static void take(const char *path, struct snapshot *s)
+{
+	assert_int_equal(stat(path, &s->st), 0);
+	assert_non_null(s->bytes = slurp(path, &s->n));
+}
+
+static void unchanged(const char *path, struct snapshot *s, const char *ctx)
+{
+	struct stat st;
+	char tpath[4300];
+	size_t n;
+	uint8_t *b = slurp(path, &n);
+	assert_int_equal(stat(path, &st), 0);
+	if (st.st_ino != s->st.st_ino || st.st_mode != s->st.st_mode ||
+	    st.st_uid != s->st.st_uid || st.st_gid != s->st.st_gid ||
+	    !b || n != s->n || memcmp(b, s->bytes, n) != 0)
+		fail_msg("%s: the database file changed", ctx);
+	tu_pathcat(tpath, sizeof tpath, path, ".compact");
+	if (file_len(tpath) != -1)
+		fail_msg("%s: %s was left behind", ctx, tpath);
+	free(b);
+	free(s->bytes);
+	s->bytes = NULL;
+}
+
+/* Compaction keeps the file's identity through failing calls: the name
+ * cannot be resolved, the owner cannot be given (QUIRE_EACCES when the
+ * file is another user's; its group's bits dropped when only the group
+ * cannot be given), the mode cannot be set, the attributes cannot be
+ * read. Giving an owner needs root: without it those parts are skipped
+ * (the memvfs cases of test_identity simulate them). */
+static void test_compact_identity(void **state)
+{
+	char *path = path_copy("vfs-ident");
+	struct snapshot snap;
+	struct stat st;
+	quire *db;
+	int e;
+	uint64_t n;
+	remove_all(path);
+	QOK(open_db(path, QUIRE_CREATE, &db));
+	put_commit(db, "a", "1");
+	put_commit(db, "a", "2");
+	assert_int_equal(chmod(path, 0640), 0);
+
+	/* resolving the name fails (the library's own resolve follows the
+	 * writer gate's, which falls back to the name as given) */
+	take(path, &snap);
+	for (n = 0; n < 6; n++) {
+		arm(W_REALPATH, n, 1, EACCES);
+		e = quire_compact(db, NULL);
+		uint64_t hits = inj[W_REALPATH].hits;
+		disarm();
+		if (e) {
+			assert_int_equal(e, QUIRE_EACCES);
+			msg_names(path, EACCES);
+			break;
+		}
+		assert_int_equal(hits, 1); /* a fallback hit it: compacted */
+		free(snap.bytes);
+		take(path, &snap);
+	}
+	assert_true(n < 6);
+	unchanged(path, &snap, "realpath EACCES");
+
+	/* the mode cannot be set */
+	take(path, &snap);
+	arm(W_FCHMOD, 0, 1, EIO);
+	assert_int_equal(quire_compact(db, NULL), QUIRE_EIO);
+	msg_names(path, EIO);
+	disarm();
+	unchanged(path, &snap, "fchmod EIO");
+	/* the file's attributes cannot be read (the check before copying) */
+	take(path, &snap);
+	arm(W_FSTAT, 0, -1, EIO);
+	e = quire_compact(db, NULL);
+	disarm();
+	assert_int_equal(e, QUIRE_EIO);
+	msg_names(path, EIO);
+	unchanged(path, &snap, "fstat EIO");
+
+	if (geteuid() != 0) {
+		print_message("# not root: the owner and group cases of "
+			      "test_compact_identity are skipped\n");
+	} else {
+		/* another user's file: the owner is given, or, when that
+		 * fails, nothing changes */
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		take(path, &snap);
+		arm(W_FCHOWN, 0, 1, EPERM);
+		assert_int_equal(quire_compact(db, NULL), QUIRE_EACCES);
+		disarm();
+		if (!strstr(quire_errmsg(), "owned by uid 65534"))
+			fail_msg("message does not name the owner: %s",
+				 quire_errmsg());
+		msg_names(path, 0);
+		unchanged(path, &snap, "fchown EPERM, another owner");
+		arm(W_FCHOWN, 0, 1, EIO);
+		assert_int_equal(quire_compact(db, NULL), QUIRE_EIO);
+		disarm();
+		msg_names(path, EIO);
+		QOK(quire_compact(db, NULL));
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_uid, 65534);
+		assert_int_equal(st.st_gid, 65534);
+		assert_int_equal(st.st_mode & 07777, 0640);
+		/* our own file in a group we cannot give: the group's bits go
+		 * with it */
+		assert_int_equal(chown(path, 0, 65534), 0);
+		arm(W_FCHOWN, 0, -1, EPERM); /* at the swap too */
+		QOK(quire_compact(db, NULL));
+		disarm();
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_uid, 0);
+		assert_true(st.st_gid != 65534);
+		assert_int_equal(st.st_mode & 07777, 0600);
+	}
+	put_commit(db, "a", "3");
+	QOK(quire_close(db));
+	expect_key(path, "a", "3");
+	remove_all(path);
+	free(path);
 }
 
 /* io.c over the real file: EINTR and short transfers are finished, zero
@@ -1869,6 +2112,10 @@ static const struct kind kinds[] = {
 	{W_MMAP, "ENOMEM", ENOMEM, 1, 0, 0},
 	{W_FOPEN, "ENOENT", ENOENT, 1, 0, 0},
 	{W_READ, "EIO", EIO, 1, 0, 0},
+	{W_FCHMOD, "EIO", EIO, 0, 0, 0},
+	{W_FCHMOD, "EPERM", EPERM, 0, 0, 0},
+	{W_REALPATH, "EACCES", EACCES, 0, 0, 0},
+	{W_REALPATH, "ENOMEM", ENOMEM, 0, 0, 0},
 };
 
 /* The codes a failing call may return for err. */
@@ -1904,7 +2151,7 @@ static void countdown(void **state)
 	print_message("# clean run: %llu pread %llu pwrite %llu pwritev "
 		      "%llu fdatasync %llu fsync %llu ftruncate %llu fstat "
 		      "%llu fcntl %llu open %llu renameat2 %llu unlink "
-		      "%llu mmap\n",
+		      "%llu mmap %llu fchmod %llu realpath\n",
 		      (unsigned long long)clean_calls[W_PREAD],
 		      (unsigned long long)clean_calls[W_PWRITE],
 		      (unsigned long long)clean_calls[W_PWRITEV],
@@ -1916,7 +2163,10 @@ static void countdown(void **state)
 		      (unsigned long long)clean_calls[W_OPEN],
 		      (unsigned long long)clean_calls[W_RENAMEAT2],
 		      (unsigned long long)clean_calls[W_UNLINK],
-		      (unsigned long long)clean_calls[W_MMAP]);
+		      (unsigned long long)clean_calls[W_MMAP],
+		      (unsigned long long)clean_calls[W_FCHMOD],
+		      (unsigned long long)clean_calls[W_REALPATH]);
+	assert_true(clean_calls[W_FCHMOD] > 0 && clean_calls[W_REALPATH] > 0);
 	assert_true(clean_calls[W_PREAD] > 0 && clean_calls[W_PWRITEV] > 0 &&
 		    clean_calls[W_FDATASYNC] > 0 && clean_calls[W_FSYNC] > 0 &&
 		    clean_calls[W_FTRUNCATE] > 0 && clean_calls[W_RENAMEAT2] > 0);
@@ -2068,6 +2318,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_methods_rename, reset, reset),
 		cmocka_unit_test_setup_teardown(test_methods_sync_dir, reset, reset),
 		cmocka_unit_test_setup_teardown(test_methods_clock_boot_random, reset, reset),
+		cmocka_unit_test_setup_teardown(test_methods_attrs, reset, reset),
+		cmocka_unit_test_setup_teardown(test_compact_identity, reset, reset),
 		cmocka_unit_test_setup_teardown(test_io_loops, reset, reset),
 		cmocka_unit_test_setup_teardown(test_busy, reset, reset),
 		cmocka_unit_test_setup_teardown(test_create_race, reset, reset),

@@ -142,6 +142,7 @@ static int open_db(const struct wl_plan *p, qvfs *vfs, const char *path,
 	o.flags = extra | (p->o.nosync ? QUIRE_NOSYNC : 0);
 	o.node_size = p->o.node_size ? p->o.node_size : 4096;
 	o.cache_size = (size_t)1 << 20;
+	o.auto_compact_ratio = 0; /* replays count every call: no thread */
 	if (p->o.checkpoint_ops)
 		o.checkpoint_ops = p->o.checkpoint_ops;
 	return qdb_open_vfs(path, &o, vfs, db);

@@ -190,6 +190,40 @@ static void print_summary(const struct opts *o, const char *path,
 	       after->garbage_ratio * 100.0, secs, after->history_txn, when);
 }
 
+/* --keep-since naming a commit that does not exist yet (a txn id past the
+ * newest, a time in the future: a typo, or seconds taken for
+ * milliseconds) would keep nothing it names: refused before anything is
+ * done, as quire_compact() refuses it. 0, or the exit status 2. */
+static int check_keep_since(const struct opts *o, const char *path,
+			    const quire_stat *st)
+{
+	const struct point *p = &o->keep_since;
+	char when[ISO_TIME_LEN], now_s[ISO_TIME_LEN];
+	struct timespec ts;
+	if (!o->keep_since.set || !p->v)
+		return 0;
+	if (!p->by_time) {
+		if (p->v <= st->txn_id)
+			return 0;
+		fprintf(stderr, "quire: %s: --keep-since %" PRIu64 ": there is "
+				"no commit %" PRIu64 " yet (the newest is %" PRIu64
+				"); nothing was changed\n",
+			path, p->v, p->v, st->txn_id);
+		return 2;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	/* after the clock was set back, the newest commit is the present */
+	if (p->v <= now || p->v <= st->commit_time_ns)
+		return 0;
+	iso_time(p->v, when, sizeof when);
+	iso_time(now, now_s, sizeof now_s);
+	fprintf(stderr, "quire: %s: --keep-since: %s lies in the future (it is "
+			"%s now); nothing was changed\n",
+		path, when, now_s);
+	return 2;
+}
+
 int cmd_compact(const struct opts *o)
 {
 	const char *path = o->pos[0];
@@ -210,6 +244,10 @@ int cmd_compact(const struct opts *o)
 		return rc;
 	if ((e = newest(db, &before, NULL)) != 0)
 		goto out;
+	if ((rc = check_keep_since(o, path, &before)) != 0) {
+		quire_close(db);
+		return rc;
+	}
 	if (o->has_auto && !(before.garbage_ratio > o->auto_ratio &&
 			     garbage_bytes(&before) >= AUTO_MIN_GARBAGE)) {
 		print_not_needed(o, path, &before);
