@@ -192,8 +192,10 @@ typedef struct quire_options {
 	 *  in memory and make opening after a crash read more. Default 131072,
 	 *  and at the default or above, while automatic compaction is on and
 	 *  the retention policy does not keep every commit, the threshold
-	 *  grows to a quarter of the keys (at most 64 MiB of pending batches)
-	 *  and a checkpoint that would rewrite more than half of a large tree
+	 *  grows to a quarter of the keys (within pending batches of an
+	 *  eighth of the key tree's bytes, or 64 MiB if that is more: the
+	 *  memory pending operations take grows with the data) and a
+	 *  checkpoint that would rewrite more than half of a large tree
 	 *  is left to a background compaction, which writes the tree once, in
 	 *  order, into a file without garbage (README: write amplification).
 	 *  Values below the default are used as given; 1 folds every commit

@@ -583,7 +583,8 @@ static int touched_leaves(quire_txn *txn, uint64_t enough, uint64_t *n)
  * compaction instead of a checkpoint (see commit_write). *err: a failure
  * to find out.
  */
-static int fold_by_compaction(quire_txn *txn, uint64_t threshold, int *err)
+static int fold_by_compaction(quire_txn *txn, uint64_t threshold,
+			      uint64_t bytes, int *err)
 {
 	const quire *db = txn->db;
 	const struct qhdr *h = &txn->snap->h;
@@ -591,7 +592,7 @@ static int fold_by_compaction(quire_txn *txn, uint64_t threshold, int *err)
 	*err = 0;
 	if (db->keep_lock || h->pending_ops >= 2 * threshold ||
 	    h->total_bytes < atomic_load(&((quire *)db)->compact_retry) ||
-	    h->pending_bytes >= 2 * QUIRE_CHECKPOINT_BYTES) /* memory */
+	    h->pending_bytes >= 2 * bytes) /* memory */
 		return 0;
 	if (atomic_load(&((quire *)db)->compacting))
 		return 1; /* one runs: it folds them, go on meanwhile */
@@ -599,6 +600,37 @@ static int fold_by_compaction(quire_txn *txn, uint64_t threshold, int *err)
 	if (enough < 64 || (*err = touched_leaves(txn, enough, &n)) != 0)
 		return 0;
 	return n >= enough;
+}
+
+/* The pending operations that make a checkpoint, and (*bytes) the pending
+ * batch bytes that do; *adapt: whether they grow with the tree and
+ * compactions may fold them (see commit_write). A checkpoint_ops below the
+ * default asks for early checkpoints. */
+static uint64_t fold_threshold(const quire *db, const struct qhdr *h,
+			       int *adapt, uint64_t *bytes)
+{
+	uint64_t threshold = db->opts.checkpoint_ops;
+	*adapt = threshold >= QUIRE_CHECKPOINT_OPS &&
+		 db->opts.auto_compact_ratio > 0 &&
+		 h->retain_commits != QF_KEEP_ALL && !db->keep_lock;
+	*bytes = QUIRE_CHECKPOINT_BYTES;
+	if (!*adapt)
+		return threshold;
+	*bytes = QMAX(*bytes, h->root[QT_KEYS].bytes / 8);
+	return QMAX(threshold, h->key_count / 4);
+}
+
+int commit_fold_at_close(quire *db)
+{
+	struct snap *cur = snap_acquire(db);
+	int adapt;
+	uint64_t bytes, threshold = fold_threshold(db, &cur->h, &adapt, &bytes);
+	int due = adapt &&
+		  (cur->h.pending_ops >= threshold / 2 ||
+		   cur->h.pending_bytes >= bytes / 2) &&
+		  cur->h.total_bytes >= atomic_load(&db->compact_retry);
+	snap_release(cur);
+	return due;
 }
 
 /*
@@ -613,8 +645,12 @@ static int fold_by_compaction(quire_txn *txn, uint64_t threshold, int *err)
  * operations touch, which for random keys in a large tree is about one
  * leaf per operation, whatever the tree's size, and leaves the old leaves
  * as garbage for a compaction to copy the tree once more. So the
- * threshold grows with the tree (a quarter of its keys, within the
- * pending bytes allowed), and where a checkpoint would rewrite more than
+ * threshold grows with the tree (a quarter of its keys, within pending
+ * batches of an eighth of its bytes, or 64 MiB if more: memory for
+ * pending operations stays in proportion to the data, and a compaction
+ * writes the tree again only once per eighth of it written anew: a
+ * bounded number of bytes per operation, whatever the tree's size), and
+ * where a checkpoint would rewrite more than
  * half the tree, a background compaction folds the pending operations
  * instead, writing the tree once, sequentially, into a file without
  * garbage (the next commit of the compaction's own file, later, starts the
@@ -630,18 +666,13 @@ int commit_write(quire_txn *txn, int force_checkpoint)
 	if (!txn->wb->nops && !txn->meta_len && !force_checkpoint &&
 	    !txn->replay_time && !txn->set_retention)
 		return 0;
-	/* a checkpoint_ops below the default asks for early checkpoints */
-	uint64_t threshold = db->opts.checkpoint_ops;
-	int adapt = threshold >= QUIRE_CHECKPOINT_OPS &&
-		    db->opts.auto_compact_ratio > 0 &&
-		    base->retain_commits != QF_KEEP_ALL;
-	if (adapt)
-		threshold = QMAX(threshold, base->key_count / 4);
+	int adapt;
+	uint64_t bytes, threshold = fold_threshold(db, base, &adapt, &bytes);
 	int full = !db->defer_checkpoint &&
 		   (base->pending_ops + txn->wb->nops >= threshold ||
-		    base->pending_bytes >= QUIRE_CHECKPOINT_BYTES);
+		    base->pending_bytes >= bytes);
 	if (full && adapt && !force_checkpoint && !txn->replay_ckpt &&
-	    fold_by_compaction(txn, threshold, &e)) {
+	    fold_by_compaction(txn, threshold, bytes, &e)) {
 		txn->fold = 1; /* quire_commit starts the compaction */
 		full = 0;
 	}

@@ -828,18 +828,14 @@ static void *background(void *arg)
 	return NULL;
 }
 
-/* Whether the file is due for compaction: reclaimable bytes past the
- * ratio (and past the minimum). Looked at again only once the file has
- * grown by a 32nd since the last look: the estimate reads headers. */
-static int auto_due(quire *db)
+int compact_due(quire *db)
 {
-	struct snap *cur = snap_acquire(db); /* the commit just made */
+	quire_txn t;
+	struct snap *cur = snap_acquire(db);
 	uint64_t file = cur->h.total_bytes;
 	snap_release(cur);
-	if (file < atomic_load(&db->auto_next))
+	if (file < atomic_load(&db->compact_retry)) /* one failed of late */
 		return 0;
-	atomic_store(&db->auto_next, file + QMAX(file / 32, AUTO_MIN_GARBAGE / 4));
-	quire_txn t;
 	struct space sp;
 	txn_inner(db, &t);
 	int due = space_account(&t, &sp) == 0 &&
@@ -850,6 +846,19 @@ static int auto_due(quire *db)
 	txn_inner_end(&t);
 	qerr_clear(); /* the caller's commit succeeded */
 	return due;
+}
+
+/* compact_due(), looked at again only once the file has grown by a 32nd
+ * since the last look: the estimate reads headers. */
+static int auto_due(quire *db)
+{
+	struct snap *cur = snap_acquire(db); /* the commit just made */
+	uint64_t file = cur->h.total_bytes;
+	snap_release(cur);
+	if (file < atomic_load(&db->auto_next))
+		return 0;
+	atomic_store(&db->auto_next, file + QMAX(file / 32, AUTO_MIN_GARBAGE / 4));
+	return compact_due(db);
 }
 
 void compact_auto(quire *db, int fold)

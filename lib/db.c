@@ -314,6 +314,15 @@ int quire_close(quire *db)
 	if (atomic_load(&db->ntxn) > 0)
 		return qerr(QUIRE_EBUSY, "%s: transactions are still open",
 			    db->path);
+	/* like SQLite's last connection checkpointing its WAL: leave the
+	 * next reader the tree, not half a checkpoint of pending operations,
+	 * and the file compact if it was due (a background compaction that
+	 * close canceled would not have been; a failure leaves the file as
+	 * it was) */
+	if (qdb_writable(db) == 0 && db->opts.auto_compact_ratio > 0 &&
+	    (commit_fold_at_close(db) || compact_due(db)))
+		quire_compact(db, NULL);
+	qerr_clear();
 	qdb_free(db);
 	return 0;
 }

@@ -264,6 +264,9 @@ void snap_install(quire *db, struct snap *s, const struct qhdr *h,
  * left the pending operations for a compaction to fold, see commit.c);
  * compact_stop() cancels and joins it (quire_close). */
 void compact_auto(quire *db, int fold);
+/* Whether the reclaimable bytes passed opts.auto_compact_ratio (and 1 MiB):
+ * quire_close compacts then rather than leave it to the next writer. */
+int compact_due(quire *db);
 void compact_stop(quire *db);
 
 /* dbfile.c */

@@ -254,6 +254,142 @@ static void find_lt_after(const struct memtable *mt, const void *key,
 	}
 }
 
+static int add_block(struct memtable *mt, const uint8_t *block,
+		     const struct batch_info *bi, int owned);
+
+/* A run of a bulk load: a batch and the position in its key index. */
+struct run {
+	const uint8_t *b;
+	const struct batch_info *bi;
+	uint32_t i;
+	struct brec r; /* its current key's last operation */
+};
+
+/* run a comes before run b: by key, then by batch (older first). */
+static int run_before(const struct run *a, const struct run *b)
+{
+	int c = key_cmp(a->r.key, a->r.klen, b->r.key, b->r.klen);
+	return c < 0 || (c == 0 && a->bi->txn < b->bi->txn);
+}
+
+static void heap_down(struct run **h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		if (l < n && run_before(h[l], h[m]))
+			m = l;
+		if (l + 1 < n && run_before(h[l + 1], h[m]))
+			m = l + 1;
+		if (m == i)
+			return;
+		struct run *t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+/* A node for key at the end of the list (every key so far is smaller). */
+static struct mt_node *append_node(struct memtable *mt, const uint8_t *key,
+				   uint32_t klen)
+{
+	int h = rand_height(mt);
+	struct mt_node *n = arena_alloc(&mt->ar, sizeof *n + h * sizeof n->next[0]);
+	if (!n || table_grow(mt) != 0)
+		return NULL;
+	n->key = key;
+	n->klen = klen;
+	n->hash = hash_of(key, klen);
+	n->height = h;
+	atomic_init(&n->newest, NULL);
+	atomic_init(&n->prev, mt->tail[0]);
+	for (int l = 0; l < h; l++) {
+		atomic_init(&n->next[l], NULL);
+		struct mt_node *p = mt->tail[l] ? mt->tail[l] : mt->head;
+		atomic_store_explicit(&p->next[l], n, memory_order_release);
+		mt->tail[l] = n;
+	}
+	if (h > atomic_load_explicit(&mt->height, memory_order_relaxed))
+		atomic_store_explicit(&mt->height, h, memory_order_relaxed);
+	table_put(atomic_load(&mt->table), n);
+	mt->nkeys++;
+	return n;
+}
+
+int mt_load(struct memtable *mt, const uint8_t *const *blocks,
+	    const struct batch_info *bis, const int *owned, size_t n)
+{
+	struct run *runs = malloc((n ? n : 1) * sizeof *runs);
+	struct run **heap = malloc((n ? n : 1) * sizeof *heap);
+	size_t nh = 0, keys = 0;
+	int e = 0;
+	if (!runs || !heap)
+		e = qerr(QUIRE_ENOMEM, "out of memory");
+	size_t added = 0;
+	for (; !e && added < n; added++) /* oldest first, as commits */
+		if ((e = add_block(mt, blocks[added], &bis[added],
+				   owned[added])) == 0)
+			keys += bis[added].nkeys;
+	for (size_t i = added; i < n; i++) /* not the memtable's */
+		if (owned[i])
+			free((uint8_t *)blocks[i]);
+	if (!e && keys) { /* the table at its size: no growth on the way */
+		size_t cap = 64;
+		while (cap < 2 * keys + 2)
+			cap *= 2;
+		struct mt_table *t = table_new(cap);
+		struct mt_table **v = realloc(mt->old_tables,
+					      (mt->nold + 1) * sizeof *v);
+		if (v)
+			mt->old_tables = v;
+		if (!t || !v) {
+			free(t);
+			e = qerr(QUIRE_ENOMEM, "out of memory");
+		} else {
+			mt->old_tables[mt->nold++] = atomic_load(&mt->table);
+			atomic_store(&mt->table, t);
+		}
+	}
+	for (size_t i = 0; !e && i < n; i++) {
+		runs[i] = (struct run){.b = blocks[i], .bi = &bis[i]};
+		if (bis[i].nkeys) {
+			batch_key(blocks[i], &bis[i], 0, &runs[i].r);
+			heap[nh++] = &runs[i];
+		}
+	}
+	for (size_t i = nh; i-- > 0;)
+		heap_down(heap, nh, i);
+	struct mt_node *node = NULL;
+	while (!e && nh) { /* keys in order; a key's versions oldest first */
+		struct run *r = heap[0];
+		if (!node || key_cmp(node->key, node->klen, r->r.key,
+				     r->r.klen) != 0)
+			node = append_node(mt, r->r.key, r->r.klen);
+		struct mt_ver *v = arena_alloc(&mt->ar, sizeof *v);
+		if (!node || !v) {
+			e = qerr(QUIRE_ENOMEM, "out of memory");
+			break;
+		}
+		v->seq = r->r.seq;
+		v->op = r->r.op;
+		v->v = r->r.v;
+		atomic_init(&v->dead, 0);
+		v->older = atomic_load_explicit(&node->newest,
+						memory_order_relaxed);
+		atomic_store_explicit(&node->newest, v, memory_order_release);
+		if (++r->i < r->bi->nkeys)
+			batch_key(r->b, r->bi, r->i, &r->r);
+		else
+			heap[0] = heap[--nh];
+		heap_down(heap, nh, 0);
+	}
+	if (!e && n)
+		mt->applied_txn = bis[n - 1].txn;
+	free(runs);
+	free(heap);
+	return e;
+}
+
 /* Insert key; prev: the finger of the batch's last insert (see
  * find_lt_after), left pointing at the new node's predecessors. */
 static struct mt_node *insert_node(struct memtable *mt, const uint8_t *key,
@@ -302,19 +438,11 @@ static struct mt_node *insert_node(struct memtable *mt, const uint8_t *key,
 	return n;
 }
 
-int mt_add_batch(struct memtable *mt, const uint8_t *block,
-		 const struct batch_info *bi, int owned)
+/* Append block to the batch array (readers index it while it grows: a
+ * grown array is a copy, the old one stays until the memtable is freed). */
+static int add_block(struct memtable *mt, const uint8_t *block,
+		     const struct batch_info *bi, int owned)
 {
-	if (bi->nkeys > mt->caplast) {
-		struct mt_ver **v = realloc(mt->last, bi->nkeys * sizeof *v);
-		if (!v) {
-			if (owned)
-				free((uint8_t *)block);
-			return qerr(QUIRE_ENOMEM, "out of memory");
-		}
-		mt->last = v;
-		mt->caplast = bi->nkeys;
-	}
 	size_t nb = mt->nblocks;
 	struct mt_block *cur = mt->blocks;
 	if (nb == mt->capblocks) {
@@ -326,8 +454,6 @@ int mt_add_batch(struct memtable *mt, const uint8_t *block,
 			mt->old_blocks = o;
 		if (!v || !o) {
 			free(v);
-			if (owned)
-				free((uint8_t *)block);
 			return qerr(QUIRE_ENOMEM, "out of memory");
 		}
 		for (size_t i = 0; i < nb; i++) {
@@ -347,6 +473,27 @@ int mt_add_batch(struct memtable *mt, const uint8_t *block,
 	cur[nb].owned = owned;
 	atomic_init(&cur[nb].dead, 0);
 	atomic_store(&mt->nblocks, nb + 1); /* after the entry: readers */
+	return 0;
+}
+
+int mt_add_batch(struct memtable *mt, const uint8_t *block,
+		 const struct batch_info *bi, int owned)
+{
+	if (bi->nkeys > mt->caplast) {
+		struct mt_ver **v = realloc(mt->last, bi->nkeys * sizeof *v);
+		if (!v) {
+			if (owned)
+				free((uint8_t *)block);
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		}
+		mt->last = v;
+		mt->caplast = bi->nkeys;
+	}
+	if (add_block(mt, block, bi, owned) != 0) {
+		if (owned)
+			free((uint8_t *)block);
+		return QUIRE_ENOMEM;
+	}
 	mt->undo_txn = mt->applied_txn;
 	mt->nlast = 0;
 	struct mt_node *finger[MAXH] = {NULL}; /* the keys come in order */

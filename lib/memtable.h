@@ -106,6 +106,15 @@ void mt_unlock(struct memtable *mt);
  * (the file's mapping). 0 or QUIRE_ENOMEM. */
 int mt_add_batch(struct memtable *mt, const uint8_t *block,
 		 const struct batch_info *bi, int owned);
+/* Load n verified batches, oldest first, into an empty memtable at once:
+ * the keys of all of them merged in order, so that the list is built
+ * from its end (no searches) and its nodes lie in key order in memory
+ * (scans of a memtable loaded at open read it in order). The memtable
+ * takes what owned[i] says of blocks[i], also on failure. 0 or
+ * QUIRE_ENOMEM. */
+int mt_load(struct memtable *mt, const uint8_t *const *blocks,
+	    const struct batch_info *bis, const int *owned, size_t n);
+
 /* The newest batch's commit failed: make its versions invisible forever. */
 void mt_undo_last(struct memtable *mt);
 

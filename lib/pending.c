@@ -131,7 +131,27 @@ int pending_load(struct qfile *qf, const struct qhdr *h, struct memtable *base,
 			 "%s: the pending batches of commit %llu do not add up "
 			 "to its header",
 			 qf->path, (unsigned long long)h->txn);
-	if (!e) {
+	if (!e && whole) { /* at once, in order */
+		const uint8_t **bs = malloc((n ? n : 1) * sizeof *bs);
+		struct batch_info *bis = malloc((n ? n : 1) * sizeof *bis);
+		int *own = malloc((n ? n : 1) * sizeof *own);
+		if (!bs || !bis || !own) {
+			e = qerr(QUIRE_ENOMEM, "out of memory");
+		} else {
+			for (size_t i = 0; i < n; i++) { /* oldest first */
+				bs[i] = chain[n - 1 - i].b;
+				bis[i] = chain[n - 1 - i].bi;
+				own[i] = chain[n - 1 - i].owned;
+			}
+			mt_lock(mt);
+			e = mt_load(mt, bs, bis, own, n);
+			mt_unlock(mt);
+			n = 0; /* the memtable's now, even on failure */
+		}
+		free(bs);
+		free(bis);
+		free(own);
+	} else if (!e) {
 		mt_lock(mt);
 		while (n && !e) { /* oldest first */
 			n--;

@@ -49,6 +49,11 @@ int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
 
 /* commit.c: commit the write transaction (as a batch or a checkpoint). */
 int commit_write(quire_txn *txn, int force_checkpoint);
+/* Whether a handle that closes should fold its file's pending operations
+ * first (half a checkpoint's worth or more, where compactions fold them):
+ * the readers that open the file next then find the tree, not a large
+ * set of pending operations to load and merge. */
+int commit_fold_at_close(quire *db);
 
 /* Whether txn may be used: not NULL and not ended. Every public call that
  * takes a transaction checks it first (one load and compare). */

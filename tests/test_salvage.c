@@ -99,6 +99,7 @@ static int setup(void **state)
 	o.flags = QUIRE_CREATE | QUIRE_NOSYNC;
 	o.node_size = 512;
 	o.checkpoint_ops = 300;
+	o.auto_compact_ratio = 0; /* older checkpoints stay for salvage */
 	QOK(quire_open(f->path, &o, &db));
 	for (int i = 0; i < 120; i++)
 		commit_random(db, &f->m, 30, &n);

@@ -1,8 +1,10 @@
 /*
  * compact_cmd.c - the quire tool's compact command: quire_compact() with
- * the history to keep taken from the command line, an optional garbage
- * threshold (--auto), a progress bar on a terminal and a summary of what
- * was reclaimed. See quire(1).
+ * the history to keep taken from the command line (or, without --keep-*,
+ * from the file's retention policy), an optional threshold of reclaimable
+ * space (--auto), a progress bar on a terminal and a summary of what was
+ * reclaimed; and the retention command, which shows or sets that policy.
+ * See quire(1).
  */
 #include "config.h"
 
@@ -20,10 +22,10 @@
 #define BAR_INTERVAL_NS 100000000u
 #define BAR_WIDTH 30
 
-/* --auto also wants this much garbage, as auto_compact_ratio does: a small
- * file is mostly its 4 KiB superblock, which counts as garbage, so it would
- * be compacted again on every run. */
-#define AUTO_MIN_GARBAGE ((uint64_t)1 << 20)
+/* --auto also wants this much reclaimable, as auto_compact_ratio does: a
+ * small file is mostly its 4 KiB superblock, which counts as reclaimable,
+ * so it would be compacted again on every run. */
+#define AUTO_MIN_RECLAIMABLE ((uint64_t)1 << 20)
 
 struct bar {
 	int drawn;        /* the line holds a bar: end it with a newline */
@@ -135,12 +137,6 @@ static void set_keep_since(quire_compact_options *co, const struct point *p)
 		co->keep_since_txn = p->v;
 }
 
-static uint64_t garbage_bytes(const quire_stat *st)
-{
-	return st->file_bytes > st->live_bytes ? st->file_bytes - st->live_bytes
-					       : 0;
-}
-
 static void print_not_needed(const struct opts *o, const char *path,
 			     const quire_stat *st)
 {
@@ -148,16 +144,18 @@ static void print_not_needed(const struct opts *o, const char *path,
 	if (o->json) {
 		printf("{\"path\":");
 		json_string(stdout, (const unsigned char *)path, strlen(path));
+		/* garbage_*: the names before reclaimable_bytes, kept */
 		printf(",\"compacted\":false,\"garbage_ratio\":%.6f"
 		       ",\"garbage_bytes\":%" PRIu64 ",\"auto_ratio\":%.6f"
-		       ",\"file_bytes\":%" PRIu64 "}\n",
-		       st->garbage_ratio, garbage_bytes(st), o->auto_ratio,
-		       st->file_bytes);
+		       ",\"file_bytes\":%" PRIu64 ",\"reclaimable_bytes\":%"
+		       PRIu64 "}\n",
+		       st->garbage_ratio, st->reclaimable_bytes, o->auto_ratio,
+		       st->file_bytes, st->reclaimable_bytes);
 		return;
 	}
-	human(garbage_bytes(st), hg, sizeof hg);
-	printf("%s: compaction not needed: garbage %.1f%% (%s); --auto wants "
-	       "more than %.1f%% and at least 1 MiB\n",
+	human(st->reclaimable_bytes, hg, sizeof hg);
+	printf("%s: compaction not needed: reclaimable %.1f%% (%s); --auto "
+	       "wants more than %.1f%% and at least 1 MiB\n",
 	       path, st->garbage_ratio * 100.0, hg, o->auto_ratio * 100.0);
 }
 
@@ -176,16 +174,19 @@ static void print_summary(const struct opts *o, const char *path,
 		       ",\"garbage_ratio_before\":%.6f"
 		       ",\"garbage_ratio_after\":%.6f,\"history_txn\":%" PRIu64
 		       ",\"history_seq\":%" PRIu64 ",\"history_time\":\"%s\""
-		       ",\"history_time_ns\":%" PRIu64 "}\n",
+		       ",\"history_time_ns\":%" PRIu64
+		       ",\"reclaimable_bytes_before\":%" PRIu64
+		       ",\"reclaimable_bytes_after\":%" PRIu64 "}\n",
 		       secs, before->file_bytes, after->file_bytes,
 		       before->garbage_ratio, after->garbage_ratio,
-		       after->history_txn, after->history_seq, when, oldest_ns);
+		       after->history_txn, after->history_seq, when, oldest_ns,
+		       before->reclaimable_bytes, after->reclaimable_bytes);
 		return;
 	}
 	human(before->file_bytes, ha, sizeof ha);
 	human(after->file_bytes, hb, sizeof hb);
-	printf("%s: %s -> %s, garbage %.1f%% -> %.1f%%, %.2f s, oldest commit "
-	       "kept: %" PRIu64 " (%s)\n",
+	printf("%s: %s -> %s, reclaimable %.1f%% -> %.1f%%, %.2f s, oldest "
+	       "commit kept: %" PRIu64 " (%s)\n",
 	       path, ha, hb, before->garbage_ratio * 100.0,
 	       after->garbage_ratio * 100.0, secs, after->history_txn, when);
 }
@@ -248,8 +249,11 @@ int cmd_compact(const struct opts *o)
 		quire_close(db);
 		return rc;
 	}
-	if (o->has_auto && !(before.garbage_ratio > o->auto_ratio &&
-			     garbage_bytes(&before) >= AUTO_MIN_GARBAGE)) {
+	/* garbage_ratio is reclaimable_bytes / file_bytes, reclaimable
+	 * under the stored policy (also when --keep-* ask otherwise) */
+	if (o->has_auto &&
+	    !(before.garbage_ratio > o->auto_ratio &&
+	      before.reclaimable_bytes >= AUTO_MIN_RECLAIMABLE)) {
 		print_not_needed(o, path, &before);
 		goto out;
 	}
@@ -263,6 +267,149 @@ int cmd_compact(const struct opts *o)
 	bar_end(&bar, e);
 	if (!e && (e = newest(db, &after, &oldest_ns)) == 0)
 		print_summary(o, path, &before, &after, oldest_ns, secs);
+out:
+	rc = e ? fail(path, e) : output_done();
+	quire_close(db);
+	return rc;
+}
+
+/* ---- retention: the policy compact obeys ----------------------------- */
+
+int parse_duration(const char *s, uint64_t *ns)
+{
+	uint64_t v = 0, unit = 1000000000u;
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	switch (*s) {
+	case 0:
+		break;
+	case 's':
+		s++;
+		break;
+	case 'm':
+		unit *= 60;
+		s++;
+		break;
+	case 'h':
+		unit *= 3600;
+		s++;
+		break;
+	case 'd':
+		unit *= 86400;
+		s++;
+		break;
+	default:
+		return -1;
+	}
+	if (*s || !v || v > UINT64_MAX / unit)
+		return -1;
+	*ns = v * unit;
+	return 0;
+}
+
+/* ns in the largest unit that divides it, as --keep-for takes it ("36h",
+ * "7d"); a policy set through the library may hold fractions of a second
+ * ("1.5s"). */
+static void duration_text(uint64_t ns, char *buf, size_t n)
+{
+	static const struct {
+		uint64_t ns;
+		char c;
+	} unit[] = {{86400000000000u, 'd'},
+		    {3600000000000u, 'h'},
+		    {60000000000u, 'm'},
+		    {1000000000u, 's'}};
+	for (size_t i = 0; i < sizeof unit / sizeof *unit; i++)
+		if (ns % unit[i].ns == 0) {
+			snprintf(buf, n, "%" PRIu64 "%c", ns / unit[i].ns,
+				 unit[i].c);
+			return;
+		}
+	char frac[16];
+	size_t k = (size_t)snprintf(frac, sizeof frac, "%09" PRIu64,
+				    ns % 1000000000u);
+	while (k > 1 && frac[k - 1] == '0')
+		frac[--k] = 0;
+	snprintf(buf, n, "%" PRIu64 ".%ss", ns / 1000000000u, frac);
+}
+
+void policy_text(const quire_retention *r, char *buf, size_t n)
+{
+	char d[48];
+	if (r->commits == QUIRE_KEEP_ALL) {
+		snprintf(buf, n, "every commit");
+		return;
+	}
+	if (!r->ns) {
+		snprintf(buf, n, "newest %" PRIu64 " commit%s", r->commits,
+			 r->commits == 1 ? "" : "s");
+		return;
+	}
+	duration_text(r->ns, d, sizeof d);
+	snprintf(buf, n, "newest %" PRIu64 " commit%s, and those of the last %s",
+		 r->commits, r->commits == 1 ? "" : "s", d);
+}
+
+void policy_json(FILE *out, const quire_retention *r)
+{
+	int all = r->commits == QUIRE_KEEP_ALL;
+	fprintf(out, ",\"keep_all\":%s,\"keep_last\":", all ? "true" : "false");
+	if (all)
+		fputs("null", out);
+	else
+		fprintf(out, "%" PRIu64, r->commits);
+	fprintf(out, ",\"keep_for_ns\":%" PRIu64, r->ns);
+}
+
+int cmd_retention(const struct opts *o)
+{
+	const char *path = o->pos[0];
+	int set = o->keep_all || o->keep_last || o->keep_for_ns;
+	char text[POLICY_TEXT_LEN];
+	quire_retention r;
+	quire_stat st;
+	quire *db;
+	int e, rc;
+	if (o->npos != 1)
+		return usage("retention needs DB");
+	if (o->keep_all && (o->keep_last || o->keep_for_ns))
+		return bad_arg("--keep-all keeps every commit: it does not "
+			       "combine with --keep-last or --keep-for");
+	/* setting the policy of a file that is not there would only create
+	 * it (a mistyped name, most likely) */
+	if ((rc = open_db(o, path, set ? OPEN_EXISTING : OPEN_READ, &db)) != 0)
+		return rc;
+	if ((e = newest(db, &st, NULL)) != 0)
+		goto out;
+	r = st.retention;
+	if (set) {
+		/* the options given are the whole policy; --keep-for alone
+		 * keeps the newest commit too (one always stays) */
+		r = o->keep_all ? (quire_retention){QUIRE_KEEP_ALL, 0}
+				: (quire_retention){o->keep_last ? o->keep_last
+								  : 1,
+						    o->keep_for_ns};
+		/* the policy in force again would only add an empty commit */
+		if ((r.commits != st.retention.commits ||
+		     r.ns != st.retention.ns) &&
+		    (e = quire_set_retention(db, &r)) != 0)
+			goto out;
+	}
+	if (o->json) {
+		printf("{\"path\":");
+		json_string(stdout, (const unsigned char *)path, strlen(path));
+		policy_json(stdout, &r);
+		printf("}\n");
+	} else {
+		policy_text(&r, text, sizeof text);
+		printf("keep: %s\n", text);
+	}
 out:
 	rc = e ? fail(path, e) : output_done();
 	quire_close(db);

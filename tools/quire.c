@@ -2,15 +2,15 @@
  * quire.c - the quire command-line tool: put, get, del, scan, load, dump,
  * stat, check and salvage on a database file, and the command line itself;
  * the history commands (history, changes, log, diff, and --as-of reads) are
- * in history_cmds.c, compact in compact_cmd.c. See quire(1).
+ * in history_cmds.c, compact and retention in compact_cmd.c. See quire(1).
  *
  * Exit status: 0 success, 1 "no" (key not found, nothing to delete, check
  * found problems, a key without history), 2 error (also a commit that does
  * not exist yet or history compacted away). Errors go to stderr, naming the
  * file and the reason. Reading commands open the file read-only and never
- * create it; writing commands create a missing database (compact does not)
- * and wait up to 10 s for a writer in another process (--no-wait: not at
- * all).
+ * create it; writing commands create a missing database (compact and
+ * retention do not) and wait up to 10 s for a writer in another process
+ * (--no-wait: not at all).
  */
 #include "config.h"
 
@@ -39,7 +39,8 @@ static const char usage_text[] =
 	"  load DB [--batch N]  read TSV (key<TAB>value lines) from stdin;\n"
 	"                       one commit per N lines (default: one in all)\n"
 	"  dump DB              print every key and value as TSV\n"
-	"  stat DB [--json]     figures of the newest commit\n"
+	"  stat DB [--json]     figures of the newest commit: keys, bytes (raw,\n"
+	"                       live, retained history, reclaimable), policy\n"
 	"  check DB             verify everything the newest commit reaches\n"
 	"                       (exit 1 if problems were found)\n"
 	"  salvage DB NEW       copy what is readable of a damaged DB into\n"
@@ -57,22 +58,31 @@ static const char usage_text[] =
 	"                       + KEY VALUE (only in B), - KEY VALUE (only\n"
 	"                       in A), ~ KEY VALUE_A VALUE_B\n"
 	"  compact DB           copy what is still needed into a fresh file\n"
-	"                       and swap it in; only the newest commit stays\n"
-	"                       readable unless --keep-since or --keep-last\n"
-	"                       ask for more\n"
+	"                       and swap it in; the commits the retention\n"
+	"                       policy keeps stay readable (--keep-since,\n"
+	"                       --keep-last: these instead)\n"
+	"  retention DB         print the history retention policy: which\n"
+	"       [--keep-last N] commits compaction (also automatic) keeps\n"
+	"       [--keep-for D]  readable; new files keep the newest only.\n"
+	"       [--keep-all]    With --keep-last, --keep-for or --keep-all:\n"
+	"                       set it (the options are the whole policy)\n"
 	"\n"
 	"options:\n"
 	"  --as-of TXN          get, scan, dump, stat: read commit TXN, or\n"
 	"  --as-of @UNIXTIME    the last one made at or before the time\n"
 	"                       (seconds since 1970, fractions allowed);\n"
 	"                       diff takes A and B in the same forms\n"
-	"  --json               stat, history, changes, log, diff, compact:\n"
-	"                       one JSON object per line\n"
+	"  --json               stat, history, changes, log, diff, compact,\n"
+	"                       retention: one JSON object per line\n"
 	"  --keep-since WHEN    compact: keep every commit from WHEN on (a txn\n"
 	"                       id, or @UNIXTIME: those made at or after it)\n"
-	"  --keep-last N        compact: keep the last N commits (N > 0)\n"
-	"  --auto[=RATIO]       compact only if more than RATIO (default 0.5)\n"
-	"                       of the file, and 1 MiB, is garbage\n"
+	"  --keep-last N        compact: keep the last N commits (N > 0);\n"
+	"                       retention: keep the newest N commits\n"
+	"  --keep-for DURATION  retention: also keep the commits of the last\n"
+	"                       DURATION: seconds, or N with s, m, h or d\n"
+	"  --keep-all           retention: keep every commit\n"
+	"  --auto[=RATIO]       compact only if more than RATIO (default 0.4)\n"
+	"                       of the file, and 1 MiB, is reclaimable\n"
 	"  --quiet              compact: no progress bar\n"
 	"  --meta TEXT          put, del, load: record TEXT with each commit\n"
 	"                       (shown by history)\n"
@@ -86,6 +96,13 @@ static const char usage_text[] =
 	"control or non-UTF-8 bytes as \\xHH.\n"
 	"Exit status: 0 ok, 1 not found / problems, 2 error (also: no such\n"
 	"commit yet, history compacted away).\n";
+
+/* A bad option value or combination: one line saying what is wrong. */
+int bad_arg(const char *why)
+{
+	fprintf(stderr, "quire: %s\n", why);
+	return 2;
+}
 
 int usage(const char *why)
 {
@@ -399,6 +416,78 @@ void iso_time(uint64_t ns, char *buf, size_t n)
 	snprintf(buf + k, n - k, ".%09uZ", (unsigned)(ns % 1000000000u));
 }
 
+static void stat_json(const char *path, const quire_stat *st,
+		      const char *when)
+{
+	printf("{\"path\":");
+	json_string(stdout, (const unsigned char *)path, len(path));
+	/* garbage_ratio: reclaimable_bytes / file_bytes (the name predates
+	 * retention; kept) */
+	printf(",\"txn\":%" PRIu64 ",\"time\":\"%s\",\"time_ns\":%" PRIu64
+	       ",\"keys\":%" PRIu64 ",\"seq\":%" PRIu64
+	       ",\"live_bytes\":%" PRIu64 ",\"file_bytes\":%" PRIu64
+	       ",\"garbage_ratio\":%.6f,\"oplog_bytes\":%" PRIu64
+	       ",\"pending_ops\":%" PRIu64 ",\"pending_bytes\":%" PRIu64
+	       ",\"depth\":%u,\"node_size\":%u",
+	       st->txn_id, when, st->commit_time_ns, st->key_count,
+	       st->next_seq, st->live_bytes, st->file_bytes, st->garbage_ratio,
+	       st->oplog_bytes, st->pending_ops, st->pending_bytes, st->depth,
+	       st->node_size);
+	policy_json(stdout, &st->retention);
+	fputs(",\"raw_bytes\":", stdout);
+	if (st->raw_bytes == UINT64_MAX) /* a quire 0.1 file */
+		fputs("null", stdout);
+	else
+		printf("%" PRIu64, st->raw_bytes);
+	printf(",\"history_bytes\":%" PRIu64 ",\"kept_bytes\":%" PRIu64
+	       ",\"reclaimable_bytes\":%" PRIu64 ",\"pinned_bytes\":%" PRIu64
+	       ",\"history_txn\":%" PRIu64 ",\"history_seq\":%" PRIu64 "}\n",
+	       st->history_bytes, st->kept_bytes, st->reclaimable_bytes,
+	       st->pinned_bytes, st->history_txn, st->history_seq);
+}
+
+/* The space lines say what each figure is: they are read by people
+ * deciding whether to compact or change the policy. */
+static void stat_text(const char *path, const quire_stat *st,
+		      const char *when)
+{
+	char policy[POLICY_TEXT_LEN];
+	policy_text(&st->retention, policy, sizeof policy);
+	printf("file:          %s\n"
+	       "txn:           %" PRIu64 "\n"
+	       "time:          %s\n"
+	       "keys:          %" PRIu64 "\n"
+	       "next seq:      %" PRIu64 "\n"
+	       "keep:          %s\n",
+	       path, st->txn_id, when, st->key_count, st->next_seq, policy);
+	if (st->raw_bytes == UINT64_MAX)
+		printf("raw bytes:     unknown (written by quire 0.1; known "
+		       "after a compaction)\n");
+	else
+		printf("raw bytes:     %" PRIu64 " (keys and values of the live "
+		       "keys)\n",
+		       st->raw_bytes);
+	printf("live bytes:    %" PRIu64 " (what the newest state takes)\n"
+	       "history bytes: %" PRIu64 " (older commits the policy keeps)\n"
+	       "kept bytes:    %" PRIu64 " (what compaction would write)\n"
+	       "file bytes:    %" PRIu64 "\n"
+	       "reclaimable:   %" PRIu64 " bytes, %.1f%% of the file (what "
+	       "compaction would free)\n"
+	       "pinned bytes:  %" PRIu64 " (older files held open by "
+	       "snapshots)\n"
+	       "oplog bytes:   %" PRIu64 "\n"
+	       "pending:       %" PRIu64 " operations, %" PRIu64 " bytes\n"
+	       "depth:         %u\n"
+	       "node size:     %u\n"
+	       "oldest txn:    %" PRIu64 "\n"
+	       "oldest seq:    %" PRIu64 "\n",
+	       st->live_bytes, st->history_bytes, st->kept_bytes,
+	       st->file_bytes, st->reclaimable_bytes, st->garbage_ratio * 100.0,
+	       st->pinned_bytes, st->oplog_bytes, st->pending_ops,
+	       st->pending_bytes, st->depth, st->node_size, st->history_txn,
+	       st->history_seq);
+}
+
 static int cmd_stat(const struct opts *o)
 {
 	const char *path = o->pos[0];
@@ -423,42 +512,11 @@ static int cmd_stat(const struct opts *o)
 	quire_abort(t);
 	quire_close(db);
 	iso_time(st.commit_time_ns, when, sizeof when);
-	if (o->json) {
-		printf("{\"path\":");
-		json_string(stdout, (const unsigned char *)path, len(path));
-		printf(",\"txn\":%" PRIu64 ",\"time\":\"%s\",\"time_ns\":%" PRIu64
-		       ",\"keys\":%" PRIu64 ",\"seq\":%" PRIu64
-		       ",\"live_bytes\":%" PRIu64 ",\"file_bytes\":%" PRIu64
-		       ",\"garbage_ratio\":%.6f,\"oplog_bytes\":%" PRIu64
-		       ",\"pending_ops\":%" PRIu64 ",\"pending_bytes\":%" PRIu64
-		       ",\"depth\":%u,\"node_size\":%u,\"history_txn\":%" PRIu64
-		       ",\"history_seq\":%" PRIu64 "}\n",
-		       st.txn_id, when, st.commit_time_ns, st.key_count,
-		       st.next_seq, st.live_bytes, st.file_bytes,
-		       st.garbage_ratio, st.oplog_bytes, st.pending_ops,
-		       st.pending_bytes, st.depth, st.node_size, st.history_txn,
-		       st.history_seq);
-	} else {
-		printf("file:         %s\n"
-		       "txn:          %" PRIu64 "\n"
-		       "time:         %s\n"
-		       "keys:         %" PRIu64 "\n"
-		       "next seq:     %" PRIu64 "\n"
-		       "live bytes:   %" PRIu64 "\n"
-		       "file bytes:   %" PRIu64 "\n"
-		       "garbage:      %.1f%%\n"
-		       "oplog bytes:  %" PRIu64 "\n"
-		       "pending:      %" PRIu64 " operations, %" PRIu64 " bytes\n"
-		       "depth:        %u\n"
-		       "node size:    %u\n"
-		       "oldest txn:   %" PRIu64 "\n"
-		       "oldest seq:   %" PRIu64 "\n",
-		       path, st.txn_id, when, st.key_count, st.next_seq,
-		       st.live_bytes, st.file_bytes, st.garbage_ratio * 100.0,
-		       st.oplog_bytes, st.pending_ops, st.pending_bytes,
-		       st.depth, st.node_size, st.history_txn, st.history_seq);
-	}
-	return 0;
+	if (o->json)
+		stat_json(path, &st, when);
+	else
+		stat_text(path, &st, when);
+	return output_done();
 }
 
 static void report(void *ctx, uint64_t off, const char *what)
@@ -520,7 +578,9 @@ static int cmd_salvage(const struct opts *o)
 #define TAKES_AS_OF 1u
 #define TAKES_SINCE 2u /* --since and --follow */
 #define TAKES_META 4u
-#define TAKES_KEEP 8u /* --keep-since, --keep-last, --auto, --quiet */
+#define TAKES_COMPACT 8u /* --keep-since, --auto, --quiet */
+#define TAKES_POLICY 16u /* --keep-for, --keep-all */
+#define TAKES_KEEP_LAST 32u
 
 static const struct {
 	const char *name;
@@ -540,7 +600,8 @@ static const struct {
 	{"log", cmd_log, 0},
 	{"diff", cmd_diff, 0},
 	{"salvage", cmd_salvage, 0},
-	{"compact", cmd_compact, TAKES_KEEP},
+	{"compact", cmd_compact, TAKES_COMPACT | TAKES_KEEP_LAST},
+	{"retention", cmd_retention, TAKES_POLICY | TAKES_KEEP_LAST},
 };
 
 /* An option's value: "--opt=value" or the next argument. */
@@ -564,7 +625,7 @@ static int number(const char *s, unsigned long long *out)
 	return errno || *end ? -1 : 0;
 }
 
-/* A garbage ratio in [0, 1), as quire_options.auto_compact_ratio takes:
+/* A ratio in [0, 1), as quire_options.auto_compact_ratio takes:
  * plain decimal only (strtod would also take "inf", hex and spaces). */
 static int ratio(const char *s, double *out)
 {
@@ -580,7 +641,8 @@ int main(int argc, char **argv)
 {
 	struct opts o = {0};
 	int dashdash = 0;
-	const char *keep = NULL; /* a compact option given, for the refusal */
+	/* options given that only some commands take, for the refusal */
+	const char *compact_opt = NULL, *policy_opt = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (dashdash || a[0] != '-' || !a[1]) {
@@ -615,56 +677,69 @@ int main(int argc, char **argv)
 		} else if (OPT("--as-of")) {
 			const char *v = value_of(a, 7, argc, argv, &i);
 			if (!v || parse_point(v, &o.as_of))
-				return usage("--as-of needs a txn id or "
-					     "@UNIXTIME");
+				return bad_arg("--as-of needs a txn id or "
+					       "@UNIXTIME");
 		} else if (OPT("--since")) {
 			/* the largest seq would leave no "next" to wait for */
 			if (number(value_of(a, 7, argc, argv, &i), &o.since) ||
 			    o.since == UINT64_MAX)
-				return usage("--since needs a sequence number");
+				return bad_arg("--since needs a sequence "
+					       "number");
 			o.has_since = 1;
 		} else if (OPT("--meta")) {
 			if (!(o.meta = value_of(a, 6, argc, argv, &i)))
-				return usage("--meta needs a value");
+				return bad_arg("--meta needs a value");
 		} else if (OPT("--prefix")) {
 			if (!(o.prefix = value_of(a, 8, argc, argv, &i)))
-				return usage("--prefix needs a value");
+				return bad_arg("--prefix needs a value");
 		} else if (OPT("--start")) {
 			if (!(o.start = value_of(a, 7, argc, argv, &i)))
-				return usage("--start needs a value");
+				return bad_arg("--start needs a value");
 		} else if (OPT("--end")) {
 			if (!(o.end = value_of(a, 5, argc, argv, &i)))
-				return usage("--end needs a value");
+				return bad_arg("--end needs a value");
 		} else if (OPT("--limit")) {
 			if (number(value_of(a, 7, argc, argv, &i), &o.limit))
-				return usage("--limit needs a number");
+				return bad_arg("--limit needs a number");
 		} else if (OPT("--keep-since")) {
 			const char *v = value_of(a, 12, argc, argv, &i);
 			if (!v || parse_point(v, &o.keep_since))
-				return usage("--keep-since needs a txn id or "
-					     "@UNIXTIME");
-			keep = "--keep-since";
+				return bad_arg("--keep-since needs a txn id or "
+					       "@UNIXTIME");
+			compact_opt = "--keep-since";
 		} else if (OPT("--keep-last")) {
 			if (number(value_of(a, 11, argc, argv, &i),
 				   &o.keep_last) ||
 			    !o.keep_last)
-				return usage("--keep-last needs a number > 0");
-			keep = "--keep-last";
+				return bad_arg("--keep-last needs a number > 0");
+		} else if (OPT("--keep-for")) {
+			const char *v = value_of(a, 10, argc, argv, &i);
+			if (!v || parse_duration(v, &o.keep_for_ns))
+				return bad_arg("--keep-for needs a duration > 0: "
+					       "seconds, or a number with s, m, "
+					       "h or d after it (90, 15m, 7d)");
+			policy_opt = "--keep-for";
+		} else if (strcmp(a, "--keep-all") == 0) {
+			o.keep_all = 1;
+			policy_opt = "--keep-all";
 		} else if (OPT("--auto")) {
-			/* the ratio only after '=': "--auto DB" names the DB */
-			o.auto_ratio = 0.5;
+			/* the ratio only after '=': "--auto DB" names the DB;
+			 * by default the library's own threshold */
+			quire_options qo;
+			quire_options_init(&qo);
+			o.auto_ratio = qo.auto_compact_ratio;
 			if (a[6] == '=' && ratio(a + 7, &o.auto_ratio))
-				return usage("--auto needs a ratio from 0 to "
-					     "below 1, as in --auto=0.5");
+				return bad_arg("--auto needs a ratio from 0 to "
+					       "below 1, as in --auto=0.5");
 			o.has_auto = 1;
-			keep = "--auto";
+			compact_opt = "--auto";
 		} else if (strcmp(a, "--quiet") == 0) {
 			o.quiet = 1;
-			keep = "--quiet";
+			compact_opt = "--quiet";
 		} else if (OPT("--batch")) {
 			if (number(value_of(a, 7, argc, argv, &i), &o.batch) ||
 			    !o.batch)
-				return usage("--batch needs a number > 0");
+				return bad_arg("--batch needs a number > 0");
 		} else {
 			fprintf(stderr, "quire: unknown option %s\n", a);
 			return usage(NULL);
@@ -686,11 +761,19 @@ int main(int argc, char **argv)
 			stray = "--follow";
 		else if (o.meta && !(takes & TAKES_META))
 			stray = "--meta";
-		else if (keep && !(takes & TAKES_KEEP))
-			stray = keep;
+		else if (compact_opt && !(takes & TAKES_COMPACT))
+			stray = compact_opt;
+		else if (policy_opt && !(takes & TAKES_POLICY))
+			stray = policy_opt;
+		else if (o.keep_last && !(takes & TAKES_KEEP_LAST))
+			stray = "--keep-last";
 		if (stray) {
-			fprintf(stderr, "quire: %s does not take %s\n", o.cmd,
-				stray);
+			fprintf(stderr, "quire: %s does not take %s%s\n", o.cmd,
+				stray,
+				stray == policy_opt && takes & TAKES_COMPACT
+					? " (quire retention sets the policy "
+					  "compact obeys)"
+					: "");
 			return usage(NULL);
 		}
 		return commands[c].fn(&o);

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "quire.h"
 
@@ -32,9 +33,13 @@ struct opts {
 	struct point as_of;
 	/* compact */
 	struct point keep_since;
-	unsigned long long keep_last; /* 0: not asked */
+	unsigned long long keep_last; /* 0: not asked (also for retention) */
 	int quiet, has_auto;
-	double auto_ratio;        /* --auto: compact above this garbage ratio */
+	double auto_ratio;        /* --auto: compact above this fraction of
+				   * the file reclaimable */
+	/* retention */
+	int keep_all;
+	uint64_t keep_for_ns;     /* --keep-for: 0 not asked */
 };
 
 /* Room for iso_time()'s "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ". */
@@ -49,6 +54,7 @@ struct opts {
 /* In tools/quire.c. The int-returning ones return an exit status: 0, or 2
  * once the reason was printed on stderr. */
 int usage(const char *why);
+int bad_arg(const char *why); /* one line, no usage text */
 int fail(const char *path, int e);
 int open_db(const struct opts *o, const char *path, int how, quire **db);
 void iso_time(uint64_t ns, char *buf, size_t n);
@@ -65,7 +71,19 @@ int cmd_changes(const struct opts *o);
 int cmd_log(const struct opts *o);
 int cmd_diff(const struct opts *o);
 
-/* In tools/compact_cmd.c. */
+/* In tools/compact_cmd.c: compact, and retention (the policy that
+ * compact obeys). */
 int cmd_compact(const struct opts *o);
+int cmd_retention(const struct opts *o);
+/* Parse a duration: seconds, or a number with s, m, h or d after it;
+ * 0 and *ns, or -1 if malformed, zero or too long. */
+int parse_duration(const char *s, uint64_t *ns);
+/* The policy in words: "newest 3 commits, and those of the last 7d",
+ * "every commit". Room for it: */
+#define POLICY_TEXT_LEN 96
+void policy_text(const quire_retention *r, char *buf, size_t n);
+/* The policy as JSON members: ,"keep_all":B,"keep_last":N|null,
+ * "keep_for_ns":N */
+void policy_json(FILE *out, const quire_retention *r);
 
 #endif
