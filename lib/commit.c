@@ -207,6 +207,7 @@ static int commit_batch(quire_txn *txn)
 				.txn = h.txn,
 				.first_seq = base->next_seq,
 				.time_ns = h.time_ns,
+				.xbytes = xbytes,
 				.off = df_next_offset(db)};
 	uint8_t *block;
 	uint64_t off;
@@ -241,6 +242,75 @@ static int commit_batch(quire_txn *txn)
 	mt_lock(mt);
 	mt_undo_last(mt);
 	mt_unlock(mt);
+	return e;
+}
+
+int commit_copy(quire_txn *txn, const uint8_t *b, const struct batch_info *bi,
+		const struct qhdr *src, const void *meta)
+{
+	quire *db = txn->db;
+	const struct qhdr *base = &txn->snap->h;
+	struct memtable *mt = txn->snap->mt;
+	uint64_t off = df_next_offset(db);
+	struct batch_info nb = *bi;
+	struct qhdr h = *base;
+	int e;
+	if (src->txn != base->txn + 1 || bi->first_seq != base->next_seq ||
+	    bi->xbytes)
+		return qerr(QUIRE_EINVAL, "%s: batch of commit %llu cannot be "
+					  "copied here",
+			    db->path, (unsigned long long)src->txn);
+	uint8_t *block = malloc(bi->size);
+	struct snap *s = snap_alloc();
+	if (!block || !s) {
+		free(block);
+		free(s);
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	}
+	memcpy(block, b, bi->size); /* the same records: only its chain and
+				     * place change */
+	st64(block + 16, base->pending_off);
+	st32(block + 24, base->pending_size);
+	qblock_seal(block, bi->size, off);
+	nb.prev_off = base->pending_off;
+	nb.prev_size = base->pending_size;
+	nb.off = off;
+	mt_lock(mt);
+	e = mt_add_batch(mt, block, &nb, 1); /* mt owns block from here */
+	mt_unlock(mt);
+	if (e) {
+		free(s);
+		return e;
+	}
+	h.txn = src->txn;
+	h.time_ns = src->time_ns;
+	h.meta_len = src->meta_len;
+	h.next_seq = src->next_seq;
+	h.prev_off = base->self_off;
+	h.key_count = src->key_count;
+	h.live_raw = src->live_raw;
+	h.live_ool = src->live_ool;
+	h.live_ool_count = src->live_ool_count;
+	h.retain_commits = src->retain_commits;
+	h.retain_ns = src->retain_ns;
+	h.node_size = db->opts.node_size;
+	if ((e = df_append_block(db, block, bi->size, &off)) == 0) {
+		h.pending_off = off;
+		h.pending_size = bi->size;
+		h.pending_batches++;
+		h.pending_ops += bi->nops;
+		h.pending_bytes += bi->size;
+		h.live_bytes = h.root[QT_KEYS].bytes + h.pending_bytes;
+		if ((e = df_commit(db, &h, meta)) == 0) {
+			snap_install(db, s, &h, mt);
+			return 0;
+		}
+	}
+	free(s);
+	mt_lock(mt);
+	mt_undo_last(mt);
+	mt_unlock(mt);
+	df_rollback(db);
 	return e;
 }
 

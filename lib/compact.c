@@ -487,8 +487,52 @@ static int replay_one(struct compaction *c, quire_txn *src,
 	return quire_commit_with(w, le.meta.data, le.meta.size);
 }
 
+/* The batch of commit txn in src's memtable (a commit since its
+ * checkpoint), NULL if it has none there. */
+static const struct mt_block *batch_of(const quire_txn *src, uint64_t txn)
+{
+	const struct memtable *mt = src->snap->mt;
+	const struct mt_block *b = mt_blocks(mt);
+	size_t lo = 0, hi = atomic_load(&((struct memtable *)mt)->nblocks);
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (b[mid].bi.txn < txn)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < atomic_load(&((struct memtable *)mt)->nblocks) &&
+			       b[lo].bi.txn == txn && !atomic_load(&b[lo].dead)
+		       ? &b[lo]
+		       : NULL;
+}
+
+/* Copy commit txn_id as it is, if it is a batch commit of src's memtable
+ * whose values are all in line: 1 copied, 0 not (replay it), or an error. */
+static int copy_one(struct compaction *c, quire_txn *src, uint64_t txn_id)
+{
+	const struct mt_block *b = batch_of(src, txn_id);
+	quire_log_entry le;
+	struct qhdr h;
+	quire_txn *w;
+	int e;
+	if (!b || b->bi.xbytes || txn_id > src->snap->h.txn)
+		return 0;
+	if ((e = log_commit(src, txn_id, &le, &h)) != 0)
+		return e;
+	if (h.live_raw == QF_RAW_UNKNOWN) /* quire 0.1's: count them anew */
+		return 0;
+	if ((e = quire_begin(c->t, 0, &w)) != 0)
+		return e;
+	e = commit_copy(w, b->b, &b->bi, &h, le.meta.data);
+	quire_abort(w); /* committed (or rolled back) already */
+	return e ? e : 1;
+}
+
 /* Replay the commits of src the new file lacks (with budget_ns, only as
- * many as fit in it); *n: how many. */
+ * many as fit in it); *n: how many. Commits whose batches src's memtable
+ * holds are copied as they are; older ones are made again from the
+ * changes feed. */
 static int replay(struct compaction *c, quire_txn *src, uint64_t budget_ns,
 		  uint64_t *n)
 {
@@ -507,9 +551,21 @@ static int replay(struct compaction *c, quire_txn *src, uint64_t budget_ns,
 	}
 	int e = 0;
 	for (uint64_t t = have + 1; !e && t <= src->snap->h.txn; t++) {
-		if (!feed && (e = quire_changes_open(src, next_seq - 1, &feed)))
+		int copied = c->ckpt_next ? 0 : copy_one(c, src, t);
+		if (copied < 0) {
+			e = copied;
 			break;
-		if ((e = replay_one(c, src, feed, t)) == 0)
+		}
+		if (copied) { /* the feed, if open, is behind now */
+			quire_changes_close(feed);
+			feed = NULL;
+		} else if (!feed &&
+			   (e = quire_changes_open(src, next_seq - 1, &feed))) {
+			break;
+		} else {
+			e = replay_one(c, src, feed, t);
+		}
+		if (!e)
 			e = progress(c, 0);
 		next_seq = c->t->cur_next_seq; /* set by replay_one's commit */
 		if (++*n % 256 == 0)

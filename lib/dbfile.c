@@ -1083,6 +1083,11 @@ uint64_t df_next_offset(quire *db)
 	return db->app.end;
 }
 
+uint64_t df_written(quire *db)
+{
+	return db->app.pos;
+}
+
 int df_append_block(quire *db, const uint8_t *blk, uint32_t size,
 		    uint64_t *off)
 {

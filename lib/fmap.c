@@ -142,6 +142,10 @@ static struct fview *view_new(struct fmap *m, qvfs_file *f, uint64_t need)
 	v->next = atomic_load(&m->view);
 	v->reg = reg_add(m, v->base, len);
 	atomic_store_explicit(&m->view, v, memory_order_release);
+	/* new reads go through v: the older view's pages would count twice
+	 * in the process's resident memory (its pointers stay good) */
+	if (v->next && f->ops->unneeded)
+		f->ops->unneeded(f, v->next->base, v->next->len);
 	return v;
 }
 

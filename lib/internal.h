@@ -284,6 +284,8 @@ int df_writer_begin(quire *db);
 /* Where the next appended block will go (blocks are sealed for their
  * offset). */
 uint64_t df_next_offset(quire *db);
+/* Where the blocks still queued start: those before are in the file. */
+uint64_t df_written(quire *db);
 int df_append_block(quire *db, const uint8_t *blk, uint32_t size,
 		    uint64_t *off);
 int df_append_value(quire *db, const void *val, size_t vlen, uint64_t *off);

@@ -106,6 +106,28 @@ void modify_done(struct modify *m, int committed)
 	m->nodes = NULL;
 	m->replaced = NULL;
 	m->nnodes = m->cap = m->nreplaced = m->capreplaced = 0;
+	m->ndropped = 0;
+}
+
+/* A file read in place needs no copies of the leaves this modification
+ * wrote once they are in the file: free them as the appender writes them
+ * out, so that a checkpoint that rewrites a large tree holds a few
+ * megabytes of them, not the tree. Internal nodes stay (the collapse of
+ * the root looks into them). */
+static void drop_written(struct modify *m)
+{
+	if (!m->db->qf->smap)
+		return;
+	uint64_t written = df_written(m->db);
+	for (; m->ndropped < m->nnodes; m->ndropped++) {
+		uint8_t *b = m->nodes[m->ndropped].buf;
+		if (m->nodes[m->ndropped].off + node_size(b) > written)
+			break;
+		if (node_level(b) == 0) {
+			free(b);
+			m->nodes[m->ndropped].buf = NULL;
+		}
+	}
 }
 
 /* Note that this commit rewrites node n (it will be demoted in the cache). */
@@ -285,6 +307,7 @@ static int write_node(struct modify *m, int tree, unsigned level,
 	m->nodes[m->nnodes].off = off;
 	m->nodes[m->nnodes].keep = 0;
 	m->nodes[m->nnodes++].buf = buf;
+	drop_written(m);
 	if (level == 0 && m->pos)
 		for (size_t i = 0; i < n; i++)
 			if (e[i].mut >= 0)
@@ -548,7 +571,7 @@ int modify_tree(struct modify *m, int tree, const struct qroot *old,
 	/* the last leaf written is the right edge of what changed; an
 	 * append rewrites it next time, so it is worth caching */
 	for (size_t i = m->nnodes; !e && i-- > first;)
-		if (node_level(m->nodes[i].buf) == 0) {
+		if (m->nodes[i].buf && node_level(m->nodes[i].buf) == 0) {
 			m->nodes[i].keep = 1;
 			break;
 		}

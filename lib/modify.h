@@ -39,6 +39,7 @@ struct modify {
 		int keep;         /* cached even if leaves are not */
 	} *nodes;                 /* nodes written, for the cache */
 	size_t nnodes, cap;
+	size_t ndropped;          /* nodes before it are in the file */
 	const uint8_t **replaced; /* old nodes this commit rewrote */
 	size_t nreplaced, capreplaced;
 	/* per tree_modify call */

@@ -68,6 +68,11 @@ struct qvfs_file_ops {
 	 * the file is closed. NULL when not supported or failed: callers
 	 * then read with read(). */
 	const void *(*map)(qvfs_file *f, uint64_t len);
+	/* Optional: the pages of a view from map() in [p, p + len) will not
+	 * be read through it for a while (a larger view replaced it): let
+	 * the process give them up (they stay in the page cache, and a
+	 * later read of them still sees the file). */
+	void (*unneeded)(qvfs_file *f, const void *p, uint64_t len);
 	/* Optional: the bytes [off, off + len) will be read soon (a long
 	 * scan reading in place): start reading them from the disk. */
 	void (*willneed)(qvfs_file *f, uint64_t off, uint64_t len);

@@ -106,6 +106,11 @@ static int u_lock(qvfs_file *f, int op)
 	return 0;
 }
 
+static void u_unneeded(qvfs_file *f, const void *p, uint64_t len)
+{
+	madvise((void *)p, (size_t)len, MADV_DONTNEED);
+}
+
 static void u_willneed(qvfs_file *f, uint64_t off, uint64_t len)
 {
 #ifdef POSIX_FADV_WILLNEED
@@ -193,6 +198,7 @@ static const struct qvfs_file_ops ufile_ops = {
 	.size = u_size,
 	.lock = u_lock,
 	.map = u_map,
+	.unneeded = u_unneeded,
 	.willneed = u_willneed,
 	.identity = u_identity,
 	.close = u_close,

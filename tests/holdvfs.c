@@ -137,6 +137,12 @@ static const void *hf_map(qvfs_file *f, uint64_t len)
 	return IN(f)->ops->map(IN(f), len);
 }
 
+static void hf_unneeded(qvfs_file *f, const void *p, uint64_t len)
+{
+	if (IN(f)->ops->unneeded)
+		IN(f)->ops->unneeded(IN(f), p, len);
+}
+
 static void hf_willneed(qvfs_file *f, uint64_t off, uint64_t len)
 {
 	if (IN(f)->ops->willneed)
@@ -194,6 +200,7 @@ static const struct qvfs_file_ops hfile_ops = {
 	.size = hf_size,
 	.lock = hf_lock,
 	.map = hf_map,
+	.unneeded = hf_unneeded,
 	.willneed = hf_willneed,
 	.identity = hf_identity,
 	.close = hf_close,
