@@ -51,8 +51,9 @@ struct opts {
 #define OPEN_CREATE 1
 #define OPEN_EXISTING 2
 
-/* In tools/quire.c. The int-returning ones return an exit status: 0, or 2
+/* In tools/tool.c. The int-returning ones return an exit status: 0, or 2
  * once the reason was printed on stderr. */
+void help(FILE *out); /* the help text */
 int usage(const char *why);
 int bad_arg(const char *why); /* one line, no usage text */
 int fail(const char *path, int e);

@@ -71,7 +71,7 @@ static void do_header(uint8_t *b, size_t len, uint64_t off, int seal)
 	if (qhdr_get(b, len, off, &h, &need) == 0) {
 		if (h.size > len || h.self_off != off)
 			abort(); /* accepted something it did not check */
-		touch(b + QF_HDR_FIXED, h.meta_len);
+		touch(b + h.size - h.meta_len, h.meta_len); /* v1 or v2 */
 		sink += h.txn + h.next_seq + h.pending_off;
 	} else if (need && need <= len) {
 		abort(); /* asked for more bytes than it needs */
