@@ -17,6 +17,7 @@
 
 #include "crc32c.h"
 #include "error.h"
+#include "file.h"
 #include "io.h"
 #include "oplog.h"
 #include "pending.h"
@@ -293,6 +294,50 @@ static void check_pending(struct chk *c)
 		       (unsigned long long)ops);
 }
 
+/* One commit a slot names must be in the file. */
+static void check_named(struct chk *c, const char *which, uint64_t off,
+			uint64_t txn)
+{
+	struct qhdr h;
+	int e = df_load_header(c->qf, off, &h);
+	if (e == QUIRE_ENOMEM) {
+		c->err = e;
+		return;
+	}
+	if (e == 0 && h.txn == txn)
+		return;
+	report(c, off,
+	       "the slot names %s commit %llu at offset %llu, which the file "
+	       "does not hold (%s): the file was truncated or damaged after "
+	       "that commit; it opens at the last commit that verifies",
+	       which, (unsigned long long)txn, (unsigned long long)off,
+	       e ? quire_errmsg() : "another commit is there");
+}
+
+/* The slots name commits the file must still hold (docs/FORMAT.md
+ * invariant 4): the durable one always, the latest one if the slot was
+ * written in this boot (before a reboot it may name a NOSYNC commit the
+ * crash lost, which is no damage). Opening falls back past a missing
+ * commit; this is where the loss is reported. */
+static void check_slots(struct chk *c)
+{
+	struct qslot s[2];
+	int n;
+	if (df_slot_list(c->qf, s, &n) != 0) {
+		report(c, QF_SLOT0_OFF, "slots: %s", quire_errmsg());
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		if (s[i].durable_off)
+			check_named(c, "durable", s[i].durable_off,
+				    s[i].durable_txn);
+		if (c->db->boot_id && s[i].boot_id == c->db->boot_id &&
+		    s[i].latest_off != s[i].durable_off)
+			check_named(c, "latest", s[i].latest_off,
+				    s[i].latest_txn);
+	}
+}
+
 int quire_check(quire_txn *txn, quire_check_fn fn, void *ctx,
 		uint64_t *problems)
 {
@@ -310,6 +355,7 @@ int quire_check(quire_txn *txn, quire_check_fn fn, void *ctx,
 	check_tree(&c, QT_COMMITS, "commit index");
 	check_tree(&c, QT_DEAD, "tombstone");
 	check_pending(&c);
+	check_slots(&c);
 	uint64_t ckpt = qhdr_ckpt_seq(c.h);
 	if (c.h->root[QT_SEQ].count != ckpt - c.h->history_seq)
 		report(&c, c.h->self_off,

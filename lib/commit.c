@@ -21,46 +21,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "append.h"
 #include "batch.h"
+#include "commit.h"
 #include "error.h"
+#include "file.h"
+#include "lookup.h"
 #include "memtable.h"
 #include "modify.h"
 #include "oplog.h"
+#include "snap.h"
 #include "tree.h"
 #include "txn.h"
 #include "wbuf.h"
-
-int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
-		  uint64_t *seq, int *live, uint32_t *vlen)
-{
-	const struct mt_ver *mv =
-		mt_get(txn->snap->mt, key, klen, txn->snap->h.next_seq);
-	struct lentry le;
-	int e;
-	*seq = 0;
-	*live = 0;
-	if (mv) {
-		*seq = mv->seq;
-		*live = mv->op == WOP_PUT;
-		if (vlen)
-			*vlen = mv->v.len;
-		return 0;
-	}
-	const struct qroot *r = txn->snap->h.root;
-	if ((e = tree_get(txn->snap->qf, &r[QT_KEYS], QT_KEYS, key, klen, &le)) == 0) {
-		*seq = le.meta;
-		*live = 1;
-		if (vlen)
-			*vlen = le.vlen;
-		return 0;
-	}
-	if (e != QUIRE_NOTFOUND)
-		return e;
-	e = tree_get(txn->snap->qf, &r[QT_DEAD], QT_DEAD, key, klen, &le);
-	if (e == 0)
-		*seq = le.meta;
-	return e == QUIRE_NOTFOUND ? 0 : e;
-}
 
 /* The header of the commit txn is making, before its trees change. */
 static void next_header(quire_txn *txn, struct qhdr *h)
@@ -660,11 +633,11 @@ static int fold_by_compaction(quire_txn *txn, uint64_t threshold,
 	const struct qhdr *h = &txn->snap->h;
 	uint64_t tree = h->root[QT_KEYS].bytes, n;
 	*err = 0;
-	if (db->keep_lock || h->pending_ops >= 2 * threshold ||
-	    h->total_bytes < atomic_load(&((quire *)db)->compact_retry) ||
+	if (!db->hooks || h->pending_ops >= 2 * threshold ||
+	    h->total_bytes < db->hooks->retry_floor(db) ||
 	    h->pending_bytes >= 2 * bytes) /* memory */
 		return 0;
-	if (atomic_load(&((quire *)db)->compacting))
+	if (db->hooks->running(db))
 		return 1; /* one runs: it folds them, go on meanwhile */
 	uint64_t enough = tree / 2 / db->opts.node_size;
 	if (enough < 64 || (*err = touched_leaves(txn, enough, &n)) != 0)
@@ -680,9 +653,9 @@ static uint64_t fold_threshold(const quire *db, const struct qhdr *h,
 			       int *adapt, uint64_t *bytes)
 {
 	uint64_t threshold = db->opts.checkpoint_ops;
-	*adapt = threshold >= QUIRE_CHECKPOINT_OPS &&
+	*adapt = threshold >= QUIRE_CHECKPOINT_OPS && db->hooks &&
 		 db->opts.auto_compact_ratio > 0 &&
-		 h->retain_commits != QF_KEEP_ALL && !db->keep_lock;
+		 h->retain_commits != QF_KEEP_ALL;
 	*bytes = QUIRE_CHECKPOINT_BYTES;
 	if (!*adapt)
 		return threshold;
@@ -698,7 +671,7 @@ int commit_fold_at_close(quire *db)
 	int due = adapt &&
 		  (cur->h.pending_ops >= threshold / 2 ||
 		   cur->h.pending_bytes >= bytes / 2) &&
-		  cur->h.total_bytes >= atomic_load(&db->compact_retry);
+		  cur->h.total_bytes >= db->hooks->retry_floor(db);
 	snap_release(cur);
 	return due;
 }

@@ -43,14 +43,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "append.h"
 #include "arena.h"
+#include "commit.h"
+#include "compact.h"
 #include "error.h"
+#include "file.h"
 #include "gate.h"
+#include "handle.h"
 #include "history.h"
 #include "ident.h"
+#include "lookup.h"
 #include "memtable.h"
 #include "modify.h"
 #include "oplog.h"
+#include "recover.h"
+#include "snap.h"
 #include "space.h"
 #include "tree.h"
 #include "txn.h"
@@ -65,9 +73,6 @@
 #define FREE_ROUNDS 3
 #define SLICE_NS 20000000ull
 #define REPORT_BYTES ((uint64_t)1 << 20)
-
-/* The auto_compact_ratio threshold also needs this much garbage. */
-#define AUTO_MIN_GARBAGE ((uint64_t)1 << 20)
 
 struct compaction {
 	quire *db;       /* the database */
@@ -91,7 +96,7 @@ void quire_compact_options_init(quire_compact_options *opts)
 static int progress(struct compaction *c, int force)
 {
 	uint64_t done = df_next_offset(c->t);
-	if (atomic_load(&c->db->closing))
+	if (atomic_load(&c->db->compactor->closing))
 		return qerr(QUIRE_ECANCELED, "%s: compaction canceled: the "
 					     "handle is closing",
 			    c->db->path);
@@ -679,7 +684,7 @@ static int finish(struct compaction *c)
 	/* A writer of another process holds the lock (busy_timeout_ms is the
 	 * callers' patience, not ours): go on copying while it commits. A
 	 * closing handle cancels the wait for this process's writers. */
-	while ((e = writer_acquire_for(db, 0, &db->closing)) == QUIRE_EBUSY) {
+	while ((e = writer_acquire_for(db, 0, &db->compactor->closing)) == QUIRE_EBUSY) {
 		if ((e = quire_begin(db, QUIRE_RDONLY, &src)) == 0)
 			e = replay(c, src, 0, &n);
 		if (src)
@@ -766,7 +771,7 @@ static int run(struct compaction *c)
 		 * slice: it takes the writer locks (in turn with the others:
 		 * the file lock's queue) */
 		held = held && writer_acquire_for(db, SLICE_NS / 1000000,
-						  &db->closing) == 0;
+						  &db->compactor->closing) == 0;
 		qerr_clear();
 		if ((e = quire_begin(db, QUIRE_RDONLY, &src)) == 0)
 			e = replay(c, src, held ? SLICE_NS : 0, &n);
@@ -782,7 +787,7 @@ static int run(struct compaction *c)
 			/* the old file too: on ext4 the final fsync would
 			 * otherwise wait for the writers' unsynced data */
 			if ((e = df_sync(c->t)) != 0 ||
-			    (e = df_sync_data(db)) != 0)
+			    (e = df_fsync(db)) != 0)
 				goto out;
 			synced = 1;
 		}
@@ -849,7 +854,11 @@ int quire_compact(quire *db, const quire_compact_options *opts)
 	if ((e = check_args(db, opts)) != 0)
 		return e;
 	int no = 0;
-	if (!atomic_compare_exchange_strong(&db->compacting, &no, 1))
+	if (!db->compactor)
+		return qerr(QUIRE_EINVAL, "%s: quire_compact: a handle of the "
+					  "library's own",
+			    db->path);
+	if (!atomic_compare_exchange_strong(&db->compactor->running, &no, 1))
 		return qerr(QUIRE_EBUSY, "%s: a compaction of this handle is "
 					 "running",
 			    db->path);
@@ -861,85 +870,7 @@ int quire_compact(quire *db, const quire_compact_options *opts)
 			db->vfs->remove(db->vfs, c.t->path);
 		qdb_free(c.t);
 	}
-	atomic_store(&db->compacting, 0);
+	atomic_store(&db->compactor->running, 0);
 	return e;
 }
 
-/* ---- auto_compact_ratio ------------------------------------------------- */
-
-/* A background compaction that failed (a full disk, a file with several
- * links) is not tried again, nor left to fold pending operations, until
- * the file has grown by a quarter: checkpoints do the folding meanwhile. */
-static void *background(void *arg)
-{
-	quire *db = arg;
-	int e = quire_compact(db, NULL);
-	if (e && e != QUIRE_ECANCELED) {
-		struct snap *cur = snap_acquire(db);
-		uint64_t file = cur->h.total_bytes;
-		snap_release(cur);
-		atomic_store(&db->compact_retry, file + file / 4);
-		atomic_store(&db->auto_next, file + file / 4);
-	}
-	return NULL;
-}
-
-int compact_due(quire *db)
-{
-	quire_txn t;
-	struct snap *cur = snap_acquire(db);
-	uint64_t file = cur->h.total_bytes;
-	snap_release(cur);
-	if (file < atomic_load(&db->compact_retry)) /* one failed of late */
-		return 0;
-	struct space sp;
-	txn_inner(db, &t);
-	int due = space_account(&t, &sp) == 0 &&
-		  sp.reclaimable >= AUTO_MIN_GARBAGE &&
-		  (double)sp.reclaimable >
-			  db->opts.auto_compact_ratio *
-				  (double)t.snap->h.total_bytes;
-	txn_inner_end(&t);
-	qerr_clear(); /* the caller's commit succeeded */
-	return due;
-}
-
-/* compact_due(), looked at again only once the file has grown by a 32nd
- * since the last look: the estimate reads headers. */
-static int auto_due(quire *db)
-{
-	struct snap *cur = snap_acquire(db); /* the commit just made */
-	uint64_t file = cur->h.total_bytes;
-	snap_release(cur);
-	if (file < atomic_load(&db->auto_next))
-		return 0;
-	atomic_store(&db->auto_next, file + QMAX(file / 32, AUTO_MIN_GARBAGE / 4));
-	return compact_due(db);
-}
-
-void compact_auto(quire *db, int fold)
-{
-	if (atomic_load(&db->compacting) || atomic_load(&db->closing) ||
-	    (!fold && !auto_due(db)))
-		return;
-	pthread_mutex_lock(&db->bg_mu);
-	if (db->bg_started && !atomic_load(&db->compacting)) {
-		pthread_join(db->bg, NULL); /* the last one has finished */
-		db->bg_started = 0;
-	}
-	if (!db->bg_started && !atomic_load(&db->closing))
-		db->bg_started = pthread_create(&db->bg, NULL, background, db) == 0;
-	pthread_mutex_unlock(&db->bg_mu);
-}
-
-void compact_stop(quire *db)
-{
-	atomic_store(&db->closing, 1);
-	gate_wake(db->gate); /* it may wait for a writer of this process */
-	pthread_mutex_lock(&db->bg_mu);
-	if (db->bg_started)
-		pthread_join(db->bg, NULL);
-	db->bg_started = 0;
-	pthread_mutex_unlock(&db->bg_mu);
-	atomic_store(&db->closing, 0);
-}

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 
 #include "error.h"
+#include "file.h"
+#include "lookup.h"
 #include "memtable.h"
 #include "tree.h"
 #include "txn.h"

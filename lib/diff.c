@@ -20,6 +20,7 @@
 
 #include "batch.h"
 #include "error.h"
+#include "lookup.h"
 #include "memtable.h"
 #include "tree.h"
 #include "txn.h"

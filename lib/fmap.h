@@ -7,7 +7,7 @@
  * is the cache, shared by every handle and process, with nothing to size
  * and nothing copied. What the mapping cannot give by itself is the
  * integrity promise: every block is checksum-verified before its first use
- * in the process. A bit per 16-byte granule of the file records that the
+ * in the process (invariant 7). A bit per 16-byte granule of the file records that the
  * block starting there was verified (every block is at least 16 bytes
  * long, so no two start in one granule); the bitmap is allocated in large
  * zeroed chunks whose untouched pages cost no memory.

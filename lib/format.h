@@ -149,7 +149,7 @@ struct qsuper {
 };
 
 /* A live slot: where the newest commit is, and the newest one known to be
- * on disk. See dbfile.c for how readers use it. */
+ * on disk. See recover.c for how readers use it. */
 struct qslot {
 	uint64_t latest_off, latest_txn;
 	uint64_t durable_off, durable_txn;

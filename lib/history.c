@@ -21,10 +21,14 @@
 
 #include "batch.h"
 #include "error.h"
+#include "file.h"
 #include "history.h"
+#include "lookup.h"
 #include "memtable.h"
 #include "oplog.h"
 #include "pending.h"
+#include "recover.h"
+#include "snap.h"
 #include "tree.h"
 #include "txn.h"
 

@@ -1,22 +1,8 @@
 /*
- * internal.h - the handle, snapshot and transaction structures, and the
- * functions modules call across each other. Not installed.
- *
- * Module map (one concern each):
- *   vfs_unix.c  operating-system I/O behind struct qvfs
- *   io.c        full-length reads and writes over the VFS
- *   format.c    superblock, slots, commit header encodings
- *   node.c      node layout: verify, search, build
- *   cache.c     shared node cache and epoch reclamation
- *   dbfile.c    opening, recovery, the live slots, appending a commit
- *   tree.c      node loading, lookups and tree cursors
- *   wbuf.c      the write transaction's buffer of pending operations
- *   modify.c    batch copy-on-write modification of a tree
- *   oplog.c     the by-sequence tree's operation records
- *   txn.c       transactions: begin, get, put, del, commit, abort
- *   cursor.c    public cursors (tree merged with the write buffer)
- *   check.c     integrity check
- *   db.c        quire_open/close/sync, options, snapshot publication
+ * internal.h - the handle, snapshot and transaction structures that the
+ * modules share, and the library's constants. Not installed. Each module
+ * declares its functions in its own header; HACKING.md maps the modules
+ * and the one-way layers they form (scripts/layers.sh checks them).
  */
 #ifndef QUIRE_INTERNAL_H
 #define QUIRE_INTERNAL_H
@@ -136,18 +122,25 @@ struct quire {
 	int defer_checkpoint;   /* commits append batches only (the commits
 				 * a compaction copies, see checkpoint_due) */
 
-	/* Compaction (compact.c) */
-	_Atomic int compacting;     /* one at a time per handle */
-	_Atomic int closing;        /* quire_close: cancel the background one */
-	pthread_mutex_t bg_mu;      /* guards bg and bg_started */
-	pthread_t bg;               /* auto_compact_ratio's thread */
-	int bg_started;             /* bg must be joined */
-	_Atomic uint64_t auto_next; /* file size of the next look */
-	_Atomic uint64_t compact_retry; /* no folding by compaction below
-					 * this file size (one failed) */
+	/* The compaction attached by quire_open (autocompact.c), which the
+	 * core reaches only through hooks; both NULL on the library's own
+	 * handles (a compaction's new file, salvage's reader). */
+	const struct compact_hooks *hooks;
+	struct compactor *compactor;
 
 	_Atomic int ntxn;       /* open transactions, for quire_close */
 	struct txn_pool txn_pool; /* ended transactions, for reuse (txn.c) */
+};
+
+/* What the core asks of the compaction attached to a handle. */
+struct compact_hooks {
+	/* After a commit: start a background compaction if one is due, or
+	 * (fold) because the commit left its pending operations to one. */
+	void (*after_commit)(quire *db, int fold);
+	/* Whether one runs on this handle now (it will fold them). */
+	int (*running)(const quire *db);
+	/* No folding by compaction below this file size (one failed). */
+	uint64_t (*retry_floor)(const quire *db);
 };
 
 struct wbuf;
@@ -205,116 +198,9 @@ struct quire_txn {
 /* db.c: quire_open() over another VFS (the tests' fault injector) */
 int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
 		 quire **db);
-/* A handle for the file a compaction of db writes, "<path>.compact":
- * created (or reused), locked and given a superblock with a new file id;
- * it has no commit yet. Closed with qdb_free(). */
-int qdb_open_target(quire *db, quire **out);
-/* 0, or why the handle cannot write: QUIRE_ERDONLY, QUIRE_EFATAL. */
-int qdb_writable(quire *db);
-/* "<path>.compact", malloc'd (NULL: out of memory). */
-char *qdb_target_path(const char *path);
-void qdb_free(quire *db);
-/* txn.c: the handle's pool of ended transactions; init by handle_new(),
- * free by qdb_free() */
-void txn_pool_init(quire *db);
-void txn_pool_free(quire *db);
 /* Read-only open for quire_salvage(): snapshots of a commit whose pending
  * batches are damaged read the trees alone (salvage reads the batches
  * itself). */
 int qdb_open_salvage(const char *path, quire **db);
-
-/* files (db.c): qfile_new() wraps the open file f (one reference, a cache
- * of opts.cache_size; file_id and smap are df_open's to fill). It takes f
- * over: on failure (NULL, out of memory) f is closed. */
-struct qfile *qfile_new(quire *db, qvfs_file *f);
-void qfile_ref(struct qfile *qf);
-void qfile_unref(struct qfile *qf);
-/* QUIRE_EIO with a message: a page of qf's mapping could not be read. */
-int qfile_fault(const struct qfile *qf);
-/* 0, or qfile_fault(): checked after reading in place, since a page that
- * could not be read reads as zeros (fmap.h). */
-static inline int qfile_check(struct qfile *qf)
-{
-	return QUNLIKELY(atomic_load_explicit(&qf->map.failed,
-					      memory_order_relaxed))
-		       ? qfile_fault(qf)
-		       : 0;
-}
-
-/* snapshots (db.c); snap_acquire() pins the newest (NULL before open has
- * found one) */
-struct snap *snap_acquire(quire *db);
-void snap_release(struct snap *s);
-/* Make h the newest commit, reading pending operations from mt (the
- * function takes a reference of its own). */
-int snap_publish(quire *db, const struct qhdr *h, struct memtable *mt);
-/* A snapshot of h (one reference), not published; NULL when out of
- * memory. Takes a reference of mt. */
-struct snap *snap_make(const struct qhdr *h, struct memtable *mt,
-			struct qfile *qf);
-/* Committers allocate the snapshot before the commit becomes durable and
- * install it after, which cannot fail: a commit that reached the disk is
- * never reported as failed. snap_install consumes s. */
-struct snap *snap_alloc(void);
-void snap_install(quire *db, struct snap *s, const struct qhdr *h,
-		  struct memtable *mt);
-
-/* compact.c: after a commit, start a background compaction if the
- * reclaimable bytes passed opts.auto_compact_ratio, or fold (the commit
- * left the pending operations for a compaction to fold, see commit.c);
- * compact_stop() cancels and joins it (quire_close). */
-void compact_auto(quire *db, int fold);
-/* Whether the reclaimable bytes passed opts.auto_compact_ratio (and 1 MiB):
- * quire_close compacts then rather than leave it to the next writer. */
-int compact_due(quire *db);
-void compact_stop(quire *db);
-
-/* dbfile.c */
-/* The writer locks: this process's gate of the file, then the file's
- * writer lock (which another process may hold: waited for timeout_ms at
- * most, negative forever). A nonzero *cancel (may be NULL) ends a wait for
- * the gate with QUIRE_ECANCELED; gate_wake() makes waiters look at it. */
-int writer_acquire_for(quire *db, int timeout_ms, _Atomic int *cancel);
-/* writer_acquire_for() with busy_timeout_ms, for a write transaction. */
-int writer_acquire(quire *db);
-void writer_release(quire *db);
-int df_open(quire *db);
-int df_refresh(quire *db);
-int df_writer_begin(quire *db);
-/* Where the next appended block will go (blocks are sealed for their
- * offset). */
-uint64_t df_next_offset(quire *db);
-/* Where the blocks still queued start: those before are in the file. */
-uint64_t df_written(quire *db);
-int df_append_block(quire *db, const uint8_t *blk, uint32_t size,
-		    uint64_t *off);
-int df_append_value(quire *db, const void *val, size_t vlen, uint64_t *off);
-/* Append the header h (and meta_len bytes of meta) and make the commit
- * durable and visible. h->ckpt_off 0 means "this header". */
-int df_commit(quire *db, struct qhdr *h, const void *meta);
-/* Read and verify the header at off. df_header() reads a header a
- * committed header reaches (its predecessor, checkpoint, a commit index
- * entry) in place when the file is mapped; df_load_header() always reads
- * with read(): for headers only a slot names, which may lie past the end
- * of a damaged file, and for check and salvage. */
-int df_header(struct qfile *qf, uint64_t off, struct qhdr *h);
-int df_load_header(struct qfile *qf, uint64_t off, struct qhdr *h);
-void df_rollback(quire *db);
-int df_sync(quire *db);
-int df_flush(quire *db);
-/* qdb_open_target()'s file work (dbfile.c). */
-int df_create_target(quire *t);
-/* fdatasync the file, as a commit would (a failure poisons the handle). */
-int df_sync_data(quire *db);
-/* Rewrite the current slot with flags (QF_SLOT_SUPERSEDED or 0); the
- * writer locks are held. */
-int df_mark(quire *db, uint32_t flags);
-
-int df_stale(quire *db);
-/* Whether the file holds a newer commit than cur (or was replaced). */
-int df_stale_snap(const struct snap *cur);
-int df_read(struct qfile *qf, void *buf, size_t n, uint64_t off,
-	    const char *what);
-
 
 #endif

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "append.h"
 #include "error.h"
 #include "modify.h"
 #include "tree.h"

@@ -15,6 +15,7 @@
 
 #include "batch.h"
 #include "error.h"
+#include "file.h"
 #include "memtable.h"
 #include "pending.h"
 #include "util.h"

@@ -26,6 +26,8 @@
 #include <string.h>
 
 #include "error.h"
+#include "file.h"
+#include "lookup.h"
 #include "pending.h"
 #include "tree.h"
 #include "txn.h"

@@ -17,6 +17,7 @@
 #include "config.h"
 
 #include "error.h"
+#include "file.h"
 #include "history.h"
 #include "space.h"
 #include "txn.h"
@@ -183,5 +184,48 @@ int space_account(quire_txn *txn, struct space *sp)
 	sp->kept = (uint64_t)(kept + history);
 	sp->reclaimable =
 		h->total_bytes > sp->kept ? h->total_bytes - sp->kept : 0;
+	return 0;
+}
+
+int quire_txn_stat(quire_txn *txn, quire_stat *st)
+{
+	qerr_clear();
+	if (!txn_usable(txn))
+		return txn_unusable(txn, "quire_txn_stat");
+	if (!st)
+		return qerr(QUIRE_EINVAL, "quire_txn_stat: bad arguments");
+	const struct qhdr *h = &txn->snap->h;
+	struct space sp;
+	uint64_t pbytes, ptxn, ptime, now = txn->db->vfs->now_ns(txn->db->vfs);
+	int e = space_account(txn, &sp);
+	if (e)
+		return e;
+	txn_pinned(txn->db, &pbytes, &ptxn, &ptime);
+	*st = (quire_stat){
+		.txn_id = h->txn,
+		.commit_time_ns = h->time_ns,
+		.next_seq = h->next_seq,
+		.key_count = h->key_count,
+		.live_bytes = h->live_bytes,
+		.oplog_bytes = h->root[QT_SEQ].bytes,
+		.file_bytes = h->total_bytes,
+		.depth = h->root[QT_KEYS].height,
+		.node_size = h->node_size,
+		.pending_ops = h->pending_ops,
+		.pending_bytes = h->pending_bytes,
+		.garbage_ratio = h->total_bytes ? (double)sp.reclaimable /
+							 (double)h->total_bytes
+						: 0.0,
+		.history_txn = h->history_txn,
+		.history_seq = h->history_seq,
+		.retention = {h->retain_commits, h->retain_ns},
+		.raw_bytes = h->live_raw,
+		.kept_bytes = sp.kept,
+		.history_bytes = sp.history,
+		.reclaimable_bytes = sp.reclaimable,
+		.pinned_bytes = pbytes,
+		.pinned_txn = ptxn,
+		.pinned_age_ns = ptxn && now > ptime ? now - ptime : 0,
+	};
 	return 0;
 }

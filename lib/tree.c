@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "error.h"
+#include "file.h"
 #include "nindex.h"
 #include "tree.h"
 

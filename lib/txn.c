@@ -13,8 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "append.h"
+#include "commit.h"
 #include "error.h"
+#include "file.h"
+#include "lookup.h"
 #include "memtable.h"
+#include "recover.h"
+#include "snap.h"
 #include "space.h"
 #include "tree.h"
 #include "txn.h"
@@ -250,125 +256,6 @@ uint64_t quire_txn_id(const quire_txn *txn)
 	return txn->snap->h.txn + (txn->write ? 1 : 0);
 }
 
-int quire_txn_stat(quire_txn *txn, quire_stat *st)
-{
-	qerr_clear();
-	if (!txn_usable(txn))
-		return txn_unusable(txn, "quire_txn_stat");
-	if (!st)
-		return qerr(QUIRE_EINVAL, "quire_txn_stat: bad arguments");
-	const struct qhdr *h = &txn->snap->h;
-	struct space sp;
-	uint64_t pbytes, ptxn, ptime, now = txn->db->vfs->now_ns(txn->db->vfs);
-	int e = space_account(txn, &sp);
-	if (e)
-		return e;
-	txn_pinned(txn->db, &pbytes, &ptxn, &ptime);
-	*st = (quire_stat){
-		.txn_id = h->txn,
-		.commit_time_ns = h->time_ns,
-		.next_seq = h->next_seq,
-		.key_count = h->key_count,
-		.live_bytes = h->live_bytes,
-		.oplog_bytes = h->root[QT_SEQ].bytes,
-		.file_bytes = h->total_bytes,
-		.depth = h->root[QT_KEYS].height,
-		.node_size = h->node_size,
-		.pending_ops = h->pending_ops,
-		.pending_bytes = h->pending_bytes,
-		.garbage_ratio = h->total_bytes ? (double)sp.reclaimable /
-							 (double)h->total_bytes
-						: 0.0,
-		.history_txn = h->history_txn,
-		.history_seq = h->history_seq,
-		.retention = {h->retain_commits, h->retain_ns},
-		.raw_bytes = h->live_raw,
-		.kept_bytes = sp.kept,
-		.history_bytes = sp.history,
-		.reclaimable_bytes = sp.reclaimable,
-		.pinned_bytes = pbytes,
-		.pinned_txn = ptxn,
-		.pinned_age_ns = ptxn && now > ptime ? now - ptime : 0,
-	};
-	return 0;
-}
-
-/* Whether the bytes at off are the value block of size bytes an entry
- * names: a verified one (full), or one verified before (its header). */
-static int value_ok(quire *db, const uint8_t *p, size_t size, uint64_t off,
-		    int full)
-{
-	struct qblock b;
-	qblock_get(p, &b);
-	if (b.type == QB_VALUE && b.size == size &&
-	    (!full || qblock_crc_ok(p, b.size, off)))
-		return 0;
-	return qerr(QUIRE_ECORRUPT, "%s: value block at offset %llu: %s",
-		    db->path, (unsigned long long)off,
-		    b.type != QB_VALUE || b.size != size
-			    ? "not the value its entry describes"
-			    : "checksum mismatch");
-}
-
-int txn_read_value(quire_txn *txn, uint64_t off, uint32_t vlen,
-		   struct vbuf **list, const void **out)
-{
-	struct qfile *qf = txn->snap->qf;
-	size_t size = QF_BLOCK_HDR + (size_t)vlen;
-	const uint8_t *p = qf->smap ? fmap_at(&qf->map, qf->f, off, size) : NULL;
-	int e;
-	if (p) { /* in place: verified at its first use in the process */
-		int marked = fmap_marked(&qf->map, off);
-		e = value_ok(txn->db, p, size, off, !marked);
-		if (qfile_check(qf))
-			e = qfile_fault(qf); /* the cause of any damage seen */
-		if (!e) {
-			/* a write transaction's own value is not committed:
-			 * its place may be written again */
-			if (!marked && off < txn->snap->h.total_bytes)
-				fmap_mark(&qf->map, off);
-			*out = p + QF_BLOCK_HDR;
-		}
-		return e;
-	}
-	struct vbuf *vb = malloc(sizeof *vb + size);
-	if (!vb)
-		return qerr(QUIRE_ENOMEM, "out of memory");
-	if ((e = df_read(qf, vb->data, size, off, "value")) == 0)
-		e = value_ok(txn->db, vb->data, size, off, 1);
-	if (e) {
-		free(vb);
-		return e;
-	}
-	vb->next = *list;
-	*list = vb;
-	*out = vb->data + QF_BLOCK_HDR;
-	return 0;
-}
-
-int txn_value(quire_txn *txn, const struct wval *v, struct vbuf **list,
-	      quire_val *out)
-{
-	if (!v->ool) {
-		*out = (quire_val){v->data, v->len};
-		return 0;
-	}
-	/* our own out-of-line value may still sit in the append buffer */
-	int e = txn->write ? df_flush(txn->db) : 0;
-	if (!e)
-		e = txn_read_value(txn, v->ool_off, v->len, list, &out->data);
-	if (!e)
-		out->size = v->len;
-	return e;
-}
-
-int txn_leaf_value(quire_txn *txn, const struct lentry *le,
-		   struct vbuf **list, quire_val *out)
-{
-	struct wval v = {le->val, le->vlen, le->ool, le->ool_off};
-	return txn_value(txn, &v, list, out);
-}
-
 static int check_key(quire_txn *txn, const void *key, size_t klen,
 		     const char *fn)
 {
@@ -381,39 +268,6 @@ static int check_key(quire_txn *txn, const void *key, size_t klen,
 					   "limit of %d",
 			    fn, klen, QUIRE_MAX_KEY_SIZE);
 	return 0;
-}
-
-int txn_lookup(quire_txn *txn, const void *key, size_t klen,
-	       struct wval *v, uint64_t *seq)
-{
-	*seq = 0;
-	if (txn->wb) {
-		struct wnode *n = wbuf_find(txn->wb, key, klen);
-		if (n) {
-			if (n->op == WOP_DEL)
-				return QUIRE_NOTFOUND;
-			*v = n->v;
-			*seq = txn->snap->h.next_seq + n->last;
-			return 0;
-		}
-	}
-	const struct mt_ver *mv =
-		mt_get(txn->snap->mt, key, klen, txn->snap->h.next_seq);
-	if (mv) {
-		if (mv->op == WOP_DEL)
-			return QUIRE_NOTFOUND;
-		*v = mv->v;
-		*seq = mv->seq;
-		return 0;
-	}
-	struct lentry le;
-	int e = tree_get(txn->snap->qf, &txn->snap->h.root[QT_KEYS], QT_KEYS, key,
-			 klen, &le);
-	if (!e) {
-		*v = (struct wval){le.val, le.vlen, le.ool, le.ool_off};
-		*seq = le.meta;
-	}
-	return e;
 }
 
 int quire_get_seq(quire_txn *txn, const void *key, size_t klen,
@@ -556,15 +410,6 @@ int quire_checkpoint(quire *db)
 	return e;
 }
 
-void vbufs_free(struct vbuf **list)
-{
-	while (*list) {
-		struct vbuf *n = (*list)->next;
-		free(*list);
-		*list = n;
-	}
-}
-
 /* End the transaction: what lives on it is detached (it stays allocated
  * until closed) and the struct goes to the pool, marked ended. */
 static void txn_end(quire_txn *txn)
@@ -607,8 +452,8 @@ int quire_commit(quire_txn *txn)
 	quire *db = txn->db;
 	int wrote = txn->write && !e, fold = txn->fold;
 	txn_end(txn);
-	if (wrote && db->opts.auto_compact_ratio > 0)
-		compact_auto(db, fold);
+	if (wrote && db->hooks)
+		db->hooks->after_commit(db, fold);
 	return e;
 }
 

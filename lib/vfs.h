@@ -29,7 +29,7 @@ typedef struct qvfs_file qvfs_file;
 
 /* Lock operations. Every file has two advisory locks: the writer lock,
  * held by the one writer of the file, and the queue lock, held by the
- * writer that waits next (dbfile.c: lock_writer), so that a writer that
+ * writer that waits next (lock.c: lock_queued), so that a writer that
  * commits in a loop cannot take the writer lock back before the others. */
 #define QVFS_LOCK_TRY 1  /* take the writer lock or fail with -EAGAIN */
 #define QVFS_UNLOCK 2
@@ -114,7 +114,7 @@ struct qvfs {
 	void (*sleep_ns)(qvfs *vfs, uint64_t ns);
 	/* An id that differs after every boot of the machine, or 0 if unknown.
 	 * It tells an open whether the page cache may still hold writes that
-	 * never reached the disk (see dbfile.c). */
+	 * never reached the disk (see append.c). */
 	uint64_t (*boot_id)(qvfs *vfs);
 	/* Fill buf with unpredictable bytes (file ids). */
 	void (*random)(qvfs *vfs, void *buf, size_t n);

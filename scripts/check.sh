@@ -22,6 +22,9 @@ run() {
 echo "== normal build"
 run build-check CFLAGS="-O2 -g"
 (cd build-check && make -j"$jobs" distcheck >/dev/null && echo "distcheck: ok")
+# One-way layers (HACKING.md): no cycle between the files of lib/ or tools/.
+sh scripts/layers.sh lib build-check/lib/.libs/*.o
+sh scripts/layers.sh tools build-check/tools/*.o
 
 echo "== ASan + UBSan build"
 san="-fsanitize=address,undefined -fno-sanitize-recover=all"
@@ -35,8 +38,8 @@ run build-check-asan CFLAGS="-O1 -g -fno-omit-frame-pointer $san" \
 # and nothing for TSan. halt_on_error: any report fails the test at once.
 echo "== ThreadSanitizer build (threaded tests)"
 tsan="-fsanitize=thread"
-tsan_tests="tests/test_threads tests/test_history tests/test_compact tests/test_cache
-	tests/test_races tests/test_stress"
+# One line: a newline inside a make variable on the command line ends the recipe.
+tsan_tests="tests/test_threads tests/test_history tests/test_compact tests/test_cache tests/test_races tests/test_stress"
 mkdir -p build-check-tsan
 (cd build-check-tsan &&
 	../configure --enable-werror CFLAGS="-O1 -g $tsan" \

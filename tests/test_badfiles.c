@@ -34,7 +34,8 @@ static const char *path = "/bad.quire";
 static struct wl_plan plan;
 static uint8_t *image;
 static size_t image_size;
-static uint64_t *headers; /* offsets of every commit header */
+static uint64_t *headers; /* offsets of every commit header, newest first */
+static uint64_t *hdr_end;  /* where each one ends */
 static size_t nheaders;
 static uint64_t outcomes[4]; /* open error, read error, state, write ok */
 static void big_build(void);
@@ -55,9 +56,14 @@ static void open_failed_clearly(int e, const char *what)
 		fail_msg("%s: error without a message", what);
 }
 
-/* Open img and classify what happens; fail on anything not allowed. */
-static void probe(const uint8_t *img, size_t n, unsigned flags,
-		  const char *what)
+#define ANY_STATE (-2) /* damage: any committed state, or a clear error */
+#define NO_STATE (-1)  /* nothing committed fits: open must fail clearly */
+
+/* Open img and classify what happens; fail on anything not allowed. want
+ * (not ANY_STATE) is the one outcome allowed: that commit's state, read
+ * without error (a truncated file opens at the last commit it holds). */
+static void probe_want(const uint8_t *img, size_t n, unsigned flags,
+		       int want, const char *what)
 {
 	struct memvfs *m = memvfs_new(plan.o.seed);
 	quire_options o;
@@ -72,11 +78,20 @@ static void probe(const uint8_t *img, size_t n, unsigned flags,
 	int e = qdb_open_vfs(path, &o, memvfs_vfs(m), &db);
 	if (e) {
 		open_failed_clearly(e, what);
+		if (want >= 0)
+			fail_msg("%s: commit %d fits in the file, yet open gave "
+				 "%s (%s)",
+				 what, want, quire_strerror(e), quire_errmsg());
 		outcomes[0]++;
 		memvfs_free(m);
 		return;
 	}
+	if (want == NO_STATE)
+		fail_msg("%s: no commit fits in the file, yet it opened", what);
 	QOK(quire_begin(db, QUIRE_RDONLY, &t));
+	if (want >= 0 && !wl_same(t, &plan.state[want]))
+		fail_msg("%s: does not show commit %d, the last that fits",
+			 what, want);
 	int found = -1;
 	for (int i = plan.o.commits; i >= 0 && found < 0; i--)
 		if (wl_same(t, &plan.state[i]))
@@ -121,6 +136,22 @@ static void probe(const uint8_t *img, size_t n, unsigned flags,
 	memvfs_free(m);
 }
 
+static void probe(const uint8_t *img, size_t n, unsigned flags,
+		  const char *what)
+{
+	probe_want(img, n, flags, ANY_STATE, what);
+}
+
+/* The newest commit whose header ends within the first n bytes (txn k is
+ * headers[nheaders - 1 - k]). */
+static int fits(uint64_t n)
+{
+	for (size_t i = 0; i < nheaders; i++)
+		if (hdr_end[i] <= n)
+			return (int)(nheaders - 1 - i);
+	return NO_STATE;
+}
+
 static int setup(void **state)
 {
 	struct wl_opts o = {.seed = tu_seed(31), .commits = 30, .max_ops = 20,
@@ -148,8 +179,11 @@ static int setup(void **state)
 			       ? s0.latest_off
 			       : s1.latest_off;
 	headers = calloc((size_t)o.commits + 1, sizeof *headers);
+	hdr_end = calloc((size_t)o.commits + 1, sizeof *hdr_end);
 	while (off && nheaders <= (size_t)o.commits &&
 	       qhdr_get(image + off, image_size - off, off, &h, &need) == 0) {
+		assert_int_equal(h.txn, o.commits - (int)nheaders);
+		hdr_end[nheaders] = off + h.size;
 		headers[nheaders++] = off;
 		off = h.prev_off;
 	}
@@ -171,29 +205,44 @@ static int teardown(void **state)
 	big_free();
 	free(image);
 	free(headers);
+	free(hdr_end);
 	return 0;
 }
 
+/* Cut at every commit boundary, inside every header, and every 211 bytes
+ * between: the file opens at exactly the last commit that fits, read-only
+ * and for writing, or (nothing fits) fails clearly. */
 static void test_truncated(void **state)
 {
 	char what[64];
+	size_t probes = 0, opened = 0;
 	for (size_t i = 0; i < nheaders; i++) {
 		uint64_t h = headers[i];
 		uint64_t cuts[] = {h, h + 1, h + QF_HDR_FIXED - 1,
-				   h + QF_HDR_FIXED};
-		for (size_t j = 0; j < 4; j++) {
+				   hdr_end[i] - 1, hdr_end[i], hdr_end[i] + 1};
+		for (size_t j = 0; j < sizeof cuts / sizeof *cuts; j++) {
 			if (cuts[j] > image_size)
 				continue;
+			int want = fits(cuts[j]);
 			snprintf(what, sizeof what, "truncated at %llu",
 				 (unsigned long long)cuts[j]);
-			probe(image, (size_t)cuts[j], QUIRE_RDONLY, what);
-			probe(image, (size_t)cuts[j], 0, what);
+			probe_want(image, (size_t)cuts[j], QUIRE_RDONLY, want,
+				   what);
+			probe_want(image, (size_t)cuts[j], 0, want, what);
+			probes += 2;
+			opened += want >= 0 ? 2 : 0;
 		}
 	}
 	for (size_t cut = 0; cut < image_size; cut += 211) {
 		snprintf(what, sizeof what, "truncated at %zu", cut);
-		probe(image, cut, QUIRE_RDONLY, what);
+		probe_want(image, cut, QUIRE_RDONLY, fits(cut), what);
+		probes++;
+		opened += fits(cut) >= 0;
 	}
+	print_message("# truncations: %zu probes, %zu opened at the last "
+		      "commit that fits\n",
+		      probes, opened);
+	assert_true(probes >= nheaders * 10 && opened >= nheaders * 8);
 }
 
 static void test_bitflips(void **state)
@@ -642,11 +691,15 @@ static int big_read_all(quire_txn *t, int txn, const char *what)
 	return damaged ? 1 : problems ? 2 : 0;
 }
 
+enum { NEWEST_ONLY, OLDER_OK, EXACTLY };
+
 /*
  * Open a damaged copy read-only and read all of it. want is the commit it
- * must show; older_ok allows want - 1 too (the damage lies in the newest
- * commit's own bytes: what a torn tail looks like). new_boot opens it as
- * after a reboot (the slots are no longer authoritative: recovery walks).
+ * must show; OLDER_OK allows want - 1 too (the damage lies in the newest
+ * commit's own bytes: what a torn tail looks like); EXACTLY (a truncated
+ * copy) allows no open error unless want is -1 (nothing fits), and then
+ * requires one. new_boot opens it as after a reboot (the slots are no
+ * longer authoritative: recovery walks).
  */
 static void big_probe(const uint8_t *img, size_t n, int want, int older_ok,
 		      int new_boot, struct tally *ty, const char *what)
@@ -662,6 +715,11 @@ static void big_probe(const uint8_t *img, size_t n, int want, int older_ok,
 	uint64_t writes = memvfs_calls(m, MV_MUTATE);
 	ty->probes++;
 	int e = qdb_open_vfs(path, &o, memvfs_vfs(m), &db);
+	if (older_ok == EXACTLY && (e != 0) != (want < 0))
+		fail_msg("%s: open gave %s (%s), yet %s", what,
+			 quire_strerror(e), e ? quire_errmsg() : "",
+			 want < 0 ? "no commit fits"
+				  : "a commit fits in the file");
 	if (e) {
 		open_failed_clearly(e, what);
 		ty->open_err++;
@@ -674,13 +732,18 @@ static void big_probe(const uint8_t *img, size_t n, int want, int older_ok,
 			ty->read_err++;
 		} else {
 			int txn = (int)quire_txn_id(t);
-			if (txn != want && !(older_ok && txn == want - 1))
+			if (txn != want &&
+			    !(older_ok == OLDER_OK && txn == want - 1))
 				fail_msg("%s: shows commit %d; only %d%s may "
 					 "be shown",
 					 what, txn, want,
-					 older_ok ? " or the one before" : "");
+					 older_ok == OLDER_OK ? " or the one before"
+							      : "");
 			int r = big_read_all(t, txn, what);
 			quire_abort(t);
+			if (older_ok == EXACTLY && r == 1)
+				fail_msg("%s: a truncated copy reported damage "
+					 "in the commit it opened at", what);
 			if (r == 1)
 				ty->read_err++;
 			else if (txn == want)
@@ -818,7 +881,8 @@ static void test_big_truncated(void **state)
 					 "cut at %llu (commit %d)",
 					 (unsigned long long)cut, txn);
 				big_probe(big.img, (size_t)cut,
-					  big_within(cut), 0, boot, &ty, what);
+					  big_within(cut), EXACTLY, boot, &ty,
+					  what);
 			}
 		}
 	}
@@ -827,10 +891,12 @@ static void test_big_truncated(void **state)
 		snprintf(what, sizeof what, "cut at %llu (QUIRE_SEED=%llu)",
 			 (unsigned long long)cut,
 			 (unsigned long long)tu_seed(38));
-		big_probe(big.img, (size_t)cut, big_within(cut), 0, i % 2, &ty,
-			  what);
+		big_probe(big.img, (size_t)cut, big_within(cut), EXACTLY, i % 2,
+			  &ty, what);
 	}
 	tally_print("truncations", &ty);
+	assert_true(ty.probes >= 300 / BIG_SCALE + 8 * (uint64_t)big.ntxn &&
+		    ty.newest > ty.probes / 2);
 }
 
 int main(void)

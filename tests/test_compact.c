@@ -3771,7 +3771,7 @@ static void *compact_thread(void *p)
 
 /* Handles opened before a compaction of another handle write into the new
  * file; one opened after it still takes turns with the compacting handle's
- * writer (HACKING invariant 13) instead of failing. */
+ * writer (docs/FORMAT.md invariant 13) instead of failing. */
 static void test_compact_handles(void **state)
 {
 	(void)state;

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "compact.h"
 #include "gate.h"
 #include "holdvfs.h"
 #include "internal.h"
@@ -76,14 +77,14 @@ static void expect(quire *db, const char *k, const char *v)
 
 /* --- a writer waiting while its handle moves to a compacted file ------- */
 
-struct compactor {
+struct compact_run {
 	quire *db;
 	int rc;
 };
 
 static void *compact_thread(void *arg)
 {
-	struct compactor *c = arg;
+	struct compact_run *c = arg;
 	c->rc = quire_compact(c->db, NULL);
 	return NULL;
 }
@@ -133,7 +134,7 @@ static void test_writer_follows_compaction(void **state)
 	/* C compacts and stops in its directory sync, after the rename,
 	 * holding the old file's writer lock */
 	holdvfs_hold(hc, HV_SYNCDIR);
-	struct compactor cc = {.db = c};
+	struct compact_run cc = {.db = c};
 	pthread_t ct, wt;
 	assert_int_equal(pthread_create(&ct, NULL, compact_thread, &cc), 0);
 	holdvfs_wait_held(hc, HV_SYNCDIR);
@@ -226,7 +227,7 @@ static void test_timeout_across_switch(void **state)
 	put1(c, "a", "1");
 
 	holdvfs_hold(hc, HV_SYNCDIR);
-	struct compactor cc = {.db = c};
+	struct compact_run cc = {.db = c};
 	pthread_t ct, bt;
 	assert_int_equal(pthread_create(&ct, NULL, compact_thread, &cc), 0);
 	holdvfs_wait_held(hc, HV_SYNCDIR);
@@ -318,7 +319,7 @@ static void test_close_with_writer_and_auto_compaction(void **state)
 	 * base) until this thread holds the write transaction */
 	holdvfs_hold(h, HV_SYNC);
 	put1(db, "trigger", "1");
-	assert_true(db->bg_started);
+	assert_true(db->compactor->bg_started);
 	holdvfs_wait_held(h, HV_SYNC);
 	QOK(quire_begin(db, 0, &t)); /* ... which it will wait for */
 	holdvfs_release(h, HV_SYNC);

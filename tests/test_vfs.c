@@ -73,6 +73,7 @@
 
 #include <cmocka.h>
 
+#include "append.h"
 #include "error.h"
 #include "format.h"
 #include "internal.h"

@@ -1,0 +1,146 @@
+/*
+ * autocompact.c - the compaction attached to a handle: a background
+ * compaction once opts.auto_compact_ratio of the file is reclaimable (or
+ * when a commit left its pending operations for a compaction to fold, see
+ * commit.c), its cancellation at close, and a back-off after a failure.
+ *
+ * The core never calls into compaction: quire_open attaches a struct
+ * compactor and the hooks below (struct compact_hooks), and commits call
+ * them. Compaction is built on the core, never the other way round.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "compact.h"
+#include "error.h"
+#include "gate.h"
+#include "snap.h"
+#include "space.h"
+#include "txn.h"
+#include "util.h"
+
+/* The auto_compact_ratio threshold also needs this much garbage. */
+#define AUTO_MIN_GARBAGE ((uint64_t)1 << 20)
+
+/* A background compaction that failed (a full disk, a file with several
+ * links) is not tried again, nor left to fold pending operations, until
+ * the file has grown by a quarter: checkpoints do the folding meanwhile. */
+static void *background(void *arg)
+{
+	quire *db = arg;
+	struct compactor *cp = db->compactor;
+	int e = quire_compact(db, NULL);
+	if (e && e != QUIRE_ECANCELED) {
+		struct snap *cur = snap_acquire(db);
+		uint64_t file = cur->h.total_bytes;
+		snap_release(cur);
+		atomic_store(&cp->retry_floor, file + file / 4);
+		atomic_store(&cp->auto_next, file + file / 4);
+	}
+	return NULL;
+}
+
+int compact_due(quire *db)
+{
+	quire_txn t;
+	struct snap *cur = snap_acquire(db);
+	uint64_t file = cur->h.total_bytes;
+	snap_release(cur);
+	if (file < atomic_load(&db->compactor->retry_floor)) /* one failed */
+		return 0;
+	struct space sp;
+	txn_inner(db, &t);
+	int due = space_account(&t, &sp) == 0 &&
+		  sp.reclaimable >= AUTO_MIN_GARBAGE &&
+		  (double)sp.reclaimable >
+			  db->opts.auto_compact_ratio *
+				  (double)t.snap->h.total_bytes;
+	txn_inner_end(&t);
+	qerr_clear(); /* the caller's commit succeeded */
+	return due;
+}
+
+/* compact_due(), looked at again only once the file has grown by a 32nd
+ * since the last look: the estimate reads headers. */
+static int auto_due(quire *db)
+{
+	struct compactor *cp = db->compactor;
+	struct snap *cur = snap_acquire(db); /* the commit just made */
+	uint64_t file = cur->h.total_bytes;
+	snap_release(cur);
+	if (file < atomic_load(&cp->auto_next))
+		return 0;
+	atomic_store(&cp->auto_next,
+		     file + QMAX(file / 32, AUTO_MIN_GARBAGE / 4));
+	return compact_due(db);
+}
+
+/* The after_commit hook: start the background compaction if it is due,
+ * or asked for to fold (fold). */
+static void after_commit(quire *db, int fold)
+{
+	struct compactor *cp = db->compactor;
+	if (db->opts.auto_compact_ratio <= 0 || atomic_load(&cp->running) ||
+	    atomic_load(&cp->closing) || (!fold && !auto_due(db)))
+		return;
+	pthread_mutex_lock(&cp->bg_mu);
+	if (cp->bg_started && !atomic_load(&cp->running)) {
+		pthread_join(cp->bg, NULL); /* the last one has finished */
+		cp->bg_started = 0;
+	}
+	if (!cp->bg_started && !atomic_load(&cp->closing))
+		cp->bg_started =
+			pthread_create(&cp->bg, NULL, background, db) == 0;
+	pthread_mutex_unlock(&cp->bg_mu);
+}
+
+static int running(const quire *db)
+{
+	return atomic_load(&db->compactor->running);
+}
+
+static uint64_t retry_floor(const quire *db)
+{
+	return atomic_load(&db->compactor->retry_floor);
+}
+
+static const struct compact_hooks hooks = {after_commit, running,
+					   retry_floor};
+
+int compact_attach(quire *db)
+{
+	struct compactor *cp = calloc(1, sizeof *cp);
+	if (!cp)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	pthread_mutex_init(&cp->bg_mu, NULL);
+	db->compactor = cp;
+	db->hooks = &hooks;
+	return 0;
+}
+
+void compact_stop(quire *db)
+{
+	struct compactor *cp = db->compactor;
+	atomic_store(&cp->closing, 1);
+	gate_wake(db->gate); /* it may wait for a writer of this process */
+	pthread_mutex_lock(&cp->bg_mu);
+	if (cp->bg_started)
+		pthread_join(cp->bg, NULL);
+	cp->bg_started = 0;
+	pthread_mutex_unlock(&cp->bg_mu);
+	atomic_store(&cp->closing, 0);
+}
+
+void compact_detach(quire *db)
+{
+	struct compactor *cp = db->compactor;
+	if (!cp)
+		return;
+	compact_stop(db);
+	pthread_mutex_destroy(&cp->bg_mu);
+	free(cp);
+	db->compactor = NULL;
+	db->hooks = NULL;
+}

@@ -1,0 +1,38 @@
+/*
+ * compact.h - the compaction attached to a handle (compact.c runs one,
+ * autocompact.c starts them by itself and stops them at close).
+ */
+#ifndef QUIRE_COMPACT_H
+#define QUIRE_COMPACT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+/* Compaction's state of one handle (db->compactor). */
+struct compactor {
+	_Atomic int running;         /* one compaction at a time per handle */
+	_Atomic int closing;         /* quire_close: cancel the running one */
+	pthread_mutex_t bg_mu;       /* guards bg and bg_started */
+	pthread_t bg;                /* auto_compact_ratio's thread */
+	int bg_started;              /* bg must be joined */
+	_Atomic uint64_t auto_next;  /* file size of the next look */
+	_Atomic uint64_t retry_floor; /* no folding by compaction, and no
+				       * automatic one, below this file size
+				       * (one failed) */
+};
+
+/* Give db a compactor and the core its hooks (quire_open). */
+int compact_attach(quire *db);
+/* Cancel and join the background compaction (quire_close, before it
+ * looks for open transactions: the compaction's would count). */
+void compact_stop(quire *db);
+/* compact_stop(), then free the compactor; nothing if there is none. */
+void compact_detach(quire *db);
+/* Whether the reclaimable bytes passed opts.auto_compact_ratio (and 1 MiB):
+ * quire_close compacts then rather than leave it to the next writer. */
+int compact_due(quire *db);
+
+#endif

@@ -1,0 +1,168 @@
+/*
+ * lookup.c - reading through a transaction: a key's value as the
+ * transaction sees it (its own operations, then the pending operations
+ * of its commit, then the tree), values out of line read in place or into
+ * a buffer, and a key's latest committed operation.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "append.h"
+#include "error.h"
+#include "file.h"
+#include "lookup.h"
+#include "memtable.h"
+#include "tree.h"
+#include "wbuf.h"
+
+/* Whether the bytes at off are the value block of size bytes an entry
+ * names: a verified one (full), or one verified before (its header). */
+static int value_ok(quire *db, const uint8_t *p, size_t size, uint64_t off,
+		    int full)
+{
+	struct qblock b;
+	qblock_get(p, &b);
+	if (b.type == QB_VALUE && b.size == size &&
+	    (!full || qblock_crc_ok(p, b.size, off)))
+		return 0;
+	return qerr(QUIRE_ECORRUPT, "%s: value block at offset %llu: %s",
+		    db->path, (unsigned long long)off,
+		    b.type != QB_VALUE || b.size != size
+			    ? "not the value its entry describes"
+			    : "checksum mismatch");
+}
+
+int txn_read_value(quire_txn *txn, uint64_t off, uint32_t vlen,
+		   struct vbuf **list, const void **out)
+{
+	struct qfile *qf = txn->snap->qf;
+	size_t size = QF_BLOCK_HDR + (size_t)vlen;
+	const uint8_t *p = qf->smap ? fmap_at(&qf->map, qf->f, off, size) : NULL;
+	int e;
+	if (p) { /* in place: verified at its first use in the process */
+		int marked = fmap_marked(&qf->map, off);
+		e = value_ok(txn->db, p, size, off, !marked);
+		if (qfile_check(qf))
+			e = qfile_fault(qf); /* the cause of any damage seen */
+		if (!e) {
+			/* a write transaction's own value is not committed:
+			 * its place may be written again */
+			if (!marked && off < txn->snap->h.total_bytes)
+				fmap_mark(&qf->map, off);
+			*out = p + QF_BLOCK_HDR;
+		}
+		return e;
+	}
+	struct vbuf *vb = malloc(sizeof *vb + size);
+	if (!vb)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	if ((e = df_read(qf, vb->data, size, off, "value")) == 0)
+		e = value_ok(txn->db, vb->data, size, off, 1);
+	if (e) {
+		free(vb);
+		return e;
+	}
+	vb->next = *list;
+	*list = vb;
+	*out = vb->data + QF_BLOCK_HDR;
+	return 0;
+}
+
+int txn_value(quire_txn *txn, const struct wval *v, struct vbuf **list,
+	      quire_val *out)
+{
+	if (!v->ool) {
+		*out = (quire_val){v->data, v->len};
+		return 0;
+	}
+	/* our own out-of-line value may still sit in the append buffer */
+	int e = txn->write ? df_flush(txn->db) : 0;
+	if (!e)
+		e = txn_read_value(txn, v->ool_off, v->len, list, &out->data);
+	if (!e)
+		out->size = v->len;
+	return e;
+}
+
+int txn_leaf_value(quire_txn *txn, const struct lentry *le,
+		   struct vbuf **list, quire_val *out)
+{
+	struct wval v = {le->val, le->vlen, le->ool, le->ool_off};
+	return txn_value(txn, &v, list, out);
+}
+
+void vbufs_free(struct vbuf **list)
+{
+	while (*list) {
+		struct vbuf *n = (*list)->next;
+		free(*list);
+		*list = n;
+	}
+}
+
+int txn_lookup(quire_txn *txn, const void *key, size_t klen,
+	       struct wval *v, uint64_t *seq)
+{
+	*seq = 0;
+	if (txn->wb) {
+		struct wnode *n = wbuf_find(txn->wb, key, klen);
+		if (n) {
+			if (n->op == WOP_DEL)
+				return QUIRE_NOTFOUND;
+			*v = n->v;
+			*seq = txn->snap->h.next_seq + n->last;
+			return 0;
+		}
+	}
+	const struct mt_ver *mv =
+		mt_get(txn->snap->mt, key, klen, txn->snap->h.next_seq);
+	if (mv) {
+		if (mv->op == WOP_DEL)
+			return QUIRE_NOTFOUND;
+		*v = mv->v;
+		*seq = mv->seq;
+		return 0;
+	}
+	struct lentry le;
+	int e = tree_get(txn->snap->qf, &txn->snap->h.root[QT_KEYS], QT_KEYS, key,
+			 klen, &le);
+	if (!e) {
+		*v = (struct wval){le.val, le.vlen, le.ool, le.ool_off};
+		*seq = le.meta;
+	}
+	return e;
+}
+
+int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
+		  uint64_t *seq, int *live, uint32_t *vlen)
+{
+	const struct mt_ver *mv =
+		mt_get(txn->snap->mt, key, klen, txn->snap->h.next_seq);
+	struct lentry le;
+	int e;
+	*seq = 0;
+	*live = 0;
+	if (mv) {
+		*seq = mv->seq;
+		*live = mv->op == WOP_PUT;
+		if (vlen)
+			*vlen = mv->v.len;
+		return 0;
+	}
+	const struct qroot *r = txn->snap->h.root;
+	if ((e = tree_get(txn->snap->qf, &r[QT_KEYS], QT_KEYS, key, klen, &le)) == 0) {
+		*seq = le.meta;
+		*live = 1;
+		if (vlen)
+			*vlen = le.vlen;
+		return 0;
+	}
+	if (e != QUIRE_NOTFOUND)
+		return e;
+	e = tree_get(txn->snap->qf, &r[QT_DEAD], QT_DEAD, key, klen, &le);
+	if (e == 0)
+		*seq = le.meta;
+	return e == QUIRE_NOTFOUND ? 0 : e;
+}

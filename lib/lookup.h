@@ -1,0 +1,36 @@
+/*
+ * lookup.h - reading through a transaction (lookup.c).
+ */
+#ifndef QUIRE_LOOKUP_H
+#define QUIRE_LOOKUP_H
+
+#include <stddef.h>
+
+#include "internal.h"
+#include "node.h"
+#include "wbuf.h"
+
+/* Read the value block at off into a buffer linked to *list. */
+int txn_read_value(quire_txn *txn, uint64_t off, uint32_t vlen,
+		   struct vbuf **list, const void **out);
+/* Free a list of value buffers and leave it empty. */
+void vbufs_free(struct vbuf **list);
+/* The bytes of a value: inline, or read from its block into *list. */
+int txn_value(quire_txn *txn, const struct wval *v, struct vbuf **list,
+	      quire_val *out);
+int txn_leaf_value(quire_txn *txn, const struct lentry *le,
+		   struct vbuf **list, quire_val *out);
+
+/* The value of key as the transaction sees it and its version (*seq, 0
+ * when absent): its own operations first, then the pending operations of
+ * its commit, then the tree. */
+int txn_lookup(quire_txn *txn, const void *key, size_t klen,
+	       struct wval *v, uint64_t *seq);
+
+/* The key's latest committed operation in the transaction's snapshot:
+ * *seq (0: none), whether it left the key present and then (vlen may be
+ * NULL) its value's length. */
+int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
+		  uint64_t *seq, int *live, uint32_t *vlen);
+
+#endif

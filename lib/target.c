@@ -1,0 +1,145 @@
+/*
+ * target.c - the file a compaction writes, "<path>.compact": created new
+ * beside the file the database path resolves to, with that file's owner,
+ * group and mode before any byte is written, and locked until the swap;
+ * and the removal of a crashed compaction's leftover.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "append.h"
+#include "error.h"
+#include "file.h"
+#include "ident.h"
+#include "internal.h"
+#include "target.h"
+
+/*
+ * Clear the way for a compaction's file at tpath: a file there whose lock
+ * nobody holds is a crashed compaction's leftover and is removed. Once
+ * locked it must still be the file the name gives: a compaction may have
+ * renamed it over the database in between (then the name is free or
+ * another compaction's new file). 0 (the name is free, or was taken over
+ * meanwhile: try again), -EAGAIN (a compaction holds it), or -errno.
+ */
+static int clear_leftover(quire *db, const char *tpath)
+{
+	qvfs_file *f;
+	int e = db->vfs->open(db->vfs, tpath, 0, 0, &f);
+	if (e)
+		return e == -ENOENT ? 0 : e;
+	if ((e = f->ops->lock(f, QVFS_LOCK_TRY)) == 0) {
+		if ((e = df_names_file(db, tpath, f)) == 1)
+			e = db->vfs->remove(db->vfs, tpath);
+		e = e == -ENOENT ? 0 : e;
+		f->ops->lock(f, QVFS_UNLOCK);
+	}
+	f->ops->close(f);
+	return e;
+}
+
+/*
+ * The file a compaction writes: "<resolved path>.compact", next to the
+ * file the database path resolves to (t->path comes in as the path as
+ * given plus ".compact" and is replaced by that name). Its writer lock,
+ * held until the swap, tells other compactions (and remove_leftover) that
+ * it is in use. It is always a new file (a leftover of a crashed
+ * compaction is removed first: someone may hold it open), created with
+ * the owner's bits of the database file's mode at most and given the
+ * database file's owner, group and mode before any byte is written, so
+ * that it is never readable by anyone the database file is not readable
+ * by. Its first commit comes from compact.c.
+ */
+int df_create_target(quire *t)
+{
+	qvfs_file *f = NULL, *df;
+	struct qvfs_attrs orig;
+	uint8_t sb[QF_SUPER_SIZE];
+	struct qsuper s = {.version = QF_VERSION,
+			   .created_ns = t->vfs->now_ns(t->vfs)};
+	size_t plen = strlen(t->path) - (sizeof ".compact" - 1);
+	char *dbpath = malloc(plen + 1), *tpath = NULL;
+	if (!dbpath)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	memcpy(dbpath, t->path, plen);
+	dbpath[plen] = 0;
+	int e = ident_target(t->vfs, dbpath, &tpath);
+	free(dbpath);
+	if (e)
+		return e;
+	free(t->path);
+	t->path = tpath;
+	/* the file it replaces: tpath without its suffix for a while */
+	size_t cut = strlen(tpath) - (sizeof ".compact" - 1);
+	dbpath = tpath;
+	tpath[cut] = 0;
+	if ((e = t->vfs->open(t->vfs, dbpath, QVFS_RDONLY, 0, &df)) != 0)
+		e = qerr_os(-e, "%s: open", dbpath);
+	else {
+		e = ident_attrs(df, dbpath, &orig);
+		df->ops->close(df);
+	}
+	if (!e)
+		e = ident_single(dbpath, &orig);
+	tpath[cut] = '.';
+	if (e && e != QUIRE_NOTFOUND)
+		return e;
+	int known = e == 0;
+	/* without the attributes: the mode the database was created with */
+	unsigned mode = known ? orig.mode & 0600 : t->opts.mode;
+	for (int tries = 0;; tries++) {
+		e = t->vfs->open(t->vfs, t->path, QVFS_CREATE | QVFS_EXCL, mode,
+				 &f);
+		if (e != -EEXIST || tries == 3 ||
+		    (e = clear_leftover(t, t->path)) != 0)
+			break;
+	}
+	if (e == -EAGAIN || e == -EEXIST)
+		return qerr(QUIRE_EBUSY, "%s: another compaction of the "
+					 "database is running",
+			    t->path);
+	if (e)
+		return qerr_os(-e, "%s: creating", t->path);
+	if (!(t->qf = qfile_new(t, f)) ||
+	    (e = df_append_start(t, QF_SUPER_SIZE)) != 0) {
+		t->vfs->remove(t->vfs, t->path); /* nobody else's yet */
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	}
+	/* a remover may have taken it for a leftover before we locked it */
+	if ((e = f->ops->lock(f, QVFS_LOCK_TRY)) == 0 &&
+	    (e = df_names_file(t, t->path, f)) >= 0)
+		e = e ? 0 : -EAGAIN;
+	if (e == -EAGAIN)
+		return qerr(QUIRE_EBUSY, "%s: another compaction of the "
+					 "database is running",
+			    t->path);
+	if (e && e != -ENOTSUP)
+		return qerr_os(-e, "%s: taking its lock", t->path);
+	t->vfs->random(t->vfs, s.file_id, QF_FILE_ID);
+	memcpy(t->qf->file_id, s.file_id, QF_FILE_ID);
+	memset(sb, 0, sizeof sb);
+	qsuper_put(sb, &s);
+	if ((known && (e = ident_give(f, t->path, &orig)) != 0) ||
+	    (e = df_write_at(t, sb, sizeof sb, 0)) != 0) {
+		t->vfs->remove(t->vfs, t->path); /* ours: its lock is held */
+		return e;
+	}
+	if (!(t->opts.flags & QUIRE_NOMMAP))
+		t->qf->smap = fmap_open(&t->qf->map, f, QF_SUPER_SIZE);
+	return 0;
+}
+
+/* Remove a crashed compaction's "<path>.compact" (beside the file the
+ * path resolves to), if there is one nobody uses. */
+void df_remove_leftover(quire *db)
+{
+	char *tpath = NULL;
+	if (ident_target(db->vfs, db->path, &tpath) == 0)
+		clear_leftover(db, tpath);
+	else
+		qerr_clear();
+	free(tpath);
+}
