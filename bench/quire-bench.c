@@ -37,9 +37,8 @@
  *                100 puts per commit, no fsync: overwrite puts/s, the
  *                file size sampled every 100 commits (peak) and after
  *                closing (final), against the raw key+value bytes and
- *                against LMDB's file. A quire variant that keeps only the
- *                last 100 commits runs when quire has such an option
- *                (TODO(retention) in adapter_quire.c); today it has not.
+ *                against LMDB's file; then quire with a retention policy
+ *                that keeps the last 100 commits readable (quire-keep100).
  *                The run of an engine stops early (and says so) when the
  *                disk is nearly full.
  *   diff         quire only, after the others, once (it takes the best of
@@ -1238,11 +1237,6 @@ static void summary(const struct cfg *c, resarr *res)
 			s = fig(c, res, k, W_SPACE, F_FINAL);
 			cell(&s, 1);
 			printf("\n");
-		} else if (find_inst(c, "quire") >= 0) {
-			printf("retention variant: not available in this build "
-			       "(quire_options has no setting that keeps only "
-			       "the last N commits; see TODO(retention) in "
-			       "bench/adapter_quire.c)\n");
 		}
 		for (int i = 0; i < c->ninst; i++)
 			for (unsigned r = 0; r < c->runs; r++)

@@ -169,22 +169,31 @@ typedef struct quire_val {
 typedef struct quire_options {
 	/** Set by quire_options_init(); lets the library grow this struct. */
 	unsigned int version;
-	/** QUIRE_CREATE, QUIRE_RDONLY, QUIRE_NOSYNC. Default 0. */
+	/** QUIRE_CREATE, QUIRE_RDONLY, QUIRE_NOSYNC, QUIRE_NOMMAP. Default 0. */
 	unsigned int flags;
 	/** Permission bits of a new file, before the umask. Default 0644. */
 	unsigned int mode;
 	/** Target size of tree nodes written by this handle, 512 to 32768 bytes.
 	 *  Default 4096. Files with different node sizes stay compatible. */
 	unsigned int node_size;
-	/** Bytes of decoded nodes kept in memory, shared by every transaction of
-	 *  the handle, counting each node's search index and bookkeeping
-	 *  (8 bytes an entry: a tenth of a 4 KiB leaf of 100-byte values).
-	 *  Default 64 MiB; minimum 1 MiB. */
+	/** Used only when the file is read with read() (QUIRE_NOMMAP, or a
+	 *  mapping could not be made): bytes of decoded nodes kept in memory,
+	 *  shared by every transaction of the handle, counting each node's
+	 *  search index and bookkeeping (8 bytes an entry: a tenth of a 4 KiB
+	 *  leaf of 100-byte values). Default 64 MiB; minimum 1 MiB. By default
+	 *  nodes are read in place from the operating system's page cache and
+	 *  this budget is not used: there is nothing to tune. With
+	 *  QUIRE_NOMMAP, reads of a tree larger than the cache go to the file
+	 *  on every miss; raise it toward the file size (quire_stat) when reads
+	 *  matter and memory allows. */
 	size_t cache_size;
 	/** How long quire_begin() of a write transaction waits for a writer in
 	 *  another process: 0 fails at once with QUIRE_EBUSY (default), a
-	 *  negative value waits forever. Writers in the same process (the same
-	 *  handle) always wait their turn. */
+	 *  negative value waits forever. The bound holds for the whole wait,
+	 *  also when a compaction moves the database to a new file meanwhile.
+	 *  Writers in the same process (any handle of the same file) always
+	 *  wait their turn, without a bound. quire_compact() does not obey it:
+	 *  it waits for another process's writer while it goes on copying. */
 	int busy_timeout_ms;
 	/** A commit appends only its operations (a batch) until this many
 	 *  operations are pending; the commit that reaches it folds them all
@@ -228,16 +237,33 @@ void quire_options_init(quire_options *opts);
  * @param path  file name; the directory must exist.
  * @param opts  options, or NULL for the defaults.
  * @param db    receives the handle; release it with quire_close().
+ * A file whose newest commit is gone or damaged (truncated by someone
+ * else, say) opens at the last commit that verifies; quire_check()
+ * reports what is missing, and the next writer cuts away what follows, so
+ * check or copy a suspect file before writing to it.
+ *
  * @return 0, QUIRE_ENOENT, QUIRE_EACCES, QUIRE_ENOTDB, QUIRE_EVERSION,
- *         QUIRE_ECORRUPT, QUIRE_EIO, QUIRE_ENOMEM, QUIRE_EINVAL.
+ *         QUIRE_ECORRUPT, QUIRE_EIO, QUIRE_ENOMEM, QUIRE_EINVAL,
+ *         QUIRE_EBUSY (with QUIRE_CREATE: another process is creating the
+ *         file and busy_timeout_ms ran out).
  */
 int quire_open(const char *path, const quire_options *opts, quire **db);
 
 /**
  * Close the handle. Every transaction (and cursor) of the handle must have
  * ended; otherwise QUIRE_EBUSY is returned and the handle stays open.
- * quire_close(NULL) returns 0. Closing does not sync: with QUIRE_NOSYNC call
- * quire_sync() first if the last commits must be durable.
+ * quire_close(NULL) returns 0.
+ *
+ * A background compaction of the handle is canceled. Then, on a writable
+ * handle with automatic compaction on (auto_compact_ratio > 0), closing
+ * compacts the file if a compaction is due or at least half a checkpoint
+ * of operations is pending (as SQLite's last connection checkpoints its
+ * WAL), so the next open finds the tree, not a long chain of batches: a
+ * close can then take as long as a compaction. A failure of that
+ * compaction leaves the file as it was and close still returns 0.
+ * Otherwise closing does not sync: with QUIRE_NOSYNC call quire_sync()
+ * first if the last commits must be durable (a compaction at close syncs
+ * what it writes).
  */
 int quire_close(quire *db);
 
@@ -401,7 +427,6 @@ int quire_cursor_prev(quire_cursor *cur);
 int quire_cursor_key(quire_cursor *cur, quire_val *key);
 int quire_cursor_value(quire_cursor *cur, quire_val *val);
 
-/** Figures of one commit, as recorded in its header. */
 /** Keep every commit (quire_retention.commits). */
 #define QUIRE_KEEP_ALL UINT64_MAX
 /** The retention of new files: the newest commit only. */
@@ -414,6 +439,7 @@ typedef struct quire_retention {
 	uint64_t ns;      /**< and those made in the last ns ns (0: none) */
 } quire_retention;
 
+/** Figures of one commit, as recorded in its header (quire_txn_stat()). */
 typedef struct quire_stat {
 	uint64_t txn_id;         /**< commit id (0: the empty initial state) */
 	uint64_t commit_time_ns; /**< wall clock, ns since 1970; never decreases */
@@ -427,8 +453,9 @@ typedef struct quire_stat {
 	uint32_t node_size;      /**< target node size of the writing handle */
 	uint64_t pending_ops;    /**< operations not yet folded into the tree */
 	uint64_t pending_bytes;  /**< bytes of their batches (in live_bytes) */
-	double garbage_ratio;    /**< (file_bytes - live_bytes) / file_bytes:
-				      what compaction would reclaim */
+	double garbage_ratio;    /**< reclaimable_bytes / file_bytes: the
+				      share of the file a compaction under
+				      the retention policy would free */
 	uint64_t history_txn;    /**< oldest commit still readable (0 until a
 				      compaction dropped older ones) */
 	uint64_t history_seq;    /**< oldest operation still in the changes
@@ -454,7 +481,9 @@ typedef struct quire_stat {
 	uint64_t pinned_age_ns;  /**< how long ago that commit was made */
 } quire_stat;
 
-/** Fill st with the figures of the commit the transaction reads. */
+/** Fill st with the figures of the commit the transaction reads.
+ *  @return 0, QUIRE_EINVAL (no st, or a transaction that ended),
+ *          QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM. */
 int quire_txn_stat(quire_txn *txn, quire_stat *st);
 
 /**
@@ -742,7 +771,8 @@ typedef struct quire_compact_options {
 	void *progress_ctx;
 } quire_compact_options;
 
-/** Fill opts with the defaults: keep only the newest state, no callback. */
+/** Fill opts with the defaults: no keep_* option (the file's retention
+ *  policy decides, see quire_set_retention()), no callback. */
 void quire_compact_options_init(quire_compact_options *opts);
 
 /**
@@ -751,7 +781,8 @@ void quire_compact_options_init(quire_compact_options *opts);
  * The newest commit's state is written bottom-up into "<path>.compact"
  * (full nodes, sequential writes), together with every commit the options
  * ask to keep (several keep_* fields: the most history any of them asks
- * for; none: only the newest commit). Kept commits stay fully usable: AS-OF
+ * for; none: the commits the file's retention policy keeps, see
+ * quire_set_retention(); a new file's policy keeps only the newest). Kept commits stay fully usable: AS-OF
  * reads, the commit log with its metadata, key history and the changes
  * feed, with the same txn ids, sequence numbers and times; older ones
  * return QUIRE_EHISTORY afterwards. Readers are never blocked, and the

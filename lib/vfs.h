@@ -1,9 +1,10 @@
 /*
  * vfs.h - the one interface through which quire touches the operating system.
  *
- * Like SQLite's VFS, every read, write, sync, truncate, lock, rename and clock
- * read goes through a table of functions, so that tests can substitute an
- * in-memory file system that injects I/O errors, short transfers and crashes
+ * Like SQLite's VFS, every read, write, sync, truncate, lock, rename, clock
+ * read and timed wait goes through a table of functions, so that tests can
+ * substitute an in-memory file system that injects I/O errors, short
+ * transfers and crashes and whose clocks pass no real time
  * (tests/memvfs.c). The methods have system-call semantics on purpose:
  * transfers may be short and may fail with EINTR, so the retry loops in
  * io.c are exercised by the fault injector too.
@@ -14,6 +15,7 @@
 #ifndef QUIRE_VFS_H
 #define QUIRE_VFS_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -122,6 +124,15 @@ struct qvfs {
 	 * link followed (realpath), in *out (malloc'd, the caller frees it).
 	 * 0 or -errno. Without it paths are taken as given. */
 	int (*resolve)(qvfs *vfs, const char *path, char **out);
+	/* Optional: pthread_cond_timedwait on cv (mu held; cv made with
+	 * CLOCK_MONOTONIC) for at most ns of mono_ns()'s time. quire_wait
+	 * naps here rather than on the system's clock, so that a test VFS
+	 * can let a timeout pass without waiting for real while a commit of
+	 * the handle (a broadcast of cv) still ends the nap. Without it the
+	 * nap is a sleep_ns() with mu released, and such a commit is seen
+	 * when the nap ends. */
+	void (*cond_wait)(qvfs *vfs, pthread_cond_t *cv, pthread_mutex_t *mu,
+			  uint64_t ns);
 };
 
 /* The POSIX implementation used by quire_open(). */

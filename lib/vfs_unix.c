@@ -306,6 +306,17 @@ static void u_sleep_ns(qvfs *vfs, uint64_t ns)
 		;
 }
 
+static void u_cond_wait(qvfs *vfs, pthread_cond_t *cv, pthread_mutex_t *mu,
+			uint64_t ns)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	uint64_t nsec = ns % 1000000000u + (uint64_t)t.tv_nsec;
+	t.tv_sec += (time_t)(ns / 1000000000u + nsec / 1000000000u);
+	t.tv_nsec = (long)(nsec % 1000000000u);
+	pthread_cond_timedwait(cv, mu, &t);
+}
+
 static uint64_t u_boot_id(qvfs *vfs)
 {
 	char buf[64];
@@ -353,6 +364,7 @@ static qvfs unix_vfs = {
 	.boot_id = u_boot_id,
 	.random = u_random,
 	.resolve = u_resolve,
+	.cond_wait = u_cond_wait,
 };
 
 qvfs *qvfs_unix(void)

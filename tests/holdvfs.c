@@ -288,6 +288,17 @@ static void hv_sleep(qvfs *v, uint64_t ns)
 	after_call(h, HV_SLEEP, 0);
 }
 
+/* The hook runs with the waiting handle's mutex held: it may use other
+ * handles, not that one. */
+static void hv_cond_wait(qvfs *v, pthread_cond_t *cv, pthread_mutex_t *mu,
+			 uint64_t ns)
+{
+	struct holdvfs *h = (struct holdvfs *)v;
+	gate_call(h, HV_WAIT);
+	h->in->cond_wait(h->in, cv, mu, ns);
+	after_call(h, HV_WAIT, 0);
+}
+
 static uint64_t hv_boot(qvfs *v)
 {
 	return HIN(v)->boot_id(HIN(v));
@@ -310,7 +321,8 @@ struct holdvfs *holdvfs_new(qvfs *in)
 			.sleep_ns = hv_sleep,
 			.boot_id = hv_boot,
 			.random = hv_random,
-			.resolve = hv_resolve};
+			.resolve = hv_resolve,
+			.cond_wait = in->cond_wait ? hv_cond_wait : NULL};
 	h->in = in;
 	atomic_init(&h->map_max, UINT64_MAX);
 	pthread_mutex_init(&h->mu, NULL);

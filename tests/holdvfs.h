@@ -8,8 +8,8 @@
  * orders threads by holding a call (a compaction's directory sync, a lock
  * attempt) and waiting until it is held, or until a waiter has been
  * refused a lock, instead of sleeping and hoping; single-threaded tests
- * over memvfs can run code of their own inside a sleep of the library's
- * (the hook), which is where a waiting writer is.
+ * over memvfs can run code of their own inside a sleep or a nap of the
+ * library's (the hook), which is where a waiting writer or quire_wait is.
  */
 #ifndef QUIRE_HOLDVFS_H
 #define QUIRE_HOLDVFS_H
@@ -30,6 +30,7 @@ struct holdvfs;
 #define HV_OPEN 0x20   /* open (and create) */
 #define HV_WRITE 0x40  /* write, writev, truncate */
 #define HV_ATTR 0x80   /* attrs, set_owner, set_mode, resolve */
+#define HV_WAIT 0x100  /* a nap of quire_wait (its handle's mutex held) */
 
 struct holdvfs *holdvfs_new(qvfs *in);
 void holdvfs_free(struct holdvfs *h);
@@ -56,7 +57,8 @@ void holdvfs_map_limit(struct holdvfs *h, uint64_t max);
 void holdvfs_last_path(struct holdvfs *h, int kind, char *buf, size_t n);
 
 /* A function called after every call of the kinds given (with the call's
- * result), in the calling thread; NULL removes it. */
+ * result), in the calling thread; NULL removes it. After a nap (HV_WAIT)
+ * the waiting handle's mutex is held: the hook may use other handles. */
 void holdvfs_hook(struct holdvfs *h, int kinds,
 		  void (*fn)(void *ctx, int kind, int result), void *ctx);
 

@@ -1,14 +1,15 @@
 /*
  * memvfs.c - in-memory VFS with fault injection and crash images
- * (see memvfs.h). Single-threaded: tests that use threads use real files.
+ * (see memvfs.h). One recursive mutex makes every entry point safe from
+ * threads; its clocks move only when the library sleeps or naps.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #include "memvfs.h"
 
@@ -75,8 +76,27 @@ struct memvfs {
 	struct plan fault, crash;
 	int crashed;
 	uint64_t boot, clock, clock_step, rng;
-	uint64_t mono; /* how far sleeps moved the monotonic clock */
+	uint64_t mono;      /* the monotonic clock */
+	uint64_t wait_real; /* how long a nap may wait for real */
+	pthread_mutex_t mu; /* recursive: entry points call each other */
 };
+
+static pthread_mutex_t *lock_vfs(struct memvfs *m)
+{
+	pthread_mutex_lock(&m->mu);
+	return &m->mu;
+}
+
+static void unlock_vfs(pthread_mutex_t **mu)
+{
+	pthread_mutex_unlock(*mu);
+}
+
+/* The rest of the function runs under m's mutex, whichever way it
+ * returns. */
+#define LOCKED(m)                                                            \
+	pthread_mutex_t *locked_ __attribute__((cleanup(unlock_vfs))) =       \
+		lock_vfs(m)
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -177,6 +197,7 @@ static int hook(struct memvfs *m, int kind)
 static ssize_t mh_read(qvfs_file *fh, void *buf, size_t n, uint64_t off)
 {
 	struct mhandle *h = (struct mhandle *)fh;
+	LOCKED(h->m);
 	int e = hook(h->m, MV_READ);
 	if (e < 0)
 		return e;
@@ -193,6 +214,7 @@ static ssize_t mh_read(qvfs_file *fh, void *buf, size_t n, uint64_t off)
 static ssize_t mh_write(qvfs_file *fh, const void *buf, size_t n, uint64_t off)
 {
 	struct mhandle *h = (struct mhandle *)fh;
+	LOCKED(h->m);
 	int e = hook(h->m, MV_WRITE);
 	if (e < 0)
 		return e;
@@ -225,6 +247,7 @@ static ssize_t mh_writev(qvfs_file *fh, const struct iovec *iov, int n,
 static int mh_sync(qvfs_file *fh)
 {
 	struct mhandle *h = (struct mhandle *)fh;
+	LOCKED(h->m);
 	int e = hook(h->m, MV_SYNC);
 	if (e < 0)
 		return e;
@@ -236,6 +259,7 @@ static int mh_sync(qvfs_file *fh)
 static int mh_truncate(qvfs_file *fh, uint64_t size)
 {
 	struct mhandle *h = (struct mhandle *)fh;
+	LOCKED(h->m);
 	int e = hook(h->m, MV_TRUNC);
 	if (e < 0)
 		return e;
@@ -249,6 +273,7 @@ static int mh_truncate(qvfs_file *fh, uint64_t size)
 static int mh_size(qvfs_file *fh, uint64_t *size)
 {
 	struct mhandle *h = (struct mhandle *)fh;
+	LOCKED(h->m);
 	int e = hook(h->m, MV_SIZE);
 	if (e < 0)
 		return e;
@@ -259,6 +284,7 @@ static int mh_size(qvfs_file *fh, uint64_t *size)
 static int mh_lock(qvfs_file *fh, int op)
 {
 	struct mhandle *h = (struct mhandle *)fh;
+	LOCKED(h->m);
 	void **owner = op == QVFS_QUEUE_TRY || op == QVFS_QUEUE_UNLOCK
 			       ? &h->f->queue_owner
 			       : &h->f->lock_owner;
@@ -287,6 +313,7 @@ static int mh_identity(qvfs_file *fh, uint64_t *dev, uint64_t *ino)
 static int mh_attrs(qvfs_file *fh, struct qvfs_attrs *a)
 {
 	struct mhandle *h = (struct mhandle *)fh;
+	LOCKED(h->m);
 	int e = hook(h->m, MV_ATTR);
 	if (e < 0)
 		return e;
@@ -298,6 +325,7 @@ static int mh_set_owner(qvfs_file *fh, uint32_t uid, uint32_t gid)
 {
 	struct mhandle *h = (struct mhandle *)fh;
 	struct memvfs *m = h->m;
+	LOCKED(m);
 	int e = hook(m, MV_ATTR);
 	if (e < 0)
 		return e;
@@ -314,6 +342,7 @@ static int mh_set_mode(qvfs_file *fh, unsigned mode)
 {
 	struct mhandle *h = (struct mhandle *)fh;
 	struct memvfs *m = h->m;
+	LOCKED(m);
 	int e = hook(m, MV_ATTR);
 	if (e < 0)
 		return e;
@@ -337,6 +366,7 @@ static struct mfile *find_orphan(struct memvfs *m, struct mfile *f)
 static void mh_close(qvfs_file *fh)
 {
 	struct mhandle *h = (struct mhandle *)fh;
+	LOCKED(h->m);
 	if (h->f->lock_owner == h)
 		h->f->lock_owner = NULL;
 	if (h->f->queue_owner == h)
@@ -460,6 +490,7 @@ static int mv_open(qvfs *vfs, const char *path, int flags, unsigned mode,
 		   qvfs_file **out)
 {
 	struct memvfs *m = (struct memvfs *)vfs;
+	LOCKED(m);
 	int e = hook(m, MV_OPEN);
 	if (e < 0)
 		return e;
@@ -486,6 +517,7 @@ static int mv_open(qvfs *vfs, const char *path, int flags, unsigned mode,
 static int mv_remove(qvfs *vfs, const char *path)
 {
 	struct memvfs *m = (struct memvfs *)vfs;
+	LOCKED(m);
 	size_t i;
 	int e = hook(m, MV_DIR);
 	if (e < 0)
@@ -505,6 +537,7 @@ static int mv_rename(qvfs *vfs, const char *from, const char *to,
 		     int noreplace)
 {
 	struct memvfs *m = (struct memvfs *)vfs;
+	LOCKED(m);
 	size_t i;
 	int e = hook(m, MV_DIR);
 	if (e < 0)
@@ -538,6 +571,7 @@ static int mv_rename(qvfs *vfs, const char *from, const char *to,
 static int mv_sync_dir(qvfs *vfs, const char *path)
 {
 	struct memvfs *m = (struct memvfs *)vfs;
+	LOCKED(m);
 	int e = hook(m, MV_DIR);
 	if (e < 0)
 		return e;
@@ -551,6 +585,7 @@ static int mv_sync_dir(qvfs *vfs, const char *path)
 static int mv_resolve(qvfs *vfs, const char *path, char **out)
 {
 	struct memvfs *m = (struct memvfs *)vfs;
+	LOCKED(m);
 	int e = hook(m, MV_ATTR);
 	if (e < 0)
 		return e;
@@ -565,42 +600,69 @@ static int mv_resolve(qvfs *vfs, const char *path, char **out)
 static uint64_t mv_now(qvfs *vfs)
 {
 	struct memvfs *m = (struct memvfs *)vfs;
+	LOCKED(m);
 	return m->clock += m->clock_step; /* deterministic */
 }
 
 void memvfs_clock(struct memvfs *m, uint64_t ns, uint64_t step)
 {
+	LOCKED(m);
 	m->clock = ns;
 	m->clock_step = step;
 }
 
-/* Real time plus the sleeps that never happened: what waits on a
- * condition variable (quire_wait) sees time pass as usual. */
 static uint64_t mv_mono(qvfs *vfs)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec +
-	       ((struct memvfs *)vfs)->mono;
+	struct memvfs *m = (struct memvfs *)vfs;
+	LOCKED(m);
+	return m->mono;
 }
 
 /* Tests never wait for real: a sleep only moves the clocks. */
 static void mv_sleep(qvfs *vfs, uint64_t ns)
 {
 	struct memvfs *m = (struct memvfs *)vfs;
+	LOCKED(m);
 	m->mono += ns;
 	if (m->clock_step)
 		m->clock += ns;
 }
 
+/* A nap counts in full, as a sleep, whether or not a broadcast ended it
+ * sooner: the clocks stay deterministic. Waiting for real (without the
+ * mutex, so that the thread that broadcasts can commit) is only for tests
+ * that have such a thread (memvfs_wait_real). */
+static void mv_cond_wait(qvfs *vfs, pthread_cond_t *cv, pthread_mutex_t *mu,
+			 uint64_t ns)
+{
+	struct memvfs *m = (struct memvfs *)vfs;
+	pthread_mutex_lock(&m->mu);
+	uint64_t real = m->wait_real < ns ? m->wait_real : ns;
+	pthread_mutex_unlock(&m->mu);
+	if (real) {
+		qvfs *u = qvfs_unix();
+		u->cond_wait(u, cv, mu, real);
+	}
+	mv_sleep(vfs, ns);
+}
+
+void memvfs_wait_real(struct memvfs *m, uint64_t ns)
+{
+	LOCKED(m);
+	m->wait_real = ns;
+}
+
 static uint64_t mv_boot(qvfs *vfs)
 {
-	return ((struct memvfs *)vfs)->boot;
+	struct memvfs *m = (struct memvfs *)vfs;
+	LOCKED(m);
+	return m->boot;
 }
 
 static void mv_random(qvfs *vfs, void *buf, size_t n)
 {
 	struct memvfs *m = (struct memvfs *)vfs;
+	LOCKED(m);
 	uint8_t *p = buf;
 	for (size_t i = 0; i < n; i++)
 		p[i] = (uint8_t)rnd(&m->rng);
@@ -619,8 +681,15 @@ struct memvfs *memvfs_new(uint64_t seed)
 			.sleep_ns = mv_sleep,
 			.boot_id = mv_boot,
 			.random = mv_random,
-			.resolve = mv_resolve};
+			.resolve = mv_resolve,
+			.cond_wait = mv_cond_wait};
+	pthread_mutexattr_t a;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&m->mu, &a);
+	pthread_mutexattr_destroy(&a);
 	m->rng = seed;
+	m->mono = 1000000000; /* any start: only differences count */
 	m->boot = 1000 + (seed & 0xffff);
 	memvfs_clock(m, 1700000000ull * 1000000000ull, 1000);
 	return m;
@@ -641,6 +710,7 @@ void memvfs_free(struct memvfs *m)
 	while (m->nlinks)
 		drop_link(m, &m->links[m->nlinks - 1]);
 	free(m->links);
+	pthread_mutex_destroy(&m->mu);
 	free(m);
 }
 
@@ -651,6 +721,7 @@ qvfs *memvfs_vfs(struct memvfs *m)
 
 uint64_t memvfs_calls(struct memvfs *m, int kinds)
 {
+	LOCKED(m);
 	uint64_t n = 0;
 	for (int i = 0; i < 9; i++)
 		if (kinds & (1 << i))
@@ -661,6 +732,7 @@ uint64_t memvfs_calls(struct memvfs *m, int kinds)
 void memvfs_fault(struct memvfs *m, int kinds, uint64_t n, int err,
 		  int persist, int shortio)
 {
+	LOCKED(m);
 	m->fault = (struct plan){.kinds = kinds,
 				 .n = n,
 				 .err = err,
@@ -670,16 +742,19 @@ void memvfs_fault(struct memvfs *m, int kinds, uint64_t n, int err,
 
 void memvfs_crash_at(struct memvfs *m, int kinds, uint64_t n)
 {
+	LOCKED(m);
 	m->crash = (struct plan){.kinds = kinds, .n = n};
 }
 
 int memvfs_crashed(struct memvfs *m)
 {
+	LOCKED(m);
 	return m->crashed;
 }
 
 void memvfs_clear_faults(struct memvfs *m)
 {
+	LOCKED(m);
 	m->fault = (struct plan){0};
 	m->crash = (struct plan){0};
 	m->crashed = 0;
@@ -811,6 +886,7 @@ static void crash_file(struct memvfs *m, struct mfile *f, enum mv_crash mode,
 
 void memvfs_crash(struct memvfs *m, enum mv_crash mode, uint64_t seed)
 {
+	LOCKED(m);
 	uint64_t rng = seed;
 	for (size_t i = 0; i < m->nfiles;) {
 		struct mfile *f = m->files[i];
@@ -840,6 +916,7 @@ void memvfs_crash(struct memvfs *m, enum mv_crash mode, uint64_t seed)
 
 const uint8_t *memvfs_data(struct memvfs *m, const char *path, size_t *size)
 {
+	LOCKED(m);
 	struct mfile *f = find(m, path, NULL);
 	if (!f)
 		return NULL;
@@ -850,6 +927,7 @@ const uint8_t *memvfs_data(struct memvfs *m, const char *path, size_t *size)
 void memvfs_set(struct memvfs *m, const char *path, const void *data,
 		size_t size)
 {
+	LOCKED(m);
 	struct mfile *f = find(m, path, NULL);
 	if (!f)
 		f = add_file(m, path);
@@ -862,12 +940,14 @@ void memvfs_set(struct memvfs *m, const char *path, const void *data,
 
 void memvfs_user(struct memvfs *m, uint32_t uid, uint32_t gid)
 {
+	LOCKED(m);
 	m->uid = uid;
 	m->gid = gid;
 }
 
 int memvfs_attrs(struct memvfs *m, const char *path, struct qvfs_attrs *a)
 {
+	LOCKED(m);
 	struct mfile *f = find(m, follow(m, path), NULL);
 	if (!f)
 		return -ENOENT;
@@ -878,6 +958,7 @@ int memvfs_attrs(struct memvfs *m, const char *path, struct qvfs_attrs *a)
 void memvfs_set_attrs(struct memvfs *m, const char *path,
 		      const struct qvfs_attrs *a)
 {
+	LOCKED(m);
 	struct mfile *f = find(m, follow(m, path), NULL);
 	if (f)
 		f->attrs = *a;
@@ -885,6 +966,7 @@ void memvfs_set_attrs(struct memvfs *m, const char *path,
 
 void memvfs_symlink(struct memvfs *m, const char *link, const char *target)
 {
+	LOCKED(m);
 	struct mlink *l = find_link(m, link);
 	if (!l) {
 		m->links = xrealloc(m->links, (m->nlinks + 1) * sizeof *m->links);
@@ -898,6 +980,7 @@ void memvfs_symlink(struct memvfs *m, const char *link, const char *target)
 
 const char *memvfs_readlink(struct memvfs *m, const char *link)
 {
+	LOCKED(m);
 	struct mlink *l = find_link(m, link);
 	return l ? l->to : NULL;
 }

@@ -12,6 +12,10 @@
  * Fault injection counts calls; the n-th call of the chosen kinds can fail
  * with an errno (once or from then on), be cut short, or trigger a crash,
  * after which every call fails with EIO until the image is built.
+ *
+ * Threads may share it: every call takes one mutex. map() hands out the
+ * file's memory itself, though: a test whose threads read while another
+ * writes opens its handles with QUIRE_NOMMAP.
  */
 #ifndef QUIRE_MEMVFS_H
 #define QUIRE_MEMVFS_H
@@ -78,6 +82,15 @@ void memvfs_crash(struct memvfs *m, enum mv_crash mode, uint64_t seed);
  * default, strictly increasing); step 0 stops time, a smaller ns turns it
  * back. */
 void memvfs_clock(struct memvfs *m, uint64_t ns, uint64_t step);
+
+/* The monotonic clock (the VFS's mono_ns, what timeouts and back-off are
+ * measured on) moves only when the library sleeps (sleep_ns) or naps
+ * (cond_wait: quire_wait), by as much as it asked for, and no real time
+ * passes: timeouts run out at once, deterministically. A nap first waits
+ * up to ns of real time for a broadcast (0, the default, when one thread
+ * uses the VFS: nothing could end the nap sooner): a test whose other
+ * thread commits through the waiting handle sets it. */
+void memvfs_wait_real(struct memvfs *m, uint64_t ns);
 
 /* Direct access to a file's cached content (NULL if missing) and
  * replacement of a file's content (cache and disk). */

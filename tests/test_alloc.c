@@ -970,6 +970,10 @@ static void alloc_everywhere(const struct wl_opts *o, const char *name)
 	print_message("# %s: %llu allocation failure points, %llu runs\n",
 		      name, (unsigned long long)points,
 		      (unsigned long long)runs);
+	/* over a thousand points today; each failed once and from then on
+	 * (QUIRE_ALLOC_ONLY: just the one) */
+	assert_true(points >= 300);
+	assert_true(only || runs > 2 * points);
 	total_points += points;
 	total_runs += runs;
 	__real_free(ref.tr);

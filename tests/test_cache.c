@@ -134,6 +134,7 @@ static void test_cache_threads(void **state)
 	print_message("# two threads: %lu hits, %lu inserts\n",
 		      w[0].hits + w[1].hits, w[0].inserts + w[1].inserts);
 	assert_true(w[0].hits > 10000 && w[1].hits > 10000);
+	assert_true(w[0].inserts + w[1].inserts > NOFF);
 	cache_free(c);
 }
 

@@ -144,6 +144,7 @@ static void crash_everywhere(const struct wl_opts *o)
 		fd[w] = pp[0];
 	}
 	struct wresult first = {0};
+	uint64_t states = 0;
 	for (int w = 0; w < WORKERS; w++) {
 		struct wresult res;
 		size_t got = 0;
@@ -168,11 +169,14 @@ static void crash_everywhere(const struct wl_opts *o)
 		if (res.failed && !first.failed)
 			first = res;
 		if (!res.failed)
-			states_checked += res.states;
+			states += res.states;
 	}
 	wl_plan_free(&p);
 	if (first.failed)
 		fail_msg("%s", first.msg);
+	/* the workers together took every point in every mode */
+	assert_true(states == points * MV_CRASH_NMODES);
+	states_checked += states;
 }
 
 /* The workload o over the tier's seeds (seed, seed + 1, ...); the long
@@ -195,6 +199,9 @@ static void tier(struct wl_opts o, int seeds, int long_seeds,
 		      (unsigned long long)(base + (uint64_t)seeds - 1),
 		      o.commits,
 		      (unsigned long long)(states_checked - before));
+	/* 33 to 75 crash points a seed today, in every mode */
+	assert_true(states_checked - before >=
+		    (uint64_t)seeds * 20 * MV_CRASH_NMODES);
 }
 
 /* Durable commits, deep trees (512-byte nodes), values in and out of line;

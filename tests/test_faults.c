@@ -74,6 +74,7 @@ static void fault_everywhere(const struct wl_opts *o)
 	for (int k = 0; k < 8; k++)
 		kind_calls[k] += memvfs_calls(m, 1 << k);
 	memvfs_free(m);
+	assert_true(calls >= 40); /* about a hundred a workload today */
 
 	for (uint64_t n = 1; n <= calls; n++) {
 		for (size_t f = 0; f < sizeof faults / sizeof *faults; f++) {
@@ -154,6 +155,7 @@ static void test_history_reads(void **state)
 			    .huge_max = 320 << 10, .checkpoint_every = 3,
 			    .history_every = 2, .probe_poison = 1};
 	fault_everywhere(&o);
+	assert_true(poison_checks >= 3); /* 12 today */
 }
 
 /* A failed fsync poisons the handle; a reopen recovers. */

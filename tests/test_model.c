@@ -681,6 +681,9 @@ static void run_seed(uint64_t seed)
 		      (unsigned long long)r.nops[SNAP],
 		      (unsigned long long)r.nops[REOPEN] + 1,
 		      (unsigned long long)r.max_keys, r.max_depth);
+	/* over 10000 puts, 5800 deletes, 1200 commits and 1250 keys today */
+	assert_true(r.nops[PUT] >= 5000 && r.nops[DEL] >= 2500 &&
+		    r.commits >= 500 && r.max_keys >= 500);
 	unlink(r.path);
 	model_clear(&r.committed);
 	model_clear(&r.cur);

@@ -39,6 +39,7 @@
 #include "gate.h"
 #include "holdvfs.h"
 #include "internal.h"
+#include "lock.h"
 #include "memvfs.h"
 #include "testutil.h"
 
@@ -200,57 +201,62 @@ static void test_writer_follows_compaction(void **state)
 
 /* --- busy_timeout_ms bounds the wait across a switch -------------------- */
 
-struct waiter {
-	quire *db;
-	int rc;
+/* In B's wait (on this thread), once it has spent a third of its timeout
+ * on the old file: the compaction held before its directory sync goes on
+ * and ends, so that B goes on waiting for the new file's lock. */
+struct switcher {
+	struct holdvfs *hb, *hc;
+	pthread_t ct;
+	uint64_t after_ns;
+	int released;
 };
 
-static void *begin_thread(void *arg)
+static void finish_compaction(void *ctx, int kind, int result)
 {
-	struct waiter *w = arg;
-	quire_txn *t;
-	w->rc = quire_begin(w->db, 0, &t);
-	if (w->rc == 0)
-		quire_abort(t);
-	return NULL;
+	struct switcher *sw = ctx;
+	if (sw->released || holdvfs_slept(sw->hb) < sw->after_ns)
+		return;
+	sw->released = 1;
+	holdvfs_release(sw->hc, HV_SYNCDIR);
+	pthread_join(sw->ct, NULL);
 }
 
 static void test_timeout_across_switch(void **state)
 {
-	const int timeout_ms = 300;
-	char path[4200];
-	tu_pathcat(path, sizeof path, tu_path("race-timeout"), "");
-	struct holdvfs *hb = holdvfs_new(qvfs_unix()),
-		       *hc = holdvfs_new(qvfs_unix());
-	quire *c = open_via(path, holdvfs_vfs(hc), QUIRE_CREATE, -1);
-	quire *b = open_via(path, holdvfs_vfs(hb), 0, timeout_ms);
+	const int timeout_ms = 300; /* of memvfs's clock: nobody sleeps */
+	struct memvfs *m = memvfs_new(11);
+	struct holdvfs *hb = holdvfs_new(memvfs_vfs(m)),
+		       *hc = holdvfs_new(memvfs_vfs(m));
+	/* two threads share memvfs: no mapping read while it is written */
+	quire *c = open_via("db", holdvfs_vfs(hc), QUIRE_CREATE | QUIRE_NOMMAP,
+			    -1);
+	quire *b = open_via("db", holdvfs_vfs(hb), QUIRE_NOMMAP, timeout_ms);
 	put1(c, "a", "1");
 
 	holdvfs_hold(hc, HV_SYNCDIR);
 	struct compact_run cc = {.db = c};
-	pthread_t ct, bt;
-	assert_int_equal(pthread_create(&ct, NULL, compact_thread, &cc), 0);
+	struct switcher sw = {.hb = hb, .hc = hc,
+			      .after_ns = (uint64_t)timeout_ms * 1000000u / 3};
+	assert_int_equal(pthread_create(&sw.ct, NULL, compact_thread, &cc), 0);
 	holdvfs_wait_held(hc, HV_SYNCDIR);
 
 	/* the new file's queue lock is taken by "another process" that
 	 * never lets it go, so B's wait goes on after the switch */
-	qvfs *u = qvfs_unix();
+	qvfs *v = memvfs_vfs(m);
 	qvfs_file *nf;
-	assert_int_equal(u->open(u, path, 0, 0, &nf), 0);
+	assert_int_equal(v->open(v, "db", 0, 0, &nf), 0);
 	assert_int_equal(nf->ops->lock(nf, QVFS_QUEUE_TRY), 0);
 
-	struct waiter bw = {.db = b};
-	uint64_t r0 = holdvfs_refused(hb);
-	assert_int_equal(pthread_create(&bt, NULL, begin_thread, &bw), 0);
-	holdvfs_wait_refused(hb, r0 + 5); /* some time spent before it */
-	holdvfs_release(hc, HV_SYNCDIR);
-	pthread_join(ct, NULL);
+	quire_txn *t;
+	holdvfs_hook(hb, HV_SLEEP, finish_compaction, &sw);
+	assert_int_equal(quire_begin(b, 0, &t), QUIRE_EBUSY);
+	holdvfs_hook(hb, 0, NULL, NULL);
+	assert_true(sw.released);
 	QOK(cc.rc);
-	pthread_join(bt, NULL);
-	assert_int_equal(bw.rc, QUIRE_EBUSY);
-	/* it switched files and still waited no longer than it may */
+	/* it switched files and still waited no longer than it may (to
+	 * the deadline: the last nap is cut to it) */
 	uint64_t slept = holdvfs_slept(hb);
-	if (slept > (uint64_t)timeout_ms * 1000000u)
+	if (slept > (uint64_t)timeout_ms * 1000000u + QUEUE_NAP_NS)
 		fail_msg("waited %llu ns in all, timeout %d ms",
 			 (unsigned long long)slept, timeout_ms);
 	if (slept < (uint64_t)timeout_ms * 1000000u / 2)
@@ -264,7 +270,7 @@ static void test_timeout_across_switch(void **state)
 	QOK(quire_close(c));
 	holdvfs_free(hb);
 	holdvfs_free(hc);
-	unlink(path);
+	memvfs_free(m);
 }
 
 /* --- close while the background compaction waits for our writer ------- */

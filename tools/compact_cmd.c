@@ -22,9 +22,9 @@
 #define BAR_INTERVAL_NS 100000000u
 #define BAR_WIDTH 30
 
-/* --auto also wants this much reclaimable, as auto_compact_ratio does: a
- * small file is mostly its 4 KiB superblock, which counts as reclaimable,
- * so it would be compacted again on every run. */
+/* --auto also wants this much reclaimable, as auto_compact_ratio does: in
+ * a small file a ratio is reached by a few KiB, and compacting them frees
+ * next to nothing. */
 #define AUTO_MIN_RECLAIMABLE ((uint64_t)1 << 20)
 
 struct bar {

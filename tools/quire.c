@@ -10,7 +10,8 @@
  * file and the reason. Reading commands open the file read-only and never
  * create it; writing commands create a missing database (compact and
  * retention do not) and wait up to 10 s for a writer in another process
- * (--no-wait: not at all).
+ * (--no-wait: not at all); compact waits until it can finish, copying
+ * meanwhile.
  */
 #include "config.h"
 
