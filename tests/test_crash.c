@@ -210,7 +210,8 @@ static void test_sync_deep(void **state)
 {
 	struct wl_opts o = {.seed = tu_seed(11), .commits = 24, .max_ops = 12,
 			    .node_size = 512, .big_every = 6,
-			    .abort_every = 7, .checkpoint_ops = 40};
+			    .abort_every = 7, .checkpoint_ops = 40,
+			    .retention_every = 5};
 	tier(o, SEEDS_NORMAL, SEEDS_LONG, 32);
 }
 

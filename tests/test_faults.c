@@ -153,7 +153,8 @@ static void test_history_reads(void **state)
 			    .big_every = 4, .reopen_every = 4, .abort_every = 5,
 			    .checkpoint_ops = 20, .huge_every = 8,
 			    .huge_max = 320 << 10, .checkpoint_every = 3,
-			    .history_every = 2, .probe_poison = 1};
+			    .retention_every = 4, .history_every = 2,
+			    .probe_poison = 1};
 	fault_everywhere(&o);
 	assert_true(poison_checks >= 3); /* 12 today */
 }

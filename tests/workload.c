@@ -291,6 +291,14 @@ void wl_run(const struct wl_plan *p, qvfs *vfs, const char *path,
 		if (p->o.checkpoint_every && c % p->o.checkpoint_every == 0 &&
 		    (e = quire_checkpoint(db)) != 0)
 			STOP(e, "checkpoint"); /* changes no content */
+		if (p->o.retention_every && c % p->o.retention_every == 0) {
+			quire_retention rp = {
+				.commits = c / p->o.retention_every % 2
+						   ? 3
+						   : QUIRE_KEEP_ALL};
+			if ((e = quire_set_retention(db, &rp)) != 0)
+				STOP(e, "set_retention"); /* no content */
+		}
 		if (p->o.history_every && c % p->o.history_every == 0 &&
 		    (e = history_reads(p, c, db)) != 0)
 			STOP(e, "history");

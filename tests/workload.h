@@ -32,6 +32,9 @@ struct wl_opts {
 	int huge_every;     /* one value in n is 64 KiB .. huge_max */
 	size_t huge_max;    /* 0: 1 MiB */
 	int checkpoint_every; /* quire_checkpoint after every n-th commit */
+	int retention_every; /* quire_set_retention after every n-th commit
+			      * (a commit of its own that changes no content;
+			      * the policy alternates: newest 3, every one) */
 	int history_every;  /* after every n-th commit, history reads (log,
 			     * changes, key history, AS-OF) and gets */
 	int probe_poison;   /* after a failure, try a write transaction and
