@@ -146,6 +146,26 @@ static int chain_ops(quire_txn *txn, uint64_t *prev, struct live_delta *delta)
 }
 
 /*
+ * Make the batch just added to mt a commit: write its header (unless e, a
+ * failure before it), or take the batch back out of mt. A reader of this
+ * handle may see the new slot and publish the commit first; snap_install()
+ * then drops ours.
+ */
+static int batch_publish(quire *db, struct snap *s, struct qhdr *h,
+			 struct memtable *mt, const void *meta, int e)
+{
+	if (!e && (e = df_commit(db, h, meta)) == 0) {
+		snap_install(db, s, h, mt);
+		return 0;
+	}
+	free(s);
+	mt_lock(mt);
+	mt_undo_last(mt);
+	mt_unlock(mt);
+	return e;
+}
+
+/*
  * The usual commit: append the operations as one batch block (plus any
  * value blocks written at put time) and a header; the trees stay as they
  * are. The memtable learns the batch before the header is written, which
@@ -204,18 +224,8 @@ static int commit_batch(quire_txn *txn)
 		h.pending_bytes += bi.size + xbytes;
 		apply_delta(&h, base, &delta);
 		h.live_bytes = h.root[QT_KEYS].bytes + h.pending_bytes;
-		/* A reader of this handle may see the new slot and publish
-		 * the commit first; snap_install() then drops ours. */
-		if ((e = df_commit(db, &h, txn->meta)) == 0) {
-			snap_install(db, s, &h, mt);
-			return 0;
-		}
 	}
-	free(s);
-	mt_lock(mt);
-	mt_undo_last(mt);
-	mt_unlock(mt);
-	return e;
+	return batch_publish(db, s, &h, mt, txn->meta, e);
 }
 
 int commit_copy(quire_txn *txn, const uint8_t *b, const struct batch_info *bi,
@@ -274,16 +284,9 @@ int commit_copy(quire_txn *txn, const uint8_t *b, const struct batch_info *bi,
 		h.pending_ops += bi->nops;
 		h.pending_bytes += bi->size;
 		h.live_bytes = h.root[QT_KEYS].bytes + h.pending_bytes;
-		if ((e = df_commit(db, &h, meta)) == 0) {
-			snap_install(db, s, &h, mt);
-			return 0;
-		}
 	}
-	free(s);
-	mt_lock(mt);
-	mt_undo_last(mt);
-	mt_unlock(mt);
-	df_rollback(db);
+	if ((e = batch_publish(db, s, &h, mt, meta, e)) != 0)
+		df_rollback(db);
 	return e;
 }
 

@@ -289,9 +289,9 @@ static void heap_down(struct run **h, size_t n, size_t i)
 	}
 }
 
-/* A node for key at the end of the list (every key so far is smaller). */
-static struct mt_node *append_node(struct memtable *mt, const uint8_t *key,
-				   uint32_t klen)
+/* A node for key, not linked yet, with room in the hash table for it. */
+static struct mt_node *new_node(struct memtable *mt, const uint8_t *key,
+				uint32_t klen, uint32_t hash)
 {
 	int h = rand_height(mt);
 	struct mt_node *n = arena_alloc(&mt->ar, sizeof *n + h * sizeof n->next[0]);
@@ -299,9 +299,20 @@ static struct mt_node *append_node(struct memtable *mt, const uint8_t *key,
 		return NULL;
 	n->key = key;
 	n->klen = klen;
-	n->hash = hash_of(key, klen);
+	n->hash = hash;
 	n->height = h;
 	atomic_init(&n->newest, NULL);
+	return n;
+}
+
+/* A node for key at the end of the list (every key so far is smaller). */
+static struct mt_node *append_node(struct memtable *mt, const uint8_t *key,
+				   uint32_t klen)
+{
+	struct mt_node *n = new_node(mt, key, klen, hash_of(key, klen));
+	if (!n)
+		return NULL;
+	int h = n->height;
 	atomic_init(&n->prev, mt->tail[0]);
 	for (int l = 0; l < h; l++) {
 		atomic_init(&n->next[l], NULL);
@@ -396,15 +407,10 @@ static struct mt_node *insert_node(struct memtable *mt, const uint8_t *key,
 				   uint32_t klen, uint32_t hash,
 				   struct mt_node **prev)
 {
-	int h = rand_height(mt);
-	struct mt_node *n = arena_alloc(&mt->ar, sizeof *n + h * sizeof n->next[0]);
-	if (!n || table_grow(mt) != 0)
+	struct mt_node *n = new_node(mt, key, klen, hash);
+	if (!n)
 		return NULL;
-	n->key = key;
-	n->klen = klen;
-	n->hash = hash;
-	n->height = h;
-	atomic_init(&n->newest, NULL);
+	int h = n->height;
 	struct mt_node *last = mt->tail[0];
 	if (last && key_cmp(last->key, last->klen, key, klen) < 0) {
 		/* past the end, as in sequential loads: no search */

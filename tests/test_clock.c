@@ -57,25 +57,6 @@ static quire *open_via(qvfs *vfs, unsigned flags, int busy_ms)
 	return db;
 }
 
-static void put1(quire *db, const char *k, const char *v)
-{
-	quire_txn *t;
-	QOK(quire_begin(db, 0, &t));
-	QOK(quire_put(t, STR(k), STR(v)));
-	QOK(quire_commit(t));
-}
-
-static void expect(quire *db, const char *k, const char *v)
-{
-	quire_txn *t;
-	quire_val val;
-	QOK(quire_begin(db, QUIRE_RDONLY, &t));
-	int e = quire_get(t, STR(k), &val);
-	if (e || !tu_same(val.data, val.size, v, strlen(v)))
-		fail_msg("key %s: %d (%s)", k, e, quire_errmsg());
-	quire_abort(t);
-}
-
 /* The sequence number the next operation gets. */
 static uint64_t next_seq(quire *db)
 {
@@ -99,7 +80,7 @@ static void test_wait_timeout(void **state)
 {
 	struct memvfs *m = memvfs_new(1);
 	quire *db = open_via(memvfs_vfs(m), QUIRE_CREATE, 0);
-	put1(db, "a", "1");
+	tu_put1(db, "a", "1");
 	uint64_t seq = next_seq(db), t0 = mono(m);
 	/* a minute: the test would take one if the naps were real */
 	assert_int_equal(quire_wait(db, seq, 60 * 1000), QUIRE_ETIMEDOUT);
@@ -124,13 +105,13 @@ static void test_wait_ready(void **state)
 		       *hb = holdvfs_new(memvfs_vfs(m));
 	quire *a = open_via(holdvfs_vfs(ha), QUIRE_CREATE, 0);
 	quire *b = open_via(holdvfs_vfs(hb), 0, 0);
-	put1(a, "a", "1");
+	tu_put1(a, "a", "1");
 	uint64_t seq = next_seq(a) - 1, t0 = mono(m);
 	QOK(quire_wait(a, seq, -1));
-	put1(b, "b", "2");
+	tu_put1(b, "b", "2");
 	QOK(quire_wait(a, seq + 1, -1));
 	assert_int_equal(mono(m), t0);
-	expect(a, "b", "2");
+	tu_expect(a, "b", "2");
 	QOK(quire_close(a));
 	QOK(quire_close(b));
 	holdvfs_free(ha);
@@ -147,7 +128,7 @@ static void commit_in_nap(void *ctx, int kind, int result)
 {
 	struct committer *c = ctx;
 	if (++c->naps == c->at)
-		put1(c->db, "b", "2");
+		tu_put1(c->db, "b", "2");
 }
 
 /* Another process commits during the third nap: the waiter sees it when
@@ -159,7 +140,7 @@ static void test_wait_other_process(void **state)
 		       *hb = holdvfs_new(memvfs_vfs(m));
 	quire *a = open_via(holdvfs_vfs(ha), QUIRE_CREATE, 0);
 	quire *b = open_via(holdvfs_vfs(hb), 0, 0);
-	put1(a, "a", "1");
+	tu_put1(a, "a", "1");
 	struct committer c = {.db = b, .at = 3};
 	holdvfs_hook(ha, HV_WAIT, commit_in_nap, &c);
 	uint64_t seq = next_seq(a), t0 = mono(m);
@@ -167,7 +148,7 @@ static void test_wait_other_process(void **state)
 	holdvfs_hook(ha, 0, NULL, NULL);
 	assert_int_equal(c.naps, 3);
 	assert_int_equal(mono(m) - t0, 3 * POLL_NS);
-	expect(a, "b", "2");
+	tu_expect(a, "b", "2");
 	QOK(quire_close(a));
 	QOK(quire_close(b));
 	holdvfs_free(ha);
@@ -186,7 +167,7 @@ static void test_wait_by_sleeping(void **state)
 	holdvfs_vfs(ha)->cond_wait = NULL;
 	quire *a = open_via(holdvfs_vfs(ha), QUIRE_CREATE, 0);
 	quire *b = open_via(holdvfs_vfs(hb), 0, 0);
-	put1(a, "a", "1");
+	tu_put1(a, "a", "1");
 	uint64_t seq = next_seq(a), t0 = mono(m);
 	assert_int_equal(quire_wait(a, seq, 1000), QUIRE_ETIMEDOUT);
 	assert_int_equal(mono(m) - t0, 1000 * MS);
@@ -239,7 +220,7 @@ static void test_wait_thread(void **state)
 	memvfs_wait_real(m, UINT64_MAX);
 	/* threads share memvfs: no mapping read while it is written */
 	quire *db = open_via(holdvfs_vfs(h), QUIRE_CREATE | QUIRE_NOMMAP, 0);
-	put1(db, "a", "1");
+	tu_put1(db, "a", "1");
 	struct waiter w = {.db = db, .seq = next_seq(db)};
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cv, NULL);
@@ -251,7 +232,7 @@ static void test_wait_thread(void **state)
 	while (!w.naps) /* it waits: the commit comes during the wait */
 		pthread_cond_wait(&w.cv, &w.mu);
 	pthread_mutex_unlock(&w.mu);
-	put1(db, "b", "2");
+	tu_put1(db, "b", "2");
 	pthread_join(th, NULL);
 	QOK(w.rc);
 	assert_true(mono(m) - t0 < 3600 * 1000 * MS);
@@ -326,8 +307,8 @@ static void test_busy_timeout(void **state)
 	holdvfs_hook(hb, 0, NULL, NULL);
 	QOK(quire_put(tb, STR("b"), STR("2")));
 	QOK(quire_commit(tb));
-	expect(a, "a", "1");
-	expect(a, "b", "2");
+	tu_expect(a, "a", "1");
+	tu_expect(a, "b", "2");
 	QOK(quire_close(a));
 	QOK(quire_close(b));
 	holdvfs_free(ha);
@@ -366,8 +347,8 @@ static void test_compact_waits_for_writer(void **state)
 	char k[16];
 	for (int i = 0; i < 20; i++) {
 		snprintf(k, sizeof k, "k%02d", i);
-		put1(a, k, "old");
-		put1(a, k, "v");
+		tu_put1(a, k, "old");
+		tu_put1(a, k, "v");
 	}
 	quire_txn *tb;
 	QOK(quire_begin(b, 0, &tb));
@@ -382,10 +363,10 @@ static void test_compact_waits_for_writer(void **state)
 	assert_true(mono(m) - t0 >= 20 * MS);
 	size_t size;
 	assert_null(memvfs_data(m, "db.compact", &size)); /* renamed */
-	expect(a, "b", "2");
-	expect(a, "k19", "v");
-	put1(b, "c", "3"); /* B follows to the new file */
-	expect(a, "c", "3");
+	tu_expect(a, "b", "2");
+	tu_expect(a, "k19", "v");
+	tu_put1(b, "c", "3"); /* B follows to the new file */
+	tu_expect(a, "c", "3");
 	QOK(quire_close(a));
 	QOK(quire_close(b));
 	holdvfs_free(ha);
@@ -437,7 +418,7 @@ static void test_compact_slices(void **state)
 		       *hb = holdvfs_new(memvfs_vfs(m));
 	quire *a = open_via(holdvfs_vfs(ha), QUIRE_CREATE, 0);
 	quire *b = open_via(holdvfs_vfs(hb), 0, 30);
-	put1(a, "a", "1");
+	tu_put1(a, "a", "1");
 	struct chaser c = {.m = m, .db = b, .limit = 400};
 	holdvfs_hook(ha, HV_WRITE, chase, &c);
 	QOK(quire_compact(a, NULL));
@@ -453,10 +434,10 @@ static void test_compact_slices(void **state)
 	char k[16];
 	for (int i = 0; i < c.commits; i++) {
 		snprintf(k, sizeof k, "c%04d", i);
-		expect(a, k, "v");
+		tu_expect(a, k, "v");
 	}
-	put1(b, "after", "1");
-	expect(a, "after", "1");
+	tu_put1(b, "after", "1");
+	tu_expect(a, "after", "1");
 	QOK(quire_close(a));
 	QOK(quire_close(b));
 	holdvfs_free(ha);

@@ -108,29 +108,6 @@ static quire *open_via(const char *path, qvfs *vfs, unsigned flags)
 	return db;
 }
 
-static void put1(quire *db, const char *k, const char *v)
-{
-	quire_txn *t;
-	QOK(quire_begin(db, 0, &t));
-	QOK(quire_put(t, k, strlen(k), v, strlen(v)));
-	QOK(quire_commit(t));
-}
-
-static void expect(quire *db, const char *k, const char *v)
-{
-	quire_txn *t;
-	quire_val val;
-	QOK(quire_begin(db, QUIRE_RDONLY, &t));
-	int e = quire_get(t, k, strlen(k), &val);
-	if (e)
-		fail_msg("get %s: %s (%s)", k, quire_strerror(e),
-			 quire_errmsg());
-	if (val.size != strlen(v) || memcmp(val.data, v, val.size) != 0)
-		fail_msg("get %s: \"%.*s\", want \"%s\"", k, (int)val.size,
-			 (const char *)val.data, v);
-	quire_abort(t);
-}
-
 /* A few commits that leave garbage for a compaction to drop. */
 static void fill(quire *db)
 {
@@ -139,7 +116,7 @@ static void fill(quire *db)
 		for (int i = 0; i < 20; i++) {
 			snprintf(k, sizeof k, "k%02d", i);
 			snprintf(v, sizeof v, "round %d of key %d", r, i);
-			put1(db, k, v);
+			tu_put1(db, k, v);
 		}
 }
 
@@ -240,7 +217,7 @@ static void test_symlink(void **state)
 	assert_int_equal(symlink("real/t.q", link_p), 0);
 	struct holdvfs *h = holdvfs_new(qvfs_unix());
 	quire *dbl = open_via(link_p, holdvfs_vfs(h), 0);
-	put1(dbl, "via", "link");
+	tu_put1(dbl, "via", "link");
 	assert_int_equal(stat(real, &before), 0);
 
 	QOK(quire_compact(dbl, NULL));
@@ -271,19 +248,19 @@ static void test_symlink(void **state)
 	assert_string_equal(got, want);
 
 	/* writes through either name reach the one database */
-	put1(dbl, "a", "from the link");
-	expect(dbr, "a", "from the link");
-	put1(dbr, "b", "from the real name");
-	expect(dbl, "b", "from the real name");
-	expect(dbl, "via", "link");
-	expect(dbr, "k07", "round 2 of key 7");
+	tu_put1(dbl, "a", "from the link");
+	tu_expect(dbr, "a", "from the link");
+	tu_put1(dbr, "b", "from the real name");
+	tu_expect(dbl, "b", "from the real name");
+	tu_expect(dbl, "via", "link");
+	tu_expect(dbr, "k07", "round 2 of key 7");
 	check_clean(dbl);
 	/* a second compaction through the real name, a third through the
 	 * link with the first handle's writes in between */
 	QOK(quire_compact(dbr, NULL));
-	put1(dbl, "c", "after the second");
+	tu_put1(dbl, "c", "after the second");
 	QOK(quire_compact(dbl, NULL));
-	put1(dbr, "d", "after the third");
+	tu_put1(dbr, "d", "after the third");
 	QOK(quire_close(dbl));
 	QOK(quire_close(dbr));
 	assert_int_equal(lstat(link_p, &st), 0);
@@ -291,10 +268,10 @@ static void test_symlink(void **state)
 	const char *names[] = {link_p, real};
 	for (int i = 0; i < 2; i++) {
 		quire *db = open_via(names[i], qvfs_unix(), QUIRE_RDONLY);
-		expect(db, "a", "from the link");
-		expect(db, "b", "from the real name");
-		expect(db, "c", "after the second");
-		expect(db, "d", "after the third");
+		tu_expect(db, "a", "from the link");
+		tu_expect(db, "b", "from the real name");
+		tu_expect(db, "c", "after the second");
+		tu_expect(db, "d", "after the third");
 		check_clean(db);
 		QOK(quire_close(db));
 	}
@@ -306,9 +283,9 @@ static void test_symlink(void **state)
 static void compact_path(const char *path)
 {
 	quire *db = open_via(path, qvfs_unix(), 0);
-	put1(db, "x", "y");
+	tu_put1(db, "x", "y");
 	QOK(quire_compact(db, NULL));
-	put1(db, "after", "compaction");
+	tu_put1(db, "after", "compaction");
 	QOK(quire_close(db));
 }
 
@@ -379,7 +356,7 @@ static void test_owner_group(void **state)
 	assert_int_equal(st.st_mode & 07777, 0600);
 	/* and the file is still a database its owner's handles can use */
 	quire *db2 = open_via(path, qvfs_unix(), QUIRE_RDONLY);
-	expect(db2, "after", "compaction");
+	tu_expect(db2, "after", "compaction");
 	check_clean(db2);
 	QOK(quire_close(db2));
 }
@@ -467,7 +444,7 @@ static void test_copy_never_wider(void **state)
 			     watch_hook, &w);
 		umask(0); /* a umask must not be what protects it */
 		db = open_via(path, holdvfs_vfs(h), 0);
-		put1(db, "round", "x");
+		tu_put1(db, "round", "x");
 		QOK(quire_compact(db, NULL));
 		umask(022);
 		if (w.bad)
@@ -495,7 +472,7 @@ static void test_copy_never_wider(void **state)
 		holdvfs_release(h, HV_RENAME);
 		assert_int_equal(pthread_join(th, NULL), 0);
 		QOK(c.rc);
-		expect(db, "round", "x");
+		tu_expect(db, "round", "x");
 		QOK(quire_close(db));
 		holdvfs_free(h);
 	}
@@ -529,11 +506,11 @@ static void test_hard_links(void **state)
 	msg_has("3 hard links");
 	unchanged(path, &b, "three links");
 	/* the handle goes on as before */
-	put1(db, "still", "writable");
+	tu_put1(db, "still", "writable");
 	assert_int_equal(unlink(third), 0);
 	assert_int_equal(unlink(other), 0);
 	QOK(quire_compact(db, NULL));
-	expect(db, "still", "writable");
+	tu_expect(db, "still", "writable");
 	QOK(quire_close(db));
 }
 
@@ -685,7 +662,7 @@ static void test_other_user(void **state)
 	assert_int_equal(a.uid, 2000);
 	assert_int_equal(a.gid, 3000);
 	assert_int_equal(a.mode, 0640);
-	expect(db, "k19", "round 2 of key 19");
+	tu_expect(db, "k19", "round 2 of key 19");
 	QOK(quire_close(db));
 	memvfs_free(m);
 }
@@ -737,7 +714,7 @@ static void test_attr_faults(void **state)
 			assert_int_equal(a.mode, 0640);
 			assert_int_equal(a.uid, 2000);
 			assert_int_equal(a.gid, 3000);
-			expect(db, "k00", "round 2 of key 0");
+			tu_expect(db, "k00", "round 2 of key 0");
 			QOK(quire_close(db));
 			memvfs_free(m);
 			if (n > calls)
@@ -765,7 +742,7 @@ static void test_link_crashes(void **state)
 		memvfs_symlink(m, "/l.q", "/data/t.q");
 		db = open_via("/l.q", holdvfs_vfs(h), 0);
 		fill(db);
-		put1(db, "last", "commit");
+		tu_put1(db, "last", "commit");
 		uint64_t c0 = memvfs_calls(m, MV_MUTATE | MV_DIR);
 		memvfs_crash_at(m, MV_MUTATE | MV_DIR, n);
 		int e = quire_compact(db, NULL);
@@ -790,12 +767,12 @@ static void test_link_crashes(void **state)
 		states++;
 		assert_string_equal(memvfs_readlink(m, "/l.q"), "/data/t.q");
 		db = open_via("/l.q", holdvfs_vfs(h), 0);
-		expect(db, "last", "commit");
-		expect(db, "k11", "round 2 of key 11");
+		tu_expect(db, "last", "commit");
+		tu_expect(db, "k11", "round 2 of key 11");
 		check_clean(db);
-		put1(db, "after", "crash");
+		tu_put1(db, "after", "crash");
 		QOK(quire_compact(db, NULL));
-		expect(db, "after", "crash");
+		tu_expect(db, "after", "crash");
 		QOK(quire_close(db));
 		holdvfs_free(h);
 		memvfs_free(m);
@@ -857,7 +834,7 @@ static void test_args(void **state)
 	QOK(quire_txn_stat(t, &st));
 	quire_abort(t);
 	assert_int_equal(st.history_txn, st.txn_id);
-	expect(db, "k05", "round 2 of key 5");
+	tu_expect(db, "k05", "round 2 of key 5");
 	QOK(quire_close(db));
 	memvfs_free(m);
 }

@@ -57,25 +57,6 @@ static quire *open_via(const char *path, qvfs *vfs, unsigned flags,
 	return db;
 }
 
-static void put1(quire *db, const char *k, const char *v)
-{
-	quire_txn *t;
-	QOK(quire_begin(db, 0, &t));
-	QOK(quire_put(t, STR(k), STR(v)));
-	QOK(quire_commit(t));
-}
-
-static void expect(quire *db, const char *k, const char *v)
-{
-	quire_txn *t;
-	quire_val val;
-	QOK(quire_begin(db, QUIRE_RDONLY, &t));
-	int e = quire_get(t, STR(k), &val);
-	if (e || !tu_same(val.data, val.size, v, strlen(v)))
-		fail_msg("key %s: %d (%s)", k, e, quire_errmsg());
-	quire_abort(t);
-}
-
 /* --- a writer waiting while its handle moves to a compacted file ------- */
 
 struct compact_run {
@@ -129,7 +110,7 @@ static void test_writer_follows_compaction(void **state)
 	char k[16];
 	for (int i = 0; i < 50; i++) {
 		snprintf(k, sizeof k, "k%02d", i);
-		put1(s, k, "v");
+		tu_put1(s, k, "v");
 	}
 
 	/* C compacts and stops in its directory sync, after the rename,
@@ -150,7 +131,7 @@ static void test_writer_follows_compaction(void **state)
 
 	/* a reader thread of W (this one) moves the handle to the new
 	 * file; the old file's last snapshot goes with it */
-	expect(w, "k07", "v");
+	tu_expect(w, "k07", "v");
 
 	holdvfs_release(hc, HV_SYNCDIR);
 	pthread_join(ct, NULL);
@@ -176,15 +157,15 @@ static void test_writer_follows_compaction(void **state)
 	pthread_mutex_unlock(&wr.mu);
 	pthread_join(wt, NULL);
 	QOK(wr.rc_commit);
-	put1(s, "s-key", "s");
+	tu_put1(s, "s-key", "s");
 
 	QOK(quire_close(w));
 	QOK(quire_close(c));
 	QOK(quire_close(s));
 	quire *db = open_via(path, qvfs_unix(), 0, 0);
-	expect(db, "w-key", "w");
-	expect(db, "s-key", "s");
-	expect(db, "k49", "v");
+	tu_expect(db, "w-key", "w");
+	tu_expect(db, "s-key", "s");
+	tu_expect(db, "k49", "v");
 	uint64_t problems = 1;
 	QOK(quire_begin(db, QUIRE_RDONLY, &t));
 	QOK(quire_check(t, NULL, NULL, &problems));
@@ -231,7 +212,7 @@ static void test_timeout_across_switch(void **state)
 	quire *c = open_via("db", holdvfs_vfs(hc), QUIRE_CREATE | QUIRE_NOMMAP,
 			    -1);
 	quire *b = open_via("db", holdvfs_vfs(hb), QUIRE_NOMMAP, timeout_ms);
-	put1(c, "a", "1");
+	tu_put1(c, "a", "1");
 
 	holdvfs_hold(hc, HV_SYNCDIR);
 	struct compact_run cc = {.db = c};
@@ -264,8 +245,8 @@ static void test_timeout_across_switch(void **state)
 
 	nf->ops->lock(nf, QVFS_QUEUE_UNLOCK);
 	nf->ops->close(nf);
-	put1(b, "b", "2"); /* and it writes the new file once it may */
-	expect(c, "b", "2");
+	tu_put1(b, "b", "2"); /* and it writes the new file once it may */
+	tu_expect(c, "b", "2");
 	QOK(quire_close(b));
 	QOK(quire_close(c));
 	holdvfs_free(hb);
@@ -324,7 +305,7 @@ static void test_close_with_writer_and_auto_compaction(void **state)
 	/* the background compaction stops at its first sync (its new file's
 	 * base) until this thread holds the write transaction */
 	holdvfs_hold(h, HV_SYNC);
-	put1(db, "trigger", "1");
+	tu_put1(db, "trigger", "1");
 	assert_true(db->compactor->bg_started);
 	holdvfs_wait_held(h, HV_SYNC);
 	QOK(quire_begin(db, 0, &t)); /* ... which it will wait for */
@@ -354,7 +335,7 @@ static void test_close_with_writer_and_auto_compaction(void **state)
 	QOK(quire_commit(t));
 	QOK(quire_close(db));
 	QOK(quire_open(path, &o, &db));
-	expect(db, "after", "close");
+	tu_expect(db, "after", "close");
 	QOK(quire_close(db));
 	pthread_mutex_destroy(&cl.mu);
 	pthread_cond_destroy(&cl.cv);
@@ -387,7 +368,7 @@ static void test_leftover_identity(void **state)
 	tu_pathcat(tpath, sizeof tpath, path, ".compact");
 	tu_pathcat(moved, sizeof moved, path, ".moved");
 	quire *db = open_via(path, qvfs_unix(), QUIRE_CREATE, 0);
-	put1(db, "a", "1");
+	tu_put1(db, "a", "1");
 	QOK(quire_close(db));
 	FILE *fp = fopen(tpath, "w");
 	assert_non_null(fp);
@@ -424,7 +405,7 @@ static void test_failed_target_removed(void **state)
 {
 	struct memvfs *m = memvfs_new(7);
 	quire *db = open_via("db", memvfs_vfs(m), QUIRE_CREATE, 0);
-	put1(db, "a", "1");
+	tu_put1(db, "a", "1");
 	/* the first write of a compaction is the new file's superblock */
 	memvfs_fault(m, MV_WRITE, 1, ENOSPC, 0, 0);
 	assert_int_equal(quire_compact(db, NULL), QUIRE_ENOSPC);
@@ -432,7 +413,7 @@ static void test_failed_target_removed(void **state)
 	assert_null(memvfs_data(m, "db.compact", &size));
 	memvfs_clear_faults(m);
 	QOK(quire_compact(db, NULL));
-	expect(db, "a", "1");
+	tu_expect(db, "a", "1");
 	QOK(quire_close(db));
 	memvfs_free(m);
 }
@@ -443,7 +424,7 @@ static void test_wait_ignores_wall_clock(void **state)
 {
 	struct memvfs *m = memvfs_new(9);
 	quire *db = open_via("db", memvfs_vfs(m), QUIRE_CREATE, 0);
-	put1(db, "a", "1");
+	tu_put1(db, "a", "1");
 	memvfs_clock(m, 1000, 0); /* the wall clock jumps back and stops */
 	quire_txn *t;
 	QOK(quire_begin(db, QUIRE_RDONLY, &t));

@@ -234,3 +234,26 @@ void model_check_txn(const struct model *m, quire_txn *txn)
 			fail_msg("get of entry %zu differs from the model", i);
 	}
 }
+
+void tu_put1(quire *db, const char *k, const char *v)
+{
+	quire_txn *t;
+	QOK(quire_begin(db, 0, &t));
+	QOK(quire_put(t, k, strlen(k), v, strlen(v)));
+	QOK(quire_commit(t));
+}
+
+void tu_expect(quire *db, const char *k, const char *v)
+{
+	quire_txn *t;
+	quire_val val;
+	QOK(quire_begin(db, QUIRE_RDONLY, &t));
+	int e = quire_get(t, k, strlen(k), &val);
+	if (e)
+		fail_msg("get %s: %s (%s)", k, quire_strerror(e),
+			 quire_errmsg());
+	if (!tu_same(val.data, val.size, v, strlen(v)))
+		fail_msg("get %s: \"%.*s\", want \"%s\"", k, (int)val.size,
+			 (const char *)val.data, v);
+	quire_abort(t);
+}

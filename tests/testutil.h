@@ -48,6 +48,11 @@ uint64_t tu_seed(uint64_t def);
 uint8_t *tu_dup(const void *p, size_t n);
 int tu_same(const void *a, size_t al, const void *b, size_t bl);
 
+/* Commit key k = v (strings) in a write transaction of its own; fail the
+ * test unless the newest commit holds k = v. */
+void tu_put1(quire *db, const char *k, const char *v);
+void tu_expect(quire *db, const char *k, const char *v);
+
 /* Sorted map of byte strings, the reference for model-based tests. */
 struct model_ent {
 	uint8_t *key, *val;
