@@ -21,7 +21,8 @@
 #include "txn.h"
 #include "util.h"
 
-/* The auto_compact_ratio threshold also needs this much garbage. */
+/* The auto_compact_ratio threshold also needs this much garbage (a
+ * compactor's default min_garbage). */
 #define AUTO_MIN_GARBAGE ((uint64_t)1 << 20)
 
 /* A background compaction that failed (a full disk, a file with several
@@ -53,7 +54,7 @@ int compact_due(quire *db)
 	struct space sp;
 	txn_inner(db, &t);
 	int due = space_account(&t, &sp) == 0 &&
-		  sp.reclaimable >= AUTO_MIN_GARBAGE &&
+		  sp.reclaimable >= db->compactor->min_garbage &&
 		  (double)sp.reclaimable >
 			  db->opts.auto_compact_ratio *
 				  (double)t.snap->h.total_bytes;
@@ -73,7 +74,7 @@ static int auto_due(quire *db)
 	if (file < atomic_load(&cp->auto_next))
 		return 0;
 	atomic_store(&cp->auto_next,
-		     file + QMAX(file / 32, AUTO_MIN_GARBAGE / 4));
+		     file + QMAX(file / 32, cp->min_garbage / 4));
 	return compact_due(db);
 }
 
@@ -85,6 +86,10 @@ static void after_commit(quire *db, int fold)
 	if (db->opts.auto_compact_ratio <= 0 || atomic_load(&cp->running) ||
 	    atomic_load(&cp->closing) || (!fold && !auto_due(db)))
 		return;
+	if (cp->inline_run) {
+		background(db);
+		return;
+	}
 	pthread_mutex_lock(&cp->bg_mu);
 	if (cp->bg_started && !atomic_load(&cp->running)) {
 		pthread_join(cp->bg, NULL); /* the last one has finished */
@@ -115,9 +120,16 @@ int compact_attach(quire *db)
 	if (!cp)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	pthread_mutex_init(&cp->bg_mu, NULL);
+	cp->min_garbage = AUTO_MIN_GARBAGE;
 	db->compactor = cp;
 	db->hooks = &hooks;
 	return 0;
+}
+
+void compact_run_inline(quire *db, uint64_t min_garbage)
+{
+	db->compactor->inline_run = 1;
+	db->compactor->min_garbage = min_garbage;
 }
 
 void compact_stop(quire *db)

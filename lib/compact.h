@@ -22,6 +22,9 @@ struct compactor {
 	_Atomic uint64_t retry_floor; /* no folding by compaction, and no
 				       * automatic one, below this file size
 				       * (one failed) */
+	uint64_t min_garbage;        /* reclaimable bytes auto compaction
+				      * needs besides the ratio */
+	int inline_run;              /* compact in the committing thread */
 };
 
 /* Give db a compactor and the core its hooks (quire_open). */
@@ -34,5 +37,14 @@ void compact_detach(quire *db);
 /* Whether the reclaimable bytes passed opts.auto_compact_ratio (and 1 MiB):
  * quire_close compacts then rather than leave it to the next writer. */
 int compact_due(quire *db);
+/*
+ * For the crash and fault enumerations, which replay a workload call by
+ * call and so need it deterministic: automatic compactions run in the
+ * thread that committed, inside quire_commit after the commit is
+ * published, and need only min_garbage reclaimable bytes besides the
+ * ratio. The behaviour is otherwise the background one's, failures
+ * included (the commit still returns 0).
+ */
+void compact_run_inline(quire *db, uint64_t min_garbage);
 
 #endif

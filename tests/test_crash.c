@@ -1,5 +1,6 @@
 /*
- * test_crash.c - crash at every write, sync and truncate of a workload.
+ * test_crash.c - crash at every write, sync, truncate, rename, remove and
+ * directory sync of a workload (automatic compactions included).
  *
  * For each point the workload is replayed on the in-memory VFS until that
  * call, which "crashes" the machine; the disk image is then built in each of
@@ -47,6 +48,7 @@
 #endif
 
 static uint64_t states_checked;
+static uint64_t dir_calls; /* renames, removes, directory syncs: clean runs */
 static int long_tier; /* QUIRE_LONG=1 */
 
 /* Crash points are independent, so they are shared out among forked
@@ -81,7 +83,7 @@ static uint64_t crash_points(const struct wl_plan *p, uint64_t points,
 		for (int mode = 0; mode < MV_CRASH_NMODES; mode++) {
 			char ctx[160];
 			struct memvfs *m = memvfs_new(o->seed);
-			memvfs_crash_at(m, MV_MUTATE, n);
+			memvfs_crash_at(m, MV_MUTATE | MV_DIR, n);
 			wl_run(p, memvfs_vfs(m), path, &r);
 			memvfs_crash(m, (enum mv_crash)mode,
 				     o->seed * 31 + n * 7 + (uint64_t)mode);
@@ -119,7 +121,8 @@ static void crash_everywhere(const struct wl_opts *o)
 	if (r.err)
 		fail_msg("seed %llu: clean run failed at %s: %s",
 			 (unsigned long long)o->seed, r.where, r.msg);
-	uint64_t points = memvfs_calls(m, MV_MUTATE);
+	uint64_t points = memvfs_calls(m, MV_MUTATE | MV_DIR);
+	dir_calls += memvfs_calls(m, MV_DIR);
 	memvfs_free(m);
 
 	pid_t pid[WORKERS];
@@ -267,6 +270,28 @@ static void test_wide(void **state)
 	tier(o, 1, 8, 24);
 }
 
+/* Automatic compaction: overwrites of a few keys make the file mostly
+ * reclaimable, so a quarter of it is several times over; the compactions
+ * run inside the commits that make them due and at close (a reopen every
+ * few commits), under a retention policy that changes now and then. A
+ * crash anywhere in one (the copy, its sync, the rename, the directory
+ * sync) leaves the commit acknowledged before it. */
+static void test_autocompact(void **state)
+{
+	struct wl_opts o = {.seed = tu_seed(17), .commits = 20, .max_ops = 6,
+			    .node_size = 512, .nkeys = 24, .big_every = 6,
+			    .reopen_every = 7, .checkpoint_ops = 12,
+			    .retention_every = 6, .autocompact = 1};
+	uint64_t dir0 = dir_calls;
+	int seeds = long_tier ? 30 : 3;
+	tier(o, seeds, seeds, 28);
+	/* creation renames and syncs the directory; each compaction does
+	 * both again */
+	print_message("# automatic compactions: about %llu\n",
+		      (unsigned long long)((dir_calls - dir0) / 2 - seeds));
+	assert_true(dir_calls - dir0 >= (uint64_t)seeds * 2 * 4);
+}
+
 /* A NOSYNC writer that never calls quire_sync still syncs once
  * QUIRE_NOSYNC_WALK_BYTES have been appended (lowered here to 16 MiB), so a
  * power cut loses at most about that much and recovery walks no further. */
@@ -331,6 +356,7 @@ int main(void)
 		cmocka_unit_test(test_reopen_write),
 		cmocka_unit_test(test_huge),
 		cmocka_unit_test(test_wide),
+		cmocka_unit_test(test_autocompact),
 		cmocka_unit_test(test_nosync_bounded),
 	};
 	return cmocka_run_group_tests(tests, setup, report);

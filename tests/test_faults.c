@@ -9,12 +9,14 @@
  * and short transfers, once or on every call, must not show at all.
  *
  * The workloads together make every kind of call (read, write, sync,
- * truncate, size, lock, open, and rename/remove/sync_dir at creation), which
- * the report checks: sync commits with reopens and aborted large values;
+ * truncate, size, lock, open, and rename/remove/sync_dir at creation and
+ * compaction), which the report checks: sync commits with reopens and aborted large values;
  * NOSYNC commits made durable by quire_sync; and a third with explicit
  * checkpoints, values written at put time (over a quarter of the append
  * buffer), reopen-then-write, and history reads (log, changes feed, key
- * history, AS-OF snapshots, gets of out-of-line values) after commits.
+ * history, AS-OF snapshots, gets of out-of-line values) after commits;
+ * a fourth with automatic compaction, which a fault fails but never the
+ * commit that started it.
  * After any failure whose message names fdatasync (a commit, quire_sync,
  * or the first write transaction after a reopen), a new write transaction
  * and quire_sync must both give QUIRE_EFATAL: the handle never again
@@ -159,6 +161,24 @@ static void test_history_reads(void **state)
 	assert_true(poison_checks >= 3); /* 12 today */
 }
 
+/* Automatic compaction inside the commits that make it due and at close
+ * (see test_crash's test_autocompact): a fault anywhere in one fails the
+ * compaction, never the commit, and loses nothing; the history reads
+ * after commits see the new file. */
+static void test_autocompact(void **state)
+{
+	struct wl_opts o = {.seed = tu_seed(24), .commits = 14, .max_ops = 6,
+			    .node_size = 512, .nkeys = 24, .big_every = 6,
+			    .reopen_every = 6, .checkpoint_ops = 12,
+			    .retention_every = 5, .history_every = 3,
+			    .autocompact = 1, .probe_poison = 1};
+	uint64_t dir0 = kind_calls[7];
+	fault_everywhere(&o);
+	/* creation's rename and directory sync, then a pair per compaction:
+	 * at least two compactions ran */
+	assert_true(kind_calls[7] - dir0 >= 6);
+}
+
 /* A failed fsync poisons the handle; a reopen recovers. */
 static void test_fsync_poisons(void **state)
 {
@@ -259,6 +279,7 @@ int main(void)
 		cmocka_unit_test(test_sync),
 		cmocka_unit_test(test_nosync),
 		cmocka_unit_test(test_history_reads),
+		cmocka_unit_test(test_autocompact),
 	};
 	return cmocka_run_group_tests(tests, NULL, report);
 }

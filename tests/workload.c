@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "compact.h"
 #include "internal.h"
 #include "workload.h"
 
@@ -142,10 +143,14 @@ static int open_db(const struct wl_plan *p, qvfs *vfs, const char *path,
 	o.flags = extra | (p->o.nosync ? QUIRE_NOSYNC : 0);
 	o.node_size = p->o.node_size ? p->o.node_size : 4096;
 	o.cache_size = (size_t)1 << 20;
-	o.auto_compact_ratio = 0; /* replays count every call: no thread */
+	/* replays count every call: no thread */
+	o.auto_compact_ratio = p->o.autocompact ? 0.25 : 0;
 	if (p->o.checkpoint_ops)
 		o.checkpoint_ops = p->o.checkpoint_ops;
-	return qdb_open_vfs(path, &o, vfs, db);
+	int e = qdb_open_vfs(path, &o, vfs, db);
+	if (!e && p->o.autocompact)
+		compact_run_inline(*db, 0);
+	return e;
 }
 
 #define STOP(e_, what_)                                                      \
@@ -157,6 +162,16 @@ static int open_db(const struct wl_plan *p, qvfs *vfs, const char *path,
 				 quire_errmsg());                            \
 		goto out;                                                    \
 	} while (0)
+
+/* The retention policy's commits after commit c of the plan (and its
+ * policy change, if it makes one). */
+static uint64_t retention_after(const struct wl_plan *p, int c)
+{
+	int every = p->o.retention_every;
+	if (!every || c < every)
+		return QUIRE_RETAIN_DEFAULT;
+	return c / every % 2 ? 3 : QUIRE_KEEP_ALL;
+}
 
 /* The history API and gets on the latest commit (commit c of the plan):
  * every call may fail with an I/O error, which is returned; what is read
@@ -188,6 +203,8 @@ static int history_reads(const struct wl_plan *p, int c, quire *db)
 			;
 		quire_changes_close(f);
 	}
+	if (e == QUIRE_EHISTORY && p->o.autocompact) /* outside the policy */
+		e = QUIRE_NOTFOUND;
 	if (e == QUIRE_NOTFOUND &&
 	    (e = quire_history_open(t, op0->key, op0->klen, &h)) == 0) {
 		while ((e = quire_history_next(h, &kv)) == 0)
@@ -203,6 +220,8 @@ static int history_reads(const struct wl_plan *p, int c, quire *db)
 		if (e == QUIRE_NOTFOUND)
 			e = 0;
 	}
+	if (e == QUIRE_EHISTORY && p->o.autocompact)
+		e = 0;
 	for (int i = 0; !e && i < wc->nops; i++) {
 		const struct model_ent *me =
 			model_get(&p->state[c], wc->ops[i].key, wc->ops[i].klen);
@@ -292,10 +311,8 @@ void wl_run(const struct wl_plan *p, qvfs *vfs, const char *path,
 		    (e = quire_checkpoint(db)) != 0)
 			STOP(e, "checkpoint"); /* changes no content */
 		if (p->o.retention_every && c % p->o.retention_every == 0) {
-			quire_retention rp = {
-				.commits = c / p->o.retention_every % 2
-						   ? 3
-						   : QUIRE_KEEP_ALL};
+			quire_retention rp = {.commits =
+						      retention_after(p, c)};
 			if ((e = quire_set_retention(db, &rp)) != 0)
 				STOP(e, "set_retention"); /* no content */
 		}
@@ -367,10 +384,18 @@ int wl_verify(const struct wl_plan *p, qvfs *vfs, const char *path,
 	for (int i = hi; i >= lo && found < 0; i--)
 		if (wl_same(t, &p->state[i]))
 			found = i;
-	quire_abort(t);
 	if (found < 0)
 		wl_fail("%s: content is none of the allowed states %d..%d", ctx,
 			 lo, hi);
+	/* the policy is old or new, never another (found's policy change
+	 * may be the commit in flight) */
+	quire_stat st;
+	QOK(quire_txn_stat(t, &st));
+	quire_abort(t);
+	if (st.retention.commits != retention_after(p, found) &&
+	    st.retention.commits != retention_after(p, found - 1))
+		wl_fail("%s: retention keeps %llu commits after commit %d",
+			ctx, (unsigned long long)st.retention.commits, found);
 	wl_check_clean(db, ctx);
 
 	/* life goes on: ten more commits, a reopen, the same content */
@@ -394,7 +419,6 @@ int wl_verify(const struct wl_plan *p, qvfs *vfs, const char *path,
 			 "wrong",
 			 ctx);
 	if (file_bytes) {
-		quire_stat st;
 		QOK(quire_txn_stat(t, &st));
 		*file_bytes = st.file_bytes;
 	}

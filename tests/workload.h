@@ -35,6 +35,10 @@ struct wl_opts {
 	int retention_every; /* quire_set_retention after every n-th commit
 			      * (a commit of its own that changes no content;
 			      * the policy alternates: newest 3, every one) */
+	int autocompact;    /* automatic compaction on (auto_compact_ratio
+			     * 0.25, no 1 MiB floor), run inside the commit
+			     * that makes it due (compact_run_inline) and at
+			     * close */
 	int history_every;  /* after every n-th commit, history reads (log,
 			     * changes, key history, AS-OF) and gets */
 	int probe_poison;   /* after a failure, try a write transaction and
