@@ -2,10 +2,17 @@
  * quire.h - public interface of quire, an append-only copy-on-write B+tree
  * database in a single file.
  *
- * A quire database is one file. Every commit appends the tree nodes it
- * changed and then a checksummed header naming the new roots; bytes that a
- * committed header can reach are never written again. Readers work on
- * snapshots (a pinned header) and are never blocked by the single writer.
+ * A quire database is one file, written only at its end. A commit appends
+ * its operations (a batch) and then a checksummed header naming the new
+ * state; now and then a checkpoint folds the pending batches into the
+ * B+tree, appending the nodes it rewrites. Bytes that a committed header
+ * can reach are never written again, so a crash leaves the last complete
+ * commit. Readers work on snapshots (a pinned header), read the file in
+ * place through a read-only mapping, and are never blocked by the single
+ * writer. Every header points to the one before: old commits stay readable
+ * (AS-OF reads, the commit log, the changes feed, key history, diffs)
+ * until a compaction, which copies what the retention policy keeps into a
+ * fresh file and swaps it in, drops them.
  *
  * Conventions used throughout this file:
  *  - Functions return 0 on success or a negative QUIRE_E* code (QUIRE_NOTFOUND
@@ -243,9 +250,10 @@ void quire_options_init(quire_options *opts);
  * check or copy a suspect file before writing to it.
  *
  * @return 0, QUIRE_ENOENT, QUIRE_EACCES, QUIRE_ENOTDB, QUIRE_EVERSION,
- *         QUIRE_ECORRUPT, QUIRE_EIO, QUIRE_ENOMEM, QUIRE_EINVAL,
- *         QUIRE_EBUSY (with QUIRE_CREATE: another process is creating the
- *         file and busy_timeout_ms ran out).
+ *         QUIRE_ECORRUPT, QUIRE_EIO, QUIRE_ENOSPC (creating the file),
+ *         QUIRE_ENOMEM, QUIRE_EINVAL, QUIRE_EBUSY (with QUIRE_CREATE:
+ *         another process is creating the file and busy_timeout_ms ran
+ *         out).
  */
 int quire_open(const char *path, const quire_options *opts, quire **db);
 
@@ -264,13 +272,17 @@ int quire_open(const char *path, const quire_options *opts, quire **db);
  * Otherwise closing does not sync: with QUIRE_NOSYNC call quire_sync()
  * first if the last commits must be durable (a compaction at close syncs
  * what it writes).
+ * @return 0, QUIRE_EBUSY (transactions still open).
  */
 int quire_close(quire *db);
 
 /**
  * Make every commit of this handle durable (one fdatasync). Needed only with
- * QUIRE_NOSYNC. Returns 0, QUIRE_EIO (the handle then fails further commits
- * with QUIRE_EFATAL), QUIRE_ERDONLY, QUIRE_EFATAL, QUIRE_ENOMEM.
+ * QUIRE_NOSYNC.
+ * @return 0, QUIRE_EIO (the handle then fails further commits with
+ *         QUIRE_EFATAL), QUIRE_ERDONLY, QUIRE_EFATAL, QUIRE_EBUSY (the
+ *         calling thread holds the write transaction), QUIRE_ENOMEM,
+ *         QUIRE_EINVAL.
  */
 int quire_sync(quire *db);
 
@@ -278,8 +290,10 @@ int quire_sync(quire *db);
  * Fold every pending operation into the tree now (see
  * quire_options.checkpoint_ops), as one commit. Later reads need not merge
  * pending operations, and opening after a crash has less to read. Takes the
- * writer lock like a write transaction. Returns 0 (also when nothing was
- * pending), or the errors of quire_begin() and quire_commit().
+ * writer lock like a write transaction.
+ * @return 0 (also when nothing was pending), QUIRE_EBUSY, QUIRE_ERDONLY,
+ *         QUIRE_EFATAL, QUIRE_EIO, QUIRE_ENOSPC, QUIRE_ECORRUPT,
+ *         QUIRE_ENOMEM, QUIRE_EINVAL.
  */
 int quire_checkpoint(quire *db);
 
@@ -322,8 +336,9 @@ int quire_begin(quire *db, unsigned int flags, quire_txn **txn);
  * snapshot just ends it.
  *
  * @return 0, QUIRE_EIO, QUIRE_ENOSPC, QUIRE_EFATAL (the fsync failed: the
- *         handle refuses further commits until reopened), QUIRE_ENOMEM,
- *         QUIRE_EINVAL (NULL, or the transaction had ended).
+ *         handle refuses further commits until reopened), QUIRE_ECORRUPT
+ *         (a node a checkpoint folds into), QUIRE_ENOMEM, QUIRE_EINVAL
+ *         (NULL, or the transaction had ended).
  */
 int quire_commit(quire_txn *txn);
 
@@ -333,7 +348,9 @@ int quire_commit(quire_txn *txn);
  * returned by quire_log_get(). A write transaction with metadata but no
  * changes still commits. On a read snapshot the metadata is ignored. Ends
  * the transaction in every case (one that had ended: QUIRE_EINVAL).
- * @return as quire_commit(), and QUIRE_ETOOBIG.
+ * @return 0, QUIRE_EIO, QUIRE_ENOSPC, QUIRE_EFATAL, QUIRE_ECORRUPT,
+ *         QUIRE_ENOMEM, QUIRE_EINVAL (as quire_commit(), and meta NULL
+ *         with len > 0), QUIRE_ETOOBIG (metadata too long).
  */
 int quire_commit_with(quire_txn *txn, const void *meta, size_t len);
 
@@ -395,22 +412,26 @@ int quire_cursor_open(quire_txn *txn, quire_cursor **cur);
 void quire_cursor_close(quire_cursor *cur);
 
 /**
- * Position at the first key >= key. Returns 0, or QUIRE_NOTFOUND if every
- * key is smaller (the cursor is then unpositioned). Like every cursor move,
- * it may also fail with the errors of reading a node: QUIRE_ECORRUPT,
- * QUIRE_EIO, QUIRE_ENOMEM (the cursor is then unpositioned).
+ * Position at the first key >= key. Like every cursor move, it may fail
+ * with the errors of reading a node (the cursor is then unpositioned).
+ * @return 0, QUIRE_NOTFOUND (every key is smaller; the cursor is then
+ *         unpositioned), QUIRE_ETOOBIG, QUIRE_ECORRUPT, QUIRE_EIO,
+ *         QUIRE_ENOMEM, QUIRE_EINVAL.
  */
 int quire_cursor_seek(quire_cursor *cur, const void *key, size_t klen);
 
-/** Position at the first / last key. 0, or QUIRE_NOTFOUND if empty; or an
- *  error as for quire_cursor_seek(). */
+/** Position at the first / last key.
+ *  @return 0, QUIRE_NOTFOUND (empty), QUIRE_ECORRUPT, QUIRE_EIO,
+ *          QUIRE_ENOMEM, QUIRE_EINVAL. */
 int quire_cursor_first(quire_cursor *cur);
 int quire_cursor_last(quire_cursor *cur);
 
 /**
- * Move to the next / previous key. 0, or QUIRE_NOTFOUND past the end (the
- * cursor is then unpositioned); or an error as for quire_cursor_seek(). On
- * an unpositioned cursor next behaves as first and prev as last.
+ * Move to the next / previous key. On an unpositioned cursor next behaves
+ * as first and prev as last.
+ * @return 0, QUIRE_NOTFOUND (past the end: the cursor is then
+ *         unpositioned), QUIRE_ECORRUPT, QUIRE_EIO, QUIRE_ENOMEM,
+ *         QUIRE_EINVAL.
  */
 int quire_cursor_next(quire_cursor *cur);
 int quire_cursor_prev(quire_cursor *cur);
@@ -422,7 +443,7 @@ int quire_cursor_prev(quire_cursor *cur);
  * under the cursor was deleted, both return QUIRE_NOTFOUND until the cursor
  * moves (next and prev then go on from the deleted key's place).
  * @return 0, QUIRE_NOTFOUND (unpositioned), QUIRE_ECORRUPT, QUIRE_EIO,
- *         QUIRE_ENOMEM (reading a value stored out of line).
+ *         QUIRE_ENOMEM (reading a value stored out of line), QUIRE_EINVAL.
  */
 int quire_cursor_key(quire_cursor *cur, quire_val *key);
 int quire_cursor_value(quire_cursor *cur, quire_val *val);
@@ -538,7 +559,9 @@ int quire_begin_at(quire *db, uint64_t txn_id, quire_txn **txn);
  * nanoseconds since 1970. Commit times never decrease, so the answer is
  * well defined; see quire_begin_at() for the rest.
  * @param flags QUIRE_AT_OR_BEFORE or QUIRE_AT_OR_AFTER.
- * @return as quire_begin_at(); QUIRE_NOTFOUND when no commit qualifies.
+ * @return 0, QUIRE_NOTFOUND (no commit qualifies), QUIRE_EHISTORY
+ *         (compacted away), QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM,
+ *         QUIRE_EINVAL (also any other flags).
  */
 int quire_begin_at_time(quire *db, uint64_t unix_ns, unsigned int flags,
 			quire_txn **txn);
@@ -559,7 +582,8 @@ typedef struct quire_log_entry {
  * transaction reads. Walk the log by calling it for txn_id - 1 or + 1; each
  * call costs O(log commits).
  * @return 0, QUIRE_NOTFOUND (beyond the transaction's commit),
- *         QUIRE_EHISTORY, QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM.
+ *         QUIRE_EHISTORY, QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM,
+ *         QUIRE_EINVAL.
  */
 int quire_log_get(quire_txn *txn, uint64_t txn_id, quire_log_entry *entry);
 
@@ -587,11 +611,13 @@ typedef struct quire_changes quire_changes;
  * transaction: once that ended its calls fail with QUIRE_EINVAL, but it
  * must still be closed.
  * @return 0, QUIRE_EHISTORY (operations after since were compacted away),
- *         QUIRE_ENOMEM, QUIRE_EINVAL.
+ *         QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM, QUIRE_EINVAL.
  */
 int quire_changes_open(quire_txn *txn, uint64_t since, quire_changes **feed);
 
-/** The next operation: 0, QUIRE_NOTFOUND at the end, or an error. */
+/** The next operation.
+ *  @return 0, QUIRE_NOTFOUND (at the end), QUIRE_EIO, QUIRE_ECORRUPT,
+ *          QUIRE_ENOMEM, QUIRE_EINVAL. */
 int quire_changes_next(quire_changes *feed, quire_change *change);
 void quire_changes_close(quire_changes *feed);
 
@@ -610,13 +636,16 @@ typedef struct quire_history quire_history;
  * Open the history of key in the transaction's snapshot: its committed
  * versions, newest first (puts and deletes). Each step costs O(log n).
  * @return 0 (also for a key never written: the history is just empty),
- *         QUIRE_ETOOBIG, QUIRE_ENOMEM, QUIRE_EINVAL.
+ *         QUIRE_ETOOBIG, QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM,
+ *         QUIRE_EINVAL.
  */
 int quire_history_open(quire_txn *txn, const void *key, size_t klen,
 		       quire_history **hist);
 
-/** The next older version: 0, QUIRE_NOTFOUND past the first version,
- *  QUIRE_EHISTORY when older versions were compacted away, or an error. */
+/** The next older version.
+ *  @return 0, QUIRE_NOTFOUND (past the first version), QUIRE_EHISTORY
+ *          (older versions were compacted away), QUIRE_EIO,
+ *          QUIRE_ECORRUPT, QUIRE_ENOMEM, QUIRE_EINVAL. */
 int quire_history_next(quire_history *hist, quire_key_version *version);
 void quire_history_close(quire_history *hist);
 
@@ -637,12 +666,13 @@ typedef struct quire_diff quire_diff;
  * difference, not of the database. When either transaction ends the
  * diff's calls fail with QUIRE_EINVAL; it must still be closed.
  * @return 0, QUIRE_EINVAL (different files, or a transaction that ended),
- *         QUIRE_ENOMEM.
+ *         QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM.
  */
 int quire_diff_open(quire_txn *a, quire_txn *b, quire_diff **diff);
 
-/** The next differing key: 0, QUIRE_NOTFOUND at the end, or an error.
- *  The bytes stay valid until the next call. */
+/** The next differing key. The bytes stay valid until the next call.
+ *  @return 0, QUIRE_NOTFOUND (at the end), QUIRE_EIO, QUIRE_ECORRUPT,
+ *          QUIRE_ENOMEM, QUIRE_EINVAL. */
 int quire_diff_next(quire_diff *diff, quire_delta *delta);
 void quire_diff_close(quire_diff *diff);
 
@@ -652,7 +682,8 @@ void quire_diff_close(quire_diff *diff);
  * would see next_seq > seq. Commits of this handle wake the caller at once;
  * those of other processes are noticed within a few milliseconds.
  * timeout_ms < 0 waits forever.
- * @return 0, QUIRE_ETIMEDOUT, or an error of quire_begin().
+ * @return 0, QUIRE_ETIMEDOUT, QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM
+ *         (reading other processes' commits), QUIRE_EINVAL.
  */
 int quire_wait(quire *db, uint64_t seq, int timeout_ms);
 
@@ -666,21 +697,25 @@ int quire_wait(quire *db, uint64_t seq, int timeout_ms);
 /**
  * quire_get() that also returns the key's version in *seq (0 and
  * QUIRE_NOTFOUND if absent). val may be NULL.
+ * @return 0, QUIRE_NOTFOUND, QUIRE_ETOOBIG, QUIRE_ECORRUPT, QUIRE_EIO,
+ *         QUIRE_ENOMEM, QUIRE_EINVAL.
  */
 int quire_get_seq(quire_txn *txn, const void *key, size_t klen,
 		  quire_val *val, uint64_t *seq);
 
 /**
  * Put only if the key is at version expect_seq (0: only if absent).
- * @return 0, QUIRE_ECONFLICT (nothing written), or the errors of
- *         quire_put().
+ * @return 0, QUIRE_ECONFLICT (nothing written), QUIRE_ETOOBIG,
+ *         QUIRE_EINVAL, QUIRE_ECORRUPT, QUIRE_EIO, QUIRE_ENOSPC,
+ *         QUIRE_ENOMEM.
  */
 int quire_put_if(quire_txn *txn, const void *key, size_t klen,
 		 const void *val, size_t vlen, uint64_t expect_seq);
 
 /** Delete only if the key is at version expect_seq (0, absent, gives
  *  QUIRE_NOTFOUND: there is nothing to delete).
- *  @return 0, QUIRE_ECONFLICT, or the errors of quire_del(). */
+ *  @return 0, QUIRE_NOTFOUND, QUIRE_ECONFLICT, QUIRE_ETOOBIG,
+ *          QUIRE_EINVAL, QUIRE_ECORRUPT, QUIRE_EIO, QUIRE_ENOMEM. */
 int quire_del_if(quire_txn *txn, const void *key, size_t klen,
 		 uint64_t expect_seq);
 
@@ -732,8 +767,9 @@ typedef struct quire_salvage_stats {
  * and never written. The new file is synced before the call returns; if
  * the call fails (a full disk, say), the new file is removed.
  * @return 0 (also when something was lost: see st), QUIRE_EINVAL (newpath
- *         exists), the errors of quire_open() for either file, QUIRE_EIO,
- *         QUIRE_ENOSPC, QUIRE_ENOMEM.
+ *         exists), QUIRE_ENOENT, QUIRE_EACCES, QUIRE_ENOTDB,
+ *         QUIRE_EVERSION, QUIRE_EBUSY, QUIRE_ECORRUPT (nothing of the file
+ *         opens), QUIRE_EIO, QUIRE_ENOSPC, QUIRE_ENOMEM.
  */
 int quire_salvage(const char *path, const char *newpath, quire_check_fn fn,
 		  void *ctx, quire_salvage_stats *st);
