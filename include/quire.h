@@ -774,6 +774,64 @@ typedef struct quire_salvage_stats {
 int quire_salvage(const char *path, const char *newpath, quire_check_fn fn,
 		  void *ctx, quire_salvage_stats *st);
 
+/** @name Backup
+ * The file is append-only, so a copy consistent at one commit is the
+ * file's prefix up to that commit's header, which nothing writes again. A
+ * backup copies it while writers go on: it takes no lock of the database,
+ * only a read snapshot.
+ * @{ */
+
+/** quire_backup(): if dst exists, append to it what was committed after
+ *  its newest commit (it must be an earlier copy of this database). */
+#define QUIRE_BACKUP_INCREMENTAL 0x1u
+/** quire_backup() with QUIRE_BACKUP_INCREMENTAL: if dst is a quire file
+ *  but no earlier copy of this database (another database, one that was
+ *  compacted since, or a copy written to), replace it with a full copy
+ *  instead of failing with QUIRE_ECONFLICT. */
+#define QUIRE_BACKUP_FULL_IF_NEEDED 0x2u
+
+/** What quire_backup() did. */
+typedef struct quire_backup_stats {
+	uint64_t txn;          /**< the commit the copy now ends at */
+	uint64_t txn_before;   /**< incremental: the copy's newest commit
+				    before (0 for a new copy) */
+	uint64_t bytes_copied; /**< bytes read from the database and written */
+	int full;              /**< 1: a whole new copy was written */
+} quire_backup_stats;
+
+/**
+ * Copy the database, as of its newest commit (including other processes'
+ * commits), to the file dst: a copy that opens as a quire database at that
+ * commit with the whole history the database holds (its commit log,
+ * changes feed, AS-OF reads), the same file id, and the owner, group and
+ * mode of the database file (never more readable than it). Commits go on
+ * meanwhile; they are not in the copy.
+ *
+ * A new copy is written to "<dst>.partial", synced, and renamed to dst, so
+ * dst is either absent or complete after a crash; dst must not exist
+ * unless flags has QUIRE_BACKUP_INCREMENTAL. Then an existing dst that is
+ * an earlier copy of this database (the same file id and the same bytes
+ * at its newest commit) gets only the bytes committed since, under its
+ * writer lock (a writer of dst makes the call wait busy_timeout_ms), and
+ * is synced before and after its newest commit is recorded: a crash
+ * leaves it at its old newest commit or the new one. The cost follows the
+ * bytes copied, not the size of the database. A copy is a quire file like
+ * any other: it opens for reading while increments arrive, and for
+ * writing (after which it is no longer a copy of anything).
+ *
+ * @param st  receives what was done (may be NULL).
+ * @return 0, QUIRE_EINVAL (dst exists without QUIRE_BACKUP_INCREMENTAL,
+ *         is the database itself, or bad arguments), QUIRE_ECONFLICT (dst
+ *         is not an earlier copy of this database, nothing was written),
+ *         QUIRE_EBUSY ("<dst>.partial" exists, or a writer of dst past
+ *         busy_timeout_ms), QUIRE_ENOTDB, QUIRE_EVERSION, QUIRE_EACCES,
+ *         QUIRE_ECORRUPT, QUIRE_EIO, QUIRE_ENOSPC, QUIRE_ENOMEM.
+ */
+int quire_backup(quire *db, const char *dst, unsigned int flags,
+		 quire_backup_stats *st);
+
+/** @} */
+
 /** @name Compaction
  * An append-only file grows with every commit. Compaction copies what is
  * still needed into a fresh file next to it ("<path>.compact"), catches up

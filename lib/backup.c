@@ -1,0 +1,287 @@
+/*
+ * backup.c - hot copies of a database (quire_backup).
+ *
+ * The file is append-only, so a copy consistent at commit S is just the
+ * file's first S.total_bytes bytes, which nothing ever writes again
+ * (FORMAT.md §12), with live slots that name S. A backup therefore holds
+ * no lock of the source: it pins a read snapshot (which keeps the file
+ * open across a compaction, as any reader's does) and copies bytes, while
+ * writers go on. An incremental backup appends only what the source
+ * committed after the copy's newest commit, once it has checked that the
+ * copy is a prefix of the source: same file id, and the same header bytes
+ * at the copy's newest commit. A header checksums its commit's blocks and
+ * names the header before it, so equal header bytes at one offset mean
+ * equal files up to there.
+ *
+ * Crash safety of the copy: a new copy is written under "<dst>.partial",
+ * synced, and renamed into place (then the directory is synced), so dst is
+ * either absent or complete. An incremental step holds the copy's writer
+ * lock, appends past its newest commit, syncs, and only then writes a
+ * slot naming the new newest commit and syncs again: a crash before the
+ * slot leaves bytes past the newest commit, which the next writer cuts
+ * away (or, after a reboot, the walk of FORMAT.md §4 finds the new
+ * commits complete, since they were synced first).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "file.h"
+#include "format.h"
+#include "ident.h"
+#include "internal.h"
+#include "io.h"
+#include "recover.h"
+#include "snap.h"
+#include "txn.h"
+#include "util.h"
+
+#define CHUNK ((size_t)1 << 20)
+
+struct copy {
+	quire *db;            /* the source's handle */
+	const struct qhdr *h; /* the commit copied */
+	struct qfile *qf;     /* the source file that holds it */
+	const char *dst;
+	uint8_t *buf;         /* CHUNK bytes */
+	quire_backup_stats *st;
+};
+
+/* Copy the source's bytes [from, to) to f at the same offsets: block
+ * checksums cover their offsets. */
+static int copy_range(struct copy *c, qvfs_file *f, const char *fpath,
+		      uint64_t from, uint64_t to)
+{
+	while (from < to) {
+		size_t n = (size_t)QMIN((uint64_t)CHUNK, to - from);
+		int e = df_read(c->qf, c->buf, n, from, "committed bytes");
+		if (e)
+			return e;
+		if ((e = io_write(f, c->buf, n, from)) != 0)
+			return qerr_os(-e, "%s: writing %zu bytes at offset %llu",
+				       fpath, n, (unsigned long long)from);
+		c->st->bytes_copied += n;
+		from += n;
+	}
+	return 0;
+}
+
+/* The superblock of a copy ending at commit h: the source's own (its
+ * file id and creation time) with slot 0 naming h as newest and durable,
+ * from no known boot (an open walks from it, finding nothing past it),
+ * and slot 1 empty. */
+static int copy_superblock(struct copy *c, qvfs_file *f, const char *fpath)
+{
+	struct qslot s = {.latest_off = c->h->self_off,
+			  .latest_txn = c->h->txn,
+			  .durable_off = c->h->self_off,
+			  .durable_txn = c->h->txn,
+			  .counter = 1};
+	int e = df_read(c->qf, c->buf, QF_SUPER_SIZE, 0, "the superblock");
+	if (e)
+		return e;
+	memset(c->buf + QF_SLOT0_OFF, 0, QF_SLOT_SIZE);
+	memset(c->buf + QF_SLOT1_OFF, 0, QF_SLOT_SIZE);
+	qslot_put(c->buf + QF_SLOT0_OFF, &s);
+	if ((e = io_write(f, c->buf, QF_SUPER_SIZE, 0)) != 0)
+		return qerr_os(-e, "%s: writing the superblock", fpath);
+	c->st->bytes_copied += QF_SUPER_SIZE;
+	return 0;
+}
+
+/*
+ * A new copy at c->dst: "<dst>.partial" created new with at most the
+ * owner's bits of the source's mode and given the source's owner, group
+ * and mode before any byte goes in (never more readable than the
+ * source), filled, synced and renamed over dst (replace: an existing dst
+ * is replaced, else it must not exist).
+ */
+static int full_copy(struct copy *c, int replace)
+{
+	quire *db = c->db;
+	qvfs_file *f = NULL;
+	struct qvfs_attrs orig;
+	size_t plen = strlen(c->dst);
+	char *tmp = malloc(plen + sizeof ".partial");
+	int e, made = 0;
+	if (!tmp)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	memcpy(tmp, c->dst, plen);
+	memcpy(tmp + plen, ".partial", sizeof ".partial");
+	e = ident_attrs(c->qf->f, db->path, &orig);
+	int known = e == 0;
+	if (e && e != QUIRE_NOTFOUND)
+		goto out;
+	e = db->vfs->open(db->vfs, tmp, QVFS_CREATE | QVFS_EXCL,
+			  known ? orig.mode & 0600 : db->opts.mode, &f);
+	if (e == -EEXIST) {
+		e = qerr(QUIRE_EBUSY, "%s: exists: another backup to %s is "
+				      "running, or one was interrupted (remove "
+				      "it then)",
+			 tmp, c->dst);
+		goto out;
+	}
+	if (e) {
+		e = qerr_os(-e, "%s: creating", tmp);
+		goto out;
+	}
+	made = 1;
+	if ((known && (e = ident_give(f, tmp, &orig)) != 0) ||
+	    (e = copy_superblock(c, f, tmp)) != 0 ||
+	    (e = copy_range(c, f, tmp, QF_SUPER_SIZE, c->h->total_bytes)) != 0)
+		goto out;
+	if ((e = f->ops->sync(f)) != 0) {
+		e = qerr_os(-e, "%s: fdatasync", tmp);
+		goto out;
+	}
+	if ((e = db->vfs->rename(db->vfs, tmp, c->dst, !replace)) != 0) {
+		e = e == -EEXIST ? qerr(QUIRE_EINVAL, "%s: exists", c->dst)
+				 : qerr_os(-e, "%s: renaming to %s", tmp,
+					   c->dst);
+		goto out;
+	}
+	made = 0;
+	if ((e = db->vfs->sync_dir(db->vfs, c->dst)) != 0)
+		e = qerr_os(-e, "%s: written, but syncing its directory "
+				"failed: after a power loss it may be missing",
+			    c->dst);
+	c->st->full = 1;
+out:
+	if (f)
+		f->ops->close(f);
+	if (made)
+		db->vfs->remove(db->vfs, tmp);
+	free(tmp);
+	return e;
+}
+
+/* Whether the copy d (writer lock held, newest commit dh) is a prefix of
+ * the source at c->h: 0, QUIRE_ECONFLICT (with the reason), or an error. */
+static int is_prefix(struct copy *c, quire *d, const struct qhdr *dh)
+{
+	size_t n = dh->size;
+	uint8_t *theirs;
+	int e;
+	if (memcmp(d->qf->file_id, c->qf->file_id, QF_FILE_ID) != 0)
+		return qerr(QUIRE_ECONFLICT,
+			    "%s is not a copy of %s (another file id: another "
+			    "database, or the source was compacted since)",
+			    c->dst, c->db->path);
+	if (dh->txn > c->h->txn || dh->total_bytes > c->h->total_bytes)
+		return qerr(QUIRE_ECONFLICT,
+			    "%s is ahead of %s (commit %llu against %llu): "
+			    "written to since it was copied",
+			    c->dst, c->db->path, (unsigned long long)dh->txn,
+			    (unsigned long long)c->h->txn);
+	if (!(theirs = malloc(n)))
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	if ((e = df_read(d->qf, theirs, n, dh->self_off, "its newest header")) ==
+		    0 &&
+	    (e = df_read(c->qf, c->buf, n, dh->self_off, "a header")) == 0 &&
+	    memcmp(theirs, c->buf, n) != 0)
+		e = qerr(QUIRE_ECONFLICT,
+			 "%s has diverged from %s: their commits %llu differ",
+			 c->dst, c->db->path, (unsigned long long)dh->txn);
+	free(theirs);
+	return e;
+}
+
+/* Append to the copy at c->dst what the source committed after the
+ * copy's newest commit. */
+static int incremental(struct copy *c)
+{
+	quire_options o;
+	quire *d = NULL;
+	struct snap *cur = NULL;
+	int locked = 0, e;
+	quire_options_init(&o);
+	o.auto_compact_ratio = 0; /* nothing but the copy touches it */
+	o.flags = QUIRE_NOMMAP;
+	o.busy_timeout_ms = c->db->opts.busy_timeout_ms;
+	if ((e = qdb_open_vfs(c->dst, &o, c->db->vfs, &d)) != 0)
+		goto out;
+	if ((e = writer_acquire(d)) != 0)
+		goto out;
+	locked = 1;
+	if ((e = df_writer_begin(d)) != 0)
+		goto out;
+	cur = snap_acquire(d);
+	if ((e = is_prefix(c, d, &cur->h)) != 0)
+		goto out;
+	c->st->txn_before = cur->h.txn;
+	if (cur->h.txn == c->h->txn)
+		goto out; /* up to date */
+	if ((e = copy_range(c, d->qf->f, d->path, cur->h.total_bytes,
+			    c->h->total_bytes)) != 0 ||
+	    (e = df_fsync(d)) != 0)
+		goto out;
+	d->durable_off = c->h->self_off;
+	d->durable_txn = c->h->txn;
+	if ((e = df_write_slot(d, c->h, 0)) == 0)
+		e = df_fsync(d);
+out:
+	if (cur)
+		snap_release(cur);
+	if (locked)
+		writer_release(d);
+	if (d)
+		quire_close(d);
+	return e;
+}
+
+int quire_backup(quire *db, const char *dst, unsigned int flags,
+		 quire_backup_stats *st)
+{
+	quire_txn *t = NULL;
+	quire_backup_stats none;
+	struct copy c = {.db = db, .dst = dst, .st = st ? st : &none};
+	qvfs_file *f;
+	int e;
+	qerr_clear();
+	if (!db || !dst || !*dst ||
+	    (flags & ~(QUIRE_BACKUP_INCREMENTAL | QUIRE_BACKUP_FULL_IF_NEEDED)))
+		return qerr(QUIRE_EINVAL, "quire_backup: bad arguments");
+	memset(c.st, 0, sizeof *c.st);
+	if ((e = quire_begin(db, QUIRE_RDONLY, &t)) != 0)
+		return e;
+	c.h = &t->snap->h;
+	c.qf = t->snap->qf;
+	c.st->txn = c.h->txn;
+	if (!(c.buf = malloc(CHUNK))) {
+		e = qerr(QUIRE_ENOMEM, "out of memory");
+		goto out;
+	}
+	e = db->vfs->open(db->vfs, dst, QVFS_RDONLY, 0, &f);
+	if (e == 0) {
+		int same = ident_names(db->vfs, dst, c.qf->f);
+		f->ops->close(f);
+		if (same == 1) {
+			e = qerr(QUIRE_EINVAL, "%s is the database itself", dst);
+			goto out;
+		}
+		if (!(flags & QUIRE_BACKUP_INCREMENTAL)) {
+			e = qerr(QUIRE_EINVAL, "%s: exists (an incremental "
+					       "backup appends to it)",
+				 dst);
+			goto out;
+		}
+		e = incremental(&c);
+		if (e == QUIRE_ECONFLICT &&
+		    (flags & QUIRE_BACKUP_FULL_IF_NEEDED)) {
+			c.st->bytes_copied = 0;
+			e = full_copy(&c, 1);
+		}
+	} else if (e == -ENOENT) {
+		e = full_copy(&c, 0);
+	} else {
+		e = qerr_os(-e, "%s: open", dst);
+	}
+out:
+	free(c.buf);
+	quire_abort(t);
+	return e;
+}
