@@ -12,14 +12,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "tool.h"
 #include "tsv.h"
 
-/* A terminal gains nothing from more than about 10 redraws a second, and
- * a slow one (ssh) loses time to them. */
-#define BAR_INTERVAL_NS 100000000u
 #define BAR_WIDTH 30
 
 /* --auto also wants this much reclaimable, as auto_compact_ratio does: in
@@ -28,38 +24,12 @@
 #define AUTO_MIN_RECLAIMABLE ((uint64_t)1 << 20)
 
 struct bar {
-	int drawn;        /* the line holds a bar: end it with a newline */
-	int stale;        /* progress came that is not drawn yet */
-	uint64_t last_ns; /* when it was drawn last */
+	struct progress p; /* drawn: end the line with a newline */
+	int stale;         /* progress came that is not drawn yet */
 	uint64_t done, total;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* n bytes for people: "812 B", "1.4 MiB". */
-static void human(uint64_t n, char *buf, size_t len)
-{
-	static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB",
-					   "EiB"};
-	double v = (double)n;
-	int u = -1;
-	if (n < 1024) {
-		snprintf(buf, len, "%" PRIu64 " B", n);
-		return;
-	}
-	while (v >= 1024 && u < 5) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, len, "%.1f %s", v, unit[u]);
-}
-
-static void draw(struct bar *b)
+static void draw(struct bar *b, int force)
 {
 	char done[16], total[16], fill[BAR_WIDTH + 1];
 	/* the total is an estimate that writers can make grow; never show
@@ -72,25 +42,16 @@ static void draw(struct bar *b)
 	fill[BAR_WIDTH] = 0;
 	human(b->done, done, sizeof done);
 	human(t, total, sizeof total);
-	/* \033[K clears what a longer line drawn before left behind */
-	fprintf(stderr, "\rcompacting %3d%% [%s] %s / %s\033[K",
-		(int)(part * 100), fill, done, total);
-	fflush(stderr);
-	b->drawn = 1;
-	b->stale = 0;
+	b->stale = !progress_show(&b->p, force, "compacting %3d%% [%s] %s / %s",
+				  (int)(part * 100), fill, done, total);
 }
 
 static int on_progress(void *ctx, uint64_t done, uint64_t total)
 {
 	struct bar *b = ctx;
-	uint64_t t = now_ns();
 	b->done = done;
 	b->total = total;
-	b->stale = 1;
-	if (!b->drawn || t - b->last_ns >= BAR_INTERVAL_NS) {
-		draw(b);
-		b->last_ns = t;
-	}
+	draw(b, 0);
 	return 0;
 }
 
@@ -98,14 +59,14 @@ static int on_progress(void *ctx, uint64_t done, uint64_t total)
  * the cursor on a fresh line for what follows. */
 static void bar_end(struct bar *b, int e)
 {
-	if (!b->drawn)
+	if (!b->p.drawn)
 		return;
 	if (!e && b->done < b->total) {
 		b->done = b->total;
 		b->stale = 1;
 	}
 	if (b->stale)
-		draw(b);
+		draw(b, 1);
 	fputc('\n', stderr);
 }
 
@@ -230,12 +191,10 @@ int cmd_compact(const struct opts *o)
 	const char *path = o->pos[0];
 	quire_compact_options co;
 	quire_stat before, after;
-	struct bar bar = {0};
+	struct bar bar;
 	uint64_t oldest_ns, t0;
 	quire *db;
 	int e, rc;
-	if (o->npos != 1)
-		return usage("compact needs DB");
 	quire_compact_options_init(&co);
 	if (o->keep_since.set)
 		set_keep_since(&co, &o->keep_since);
@@ -257,7 +216,8 @@ int cmd_compact(const struct opts *o)
 		print_not_needed(o, path, &before);
 		goto out;
 	}
-	if (!o->quiet && isatty(STDERR_FILENO)) {
+	progress_start(&bar.p);
+	if (!o->quiet && bar.p.on) {
 		co.progress = on_progress;
 		co.progress_ctx = &bar;
 	}
@@ -268,7 +228,7 @@ int cmd_compact(const struct opts *o)
 	if (!e && (e = newest(db, &after, &oldest_ns)) == 0)
 		print_summary(o, path, &before, &after, oldest_ns, secs);
 out:
-	rc = e ? fail(path, e) : output_done();
+	rc = e ? fail(path, e) : 0;
 	quire_close(db);
 	return rc;
 }
@@ -375,9 +335,7 @@ int cmd_retention(const struct opts *o)
 	quire_retention r;
 	quire_stat st;
 	quire *db;
-	int e, rc;
-	if (o->npos != 1)
-		return usage("retention needs DB");
+	int e, rc, tries = 0;
 	if (o->keep_all && (o->keep_last || o->keep_for_ns))
 		return bad_arg("--keep-all keeps every commit: it does not "
 			       "combine with --keep-last or --keep-for");
@@ -396,9 +354,13 @@ int cmd_retention(const struct opts *o)
 								  : 1,
 						    o->keep_for_ns};
 		/* the policy in force again would only add an empty commit */
-		if ((r.commits != st.retention.commits ||
-		     r.ns != st.retention.ns) &&
-		    (e = quire_set_retention(db, &r)) != 0)
+		if (r.commits != st.retention.commits ||
+		    r.ns != st.retention.ns)
+			while ((e = quire_set_retention(db, &r)) ==
+				       QUIRE_EBUSY &&
+			       wait_more(o, path, &tries))
+				;
+		if (e)
 			goto out;
 	}
 	if (o->json) {
@@ -411,7 +373,7 @@ int cmd_retention(const struct opts *o)
 		printf("keep: %s\n", text);
 	}
 out:
-	rc = e ? fail(path, e) : output_done();
+	rc = e ? fail(path, e) : 0;
 	quire_close(db);
 	return rc;
 }

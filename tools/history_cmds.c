@@ -1,6 +1,7 @@
 /*
  * history_cmds.c - the quire tool's commands that read the past: snapshots
- * of old commits (--as-of of get, scan, dump and stat), history (the commit
+ * of old commits (--as-of of get, scan, dump and stat, named by txn id,
+ * @UNIXTIME or ISO 8601 time), history (the commit
  * log), changes (every operation by sequence number, optionally followed as
  * new commits land), log (the versions of one key) and diff (the keys two
  * commits disagree on). Output formats are in quire(1).
@@ -10,6 +11,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tool.h"
@@ -27,30 +29,104 @@ static int add_digit(uint64_t *v, char d)
 	return 0;
 }
 
+/* A fraction of a second after the point at *s, in ns; digits past
+ * nanoseconds are dropped: rounding down keeps "at or before" true. */
+static int fraction(const char **s, uint64_t *ns)
+{
+	int digits = 0;
+	*ns = 0;
+	if (**s < '0' || **s > '9')
+		return -1;
+	for (; **s >= '0' && **s <= '9'; ++*s)
+		if (digits < 9) {
+			*ns = *ns * 10 + (uint64_t)(**s - '0');
+			digits++;
+		}
+	for (; digits < 9; digits++)
+		*ns *= 10;
+	return 0;
+}
+
+/* Exactly n digits at *s, then the character sep (0: none). */
+static int field(const char **s, int n, char sep, unsigned *out)
+{
+	*out = 0;
+	for (int i = 0; i < n; i++, ++*s) {
+		if (**s < '0' || **s > '9')
+			return -1;
+		*out = *out * 10 + (unsigned)(**s - '0');
+	}
+	if (sep && *(*s)++ != sep)
+		return -1;
+	return 0;
+}
+
+/* Days from 1970-01-01 to the date (proleptic Gregorian), for year >= 0. */
+static int64_t days_since_epoch(unsigned y, unsigned m, unsigned d)
+{
+	int64_t yy = (int64_t)y - (m <= 2);
+	int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
+	unsigned yoe = (unsigned)(yy - era * 400);
+	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS[.fraction]" with "Z" or an offset (+HH:MM, +HHMM,
+ * +HH, or -): what quire prints in history and log, and what people
+ * write. */
+static int parse_iso(const char *s, uint64_t *ns)
+{
+	static const unsigned mdays[] = {31, 29, 31, 30, 31, 30,
+					 31, 31, 30, 31, 30, 31};
+	unsigned y, mo, d, h, mi, sec, oh = 0, om = 0;
+	uint64_t frac = 0;
+	int sign = 0;
+	if (field(&s, 4, '-', &y) || field(&s, 2, '-', &mo) ||
+	    field(&s, 2, 0, &d) || (*s != 'T' && *s != 't') ||
+	    (s++, field(&s, 2, ':', &h)) || field(&s, 2, ':', &mi) ||
+	    field(&s, 2, 0, &sec))
+		return -1;
+	if (*s == '.' && (s++, fraction(&s, &frac)))
+		return -1;
+	if (*s == 'Z' || *s == 'z') {
+		s++;
+	} else if (*s == '+' || *s == '-') {
+		sign = *s++ == '+' ? 1 : -1;
+		if (field(&s, 2, 0, &oh) || (*s == ':' && !*++s) ||
+		    (*s && field(&s, 2, 0, &om)))
+			return -1;
+	} else {
+		return -1; /* a time without a zone is ambiguous */
+	}
+	if (*s || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+	    (mo == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400))) ||
+	    h > 23 || mi > 59 || sec > 59 || oh > 23 || om > 59)
+		return -1;
+	int64_t t = days_since_epoch(y, mo, d) * 86400 + h * 3600 + mi * 60 +
+		    sec - sign * (int64_t)(oh * 3600 + om * 60);
+	if (t < 0 || (uint64_t)t > (UINT64_MAX - frac) / 1000000000u)
+		return -1;
+	*ns = (uint64_t)t * 1000000000u + frac;
+	return 0;
+}
+
 int parse_point(const char *s, struct point *p)
 {
 	uint64_t v = 0, frac = 0;
-	int digits = 0;
 	*p = (struct point){.set = 1, .by_time = s[0] == '@'};
+	if (!p->by_time && strchr(s, '-')) {
+		p->by_time = 1;
+		return parse_iso(s, &p->v);
+	}
 	s += p->by_time;
 	if (*s < '0' || *s > '9')
 		return -1;
 	for (; *s >= '0' && *s <= '9'; s++)
 		if (add_digit(&v, *s))
 			return -1;
-	if (p->by_time && *s == '.') {
-		if (*++s < '0' || *s > '9')
-			return -1;
-		/* digits past nanoseconds are dropped: rounding down keeps
-		 * "at or before" true */
-		for (; *s >= '0' && *s <= '9'; s++)
-			if (digits < 9) {
-				frac = frac * 10 + (uint64_t)(*s - '0');
-				digits++;
-			}
-		for (; digits < 9; digits++)
-			frac *= 10;
-	}
+	if (p->by_time && *s == '.' && (s++, fraction(&s, &frac)))
+		return -1;
 	if (*s)
 		return -1;
 	if (p->by_time) {
@@ -158,8 +234,6 @@ int cmd_history(const struct opts *o)
 	quire_log_entry le;
 	uint64_t id;
 	int e, rc;
-	if (o->npos != 1)
-		return usage("history needs DB");
 	if ((rc = open_db(o, path, 0, &db)) != 0)
 		return rc;
 	if ((e = quire_begin(db, QUIRE_RDONLY, &t)) != 0) {
@@ -171,7 +245,7 @@ int cmd_history(const struct opts *o)
 	id = st.txn_id;
 	if (o->reverse && (e = oldest_txn(t, st.txn_id, &id)) != 0)
 		goto out;
-	for (unsigned long long n = 0; !o->limit || n < o->limit; n++) {
+	for (unsigned long long n = 0; n < o->limit && !output_failed(); n++) {
 		if (n && n % LOG_RENEW == 0) {
 			quire_abort(t);
 			if ((e = quire_begin_at(db, st.txn_id, &t)) != 0) {
@@ -192,7 +266,7 @@ int cmd_history(const struct opts *o)
 		id = o->reverse ? id + 1 : id - 1;
 	}
 out:
-	rc = e ? fail(path, e) : output_done();
+	rc = e ? fail(path, e) : 0;
 	if (t)
 		quire_abort(t);
 	quire_close(db);
@@ -235,7 +309,7 @@ static void print_change(const struct opts *o, const quire_change *c)
 }
 
 /* Print the operations of snapshot t after *last (updated as they are
- * printed), at most *left of them if limited. */
+ * printed), at most *left of them. */
 static int print_changes(const struct opts *o, quire_txn *t, uint64_t *last,
 			 unsigned long long *left)
 {
@@ -244,10 +318,11 @@ static int print_changes(const struct opts *o, quire_txn *t, uint64_t *last,
 	int e = quire_changes_open(t, *last, &f);
 	if (e)
 		return e;
-	while ((!o->limit || *left) && (e = quire_changes_next(f, &c)) == 0) {
+	while (*left && !output_failed() &&
+	       (e = quire_changes_next(f, &c)) == 0) {
 		print_change(o, &c);
 		*last = c.seq;
-		*left -= o->limit != 0;
+		*left -= o->limit != NO_LIMIT;
 	}
 	quire_changes_close(f);
 	return e == QUIRE_NOTFOUND ? 0 : e;
@@ -261,8 +336,6 @@ int cmd_changes(const struct opts *o)
 	quire *db;
 	quire_txn *t;
 	int e = 0, rc;
-	if (o->npos != 1)
-		return usage("changes needs DB");
 	if (o->follow) {
 		/* stopping a follower is the normal way to end it */
 		struct sigaction sa = {.sa_handler = on_signal};
@@ -278,9 +351,8 @@ int cmd_changes(const struct opts *o)
 		e = print_changes(o, t, &last, &left);
 		quire_abort(t);
 		/* a reader at the other end of a pipe sees each batch now */
-		if (e || (rc = output_done()) != 0)
-			break;
-		if (!o->follow || (o->limit && !left))
+		fflush(stdout);
+		if (e || output_failed() || !o->follow || !left)
 			break;
 		/* everything up to last was seen: wait for the operation
 		 * after it, waking now and then to notice a signal */
@@ -329,26 +401,37 @@ static void print_version(const struct opts *o, const quire_key_version *v)
 
 int cmd_log(const struct opts *o)
 {
-	const char *path = o->pos[0], *key = o->pos[1];
+	const char *path = o->pos[0];
 	quire *db;
 	quire_txn *t;
 	quire_history *h = NULL;
 	quire_key_version v;
 	unsigned long long n = 0;
-	int e, rc, compacted = 0;
-	if (o->npos != 2)
-		return usage("log needs DB KEY");
-	if ((rc = open_db(o, path, 0, &db)) != 0)
+	int e, rc, compacted = 0, found = 0;
+	char *key;
+	size_t klen;
+	if ((rc = arg_bytes(o, "KEY", o->pos[1], &key, &klen)) != 0)
 		return rc;
+	if ((rc = open_db(o, path, 0, &db)) != 0) {
+		free(key);
+		return rc;
+	}
 	if ((e = quire_begin(db, QUIRE_RDONLY, &t)) != 0) {
 		quire_close(db);
+		free(key);
 		return fail(path, e);
 	}
-	if ((e = quire_history_open(t, key, strlen(key), &h)) == 0)
-		for (; (!o->limit || n < o->limit) &&
-		       (e = quire_history_next(h, &v)) == 0;
-		     n++)
-			print_version(o, &v);
+	/* one version is read even with --limit 0: whether there is one
+	 * decides the exit status */
+	if ((e = quire_history_open(t, key, klen, &h)) == 0)
+		while ((n < o->limit || !found) && !output_failed() &&
+		       (e = quire_history_next(h, &v)) == 0) {
+			found = 1;
+			if (n < o->limit) {
+				print_version(o, &v);
+				n++;
+			}
+		}
 	if (e == QUIRE_EHISTORY) {
 		/* the versions kept were printed; say why they stop */
 		fprintf(stderr, "quire: %s: older versions of the key were "
@@ -359,11 +442,12 @@ int cmd_log(const struct opts *o)
 	}
 	if (e && e != QUIRE_NOTFOUND)
 		rc = fail(path, e);
-	else if ((rc = output_done()) == 0)
-		rc = n || compacted ? 0 : 1; /* never written: "no", as get */
+	else
+		rc = found || compacted ? 0 : 1; /* never written: "no" */
 	quire_history_close(h);
 	quire_abort(t);
 	quire_close(db);
+	free(key);
 	return rc;
 }
 
@@ -408,21 +492,21 @@ int cmd_diff(const struct opts *o)
 	quire_diff *d = NULL;
 	quire_delta delta;
 	int e = 0, rc;
-	if (o->npos != 3)
-		return usage("diff needs DB TXN_A TXN_B");
 	if (parse_point(o->pos[1], &pa) || parse_point(o->pos[2], &pb))
-		return usage("diff: a commit is a txn id or @UNIXTIME");
+		return bad_arg("diff: a commit is a txn id, @UNIXTIME or an "
+			       "ISO 8601 time");
 	if ((rc = open_db(o, path, 0, &db)) != 0)
 		return rc;
 	if ((rc = begin_point(db, path, &pa, &a)) != 0 ||
 	    (rc = begin_point(db, path, &pb, &b)) != 0)
 		goto out;
 	if ((e = quire_diff_open(a, b, &d)) == 0) {
-		while ((e = quire_diff_next(d, &delta)) == 0)
+		while (!output_failed() &&
+		       (e = quire_diff_next(d, &delta)) == 0)
 			print_delta(o, &delta);
 		quire_diff_close(d);
 	}
-	rc = e != QUIRE_NOTFOUND ? fail(path, e) : output_done();
+	rc = e && e != QUIRE_NOTFOUND ? fail(path, e) : 0;
 out:
 	if (b)
 		quire_abort(b);

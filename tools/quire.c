@@ -1,113 +1,172 @@
 /*
- * quire.c - the quire command-line tool: put, get, del, scan, load, dump,
- * stat, check and salvage on a database file, and the command line itself;
- * the history commands (history, changes, log, diff, and --as-of reads) are
- * in history_cmds.c, compact and retention in compact_cmd.c. See quire(1).
+ * quire.c - the quire command-line tool: put, get, del, scan, dump, stat,
+ * check and salvage on a database file, and the table of commands; load is
+ * in load_cmd.c, the history commands (history, changes, log, diff, and
+ * --as-of reads) in history_cmds.c, compact and retention in compact_cmd.c,
+ * the options in cmdline.c. See quire(1).
  *
  * Exit status: 0 success, 1 "no" (key not found, nothing to delete, check
  * found problems, a key without history), 2 error (also a commit that does
- * not exist yet or history compacted away). Errors go to stderr, naming the
- * file and the reason. Reading commands open the file read-only and never
- * create it; writing commands create a missing database (compact and
- * retention do not) and wait up to 10 s for a writer in another process
- * (--no-wait: not at all); compact waits until it can finish, copying
+ * not exist yet, history compacted away, output that could not be
+ * written). Errors go to stderr, naming the file and the reason. Reading
+ * commands open the file read-only and never create it; writing commands
+ * create a missing database (compact and retention do not) and wait up to
+ * 10 s for a writer in another process (--no-wait: not at all), saying so
+ * after the first second; compact waits until it can finish, copying
  * meanwhile.
  */
 #include "config.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "cmdline.h"
 #include "quire.h"
 #include "tool.h"
 #include "tsv.h"
 
-
-
-
-
-
-
-static size_t len(const char *s)
+/* The value of put's "-": all of stdin, up to the largest value the
+ * library takes. 0, or 2 once reported. */
+static int read_stdin(char **buf, size_t *len)
 {
-	return strlen(s);
-}
-
-
-/* Commit t, with the --meta text if one was given. */
-static int commit(const struct opts *o, quire_txn *t)
-{
-	return o->meta ? quire_commit_with(t, o->meta, len(o->meta))
-		       : quire_commit(t);
+	size_t cap = 0, n = 0, k;
+	char *b = NULL, *nb;
+	int rc = 0;
+	do {
+		if (n == cap) {
+			if (cap > QUIRE_MAX_VALUE_SIZE) {
+				fprintf(stderr, "quire: the value on stdin is "
+						"larger than the 1 GiB a value "
+						"may be\n");
+				rc = 2;
+				break;
+			}
+			cap = cap ? cap * 2 : 65536;
+			if (cap > QUIRE_MAX_VALUE_SIZE)
+				cap = QUIRE_MAX_VALUE_SIZE + 1;
+			if (!(nb = realloc(b, cap))) {
+				fprintf(stderr, "quire: out of memory reading "
+						"the value on stdin\n");
+				rc = 2;
+				break;
+			}
+			b = nb;
+		}
+		n += k = fread(b + n, 1, cap - n, stdin);
+	} while (k);
+	if (!rc && ferror(stdin)) {
+		perror("quire: reading the value on stdin");
+		rc = 2;
+	}
+	if (rc)
+		free(b);
+	*buf = rc ? NULL : b;
+	*len = n;
+	return rc;
 }
 
 static int cmd_put(const struct opts *o)
 {
 	const char *path = o->pos[0];
+	char *key = NULL, *val = NULL;
+	size_t klen, vlen;
 	quire *db;
 	quire_txn *t;
 	int e, rc;
-	if (o->npos != 3)
-		return usage("put needs DB KEY VALUE");
-	if ((rc = open_db(o, path, OPEN_CREATE, &db)) != 0)
+	if ((rc = arg_bytes(o, "KEY", o->pos[1], &key, &klen)) != 0)
 		return rc;
-	if ((e = quire_begin(db, 0, &t)) == 0 &&
-	    (e = quire_put(t, o->pos[1], len(o->pos[1]), o->pos[2],
-			   len(o->pos[2]))) != 0)
-		quire_abort(t);
-	else if (!e)
-		e = commit(o, t);
+	rc = strcmp(o->pos[2], "-") == 0
+		     ? read_stdin(&val, &vlen)
+		     : arg_bytes(o, "VALUE", o->pos[2], &val, &vlen);
+	if (rc || (rc = open_db(o, path, OPEN_CREATE, &db)) != 0)
+		goto out;
+	if ((e = begin_write(o, db, path, &t)) == 0) {
+		e = quire_put(t, key, klen, val, vlen);
+		e = e ? (quire_abort(t), e) : commit_meta(o, t);
+	}
 	rc = e ? fail(path, e) : 0;
 	quire_close(db);
+out:
+	free(key);
+	free(val);
 	return rc;
 }
 
 static int cmd_del(const struct opts *o)
 {
 	const char *path = o->pos[0];
+	char *key;
+	size_t klen;
 	quire *db;
 	quire_txn *t;
 	int e, rc;
-	if (o->npos != 2)
-		return usage("del needs DB KEY");
-	if ((rc = open_db(o, path, OPEN_CREATE, &db)) != 0)
+	if ((rc = arg_bytes(o, "KEY", o->pos[1], &key, &klen)) != 0)
 		return rc;
-	if ((e = quire_begin(db, 0, &t)) == 0) {
-		e = quire_del(t, o->pos[1], len(o->pos[1]));
-		e = e ? (quire_abort(t), e) : commit(o, t);
+	if ((rc = open_db(o, path, OPEN_CREATE, &db)) != 0)
+		goto out;
+	if ((e = begin_write(o, db, path, &t)) == 0) {
+		e = quire_del(t, key, klen);
+		e = e ? (quire_abort(t), e) : commit_meta(o, t);
 	}
 	rc = e == QUIRE_NOTFOUND ? 1 : e ? fail(path, e) : 0;
 	quire_close(db);
+out:
+	free(key);
 	return rc;
+}
+
+/* A key and its value as get --json, scan and dump print them. */
+static void print_pair(const struct opts *o, const quire_val *k,
+		       const quire_val *v)
+{
+	if (o->json) {
+		fputs("{\"key\":", stdout);
+		json_string(stdout, k->data, k->size);
+		fputs(",\"value\":", stdout);
+		json_string(stdout, v->data, v->size);
+		fputs("}\n", stdout);
+		return;
+	}
+	tsv_escape(stdout, k->data, k->size);
+	putchar('\t');
+	tsv_escape(stdout, v->data, v->size);
+	putchar('\n');
 }
 
 static int cmd_get(const struct opts *o)
 {
 	const char *path = o->pos[0];
+	char *key;
+	size_t klen;
 	quire *db;
 	quire_txn *t;
 	quire_val v;
 	int e, rc;
-	if (o->npos != 2)
-		return usage("get needs DB KEY");
+	if (o->raw && o->json)
+		return bad_arg("get: --raw and --json do not combine");
+	if ((rc = arg_bytes(o, "KEY", o->pos[1], &key, &klen)) != 0)
+		return rc;
 	if ((rc = open_db(o, path, OPEN_READ, &db)) != 0)
-		return rc;
-	if ((rc = begin_point(db, path, &o->as_of, &t)) != 0) {
-		quire_close(db);
-		return rc;
-	}
-	e = quire_get(t, o->pos[1], len(o->pos[1]), &v);
-	if (!e) {
-		fwrite(v.data, 1, v.size, stdout);
-		putchar('\n');
+		goto out;
+	if ((rc = begin_point(db, path, &o->as_of, &t)) != 0)
+		goto close;
+	e = quire_get(t, key, klen, &v);
+	if (!e && o->json)
+		print_pair(o, &(quire_val){key, klen}, &v);
+	else if (!e) {
+		/* a failed write's errno is still the reason here */
+		if (fwrite(v.data, 1, v.size, stdout) == v.size && !o->raw)
+			putchar('\n');
+		output_failed();
 	}
 	quire_abort(t);
 	rc = e == QUIRE_NOTFOUND ? 1 : e ? fail(path, e) : 0;
+close:
 	quire_close(db);
+out:
+	free(key);
 	return rc;
 }
 
@@ -118,187 +177,123 @@ static int cmp(const void *a, size_t al, const void *b, size_t bl)
 	return c ? c : (al > bl) - (al < bl);
 }
 
-/* The smallest key greater than every key starting with p, in buf; 0 if
- * there is none (p is empty or all 0xff). */
-static size_t prefix_end(const char *p, unsigned char *buf)
+/* The smallest key greater than every key starting with p[0..n), in p
+ * itself; its length, 0 if there is none (p is empty or all 0xff). */
+static size_t prefix_end(char *p, size_t n)
 {
-	size_t n = strlen(p);
-	memcpy(buf, p, n);
-	while (n && buf[n - 1] == 0xff)
+	unsigned char *b = (unsigned char *)p;
+	while (n && b[n - 1] == 0xff)
 		n--;
 	if (n)
-		buf[n - 1]++;
+		b[n - 1]++;
 	return n;
 }
 
-/* Print the keys in [lo, hi) (either bound may be absent) as TSV. */
-static int scan(const struct opts *o, const char *path)
+/* The range of scan and dump: [lo, hi), either bound may be absent. */
+struct range {
+	char *start, *end, *prefix; /* the options' bytes, to free */
+	const char *lo, *hi;
+	size_t lol, hil;
+};
+
+static int get_range(const struct opts *o, struct range *r)
 {
-	const unsigned char *lo = NULL, *hi = NULL;
-	size_t lol = 0, hil = 0;
-	unsigned char *pe = NULL;
-	quire *db;
-	quire_txn *t;
-	quire_cursor *c;
-	quire_val k, v;
-	int e, rc;
-	if (o->start) {
-		lo = (const unsigned char *)o->start;
-		lol = len(o->start);
-	}
-	if (o->prefix) {
-		size_t pl = len(o->prefix);
-		if (!lo || cmp(o->prefix, pl, lo, lol) > 0) {
-			lo = (const unsigned char *)o->prefix;
-			lol = pl;
-		}
-		if (!(pe = malloc(pl + 1)))
-			return fail(path, QUIRE_ENOMEM);
-		if ((hil = prefix_end(o->prefix, pe)) != 0)
-			hi = pe;
-	}
-	if (o->end && (!hi || cmp(o->end, len(o->end), hi, hil) < 0)) {
-		hi = (const unsigned char *)o->end;
-		hil = len(o->end);
-	}
-	if ((rc = open_db(o, path, OPEN_READ, &db)) != 0) {
-		free(pe);
+	size_t sl = 0, el = 0, pl = 0;
+	int rc;
+	*r = (struct range){0};
+	if ((o->start &&
+	     (rc = arg_bytes(o, "--start", o->start, &r->start, &sl)) != 0) ||
+	    (o->end && (rc = arg_bytes(o, "--end", o->end, &r->end, &el)) != 0) ||
+	    (o->prefix &&
+	     (rc = arg_bytes(o, "--prefix", o->prefix, &r->prefix, &pl)) != 0))
 		return rc;
+	if (r->start) {
+		r->lo = r->start;
+		r->lol = sl;
 	}
-	if ((rc = begin_point(db, path, &o->as_of, &t)) != 0)
+	if (r->prefix) {
+		if (!r->lo || cmp(r->prefix, pl, r->lo, r->lol) > 0) {
+			/* lo is the prefix, before prefix_end changes it */
+			free(r->start);
+			if (!(r->start = malloc(pl + 1))) {
+				fprintf(stderr, "quire: out of memory\n");
+				return 2;
+			}
+			r->lo = memcpy(r->start, r->prefix, pl);
+			r->lol = pl;
+		}
+		if ((r->hil = prefix_end(r->prefix, pl)) != 0)
+			r->hi = r->prefix;
+	}
+	if (r->end && (!r->hi || cmp(r->end, el, r->hi, r->hil) < 0)) {
+		r->hi = r->end;
+		r->hil = el;
+	}
+	return 0;
+}
+
+/* Position c at the first key of the range in the walk's direction. */
+static int range_first(const struct opts *o, const struct range *r,
+		       quire_cursor *c)
+{
+	int e;
+	if (!o->reverse)
+		return r->lo ? quire_cursor_seek(c, r->lo, r->lol)
+			     : quire_cursor_first(c);
+	if (!r->hi)
+		return quire_cursor_last(c);
+	/* the last key below hi */
+	e = quire_cursor_seek(c, r->hi, r->hil);
+	return e == QUIRE_NOTFOUND ? quire_cursor_last(c)
+	       : e		   ? e
+				   : quire_cursor_prev(c);
+}
+
+/* scan and dump: the keys of the range (everything without options), as
+ * TSV or JSON, at most --limit of them. */
+static int cmd_scan(const struct opts *o)
+{
+	const char *path = o->pos[0];
+	struct range r;
+	quire *db = NULL;
+	quire_txn *t = NULL;
+	quire_cursor *c = NULL;
+	quire_val k, v;
+	int e = 0, rc;
+	if ((rc = get_range(o, &r)) != 0 ||
+	    (rc = open_db(o, path, OPEN_READ, &db)) != 0 ||
+	    (rc = begin_point(db, path, &o->as_of, &t)) != 0)
 		goto out;
-	if ((e = quire_cursor_open(t, &c)) != 0) {
-		quire_abort(t);
-		rc = fail(path, e);
-		goto out;
-	}
-	if (!o->reverse) {
-		e = lo ? quire_cursor_seek(c, lo, lol) : quire_cursor_first(c);
-	} else if (hi) { /* the last key below hi */
-		e = quire_cursor_seek(c, hi, hil);
-		e = e == QUIRE_NOTFOUND ? quire_cursor_last(c)
-		    : e			? e
-					: quire_cursor_prev(c);
-	} else {
-		e = quire_cursor_last(c);
-	}
-	for (unsigned long long n = 0; e == 0; n++) {
-		if ((o->limit && n >= o->limit) ||
-		    (e = quire_cursor_key(c, &k)) != 0)
+	if ((e = quire_cursor_open(t, &c)) == 0 && o->limit)
+		e = range_first(o, &r, c);
+	for (unsigned long long n = 0; e == 0 && n < o->limit; n++) {
+		if (output_failed() || (e = quire_cursor_key(c, &k)) != 0)
 			break;
-		if ((o->reverse && lo && cmp(k.data, k.size, lo, lol) < 0) ||
-		    (!o->reverse && hi && cmp(k.data, k.size, hi, hil) >= 0))
+		/* past the end of the range in the walk's direction */
+		if (o->reverse ? r.lo && cmp(k.data, k.size, r.lo, r.lol) < 0
+			       : r.hi && cmp(k.data, k.size, r.hi, r.hil) >= 0)
 			break;
 		if ((e = quire_cursor_value(c, &v)) != 0)
 			break;
-		tsv_escape(stdout, k.data, k.size);
-		putchar('\t');
-		tsv_escape(stdout, v.data, v.size);
-		putchar('\n');
+		print_pair(o, &k, &v);
 		e = o->reverse ? quire_cursor_prev(c) : quire_cursor_next(c);
 	}
-	rc = e && e != QUIRE_NOTFOUND ? fail(path, e) : output_done();
+	rc = e && e != QUIRE_NOTFOUND ? fail(path, e) : 0;
+out:
 	quire_cursor_close(c);
 	quire_abort(t);
-out:
 	quire_close(db);
-	free(pe);
+	free(r.start);
+	free(r.end);
+	free(r.prefix);
 	return rc;
 }
-
-static int cmd_scan(const struct opts *o)
-{
-	if (o->npos != 1)
-		return usage("scan needs DB");
-	return scan(o, o->pos[0]);
-}
-
-static int cmd_dump(const struct opts *o)
-{
-	struct opts all = {
-		.cmd = o->cmd, .no_wait = o->no_wait, .as_of = o->as_of};
-	if (o->npos != 1)
-		return usage("dump needs DB");
-	return scan(&all, o->pos[0]);
-}
-
-static int cmd_load(const struct opts *o)
-{
-	const char *path = o->pos[0];
-	quire *db;
-	quire_txn *t = NULL;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	unsigned long long lineno = 0, inbatch = 0, keys = 0, commits = 0;
-	int e = 0, rc;
-	if (o->npos != 1)
-		return usage("load needs DB");
-	if ((rc = open_db(o, path, OPEN_CREATE, &db)) != 0)
-		return rc;
-	while ((n = getline(&line, &cap, stdin)) >= 0) {
-		lineno++;
-		if (n && line[n - 1] == '\n')
-			n--;
-		char *tab = memchr(line, '\t', (size_t)n);
-		size_t kl, vl, bad;
-		if (!tab) {
-			fprintf(stderr, "quire: stdin line %llu: no tab between "
-					"key and value\n",
-				lineno);
-			rc = 2;
-			break;
-		}
-		if (tsv_unescape((unsigned char *)line, (size_t)(tab - line), &kl,
-				 &bad) ||
-		    tsv_unescape((unsigned char *)tab + 1,
-				 (size_t)(n - (tab - line) - 1), &vl, &bad)) {
-			fprintf(stderr, "quire: stdin line %llu: bad escape or "
-					"extra tab\n",
-				lineno);
-			rc = 2;
-			break;
-		}
-		if (!t && (e = quire_begin(db, 0, &t)) != 0)
-			break;
-		if ((e = quire_put(t, line, kl, tab + 1, vl)) != 0)
-			break;
-		keys++;
-		if (o->batch && ++inbatch == o->batch) {
-			e = commit(o, t);
-			t = NULL;
-			inbatch = 0;
-			if (e)
-				break;
-			commits++;
-		}
-	}
-	if (!rc && !e && ferror(stdin)) {
-		fprintf(stderr, "quire: reading stdin: %s\n", strerror(errno));
-		rc = 2;
-	}
-	if (t && !rc && !e) {
-		e = commit(o, t);
-		commits += e == 0;
-	} else if (t) {
-		quire_abort(t);
-	}
-	if (e)
-		rc = fail(path, e);
-	if (o->verbose)
-		fprintf(stderr, "quire: %s: %llu keys in %llu commits\n", path,
-			rc ? keys - inbatch : keys, commits);
-	free(line);
-	quire_close(db);
-	return rc;
-}
-
 
 static void stat_json(const char *path, const quire_stat *st,
 		      const char *when)
 {
 	printf("{\"path\":");
-	json_string(stdout, (const unsigned char *)path, len(path));
+	json_string(stdout, (const unsigned char *)path, strlen(path));
 	/* garbage_ratio: reclaimable_bytes / file_bytes (the name predates
 	 * retention; kept) */
 	printf(",\"txn\":%" PRIu64 ",\"time\":\"%s\",\"time_ns\":%" PRIu64
@@ -374,8 +369,6 @@ static int cmd_stat(const struct opts *o)
 	quire_stat st;
 	char when[ISO_TIME_LEN];
 	int e, rc;
-	if (o->npos != 1)
-		return usage("stat needs DB");
 	if ((rc = open_db(o, path, OPEN_READ, &db)) != 0)
 		return rc;
 	if ((rc = begin_point(db, path, &o->as_of, &t)) != 0) {
@@ -394,29 +387,65 @@ static int cmd_stat(const struct opts *o)
 		stat_json(path, &st, when);
 	else
 		stat_text(path, &st, when);
-	return output_done();
+	return 0;
 }
 
+/* What check and salvage are doing, for the progress line. */
+struct doing {
+	struct progress p;
+	const char *verb, *path; /* "checking", "x.quire" */
+	uint64_t problems;
+};
+
+static void show_doing(struct doing *d)
+{
+	if (d->problems)
+		progress_show(&d->p, 1, "%s %s: %llu problem%s so far ...",
+			      d->verb, d->path, (unsigned long long)d->problems,
+			      d->problems == 1 ? "" : "s");
+	else
+		progress_show(&d->p, 1, "%s %s ...", d->verb, d->path);
+}
+
+/* check's and salvage's problems: each names its offset once, and on a
+ * terminal the progress line steps aside for it. */
 static void report(void *ctx, uint64_t off, const char *what)
 {
-	printf("offset %" PRIu64 ": %s\n", off, what);
+	struct doing *d = ctx;
+	char at[32];
+	int n = snprintf(at, sizeof at, "offset %" PRIu64, off);
+	const char *s = what;
+	progress_clear(&d->p);
+	while ((s = strstr(s, at)) != NULL && s[n] >= '0' && s[n] <= '9')
+		s += n;
+	if (s)
+		printf("%s\n", what);
+	else
+		printf("%s: %s\n", at, what);
+	fflush(stdout);
+	d->problems++;
+	show_doing(d);
 }
 
 static int cmd_check(const struct opts *o)
 {
 	const char *path = o->pos[0];
+	struct doing d = {.verb = "checking", .path = path};
 	quire *db;
 	quire_txn *t;
 	uint64_t problems;
 	int e, rc;
-	if (o->npos != 1)
-		return usage("check needs DB");
 	if ((rc = open_db(o, path, OPEN_READ, &db)) != 0)
 		return rc;
+	/* the library reports problems, not progress: the line says what
+	 * runs and how many problems it found so far */
+	progress_start(&d.p);
+	show_doing(&d);
 	if ((e = quire_begin(db, QUIRE_RDONLY, &t)) == 0) {
-		e = quire_check(t, report, NULL, &problems);
+		e = quire_check(t, report, &d, &problems);
 		quire_abort(t);
 	}
+	progress_clear(&d.p);
 	quire_close(db);
 	if (e)
 		return fail(path, e);
@@ -432,10 +461,15 @@ static int cmd_check(const struct opts *o)
  * anything was lost or had to come from an older commit. */
 static int cmd_salvage(const struct opts *o)
 {
+	struct doing d = {.verb = "salvaging", .path = o->pos[0]};
 	quire_salvage_stats st;
-	if (o->npos != 2)
-		return usage("salvage needs DB NEW");
-	int e = quire_salvage(o->pos[0], o->pos[1], report, NULL, &st);
+	int e, rc;
+	if ((rc = refuse_empty(o->pos[0])) != 0)
+		return rc;
+	progress_start(&d.p);
+	show_doing(&d);
+	e = quire_salvage(o->pos[0], o->pos[1], report, &d, &st);
+	progress_clear(&d.p);
 	if (e)
 		return fail(o->pos[0], e);
 	printf("%s: copied %" PRIu64 " keys of commit %" PRIu64 " into %s "
@@ -451,211 +485,45 @@ static int cmd_salvage(const struct opts *o)
 		       : 0;
 }
 
-/* Options only some commands take; elsewhere they would be silently
- * meaningless (a del --as-of, say), so they are refused. */
-#define TAKES_AS_OF 1u
-#define TAKES_SINCE 2u /* --since and --follow */
-#define TAKES_META 4u
-#define TAKES_COMPACT 8u /* --keep-since, --auto, --quiet */
-#define TAKES_POLICY 16u /* --keep-for, --keep-all */
-#define TAKES_KEEP_LAST 32u
+#define READS_KEYS (OPT_AS_OF | OPT_JSON | OPT_ESCAPED)
 
-static const struct {
-	const char *name;
-	int (*fn)(const struct opts *o);
-	unsigned takes;
-} commands[] = {
-	{"put", cmd_put, TAKES_META},
-	{"get", cmd_get, TAKES_AS_OF},
-	{"del", cmd_del, TAKES_META},
-	{"scan", cmd_scan, TAKES_AS_OF},
-	{"load", cmd_load, TAKES_META},
-	{"dump", cmd_dump, TAKES_AS_OF},
-	{"stat", cmd_stat, TAKES_AS_OF},
-	{"check", cmd_check, 0},
-	{"history", cmd_history, 0},
-	{"changes", cmd_changes, TAKES_SINCE},
-	{"log", cmd_log, 0},
-	{"diff", cmd_diff, 0},
-	{"salvage", cmd_salvage, 0},
-	{"compact", cmd_compact, TAKES_COMPACT | TAKES_KEEP_LAST},
-	{"retention", cmd_retention, TAKES_POLICY | TAKES_KEEP_LAST},
+/* Every command, its arguments and the options it takes (cmdline.c
+ * refuses the others). */
+static const struct command commands[] = {
+	{"put", "DB KEY VALUE", 3, OPT_META | OPT_NO_WAIT | OPT_ESCAPED,
+	 cmd_put},
+	{"get", "DB KEY", 2, READS_KEYS | OPT_RAW, cmd_get},
+	{"del", "DB KEY", 2, OPT_META | OPT_NO_WAIT | OPT_ESCAPED, cmd_del},
+	{"scan", "DB", 1, READS_KEYS | OPT_RANGE, cmd_scan},
+	{"load", "DB", 1,
+	 OPT_BATCH | OPT_META | OPT_NO_WAIT | OPT_VERBOSE | OPT_JSON |
+		 OPT_CHANGES,
+	 cmd_load},
+	{"dump", "DB", 1, READS_KEYS | OPT_RANGE, cmd_scan},
+	{"stat", "DB", 1, OPT_AS_OF | OPT_JSON, cmd_stat},
+	{"check", "DB", 1, 0, cmd_check},
+	{"salvage", "DB NEW", 2, 0, cmd_salvage},
+	{"history", "DB", 1, OPT_LIMIT | OPT_REVERSE | OPT_JSON, cmd_history},
+	{"changes", "DB", 1, OPT_SINCE | OPT_FOLLOW | OPT_LIMIT | OPT_JSON,
+	 cmd_changes},
+	{"log", "DB KEY", 2, OPT_LIMIT | OPT_JSON | OPT_ESCAPED, cmd_log},
+	{"diff", "DB A B", 3, OPT_JSON, cmd_diff},
+	{"compact", "DB", 1,
+	 OPT_KEEP_SINCE | OPT_KEEP_LAST | OPT_AUTO | OPT_QUIET | OPT_JSON,
+	 cmd_compact},
+	{"retention", "DB", 1,
+	 OPT_KEEP_LAST | OPT_KEEP_FOR | OPT_KEEP_ALL | OPT_JSON | OPT_NO_WAIT,
+	 cmd_retention},
 };
-
-/* An option's value: "--opt=value" or the next argument. */
-static const char *value_of(const char *arg, size_t namelen, int argc,
-			    char **argv, int *i)
-{
-	if (arg[namelen] == '=')
-		return arg + namelen + 1;
-	if (arg[namelen] == 0 && *i + 1 < argc)
-		return argv[++*i];
-	return NULL;
-}
-
-static int number(const char *s, unsigned long long *out)
-{
-	char *end;
-	errno = 0;
-	if (!s || !*s || *s == '-')
-		return -1;
-	*out = strtoull(s, &end, 10);
-	return errno || *end ? -1 : 0;
-}
-
-/* A ratio in [0, 1), as quire_options.auto_compact_ratio takes:
- * plain decimal only (strtod would also take "inf", hex and spaces). */
-static int ratio(const char *s, double *out)
-{
-	char *end;
-	if (!s || !*s || s[strspn(s, "0123456789.")])
-		return -1;
-	errno = 0;
-	*out = strtod(s, &end);
-	return errno || *end || !(*out >= 0 && *out < 1) ? -1 : 0;
-}
 
 int main(int argc, char **argv)
 {
-	struct opts o = {0};
-	int dashdash = 0;
-	/* options given that only some commands take, for the refusal */
-	const char *compact_opt = NULL, *policy_opt = NULL;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (dashdash || a[0] != '-' || !a[1]) {
-			if (!o.cmd)
-				o.cmd = a;
-			else if (o.npos < 3)
-				o.pos[o.npos++] = a;
-			else
-				return usage("too many arguments");
-			continue;
-		}
-#define OPT(name) (strncmp(a, name, sizeof name - 1) == 0 && \
-		   (a[sizeof name - 1] == 0 || a[sizeof name - 1] == '='))
-		if (strcmp(a, "--") == 0) {
-			dashdash = 1;
-		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			help(stdout);
-			return 0;
-		} else if (strcmp(a, "--version") == 0) {
-			printf("quire %s\n", quire_version(NULL, NULL, NULL));
-			return 0;
-		} else if (strcmp(a, "--no-wait") == 0) {
-			o.no_wait = 1;
-		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
-			o.verbose = 1;
-		} else if (strcmp(a, "--json") == 0) {
-			o.json = 1;
-		} else if (strcmp(a, "--reverse") == 0) {
-			o.reverse = 1;
-		} else if (strcmp(a, "--follow") == 0) {
-			o.follow = 1;
-		} else if (OPT("--as-of")) {
-			const char *v = value_of(a, 7, argc, argv, &i);
-			if (!v || parse_point(v, &o.as_of))
-				return bad_arg("--as-of needs a txn id or "
-					       "@UNIXTIME");
-		} else if (OPT("--since")) {
-			/* the largest seq would leave no "next" to wait for */
-			if (number(value_of(a, 7, argc, argv, &i), &o.since) ||
-			    o.since == UINT64_MAX)
-				return bad_arg("--since needs a sequence "
-					       "number");
-			o.has_since = 1;
-		} else if (OPT("--meta")) {
-			if (!(o.meta = value_of(a, 6, argc, argv, &i)))
-				return bad_arg("--meta needs a value");
-		} else if (OPT("--prefix")) {
-			if (!(o.prefix = value_of(a, 8, argc, argv, &i)))
-				return bad_arg("--prefix needs a value");
-		} else if (OPT("--start")) {
-			if (!(o.start = value_of(a, 7, argc, argv, &i)))
-				return bad_arg("--start needs a value");
-		} else if (OPT("--end")) {
-			if (!(o.end = value_of(a, 5, argc, argv, &i)))
-				return bad_arg("--end needs a value");
-		} else if (OPT("--limit")) {
-			if (number(value_of(a, 7, argc, argv, &i), &o.limit))
-				return bad_arg("--limit needs a number");
-		} else if (OPT("--keep-since")) {
-			const char *v = value_of(a, 12, argc, argv, &i);
-			if (!v || parse_point(v, &o.keep_since))
-				return bad_arg("--keep-since needs a txn id or "
-					       "@UNIXTIME");
-			compact_opt = "--keep-since";
-		} else if (OPT("--keep-last")) {
-			if (number(value_of(a, 11, argc, argv, &i),
-				   &o.keep_last) ||
-			    !o.keep_last)
-				return bad_arg("--keep-last needs a number > 0");
-		} else if (OPT("--keep-for")) {
-			const char *v = value_of(a, 10, argc, argv, &i);
-			if (!v || parse_duration(v, &o.keep_for_ns))
-				return bad_arg("--keep-for needs a duration > 0: "
-					       "seconds, or a number with s, m, "
-					       "h or d after it (90, 15m, 7d)");
-			policy_opt = "--keep-for";
-		} else if (strcmp(a, "--keep-all") == 0) {
-			o.keep_all = 1;
-			policy_opt = "--keep-all";
-		} else if (OPT("--auto")) {
-			/* the ratio only after '=': "--auto DB" names the DB;
-			 * by default the library's own threshold */
-			quire_options qo;
-			quire_options_init(&qo);
-			o.auto_ratio = qo.auto_compact_ratio;
-			if (a[6] == '=' && ratio(a + 7, &o.auto_ratio))
-				return bad_arg("--auto needs a ratio from 0 to "
-					       "below 1, as in --auto=0.5");
-			o.has_auto = 1;
-			compact_opt = "--auto";
-		} else if (strcmp(a, "--quiet") == 0) {
-			o.quiet = 1;
-			compact_opt = "--quiet";
-		} else if (OPT("--batch")) {
-			if (number(value_of(a, 7, argc, argv, &i), &o.batch) ||
-			    !o.batch)
-				return bad_arg("--batch needs a number > 0");
-		} else {
-			fprintf(stderr, "quire: unknown option %s\n", a);
-			return usage(NULL);
-		}
-#undef OPT
-	}
-	if (!o.cmd)
-		return usage("no command");
-	for (size_t c = 0; c < sizeof commands / sizeof *commands; c++) {
-		unsigned takes = commands[c].takes;
-		const char *stray = NULL;
-		if (strcmp(o.cmd, commands[c].name) != 0)
-			continue;
-		if (o.as_of.set && !(takes & TAKES_AS_OF))
-			stray = "--as-of";
-		else if (o.has_since && !(takes & TAKES_SINCE))
-			stray = "--since";
-		else if (o.follow && !(takes & TAKES_SINCE))
-			stray = "--follow";
-		else if (o.meta && !(takes & TAKES_META))
-			stray = "--meta";
-		else if (compact_opt && !(takes & TAKES_COMPACT))
-			stray = compact_opt;
-		else if (policy_opt && !(takes & TAKES_POLICY))
-			stray = policy_opt;
-		else if (o.keep_last && !(takes & TAKES_KEEP_LAST))
-			stray = "--keep-last";
-		if (stray) {
-			fprintf(stderr, "quire: %s does not take %s%s\n", o.cmd,
-				stray,
-				stray == policy_opt && takes & TAKES_COMPACT
-					? " (quire retention sets the policy "
-					  "compact obeys)"
-					: "");
-			return usage(NULL);
-		}
-		return commands[c].fn(&o);
-	}
-	fprintf(stderr, "quire: unknown command %s\n", o.cmd);
-	return usage(NULL);
+	struct opts o;
+	const struct command *c;
+	int rc = parse_args(argc, argv, commands,
+			    sizeof commands / sizeof *commands, &o, &c);
+	if (rc < 0)
+		rc = c->fn(&o);
+	/* output not written is a failure, whatever the command found */
+	return output_close() ? 2 : rc;
 }

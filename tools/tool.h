@@ -1,6 +1,7 @@
 /*
  * tool.h - what the quire tool's command files share: the parsed command
- * line, error reporting, opening a database and beginning a snapshot of the
+ * line, error reporting, opening a database, waiting for another process's
+ * writer, finishing output, progress lines, and beginning a snapshot of the
  * newest commit or of one in the past.
  */
 #ifndef QUIRE_TOOL_H
@@ -12,22 +13,27 @@
 
 #include "quire.h"
 
-/* A commit named on the command line: an id, or "@UNIXTIME" for the last
- * commit made at or before that time. */
+/* A commit named on the command line: an id, "@UNIXTIME" or an ISO 8601
+ * time for the last commit made at or before that time. */
 struct point {
 	int set;     /* 0: none given, the newest commit */
 	int by_time;
 	uint64_t v;  /* the txn id, or the time in ns since 1970 */
 };
 
+/* "No --limit": every line. */
+#define NO_LIMIT ((unsigned long long)-1)
+
 struct opts {
 	const char *cmd;
 	const char *pos[3];
 	int npos;
+	unsigned long given;      /* the OPT_* bits of the options given */
 	int no_wait, verbose, json, reverse, follow, has_since;
+	int raw, escaped, changes;
 	const char *prefix, *start, *end;
 	const char *meta;         /* metadata of the commits made */
-	unsigned long long limit; /* 0: none */
+	unsigned long long limit; /* NO_LIMIT unless given */
 	unsigned long long batch; /* 0: one commit */
 	unsigned long long since; /* changes after this sequence number */
 	struct point as_of;
@@ -54,15 +60,45 @@ struct opts {
 /* In tools/tool.c. The int-returning ones return an exit status: 0, or 2
  * once the reason was printed on stderr. */
 void help(FILE *out); /* the help text */
-int usage(const char *why);
-int bad_arg(const char *why); /* one line, no usage text */
+int bad_arg(const char *why); /* one line */
 int fail(const char *path, int e);
+/* A file of 0 bytes is no database for any command (2 and a message). */
+int refuse_empty(const char *path);
 int open_db(const struct opts *o, const char *path, int how, quire **db);
+/* Whether to try a write once more after QUIRE_EBUSY: writers wait in
+ * steps so that a long wait is announced; *tries starts at 0. */
+int wait_more(const struct opts *o, const char *path, int *tries);
+/* Begin the write transaction, waiting as wait_more() says. */
+int begin_write(const struct opts *o, quire *db, const char *path,
+		quire_txn **t);
+int commit_meta(const struct opts *o, quire_txn *t); /* with --meta */
 void iso_time(uint64_t ns, char *buf, size_t n);
-int output_done(void); /* flush stdout, report a write error */
+uint64_t now_ns(void); /* the monotonic clock */
+int output_failed(void); /* stdout failed: reported once, then 1 */
+int output_close(void);  /* at exit: flush and close stdout, 0 or 2 */
+/* A key or value given on the command line, unescaped (TSV escapes) with
+ * --escaped; *buf receives memory to free. 0, or 2 once reported. */
+int arg_bytes(const struct opts *o, const char *what, const char *arg,
+	      char **buf, size_t *len);
+
+/* A line of progress on a terminal (stderr only), redrawn in place about
+ * ten times a second and cleared at the end. */
+struct progress {
+	int on;
+	int drawn;
+	uint64_t last_ns, start_ns;
+};
+void progress_start(struct progress *p);
+/* Redraw with printf-style text if it is time to (or force); 1 if it
+ * was drawn. */
+int progress_show(struct progress *p, int force, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void progress_clear(struct progress *p);
+/* "812 B", "1.4 MiB" */
+void human(uint64_t n, char *buf, size_t len);
 
 /* In tools/history_cmds.c. */
-/* Parse "TXN" or "@SECONDS[.FRACTION]"; 0, or -1 if malformed. */
+/* Parse "TXN", "@SECONDS[.FRACTION]" or an ISO 8601 time; 0, or -1. */
 int parse_point(const char *s, struct point *p);
 /* Begin a read snapshot of the commit p names (the newest if none). */
 int begin_point(quire *db, const char *path, const struct point *p,
@@ -86,5 +122,8 @@ void policy_text(const quire_retention *r, char *buf, size_t n);
 /* The policy as JSON members: ,"keep_all":B,"keep_last":N|null,
  * "keep_for_ns":N */
 void policy_json(FILE *out, const quire_retention *r);
+
+/* In tools/load_cmd.c. */
+int cmd_load(const struct opts *o);
 
 #endif

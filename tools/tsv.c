@@ -115,7 +115,7 @@ int tsv_unescape(unsigned char *p, size_t n, size_t *len, size_t *bad)
 	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = p[i];
-		if (c == '\t' || c == '\n') {
+		if (c == '\t' || c == '\n' || c == '\r') {
 			*bad = i;
 			return -1;
 		}
@@ -144,6 +144,103 @@ int tsv_unescape(unsigned char *p, size_t n, size_t *len, size_t *bad)
 			return -1;
 		}
 	}
+	*len = o;
+	return 0;
+}
+
+/* Four hex digits at p as a number, or -1. */
+static long hex4(const unsigned char *p, size_t n)
+{
+	long v = 0;
+	if (n < 4)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		int h = hexval(p[i]);
+		if (h < 0)
+			return -1;
+		v = v << 4 | h;
+	}
+	return v;
+}
+
+static size_t put_utf8(unsigned char *o, unsigned long cp)
+{
+	if (cp < 0x80) {
+		o[0] = (unsigned char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = (unsigned char)(0xc0 | cp >> 6);
+		o[1] = (unsigned char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		o[0] = (unsigned char)(0xe0 | cp >> 12);
+		o[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+		o[2] = (unsigned char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	o[0] = (unsigned char)(0xf0 | cp >> 18);
+	o[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
+	o[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+	o[3] = (unsigned char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+int json_unstring(unsigned char *p, size_t n, size_t *used, size_t *len)
+{
+	size_t o = 0, i = 1;
+	if (!n || p[0] != '"')
+		return -1;
+	/* the decoded form is never longer than the escaped one, so it is
+	 * written over what was read */
+	while (i < n && p[i] != '"') {
+		unsigned char c = p[i++];
+		long u, lo;
+		if (c < 0x20)
+			return -1;
+		if (c != '\\') {
+			p[o++] = c;
+			continue;
+		}
+		if (i == n)
+			return -1;
+		switch (p[i++]) {
+		case '"': p[o++] = '"'; break;
+		case '\\': p[o++] = '\\'; break;
+		case '/': p[o++] = '/'; break;
+		case 'b': p[o++] = '\b'; break;
+		case 'f': p[o++] = '\f'; break;
+		case 'n': p[o++] = '\n'; break;
+		case 'r': p[o++] = '\r'; break;
+		case 't': p[o++] = '\t'; break;
+		case 'u':
+			if ((u = hex4(p + i, n - i)) < 0)
+				return -1;
+			i += 4;
+			if (u >= 0xd800 && u <= 0xdbff && i + 1 < n &&
+			    p[i] == '\\' && p[i + 1] == 'u' &&
+			    (lo = hex4(p + i + 2, n - i - 2)) >= 0xdc00 &&
+			    lo <= 0xdfff) {
+				i += 6;
+				u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+				o += put_utf8(p + o, (unsigned long)u);
+			} else if (u >= 0xdc80 && u <= 0xdcff) {
+				/* a byte that was not UTF-8 */
+				p[o++] = (unsigned char)(u & 0xff);
+			} else if (u >= 0xd800 && u <= 0xdfff) {
+				return -1;
+			} else {
+				o += put_utf8(p + o, (unsigned long)u);
+			}
+			break;
+		default:
+			return -1;
+		}
+	}
+	if (i == n)
+		return -1;
+	*used = i + 1;
 	*len = o;
 	return 0;
 }

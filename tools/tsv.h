@@ -19,7 +19,7 @@ void tsv_escape(FILE *out, const unsigned char *p, size_t n);
 
 /* Unescape p[0..n) in place; *len receives the decoded length. Returns 0,
  * or -1 with *bad at the offending offset if p holds a malformed escape or
- * a raw tab or newline. */
+ * a raw tab, newline or carriage return. */
 int tsv_unescape(unsigned char *p, size_t n, size_t *len, size_t *bad);
 
 /* Write p[0..n) to out as a JSON string, quotes included. Valid UTF-8
@@ -28,5 +28,12 @@ int tsv_unescape(unsigned char *p, size_t n, size_t *len, size_t *bad);
  * (as Python's "surrogateescape" decodes it), so no byte is lost and no
  * such string can be mistaken for one made of valid text. */
 void json_string(FILE *out, const unsigned char *p, size_t n);
+
+/* Decode the JSON string that starts (with its quote) at p[0], of at most
+ * n bytes, in place: p[0..*len) receives its bytes, *used the bytes it
+ * took, closing quote included. \udcHH (a lone low surrogate) gives the
+ * byte 0xHH, as json_string() writes it; other escapes as in JSON. 0, or
+ * -1 if malformed. */
+int json_unstring(unsigned char *p, size_t n, size_t *used, size_t *len);
 
 #endif
