@@ -1,8 +1,9 @@
 /*
- * compact-bench.c - figures for compaction (issue 4): how small a compacted
- * file is against the raw data, how fast compaction runs against cp of the
- * same file, and how long a writer committing nonstop waits while
- * quire_compact runs in another thread.
+ * compact-bench.c - figures for compaction (issue 4) and backup (issue
+ * 13): how small a compacted file is against the raw data, how fast
+ * compaction and a backup run against cp of the same file, how long a
+ * writer committing nonstop waits while quire_compact runs in another
+ * thread, and what an incremental backup after one commit costs.
  *
  *   size   --num keys of 16 bytes with 100-byte random values, put in
  *          random order in commits of 1000, then every key overwritten (in
@@ -16,6 +17,11 @@
  *          database built the same way while the main thread compacts it:
  *          its commits and their begin..commit latency before, during and
  *          after the compaction
+ *   backup quire_backup of a database built the same way (not compacted)
+ *          to a new file, against cp of the file with an fsync (median of
+ *          3 runs each); then, 3 times, one commit of 100 puts followed by
+ *          an incremental quire_backup of that copy: its time and the
+ *          bytes it copied
  *
  * Every compacted database is scanned afterwards (untimed) and must hold
  * exactly the keys and values written, the writer's included. Not a test:
@@ -52,7 +58,7 @@ struct cfg {
 	double before_secs, after_secs, timeout_secs;
 	int sync;		/* the pause writer's commits are durable */
 	int keep;
-	int run_size, run_speed, run_pause;
+	int run_size, run_speed, run_pause, run_backup;
 	const char *dir;
 };
 
@@ -113,13 +119,15 @@ static void db_path(char *out, size_t n, const char *name, const char *suffix)
 /* Our files only: with --dir the directory may hold other things. */
 static void cleanup(void)
 {
-	static const char *const names[] = {"size.quire", "pause.quire"};
-	static const char *const suffixes[] = {"", ".compact", ".cp"};
+	static const char *const names[] = {"size.quire", "pause.quire",
+					    "backup.quire"};
+	static const char *const suffixes[] = {"", ".compact", ".cp", ".copy",
+					       ".copy.partial"};
 	char path[4200];
 	if (g_keep || !g_dir[0])
 		return;
-	for (size_t i = 0; i < 2; i++)
-		for (size_t j = 0; j < 3; j++) {
+	for (size_t i = 0; i < 3; i++)
+		for (size_t j = 0; j < 5; j++) {
 			db_path(path, sizeof path, names[i], suffixes[j]);
 			unlink(path);
 		}
@@ -432,6 +440,83 @@ static void time_cp(const char *src, const char *dst, double *cp_secs,
 	unlink(dst);
 	*cp_secs = t1 - t0;
 	*all_secs = t2 - t0;
+}
+
+/* ---- backup ------------------------------------------------------------ */
+
+#define BRUNS 3
+
+struct backup_fig {
+	int ran;
+	uint64_t file;
+	double full[BRUNS], cp[BRUNS], inc[BRUNS];
+	uint64_t inc_bytes[BRUNS];
+};
+
+static void backup_or_die(quire *db, const char *dst, unsigned flags,
+			  quire_backup_stats *st)
+{
+	int e = quire_backup(db, dst, flags, st);
+	if (e)
+		die("quire_backup", e);
+}
+
+static int run_backup(const struct cfg *c, uint64_t *seed,
+		      struct backup_fig *b)
+{
+	char path[4200], copy[4200], cp[4200];
+	quire_backup_stats st;
+	quire_stat a, z;
+	db_path(path, sizeof path, "backup.quire", "");
+	db_path(copy, sizeof copy, "backup.quire", ".copy");
+	db_path(cp, sizeof cp, "backup.quire", ".cp");
+	build(c, path, seed);
+	b->file = file_size(path);
+	quire *db = open_db(path, 0, c->cache_mb);
+	for (int r = 0; r < BRUNS; r++) {
+		double cp_only;
+		time_cp(path, cp, &cp_only, &b->cp[r]);
+		unlink(copy);
+		double t0 = now();
+		backup_or_die(db, copy, 0, &st);
+		b->full[r] = now() - t0;
+	}
+	char k[KLEN];
+	for (int r = 0; r < BRUNS; r++) {
+		quire_txn *t;
+		int e = quire_begin(db, 0, &t);
+		for (uint64_t m = 0; !e && m < WBATCH; m++) {
+			uint64_t i = splitmix(seed) % c->num;
+			key_of(k, i);
+			e = quire_put(t, k, KLEN, val_of(i, 2), VLEN);
+		}
+		if (e || (e = quire_commit(t)) != 0)
+			die("a commit before the incremental backup", e);
+		double t0 = now();
+		backup_or_die(db, copy, QUIRE_BACKUP_INCREMENTAL, &st);
+		b->inc[r] = now() - t0;
+		b->inc_bytes[r] = st.bytes_copied;
+		if (st.full) {
+			fprintf(stderr, "compact-bench: the incremental backup "
+					"made a full copy\n");
+			exit(1);
+		}
+	}
+	/* the copy is the database at its last commit */
+	quire *cdb = open_db(copy, QUIRE_RDONLY, c->cache_mb);
+	db_stat(db, &a);
+	db_stat(cdb, &z);
+	quire_close(cdb);
+	quire_close(db);
+	if (a.txn_id != z.txn_id || a.key_count != z.key_count ||
+	    a.file_bytes != z.file_bytes) {
+		fprintf(stderr, "compact-bench: the copy is at commit %" PRIu64
+				", the database at %" PRIu64 "\n",
+			z.txn_id, a.txn_id);
+		return 1;
+	}
+	b->ran = 1;
+	return 0;
 }
 
 /* ---- size and speed ---------------------------------------------------- */
@@ -787,6 +872,43 @@ static int run_pause(const struct cfg *c, uint64_t *seed, struct pause *r)
 
 /* ---- main -------------------------------------------------------------- */
 
+/* Median (range) of n runs, scaled. */
+static void med_range(const double *v, size_t n, double scale,
+		      const char *unit)
+{
+	double tmp[BRUNS];
+	memcpy(tmp, v, n * sizeof *v);
+	qsort(tmp, n, sizeof *tmp, dbl_cmp);
+	printf("%.3f %s (%.3f-%.3f)", pct(tmp, n, 0.5) * scale, unit,
+	       tmp[0] * scale, tmp[n - 1] * scale);
+}
+
+static void backup_figures(const struct backup_fig *b)
+{
+	double mb = (double)b->file / 1e6, rate[BRUNS], cprate[BRUNS];
+	if (!b->ran)
+		return;
+	for (int r = 0; r < BRUNS; r++) {
+		rate[r] = mb / b->full[r];
+		cprate[r] = mb / b->cp[r];
+	}
+	printf("backup of a %.1f MB file, median of %d (range):\n", mb, BRUNS);
+	printf("  quire_backup to a new file: ");
+	med_range(b->full, BRUNS, 1, "s");
+	printf(", ");
+	med_range(rate, BRUNS, 1, "MB/s");
+	printf("\n  cp and fsync of the file:   ");
+	med_range(b->cp, BRUNS, 1, "s");
+	printf(", ");
+	med_range(cprate, BRUNS, 1, "MB/s");
+	printf("\n  incremental quire_backup after one commit of %d puts: ",
+	       WBATCH);
+	med_range(b->inc, BRUNS, 1e3, "ms");
+	printf(", %" PRIu64 " bytes copied (last run)\n",
+	       b->inc_bytes[BRUNS - 1]);
+	fflush(stdout);
+}
+
 static void figures(const struct cfg *c, const struct size_speed *s,
 		    const struct pause *p)
 {
@@ -852,7 +974,7 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: compact-bench [--num N] [--dir DIR] [--part size|speed|"
-		"pause|all]\n"
+		"pause|backup|all]\n"
 		"  [--sync] [--before-secs S] [--after-secs S] [--timeout S]\n"
 		"  [--cache-mb N] [--seed N] [--keep]\n"
 		"--part takes a comma list; --sync makes the pause writer's "
@@ -897,8 +1019,10 @@ int main(int argc, char **argv)
 	c.run_size = all || strstr(parts, "size");
 	c.run_speed = all || strstr(parts, "speed");
 	c.run_pause = all || strstr(parts, "pause");
+	c.run_backup = all || strstr(parts, "backup");
 	if (!c.num || c.num > UINT32_MAX || c.before_secs < 0 ||
-	    c.after_secs < 0 || !(c.run_size || c.run_speed || c.run_pause))
+	    c.after_secs < 0 ||
+	    !(c.run_size || c.run_speed || c.run_pause || c.run_backup))
 		return usage();
 
 	if (c.dir) {
@@ -939,17 +1063,22 @@ int main(int argc, char **argv)
 
 	struct size_speed s = {0};
 	struct pause p = {0};
+	struct backup_fig b = {0};
 	/* after a failed compaction the other parts would only fail too */
 	int failed = (c.run_size || c.run_speed) &&
 		     run_size_speed(&c, &seed, &s) != 0;
 	if (!failed && c.run_pause)
 		failed = run_pause(&c, &seed, &p) != 0;
+	if (!failed && c.run_backup)
+		failed = run_backup(&c, &seed, &b) != 0;
 	figures(&c, &s, &p);
+	backup_figures(&b);
 	free(g_vals);
 	if (failed) {
-		printf("(incomplete: quire_compact failed)\n");
-		fprintf(stderr, "compact-bench: quire_compact failed (see "
-				"above); figures are incomplete\n");
+		printf("(incomplete: a compaction failed, or a backup was "
+		       "not its database)\n");
+		fprintf(stderr, "compact-bench: a part failed (see above); "
+				"figures are incomplete\n");
 		return 1;
 	}
 	return 0;

@@ -171,12 +171,17 @@ static int is_prefix(struct copy *c, quire *d, const struct qhdr *dh)
 			    "%s is not a copy of %s (another file id: another "
 			    "database, or the source was compacted since)",
 			    c->dst, c->db->path);
-	if (dh->txn > c->h->txn || dh->total_bytes > c->h->total_bytes)
+	if (dh->txn > c->h->txn)
 		return qerr(QUIRE_ECONFLICT,
 			    "%s is ahead of %s (commit %llu against %llu): "
 			    "written to since it was copied",
 			    c->dst, c->db->path, (unsigned long long)dh->txn,
 			    (unsigned long long)c->h->txn);
+	if (dh->total_bytes > c->h->total_bytes)
+		return qerr(QUIRE_ECONFLICT,
+			    "%s has diverged from %s: its commit %llu ends "
+			    "past theirs",
+			    c->dst, c->db->path, (unsigned long long)dh->txn);
 	if (!(theirs = malloc(n)))
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	if ((e = df_read(d->qf, theirs, n, dh->self_off, "its newest header")) ==
@@ -228,8 +233,14 @@ out:
 		snap_release(cur);
 	if (locked)
 		writer_release(d);
-	if (d)
+	if (d) {
+		/* closing clears the message the caller is to see */
+		char *msg = e ? strdup(quire_errmsg()) : NULL;
 		quire_close(d);
+		if (e)
+			e = qerr(e, "%s", msg ? msg : quire_strerror(e));
+		free(msg);
+	}
 	return e;
 }
 

@@ -997,9 +997,54 @@ else
 	n=$((n + 1)); echo "ok $n # SKIP no script(1) for a terminal"
 fi
 
+# --- backup --------------------------------------------------------------------
+B=$T/bk.quire
+C=$T/bk-copy.quire
+"$Q" put "$B" a 1 >/dev/null && "$Q" put "$B" b 2 >/dev/null && "$Q" del "$B" a >/dev/null
+chmod 0640 "$B"
+status 0 "backup writes a copy" "$Q" backup "$B" "$C"
+check "it says which commit" grep -q "copied to $C at commit 3" "$T/out"
+"$Q" dump "$B" >"$T/d1"; "$Q" dump "$C" >"$T/d2"
+check "the copy holds the same keys and values" cmp -s "$T/d1" "$T/d2"
+"$Q" history "$B" >"$T/h1"; "$Q" history "$C" >"$T/h2"
+check "and the same history" cmp -s "$T/h1" "$T/h2"
+check "with the database file's mode" test "$(stat -c %a "$C")" = 640
+check "no .partial file is left" test ! -e "$C.partial"
+status 2 "backup refuses an existing copy without --incremental" "$Q" backup "$B" "$C"
+check "(saying it exists)" grep -q "$C: exists" "$T/err"
+"$Q" put "$B" c 3 >/dev/null
+status 0 "backup --incremental appends what is new" "$Q" backup "$B" "$C" --incremental
+check "(from commit 3 to 4)" grep -q "brought from commit 3 to 4" "$T/out"
+"$Q" dump "$B" >"$T/d1"; "$Q" dump "$C" >"$T/d2"
+check "the copy is the database again" cmp -s "$T/d1" "$T/d2"
+status 0 "backup --incremental of an up-to-date copy" "$Q" backup "$B" "$C" --incremental
+check "(says so)" grep -q "is up to date at commit 4" "$T/out"
+"$Q" put "$C" own x >/dev/null
+"$Q" put "$B" d 4 >/dev/null
+"$Q" dump "$C" >"$T/d2"
+status 2 "a copy written to is not extended" "$Q" backup "$B" "$C" --incremental
+check "(it has diverged)" grep -q "diverged" "$T/err"
+"$Q" dump "$C" >"$T/d3"
+check "and is left as it was" cmp -s "$T/d2" "$T/d3"
+status 0 "--full-if-needed replaces it" "$Q" backup "$B" "$C" --full-if-needed
+"$Q" dump "$B" >"$T/d1"; "$Q" dump "$C" >"$T/d2"
+check "with a copy of the database" cmp -s "$T/d1" "$T/d2"
+"$Q" compact "$B" >/dev/null
+"$Q" put "$B" e 5 >/dev/null
+status 2 "after a compaction the copy is refused" "$Q" backup "$B" "$C" --incremental
+check "(another file id)" grep -q "not a copy of" "$T/err"
+status 0 "and replaced with --full-if-needed" "$Q" backup "$B" "$C" --incremental --full-if-needed
+"$Q" dump "$B" >"$T/d1"; "$Q" dump "$C" >"$T/d2"
+check "(the same keys)" cmp -s "$T/d1" "$T/d2"
+status 2 "backup onto the database itself" "$Q" backup "$B" "$B" --incremental
+status 2 "backup of a missing database" "$Q" backup "$T/none.quire" "$T/none-copy.quire"
+check "(no copy made)" test ! -e "$T/none-copy.quire"
+status 2 "backup takes no --limit" "$Q" backup "$B" "$T/x.quire" --limit 1
+status 2 "backup needs two files" "$Q" backup "$B"
+
 # --- help and version ---------------------------------------------------------
 status 0 "--help exits 0" "$Q" --help
-check "--help lists every command" sh -c "for c in put get del scan load dump stat check salvage history changes log diff compact retention; do grep -q \"  \$c \" '$T/out' || exit 1; done"
+check "--help lists every command" sh -c "for c in put get del scan load dump stat check salvage backup history changes log diff compact retention; do grep -q \"  \$c \" '$T/out' || exit 1; done"
 status 0 "--version exits 0" "$Q" --version
 check "--version names the version" grep -q "^quire [0-9]" "$T/out"
 status 2 "no command is a usage error" "$Q"

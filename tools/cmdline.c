@@ -44,6 +44,8 @@ static const struct optdef {
 	{"--keep-all", NULL, NULL, OPT_KEEP_ALL},
 	{"--auto", NULL, "[=RATIO]", OPT_AUTO}, /* the value only after = */
 	{"--quiet", NULL, NULL, OPT_QUIET},
+	{"--incremental", NULL, NULL, OPT_INCREMENTAL},
+	{"--full-if-needed", NULL, NULL, OPT_FULL_IF_NEEDED},
 };
 
 #define NOPTS (sizeof optdefs / sizeof *optdefs)

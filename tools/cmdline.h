@@ -32,6 +32,8 @@
 #define OPT_KEEP_ALL (1ul << 19)
 #define OPT_AUTO (1ul << 20)
 #define OPT_QUIET (1ul << 21)
+#define OPT_INCREMENTAL (1ul << 22)
+#define OPT_FULL_IF_NEEDED (1ul << 23)
 
 /* The range options of scan and dump. */
 #define OPT_RANGE (OPT_PREFIX | OPT_START | OPT_END | OPT_REVERSE | OPT_LIMIT)

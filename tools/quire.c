@@ -1,6 +1,6 @@
 /*
  * quire.c - the quire command-line tool: put, get, del, scan, dump, stat,
- * check and salvage on a database file, and the table of commands; load is
+ * check, salvage and backup on a database file, and the table of commands; load is
  * in load_cmd.c, the history commands (history, changes, log, diff, and
  * --as-of reads) in history_cmds.c, compact and retention in compact_cmd.c,
  * the options in cmdline.c. See quire(1).
@@ -485,6 +485,48 @@ static int cmd_salvage(const struct opts *o)
 		       : 0;
 }
 
+/* A copy of the database as of its newest commit (quire_backup); with
+ * --incremental, only what was committed after an earlier copy's newest
+ * commit. */
+static int cmd_backup(const struct opts *o)
+{
+	const char *src = o->pos[0], *dst = o->pos[1];
+	unsigned flags = 0;
+	quire_backup_stats st;
+	quire *db;
+	int e, rc;
+	if (o->given & (OPT_INCREMENTAL | OPT_FULL_IF_NEEDED))
+		flags |= QUIRE_BACKUP_INCREMENTAL;
+	if (o->given & OPT_FULL_IF_NEEDED)
+		flags |= QUIRE_BACKUP_FULL_IF_NEEDED;
+	if ((rc = refuse_empty(src)) != 0 ||
+	    (rc = open_db(o, src, OPEN_READ, &db)) != 0)
+		return rc;
+	e = quire_backup(db, dst, flags, &st);
+	if (e) {
+		/* the message names the copy, or else the database */
+		rc = fail(strstr(quire_errmsg(), dst) ? dst : src, e);
+		if (e == QUIRE_ECONFLICT)
+			fprintf(stderr, "quire: %s is left as it was; "
+					"--full-if-needed replaces it with a "
+					"full copy\n",
+				dst);
+	} else if (st.full) {
+		printf("%s: copied to %s at commit %" PRIu64 " (%" PRIu64
+		       " bytes)\n",
+		       src, dst, st.txn, st.bytes_copied);
+	} else if (st.txn == st.txn_before) {
+		printf("%s: %s is up to date at commit %" PRIu64 "\n", src, dst,
+		       st.txn);
+	} else {
+		printf("%s: %s brought from commit %" PRIu64 " to %" PRIu64
+		       " (%" PRIu64 " bytes)\n",
+		       src, dst, st.txn_before, st.txn, st.bytes_copied);
+	}
+	quire_close(db);
+	return rc;
+}
+
 #define READS_KEYS (OPT_AS_OF | OPT_JSON | OPT_ESCAPED)
 
 /* Every command, its arguments and the options it takes (cmdline.c
@@ -503,6 +545,8 @@ static const struct command commands[] = {
 	{"stat", "DB", 1, OPT_AS_OF | OPT_JSON, cmd_stat},
 	{"check", "DB", 1, 0, cmd_check},
 	{"salvage", "DB NEW", 2, 0, cmd_salvage},
+	{"backup", "DB COPY", 2, OPT_INCREMENTAL | OPT_FULL_IF_NEEDED,
+	 cmd_backup},
 	{"history", "DB", 1, OPT_LIMIT | OPT_REVERSE | OPT_JSON, cmd_history},
 	{"changes", "DB", 1, OPT_SINCE | OPT_FOLLOW | OPT_LIMIT | OPT_JSON,
 	 cmd_changes},
