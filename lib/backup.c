@@ -199,15 +199,11 @@ static int is_prefix(struct copy *c, quire *d, const struct qhdr *dh)
  * copy's newest commit. */
 static int incremental(struct copy *c)
 {
-	quire_options o;
 	quire *d = NULL;
 	struct snap *cur = NULL;
 	int locked = 0, e;
-	quire_options_init(&o);
-	o.auto_compact_ratio = 0; /* nothing but the copy touches it */
-	o.flags = QUIRE_NOMMAP;
-	o.busy_timeout_ms = c->db->opts.busy_timeout_ms;
-	if ((e = qdb_open_vfs(c->dst, &o, c->db->vfs, &d)) != 0)
+	if ((e = qdb_open_copy(c->dst, c->db->vfs, c->db->opts.busy_timeout_ms,
+			       &d)) != 0)
 		goto out;
 	if ((e = writer_acquire(d)) != 0)
 		goto out;

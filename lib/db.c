@@ -44,13 +44,26 @@ void quire_options_init(quire_options *opts)
 	opts->auto_compact_ratio = 0.4;
 }
 
+/* Which handle open_handle makes. */
+enum handle_kind { H_USER, H_SALVAGE, H_COPY };
+
 static int open_handle(const char *path, const quire_options *opts,
-		       qvfs *vfs, int salvage, quire **out);
+		       qvfs *vfs, enum handle_kind kind, quire **out);
 
 int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
 		 quire **out)
 {
-	return open_handle(path, opts, vfs, 0, out);
+	return open_handle(path, opts, vfs, H_USER, out);
+}
+
+int qdb_open_copy(const char *path, qvfs *vfs, int busy_timeout_ms,
+		  quire **out)
+{
+	quire_options o;
+	quire_options_init(&o);
+	o.flags = QUIRE_NOMMAP;
+	o.busy_timeout_ms = busy_timeout_ms;
+	return open_handle(path, &o, vfs, H_COPY, out);
 }
 
 int qdb_open_salvage(const char *path, quire **out)
@@ -58,11 +71,11 @@ int qdb_open_salvage(const char *path, quire **out)
 	quire_options o;
 	quire_options_init(&o);
 	o.flags = QUIRE_RDONLY;
-	return open_handle(path, &o, qvfs_unix(), 1, out);
+	return open_handle(path, &o, qvfs_unix(), H_SALVAGE, out);
 }
 
 static int open_handle(const char *path, const quire_options *opts,
-		       qvfs *vfs, int salvage, quire **out)
+		       qvfs *vfs, enum handle_kind kind, quire **out)
 {
 	quire_options defaults;
 	qerr_clear();
@@ -90,11 +103,12 @@ static int open_handle(const char *path, const quire_options *opts,
 	quire *db = qdb_new(path, opts, vfs);
 	if (!db)
 		return qerr(QUIRE_ENOMEM, "out of memory");
-	db->salvage = salvage;
+	db->salvage = kind == H_SALVAGE;
+	db->headers_only = kind == H_COPY;
 	int e = df_open(db);
 	if (!e && !(db->gate = gate_get(db->vfs, db->path)))
 		e = qerr(QUIRE_ENOMEM, "out of memory");
-	if (!e && !salvage)
+	if (!e && kind == H_USER)
 		e = compact_attach(db);
 	if (e) {
 		qdb_free(db);

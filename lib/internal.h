@@ -117,6 +117,9 @@ struct quire {
 	uint64_t nosync_walk;   /* QUIRE_NOSYNC_WALK_BYTES (tests lower it) */
 	int salvage;            /* qdb_open_salvage: damaged pending batches
 				 * leave the pending operations out */
+	int headers_only;       /* qdb_open_copy: pending operations are
+				 * never loaded (quire_backup appends bytes
+				 * to a copy and reads only its headers) */
 	int keep_lock;          /* a compaction's file: its writer lock is
 				 * held from creation to the swap */
 	int defer_checkpoint;   /* commits append batches only (the commits
@@ -202,5 +205,10 @@ int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
  * batches are damaged read the trees alone (salvage reads the batches
  * itself). */
 int qdb_open_salvage(const char *path, quire **db);
+/* Writable open of a copy for quire_backup(): no compaction attached, and
+ * snapshots without their pending operations (opening a big file does not
+ * read its batches); only headers, slots and the writer lock are used. */
+int qdb_open_copy(const char *path, qvfs *vfs, int busy_timeout_ms,
+		  quire **db);
 
 #endif

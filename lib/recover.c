@@ -153,19 +153,22 @@ end:
 	return 0;
 }
 
-/* Publish h, with its pending operations loaded on top of cur's. */
+/* Publish h, with its pending operations loaded on top of cur's (the
+ * trees alone on a copy's handle, and for salvage when they are damaged:
+ * salvage reads the batches itself). */
 static int publish_header(quire *db, const struct snap *cur,
 			  const struct qhdr *h)
 {
-	struct memtable *mt;
-	int e = pending_load(db->qf, h, cur ? cur->mt : NULL, &mt);
-	if (e == QUIRE_ECORRUPT && db->salvage) {
-		/* salvage reads the batches itself: the trees alone here */
-		if (!(mt = mt_new(qhdr_ckpt_seq(h), h->txn, h->ckpt_off)))
-			return qerr(QUIRE_ENOMEM, "out of memory");
-	} else if (e) {
+	struct memtable *mt = NULL;
+	int e = 0;
+	if (!db->headers_only)
+		e = pending_load(db->qf, h, cur ? cur->mt : NULL, &mt);
+	if (e == QUIRE_ECORRUPT && db->salvage)
+		e = 0;
+	if (e)
 		return e;
-	}
+	if (!mt && !(mt = mt_new(qhdr_ckpt_seq(h), h->txn, h->ckpt_off)))
+		return qerr(QUIRE_ENOMEM, "out of memory");
 	e = snap_publish(db, h, mt);
 	mt_unref(mt);
 	return e;

@@ -993,6 +993,9 @@ if script -qc true /dev/null >/dev/null 2>&1; then
 	check "clears the line, then the summary" grep -qF "$(cat "$T/clear")$S: no problems" "$T/out"
 	script -qc "'$Q' salvage '$S' '$T/ps.quire'" /dev/null >"$T/out" 2>&1
 	check "salvage on a terminal too" grep -qF "$(cat "$T/clear")$S: copied 7 keys" "$T/out"
+	script -qc "'$Q' backup '$S' '$T/pb.quire'" /dev/null >"$T/out" 2>&1
+	check "backup on a terminal too" grep -qF "backing up $S ..." "$T/out"
+	check "(then the summary)" grep -qF "$(cat "$T/clear")$S: copied to $T/pb.quire" "$T/out"
 else
 	n=$((n + 1)); echo "ok $n # SKIP no script(1) for a terminal"
 fi

@@ -390,7 +390,7 @@ static int cmd_stat(const struct opts *o)
 	return 0;
 }
 
-/* What check and salvage are doing, for the progress line. */
+/* What check, salvage and backup are doing, for the progress line. */
 struct doing {
 	struct progress p;
 	const char *verb, *path; /* "checking", "x.quire" */
@@ -491,6 +491,7 @@ static int cmd_salvage(const struct opts *o)
 static int cmd_backup(const struct opts *o)
 {
 	const char *src = o->pos[0], *dst = o->pos[1];
+	struct doing d = {.verb = "backing up", .path = src};
 	unsigned flags = 0;
 	quire_backup_stats st;
 	quire *db;
@@ -502,7 +503,10 @@ static int cmd_backup(const struct opts *o)
 	if ((rc = refuse_empty(src)) != 0 ||
 	    (rc = open_db(o, src, OPEN_READ, &db)) != 0)
 		return rc;
+	progress_start(&d.p);
+	show_doing(&d);
 	e = quire_backup(db, dst, flags, &st);
+	progress_clear(&d.p);
 	if (e) {
 		/* the message names the copy, or else the database */
 		rc = fail(strstr(quire_errmsg(), dst) ? dst : src, e);
