@@ -25,13 +25,13 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 #include "file.h"
 #include "format.h"
+#include "handle.h"
 #include "ident.h"
 #include "internal.h"
 #include "io.h"
@@ -229,14 +229,9 @@ out:
 		snap_release(cur);
 	if (locked)
 		writer_release(d);
-	if (d) {
-		/* closing clears the message the caller is to see */
-		char *msg = e ? strdup(quire_errmsg()) : NULL;
-		quire_close(d);
-		if (e)
-			e = qerr(e, "%s", msg ? msg : quire_strerror(e));
-		free(msg);
-	}
+	if (d) /* no compaction, no transactions: all quire_close would do,
+		* but keeping the message the caller is to see */
+		qdb_free(d);
 	return e;
 }
 

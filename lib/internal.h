@@ -207,7 +207,8 @@ int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
 int qdb_open_salvage(const char *path, quire **db);
 /* Writable open of a copy for quire_backup(): no compaction attached, and
  * snapshots without their pending operations (opening a big file does not
- * read its batches); only headers, slots and the writer lock are used. */
+ * read its batches); only headers, slots and the writer lock are used.
+ * Closed with qdb_free(). */
 int qdb_open_copy(const char *path, qvfs *vfs, int busy_timeout_ms,
 		  quire **db);
 

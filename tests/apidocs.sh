@@ -18,10 +18,9 @@ T=${QUIRE_TEST_DIR:-/tmp}/apidocs.$$
 mkdir -p "$T"
 trap 'rm -rf "$T"' EXIT
 
-# "name code code ..." per int function of quire.h (sorted codes; a name
-# alone when its comment has no @return).
-awk '
-function codes(text,   out, s, m) {
+# The error codes named in a text, for both awk programs below.
+CODES='
+function codes(text,   out, s) {
 	out = ""
 	s = text
 	while (match(s, /QUIRE_(NOTFOUND|E[A-Z]+)/)) {
@@ -30,6 +29,11 @@ function codes(text,   out, s, m) {
 	}
 	return out
 }
+'
+
+# "name code code ..." per int function of quire.h (sorted codes; a name
+# alone when its comment has no @return).
+awk "$CODES"'
 /\/\*/ { incom = 1; com = ""; gap = 0 }
 incom { com = com " " $0 }
 /\*\// { if (incom) { incom = 0; last = com; gap = 0; next } }
@@ -47,16 +51,7 @@ incom { com = com " " $0 }
 !incom && /^[ \t]*$/ { gap++ ; if (gap > 1) last = "" }
 ' "$H" >"$T/h.raw"
 
-awk '
-function codes(text,   out, s) {
-	out = ""
-	s = text
-	while (match(s, /QUIRE_(NOTFOUND|E[A-Z]+)/)) {
-		out = out " " substr(s, RSTART, RLENGTH)
-		s = substr(s, RSTART + RLENGTH)
-	}
-	return out
-}
+awk "$CODES"'
 function flush(   i) {
 	for (i = 1; i <= nn; i++)
 		print names[i], codes(text)

@@ -42,11 +42,9 @@ def keys_values(n):
     return keys, vals
 
 
-class Quire:
-    name = "quire %s" % quire.LIB_VERSION
-
-    def __init__(self, path):
-        self.db = quire.open(os.path.join(path, "bench.quire"), create=True)
+class Engine:
+    """The same Python code drives both: their transactions and cursors
+    have one shape (begin(write=...), put, get, cursor())."""
 
     def load(self, keys, vals):
         with self.db.begin(write=True) as t:
@@ -75,40 +73,21 @@ class Quire:
         self.db.close()
 
 
-class Lmdb:
+class Quire(Engine):
+    name = "quire %s" % quire.LIB_VERSION
+
+    def __init__(self, path):
+        self.db = quire.open(os.path.join(path, "bench.quire"), create=True)
+
+
+class Lmdb(Engine):
     name = "py-lmdb %s (LMDB %s)" % (
         getattr(lmdb, "__version__", "?"),
         ".".join(map(str, lmdb.version())) if lmdb else "?")
 
     def __init__(self, path):
-        self.env = lmdb.open(os.path.join(path, "bench.lmdb"),
-                             map_size=4 << 30)
-
-    def load(self, keys, vals):
-        with self.env.begin(write=True) as t:
-            put = t.put
-            nv = len(vals)
-            for i, k in enumerate(keys):
-                put(k, vals[i % nv])
-
-    def iterate(self):
-        n = 0
-        with self.env.begin() as t:
-            for _k, _v in t.cursor():
-                n += 1
-        return n
-
-    def gets(self, keys):
-        n = 0
-        with self.env.begin() as t:
-            get = t.get
-            for k in keys:
-                if get(k) is not None:
-                    n += 1
-        return n
-
-    def close(self):
-        self.env.close()
+        self.db = lmdb.open(os.path.join(path, "bench.lmdb"),
+                            map_size=4 << 30)
 
 
 def timed(fn, *args):
