@@ -808,7 +808,9 @@ typedef struct quire_backup_stats {
  * meanwhile; they are not in the copy.
  *
  * A new copy is written to "<dst>.partial", synced, and renamed to dst, so
- * dst is either absent or complete after a crash; dst must not exist
+ * dst is either absent or complete after a crash (an existing dst that is
+ * a symbolic link is followed: the file it names is replaced, beside it,
+ * and the link stays); dst must not exist
  * unless flags has QUIRE_BACKUP_INCREMENTAL. Then an existing dst that is
  * an earlier copy of this database (the same file id and the same bytes
  * at its newest commit) gets only the bytes committed since, under its
@@ -821,7 +823,8 @@ typedef struct quire_backup_stats {
  *
  * @param st  receives what was done (may be NULL).
  * @return 0, QUIRE_EINVAL (dst exists without QUIRE_BACKUP_INCREMENTAL,
- *         is the database itself, or bad arguments), QUIRE_ECONFLICT (dst
+ *         is the database itself, is to be replaced but has several hard
+ *         links, which a rename would split, or bad arguments), QUIRE_ECONFLICT (dst
  *         is not an earlier copy of this database, nothing was written),
  *         QUIRE_EBUSY ("<dst>.partial" exists, or a writer of dst past
  *         busy_timeout_ms), QUIRE_ENOTDB, QUIRE_EVERSION, QUIRE_EACCES,

@@ -46,7 +46,9 @@ struct copy {
 	quire *db;            /* the source's handle */
 	const struct qhdr *h; /* the commit copied */
 	struct qfile *qf;     /* the source file that holds it */
-	const char *dst;
+	const char *dst;      /* as the caller named it (messages) */
+	char *path;           /* the file dst resolves to (symbolic links
+			       * followed): what is written and renamed over */
 	uint8_t *buf;         /* CHUNK bytes */
 	quire_backup_stats *st;
 };
@@ -105,12 +107,12 @@ static int full_copy(struct copy *c, int replace)
 	quire *db = c->db;
 	qvfs_file *f = NULL;
 	struct qvfs_attrs orig;
-	size_t plen = strlen(c->dst);
+	size_t plen = strlen(c->path);
 	char *tmp = malloc(plen + sizeof ".partial");
 	int e, made = 0;
 	if (!tmp)
 		return qerr(QUIRE_ENOMEM, "out of memory");
-	memcpy(tmp, c->dst, plen);
+	memcpy(tmp, c->path, plen);
 	memcpy(tmp + plen, ".partial", sizeof ".partial");
 	e = ident_attrs(c->qf->f, db->path, &orig);
 	int known = e == 0;
@@ -138,14 +140,14 @@ static int full_copy(struct copy *c, int replace)
 		e = qerr_os(-e, "%s: fdatasync", tmp);
 		goto out;
 	}
-	if ((e = db->vfs->rename(db->vfs, tmp, c->dst, !replace)) != 0) {
+	if ((e = db->vfs->rename(db->vfs, tmp, c->path, !replace)) != 0) {
 		e = e == -EEXIST ? qerr(QUIRE_EINVAL, "%s: exists", c->dst)
 				 : qerr_os(-e, "%s: renaming to %s", tmp,
 					   c->dst);
 		goto out;
 	}
 	made = 0;
-	if ((e = db->vfs->sync_dir(db->vfs, c->dst)) != 0)
+	if ((e = db->vfs->sync_dir(db->vfs, c->path)) != 0)
 		e = qerr_os(-e, "%s: written, but syncing its directory "
 				"failed: after a power loss it may be missing",
 			    c->dst);
@@ -202,7 +204,7 @@ static int incremental(struct copy *c)
 	quire *d = NULL;
 	struct snap *cur = NULL;
 	int locked = 0, e;
-	if ((e = qdb_open_copy(c->dst, c->db->vfs, c->db->opts.busy_timeout_ms,
+	if ((e = qdb_open_copy(c->path, c->db->vfs, c->db->opts.busy_timeout_ms,
 			       &d)) != 0)
 		goto out;
 	if ((e = writer_acquire(d)) != 0)
@@ -257,10 +259,23 @@ int quire_backup(quire *db, const char *dst, unsigned int flags,
 		e = qerr(QUIRE_ENOMEM, "out of memory");
 		goto out;
 	}
-	e = db->vfs->open(db->vfs, dst, QVFS_RDONLY, 0, &f);
+	/* a copy replaced through a symbolic link stays behind the link,
+	 * and "<copy>.partial" beside the file, so the rename is atomic */
+	e = ident_resolve(db->vfs, dst, &c.path);
+	if (e == QUIRE_ENOENT) { /* a new copy: the name as given */
+		qerr_clear();
+		if ((e = (c.path = strdup(dst)) ? 0 : QUIRE_ENOMEM) != 0)
+			qerr(e, "out of memory");
+	}
+	if (e)
+		goto out;
+	e = db->vfs->open(db->vfs, c.path, QVFS_RDONLY, 0, &f);
 	if (e == 0) {
-		int same = ident_names(db->vfs, dst, c.qf->f);
+		struct qvfs_attrs a;
+		int same = ident_names(db->vfs, c.path, c.qf->f);
+		int known = ident_attrs(f, dst, &a) == 0;
 		f->ops->close(f);
+		qerr_clear(); /* attributes not known: nothing to check */
 		if (same == 1) {
 			e = qerr(QUIRE_EINVAL, "%s is the database itself", dst);
 			goto out;
@@ -272,8 +287,11 @@ int quire_backup(quire *db, const char *dst, unsigned int flags,
 			goto out;
 		}
 		e = incremental(&c);
+		/* a copy with several names would be split by a rename over
+		 * one of them, as compaction refuses to (ident_single) */
 		if (e == QUIRE_ECONFLICT &&
-		    (flags & QUIRE_BACKUP_FULL_IF_NEEDED)) {
+		    (flags & QUIRE_BACKUP_FULL_IF_NEEDED) &&
+		    (!known || (e = ident_single(dst, &a)) == 0)) {
 			c.st->bytes_copied = 0;
 			e = full_copy(&c, 1);
 		}
@@ -284,6 +302,7 @@ int quire_backup(quire *db, const char *dst, unsigned int flags,
 	}
 out:
 	free(c.buf);
+	free(c.path);
 	quire_abort(t);
 	return e;
 }

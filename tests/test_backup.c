@@ -352,6 +352,43 @@ static void test_files(void **state)
 	quire_abort(t);
 	tu_expect(d, "e", "5");
 	QOK(quire_close(d));
+	/* through a symbolic link: the copy replaced stays behind the link */
+	char lnk[520];
+	snprintf(lnk, sizeof lnk, "%s.link", dst);
+	unlink(lnk);
+	QOK(symlink(dst, lnk));
+	QOK(quire_open(dst, &o, &d));
+	tu_put1(d, "f", "6"); /* no longer a copy */
+	QOK(quire_close(d));
+	QOK(quire_backup(db, lnk,
+			 QUIRE_BACKUP_INCREMENTAL | QUIRE_BACKUP_FULL_IF_NEEDED,
+			 &st));
+	assert_int_equal(st.full, 1);
+	QOK(lstat(lnk, &sb));
+	assert_true(S_ISLNK(sb.st_mode));
+	QOK(quire_open(dst, &o, &d));
+	QOK(quire_begin(d, QUIRE_RDONLY, &t));
+	assert_int_equal(quire_get(t, "f", 1, &v), QUIRE_NOTFOUND);
+	quire_abort(t);
+	tu_expect(d, "e", "5");
+	QOK(quire_close(d));
+	unlink(lnk);
+	/* a copy with two names is not replaced: it would split in two */
+	char twin[520];
+	snprintf(twin, sizeof twin, "%s.twin", dst);
+	unlink(twin);
+	QOK(link(dst, twin));
+	QOK(quire_open(dst, &o, &d));
+	tu_put1(d, "g", "7");
+	QOK(quire_close(d));
+	assert_int_equal(quire_backup(db, dst, QUIRE_BACKUP_INCREMENTAL |
+						       QUIRE_BACKUP_FULL_IF_NEEDED,
+				      &st),
+			 QUIRE_EINVAL);
+	QOK(quire_open(twin, &o, &d));
+	tu_expect(d, "g", "7"); /* unchanged, still one file */
+	QOK(quire_close(d));
+	unlink(twin);
 	QOK(quire_close(db));
 }
 
