@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "quire.h"
+#include "stats.h"
 
 #define KLEN 16
 #define VLEN 100
@@ -708,24 +709,6 @@ struct phase {
 	double max_wait;	/* longest quire_begin: the writer held off */
 };
 
-static int dbl_cmp(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
-	return (a > b) - (a < b);
-}
-
-/* Nearest-rank percentile of sorted a[0..n). */
-static double pct(const double *a, size_t n, double p)
-{
-	if (!n)
-		return 0;
-	double x = p * (double)n;
-	size_t r = (size_t)x;
-	if ((double)r < x)
-		r++;
-	return a[(r ? r : 1) - 1];
-}
-
 /* Which phase commit l falls in: 0 before, 1 during, 2 after. */
 static int phase_idx(const struct lat *l, double c0, double c1)
 {
@@ -763,14 +746,14 @@ static void phase_of(struct phase *ph, int p, const struct writer *w,
 			top[j] = *l;
 		}
 	}
-	qsort(tmp, n, sizeof *tmp, dbl_cmp);
-	qsort(plain, np, sizeof *plain, dbl_cmp);
+	stats_sort(tmp, n);
+	stats_sort(plain, np);
 	ph->n = n;
 	ph->nckpt = n - np;
-	ph->p50 = pct(tmp, n, 0.50);
-	ph->p99 = pct(tmp, n, 0.99);
+	ph->p50 = stats_pct(tmp, n, 0.50);
+	ph->p99 = stats_pct(tmp, n, 0.99);
 	ph->max = n ? tmp[n - 1] : 0;
-	ph->p99_plain = pct(plain, np, 0.99);
+	ph->p99_plain = stats_pct(plain, np, 0.99);
 	ph->max_plain = np ? plain[np - 1] : 0;
 	printf("%-5s %-16s %8zu commits %7.0f/s  p50 %7.3f ms  p99 %7.3f ms  "
 	       "max %8.3f ms;  %zu checkpoints; the others: p99 %7.3f ms  "
@@ -878,8 +861,8 @@ static void med_range(const double *v, size_t n, double scale,
 {
 	double tmp[BRUNS];
 	memcpy(tmp, v, n * sizeof *v);
-	qsort(tmp, n, sizeof *tmp, dbl_cmp);
-	printf("%.3f %s (%.3f-%.3f)", pct(tmp, n, 0.5) * scale, unit,
+	stats_sort(tmp, n);
+	printf("%.3f %s (%.3f-%.3f)", stats_pct(tmp, n, 0.5) * scale, unit,
 	       tmp[0] * scale, tmp[n - 1] * scale);
 }
 

@@ -816,7 +816,9 @@ typedef struct quire_backup_stats {
  * at its newest commit) gets only the bytes committed since, under its
  * writer lock (a writer of dst makes the call wait busy_timeout_ms), and
  * is synced before and after its newest commit is recorded: a crash
- * leaves it at its old newest commit or the new one. The cost follows the
+ * leaves it at its old newest commit, the new one, or a commit between
+ * (complete: the commits are appended one after another, and an open that
+ * walks past the recorded one takes the last complete). The cost follows the
  * bytes copied, not the size of the database. A copy is a quire file like
  * any other: it opens for reading while increments arrive, and for
  * writing (after which it is no longer a copy of anything).
@@ -832,6 +834,156 @@ typedef struct quire_backup_stats {
  */
 int quire_backup(quire *db, const char *dst, unsigned int flags,
 		 quire_backup_stats *st);
+
+/** quire_compact()'s options, declared under Compaction below. */
+struct quire_compact_options;
+
+/**
+ * Write a compacted copy of the database, as of its newest commit
+ * (including other processes' commits), to the new file dst: the file
+ * quire_compact() would make (the state of the first kept commit written
+ * bottom-up in full nodes, then every later commit), while the database
+ * is only read. The copy is made from one read snapshot: no lock of the
+ * database is taken, no writer waits for it, commits go on meanwhile
+ * (they are not in the copy), and the handle stays on its file (nothing
+ * is swapped or marked).
+ *
+ * opts chooses the commits the copy keeps exactly as for quire_compact()
+ * (several keep_* fields: the most history any of them asks for; none:
+ * the commits the file's retention policy keeps, see
+ * quire_set_retention()); they keep their txn ids, sequence numbers,
+ * times and metadata (AS-OF reads, the commit log, key history, the
+ * changes feed), and older ones give QUIRE_EHISTORY in the copy.
+ * opts->progress, if set, is called as by quire_compact(), the last call
+ * (done == total) after the rename. The copy has a new file id (so an
+ * incremental quire_backup() onto it is refused) and the owner, group and
+ * mode of the database file (never more readable than it, also while it
+ * is written).
+ *
+ * It is written to "<dst>.partial", synced, renamed to dst and the
+ * directory synced, so after a crash dst is absent or complete; dst must
+ * not exist (a symbolic link there is followed, as by quire_backup(): to
+ * an existing file it counts as existing). On failure "<dst>.partial" is
+ * removed.
+ *
+ * @param opts  NULL: the defaults of quire_compact_options_init().
+ * @param st    receives txn (the commit the copy ends at), bytes_copied
+ *              (the copy's size) and full (1); may be NULL.
+ * @return 0, QUIRE_EINVAL (dst exists or is the database itself; bad
+ *         options: a keep_since past the newest commit or in the future;
+ *         bad arguments), QUIRE_ECANCELED (the progress callback asked),
+ *         QUIRE_EBUSY ("<dst>.partial" exists), QUIRE_ENOENT (dst's
+ *         directory does not exist), QUIRE_EACCES (the owner cannot be
+ *         given to the copy), QUIRE_ECORRUPT, QUIRE_EIO, QUIRE_ENOSPC,
+ *         QUIRE_ENOMEM.
+ */
+int quire_backup_compacted(quire *db, const char *dst,
+			   const struct quire_compact_options *opts,
+			   quire_backup_stats *st);
+
+/** @} */
+
+/** @name Streams and followers
+ * A stream carries a database's committed bytes, in frames that are
+ * checksummed and numbered (docs/FORMAT.md section 13), from quire_ship()
+ * to quire_receive() over any transport: a pipe, ssh, a socket, the
+ * application's own messages. The receiving file is byte for byte a
+ * prefix of the sender's, so it is a quire database like any other: it
+ * serves readers of other processes (snapshots, AS-OF, the commit log,
+ * the changes feed) while commits arrive, and once the receive ends it
+ * opens for writing (a promoted follower). See docs/REPLICATION.md.
+ * @{ */
+
+/** quire_ship(): after the newest commit, go on: ship each new commit as
+ *  it lands (waiting with quire_wait()), and a heartbeat frame after a
+ *  second without one, until the write function stops it. A compaction
+ *  of the database does not end the stream: it goes on with the new file
+ *  from its first byte, which the receiver builds and swaps in. */
+#define QUIRE_SHIP_FOLLOW 0x1u
+
+/** quire_receive(): a stream that starts at the first byte replaces a
+ *  dst it does not extend (another database, this one before a
+ *  compaction, a copy that diverged or is ahead of it), built beside dst
+ *  and renamed over it, instead of being refused with QUIRE_ECONFLICT. */
+#define QUIRE_RECEIVE_FULL_IF_NEEDED 0x1u
+
+/** Called by quire_ship() with the next bytes of the stream (one frame,
+ *  at most a little over 1 MiB). Return 0 to go on; anything else stops
+ *  the ship, which returns QUIRE_ECANCELED. */
+typedef int (*quire_stream_write_fn)(void *ctx, const void *buf, size_t len);
+
+/** Called by quire_receive() for more of the stream: put between 1 and
+ *  len bytes into buf and their count into *got, or set *got to 0 at the
+ *  end of the stream; return 0, or nonzero when the transport failed
+ *  (quire_receive() then returns QUIRE_EIO). */
+typedef int (*quire_stream_read_fn)(void *ctx, void *buf, size_t len,
+				    size_t *got);
+
+/** What quire_ship() sent or quire_receive() applied. */
+typedef struct quire_stream_stats {
+	uint64_t txn_before; /**< ship: the commit the stream extends (0:
+				  from the first byte); receive: dst's newest
+				  commit before (0: a new copy) */
+	uint64_t txn;        /**< the newest commit sent or applied */
+	uint64_t commits;    /**< commit frames sent or applied */
+	uint64_t bytes;      /**< file bytes sent, or written to dst */
+	uint64_t rebases;    /**< ship: compactions of the database that
+				  restarted the stream with the new file */
+} quire_stream_stats;
+
+/**
+ * Write the database's committed bytes after commit from_txn (0: all of
+ * them, from the first byte) up to its newest commit as a stream, through
+ * write; with QUIRE_SHIP_FOLLOW, go on with every later commit. The
+ * stream starts with a frame naming the file and the commit it extends,
+ * sends each snapshot's new bytes followed by a frame naming the commit
+ * they end with, and ends with an end frame (a following ship ends only
+ * when stopped). Like quire_backup() it takes no lock: commits go on.
+ *
+ * @param st  receives what was sent (may be NULL).
+ * @return 0, QUIRE_ECANCELED (the write function stopped it),
+ *         QUIRE_EHISTORY (from_txn was compacted away), QUIRE_EINVAL
+ *         (from_txn past the newest commit, bad arguments), QUIRE_ECORRUPT,
+ *         QUIRE_EIO, QUIRE_ENOMEM.
+ */
+int quire_ship(quire *db, uint64_t from_txn, unsigned int flags,
+	       quire_stream_write_fn write, void *ctx, quire_stream_stats *st);
+
+/**
+ * Apply a stream from quire_ship(), read through read, to the file dst
+ * until its end frame. A dst that does not exist is built as
+ * "<dst>.partial" (mode opts->mode) and renamed into place at the
+ * stream's first commit; an existing dst must be a copy of the stream's
+ * database ending at or after the commit the stream extends (bytes it
+ * already holds are compared, not written). Each commit is written past
+ * dst's newest, verified block by block, synced, and then made dst's
+ * newest, which readers of dst in other processes see as any writer's
+ * commit. dst's writer lock is held throughout: it is written only by the
+ * stream. A crash leaves dst at its last complete commit.
+ *
+ * A stream that fails a check (a damaged, cut, reordered or replayed
+ * frame, a commit that does not verify) or does not extend dst (another
+ * database, diverged histories, a gap) is refused: dst is left at its last
+ * complete commit, with nothing past it. When the database was compacted
+ * during a following stream, the new file is built beside dst and swapped
+ * in (dst's readers move to it, as after a compaction).
+ *
+ * @param opts  mode of a new dst and busy_timeout_ms for dst's writer lock
+ *              (NULL: defaults); other fields are ignored.
+ * @param st    receives what was applied (may be NULL).
+ * @return 0 (the end frame was applied), QUIRE_ECONFLICT (the stream does
+ *         not extend dst; dst unchanged), QUIRE_ECORRUPT (a damaged,
+ *         malformed, cut or reordered stream, or one that ended without
+ *         its end frame; dst holds the last commit applied), QUIRE_EIO (the
+ *         read function failed, or a disk error), QUIRE_ENOSPC, QUIRE_EBUSY
+ *         (dst's writer lock past busy_timeout_ms, or "<dst>.partial"
+ *         exists), QUIRE_EINVAL (bad arguments, or a replaced dst with
+ *         several hard links), QUIRE_ENOENT, QUIRE_EACCES, QUIRE_ENOTDB,
+ *         QUIRE_EVERSION, QUIRE_ENOMEM.
+ */
+int quire_receive(const char *dst, const quire_options *opts,
+		  unsigned int flags, quire_stream_read_fn read, void *ctx,
+		  quire_stream_stats *st);
 
 /** @} */
 

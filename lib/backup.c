@@ -1,5 +1,6 @@
 /*
- * backup.c - hot copies of a database (quire_backup).
+ * backup.c - hot copies of a database (quire_backup,
+ * quire_backup_compacted).
  *
  * The file is append-only, so a copy consistent at commit S is just the
  * file's first S.total_bytes bytes, which nothing ever writes again
@@ -13,14 +14,22 @@
  * names the header before it, so equal header bytes at one offset mean
  * equal files up to there.
  *
+ * A compacted copy (quire_backup_compacted) is built from the pinned
+ * snapshot as a compaction builds its new file (rebuild.c: the first kept
+ * commit bottom-up, then the later ones), with a new file id; the source
+ * is only read, its handle stays where it is, and no writer waits for it.
+ *
  * Crash safety of the copy: a new copy is written under "<dst>.partial",
  * synced, and renamed into place (then the directory is synced), so dst is
  * either absent or complete. An incremental step holds the copy's writer
  * lock, appends past its newest commit, syncs, and only then writes a
  * slot naming the new newest commit and syncs again: a crash before the
  * slot leaves bytes past the newest commit, which the next writer cuts
- * away (or, after a reboot, the walk of FORMAT.md §4 finds the new
- * commits complete, since they were synced first).
+ * away, or which an open that walks from the recorded commit (FORMAT.md
+ * §4: after a reboot, or while the slot is the one a new copy got, from
+ * no known boot) takes as far as they are complete: the copy opens at its
+ * old newest commit, the new one or one between, all commits of the
+ * source.
  */
 #include "config.h"
 
@@ -28,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "append.h"
 #include "error.h"
 #include "file.h"
 #include "format.h"
@@ -35,21 +45,28 @@
 #include "ident.h"
 #include "internal.h"
 #include "io.h"
+#include "rebuild.h"
 #include "recover.h"
 #include "snap.h"
 #include "txn.h"
 #include "util.h"
 
 #define CHUNK ((size_t)1 << 20)
+/* How long a compacted copy copies commits before it looks whether
+ * they are due a fold. */
+#define FOLD_LOOK_NS 100000000ull
 
 struct copy {
 	quire *db;            /* the source's handle */
-	const struct qhdr *h; /* the commit copied */
+	quire_txn *src;       /* the snapshot copied */
+	const struct qhdr *h; /* its commit */
 	struct qfile *qf;     /* the source file that holds it */
 	const char *dst;      /* as the caller named it (messages) */
 	char *path;           /* the file dst resolves to (symbolic links
 			       * followed): what is written and renamed over */
-	uint8_t *buf;         /* CHUNK bytes */
+	uint8_t *buf;         /* CHUNK bytes (not for a compacted copy) */
+	const quire_compact_options *co; /* a compacted copy: what it
+					  * keeps; NULL: the prefix */
 	quire_backup_stats *st;
 };
 
@@ -95,6 +112,44 @@ static int copy_superblock(struct copy *c, qvfs_file *f, const char *fpath)
 	return 0;
 }
 
+/* A new copy's content, written into f at tmp and synced: the committed
+ * prefix as it is. */
+static int fill_prefix(struct copy *c, qvfs_file *f, const char *tmp)
+{
+	int e;
+	if ((e = copy_superblock(c, f, tmp)) != 0 ||
+	    (e = copy_range(c, f, tmp, QF_SUPER_SIZE, c->h->total_bytes)) != 0)
+		return e;
+	if ((e = f->ops->sync(f)) != 0)
+		return qerr_os(-e, "%s: fdatasync", tmp);
+	return 0;
+}
+
+/* A compacted copy's content, synced: the commits c->co keeps, rebuilt
+ * as a compaction builds its file (rebuild.c) by a handle that takes f
+ * over and is closed before this returns. One snapshot is copied, so
+ * there is no writer to catch up with and no lock of the source. */
+static int fill_compacted(struct copy *c, qvfs_file *f, const char *tmp)
+{
+	struct rebuild r = {.db = c->db, .o = c->co, .what = "backup"};
+	uint64_t n = 1;
+	int e = qdb_open_new(c->db, tmp, f, &r.t);
+	if (e)
+		return e;
+	e = rebuild_base(&r, c->src);
+	/* the copied commits append batches only: fold them when due, as
+	 * a compaction does between its rounds */
+	while (!e && n) {
+		r.ckpt_next = rebuild_checkpoint_due(&r);
+		e = rebuild_replay(&r, c->src, FOLD_LOOK_NS, &n);
+	}
+	if (!e && (e = rebuild_progress(&r, 1)) == 0)
+		e = df_sync(r.t);
+	c->st->bytes_copied = df_next_offset(r.t);
+	qdb_free(r.t);
+	return e;
+}
+
 /*
  * A new copy at c->dst: "<dst>.partial" created new with at most the
  * owner's bits of the source's mode and given the source's owner, group
@@ -102,7 +157,7 @@ static int copy_superblock(struct copy *c, qvfs_file *f, const char *fpath)
  * source), filled, synced and renamed over dst (replace: an existing dst
  * is replaced, else it must not exist).
  */
-static int full_copy(struct copy *c, int replace)
+static int new_copy(struct copy *c, int replace)
 {
 	quire *db = c->db;
 	qvfs_file *f = NULL;
@@ -115,31 +170,19 @@ static int full_copy(struct copy *c, int replace)
 	memcpy(tmp, c->path, plen);
 	memcpy(tmp + plen, ".partial", sizeof ".partial");
 	e = ident_attrs(c->qf->f, db->path, &orig);
-	int known = e == 0;
-	if (e && e != QUIRE_NOTFOUND)
+	if ((e && e != QUIRE_NOTFOUND) ||
+	    (e = ident_create(db->vfs, tmp, e ? NULL : &orig, db->opts.mode,
+			      &f)) != 0)
 		goto out;
-	e = db->vfs->open(db->vfs, tmp, QVFS_CREATE | QVFS_EXCL,
-			  known ? orig.mode & 0600 : db->opts.mode, &f);
-	if (e == -EEXIST) {
-		e = qerr(QUIRE_EBUSY, "%s: exists: another backup to %s is "
-				      "running, or one was interrupted (remove "
-				      "it then)",
-			 tmp, c->dst);
-		goto out;
-	}
-	if (e) {
-		e = qerr_os(-e, "%s: creating", tmp);
-		goto out;
-	}
 	made = 1;
-	if ((known && (e = ident_give(f, tmp, &orig)) != 0) ||
-	    (e = copy_superblock(c, f, tmp)) != 0 ||
-	    (e = copy_range(c, f, tmp, QF_SUPER_SIZE, c->h->total_bytes)) != 0)
-		goto out;
-	if ((e = f->ops->sync(f)) != 0) {
-		e = qerr_os(-e, "%s: fdatasync", tmp);
-		goto out;
+	if (c->co) {
+		e = fill_compacted(c, f, tmp);
+		f = NULL; /* closed by it */
+	} else {
+		e = fill_prefix(c, f, tmp);
 	}
+	if (e)
+		goto out;
 	if ((e = db->vfs->rename(db->vfs, tmp, c->path, !replace)) != 0) {
 		e = e == -EEXIST ? qerr(QUIRE_EINVAL, "%s: exists", c->dst)
 				 : qerr_os(-e, "%s: renaming to %s", tmp,
@@ -237,25 +280,27 @@ out:
 	return e;
 }
 
-int quire_backup(quire *db, const char *dst, unsigned int flags,
-		 quire_backup_stats *st)
+/* quire_backup (co NULL) and quire_backup_compacted, their arguments
+ * checked. */
+static int backup(quire *db, const char *dst, unsigned int flags,
+		  const quire_compact_options *co, quire_backup_stats *st)
 {
 	quire_txn *t = NULL;
 	quire_backup_stats none;
-	struct copy c = {.db = db, .dst = dst, .st = st ? st : &none};
+	struct copy c = {.db = db, .dst = dst, .co = co,
+			 .st = st ? st : &none};
 	qvfs_file *f;
 	int e;
-	qerr_clear();
-	if (!db || !dst || !*dst ||
-	    (flags & ~(QUIRE_BACKUP_INCREMENTAL | QUIRE_BACKUP_FULL_IF_NEEDED)))
-		return qerr(QUIRE_EINVAL, "quire_backup: bad arguments");
 	memset(c.st, 0, sizeof *c.st);
 	if ((e = quire_begin(db, QUIRE_RDONLY, &t)) != 0)
 		return e;
+	c.src = t;
 	c.h = &t->snap->h;
 	c.qf = t->snap->qf;
 	c.st->txn = c.h->txn;
-	if (!(c.buf = malloc(CHUNK))) {
+	if (co && (e = rebuild_check(db, c.h, co, "quire_backup_compacted")))
+		goto out;
+	if (!co && !(c.buf = malloc(CHUNK))) {
 		e = qerr(QUIRE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -281,9 +326,9 @@ int quire_backup(quire *db, const char *dst, unsigned int flags,
 			goto out;
 		}
 		if (!(flags & QUIRE_BACKUP_INCREMENTAL)) {
-			e = qerr(QUIRE_EINVAL, "%s: exists (an incremental "
-					       "backup appends to it)",
-				 dst);
+			e = qerr(QUIRE_EINVAL, "%s: exists%s", dst,
+				 co ? "" : " (an incremental backup appends "
+					   "to it)");
 			goto out;
 		}
 		e = incremental(&c);
@@ -293,10 +338,13 @@ int quire_backup(quire *db, const char *dst, unsigned int flags,
 		    (flags & QUIRE_BACKUP_FULL_IF_NEEDED) &&
 		    (!known || (e = ident_single(dst, &a)) == 0)) {
 			c.st->bytes_copied = 0;
-			e = full_copy(&c, 1);
+			e = new_copy(&c, 1);
 		}
 	} else if (e == -ENOENT) {
-		e = full_copy(&c, 0);
+		e = new_copy(&c, 0);
+		if (!e && co && co->progress) /* done: too late to cancel */
+			co->progress(co->progress_ctx, c.st->bytes_copied,
+				     c.st->bytes_copied);
 	} else {
 		e = qerr_os(-e, "%s: open", dst);
 	}
@@ -305,4 +353,31 @@ out:
 	free(c.path);
 	quire_abort(t);
 	return e;
+}
+
+int quire_backup(quire *db, const char *dst, unsigned int flags,
+		 quire_backup_stats *st)
+{
+	qerr_clear();
+	if (!db || !dst || !*dst ||
+	    (flags & ~(QUIRE_BACKUP_INCREMENTAL | QUIRE_BACKUP_FULL_IF_NEEDED)))
+		return qerr(QUIRE_EINVAL, "quire_backup: bad arguments");
+	return backup(db, dst, flags, NULL, st);
+}
+
+int quire_backup_compacted(quire *db, const char *dst,
+			   const quire_compact_options *opts,
+			   quire_backup_stats *st)
+{
+	quire_compact_options defaults;
+	qerr_clear();
+	if (!opts) {
+		quire_compact_options_init(&defaults);
+		opts = &defaults;
+	}
+	if (!db || !dst || !*dst ||
+	    opts->version != QUIRE_COMPACT_OPTIONS_VERSION)
+		return qerr(QUIRE_EINVAL, "quire_backup_compacted: bad "
+					  "arguments");
+	return backup(db, dst, 0, opts, st);
 }

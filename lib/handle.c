@@ -1,7 +1,7 @@
 /*
  * handle.c - a handle's memory: made with its locks before any file is
  * open, freed with what it holds; and the handle of the file a compaction
- * writes.
+ * or a compacted backup writes.
  */
 #include "config.h"
 
@@ -62,39 +62,55 @@ void qdb_free(quire *db)
 	free(db);
 }
 
-/* "<path>.compact", malloc'd (NULL: out of memory). */
-static char *target_path(const char *path)
+/* A handle for a new file at path that db's commits are copied into,
+ * before the file exists. */
+static int target_new(quire *db, const char *path, quire **out)
 {
-	size_t n = strlen(path) + sizeof ".compact";
-	char *p = malloc(n);
-	if (p)
-		snprintf(p, n, "%s.compact", path);
-	return p;
+	quire_options o = db->opts;
+	/* the first commit syncs; rebuild.c sets NOSYNC after */
+	o.flags = db->opts.flags & QUIRE_NOMMAP;
+	o.auto_compact_ratio = 0;
+	quire *t = qdb_new(path, &o, db->vfs);
+	if (!t || !(t->gate = gate_get(t->vfs, t->path))) {
+		if (t)
+			qdb_free(t);
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	}
+	t->boot_id = db->boot_id;
+	t->nosync_walk = db->nosync_walk;
+	t->keep_lock = 1;
+	*out = t;
+	return 0;
 }
 
 int qdb_open_target(quire *db, quire **out)
 {
-	char *tpath = target_path(db->path);
-	quire_options o = db->opts;
-	/* the first commit syncs; compact.c sets NOSYNC after */
-	o.flags = db->opts.flags & QUIRE_NOMMAP;
-	o.auto_compact_ratio = 0;
+	size_t n = strlen(db->path) + sizeof ".compact";
+	char *tpath = malloc(n);
 	quire *t = NULL;
-	int e = 0;
-	if (!tpath || !(t = qdb_new(tpath, &o, db->vfs)))
-		e = qerr(QUIRE_ENOMEM, "out of memory");
+	int e;
+	if (!tpath)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	snprintf(tpath, n, "%s.compact", db->path);
+	if ((e = target_new(db, tpath, &t)) == 0 &&
+	    (e = df_create_target(t)) != 0)
+		qdb_free(t);
 	free(tpath);
-	if (!e && !(t->gate = gate_get(t->vfs, t->path)))
-		e = qerr(QUIRE_ENOMEM, "out of memory");
-	if (!e) {
-		t->boot_id = db->boot_id;
-		t->nosync_walk = db->nosync_walk;
-		t->keep_lock = 1;
-		e = df_create_target(t);
-	}
+	if (!e)
+		*out = t;
+	return e;
+}
+
+int qdb_open_new(quire *db, const char *path, qvfs_file *f, quire **out)
+{
+	quire *t;
+	int e = target_new(db, path, &t);
 	if (e) {
-		if (t)
-			qdb_free(t);
+		f->ops->close(f);
+		return e;
+	}
+	if ((e = df_new_file(t, f)) != 0) {
+		qdb_free(t);
 		return e;
 	}
 	*out = t;

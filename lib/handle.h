@@ -15,5 +15,11 @@ void qdb_free(quire *db);
  * created, locked and given a superblock with a new file id; it has no
  * commit yet. Closed with qdb_free(). */
 int qdb_open_target(quire *db, quire **out);
+/* A handle for f, a new empty file at path that the caller created (and
+ * gave its owner, group and mode) for a compacted copy of db: given a
+ * superblock with a new file id, no commit yet. f is the handle's from
+ * then on (closed with it), also when this fails. Closed with
+ * qdb_free(). */
+int qdb_open_new(quire *db, const char *path, qvfs_file *f, quire **out);
 
 #endif

@@ -253,6 +253,27 @@ static int snap_at(quire *db, const struct snap *cur, uint64_t off,
 	return *out ? 0 : qerr(QUIRE_ENOMEM, "out of memory");
 }
 
+/* A transaction reading the commit find finds in cur's file. */
+static int begin_from(quire *db, const struct snap *cur,
+		      int (*find)(quire *, const struct snap *, const void *,
+				  uint64_t *),
+		      const void *what, quire_txn **txn)
+{
+	struct snap *s = NULL;
+	struct epoch_slot es;
+	uint64_t off;
+	int e;
+	/* The search walks cur's commit index before any transaction holds
+	 * its nodes: hold them as a transaction would, or another thread's
+	 * eviction frees them under the walk. */
+	cache_enter(cur->qf->cache, &es);
+	if ((e = find(db, cur, what, &off)) == 0 &&
+	    (e = snap_at(db, cur, off, &s)) == 0)
+		e = txn_begin_read(db, s, txn);
+	cache_exit(cur->qf->cache, &es);
+	return e;
+}
+
 static int begin_found(quire *db, int (*find)(quire *, const struct snap *,
 					      const void *, uint64_t *),
 		       const void *what, quire_txn **txn)
@@ -263,17 +284,8 @@ static int begin_found(quire *db, int (*find)(quire *, const struct snap *,
 		return qerr(QUIRE_EINVAL, "bad arguments");
 	if (df_stale(db) && (e = df_refresh(db)) != 0)
 		return e;
-	struct snap *cur = snap_acquire(db), *s = NULL;
-	struct epoch_slot es;
-	uint64_t off;
-	/* The search walks cur's commit index before any transaction holds
-	 * its nodes: hold them as a transaction would, or another thread's
-	 * eviction frees them under the walk. */
-	cache_enter(cur->qf->cache, &es);
-	if ((e = find(db, cur, what, &off)) == 0 &&
-	    (e = snap_at(db, cur, off, &s)) == 0)
-		e = txn_begin_read(db, s, txn);
-	cache_exit(cur->qf->cache, &es);
+	struct snap *cur = snap_acquire(db);
+	e = begin_from(db, cur, find, what, txn);
 	snap_release(cur);
 	return e;
 }
@@ -282,6 +294,11 @@ static int find_txn_cb(quire *db, const struct snap *s, const void *what,
 		       uint64_t *off)
 {
 	return find_txn(db, s, *(const uint64_t *)what, off);
+}
+
+int history_begin_at(quire_txn *from, uint64_t txn_id, quire_txn **txn)
+{
+	return begin_from(from->db, from->snap, find_txn_cb, &txn_id, txn);
 }
 
 struct when {
@@ -701,7 +718,9 @@ void quire_history_close(quire_history *h)
 
 /* Commits of this handle wake the waiter at once (pub_cv); those of other
  * processes show in the slots, a read of the mapped superblock that is
- * cheap enough to poll every 5 ms. The timeout and the naps run on the
+ * cheap enough to poll every millisecond for the first second of a wait
+ * (a follower of a busy writer, which must see each commit within a few
+ * ms, polls there) and every 5 ms after that (an idle one). The timeout and the naps run on the
  * VFS's monotonic clock: setting the wall clock neither stretches nor cuts
  * them, and a test VFS lets them pass without real waiting. */
 int quire_wait(quire *db, uint64_t seq, int timeout_ms)
@@ -711,9 +730,9 @@ int quire_wait(quire *db, uint64_t seq, int timeout_ms)
 	if (!db)
 		return qerr(QUIRE_EINVAL, "quire_wait: no handle");
 	qvfs *vfs = db->vfs;
+	uint64_t start = vfs->mono_ns(vfs);
 	uint64_t end = timeout_ms < 0 ? UINT64_MAX
-				      : vfs->mono_ns(vfs) +
-						(uint64_t)timeout_ms * 1000000u;
+				      : start + (uint64_t)timeout_ms * 1000000u;
 	pthread_mutex_lock(&db->pub_mu);
 	for (;;) {
 		pthread_mutex_unlock(&db->pub_mu);
@@ -721,7 +740,8 @@ int quire_wait(quire *db, uint64_t seq, int timeout_ms)
 		pthread_mutex_lock(&db->pub_mu);
 		if (e || atomic_load(&db->cur_next_seq) > seq)
 			break;
-		uint64_t now = vfs->mono_ns(vfs), nap = 5000000;
+		uint64_t now = vfs->mono_ns(vfs);
+		uint64_t nap = now - start < 1000000000u ? 1000000 : 5000000;
 		if (now >= end) {
 			e = QUIRE_ETIMEDOUT;
 			break;

@@ -1,7 +1,8 @@
 /*
  * history.h - what compaction needs from history.c: the changes feed's
  * operations in full (with the previous operation of their key), a
- * commit's header with its log entry, and finding commits by time.
+ * commit's header with its log entry, finding commits by time, and an
+ * AS-OF snapshot in the file of a pinned one.
  */
 #ifndef QUIRE_HISTORY_H
 #define QUIRE_HISTORY_H
@@ -28,6 +29,11 @@ int changes_next_op(quire_changes *f, struct op *o);
  * holds an epoch of s's cache. */
 int history_since(quire *db, const struct snap *s, uint64_t ns,
 		  uint64_t *txn);
+
+/* quire_begin_at() seen from the snapshot of from: commit txn_id of the
+ * file from reads, even when the handle has moved to a compacted one
+ * since. */
+int history_begin_at(quire_txn *from, uint64_t txn_id, quire_txn **txn);
 
 /* quire_log_get() plus the commit's header. */
 int log_commit(quire_txn *txn, uint64_t txn_id, quire_log_entry *entry,

@@ -117,3 +117,25 @@ int ident_names(qvfs *vfs, const char *path, qvfs_file *f)
 	nf->ops->close(nf);
 	return e;
 }
+
+int ident_create(qvfs *vfs, const char *path, const struct qvfs_attrs *orig,
+		 unsigned mode, qvfs_file **out)
+{
+	qvfs_file *f;
+	int e = vfs->open(vfs, path, QVFS_CREATE | QVFS_EXCL,
+			  orig ? orig->mode & 0600 : mode, &f);
+	if (e == -EEXIST)
+		return qerr(QUIRE_EBUSY, "%s: exists: another copy is being "
+					 "written there, or one was interrupted "
+					 "(remove it then)",
+			    path);
+	if (e)
+		return qerr_os(-e, "%s: creating", path);
+	if (orig && (e = ident_give(f, path, orig)) != 0) {
+		f->ops->close(f);
+		vfs->remove(vfs, path); /* ours, empty */
+		return e;
+	}
+	*out = f;
+	return 0;
+}

@@ -36,6 +36,14 @@ int ident_single(const char *path, const struct qvfs_attrs *a);
  * takes the group's permission bits with it, so no one gains access. */
 int ident_give(qvfs_file *f, const char *path, const struct qvfs_attrs *orig);
 
+/* Create path, which must not exist, for a copy that replaces (or
+ * stands beside) a file with attributes orig (NULL: unknown; then with
+ * mode): created with at most the owner's bits of orig's mode and given
+ * orig's owner, group and mode before any data goes in. QUIRE_EBUSY if
+ * path exists; other failures remove it again. */
+int ident_create(qvfs *vfs, const char *path, const struct qvfs_attrs *orig,
+		 unsigned mode, qvfs_file **out);
+
 /* Whether path names the open file f: 1, 0 (another file), or a negative
  * errno (-ENOENT: nothing; -ENOTSUP: f's identity is unknown). */
 int ident_names(qvfs *vfs, const char *path, qvfs_file *f);

@@ -211,5 +211,9 @@ int qdb_open_salvage(const char *path, quire **db);
  * Closed with qdb_free(). */
 int qdb_open_copy(const char *path, qvfs *vfs, int busy_timeout_ms,
 		  quire **db);
+/* quire_receive() over a given VFS (tests: faults and crashes). */
+int qdb_receive_vfs(const char *dst, const quire_options *opts, qvfs *vfs,
+		    unsigned int flags, quire_stream_read_fn read, void *ctx,
+		    quire_stream_stats *st);
 
 #endif

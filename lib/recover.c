@@ -81,7 +81,7 @@ static int rd_crc(struct rd *r, uint64_t off, uint64_t n, uint32_t *crc)
  * as its 32-bit size field allows (one big transaction), a value block as
  * QUIRE_MAX_VALUE_SIZE; refusing a larger one would cut a durable commit.
  */
-static int walk(quire *db, const struct qhdr *from, struct qhdr *out)
+int df_walk(quire *db, const struct qhdr *from, struct qhdr *out)
 {
 	struct rd r = {.db = db, .boff = UINT64_MAX};
 	struct qhdr cur;
@@ -238,7 +238,7 @@ static int refresh_from(quire *db, const struct snap *cur, int *trusted)
 	}
 	const struct qhdr *start;
 	if ((e = walk_start(db, cur, ss, nslots, &from, &start)) != 0 ||
-	    (e = walk(db, start, &h)) != 0)
+	    (e = df_walk(db, start, &h)) != 0)
 		return e;
 	if (cur && h.txn == cur->h.txn)
 		return 0;

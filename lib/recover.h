@@ -19,5 +19,8 @@ int df_writer_begin(quire *db);
  * was replaced. */
 int df_stale(quire *db);
 int df_stale_snap(const struct snap *cur);
+/* The newest commit after from (NULL: the file's first) whose blocks all
+ * verify, in *out: the forward walk of docs/FORMAT.md section 4. */
+int df_walk(quire *db, const struct qhdr *from, struct qhdr *out);
 
 #endif

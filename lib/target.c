@@ -2,7 +2,8 @@
  * target.c - the file a compaction writes, "<path>.compact": created new
  * beside the file the database path resolves to, with that file's owner,
  * group and mode before any byte is written, and locked until the swap;
- * and the removal of a crashed compaction's leftover.
+ * the removal of a crashed compaction's leftover; and the superblock of
+ * such a new file (also a compacted backup's).
  */
 #include "config.h"
 
@@ -41,6 +42,27 @@ static int clear_leftover(quire *db, const char *tpath)
 	return e;
 }
 
+int df_new_file(quire *t, qvfs_file *f)
+{
+	uint8_t sb[QF_SUPER_SIZE];
+	struct qsuper s = {.version = QF_VERSION,
+			   .created_ns = t->vfs->now_ns(t->vfs)};
+	int e;
+	if (!(t->qf = qfile_new(t, f)))
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	if ((e = df_append_start(t, QF_SUPER_SIZE)) != 0)
+		return e;
+	t->vfs->random(t->vfs, s.file_id, QF_FILE_ID);
+	memcpy(t->qf->file_id, s.file_id, QF_FILE_ID);
+	memset(sb, 0, sizeof sb);
+	qsuper_put(sb, &s);
+	if ((e = df_write_at(t, sb, sizeof sb, 0)) != 0)
+		return e;
+	if (!(t->opts.flags & QUIRE_NOMMAP))
+		t->qf->smap = fmap_open(&t->qf->map, f, QF_SUPER_SIZE);
+	return 0;
+}
+
 /*
  * The file a compaction writes: "<resolved path>.compact", next to the
  * file the database path resolves to (t->path comes in as the path as
@@ -51,15 +73,12 @@ static int clear_leftover(quire *db, const char *tpath)
  * the owner's bits of the database file's mode at most and given the
  * database file's owner, group and mode before any byte is written, so
  * that it is never readable by anyone the database file is not readable
- * by. Its first commit comes from compact.c.
+ * by. Its first commit comes from rebuild.c.
  */
 int df_create_target(quire *t)
 {
 	qvfs_file *f = NULL, *df;
 	struct qvfs_attrs orig;
-	uint8_t sb[QF_SUPER_SIZE];
-	struct qsuper s = {.version = QF_VERSION,
-			   .created_ns = t->vfs->now_ns(t->vfs)};
 	size_t plen = strlen(t->path) - (sizeof ".compact" - 1);
 	char *dbpath = malloc(plen + 1), *tpath = NULL;
 	if (!dbpath)
@@ -103,33 +122,28 @@ int df_create_target(quire *t)
 			    t->path);
 	if (e)
 		return qerr_os(-e, "%s: creating", t->path);
-	if (!(t->qf = qfile_new(t, f)) ||
-	    (e = df_append_start(t, QF_SUPER_SIZE)) != 0) {
-		t->vfs->remove(t->vfs, t->path); /* nobody else's yet */
-		return qerr(QUIRE_ENOMEM, "out of memory");
-	}
 	/* a remover may have taken it for a leftover before we locked it */
 	if ((e = f->ops->lock(f, QVFS_LOCK_TRY)) == 0 &&
 	    (e = df_names_file(t, t->path, f)) >= 0)
 		e = e ? 0 : -EAGAIN;
-	if (e == -EAGAIN)
-		return qerr(QUIRE_EBUSY, "%s: another compaction of the "
-					 "database is running",
-			    t->path);
-	if (e && e != -ENOTSUP)
-		return qerr_os(-e, "%s: taking its lock", t->path);
-	t->vfs->random(t->vfs, s.file_id, QF_FILE_ID);
-	memcpy(t->qf->file_id, s.file_id, QF_FILE_ID);
-	memset(sb, 0, sizeof sb);
-	qsuper_put(sb, &s);
-	if ((known && (e = ident_give(f, t->path, &orig)) != 0) ||
-	    (e = df_write_at(t, sb, sizeof sb, 0)) != 0) {
-		t->vfs->remove(t->vfs, t->path); /* ours: its lock is held */
+	if (e && e != -ENOTSUP) {
+		f->ops->close(f);
+		return e == -EAGAIN ? qerr(QUIRE_EBUSY, "%s: another compaction "
+							"of the database is "
+							"running",
+					   t->path)
+				    : qerr_os(-e, "%s: taking its lock",
+					      t->path);
+	}
+	/* ours from here (its lock is held): removed when anything fails */
+	if (known && (e = ident_give(f, t->path, &orig)) != 0) {
+		t->vfs->remove(t->vfs, t->path);
+		f->ops->close(f);
 		return e;
 	}
-	if (!(t->opts.flags & QUIRE_NOMMAP))
-		t->qf->smap = fmap_open(&t->qf->map, f, QF_SUPER_SIZE);
-	return 0;
+	if ((e = df_new_file(t, f)) != 0)
+		t->vfs->remove(t->vfs, t->path);
+	return e;
 }
 
 /* Remove a crashed compaction's "<path>.compact" (beside the file the

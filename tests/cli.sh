@@ -1045,9 +1045,134 @@ check "(no copy made)" test ! -e "$T/none-copy.quire"
 status 2 "backup takes no --limit" "$Q" backup "$B" "$T/x.quire" --limit 1
 status 2 "backup needs two files" "$Q" backup "$B"
 
+# --- backup --compact ------------------------------------------------------------
+KB=$T/kb.quire
+K=$T/kb-copy.quire
+for i in 1 2 3 4 5 6; do "$Q" put "$KB" "k$i" "v$i" >/dev/null; done
+"$Q" retention "$KB" --keep-all >/dev/null
+"$Q" put "$KB" k7 v7 >/dev/null && "$Q" del "$KB" k1 >/dev/null
+chmod 0640 "$KB"
+cp "$KB" "$T/kb-before"
+cp "$KB" "$T/kb-c3.quire"
+"$Q" compact "$T/kb-c3.quire" --keep-last 3 >/dev/null
+status 0 "backup --compact --keep-last 3 writes a compacted copy" "$Q" backup "$KB" "$K" --compact --keep-last 3
+check "it says which commit" grep -q "^$KB: compacted into $K at commit 9 ([0-9]* bytes)$" "$T/out"
+"$Q" dump "$KB" >"$T/d1"; "$Q" dump "$K" >"$T/d2"
+check "the copy holds the same keys and values" cmp -s "$T/d1" "$T/d2"
+"$Q" history "$K" | cut -f1-4,6 >"$T/h2"
+check "and the last 3 commits" test "$(wc -l <"$T/h2")" = 3
+"$Q" history "$T/kb-c3.quire" | cut -f1-4,6 >"$T/h1"
+check "as compact --keep-last 3 keeps them" cmp -s "$T/h1" "$T/h2"
+status 0 "--as-of a kept commit reads it" "$Q" get --as-of 7 "$K" k1
+status 2 "--as-of an older one is compacted away" "$Q" get --as-of 6 "$K" k1
+check "(says so)" grep -q "compacted away" "$T/err"
+check "with the database file's mode" test "$(stat -c %a "$K")" = 640
+check "no .partial file is left" test ! -e "$K.partial"
+check "the database is untouched" cmp -s "$KB" "$T/kb-before"
+status 0 "without --keep-*: what the retention policy keeps" "$Q" backup "$KB" "$T/kb-all.quire" --compact
+cp "$KB" "$T/kb-call.quire"
+"$Q" compact "$T/kb-call.quire" >/dev/null
+"$Q" history "$T/kb-call.quire" | cut -f1-4,6 >"$T/h1"
+"$Q" history "$T/kb-all.quire" | cut -f1-4,6 >"$T/h2"
+check "(every commit, as compact keeps)" cmp -s "$T/h1" "$T/h2"
+status 0 "--keep-since keeps from a commit on" "$Q" backup "$KB" "$T/kb-since.quire" --compact --keep-since 5
+"$Q" history --reverse --limit 1 "$T/kb-since.quire" | cut -f1 >"$T/out"
+same "(the oldest kept is 5)" "$T/out" "5"
+status 2 "backup --compact refuses an existing copy" "$Q" backup "$KB" "$K" --compact
+check "(saying it exists)" grep -q "$K: exists$" "$T/err"
+status 2 "--compact with --incremental is a usage error" "$Q" backup "$KB" "$T/kb-x.quire" --compact --incremental
+check "(saying why)" grep -q "^quire: --compact writes a new copy: it does not combine with --incremental" "$T/err"
+status 2 "--compact with --full-if-needed too" "$Q" backup "$KB" "$T/kb-x.quire" --compact --full-if-needed
+status 2 "--keep-last without --compact is refused" "$Q" backup "$KB" "$T/kb-x.quire" --keep-last 2
+check "(saying it needs --compact)" grep -q "a --compact copy" "$T/err"
+status 2 "--keep-since past the newest commit is refused" "$Q" backup "$KB" "$T/kb-x.quire" --compact --keep-since 99
+check "(there is no such commit yet)" grep -q "no commit 99 yet" "$T/err"
+status 2 "backup --compact takes no --keep-for" "$Q" backup "$KB" "$T/kb-x.quire" --compact --keep-for 1h
+check "no copy was made by a refused backup" test ! -e "$T/kb-x.quire"
+"$Q" put "$KB" k8 v8 >/dev/null
+status 2 "a compacted copy is no earlier copy for --incremental" "$Q" backup "$KB" "$K" --incremental
+check "(another file id)" grep -q "not a copy of" "$T/err"
+"$Q" dump "$K" >"$T/d3"
+check "and is left as it was" cmp -s "$T/d2" "$T/d3"
+
+# --- ship / receive -------------------------------------------------------------
+L=$T/leader.quire
+R=$T/follower.quire
+"$Q" put "$L" a 1 >/dev/null
+"$Q" put "$L" b 2 >/dev/null
+newest() { "$Q" history --limit 1 "$1" | cut -f1; }
+"$Q" ship "$L" >"$T/stream" 2>"$T/err"
+check "ship writes a stream" test -s "$T/stream"
+status 0 "receive builds a copy from it" "$Q" receive "$R" <"$T/stream"
+check "(saying up to which commit)" grep -q "^$R: received commits up to $(newest "$L") " "$T/out"
+"$Q" dump "$L" >"$T/d1"; "$Q" dump "$R" >"$T/d2"
+check "the copy holds what the leader holds" cmp -s "$T/d1" "$T/d2"
+check "no .partial is left" test ! -e "$R.partial"
+status 0 "the same stream again: up to date" "$Q" receive "$R" <"$T/stream"
+check "(saying so)" grep -q "up to date" "$T/out"
+"$Q" put "$L" c 3 >/dev/null
+status 0 "ship --from the copy's newest commit" sh -c "'$Q' ship '$L' --from $(newest "$R") >'$T/inc'"
+check "an increment is smaller than the whole stream" test "$(wc -c <"$T/inc")" -lt "$(wc -c <"$T/stream")"
+status 0 "receive applies the increment" "$Q" receive "$R" <"$T/inc"
+status 0 "the copy has the new key" "$Q" get "$R" c
+"$Q" put "$L" d 4 >/dev/null
+"$Q" put "$L" e 5 >/dev/null
+"$Q" ship "$L" --from "$(newest "$L")" >"$T/gap"
+status 2 "a stream that starts past the copy is refused" "$Q" receive "$R" <"$T/gap"
+check "(saying where to ship from)" grep -q "ship from $(newest "$R")" "$T/err"
+status 2 "ship --from past the newest commit" "$Q" ship "$L" --from 999
+status 2 "ship --from needs a number" "$Q" ship "$L" --from x
+printf 'this is not a stream of frames, just text long enough\n' >"$T/junk"
+status 2 "receive refuses what is not a stream" "$Q" receive "$R" <"$T/junk"
+check "(saying so)" grep -q "not a quire stream frame" "$T/err"
+head -c 100 "$T/inc" >"$T/cut"
+status 2 "a cut stream is refused" "$Q" receive "$T/cut.quire" <"$T/cut"
+check "and makes no copy" test ! -e "$T/cut.quire"
+"$Q" put "$T/other.quire" x y >/dev/null
+"$Q" ship "$T/other.quire" >"$T/ostream"
+"$Q" dump "$R" >"$T/d1"
+status 2 "another database's stream is refused" "$Q" receive "$R" <"$T/ostream"
+check "(saying so)" grep -q "not a copy of the stream's database" "$T/err"
+"$Q" dump "$R" >"$T/d2"
+check "and the copy is left as it was" cmp -s "$T/d1" "$T/d2"
+status 0 "--full-if-needed replaces it" "$Q" receive "$R" --full-if-needed <"$T/ostream"
+status 0 "(now a copy of the other one)" "$Q" get "$R" x
+status 2 "receive takes no --from" "$Q" receive "$R" --from 1 </dev/null
+status 2 "receive needs a file" "$Q" receive </dev/null
+
+# a follower: ship --follow into receive, readers of the copy meanwhile
+rm -f "$R"
+"$Q" ship --follow "$L" 2>"$T/serr" | "$Q" receive "$R" >"$T/rout" 2>"$T/rerr" &
+rpid=$!; bg="$bg $rpid"
+exists() { i=0; while [ $i -lt 500 ]; do "$Q" get "$1" "$2" >/dev/null 2>&1 && return 0; sleep 0.01; i=$((i + 1)); done; return 1; }
+check "the follower is built" exists "$R" e
+"$Q" changes --follow "$R" >"$T/rfeed" 2>/dev/null &
+cpid=$!; bg="$bg $cpid"
+"$Q" put "$L" live yes >/dev/null
+t0=$(now_ms)
+if exists "$R" live; then
+	ok "a commit on the leader is read on the follower (within 5 s)"
+	echo "# leader to follower, through two processes and a pipe: $(( $(now_ms) - t0 )) ms (polled every 10 ms)"
+else
+	not_ok "a commit on the leader is read on the follower (within 5 s)"
+fi
+check "the follower's changes feed shows it" wait_for "put	live	yes" "$T/rfeed"
+"$Q" compact "$L" >/dev/null
+"$Q" put "$L" after compaction >/dev/null
+check "commits after a compaction of the leader follow" exists "$R" after
+check "the follower is written only by the stream" sh -c "! '$Q' put --no-wait '$R' x y 2>/dev/null"
+kill "$cpid"
+pkill -f "ship --follow $L" 2>/dev/null
+if gone "$rpid"; then wait "$rpid"; rc=$?; else rc=timeout; fi
+check "receive ends when the stream is cut (exit 2, got $rc)" test "$rc" = 2
+check "(saying the sender stopped)" grep -q "ended without its end frame" "$T/rerr"
+"$Q" dump "$L" >"$T/d1"; "$Q" dump "$R" >"$T/d2"
+check "the follower holds all the leader's commits" cmp -s "$T/d1" "$T/d2"
+status 0 "promoted: the follower opens for writing" "$Q" put "$R" promoted yes
+
 # --- help and version ---------------------------------------------------------
 status 0 "--help exits 0" "$Q" --help
-check "--help lists every command" sh -c "for c in put get del scan load dump stat check salvage backup history changes log diff compact retention; do grep -q \"  \$c \" '$T/out' || exit 1; done"
+check "--help lists every command" sh -c "for c in put get del scan load dump stat check salvage backup ship receive history changes log diff compact retention; do grep -q \"  \$c \" '$T/out' || exit 1; done"
 status 0 "--version exits 0" "$Q" --version
 check "--version names the version" grep -q "^quire [0-9]" "$T/out"
 status 2 "no command is a usage error" "$Q"

@@ -42,8 +42,10 @@
 
 #define STR(s) (s), strlen(s)
 #define MS 1000000ull
-/* quire_wait's nap when other processes' commits are polled for */
-#define POLL_NS (5 * MS)
+/* quire_wait's nap when other processes' commits are polled for: in the
+ * first second of a wait, and after it */
+#define POLL_NS (1 * MS)
+#define IDLE_POLL_NS (5 * MS)
 
 static quire *open_via(qvfs *vfs, unsigned flags, int busy_ms)
 {
@@ -85,7 +87,7 @@ static void test_wait_timeout(void **state)
 	/* a minute: the test would take one if the naps were real */
 	assert_int_equal(quire_wait(db, seq, 60 * 1000), QUIRE_ETIMEDOUT);
 	uint64_t waited = mono(m) - t0;
-	if (waited < 60 * 1000 * MS || waited > 60 * 1000 * MS + POLL_NS)
+	if (waited < 60 * 1000 * MS || waited > 60 * 1000 * MS + IDLE_POLL_NS)
 		fail_msg("timed out after %llu ns of the clock",
 			 (unsigned long long)waited);
 	/* 0: one look, no nap */
@@ -169,15 +171,20 @@ static void test_wait_by_sleeping(void **state)
 	quire *b = open_via(holdvfs_vfs(hb), 0, 0);
 	tu_put1(a, "a", "1");
 	uint64_t seq = next_seq(a), t0 = mono(m);
-	assert_int_equal(quire_wait(a, seq, 1000), QUIRE_ETIMEDOUT);
-	assert_int_equal(mono(m) - t0, 1000 * MS);
-	assert_int_equal(holdvfs_slept(ha), 1000 * MS);
+	/* polled often for a second, then less: 1000 naps, then 200 */
+	struct committer idle = {.db = b, .at = -1};
+	holdvfs_hook(ha, HV_SLEEP, commit_in_nap, &idle);
+	assert_int_equal(quire_wait(a, seq, 2000), QUIRE_ETIMEDOUT);
+	holdvfs_hook(ha, 0, NULL, NULL);
+	assert_int_equal(idle.naps, 1000 * MS / POLL_NS + 1000 * MS / IDLE_POLL_NS);
+	assert_int_equal(mono(m) - t0, 2000 * MS);
+	assert_int_equal(holdvfs_slept(ha), 2000 * MS);
 	struct committer c = {.db = b, .at = 2};
 	holdvfs_hook(ha, HV_SLEEP, commit_in_nap, &c);
 	QOK(quire_wait(a, seq, 1000));
 	holdvfs_hook(ha, 0, NULL, NULL);
 	assert_int_equal(c.naps, 2);
-	assert_int_equal(holdvfs_slept(ha), 1000 * MS + 2 * POLL_NS);
+	assert_int_equal(holdvfs_slept(ha), 2000 * MS + 2 * POLL_NS);
 	QOK(quire_close(a));
 	QOK(quire_close(b));
 	holdvfs_free(ha);

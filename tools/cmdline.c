@@ -46,6 +46,8 @@ static const struct optdef {
 	{"--quiet", NULL, NULL, OPT_QUIET},
 	{"--incremental", NULL, NULL, OPT_INCREMENTAL},
 	{"--full-if-needed", NULL, NULL, OPT_FULL_IF_NEEDED},
+	{"--compact", NULL, NULL, OPT_COMPACT},
+	{"--from", NULL, "TXN", OPT_FROM},
 };
 
 #define NOPTS (sizeof optdefs / sizeof *optdefs)
@@ -163,6 +165,10 @@ static int set_opt(struct opts *o, const struct optdef *d, const char *v,
 		o->has_since = 1;
 		break;
 	case OPT_FOLLOW: o->follow = 1; break;
+	case OPT_FROM:
+		if (number(v, &o->from))
+			return bad_arg("--from needs a txn id");
+		break;
 	case OPT_KEEP_SINCE:
 		if (parse_point(v, &o->keep_since))
 			return bad_arg("--keep-since needs a txn id, @UNIXTIME "

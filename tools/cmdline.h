@@ -34,6 +34,8 @@
 #define OPT_QUIET (1ul << 21)
 #define OPT_INCREMENTAL (1ul << 22)
 #define OPT_FULL_IF_NEEDED (1ul << 23)
+#define OPT_COMPACT (1ul << 24)
+#define OPT_FROM (1ul << 26)
 
 /* The range options of scan and dump. */
 #define OPT_RANGE (OPT_PREFIX | OPT_START | OPT_END | OPT_REVERSE | OPT_LIMIT)

@@ -1,9 +1,10 @@
 /*
  * compact_cmd.c - the quire tool's compact command: quire_compact() with
  * the history to keep taken from the command line (or, without --keep-*,
- * from the file's retention policy), an optional threshold of reclaimable
- * space (--auto), a progress bar on a terminal and a summary of what was
- * reclaimed; and the retention command, which shows or sets that policy.
+ * from the file's retention policy; backup --compact takes them too), an
+ * optional threshold of reclaimable space (--auto), a progress bar on a
+ * terminal and a summary of what was reclaimed; and the retention
+ * command, which shows or sets that policy.
  * See quire(1).
  */
 #include "config.h"
@@ -186,6 +187,20 @@ static int check_keep_since(const struct opts *o, const char *path,
 	return 2;
 }
 
+int keep_options(const struct opts *o, const char *path, quire *db,
+		 quire_compact_options *co)
+{
+	quire_stat st;
+	int e;
+	quire_compact_options_init(co);
+	if (o->keep_since.set)
+		set_keep_since(co, &o->keep_since);
+	co->keep_last = o->keep_last;
+	if ((e = newest(db, &st, NULL)) != 0)
+		return fail(path, e);
+	return check_keep_since(o, path, &st);
+}
+
 int cmd_compact(const struct opts *o)
 {
 	const char *path = o->pos[0];
@@ -195,19 +210,15 @@ int cmd_compact(const struct opts *o)
 	uint64_t oldest_ns, t0;
 	quire *db;
 	int e, rc;
-	quire_compact_options_init(&co);
-	if (o->keep_since.set)
-		set_keep_since(&co, &o->keep_since);
-	co.keep_last = o->keep_last;
 	/* compacting a file that is not there would only create it */
 	if ((rc = open_db(o, path, OPEN_EXISTING, &db)) != 0)
 		return rc;
-	if ((e = newest(db, &before, NULL)) != 0)
-		goto out;
-	if ((rc = check_keep_since(o, path, &before)) != 0) {
+	if ((rc = keep_options(o, path, db, &co)) != 0) {
 		quire_close(db);
 		return rc;
 	}
+	if ((e = newest(db, &before, NULL)) != 0)
+		goto out;
 	/* garbage_ratio is reclaimable_bytes / file_bytes, reclaimable
 	 * under the stored policy (also when --keep-* ask otherwise) */
 	if (o->has_auto &&

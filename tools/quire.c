@@ -487,15 +487,25 @@ static int cmd_salvage(const struct opts *o)
 
 /* A copy of the database as of its newest commit (quire_backup); with
  * --incremental, only what was committed after an earlier copy's newest
- * commit. */
+ * commit; with --compact, a compacted copy keeping what --keep-* (or the
+ * retention policy) asks (quire_backup_compacted). */
 static int cmd_backup(const struct opts *o)
 {
 	const char *src = o->pos[0], *dst = o->pos[1];
 	struct doing d = {.verb = "backing up", .path = src};
+	int compact = (o->given & OPT_COMPACT) != 0;
+	quire_compact_options co;
 	unsigned flags = 0;
 	quire_backup_stats st;
 	quire *db;
 	int e, rc;
+	if (compact && (o->given & (OPT_INCREMENTAL | OPT_FULL_IF_NEEDED)))
+		return bad_arg("--compact writes a new copy: it does not "
+			       "combine with --incremental or "
+			       "--full-if-needed");
+	if (!compact && (o->given & (OPT_KEEP_SINCE | OPT_KEEP_LAST)))
+		return bad_arg("--keep-since and --keep-last choose the "
+			       "history a --compact copy keeps");
 	if (o->given & (OPT_INCREMENTAL | OPT_FULL_IF_NEEDED))
 		flags |= QUIRE_BACKUP_INCREMENTAL;
 	if (o->given & OPT_FULL_IF_NEEDED)
@@ -503,9 +513,14 @@ static int cmd_backup(const struct opts *o)
 	if ((rc = refuse_empty(src)) != 0 ||
 	    (rc = open_db(o, src, OPEN_READ, &db)) != 0)
 		return rc;
+	if (compact && (rc = keep_options(o, src, db, &co)) != 0) {
+		quire_close(db);
+		return rc;
+	}
 	progress_start(&d.p);
 	show_doing(&d);
-	e = quire_backup(db, dst, flags, &st);
+	e = compact ? quire_backup_compacted(db, dst, &co, &st)
+		    : quire_backup(db, dst, flags, &st);
 	progress_clear(&d.p);
 	if (e) {
 		/* the message names the copy, or else the database */
@@ -515,6 +530,10 @@ static int cmd_backup(const struct opts *o)
 					"--full-if-needed replaces it with a "
 					"full copy\n",
 				dst);
+	} else if (compact) {
+		printf("%s: compacted into %s at commit %" PRIu64 " (%" PRIu64
+		       " bytes)\n",
+		       src, dst, st.txn, st.bytes_copied);
 	} else if (st.full) {
 		printf("%s: copied to %s at commit %" PRIu64 " (%" PRIu64
 		       " bytes)\n",
@@ -549,8 +568,12 @@ static const struct command commands[] = {
 	{"stat", "DB", 1, OPT_AS_OF | OPT_JSON, cmd_stat},
 	{"check", "DB", 1, 0, cmd_check},
 	{"salvage", "DB NEW", 2, 0, cmd_salvage},
-	{"backup", "DB COPY", 2, OPT_INCREMENTAL | OPT_FULL_IF_NEEDED,
+	{"backup", "DB COPY", 2,
+	 OPT_INCREMENTAL | OPT_FULL_IF_NEEDED | OPT_COMPACT | OPT_KEEP_SINCE |
+		 OPT_KEEP_LAST,
 	 cmd_backup},
+	{"ship", "DB", 1, OPT_FROM | OPT_FOLLOW | OPT_VERBOSE, cmd_ship},
+	{"receive", "COPY", 1, OPT_FULL_IF_NEEDED, cmd_receive},
 	{"history", "DB", 1, OPT_LIMIT | OPT_REVERSE | OPT_JSON, cmd_history},
 	{"changes", "DB", 1, OPT_SINCE | OPT_FOLLOW | OPT_LIMIT | OPT_JSON,
 	 cmd_changes},

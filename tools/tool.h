@@ -36,6 +36,7 @@ struct opts {
 	unsigned long long limit; /* NO_LIMIT unless given */
 	unsigned long long batch; /* 0: one commit */
 	unsigned long long since; /* changes after this sequence number */
+	unsigned long long from;  /* ship: the commit the stream extends */
 	struct point as_of;
 	/* compact */
 	struct point keep_since;
@@ -111,6 +112,11 @@ int cmd_diff(const struct opts *o);
 /* In tools/compact_cmd.c: compact, and retention (the policy that
  * compact obeys). */
 int cmd_compact(const struct opts *o);
+/* --keep-since and --keep-last as *co (compact, backup --compact),
+ * refused when --keep-since names a commit db does not have yet: 0, or
+ * the exit status 2 with the reason printed. */
+int keep_options(const struct opts *o, const char *path, quire *db,
+		 quire_compact_options *co);
 int cmd_retention(const struct opts *o);
 /* Parse a duration: seconds, or a number with s, m, h or d after it;
  * 0 and *ns, or -1 if malformed, zero or too long. */
@@ -122,6 +128,10 @@ void policy_text(const quire_retention *r, char *buf, size_t n);
 /* The policy as JSON members: ,"keep_all":B,"keep_last":N|null,
  * "keep_for_ns":N */
 void policy_json(FILE *out, const quire_retention *r);
+
+/* In tools/stream_cmds.c. */
+int cmd_ship(const struct opts *o);
+int cmd_receive(const struct opts *o);
 
 /* In tools/load_cmd.c. */
 int cmd_load(const struct opts *o);

@@ -1,0 +1,31 @@
+/*
+ * stats.c - order statistics for the benchmark programs. Nearest rank, not
+ * interpolation: every figure printed is one that was measured.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "stats.h"
+
+static int dbl_cmp(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+	return (a > b) - (a < b);
+}
+
+void stats_sort(double *a, size_t n)
+{
+	qsort(a, n, sizeof *a, dbl_cmp);
+}
+
+double stats_pct(const double *a, size_t n, double p)
+{
+	if (!n)
+		return 0;
+	double x = p * (double)n;
+	size_t r = (size_t)x;
+	if ((double)r < x)
+		r++;
+	return a[(r ? r : 1) - 1];
+}
