@@ -939,6 +939,9 @@ typedef struct quire_stream_stats {
  * sends each snapshot's new bytes followed by a frame naming the commit
  * they end with, and ends with an end frame (a following ship ends only
  * when stopped). Like quire_backup() it takes no lock: commits go on.
+ * Only synced commits are shipped: one made with QUIRE_NOSYNC goes once
+ * quire_sync() or a later synced commit covers it (a follower never holds
+ * a commit a power loss could still take from the database).
  *
  * @param st  receives what was sent (may be NULL).
  * @return 0, QUIRE_ECANCELED (the write function stopped it),

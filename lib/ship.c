@@ -11,6 +11,11 @@
  * comes for a while. When the database has been compacted (a new file
  * id) the stream goes on with a new START and the new file from byte 0,
  * which the receiver builds beside its copy and swaps in.
+ *
+ * Only synced commits are shipped: a commit made with QUIRE_NOSYNC goes
+ * once a later sync covers it (the live slot's durable commit), so that
+ * no follower holds a commit a power loss could still take from the
+ * database, which would make the follower diverge from it.
  */
 #include "config.h"
 
@@ -96,12 +101,46 @@ static int send_commit(struct ship *s, struct qfile *qf, const struct qhdr *h)
 	return 0;
 }
 
+/*
+ * Pin the newest synced commit in *out (the newest commit when it is
+ * synced, as without QUIRE_NOSYNC it always is); *next_seq is the newest
+ * commit's next sequence number, what a wait for a later commit waits
+ * past.
+ */
+static int pin_synced(quire *db, quire_txn **out, uint64_t *next_seq)
+{
+	quire_txn *t = NULL, *d = NULL;
+	struct qslot sl;
+	int e = quire_begin(db, QUIRE_RDONLY, &t);
+	if (e)
+		return e;
+	*next_seq = t->snap->h.next_seq;
+	if (df_read_slots(t->snap->qf, &sl) != 0 ||
+	    sl.durable_txn >= t->snap->h.txn) {
+		qerr_clear(); /* no slot to tell: a new file, synced */
+		*out = t;
+		return 0;
+	}
+	/* the synced commit of the snapshot's file (a compaction between
+	 * the two begins: the new file's first commit is synced) */
+	if ((e = quire_begin_at(db, sl.durable_txn, &d)) == 0 &&
+	    d->snap->qf != t->snap->qf) {
+		quire_abort(d);
+		d = NULL;
+		e = quire_begin(db, QUIRE_RDONLY, &d);
+	}
+	quire_abort(t);
+	*out = d;
+	return e;
+}
+
 /* The first round: START after commit from (0: from byte 0), then the
  * commits up to the newest. */
 static int first(struct ship *s, uint64_t from)
 {
 	quire_txn *t = NULL, *b = NULL;
-	int e = quire_begin(s->db, QUIRE_RDONLY, &t);
+	uint64_t seq;
+	int e = pin_synced(s->db, &t, &seq);
 	if (e)
 		return e;
 	const struct qhdr *h = &t->snap->h;
@@ -136,7 +175,8 @@ out:
 static int next(struct ship *s)
 {
 	quire_txn *t = NULL;
-	int e = quire_begin(s->db, QUIRE_RDONLY, &t);
+	uint64_t seq;
+	int e = pin_synced(s->db, &t, &seq);
 	if (e)
 		return e;
 	const struct qhdr *h = &t->snap->h;
@@ -148,7 +188,6 @@ static int next(struct ship *s)
 	} else if (h->total_bytes > s->end) {
 		e = send_commit(s, qf, h);
 	} else {
-		uint64_t seq = h->next_seq;
 		quire_abort(t);
 		t = NULL;
 		e = quire_wait(s->db, seq, HEARTBEAT_MS);

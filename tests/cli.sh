@@ -1170,6 +1170,26 @@ check "(saying the sender stopped)" grep -q "ended without its end frame" "$T/re
 check "the follower holds all the leader's commits" cmp -s "$T/d1" "$T/d2"
 status 0 "promoted: the follower opens for writing" "$Q" put "$R" promoted yes
 
+# cascading: a follower of a follower
+F1=$T/f1.quire
+F2=$T/f2.quire
+"$Q" ship --follow "$L" 2>/dev/null | "$Q" receive "$F1" >/dev/null 2>&1 &
+c1=$!; bg="$bg $c1"
+check "a first follower" exists "$F1" after
+"$Q" ship --follow "$F1" 2>/dev/null | "$Q" receive "$F2" >/dev/null 2>&1 &
+c2=$!; bg="$bg $c2"
+check "a follower of the follower" exists "$F2" after
+"$Q" put "$L" cascade yes >/dev/null
+check "a commit on the leader reaches the second follower" exists "$F2" cascade
+"$Q" compact "$L" >/dev/null
+"$Q" put "$L" cascade2 yes >/dev/null
+check "and after a compaction of the leader too" exists "$F2" cascade2
+pkill -f "ship --follow $L" 2>/dev/null
+pkill -f "ship --follow $F1" 2>/dev/null
+gone "$c1"; gone "$c2"
+"$Q" dump "$L" >"$T/d1"; "$Q" dump "$F2" >"$T/d2"
+check "the second follower holds what the leader holds" cmp -s "$T/d1" "$T/d2"
+
 # --- help and version ---------------------------------------------------------
 status 0 "--help exits 0" "$Q" --help
 check "--help lists every command" sh -c "for c in put get del scan load dump stat check salvage backup ship receive history changes log diff compact retention; do grep -q \"  \$c \" '$T/out' || exit 1; done"

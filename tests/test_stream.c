@@ -344,6 +344,47 @@ static void test_follow(void **state)
 	memvfs_free(m);
 }
 
+/* Commits made with QUIRE_NOSYNC are shipped once a sync covers them:
+ * a follower never holds a commit a power loss could take from the
+ * leader. */
+static void test_nosync(void **state)
+{
+	(void)state;
+	uint64_t seed = tu_seed(0x5c), rng = seed;
+	struct memvfs *m = memvfs_new(seed);
+	qvfs *vfs = memvfs_vfs(m);
+	struct hist h = {0};
+	quire_stream_stats st, rs;
+	quire_options o;
+	quire *db;
+	quire_options_init(&o);
+	o.flags = QUIRE_CREATE | QUIRE_NOSYNC;
+	o.auto_compact_ratio = 0;
+	QOK(qdb_open_vfs("/leader.q", &o, vfs, &db));
+	hist_commit(db, &h, &rng);
+	QOK(quire_sync(db));
+	uint64_t synced = h.txn[h.n];
+	for (int c = 0; c < 4; c++)
+		hist_commit(db, &h, &rng);
+	struct sbuf s = {.rng = seed};
+	QOK(quire_ship(db, 0, 0, sbuf_write, &s, &st));
+	assert_int_equal(st.txn, synced);
+	QOK(receive(vfs, "/f.q", &s, 0, &rs));
+	hist_check_copy(vfs, "/f.q", &h, synced, &rng, 0);
+	sbuf_free(&s);
+	/* a power loss now takes the unsynced commits from the leader; the
+	 * follower never had them, so it still extends the leader */
+	QOK(quire_sync(db));
+	QOK(quire_ship(db, synced, 0, sbuf_write, &s, &st));
+	assert_int_equal(st.txn, h.txn[h.n]);
+	QOK(receive(vfs, "/f.q", &s, 0, &rs));
+	hist_check_copy(vfs, "/f.q", &h, h.txn[h.n], &rng, 0);
+	sbuf_free(&s);
+	QOK(quire_close(db));
+	hist_free(&h);
+	memvfs_free(m);
+}
+
 /* ---- a broken stream ------------------------------------------------- */
 
 /* Apply the mutated stream s to a copy of the follower at commit `from`
@@ -998,6 +1039,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_follow),
+		cmocka_unit_test(test_nosync),
 		cmocka_unit_test(test_frames),
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_faults),
