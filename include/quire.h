@@ -810,7 +810,8 @@ typedef struct quire_backup_stats {
  * A new copy is written to "<dst>.partial", synced, and renamed to dst, so
  * dst is either absent or complete after a crash (an existing dst that is
  * a symbolic link is followed: the file it names is replaced, beside it,
- * and the link stays); dst must not exist
+ * and the link stays; a "<dst>.partial" a crash left, which no backup
+ * holds, is removed first); dst must not exist
  * unless flags has QUIRE_BACKUP_INCREMENTAL. Then an existing dst that is
  * an earlier copy of this database (the same file id and the same bytes
  * at its newest commit) gets only the bytes committed since, under its
@@ -828,7 +829,7 @@ typedef struct quire_backup_stats {
  *         is the database itself, is to be replaced but has several hard
  *         links, which a rename would split, or bad arguments), QUIRE_ECONFLICT (dst
  *         is not an earlier copy of this database, nothing was written),
- *         QUIRE_EBUSY ("<dst>.partial" exists, or a writer of dst past
+ *         QUIRE_EBUSY (another backup is writing "<dst>.partial", or a writer of dst past
  *         busy_timeout_ms), QUIRE_ENOTDB, QUIRE_EVERSION, QUIRE_EACCES,
  *         QUIRE_ECORRUPT, QUIRE_EIO, QUIRE_ENOSPC, QUIRE_ENOMEM.
  */
@@ -872,7 +873,7 @@ struct quire_compact_options;
  * @return 0, QUIRE_EINVAL (dst exists or is the database itself; bad
  *         options: a keep_since past the newest commit or in the future;
  *         bad arguments), QUIRE_ECANCELED (the progress callback asked),
- *         QUIRE_EBUSY ("<dst>.partial" exists), QUIRE_ENOENT (dst's
+ *         QUIRE_EBUSY (another backup is writing "<dst>.partial"), QUIRE_ENOENT (dst's
  *         directory does not exist), QUIRE_EACCES (the owner cannot be
  *         given to the copy), QUIRE_ECORRUPT, QUIRE_EIO, QUIRE_ENOSPC,
  *         QUIRE_ENOMEM.
@@ -979,8 +980,8 @@ int quire_ship(quire *db, uint64_t from_txn, unsigned int flags,
  *         malformed, cut or reordered stream, or one that ended without
  *         its end frame; dst holds the last commit applied), QUIRE_EIO (the
  *         read function failed, or a disk error), QUIRE_ENOSPC, QUIRE_EBUSY
- *         (dst's writer lock past busy_timeout_ms, or "<dst>.partial"
- *         exists), QUIRE_EINVAL (bad arguments, or a replaced dst with
+ *         (dst's writer lock past busy_timeout_ms, or another receive is
+ *         writing "<dst>.partial"), QUIRE_EINVAL (bad arguments, or a replaced dst with
  *         several hard links), QUIRE_ENOENT, QUIRE_EACCES, QUIRE_ENOTDB,
  *         QUIRE_EVERSION, QUIRE_ENOMEM.
  */

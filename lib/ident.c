@@ -118,22 +118,58 @@ int ident_names(qvfs *vfs, const char *path, qvfs_file *f)
 	return e;
 }
 
+int ident_clear_leftover(qvfs *vfs, const char *path)
+{
+	qvfs_file *f;
+	int e = vfs->open(vfs, path, 0, 0, &f);
+	if (e)
+		return e == -ENOENT ? 0 : e;
+	if ((e = f->ops->lock(f, QVFS_LOCK_TRY)) == 0) {
+		if ((e = ident_names(vfs, path, f)) == 1)
+			e = vfs->remove(vfs, path);
+		e = e == -ENOENT ? 0 : e;
+		f->ops->lock(f, QVFS_UNLOCK);
+	}
+	f->ops->close(f);
+	return e;
+}
+
 int ident_create(qvfs *vfs, const char *path, const struct qvfs_attrs *orig,
 		 unsigned mode, qvfs_file **out)
 {
-	qvfs_file *f;
-	int e = vfs->open(vfs, path, QVFS_CREATE | QVFS_EXCL,
-			  orig ? orig->mode & 0600 : mode, &f);
-	if (e == -EEXIST)
-		return qerr(QUIRE_EBUSY, "%s: exists: another copy is being "
-					 "written there, or one was interrupted "
-					 "(remove it then)",
+	qvfs_file *f = NULL;
+	int e;
+	for (int tries = 0;; tries++) {
+		e = vfs->open(vfs, path, QVFS_CREATE | QVFS_EXCL,
+			      orig ? orig->mode & 0600 : mode, &f);
+		if (e != -EEXIST || tries == 3 ||
+		    (e = ident_clear_leftover(vfs, path)) != 0)
+			break;
+	}
+	if (e == -EEXIST || e == -EAGAIN)
+		return qerr(QUIRE_EBUSY, "%s: another copy is being written "
+					 "there",
 			    path);
 	if (e)
 		return qerr_os(-e, "%s: creating", path);
-	if (orig && (e = ident_give(f, path, orig)) != 0) {
+	/* a remover may have taken it for a leftover before it was locked */
+	if ((e = f->ops->lock(f, QVFS_LOCK_TRY)) == 0 &&
+	    (e = ident_names(vfs, path, f)) >= 0)
+		e = e ? 0 : -EAGAIN;
+	if (e == -ENOTSUP) /* the VFS cannot tell: nothing to guard */
+		e = 0;
+	if (e == 0 && orig)
+		e = ident_give(f, path, orig);
+	else if (e)
+		e = e == -EAGAIN || e == -ENOENT
+			    ? qerr(QUIRE_EBUSY, "%s: another copy is being "
+						"written there",
+				   path)
+			    : qerr_os(-e, "%s: taking its lock", path);
+	if (e) {
 		f->ops->close(f);
-		vfs->remove(vfs, path); /* ours, empty */
+		if (e != QUIRE_EBUSY) /* ours, empty */
+			vfs->remove(vfs, path);
 		return e;
 	}
 	*out = f;

@@ -36,11 +36,20 @@ int ident_single(const char *path, const struct qvfs_attrs *a);
  * takes the group's permission bits with it, so no one gains access. */
 int ident_give(qvfs_file *f, const char *path, const struct qvfs_attrs *orig);
 
-/* Create path, which must not exist, for a copy that replaces (or
- * stands beside) a file with attributes orig (NULL: unknown; then with
- * mode): created with at most the owner's bits of orig's mode and given
- * orig's owner, group and mode before any data goes in. QUIRE_EBUSY if
- * path exists; other failures remove it again. */
+/* Clear the way for a new file at path (a compaction's, a backup's, a
+ * received copy's): a file there whose lock nobody holds is the leftover
+ * of a crash and is removed. Once locked it must still be the file the
+ * name gives: its writer may have renamed it into place in between (then
+ * the name is free, or another writer's). 0 (the name is free, or was
+ * taken meanwhile: try again), -EAGAIN (its writer holds it), or -errno. */
+int ident_clear_leftover(qvfs *vfs, const char *path);
+
+/* Create path for a copy that replaces (or stands beside) a file with
+ * attributes orig (NULL: unknown; then with mode): created with at most
+ * the owner's bits of orig's mode and given orig's owner, group and mode
+ * before any data goes in, and locked until it is closed, so that a
+ * crash's leftover at path (unlocked) is removed first. QUIRE_EBUSY if
+ * another writer holds path; other failures remove it again. */
 int ident_create(qvfs *vfs, const char *path, const struct qvfs_attrs *orig,
 		 unsigned mode, qvfs_file **out);
 

@@ -53,6 +53,8 @@ struct recv {
 	quire *d;               /* the copy, its writer lock held (or NULL) */
 	struct qhdr last;       /* the copy's newest commit */
 	qvfs_file *pf;          /* "<path>.partial" being built (or NULL) */
+	int made;               /* "<path>.partial" is ours, to remove on
+				 * failure */
 	uint64_t end;           /* the offset the next data must start at */
 	int wrote;              /* bytes went past the copy's newest commit */
 	uint64_t seq;           /* the next frame's sequence number */
@@ -136,8 +138,10 @@ static int begin_partial(struct recv *r)
 	qerr_clear();
 	if (e == 0 && (e = ident_single(r->dst, &a)) != 0)
 		return e;
-	return ident_create(r->vfs, r->ppath, e == 0 ? &a : NULL, r->mode,
-			    &r->pf);
+	if ((e = ident_create(r->vfs, r->ppath, e == 0 ? &a : NULL, r->mode,
+			      &r->pf)) == 0)
+		r->made = 1;
+	return e;
 }
 
 /* The copy's bytes [off, off + n) must be p's (they were committed). */
@@ -320,6 +324,9 @@ static int install(struct recv *r, uint64_t off, uint64_t txn)
 		e = qerr_os(-e, "%s: fdatasync", r->ppath);
 		goto out;
 	}
+	/* its lock passes to the handle's writer lock (one per file) */
+	r->pf->ops->close(r->pf);
+	r->pf = NULL;
 	/* the open walks the whole file from its first commit */
 	if ((e = qdb_open_copy(r->ppath, r->vfs, r->busy_ms, &p)) != 0 ||
 	    (e = writer_acquire(p)) != 0)
@@ -348,8 +355,7 @@ static int install(struct recv *r, uint64_t off, uint64_t txn)
 			df_write_slot(r->d, &r->last, 0);
 		goto out;
 	}
-	r->pf->ops->close(r->pf);
-	r->pf = NULL;
+	r->made = 0;
 	if ((e = r->vfs->sync_dir(r->vfs, r->path)) != 0) {
 		e = qerr_os(-e, "%s: written, but syncing its directory "
 				"failed: after a power loss it may be missing",
@@ -517,10 +523,10 @@ int qdb_receive_vfs(const char *dst, const quire_options *opts, qvfs *vfs,
 	memcpy(r.ppath + n, ".partial", sizeof ".partial");
 	e = run(&r);
 out:
-	if (r.pf) {
+	if (r.pf)
 		r.pf->ops->close(r.pf);
+	if (r.made)
 		vfs->remove(vfs, r.ppath);
-	}
 	if (r.d) {
 		/* refused or cut: nothing past the newest commit stays */
 		if (e && r.wrote)

@@ -18,30 +18,6 @@
 #include "internal.h"
 #include "target.h"
 
-/*
- * Clear the way for a compaction's file at tpath: a file there whose lock
- * nobody holds is a crashed compaction's leftover and is removed. Once
- * locked it must still be the file the name gives: a compaction may have
- * renamed it over the database in between (then the name is free or
- * another compaction's new file). 0 (the name is free, or was taken over
- * meanwhile: try again), -EAGAIN (a compaction holds it), or -errno.
- */
-static int clear_leftover(quire *db, const char *tpath)
-{
-	qvfs_file *f;
-	int e = db->vfs->open(db->vfs, tpath, 0, 0, &f);
-	if (e)
-		return e == -ENOENT ? 0 : e;
-	if ((e = f->ops->lock(f, QVFS_LOCK_TRY)) == 0) {
-		if ((e = df_names_file(db, tpath, f)) == 1)
-			e = db->vfs->remove(db->vfs, tpath);
-		e = e == -ENOENT ? 0 : e;
-		f->ops->lock(f, QVFS_UNLOCK);
-	}
-	f->ops->close(f);
-	return e;
-}
-
 int df_new_file(quire *t, qvfs_file *f)
 {
 	uint8_t sb[QF_SUPER_SIZE];
@@ -106,41 +82,16 @@ int df_create_target(quire *t)
 	tpath[cut] = '.';
 	if (e && e != QUIRE_NOTFOUND)
 		return e;
-	int known = e == 0;
-	/* without the attributes: the mode the database was created with */
-	unsigned mode = known ? orig.mode & 0600 : t->opts.mode;
-	for (int tries = 0;; tries++) {
-		e = t->vfs->open(t->vfs, t->path, QVFS_CREATE | QVFS_EXCL, mode,
-				 &f);
-		if (e != -EEXIST || tries == 3 ||
-		    (e = clear_leftover(t, t->path)) != 0)
-			break;
-	}
-	if (e == -EAGAIN || e == -EEXIST)
+	/* without the attributes: the mode the database was created with;
+	 * ours from here (its lock is held): removed when anything fails */
+	e = ident_create(t->vfs, t->path, e == 0 ? &orig : NULL, t->opts.mode,
+			 &f);
+	if (e == QUIRE_EBUSY)
 		return qerr(QUIRE_EBUSY, "%s: another compaction of the "
 					 "database is running",
 			    t->path);
 	if (e)
-		return qerr_os(-e, "%s: creating", t->path);
-	/* a remover may have taken it for a leftover before we locked it */
-	if ((e = f->ops->lock(f, QVFS_LOCK_TRY)) == 0 &&
-	    (e = df_names_file(t, t->path, f)) >= 0)
-		e = e ? 0 : -EAGAIN;
-	if (e && e != -ENOTSUP) {
-		f->ops->close(f);
-		return e == -EAGAIN ? qerr(QUIRE_EBUSY, "%s: another compaction "
-							"of the database is "
-							"running",
-					   t->path)
-				    : qerr_os(-e, "%s: taking its lock",
-					      t->path);
-	}
-	/* ours from here (its lock is held): removed when anything fails */
-	if (known && (e = ident_give(f, t->path, &orig)) != 0) {
-		t->vfs->remove(t->vfs, t->path);
-		f->ops->close(f);
 		return e;
-	}
 	if ((e = df_new_file(t, f)) != 0)
 		t->vfs->remove(t->vfs, t->path);
 	return e;
@@ -152,7 +103,7 @@ void df_remove_leftover(quire *db)
 {
 	char *tpath = NULL;
 	if (ident_target(db->vfs, db->path, &tpath) == 0)
-		clear_leftover(db, tpath);
+		ident_clear_leftover(db->vfs, tpath);
 	else
 		qerr_clear();
 	free(tpath);

@@ -718,13 +718,24 @@ static void test_files(void **state)
 	/* up to date: nothing to copy */
 	QOK(quire_backup(db, dst, QUIRE_BACKUP_INCREMENTAL, &st));
 	assert_int_equal(st.bytes_copied, 0);
-	/* a leftover .partial blocks a new copy */
+	/* a crash's leftover .partial (nobody holds it) is cleared away */
 	FILE *f = fopen(part, "w");
 	assert_non_null(f);
+	fputs("half a copy", f);
 	fclose(f);
 	unlink(dst);
+	QOK(quire_backup(db, dst, 0, &st));
+	assert_int_equal(access(part, F_OK), -1);
+	/* one another backup is writing (its lock held) blocks a new copy */
+	qvfs *uv = qvfs_unix();
+	qvfs_file *held;
+	unlink(dst);
+	QOK(uv->open(uv, part, QVFS_CREATE, 0600, &held));
+	QOK(held->ops->lock(held, QVFS_LOCK_TRY));
 	assert_int_equal(quire_backup(db, dst, 0, &st), QUIRE_EBUSY);
 	assert_int_equal(access(dst, F_OK), -1);
+	assert_int_equal(access(part, F_OK), 0);
+	held->ops->close(held);
 	unlink(part);
 	/* a copy written to is no longer a copy */
 	QOK(quire_backup(db, dst, 0, &st));

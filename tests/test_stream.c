@@ -1018,10 +1018,23 @@ static void test_args(void **state)
 	s.rng = 1;
 	assert_int_equal(quire_receive(fpath, NULL, 0, sbuf_read, &s, &st),
 			 QUIRE_ECORRUPT);
-	/* a new copy takes opts->mode */
+	/* a new copy takes opts->mode; a crash's leftover .partial (nobody
+	 * holds it) is cleared away, one another receive holds is not */
 	QOK(quire_ship(db, 0, 0, sbuf_write, &s, &st));
 	o.mode = 0600;
+	char part[600];
+	snprintf(part, sizeof part, "%s.partial", fpath);
+	qvfs *uv = qvfs_unix();
+	qvfs_file *held;
+	QOK(uv->open(uv, part, QVFS_CREATE, 0600, &held));
+	QOK(held->ops->lock(held, QVFS_LOCK_TRY));
+	assert_int_equal(quire_receive(fpath, &o, 0, sbuf_read, &s, &st),
+			 QUIRE_EBUSY);
+	assert_int_equal(access(fpath, F_OK), -1);
+	held->ops->close(held); /* as a crash leaves it */
+	s.rpos = 0;
 	QOK(quire_receive(fpath, &o, 0, sbuf_read, &s, &st));
+	assert_int_equal(access(part, F_OK), -1);
 	QOK(stat(fpath, &sb));
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	/* once more: up to date, nothing written */
