@@ -573,9 +573,17 @@ static void test_frames(void **state)
 
 /* ---- crashes and faults ---------------------------------------------- */
 
-enum kind { NEW_COPY, INCREMENT, REPLACE, NKINDS };
-static const char *const kind_name[] = {"a new copy", "an increment",
-					"a replacement"};
+enum kind { NEW_COPY, INCREMENT, REPLACE, DIVERGED, NKINDS };
+static const char *const kind_name[] = {
+	"a new copy", "an increment", "a replacement after a compaction",
+	"a replacement of a diverged copy"};
+
+/* The receive flags a kind needs. */
+static unsigned kind_flags(enum kind k)
+{
+	return k == REPLACE || k == DIVERGED ? QUIRE_RECEIVE_FULL_IF_NEEDED
+					     : 0;
+}
 
 /* A leader with commits, a follower as the kind needs it, and the
  * stream to apply; returns the follower's newest commit before. */
@@ -594,6 +602,14 @@ static uint64_t setup(struct memvfs *m, enum kind k, struct hist *h,
 		QOK(receive(vfs, "/f.q", &f, 0, &rs));
 		before = rs.txn;
 		sbuf_free(&f);
+	}
+	if (k == DIVERGED) { /* written to: "zz" at its commit before + 1 */
+		quire_options o;
+		quire *d;
+		quire_options_init(&o);
+		QOK(qdb_open_vfs("/f.q", &o, vfs, &d));
+		tu_put1(d, "zz", "local");
+		QOK(quire_close(d));
 	}
 	for (int c = 0; c < 5; c++)
 		hist_commit(db, h, &rng);
@@ -620,6 +636,18 @@ static uint64_t check_after(struct memvfs *m, enum kind k,
 		return 0;
 	}
 	uint64_t got = newest(vfs, "/f.q");
+	if (k == DIVERGED && got != h->txn[h->n]) {
+		/* not replaced: the diverged copy as it was */
+		assert_int_equal(got, before + 1);
+		quire_options o;
+		quire *d;
+		quire_options_init(&o);
+		o.flags = QUIRE_RDONLY;
+		QOK(qdb_open_vfs("/f.q", &o, vfs, &d));
+		tu_expect(d, "zz", "local");
+		QOK(quire_close(d));
+		return got;
+	}
 	assert_true(got != 0 && got >= before && got <= h->txn[h->n]);
 	hist_check_copy(vfs, "/f.q", h, got, rng, 1);
 	return got;
@@ -642,10 +670,7 @@ static void test_crash(void **state)
 							seed);
 				memvfs_crash_at(m, MV_MUTATE | MV_DIR, n);
 				int e = receive(memvfs_vfs(m), "/f.q", &s,
-						k == REPLACE
-							? QUIRE_RECEIVE_FULL_IF_NEEDED
-							: 0,
-						&rs);
+						kind_flags((enum kind)k), &rs);
 				crashed = memvfs_crashed(m);
 				/* past the last call: a power cut after the
 				 * receive returned 0 finds the new commit */
@@ -699,9 +724,7 @@ static void test_faults(void **state)
 						     persist, 0);
 					int e = receive(memvfs_vfs(m), "/f.q",
 							&s,
-							k == REPLACE
-								? QUIRE_RECEIVE_FULL_IF_NEEDED
-								: 0,
+							kind_flags((enum kind)k),
 							&rs);
 					int hit = memvfs_calls(m, MV_ALL) >=
 						  calls0 + n;
