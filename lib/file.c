@@ -20,6 +20,7 @@
 #include "error.h"
 #include "file.h"
 #include "gate.h"
+#include "ident.h"
 #include "internal.h"
 #include "io.h"
 #include "lock.h"
@@ -136,17 +137,8 @@ int df_fsync(quire *db)
  * told), else the error opening path. */
 int df_names_file(quire *db, const char *path, qvfs_file *f)
 {
-	uint64_t dev, ino, ndev, nino;
-	qvfs_file *nf;
-	if (!f->ops->identity || f->ops->identity(f, &dev, &ino) != 0)
-		return -ENOTSUP;
-	int e = db->vfs->open(db->vfs, path, QVFS_RDONLY, 0, &nf);
-	if (e)
-		return e == -ENOENT ? 0 : e;
-	if ((e = nf->ops->identity(nf, &ndev, &nino)) == 0)
-		e = ndev == dev && nino == ino;
-	nf->ops->close(nf);
-	return e;
+	int e = ident_names(db->vfs, path, f);
+	return e == -ENOENT ? 0 : e;
 }
 
 /* Whether qf's current slot says a compaction replaced the file with
