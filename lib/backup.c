@@ -103,8 +103,7 @@ static int copy_superblock(struct copy *c, qvfs_file *f, const char *fpath)
 	int e = df_read(c->qf, c->buf, QF_SUPER_SIZE, 0, "the superblock");
 	if (e)
 		return e;
-	memset(c->buf + QF_SLOT0_OFF, 0, QF_SLOT_SIZE);
-	memset(c->buf + QF_SLOT1_OFF, 0, QF_SLOT_SIZE);
+	qsuper_clear_slots(c->buf);
 	qslot_put(c->buf + QF_SLOT0_OFF, &s);
 	if ((e = io_write(f, c->buf, QF_SUPER_SIZE, 0)) != 0)
 		return qerr_os(-e, "%s: writing the superblock", fpath);

@@ -307,3 +307,9 @@ int qslot_get(const uint8_t *p, struct qslot *s)
 		return QUIRE_ECORRUPT;
 	return 0;
 }
+
+void qsuper_clear_slots(uint8_t *p)
+{
+	memset(p + QF_SLOT0_OFF, 0, QF_SLOT_SIZE);
+	memset(p + QF_SLOT1_OFF, 0, QF_SLOT_SIZE);
+}

@@ -165,5 +165,8 @@ void qsuper_put(uint8_t *p, const struct qsuper *s);
 int qsuper_get(const uint8_t *p, struct qsuper *s);
 void qslot_put(uint8_t *p, const struct qslot *s);
 int qslot_get(const uint8_t *p, struct qslot *s); /* 0 or QUIRE_ECORRUPT */
+/* Empty both live slots of the superblock at p: a copy of a file names
+ * its own newest commit, never the original's. */
+void qsuper_clear_slots(uint8_t *p);
 
 #endif

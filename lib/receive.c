@@ -226,8 +226,7 @@ static int superblock(struct recv *r, uint8_t *p, size_t n)
 		return qerr(QUIRE_ECORRUPT, "stream: frame %llu: not the "
 					    "superblock of the file started",
 			    (unsigned long long)r->seq);
-	memset(p + QF_SLOT0_OFF, 0, QF_SLOT_SIZE);
-	memset(p + QF_SLOT1_OFF, 0, QF_SLOT_SIZE);
+	qsuper_clear_slots(p);
 	return 0;
 }
 
@@ -247,10 +246,8 @@ static int fork_partial(struct recv *r, uint64_t upto)
 		if ((e = df_read(r->d->qf, r->cmp, n, off, "committed bytes")) !=
 		    0)
 			return e;
-		if (off == 0) {
-			memset(r->cmp + QF_SLOT0_OFF, 0, QF_SLOT_SIZE);
-			memset(r->cmp + QF_SLOT1_OFF, 0, QF_SLOT_SIZE);
-		}
+		if (off == 0)
+			qsuper_clear_slots(r->cmp);
 		if ((e = io_write(r->pf, r->cmp, n, off)) != 0)
 			return qerr_os(-e, "%s: writing %zu bytes at offset "
 					   "%llu",
@@ -277,9 +274,8 @@ static int on_data(struct recv *r, uint64_t off, size_t n)
 	r->end += n;
 	/* bytes the copy holds are compared (its own superblock stays) */
 	uint64_t held = r->last.total_bytes;
-	if (!r->pf && off > 0 && off < held &&
-	    (e = same_bytes(r, p, (size_t)QMIN((uint64_t)n, held - off),
-			    off)) != 0 &&
+	size_t k = off < held ? (size_t)QMIN((uint64_t)n, held - off) : 0;
+	if (!r->pf && off > 0 && k && (e = same_bytes(r, p, k, off)) != 0 &&
 	    (e = e == QUIRE_ECONFLICT ? fork_partial(r, off) : e) != 0)
 		return e;
 	if (r->pf) {
@@ -290,12 +286,9 @@ static int on_data(struct recv *r, uint64_t off, size_t n)
 		r->st->bytes += n;
 		return 0;
 	}
-	if (off < held) {
-		size_t k = (size_t)QMIN((uint64_t)n, held - off);
-		p += k;
-		off += k;
-		n -= k;
-	}
+	p += k;
+	off += k;
+	n -= k;
 	if (!n)
 		return 0;
 	r->wrote = 1;
