@@ -115,10 +115,10 @@ static int chain_ops(quire_txn *txn, uint64_t *prev, struct live_delta *delta)
 			return e;
 		}
 	}
-	if (mt->tail[0] && (!maxk || key_cmp(mt->tail[0]->key,
-					     mt->tail[0]->klen, maxk, maxkl) > 0)) {
-		maxk = mt->tail[0]->key;
-		maxkl = mt->tail[0]->klen;
+	if (mt->max &&
+	    (!maxk || key_cmp(mt->max->key, mt->max->klen, maxk, maxkl) > 0)) {
+		maxk = mt->max->key;
+		maxkl = mt->max->klen;
 	}
 	for (struct wnode *n = wbuf_first(wb); n; n = wbuf_next(n)) {
 		int live = 0;

@@ -108,6 +108,7 @@ void mt_unref(struct memtable *mt)
 	free(mt->old_blocks);
 	free(mt->blocks);
 	free(mt->last);
+	free(mt->unlinked);
 	arena_free(&mt->ar);
 	pthread_mutex_destroy(&mt->wmu);
 	free(mt);
@@ -178,9 +179,13 @@ static int table_grow(struct memtable *mt)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	}
 	mt->old_tables = v;
-	for (struct mt_node *n = atomic_load(&mt->head->next[0]); n;
-	     n = atomic_load(&n->next[0]))
-		table_put(t, n);
+	for (size_t i = 0; i < old->cap; i++) { /* not the list: some keys
+						 * may not be linked yet */
+		struct mt_node *n = atomic_load_explicit(&old->slot[i].node,
+							 memory_order_relaxed);
+		if (n)
+			table_put(t, n);
+	}
 	mt->old_tables[mt->nold++] = old;
 	atomic_store_explicit(&mt->table, t, memory_order_release);
 	return 0;
@@ -225,7 +230,7 @@ static int rand_height(struct memtable *mt)
 
 /* find_lt() for a key larger than the last one inserted, whose
  * predecessors are still in prev (prev[0] NULL: none): the search starts
- * from them. A batch inserts its keys in order, so each search walks the
+ * from them. Keys are linked in order, so each search walks the
  * gap to the previous key instead of the whole height of the list. */
 static void find_lt_after(const struct memtable *mt, const void *key,
 			  size_t klen, struct mt_node **prev)
@@ -322,6 +327,7 @@ static struct mt_node *append_node(struct memtable *mt, const uint8_t *key,
 	}
 	if (h > atomic_load_explicit(&mt->height, memory_order_relaxed))
 		atomic_store_explicit(&mt->height, h, memory_order_relaxed);
+	mt->max = n;
 	table_put(atomic_load(&mt->table), n);
 	mt->nkeys++;
 	return n;
@@ -401,16 +407,14 @@ int mt_load(struct memtable *mt, const uint8_t *const *blocks,
 	return e;
 }
 
-/* Insert key; prev: the finger of the batch's last insert (see
- * find_lt_after), left pointing at the new node's predecessors. */
-static struct mt_node *insert_node(struct memtable *mt, const uint8_t *key,
-				   uint32_t klen, uint32_t hash,
-				   struct mt_node **prev)
+/* Link n into the list; prev: the finger of the last link of a larger
+ * key's run (see find_lt_after), left pointing at n's predecessors. */
+static void link_node(struct memtable *mt, struct mt_node *n,
+		      struct mt_node **prev)
 {
-	struct mt_node *n = new_node(mt, key, klen, hash);
-	if (!n)
-		return NULL;
 	int h = n->height;
+	const uint8_t *key = n->key;
+	uint32_t klen = n->klen;
 	struct mt_node *last = mt->tail[0];
 	if (last && key_cmp(last->key, last->klen, key, klen) < 0) {
 		/* past the end, as in sequential loads: no search */
@@ -439,9 +443,79 @@ static struct mt_node *insert_node(struct memtable *mt, const uint8_t *key,
 	}
 	if (after)
 		atomic_store_explicit(&after->prev, n, memory_order_release);
+}
+
+/* A node for a new key: in the hash now, in the list when an iteration
+ * needs it (link_pending; room in mt->unlinked is reserved by the
+ * caller). */
+static struct mt_node *add_node(struct memtable *mt, const uint8_t *key,
+				uint32_t klen, uint32_t hash)
+{
+	struct mt_node *n = new_node(mt, key, klen, hash);
+	if (!n)
+		return NULL;
+	size_t u = atomic_load_explicit(&mt->nunlinked, memory_order_relaxed);
+	mt->unlinked[u] = n;
+	atomic_store_explicit(&mt->nunlinked, u + 1, memory_order_relaxed);
+	if (!mt->max || key_cmp(mt->max->key, mt->max->klen, key, klen) < 0)
+		mt->max = n;
 	table_put(atomic_load(&mt->table), n);
 	mt->nkeys++;
 	return n;
+}
+
+/* A node to link, with its key's first eight bytes in an order a plain
+ * integer comparison keeps, so that sorting seldom reads the key. */
+struct pend {
+	uint64_t pre;
+	struct mt_node *n;
+};
+
+static int pend_cmp(const void *a, const void *b)
+{
+	const struct pend *x = a, *y = b;
+	if (x->pre != y->pre)
+		return x->pre < y->pre ? -1 : 1;
+	return key_cmp(x->n->key, x->n->klen, y->n->key, y->n->klen);
+}
+
+static uint64_t key_prefix(const struct mt_node *n)
+{
+	uint64_t p = 0;
+	for (uint32_t i = 0; i < 8; i++)
+		p = p << 8 | (i < n->klen ? n->key[i] : 0);
+	return p;
+}
+
+/* Link every node added without linking. Sorted first, they go in with
+ * one finger search from the last (an append where the list was empty, as
+ * for a writer's memtable until its first scan), which costs a fraction
+ * of searching the list for each; without memory for the sort, in the
+ * order they came (each batch's keys are in order: a run per batch). */
+static void link_pending(struct memtable *mt)
+{
+	size_t u = atomic_load_explicit(&mt->nunlinked, memory_order_relaxed);
+	struct mt_node *finger[MAXH] = {NULL}, *last = NULL;
+	struct pend *v = u > 1 ? malloc(u * sizeof *v) : NULL;
+	if (v) {
+		for (size_t i = 0; i < u; i++)
+			v[i] = (struct pend){key_prefix(mt->unlinked[i]),
+					     mt->unlinked[i]};
+		qsort(v, u, sizeof *v, pend_cmp);
+		for (size_t i = 0; i < u; i++)
+			mt->unlinked[i] = v[i].n;
+		free(v);
+	}
+	for (size_t i = 0; i < u; i++) {
+		struct mt_node *n = mt->unlinked[i];
+		if (last && key_cmp(last->key, last->klen, n->key,
+				    n->klen) > 0)
+			memset(finger, 0, sizeof finger);
+		link_node(mt, n, finger);
+		last = n;
+	}
+	/* a reader that sees 0 sees the links (mt_iter_init) */
+	atomic_store_explicit(&mt->nunlinked, 0, memory_order_release);
 }
 
 /* Append block to the batch array (readers index it while it grows: a
@@ -482,38 +556,50 @@ static int add_block(struct memtable *mt, const uint8_t *block,
 	return 0;
 }
 
+/* Room for the versions of a batch of nkeys keys (for mt_undo_last) and
+ * for its new nodes in mt->unlinked. */
+static int reserve(struct memtable *mt, uint32_t nkeys)
+{
+	size_t want = atomic_load_explicit(&mt->nunlinked,
+					   memory_order_relaxed) + nkeys;
+	if (nkeys > mt->caplast) {
+		struct mt_ver **v = realloc(mt->last, nkeys * sizeof *v);
+		if (!v)
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		mt->last = v;
+		mt->caplast = nkeys;
+	}
+	if (want > mt->capunlinked) {
+		size_t cap = mt->capunlinked ? mt->capunlinked : 1024;
+		while (cap < want)
+			cap *= 2;
+		struct mt_node **v = realloc(mt->unlinked, cap * sizeof *v);
+		if (!v)
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		mt->unlinked = v;
+		mt->capunlinked = cap;
+	}
+	return 0;
+}
+
 int mt_add_batch(struct memtable *mt, const uint8_t *block,
 		 const struct batch_info *bi, int owned)
 {
-	if (bi->nkeys > mt->caplast) {
-		struct mt_ver **v = realloc(mt->last, bi->nkeys * sizeof *v);
-		if (!v) {
-			if (owned)
-				free((uint8_t *)block);
-			return qerr(QUIRE_ENOMEM, "out of memory");
-		}
-		mt->last = v;
-		mt->caplast = bi->nkeys;
-	}
-	if (add_block(mt, block, bi, owned) != 0) {
+	if (reserve(mt, bi->nkeys) != 0 ||
+	    add_block(mt, block, bi, owned) != 0) {
 		if (owned)
 			free((uint8_t *)block);
 		return QUIRE_ENOMEM;
 	}
 	mt->undo_txn = mt->applied_txn;
 	mt->nlast = 0;
-	struct mt_node *finger[MAXH] = {NULL}; /* the keys come in order */
 	for (uint32_t i = 0; i < bi->nkeys; i++) {
 		struct brec r;
 		batch_key(block, bi, i, &r);
 		uint32_t h = hash_of(r.key, r.klen);
-		struct mt_node *t = mt->tail[0], *n = NULL;
-		/* a key past the last one cannot be here yet: no probe */
-		if (!t || key_cmp(t->key, t->klen, r.key, r.klen) >= 0)
-			n = hash_find(mt, r.key, r.klen, h);
+		struct mt_node *n = hash_find(mt, r.key, r.klen, h);
 		struct mt_ver *v = arena_alloc(&mt->ar, sizeof *v);
-		if (!v ||
-		    (!n && !(n = insert_node(mt, r.key, r.klen, h, finger)))) {
+		if (!v || (!n && !(n = add_node(mt, r.key, r.klen, h)))) {
 			mt_undo_last(mt);
 			return qerr(QUIRE_ENOMEM, "out of memory");
 		}
@@ -561,6 +647,12 @@ const struct mt_ver *mt_get(const struct memtable *mt, const void *key,
 void mt_iter_init(struct mt_iter *it, const struct memtable *mt,
 		  uint64_t bound)
 {
+	struct memtable *w = (struct memtable *)mt;
+	if (atomic_load_explicit(&w->nunlinked, memory_order_acquire)) {
+		mt_lock(w); /* order is needed now: link what came unordered */
+		link_pending(w);
+		mt_unlock(w);
+	}
 	it->mt = mt;
 	it->bound = bound;
 	it->node = NULL;

@@ -5,7 +5,9 @@
  * A header names the newest batch; each batch names the one before it. A
  * handle that already holds a memtable for the same checkpoint only reads
  * the batches it has not seen (newer than mt->applied_txn), so following
- * another process's commits costs what they wrote, not what is pending.
+ * another process's commits costs what they wrote, not what is pending;
+ * their keys enter the memtable's hash only, and its ordered list when a
+ * scan first needs them (memtable.h).
  * Every batch is verified, and the chain must add up to what the header
  * records; otherwise the commit is reported corrupt, never half-loaded.
  */

@@ -4,12 +4,14 @@
  * Each seed runs a long random sequence of puts, deletes, gets, cursor walks
  * (from a random seek point, turning around at random, with puts and
  * deletes made under the open cursor), commits, aborts, reopens and read
- * snapshots held across commits. Every result is compared with two models:
- * the committed state and the state the open write transaction sees. Keys
- * come from a small alphabet so that they collide and share prefixes;
- * values straddle the inline limit and sometimes run to 200 KiB. The seed's
- * phases grow the tree, shrink it (and delete almost everything in one
- * commit, so nodes merge and the tree loses levels) and grow it again.
+ * snapshots held across commits, and snapshots of a second handle that
+ * follows the commits as another process does. Every result is compared
+ * with two models: the committed state and the state the open write
+ * transaction sees. Keys come from a small alphabet so that they collide
+ * and share prefixes; values straddle the inline limit and sometimes run to
+ * 200 KiB. The seed's phases grow the tree, shrink it (and delete almost
+ * everything in one commit, so nodes merge and the tree loses levels) and
+ * grow it again.
  * With node_size 512 the tree is deep, so splits and merges happen at every
  * level. quire_check must find nothing after every reopen and at the end.
  *
@@ -84,6 +86,8 @@ struct run {
 			       * commit into the tree) */
 	char *path;
 	quire *db;
+	quire *follower;       /* a second handle: it learns each commit
+				* from the file, as another process does */
 	quire_txn *w;          /* the open write transaction */
 	int dirty;             /* w has changed something */
 	uint64_t id;           /* id of the last commit */
@@ -367,7 +371,10 @@ static void reopen(struct run *r, unsigned node_size)
 }
 
 /* A transaction to read from and the model it must match: mostly the write
- * transaction, else a fresh or a held snapshot. *own: end it after use. */
+ * transaction, else a fresh snapshot of either handle or a held snapshot.
+ * The follower's point reads leave the keys of the commits it loads out of
+ * its memtable's order until one of its scans needs them. *own: end it
+ * after use. */
 static quire_txn *pick_txn(struct run *r, const struct model **m, int *own)
 {
 	uint64_t p = below(r, 100);
@@ -376,9 +383,16 @@ static quire_txn *pick_txn(struct run *r, const struct model **m, int *own)
 		*m = &r->cur;
 		return r->w;
 	}
-	if (p < 85 || !r->nheld) {
+	if (p < 88 || !r->nheld) {
 		quire_txn *t;
-		ROK(r, quire_begin(r->db, QUIRE_RDONLY, &t));
+		ROK(r, quire_begin(p < 78 ? r->db : r->follower, QUIRE_RDONLY,
+				   &t));
+		if (quire_txn_id(t) != r->id)
+			failf(r, "a new snapshot of the %s handle shows commit "
+				 "%llu, the last is %llu",
+			      p < 78 ? "writing" : "following",
+			      (unsigned long long)quire_txn_id(t),
+			      (unsigned long long)r->id);
 		*own = 1;
 		*m = &r->committed;
 		return t;
@@ -615,6 +629,8 @@ static void run_seed(uint64_t seed)
 	if (r.ckpt)
 		o.checkpoint_ops = r.ckpt;
 	ROK(&r, quire_open(r.path, &o, &r.db));
+	o.flags = QUIRE_NOSYNC;
+	ROK(&r, quire_open(r.path, &o, &r.follower));
 	begin_write(&r);
 	for (r.op = 0; r.op < OPS_PER_SEED; r.op++) {
 		uint64_t at = r.op * 20 / OPS_PER_SEED;
@@ -667,6 +683,7 @@ static void run_seed(uint64_t seed)
 	reopen(&r, r.node_size);
 	finish_abort(&r);
 	ROK(&r, quire_close(r.db));
+	ROK(&r, quire_close(r.follower));
 	print_message("# seed %llu: %d ops: %llu puts, %llu dels, %llu gets, "
 		      "%llu scans, %llu commits (%llu ids), %llu aborts, "
 		      "%llu snapshot ops, %llu reopens; up to %llu keys, "
