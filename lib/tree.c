@@ -175,6 +175,7 @@ void tcur_init(struct tcur *c, struct qfile *qf, int tree, const struct qroot *r
 	c->tree = tree;
 	c->root = *root;
 	c->valid = 0;
+	c->ahead_len = 0;
 }
 
 /* Load the child of lv[level] at its index into lv[level - 1]. */
@@ -208,21 +209,38 @@ static void read_ahead(struct tcur *c, const uint8_t *parent)
 		c->qf->f->ops->willneed(c->qf->f, lo, hi - lo);
 }
 
-/* The leaf a scan reads after the one at lv[0]: fetch its first lines
- * into the CPU cache while this one is read. */
-static void prefetch_next(const struct tcur *c, int last)
+/* The leaf a scan reads after the one at lv[0]: fetch it into the CPU
+ * cache while this one is read, up to 4 KiB from the end the scan enters
+ * (backwards too, where the hardware prefetchers, which follow rising
+ * addresses, do not help). fetch_ahead asks for a few lines at each step
+ * through this leaf: asked for all at once, they stalled the scan. */
+static void prefetch_next(struct tcur *c, int last)
 {
 	const uint8_t *p = c->lv[1].n;
 	unsigned i = c->lv[1].i;
+	c->ahead_len = 0;
 	if (last ? i == 0 : i + 1 >= node_count(p))
 		return;
 	struct ientry ie;
 	node_int_entry(p, last ? i - 1 : i + 1, &ie);
 	const uint8_t *n = fmap_at(&c->qf->map, c->qf->f, ie.child_off,
 				   ie.child_size);
-	if (n) {
-		__builtin_prefetch(n);
-		__builtin_prefetch(n + 64);
+	if (!n)
+		return;
+	uint32_t len = QMIN(ie.child_size, 4096u);
+	c->ahead = last ? n + ie.child_size - len : n;
+	c->ahead_len = len;
+	c->ahead_step = (len / node_count(c->lv[0].n) + 127) & ~63u;
+}
+
+/* One step's share of the lines prefetch_next chose, rounded up so that
+ * all are asked for well before this leaf ends. */
+static inline void fetch_ahead(struct tcur *c)
+{
+	for (uint32_t o = 0; o < c->ahead_step && c->ahead_len; o += 64) {
+		__builtin_prefetch(c->ahead);
+		c->ahead += 64;
+		c->ahead_len -= QMIN(c->ahead_len, 64u);
 	}
 }
 
@@ -251,6 +269,7 @@ static int descend(struct tcur *c, int level, int last)
 static int load_root(struct tcur *c)
 {
 	c->valid = 0;
+	c->ahead_len = 0;
 	if (!c->root.off)
 		return QUIRE_NOTFOUND;
 	c->lv[c->root.height - 1].off = c->root.off;
@@ -351,8 +370,10 @@ int tcur_next(struct tcur *c)
 {
 	if (!c->valid)
 		return tcur_first(c);
-	if (++c->lv[0].i < node_count(c->lv[0].n))
+	if (++c->lv[0].i < node_count(c->lv[0].n)) {
+		fetch_ahead(c);
 		return 0;
+	}
 	return tcur_skip(c, 0); /* past this leaf: the next one */
 }
 
@@ -362,6 +383,7 @@ int tcur_prev(struct tcur *c)
 		return tcur_last(c);
 	if (c->lv[0].i > 0) {
 		c->lv[0].i--;
+		fetch_ahead(c);
 		return 0;
 	}
 	int level = 1, top = c->root.height - 1;

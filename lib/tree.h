@@ -30,6 +30,9 @@ struct tcur {
 	int tree;
 	struct qroot root;
 	int valid;
+	const uint8_t *ahead;   /* the next leaf's bytes a scan has not yet
+				 * prefetched, ahead_step of them per step */
+	uint32_t ahead_len, ahead_step;
 	struct {
 		const uint8_t *n;
 		uint64_t off;

@@ -115,6 +115,19 @@ static inline size_t varint_get(const uint8_t *p, const uint8_t *end,
 		*out = p[0];
 		return 1;
 	}
+	/* two and three bytes (value sizes, sequence numbers) without the
+	 * loop: verifying a node decodes those of every entry */
+	if (QLIKELY(end - p >= 3)) {
+		if (p[1] < 0x80) {
+			*out = (p[0] & 0x7fu) | (uint64_t)p[1] << 7;
+			return 2;
+		}
+		if (p[2] < 0x80) {
+			*out = (p[0] & 0x7fu) | (uint64_t)(p[1] & 0x7f) << 7 |
+			       (uint64_t)p[2] << 14;
+			return 3;
+		}
+	}
 	uint64_t v = 0;
 	unsigned shift = 0;
 	size_t n = 0;
