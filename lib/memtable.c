@@ -482,7 +482,9 @@ static int pend_cmp(const void *a, const void *b)
 static uint64_t key_prefix(const struct mt_node *n)
 {
 	uint64_t p = 0;
-	for (uint32_t i = 0; i < 8; i++)
+	if (n->klen >= 8)
+		return ld64be(n->key);
+	for (uint32_t i = 0; i < 8; i++) /* short keys: zeros after them */
 		p = p << 8 | (i < n->klen ? n->key[i] : 0);
 	return p;
 }
