@@ -399,6 +399,37 @@ int quire_put(quire_txn *txn, const void *key, size_t klen, const void *val,
 int quire_del(quire_txn *txn, const void *key, size_t klen);
 
 /**
+ * Delete every key k with from <= k < to in a write transaction, in
+ * O(log n + nodes touched) when it commits: subtrees wholly inside the
+ * range are dropped unread, only the paths to its two ends are rewritten.
+ * The transaction sees the keys gone at once (gets, cursors); puts into the
+ * range after this call stay. AS-OF reads of earlier commits still see the
+ * keys, and the changes feed reports the call as one operation
+ * (QUIRE_OP_DEL_RANGE, with the range and the count). A commit that holds a
+ * range delete folds the pending operations into the trees (a checkpoint).
+ *
+ * @param from the first key of the range (NULL with flen 0: from the
+ *        smallest key).
+ * @param to the end of the range, not in it (NULL: to the last key).
+ * @param removed if not NULL, receives how many keys the transaction saw in
+ *        the range; 0 leaves the transaction unchanged.
+ * @return 0, QUIRE_ETOOBIG (a bound too long), QUIRE_EINVAL (to before
+ *         from, or a read-only txn), QUIRE_ECORRUPT, QUIRE_EIO,
+ *         QUIRE_ENOMEM.
+ */
+int quire_del_range(quire_txn *txn, const void *from, size_t flen,
+		    const void *to, size_t tlen, uint64_t *removed);
+
+/**
+ * Delete every key that starts with prefix (plen 0: every key), as
+ * quire_del_range() does for the range the prefix spans.
+ * @return 0, QUIRE_ETOOBIG, QUIRE_EINVAL, QUIRE_ECORRUPT, QUIRE_EIO,
+ *         QUIRE_ENOMEM.
+ */
+int quire_del_prefix(quire_txn *txn, const void *prefix, size_t plen,
+		     uint64_t *removed);
+
+/**
  * Open a cursor on the transaction. It starts unpositioned; position it with
  * quire_cursor_first/last/seek. On a write transaction it reflects puts and
  * deletes made after it was opened. Close it with quire_cursor_close(),
@@ -485,7 +516,9 @@ typedef struct quire_stat {
 	uint64_t raw_bytes;      /**< key and value bytes of the live keys
 				      (UINT64_MAX: not known, in a file not
 				      yet compacted since it was written by
-				      quire 0.1) */
+				      quire 0.1; after a range delete, an
+				      estimate until the next compaction
+				      counts them) */
 	uint64_t kept_bytes;     /**< what a compaction under the retention
 				      policy would write: the live state plus
 				      the history the policy keeps (an
@@ -590,14 +623,21 @@ int quire_log_get(quire_txn *txn, uint64_t txn_id, quire_log_entry *entry);
 /** Operations, as the changes feed and key history report them. */
 #define QUIRE_OP_PUT 1
 #define QUIRE_OP_DEL 2
+#define QUIRE_OP_DEL_RANGE 3 /**< quire_del_range(), quire_del_prefix() */
 
 /** One operation of the changes feed. */
 typedef struct quire_change {
 	uint64_t seq;
 	uint64_t txn_id;    /**< the commit that made it */
-	int op;             /**< QUIRE_OP_PUT or QUIRE_OP_DEL */
-	quire_val key;      /**< valid until the next call on the feed */
-	quire_val value;    /**< the value put (size 0 for a delete) */
+	int op;             /**< QUIRE_OP_PUT, QUIRE_OP_DEL or
+			     *   QUIRE_OP_DEL_RANGE */
+	quire_val key;      /**< valid until the next call on the feed; a
+			     *   range's first key */
+	quire_val value;    /**< the value put (size 0 for a delete); a
+			     *   range's end (not in it) unless to_last */
+	int to_last;        /**< QUIRE_OP_DEL_RANGE: the range runs to the
+			     *   last key (value is empty) */
+	uint64_t count;     /**< QUIRE_OP_DEL_RANGE: the keys it removed */
 } quire_change;
 
 typedef struct quire_changes quire_changes;

@@ -78,11 +78,33 @@ static int auto_due(quire *db)
 	return compact_due(db);
 }
 
+/* The committing thread waits for the background compaction that folds
+ * the pending operations: they have reached their bound while it runs
+ * (fold 2, commit.c's fold_by_compaction), and each commit made meanwhile
+ * is held twice, in the memtable and in the compaction's copy. The
+ * compaction, finding nothing more to copy, finishes at once. Without a
+ * background one (quire_compact() called by the user) there is nothing
+ * to wait for here. */
+static void wait_background(quire *db)
+{
+	struct compactor *cp = db->compactor;
+	pthread_mutex_lock(&cp->bg_mu);
+	if (cp->bg_started && !pthread_equal(cp->bg, pthread_self())) {
+		pthread_join(cp->bg, NULL);
+		cp->bg_started = 0;
+	}
+	pthread_mutex_unlock(&cp->bg_mu);
+}
+
 /* The after_commit hook: start the background compaction if it is due,
- * or asked for to fold (fold). */
+ * or asked for to fold (fold 1), or wait for the one that folds (fold 2). */
 static void after_commit(quire *db, int fold)
 {
 	struct compactor *cp = db->compactor;
+	if (fold == 2) {
+		wait_background(db);
+		return;
+	}
 	if (db->opts.auto_compact_ratio <= 0 || atomic_load(&cp->running) ||
 	    atomic_load(&cp->closing) || (!fold && !auto_due(db)))
 		return;

@@ -74,16 +74,47 @@ static void count_value(struct live_delta *d, uint32_t klen, uint32_t len,
 }
 
 /* The live counts of h after d. */
+static uint64_t moved(uint64_t v, int64_t d)
+{
+	return d < 0 && (uint64_t)-d > v ? 0 : (uint64_t)((int64_t)v + d);
+}
+
+/* The live counts of h after d. The byte counts are exact but after a
+ * range delete (estimated there), so they are kept consistent, never
+ * negative; a compaction counts them anew. */
 static void apply_delta(struct qhdr *h, const struct qhdr *base,
 			const struct live_delta *d)
 {
-	h->key_count = (uint64_t)((int64_t)base->key_count + d->keys);
+	h->key_count = moved(base->key_count, d->keys);
 	if (base->live_raw != QF_RAW_UNKNOWN) {
-		h->live_raw = (uint64_t)((int64_t)base->live_raw + d->raw);
-		h->live_ool = (uint64_t)((int64_t)base->live_ool + d->ool);
-		h->live_ool_count =
-			(uint64_t)((int64_t)base->live_ool_count + d->ool_count);
+		h->live_raw = moved(base->live_raw, d->raw);
+		h->live_ool = QMIN(moved(base->live_ool, d->ool), h->live_raw);
+		h->live_ool_count = QMIN(moved(base->live_ool_count,
+					       d->ool_count),
+					 h->key_count);
 	}
+}
+
+/* What the range deletes of the transaction remove from the live counts:
+ * the keys exactly (counted when they were made), their bytes estimated
+ * at the mean of the live keys, since the subtrees they drop go unread. */
+static void count_ranges(const quire_txn *txn, struct live_delta *d)
+{
+	const struct qhdr *b = &txn->snap->h;
+	const struct wbuf *wb = txn->wb;
+	uint64_t gone = 0;
+	for (size_t i = 0; i < wb->nops; i++)
+		if (wb->ops[i].op == WOP_RANGE)
+			gone += wb->ops[i].r->count;
+	if (!gone)
+		return;
+	d->keys -= (int64_t)gone;
+	if (!b->key_count || b->live_raw == QF_RAW_UNKNOWN)
+		return;
+	double share = (double)QMIN(gone, b->key_count) / (double)b->key_count;
+	d->raw -= (int64_t)(share * (double)b->live_raw);
+	d->ool -= (int64_t)(share * (double)b->live_ool);
+	d->ool_count -= (int64_t)(share * (double)b->live_ool_count);
 }
 
 /*
@@ -128,6 +159,10 @@ static int chain_ops(quire_txn *txn, uint64_t *prev, struct live_delta *delta)
 		    (e = txn_latest_op(txn, n->key, n->klen, &n->tseq, &live,
 				       &vlen)))
 			return e;
+		if (n->masked)
+			continue; /* a range delete removed it: count_ranges */
+		if (wb->nspans && wbuf_span(wb, n->key, n->klen))
+			live = 0; /* put again after a range removed it */
 		if (live)
 			count_value(delta, n->klen, vlen, -1);
 		if (n->op == WOP_PUT)
@@ -139,9 +174,11 @@ static int chain_ops(quire_txn *txn, uint64_t *prev, struct live_delta *delta)
 	}
 	for (size_t i = 0; i < wb->nops; i++) {
 		struct wnode *n = wb->ops[i].n;
-		prev[i] = n->tseq;
-		n->tseq = txn->snap->h.next_seq + i;
+		prev[i] = n ? n->tseq : 0; /* a range is in no key's chain */
+		if (n)
+			n->tseq = txn->snap->h.next_seq + i;
 	}
+	count_ranges(txn, delta);
 	return 0;
 }
 
@@ -290,39 +327,68 @@ int commit_copy(quire_txn *txn, const uint8_t *b, const struct batch_info *bi,
 	return e;
 }
 
-/* Key-tree mutations of a checkpoint: the pending operations visible to
- * the transaction merged with its own, which win. */
+/* The range mutation of span sp. */
+static struct mut range_mut(const struct wrange *sp)
+{
+	struct mut m = {.key = sp->from, .klen = sp->flen, .del = MUT_RANGE};
+	m.end.key = sp->to_last ? NULL : sp->to;
+	m.end.klen = sp->to_last ? 0 : sp->tlen;
+	return m;
+}
+
+/*
+ * Key-tree mutations of a checkpoint: the pending operations visible to
+ * the transaction merged with its own, which win. The transaction's range
+ * deletes (its spans) come as range mutations before every key they hold:
+ * the pending operations inside them are gone, its own operations there
+ * (masked: before the range, the rest after it) follow the range.
+ */
 static int checkpoint_muts(quire_txn *txn, struct mut **out, size_t *nout)
 {
 	struct memtable *mt = txn->snap->mt;
 	struct wbuf *wb = txn->wb;
 	struct mt_iter it;
-	size_t n = 0;
-	struct mut *km = malloc((mt->nkeys + wb->nkeys + 1) * sizeof *km);
+	size_t n = 0, s = 0;
+	struct mut *km = malloc((mt->nkeys + wb->nkeys + wb->nspans + 1) *
+				sizeof *km);
 	if (!km)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	mt_iter_init(&it, mt, txn->snap->h.next_seq);
 	int r = mt_first(&it);
 	struct wnode *w = wbuf_first(wb);
-	while (r == 0 || w) {
+	while (r == 0 || w || s < wb->nspans) {
 		uint32_t kl = 0;
 		const uint8_t *k = r == 0 ? mt_key(&it, &kl) : NULL;
 		int c = !w ? -1 : r ? 1 : key_cmp(k, kl, w->key, w->klen);
+		if (c > 0 || !k) { /* the next key is the transaction's */
+			k = w ? w->key : NULL;
+			kl = w ? w->klen : 0;
+		}
+		if (s < wb->nspans &&
+		    (!k || key_cmp(wb->spans[s].from, wb->spans[s].flen, k,
+				   kl) <= 0)) {
+			km[n++] = range_mut(&wb->spans[s++]);
+			continue;
+		}
 		if (c < 0) {
 			const struct mt_ver *v = mt_ver(&it);
-			km[n++] = (struct mut){.key = k,
-					       .klen = kl,
-					       .del = v->op == WOP_DEL,
-					       .meta = v->seq,
-					       .v = v->v};
+			/* a delete inside a span still leaves its tombstone
+			 * (key history); the range removes nothing for it */
+			if (!s || !wbuf_span(wb, k, kl) || v->op == WOP_DEL)
+				km[n++] = (struct mut){.key = k,
+						       .klen = kl,
+						       .del = v->op == WOP_DEL,
+						       .meta = v->seq,
+						       .v = v->v};
 		} else {
-			km[n] = (struct mut){
-				.key = w->key,
-				.klen = w->klen,
-				.del = w->op == WOP_DEL,
-				.meta = txn->snap->h.next_seq + w->last,
-				.v = w->v};
-			w->midx = (uint32_t)n++;
+			if (!w->masked || w->op == WOP_DEL) {
+				km[n++] = (struct mut){
+					.key = w->key,
+					.klen = w->klen,
+					.del = w->op == WOP_DEL,
+					.meta = txn->snap->h.next_seq + w->last,
+					.v = w->v};
+			}
 			w = wbuf_next(w);
 		}
 		if (c <= 0)
@@ -330,6 +396,23 @@ static int checkpoint_muts(quire_txn *txn, struct mut **out, size_t *nout)
 	}
 	*out = km;
 	*nout = n;
+	return 0;
+}
+
+/* The sequence-tree mutation of record r. */
+static int seq_rec(struct modify *m, struct mut *sm, uint64_t seq,
+		   uint64_t txn_id, const struct oprec *r)
+{
+	size_t len = oprec_size(r);
+	uint8_t *k = arena_alloc(&m->ar, 8), *rec = arena_alloc(&m->ar, len);
+	if (!k || !rec)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	st64be(k, seq);
+	oprec_put(rec, r);
+	*sm = (struct mut){.key = k,
+			   .klen = 8,
+			   .meta = txn_id,
+			   .v = {.data = rec, .len = (uint32_t)len}};
 	return 0;
 }
 
@@ -354,17 +437,21 @@ static int seq_mut(struct modify *m, struct mut *sm, uint64_t seq,
 		r.ool_off = op->v.ool_off;
 		r.val = op->v.data;
 	}
-	size_t len = oprec_size(&r);
-	uint8_t *k = arena_alloc(&m->ar, 8), *rec = arena_alloc(&m->ar, len);
-	if (!k || !rec)
-		return qerr(QUIRE_ENOMEM, "out of memory");
-	st64be(k, seq);
-	oprec_put(rec, &r);
-	*sm = (struct mut){.key = k,
-			   .klen = 8,
-			   .meta = txn_id,
-			   .v = {.data = rec, .len = (uint32_t)len}};
-	return 0;
+	return seq_rec(m, sm, seq, txn_id, &r);
+}
+
+/* The oplog record of range delete w. */
+static int range_rec(struct modify *m, struct mut *sm, uint64_t seq,
+		     uint64_t txn_id, const struct wrange *w)
+{
+	struct oprec r = {.kind = OP_RANGE,
+			  .key = w->from,
+			  .klen = w->flen,
+			  .end = w->to,
+			  .elen = w->to_last ? 0 : w->tlen,
+			  .to_last = w->to_last,
+			  .count = w->count};
+	return seq_rec(m, sm, seq, txn_id, &r);
 }
 
 /* Tombstone mutations from the key-tree ones: a final delete records its
@@ -378,7 +465,9 @@ static int dead_muts(const struct mut *km, size_t nk, int append,
 	if (!dm)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	for (size_t i = 0; i < nk; i++)
-		if (km[i].del || !append)
+		if (km[i].del == MUT_RANGE) /* its keys keep their tombstones */
+			continue;
+		else if (km[i].del || !append)
 			dm[n++] = (struct mut){.key = km[i].key,
 					       .klen = km[i].klen,
 					       .del = !km[i].del,
@@ -502,6 +591,10 @@ static int commit_checkpoint(quire_txn *txn, int append)
 		const struct wop *o = &wb->ops[i];
 		uint64_t seq = base->next_seq + i;
 		int32_t f = fin[seq - ckpt];
+		if (o->op == WOP_RANGE) {
+			e = range_rec(&m, &sm[ns++], seq, h.txn, o->r);
+			continue;
+		}
 		struct brec r = {.op = o->op,
 				 .key = o->n->key,
 				 .klen = o->n->klen,
@@ -528,8 +621,11 @@ static int commit_checkpoint(quire_txn *txn, int append)
 	h.pending_off = h.pending_ops = h.pending_bytes = 0;
 	h.pending_size = h.pending_batches = 0;
 	h.ckpt_off = 0; /* df_commit: this header itself */
+	if (wb->nspans) /* from here on, readers must know range records */
+		h.features |= QF_FEAT_RANGES;
 	apply_delta(&h, base, &delta);
 	h.key_count = h.root[QT_KEYS].count;
+	h.live_ool_count = QMIN(h.live_ool_count, h.key_count);
 	h.live_bytes = h.root[QT_KEYS].bytes;
 	/* everything publishing needs, before the commit is durable */
 	if (!(fresh = mt_new(h.next_seq, h.txn, 0)) || !(s = snap_alloc())) {
@@ -626,8 +722,19 @@ static int touched_leaves(quire_txn *txn, uint64_t enough, uint64_t *n)
 
 /*
  * Whether the pending operations should go into the trees through a
- * compaction instead of a checkpoint (see commit_write). *err: a failure
- * to find out.
+ * compaction instead of a checkpoint (see commit_write): 0 no, 1 yes (a
+ * compaction is started, or one runs and folds them: go on meanwhile), 2
+ * yes, but one runs and they have reached a quarter more than the
+ * threshold: the commit appends a batch and the committer then waits for
+ * that compaction (the after_commit hook). Memory: the compaction's new
+ * file holds its own copy of the commits made while it runs, so a writer
+ * that went on to twice the threshold (as it did) held the threshold
+ * three times over, and a checkpoint there, which also writes the tree
+ * the compaction is writing, its working memory besides. Waiting costs
+ * the writer less than that checkpoint did; it is faster than the
+ * compaction only while the compaction copies a few commits. Where
+ * nobody waits (a compaction not started in the background), the
+ * checkpoint comes at twice the threshold. *err: a failure to find out.
  */
 static int fold_by_compaction(quire_txn *txn, uint64_t threshold,
 			      uint64_t bytes, int *err)
@@ -640,8 +747,9 @@ static int fold_by_compaction(quire_txn *txn, uint64_t threshold,
 	    h->total_bytes < db->hooks->retry_floor(db) ||
 	    h->pending_bytes >= 2 * bytes) /* memory */
 		return 0;
-	if (db->hooks->running(db))
-		return 1; /* one runs: it folds them, go on meanwhile */
+	if (db->hooks->running(db)) /* it folds them */
+		return h->pending_ops < threshold + threshold / 4 &&
+		       h->pending_bytes < bytes + bytes / 4 ? 1 : 2;
 	uint64_t enough = tree / 2 / db->opts.node_size;
 	if (enough < 64 || (*err = touched_leaves(txn, enough, &n)) != 0)
 		return 0;
@@ -666,14 +774,18 @@ static uint64_t fold_threshold(const quire *db, const struct qhdr *h,
 	return QMAX(threshold, h->key_count / 4);
 }
 
+/* A quarter of the threshold: what a fold by compaction leaves pending
+ * (the commits made while it ran, see fold_by_compaction), so that a
+ * writer that closes after committing steadily leaves the tree, as it did
+ * when it went on to twice the threshold while compactions ran. */
 int commit_fold_at_close(quire *db)
 {
 	struct snap *cur = snap_acquire(db);
 	int adapt;
 	uint64_t bytes, threshold = fold_threshold(db, &cur->h, &adapt, &bytes);
 	int due = adapt &&
-		  (cur->h.pending_ops >= threshold / 2 ||
-		   cur->h.pending_bytes >= bytes / 2) &&
+		  (cur->h.pending_ops >= threshold / 4 ||
+		   cur->h.pending_bytes >= bytes / 4) &&
 		  cur->h.total_bytes >= db->hooks->retry_floor(db);
 	snap_release(cur);
 	return due;
@@ -700,9 +812,11 @@ int commit_fold_at_close(quire *db)
  * half the tree, a background compaction folds the pending operations
  * instead, writing the tree once, sequentially, into a file without
  * garbage (the next commit of the compaction's own file, later, starts the
- * count again). With automatic compaction off, every commit kept (a
- * compaction then keeps them all as batches) or checkpoint_ops set below
- * its default (early checkpoints asked for), checkpoints do it all.
+ * count again; a writer that reaches a quarter past the threshold
+ * meanwhile waits for it, see fold_by_compaction). With automatic
+ * compaction off, every commit kept (a compaction then keeps them all as
+ * batches) or checkpoint_ops set below its default (early checkpoints
+ * asked for), checkpoints do it all.
  */
 int commit_write(quire_txn *txn, int force_checkpoint)
 {
@@ -714,14 +828,15 @@ int commit_write(quire_txn *txn, int force_checkpoint)
 		return 0;
 	int adapt;
 	uint64_t bytes, threshold = fold_threshold(db, base, &adapt, &bytes);
+	/* the pending operations cannot hold a range delete: it goes into
+	 * the trees at once, with them */
+	force_checkpoint |= txn->wb->nspans > 0;
 	int full = !db->defer_checkpoint &&
 		   (base->pending_ops + txn->wb->nops >= threshold ||
 		    base->pending_bytes >= bytes);
 	if (full && adapt && !force_checkpoint && !txn->replay_ckpt &&
-	    fold_by_compaction(txn, threshold, bytes, &e)) {
-		txn->fold = 1; /* quire_commit starts the compaction */
-		full = 0;
-	}
+	    (txn->fold = fold_by_compaction(txn, threshold, bytes, &e)))
+		full = 0; /* quire_commit starts the compaction (or waits) */
 	if (e) /* the count failed */
 		;
 	else if (force_checkpoint || full || txn->replay_ckpt)

@@ -158,8 +158,31 @@ static int step_past(quire_cursor *c, int dir)
 	return 0;
 }
 
+/* Move the tree and the memtable past span sp (a range the transaction
+ * deleted) in direction dir; the transaction's own keys stay where they
+ * are, since those inside it came after the delete. */
+static int skip_span(quire_cursor *c, const struct wrange *sp, int dir)
+{
+	int r;
+	if (dir > 0) {
+		if (sp->to_last) {
+			c->t.valid = 0;
+			c->mvalid = 0;
+			return 0;
+		}
+		c->mvalid = mt_seek(&c->m, sp->to, sp->tlen, 1) == 0;
+		return tree_done(tcur_seek(&c->t, sp->to, sp->tlen));
+	}
+	c->mvalid = mt_seek_back(&c->m, sp->from, sp->flen, 0) == 0;
+	r = tcur_seek(&c->t, sp->from, sp->flen);
+	if (r && r != QUIRE_NOTFOUND)
+		return r;
+	return tree_done(c->t.valid ? tcur_prev(&c->t) : tcur_last(&c->t));
+}
+
 /* Take the entry that comes first in direction dir; a delete in a higher
- * source hides the key in the lower ones. */
+ * source hides the key in the lower ones, and so does a range the
+ * transaction deleted. */
 static int settle(quire_cursor *c, int dir)
 {
 	c->dir = dir;
@@ -168,6 +191,7 @@ static int settle(quire_cursor *c, int dir)
 		const uint8_t *k = NULL, *ck;
 		uint32_t kl = 0, ckl;
 		int src = SRC_NONE, del = 0, e, r;
+		const struct wrange *sp;
 		unsigned at = 0;
 		if (c->t.valid) { /* decoded once: the likely winner */
 			tcur_entry(&c->t, &c->le);
@@ -193,7 +217,7 @@ static int settle(quire_cursor *c, int dir)
 				k = c->w->key;
 				kl = c->w->klen;
 				src = SRC_WB;
-				del = c->w->op == WOP_DEL;
+				del = c->w->op == WOP_DEL || c->w->masked;
 				at = (r ? 0 : at) | 1u << SRC_WB;
 			}
 		}
@@ -201,6 +225,12 @@ static int settle(quire_cursor *c, int dir)
 		if (src == SRC_NONE) {
 			c->pos = SRC_NONE;
 			return QUIRE_NOTFOUND;
+		}
+		if (!del && src != SRC_WB && c->txn->wb &&
+		    (sp = wbuf_span(c->txn->wb, k, kl)) != NULL) {
+			if ((e = skip_span(c, sp, dir)) != 0)
+				return e;
+			continue;
 		}
 		if (!del) {
 			c->pos = src;
@@ -330,8 +360,9 @@ static int recheck(quire_cursor *c)
 {
 	struct wnode *w = wbuf_find(c->txn->wb, c->key, c->klen);
 	if (!w)
-		return 0;
-	if (w->op == WOP_DEL)
+		return wbuf_span(c->txn->wb, c->key, c->klen) ? QUIRE_NOTFOUND
+							      : 0;
+	if (w->op == WOP_DEL || w->masked)
 		return QUIRE_NOTFOUND;
 	c->w = w; /* the next move re-positions: c->gen stays behind */
 	c->pos = SRC_WB;

@@ -79,7 +79,7 @@ void qhdr_put(uint8_t *p, const struct qhdr *h)
 	memset(p, 0, QF_HDR_FIXED);
 	qblock_put(p, &b);
 	memcpy(p + 16, qf_header_magic, 8);
-	st32(p + 24, QF_HDR_VERSION);
+	st32(p + 24, h->features ? QF_HDR_V3 : QF_HDR_VERSION);
 	st32(p + 28, h->node_size);
 	memcpy(p + 32, h->file_id, QF_FILE_ID);
 	st64(p + 48, h->self_off);
@@ -111,6 +111,7 @@ void qhdr_put(uint8_t *p, const struct qhdr *h)
 	st64(p + 336, h->live_raw);
 	st64(p + 344, h->live_ool);
 	st64(p + 352, h->live_ool_count);
+	st64(p + 360, h->features);
 	qblock_seal(p, b.size, h->self_off);
 }
 
@@ -152,14 +153,21 @@ int qhdr_get(const uint8_t *buf, size_t len, uint64_t off, struct qhdr *h,
 	uint32_t version = ld32(buf + 24), fixed;
 	if (version == 1) {
 		fixed = QF_HDR_V1;
-	} else if (version == QF_HDR_VERSION) {
+	} else if (version == QF_HDR_VERSION || version == QF_HDR_V3) {
 		fixed = QF_HDR_FIXED;
 	} else {
 		return qerr(QUIRE_EVERSION,
 			    "header at offset %llu: format version %u, this "
-			    "library reads 1 and %u",
-			    (unsigned long long)off, version, QF_HDR_VERSION);
+			    "library reads 1 to %u",
+			    (unsigned long long)off, version, QF_HDR_V3);
 	}
+	h->features = version == QF_HDR_V3 ? ld64(buf + 360) : 0;
+	if (h->features & ~(uint64_t)QF_FEAT_KNOWN)
+		return qerr(QUIRE_EVERSION,
+			    "header at offset %llu: features 0x%llx, this "
+			    "library knows 0x%x",
+			    (unsigned long long)off,
+			    (unsigned long long)h->features, QF_FEAT_KNOWN);
 	if (b.size < fixed)
 		return qerr(QUIRE_ECORRUPT, "offset %llu: not a commit header",
 			    (unsigned long long)off);
@@ -237,8 +245,11 @@ int qhdr_get(const uint8_t *buf, size_t len, uint64_t off, struct qhdr *h,
 		 h->history_seq > qhdr_ckpt_seq(h) || h->history_txn > h->txn ||
 		 h->history_time > h->time_ns || (!h->history_txn && h->history_time))
 		why = "sequence numbers out of order";
-	else if (h->retain_commits == 0 || (version > 1 && ld64(buf + 360)))
+	else if (h->retain_commits == 0)
 		why = "bad retention";
+	else if (version > 1 && (version == QF_HDR_V3) != (ld64(buf + 360) != 0))
+		why = "a version 2 header with features, or a version 3 one "
+		      "without";
 	else if (h->live_raw != QF_RAW_UNKNOWN &&
 		 (h->live_ool > h->live_raw ||
 		  h->live_ool_count > h->key_count))

@@ -17,7 +17,8 @@
 #define QF_VERSION 1           /* of the superblock (the file's layout) */
 #define QF_SUPER_SIZE 4096u   /* the superblock; data starts after it */
 #define QF_BLOCK_HDR 16u      /* every block starts with this header */
-#define QF_HDR_VERSION 2       /* of the headers this library writes */
+#define QF_HDR_VERSION 2       /* of the headers this library writes, */
+#define QF_HDR_V3 3            /* or with feature bits set */
 #define QF_HDR_FIXED 368u     /* fixed part of a commit header (version 2) */
 #define QF_HDR_V1 320u        /* fixed part of a version 1 header */
 #define QF_META_MAX 65536u    /* longest commit metadata */
@@ -118,7 +119,15 @@ struct qhdr {
 	uint64_t live_raw;
 	uint64_t live_ool, live_ool_count; /* of them, the values stored out
 					    * of line: bytes and how many */
+	/* version 3: what a reader must know to read the file (QF_FEAT_*);
+	 * a header without any is written as version 2, so that older
+	 * readers keep reading files that use none */
+	uint64_t features;
 };
+
+/* The sequence tree may hold range-delete records (kind 4). */
+#define QF_FEAT_RANGES 1u
+#define QF_FEAT_KNOWN QF_FEAT_RANGES
 
 #define QF_KEEP_ALL UINT64_MAX
 #define QF_RAW_UNKNOWN UINT64_MAX

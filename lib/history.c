@@ -429,10 +429,16 @@ static int decode_tree_op(struct qfile *qf, const struct lentry *le,
 	o->seq = ld64be(le->key);
 	o->txn = le->meta;
 	o->prev_seq = r.prev_seq;
-	o->kind = r.kind == OP_DEL ? QUIRE_OP_DEL : QUIRE_OP_PUT;
+	o->kind = r.kind == OP_DEL     ? QUIRE_OP_DEL
+		  : r.kind == OP_RANGE ? QUIRE_OP_DEL_RANGE
+				       : QUIRE_OP_PUT;
 	o->key = r.key;
 	o->klen = r.klen;
 	o->v = (struct wval){r.val, r.vlen, r.ool, r.ool_off};
+	o->end = r.end;
+	o->elen = r.elen;
+	o->to_last = r.to_last;
+	o->count = r.count;
 	if (r.kind != OP_PUTREF)
 		return 0;
 	const uint8_t *leaf;
@@ -604,11 +610,15 @@ int quire_changes_next(quire_changes *f, quire_change *c)
 	if (o.kind == QUIRE_OP_PUT &&
 	    (e = txn_value(f->txn, &o.v, &f->vb, &v)) != 0)
 		return e;
+	if (o.kind == QUIRE_OP_DEL_RANGE)
+		v = (quire_val){o.end, o.elen};
 	*c = (quire_change){.seq = o.seq,
 			    .txn_id = o.txn,
 			    .op = o.kind,
 			    .key = {o.key, o.klen},
-			    .value = v};
+			    .value = v,
+			    .to_last = o.to_last,
+			    .count = o.count};
 	return 0;
 }
 
@@ -684,6 +694,10 @@ int quire_history_next(quire_history *h, quire_key_version *v)
 			    h->txn->db->path);
 	if ((e = op_at(h->txn->db, h->txn->snap, h->seq, &o)) != 0)
 		return e;
+	if (o.kind == QUIRE_OP_DEL_RANGE) /* in no key's chain */
+		return qerr(QUIRE_ECORRUPT, "%s: the history of a key leads "
+					    "to range delete %llu",
+			    h->txn->db->path, (unsigned long long)o.seq);
 	if (o.txn != h->time_txn) {
 		uint64_t off;
 		struct qhdr hd;

@@ -14,9 +14,13 @@
 struct op {
 	uint64_t seq, txn, prev_seq;
 	int kind; /* QUIRE_OP_* */
-	const uint8_t *key;
+	const uint8_t *key;     /* a range delete: its first key */
 	uint32_t klen;
 	struct wval v;
+	const uint8_t *end;     /* a range delete: its end, unless to_last */
+	uint32_t elen;
+	int to_last;
+	uint64_t count;         /* a range delete: the keys it removed */
 };
 
 /* The feed's next operation in full (its bytes valid until the next call

@@ -102,12 +102,14 @@ int txn_lookup(quire_txn *txn, const void *key, size_t klen,
 	if (txn->wb) {
 		struct wnode *n = wbuf_find(txn->wb, key, klen);
 		if (n) {
-			if (n->op == WOP_DEL)
+			if (n->op == WOP_DEL || n->masked)
 				return QUIRE_NOTFOUND;
 			*v = n->v;
 			*seq = txn->snap->h.next_seq + n->last;
 			return 0;
 		}
+		if (wbuf_span(txn->wb, key, klen))
+			return QUIRE_NOTFOUND; /* the transaction deleted it */
 	}
 	const struct mt_ver *mv =
 		mt_get(txn->snap->mt, key, klen, txn->snap->h.next_seq);
@@ -158,4 +160,100 @@ int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
 	if (e == 0)
 		*seq = le.meta;
 	return e == QUIRE_NOTFOUND ? 0 : e;
+}
+
+/* Whether key is present in the commit the transaction read (pending
+ * operations, then the tree), its own operations aside. */
+static int committed_live(quire_txn *txn, const void *key, size_t klen,
+			  int *live)
+{
+	const struct snap *s = txn->snap;
+	const struct mt_ver *mv = mt_get(s->mt, key, klen, s->h.next_seq);
+	struct lentry le;
+	if (mv) {
+		*live = mv->op == WOP_PUT;
+		return 0;
+	}
+	int e = tree_get(s->qf, &s->h.root[QT_KEYS], QT_KEYS, key, klen, &le);
+	*live = e == 0;
+	return e == QUIRE_NOTFOUND ? 0 : e;
+}
+
+/* The keys of the transaction's commit in r: the tree's from its subtree
+ * counts, corrected by every pending operation in r. */
+static int committed_count(quire_txn *txn, const struct wrange *r,
+			   int64_t *n)
+{
+	const struct snap *s = txn->snap;
+	const struct qroot *root = &s->h.root[QT_KEYS];
+	uint64_t lo, hi = root->count;
+	struct mt_iter it;
+	int e = tree_rank(s->qf, root, QT_KEYS, r->from, r->flen, &lo);
+	if (!e && !r->to_last)
+		e = tree_rank(s->qf, root, QT_KEYS, r->to, r->tlen, &hi);
+	if (e)
+		return e;
+	*n = (int64_t)(hi - lo);
+	mt_iter_init(&it, s->mt, s->h.next_seq);
+	for (int m = mt_seek(&it, r->from, r->flen, 1); m == 0;
+	     m = mt_next(&it)) {
+		uint32_t kl;
+		const uint8_t *k = mt_key(&it, &kl);
+		struct lentry le;
+		if (!wrange_below_end(r, k, kl))
+			break;
+		e = tree_get(s->qf, root, QT_KEYS, k, kl, &le);
+		if (e && e != QUIRE_NOTFOUND)
+			return e;
+		*n += (mt_ver(&it)->op == WOP_PUT) - (e == 0);
+	}
+	return 0;
+}
+
+int txn_count_range(quire_txn *txn, const struct wrange *r, uint64_t *count)
+{
+	struct wbuf *wb = txn->wb;
+	struct wrange gap = *r;
+	int64_t n = 0, part;
+	int e = 0;
+	/* the committed keys outside the transaction's earlier ranges */
+	for (size_t i = 0; i < wb->nspans && !e; i++) {
+		const struct wrange *sp = &wb->spans[i];
+		if (!wrange_below_end(&gap, sp->from, sp->flen))
+			break;
+		if (!wrange_below_end(sp, gap.from, gap.flen))
+			continue; /* wholly before */
+		if (key_cmp(gap.from, gap.flen, sp->from, sp->flen) < 0) {
+			struct wrange g = gap;
+			g.to = sp->from;
+			g.tlen = sp->flen;
+			g.to_last = 0;
+			if ((e = committed_count(txn, &g, &part)) == 0)
+				n += part;
+		}
+		if (sp->to_last) {
+			gap.to_last = 0; /* the rest is inside the span */
+			gap.to = gap.from;
+			gap.tlen = gap.flen;
+			break;
+		}
+		gap.from = sp->to;
+		gap.flen = sp->tlen;
+	}
+	if (!e && (gap.to_last ||
+		   key_cmp(gap.from, gap.flen, gap.to, gap.tlen) < 0) &&
+	    (e = committed_count(txn, &gap, &part)) == 0)
+		n += part;
+	/* the transaction's own operations win over what they hide */
+	for (struct wnode *w = wbuf_seek(wb, r->from, r->flen, 1);
+	     !e && w && wrange_below_end(r, w->key, w->klen); w = wbuf_next(w)) {
+		int live = 0;
+		if (w->masked)
+			continue; /* an earlier range counted it */
+		if (!wbuf_span(wb, w->key, w->klen))
+			e = committed_live(txn, w->key, w->klen, &live);
+		n += (w->op == WOP_PUT) - live;
+	}
+	*count = n > 0 ? (uint64_t)n : 0;
+	return e;
 }

@@ -44,4 +44,7 @@ int txn_lookup(quire_txn *txn, const void *key, size_t klen,
 int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
 		  uint64_t *seq, int *live, uint32_t *vlen);
 
+/* How many keys the transaction sees in r. */
+int txn_count_range(quire_txn *txn, const struct wrange *r, uint64_t *count);
+
 #endif

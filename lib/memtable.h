@@ -41,18 +41,19 @@ struct mt_ver {
 	struct wval v;
 };
 
-/* A key of the memtable. */
+/* A key of the memtable: 32 bytes and its links (keys are at most
+ * QUIRE_MAX_KEY_SIZE long). */
 struct mt_node {
 	const uint8_t *key;
-	uint32_t klen;
-	uint32_t hash;
 	_Atomic(struct mt_ver *) newest;
 	/* the node before it (NULL: the first), so that a scan backwards
 	 * steps as cheaply as forwards; a reader may find it pointing at a
 	 * node inserted later, whose versions it cannot see, and whose own
 	 * predecessor was set before it was linked */
 	_Atomic(struct mt_node *) prev;
-	int height;
+	uint16_t klen;
+	uint16_t height;
+	uint32_t hash;
 	_Atomic(struct mt_node *) next[];
 };
 
@@ -130,6 +131,13 @@ int mt_load(struct memtable *mt, const uint8_t *const *blocks,
 
 /* The newest batch's commit failed: make its versions invisible forever. */
 void mt_undo_last(struct memtable *mt);
+
+/* Tests: nonzero makes memtables take no address as fitting a slot of
+ * their hash table from then on, so that the table turns wide at the next
+ * new key (the fallback for addresses of 48 bits or more, which test
+ * machines do not hand out); mt_wide: whether mt's table is. */
+extern int mt_test_wide;
+int mt_wide(const struct memtable *mt);
 
 /* Readers. bound: the snapshot's next_seq. */
 const struct mt_ver *mt_get(const struct memtable *mt, const void *key,

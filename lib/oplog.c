@@ -17,6 +17,9 @@ size_t oprec_size(const struct oprec *r)
 		return n + varint_len(r->leaf_off) + varint_len(r->leaf_size) +
 		       varint_len(r->slot);
 	n += varint_len(r->klen) + r->klen;
+	if (r->kind == OP_RANGE)
+		return n + varint_len(r->to_last ? 0 : (uint64_t)r->elen + 1) +
+		       (r->to_last ? 0 : r->elen) + varint_len(r->count);
 	if (r->kind == OP_PUT)
 		n += varint_len(((uint64_t)r->vlen << 1) | (r->ool ? 1 : 0)) +
 		     (r->ool ? varint_len(r->ool_off) : r->vlen);
@@ -38,7 +41,13 @@ size_t oprec_put(uint8_t *d, const struct oprec *r)
 	if (r->klen)
 		memcpy(d + n, r->key, r->klen);
 	n += r->klen;
-	if (r->kind == OP_PUT) {
+	if (r->kind == OP_RANGE) {
+		n += varint_put(d + n, r->to_last ? 0 : (uint64_t)r->elen + 1);
+		if (!r->to_last && r->elen)
+			memcpy(d + n, r->end, r->elen);
+		n += r->to_last ? 0 : r->elen;
+		n += varint_put(d + n, r->count);
+	} else if (r->kind == OP_PUT) {
 		n += varint_put(d + n,
 				((uint64_t)r->vlen << 1) | (r->ool ? 1 : 0));
 		if (r->ool) {
@@ -78,7 +87,7 @@ int oprec_parse(const uint8_t *p, size_t len, struct oprec *r)
 		r->slot = (uint32_t)v;
 		return p == end ? 0 : -1;
 	}
-	if (r->kind != OP_DEL && r->kind != OP_PUT)
+	if (r->kind != OP_DEL && r->kind != OP_PUT && r->kind != OP_RANGE)
 		return -1;
 	if (!(k = varint_get(p, end, &v)) || v > QUIRE_MAX_KEY_SIZE)
 		return -1;
@@ -88,7 +97,24 @@ int oprec_parse(const uint8_t *p, size_t len, struct oprec *r)
 	r->key = p;
 	r->klen = (uint32_t)v;
 	p += v;
-	if (r->kind == OP_PUT) {
+	if (r->kind == OP_RANGE) {
+		if (r->prev_seq || !(k = varint_get(p, end, &v)) ||
+		    v > QUIRE_MAX_KEY_SIZE + 1)
+			return -1;
+		p += k;
+		r->to_last = v == 0;
+		r->elen = v ? (uint32_t)(v - 1) : 0;
+		if ((uint64_t)(end - p) < r->elen)
+			return -1;
+		r->end = p;
+		p += r->elen;
+		if (!r->to_last &&
+		    key_cmp(r->end, r->elen, r->key, r->klen) < 0)
+			return -1;
+		if (!(k = varint_get(p, end, &r->count)) || !r->count)
+			return -1;
+		p += k;
+	} else if (r->kind == OP_PUT) {
 		if (!(k = varint_get(p, end, &v)) ||
 		    (v >> 1) > QUIRE_MAX_VALUE_SIZE)
 			return -1;

@@ -18,6 +18,11 @@
  *           (vh as in a leaf entry). For a put that is not its key's last
  *           operation among those the checkpoint folds (overwritten later
  *           in the same or a later commit): its value is in no leaf.
+ *   RANGE   varint klen, first key, varint end (0: to the last key, else
+ *           the end key's length + 1), end key bytes, varint count
+ *           A range delete (quire_del_range): every key from the first up
+ *           to the end (not included) went, count of them. prev_seq is 0:
+ *           no key's chain passes through it.
  */
 #ifndef QUIRE_OPLOG_H
 #define QUIRE_OPLOG_H
@@ -28,6 +33,7 @@
 #define OP_PUTREF 1
 #define OP_DEL 2
 #define OP_PUT 3
+#define OP_RANGE 4
 
 struct oprec {
 	int kind;
@@ -40,6 +46,10 @@ struct oprec {
 	int ool;
 	uint64_t ool_off;
 	const uint8_t *val;
+	const uint8_t *end; /* OP_RANGE: the end key, unless to_last */
+	uint32_t elen;
+	int to_last;
+	uint64_t count;
 };
 
 size_t oprec_size(const struct oprec *r);

@@ -331,7 +331,9 @@ static int copy_ops(struct rebuild *c, quire_txn *src,
 			break;
 		struct oprec r = {
 			.kind = lp->size ? OP_PUTREF
-				: o.kind == QUIRE_OP_DEL ? OP_DEL : OP_PUT,
+				: o.kind == QUIRE_OP_DEL ? OP_DEL
+				: o.kind == QUIRE_OP_DEL_RANGE ? OP_RANGE
+							       : OP_PUT,
 			.prev_seq = o.prev_seq,
 			.leaf_off = lp->off,
 			.leaf_size = lp->size,
@@ -341,7 +343,11 @@ static int copy_ops(struct rebuild *c, quire_txn *src,
 			.vlen = o.v.len,
 			.ool = o.v.ool,
 			.ool_off = o.v.ool_off,
-			.val = o.v.data};
+			.val = o.v.data,
+			.end = o.end,
+			.elen = o.elen,
+			.to_last = o.to_last,
+			.count = o.count};
 		size_t len = oprec_size(&r);
 		uint8_t *k = arena_alloc(&ar, 8), *rec = arena_alloc(&ar, len);
 		if (!k || !rec) {
@@ -401,6 +407,7 @@ static int build_base(struct rebuild *c, quire_txn *src, int tombstones)
 	h.history_txn = hk->txn;
 	h.retain_commits = hk->retain_commits;
 	h.retain_ns = hk->retain_ns;
+	h.features = hk->features; /* K's records are copied */
 	h.history_time = hk->history_time; /* K was the oldest already */
 	if (hk->txn > hk->history_txn) {    /* else the time of K - 1 */
 		quire_log_entry prev;
@@ -461,6 +468,19 @@ static int diverged(struct rebuild *c, uint64_t txn)
 		    c->db->path, c->what, (unsigned long long)txn);
 }
 
+/* Replay range delete ch: it must remove as many keys as it did. */
+static int replay_range(struct rebuild *c, quire_txn *w,
+			const quire_change *ch, uint64_t txn_id)
+{
+	uint64_t n;
+	int e = quire_del_range(w, ch->key.data, ch->key.size,
+				ch->to_last ? NULL
+					    : ch->value.data ? ch->value.data
+							     : (const void *)"",
+				ch->to_last ? 0 : ch->value.size, &n);
+	return e ? e : n != ch->count ? diverged(c, txn_id) : 0;
+}
+
 /* Replay one commit, whose operations the feed delivers next. */
 static int replay_one(struct rebuild *c, quire_txn *src,
 		      quire_changes *feed, uint64_t txn_id)
@@ -489,6 +509,8 @@ static int replay_one(struct rebuild *c, quire_txn *src,
 		else if (ch.op == QUIRE_OP_PUT)
 			e = quire_put(w, ch.key.data, ch.key.size, ch.value.data,
 				      ch.value.size);
+		else if (ch.op == QUIRE_OP_DEL_RANGE)
+			e = replay_range(c, w, &ch, txn_id);
 		else if ((e = quire_del(w, ch.key.data, ch.key.size)) ==
 			 QUIRE_NOTFOUND)
 			e = diverged(c, txn_id);

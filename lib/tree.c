@@ -140,6 +140,37 @@ int tree_get(struct qfile *qf, const struct qroot *root, int tree, const void *k
 	}
 }
 
+int tree_rank(struct qfile *qf, const struct qroot *root, int tree,
+	      const void *key, size_t klen, uint64_t *rank)
+{
+	uint64_t off = root->off;
+	uint32_t size = root->size;
+	*rank = 0;
+	if (!off)
+		return 0;
+	for (int level = root->height - 1;; level--) {
+		const uint8_t *n;
+		int r = node_get(qf, off, size, tree, level, &n), exact;
+		if (r)
+			return r;
+		if (level == 0) {
+			*rank += lower_bound(index_of(qf, n), n, key, klen,
+					     &exact, NULL);
+			return qfile_check(qf);
+		}
+		/* every key of the children before key's is smaller */
+		unsigned i = child_for(index_of(qf, n), n, key, klen, NULL);
+		struct ientry ie;
+		for (unsigned j = 0; j < i; j++) {
+			node_int_entry(n, j, &ie);
+			*rank += ie.count;
+		}
+		node_int_entry(n, i, &ie);
+		off = ie.child_off;
+		size = ie.child_size;
+	}
+}
+
 int tree_leaf_for(struct qfile *qf, const struct qroot *root, int tree,
 		  const void *key, size_t klen, uint64_t *leaf,
 		  const uint8_t **upper, uint32_t *ulen)

@@ -18,6 +18,11 @@ int node_get(struct qfile *qf, uint64_t off, uint32_t size, int tree, int level,
 int tree_get(struct qfile *qf, const struct qroot *root, int tree, const void *key,
 	     size_t klen, struct lentry *e);
 
+/* How many keys of the tree are below key, from the subtree counts of
+ * the internal entries: one path, no leaves but the last. */
+int tree_rank(struct qfile *qf, const struct qroot *root, int tree,
+	      const void *key, size_t klen, uint64_t *rank);
+
 /* The leaf a copy-on-write modification puts key into (the child for key
  * at every level; 0 in an empty tree), and the first key of the leaf after
  * it (*upper NULL: none). */

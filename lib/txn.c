@@ -350,6 +350,79 @@ int quire_del(quire_txn *txn, const void *key, size_t klen)
 	return 0;
 }
 
+/* Record the range delete r, counting the keys it removes. */
+static int del_range(quire_txn *txn, struct wrange *r, uint64_t *removed)
+{
+	uint64_t n = 0;
+	int e = txn_count_range(txn, r, &n);
+	if (!e && n) {
+		r->count = n;
+		if (wbuf_add_range(txn->wb, r) != 0)
+			return qerr(QUIRE_ENOMEM, "out of memory");
+		txn->next_seq++;
+		txn->gen++;
+	}
+	if (!e && removed)
+		*removed = n;
+	return e;
+}
+
+int quire_del_range(quire_txn *txn, const void *from, size_t flen,
+		    const void *to, size_t tlen, uint64_t *removed)
+{
+	static const char fn[] = "quire_del_range";
+	int e;
+	qerr_clear();
+	if (removed)
+		*removed = 0;
+	if ((e = check_key(txn, from, flen, fn)) != 0 ||
+	    (e = check_key(txn, to, tlen, fn)) != 0 ||
+	    (e = writable(txn, fn)) != 0)
+		return e;
+	if (to && key_cmp(to, tlen, from, flen) < 0)
+		return qerr(QUIRE_EINVAL, "%s: the range ends before it starts",
+			    fn);
+	struct wrange r = {.from = from,
+			   .flen = (uint32_t)flen,
+			   .to = to,
+			   .tlen = (uint32_t)tlen,
+			   .to_last = !to};
+	return del_range(txn, &r, removed);
+}
+
+int quire_del_prefix(quire_txn *txn, const void *prefix, size_t plen,
+		     uint64_t *removed)
+{
+	static const char fn[] = "quire_del_prefix";
+	int e;
+	qerr_clear();
+	if (removed)
+		*removed = 0;
+	if ((e = check_key(txn, prefix, plen, fn)) != 0 ||
+	    (e = writable(txn, fn)) != 0)
+		return e;
+	/* the end: the prefix without its trailing 0xff bytes, its last
+	 * byte one up; none left (all 0xff): to the last key */
+	uint8_t *end = plen ? malloc(plen) : NULL;
+	size_t elen = plen;
+	if (plen && !end)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	if (plen)
+		memcpy(end, prefix, plen);
+	while (elen && end[elen - 1] == 0xff)
+		elen--;
+	if (elen)
+		end[elen - 1]++;
+	struct wrange r = {.from = prefix,
+			   .flen = (uint32_t)plen,
+			   .to = end,
+			   .tlen = (uint32_t)elen,
+			   .to_last = elen == 0};
+	e = del_range(txn, &r, removed);
+	free(end);
+	return e;
+}
+
 /* 0 if key is at version expect (0: absent), else QUIRE_ECONFLICT. */
 static int check_version(quire_txn *txn, const void *key, size_t klen,
 			 uint64_t expect, const char *fn)

@@ -881,7 +881,7 @@ same "with its deletes" "$T/err" "quire: $CB: 5 puts and 2 deletes in 1 commit; 
 check "dump of both is the same" cmp -s "$T/dump1" "$T/dump2"
 status 1 "the deleted key is gone" "$Q" get "$CB" b
 status 2 "a changes line without op fails" sh -c "echo '{\"key\":\"a\",\"value\":\"1\"}' | '$Q' load --changes '$CB'"
-same "saying so" "$T/err" 'quire: stdin line 1: no op "put" or "del"'
+same "saying so" "$T/err" 'quire: stdin line 1: no op "put", "del" or "del_range"'
 status 2 "a del with a value fails" sh -c "echo '{\"op\":\"del\",\"key\":\"a\",\"value\":\"1\"}' | '$Q' load --changes '$CB'"
 status 2 "malformed JSON fails" sh -c "echo '{\"op\":\"put\",\"key\":\"a\",\"value\":\"1\"' | '$Q' load --changes '$CB'"
 "$Q" dump "$CB" >"$T/dump2"
@@ -1189,6 +1189,123 @@ pkill -f "ship --follow $F1" 2>/dev/null
 gone "$c1"; gone "$c2"
 "$Q" dump "$L" >"$T/d1"; "$Q" dump "$F2" >"$T/d2"
 check "the second follower holds what the leader holds" cmp -s "$T/d1" "$T/d2"
+
+# --- del --prefix and del --range (issue 14) -----------------------------------
+G=$T/g.quire
+printf 'a\t1\nb\t2\nba\t3\nbb\t4\nbc\t5\nc\t6\nd\t7\ne\t8\n' | "$Q" load "$G"
+status 0 "del --prefix exits 0" "$Q" del "$G" --prefix b
+same "and says how many keys went" "$T/out" "$G: deleted 4 keys"
+"$Q" dump "$G" >"$T/out"
+same "the keys with the prefix are gone, the others kept" "$T/out" "$(printf 'a\t1\nc\t6\nd\t7\ne\t8')"
+status 0 "del --range FROM TO exits 0" "$Q" del "$G" --range c e
+same "says how many" "$T/out" "$G: deleted 2 keys"
+"$Q" dump "$G" >"$T/out"
+same "FROM is in the range, TO is not" "$T/out" "$(printf 'a\t1\ne\t8')"
+status 0 "del --range=FROM TO, one key" "$Q" del --range=a b "$G"
+same "says 1 key" "$T/out" "$G: deleted 1 key"
+txn=$("$Q" stat --json "$G" | sed 's/.*"txn":\([0-9]*\),.*/\1/')
+status 1 "del --range of an empty range exits 1" "$Q" del "$G" --range b c
+same "saying 0 keys" "$T/out" "$G: deleted 0 keys"
+status 1 "del --prefix without a match exits 1" "$Q" del "$G" --prefix zz
+check "and commits nothing" sh -c "'$Q' stat --json '$G' | grep -q '\"txn\":$txn,'"
+status 2 "del --range TO before FROM exits 2" "$Q" del "$G" --range e a
+check "with the library's reason, naming the file" grep -q "^quire: $G: .*range" "$T/err"
+"$Q" dump "$G" >"$T/out"
+same "and deletes nothing" "$T/out" "$(printf 'e\t8')"
+"$Q" put --escaped "$G" 'k\x001' 1 && "$Q" put --escaped "$G" 'k\x002' 2 && "$Q" put --escaped "$G" 'k\x01' 3
+status 0 "del --escaped --range" "$Q" del --escaped "$G" --range 'k\x00' 'k\x01'
+same "deletes the keys the escapes name" "$T/out" "$G: deleted 2 keys"
+"$Q" dump "$G" >"$T/out"
+same "and keeps the end" "$T/out" "$(printf 'e\t8\nk\\x01\t3')"
+status 0 "del --escaped --prefix" "$Q" del --escaped "$G" --prefix 'k\x01'
+same "takes the prefix escaped" "$T/out" "$G: deleted 1 key"
+status 2 "a bad escape in --range" "$Q" del --escaped "$G" --range 'a\q' b
+same "is named" "$T/err" 'quire: --range FROM: bad escape at byte 2 of "a\q"'
+"$Q" put "$G" m1 x && "$Q" put "$G" m2 x
+status 0 "del --prefix --meta" "$Q" del --meta purge "$G" --prefix m
+"$Q" history --limit 1 "$G" | cut -f4,6 >"$T/out"
+same "one commit, one operation, with the metadata" "$T/out" "$(printf '1\tpurge')"
+status 0 "del --prefix '' deletes every key" "$Q" del "$G" --prefix ''
+same "every one" "$T/out" "$G: deleted 1 key"
+"$Q" stat --json "$G" >"$T/out"
+check "none is left" grep -q '"keys":0,' "$T/out"
+status 0 "a plain del is as it was" "$Q" put "$G" k v
+status 0 "del DB KEY" "$Q" del "$G" k
+check "prints nothing" test ! -s "$T/out"
+delusage="usage: quire del DB {KEY | --prefix P | --range FROM TO} [--escaped] [--meta TEXT] [--no-wait]
+see quire --help"
+status 2 "del KEY --prefix is a usage error" "$Q" del "$G" k --prefix b
+same "saying the three exclude each other, with del's usage" "$T/err" "quire: del takes only one of KEY, --prefix, --range
+$delusage"
+status 2 "del --prefix --range is a usage error" "$Q" del "$G" --prefix b --range a c
+same "the same" "$T/err" "quire: del takes only one of KEY, --prefix, --range
+$delusage"
+status 2 "del KEY --range is a usage error" "$Q" del "$G" k --range a c
+status 2 "del --range FROM without TO" "$Q" del "$G" --range a
+same "says both are needed" "$T/err" "quire: --range needs FROM and TO"
+status 2 "del --range=FROM without TO" "$Q" del "$G" --range=a
+status 2 "del --prefix without a value" "$Q" del "$G" --prefix
+status 2 "del with neither key nor range" "$Q" del "$G"
+same "says what it needs" "$T/err" "quire: del needs DB KEY
+$delusage"
+status 2 "scan does not take --range" "$Q" scan "$G" --range a b
+check "(a usage error)" grep -qx "quire: scan does not take --range" "$T/err"
+
+# changes prints a range delete as one operation, in TSV and JSON
+RD=$T/rd.quire
+printf 'a\t1\nb\t2\nba\t3\nc\t4\n' | "$Q" load "$RD"   # txn 1, seqs 1-4
+"$Q" del "$RD" --range b c >/dev/null                  # txn 2, seq 5
+"$Q" put "$RD" x y                                     # txn 3, seq 6
+"$Q" del "$RD" --prefix '' >/dev/null                  # txn 4, seq 7: to the last key
+"$Q" put --escaped "$RD" 'k\t1' v                      # txn 5, seq 8
+"$Q" put "$RD" k2 v                                    # txn 6, seq 9
+"$Q" del --escaped "$RD" --range 'k\t' k3 >/dev/null   # txn 7, seq 10
+"$Q" put "$RD" z 1                                     # txn 8, seq 11
+"$Q" put "$RD" "$(printf 'k\t0')" v                    # txn 9, seq 12
+"$Q" changes --since 4 "$RD" >"$T/out"
+same "changes: SEQ TXN del_range COUNT START END; no END: to the last key" "$T/out" "$(printf '5\t2\tdel_range\t2\tb\tc
+6\t3\tput\tx\ty
+7\t4\tdel_range\t3\t
+8\t5\tput\tk\\t1\tv
+9\t6\tput\tk2\tv
+10\t7\tdel_range\t2\tk\\t\tk3
+11\t8\tput\tz\t1
+12\t9\tput\tk\\t0\tv')"
+"$Q" changes --since 4 --limit 3 --json "$RD" >"$T/out"
+same "changes --json: start, end (null: to the last key) and count" "$T/out" '{"seq":5,"txn":2,"op":"del_range","start":"b","end":"c","count":2}
+{"seq":6,"txn":3,"op":"put","key":"x","value":"y"}
+{"seq":7,"txn":4,"op":"del_range","start":"","end":null,"count":3}'
+"$Q" changes --since 9 --limit 1 --json "$RD" >"$T/out"
+same "changes --json escapes the bounds" "$T/out" '{"seq":10,"txn":7,"op":"del_range","start":"k\t","end":"k3","count":2}'
+"$Q" dump --as-of 1 "$RD" >"$T/out"
+same "a commit before the range delete still has the keys" "$T/out" "$(printf 'a\t1\nb\t2\nba\t3\nc\t4')"
+"$Q" diff "$RD" 1 2 >"$T/out"
+same "diff reports them removed" "$T/out" "$(printf -- '-\tb\t2\n-\tba\t3')"
+
+# changes | load --changes reproduces the database, in either form
+"$Q" dump "$RD" >"$T/dump1"
+status 0 "changes | load --changes replays range deletes" sh -c "'$Q' changes '$RD' | '$Q' load -v --changes '$T/rd2.quire'"
+same "counting them" "$T/err" "quire: $T/rd2.quire: 9 puts, 0 deletes and 3 range deletes (7 keys) in 1 commit; 2 keys in the database"
+"$Q" dump "$T/rd2.quire" >"$T/dump2"
+check "the dumps are the same" cmp -s "$T/dump1" "$T/dump2"
+status 0 "changes --json | load --changes" sh -c "'$Q' changes --json '$RD' | '$Q' load --changes '$T/rd3.quire'"
+"$Q" dump "$T/rd3.quire" >"$T/dump2"
+check "the dumps are the same" cmp -s "$T/dump1" "$T/dump2"
+status 0 "changes --json | load --changes --json --batch 2" sh -c "'$Q' changes --json '$RD' | '$Q' load --changes --json --batch 2 '$T/rd4.quire'"
+"$Q" dump "$T/rd4.quire" >"$T/dump2"
+check "the dumps are the same (range deletes across commits)" cmp -s "$T/dump1" "$T/dump2"
+"$Q" changes "$T/rd2.quire" | cut -f3 | sort | uniq -c | sed 's/^ *//' >"$T/out"
+same "the copy's feed has the range deletes as range deletes" "$T/out" "$(printf '3 del_range\n9 put')"
+status 2 "load --changes: a JSON del_range without end" sh -c "echo '{\"op\":\"del_range\",\"start\":\"a\"}' | '$Q' load --changes '$T/rd2.quire'"
+same "is refused" "$T/err" "quire: stdin line 1: a del_range needs start and end (null: to the last key)"
+status 2 "a del_range with a key" sh -c "echo '{\"op\":\"del_range\",\"key\":\"a\",\"start\":\"a\",\"end\":null}' | '$Q' load --changes '$T/rd2.quire'"
+status 2 "a put with an end" sh -c "echo '{\"op\":\"put\",\"key\":\"a\",\"value\":\"1\",\"end\":\"b\"}' | '$Q' load --changes '$T/rd2.quire'"
+status 2 "a TSV del_range without a count" sh -c "printf '1\\t1\\tdel_range\\ta\\tb\\n' | '$Q' load --changes '$T/rd2.quire'"
+same "is refused" "$T/err" "quire: stdin line 1: not put KEY VALUE, del KEY or del_range COUNT START [END]"
+status 2 "a TSV line with too many fields" sh -c "printf '1\\t1\\tdel_range\\t1\\ta\\tb\\tc\\n' | '$Q' load --changes '$T/rd2.quire'"
+status 2 "load --json (not --changes) refuses a del_range" sh -c "'$Q' changes --json --since 4 --limit 1 '$RD' | '$Q' load --json '$T/rd2.quire'"
+"$Q" dump "$T/rd2.quire" >"$T/dump2"
+check "and the refused loads changed nothing" cmp -s "$T/dump1" "$T/dump2"
 
 # --- help and version ---------------------------------------------------------
 status 0 "--help exits 0" "$Q" --help

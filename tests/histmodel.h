@@ -5,6 +5,13 @@
  * metadata. The state at a commit is the replay of the operations before
  * its next_seq; AS-OF by time, the changes feed and key histories are
  * read off the same two arrays.
+ *
+ * A range delete (quire_del_range, quire_del_prefix) that removed at least
+ * one key is one operation, as the changes feed reports it: op
+ * QUIRE_OP_DEL_RANGE, k = the range's first key (kl 0: from the smallest),
+ * v = its end, not in it (vl 0 and to_last 1: to the last key), count =
+ * the keys it removed. A prefix delete is recorded as the range it spans
+ * (tu_prefix_end). One that removed nothing is no operation at all.
  */
 #ifndef QUIRE_HISTMODEL_H
 #define QUIRE_HISTMODEL_H
@@ -17,8 +24,10 @@
 struct hop {
 	uint64_t seq, txn;
 	int op; /* QUIRE_OP_* */
-	uint8_t *k, *v;
+	uint8_t *k, *v; /* QUIRE_OP_DEL_RANGE: the range's first key and end */
 	size_t kl, vl;
+	int to_last;    /* QUIRE_OP_DEL_RANGE: the range runs to the last key */
+	uint64_t count; /* QUIRE_OP_DEL_RANGE: the keys it removed */
 };
 
 struct hcommit {
@@ -45,8 +54,42 @@ void hm_truncate(struct hmodel *hm, uint64_t txn);
 void hm_free(struct hmodel *hm);
 
 /* o applied to m, and (vers not NULL) to vers, which maps each key to its
- * version: the 8-byte seq of its last put. */
-void hm_apply(struct model *m, struct model *vers, const struct hop *o);
+ * version: the 8-byte seq of its last put. Returns how many keys a range
+ * delete removed from m (puts and deletes: 0). */
+size_t hm_apply(struct model *m, struct model *vers, const struct hop *o);
+/* Whether key k lies in the range of range delete o. */
+int hm_in_range(const struct hop *o, const void *k, size_t kl);
+/* Fill o's range (op, k, v, to_last) for quire_del_range(from, to) (from
+ * NULL: the smallest key; to NULL: the last) or, prefix 1, for
+ * quire_del_prefix(from); the bounds are copied. */
+void hm_set_range(struct hop *o, const void *from, size_t fl, const void *to,
+		  size_t tl, int prefix);
+
+/* A random range delete over a region of a test's key alphabet: keys
+ * "k<i>" for 100 <= i < hi (hi <= 150), the keys starting with 'L', the
+ * empty key; a third of them at most, sometimes nothing, sometimes one
+ * key. Call quire_del_prefix(from) if prefix, else quire_del_range(from or
+ * NULL, to or NULL). */
+struct hrange {
+	uint8_t from[8], to[8];
+	size_t fl, tl;
+	int from_null, to_null, prefix;
+};
+void hm_pick_range(uint64_t *rng, unsigned hi, struct hrange *g);
+
+/*
+ * Key history of a key removed by a range delete is not covered by the
+ * library yet (docs: "may show nothing or only older versions"; a range
+ * delete is in no key's chain of versions, and nothing records which keys
+ * it removed). So the history checks skip a key that a range delete before
+ * end (a next_seq: the snapshot's end) removed while it was present:
+ * hm_range_removed() says which. Keys a range only spanned while absent,
+ * and every key at snapshots before the removal, are still checked in
+ * full. TO TIGHTEN once the range-tombstone tree is in: drop the skip
+ * (the callers count what they skipped: "range-removed keys skipped").
+ */
+int hm_range_removed(const struct hmodel *hm, const void *k, size_t kl,
+		     uint64_t end);
 /* The state after commit txn: every operation before its next_seq. */
 void hm_state_at(const struct hmodel *hm, uint64_t txn, struct model *m);
 

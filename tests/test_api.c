@@ -5,7 +5,10 @@
  * limits and the inline/out-of-line boundary, transaction ids, a write
  * transaction seeing its own changes through gets and open cursors,
  * snapshot isolation, quire_close refusing while transactions are open,
- * error strings and messages, statistics, sync and check.
+ * error strings and messages, statistics, sync and check; range and prefix
+ * deletes: bad input, counts (none: nothing committed), 0xff and empty
+ * prefixes, the transaction's view right after the call, the changes feed,
+ * and a large range over a deep tree.
  */
 #include "config.h"
 
@@ -1352,6 +1355,12 @@ static void expect_ended(quire_txn *t, quire_txn *live)
 	assert_int_equal(quire_del(t, STR("k")), QUIRE_EINVAL);
 	assert_int_equal(quire_put_if(t, STR("k"), STR("v"), 1), QUIRE_EINVAL);
 	assert_int_equal(quire_del_if(t, STR("k"), 1), QUIRE_EINVAL);
+	assert_int_equal(quire_del_range(t, STR("a"), STR("z"), &seq),
+			 QUIRE_EINVAL);
+	assert_int_equal(quire_del_range(t, NULL, 0, NULL, 0, NULL),
+			 QUIRE_EINVAL);
+	assert_int_equal(quire_del_prefix(t, STR("k"), &seq), QUIRE_EINVAL);
+	assert_int_equal(quire_del_prefix(t, NULL, 0, NULL), QUIRE_EINVAL);
 	assert_int_equal(quire_txn_stat(t, &st), QUIRE_EINVAL);
 	assert_int_equal(st.txn_id, 99);
 	assert_int_equal(quire_txn_id(t), 0);
@@ -1782,6 +1791,680 @@ static void test_nosync_reopen(void **state)
 	}
 }
 
+/* ---- range and prefix deletes (quire_del_range, quire_del_prefix) ---- */
+
+/* The next change of f must be exactly this (val NULL: a range to the
+ * last key, or a delete); count 0 for anything but a range. */
+static void expect_change(quire_changes *f, uint64_t seq, int op,
+			  const void *k, size_t kl, const void *v, size_t vl,
+			  int to_last, uint64_t count)
+{
+	quire_change c;
+	QOK(quire_changes_next(f, &c));
+	if (c.seq != seq || c.op != op || c.to_last != to_last ||
+	    c.count != count)
+		fail_msg("change seq %llu op %d to_last %d count %llu, "
+			 "expected seq %llu op %d to_last %d count %llu",
+			 (unsigned long long)c.seq, c.op, c.to_last,
+			 (unsigned long long)c.count, (unsigned long long)seq,
+			 op, to_last, (unsigned long long)count);
+	if (!tu_same(c.key.data, c.key.size, k, kl))
+		fail_msg("change %llu: key of %zu bytes, expected %zu",
+			 (unsigned long long)seq, c.key.size, kl);
+	if (!tu_same(c.value.data, c.value.size, v, vl))
+		fail_msg("change %llu: value of %zu bytes, expected %zu",
+			 (unsigned long long)seq, c.value.size, vl);
+}
+
+/* The newest commit's log entry and a feed of its operations (close the
+ * feed, then end *r). */
+static quire_changes *last_commit(quire *db, quire_txn **r,
+				  quire_log_entry *le)
+{
+	quire_changes *f;
+	*r = begin(db, QUIRE_RDONLY);
+	QOK(quire_log_get(*r, quire_txn_id(*r), le));
+	QOK(quire_changes_open(*r, le->first_seq - 1, &f));
+	return f;
+}
+
+static void expect_feed_end(quire_changes *f)
+{
+	quire_change c;
+	assert_int_equal(quire_changes_next(f, &c), QUIRE_NOTFOUND);
+}
+
+/* Bad input: to before from (QUIRE_EINVAL), a bound over the key limit
+ * (QUIRE_ETOOBIG; the limit itself is fine), NULL with a length, NULL or
+ * read-only transactions (QUIRE_EINVAL); none of it changes anything, and
+ * the transaction goes on. removed may be NULL. */
+static void test_range_bad_args(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t big[QUIRE_MAX_KEY_SIZE + 1];
+	uint64_t n = 77;
+	quire_txn *w = begin(f->db, 0);
+	put(w, STR("a"), STR("1"));
+	put(w, STR("b"), STR("2"));
+	put(w, STR("c"), STR("3"));
+	QOK(quire_commit(w));
+
+	w = begin(f->db, 0);
+	put(w, STR("bb"), STR("4"));
+	/* to before from */
+	assert_int_equal(quire_del_range(w, STR("b"), STR("a"), &n),
+			 QUIRE_EINVAL);
+	assert_int_equal(quire_del_range(w, STR("ba"), STR("b"), &n),
+			 QUIRE_EINVAL); /* a proper prefix sorts first */
+	assert_int_equal(quire_del_range(w, STR("c"), STR("bb"), &n),
+			 QUIRE_EINVAL);
+	assert_int_equal(quire_del_range(w, STR("a"), "", 0, &n),
+			 QUIRE_EINVAL); /* "" is below every other key */
+	assert_int_equal(quire_del_range(w, "\x00", 1, "", 0, &n),
+			 QUIRE_EINVAL);
+	/* too long */
+	memset(big, 'z', sizeof big);
+	assert_int_equal(quire_del_range(w, big, sizeof big, NULL, 0, &n),
+			 QUIRE_ETOOBIG);
+	assert_int_equal(quire_del_range(w, STR("a"), big, sizeof big, &n),
+			 QUIRE_ETOOBIG);
+	assert_int_equal(quire_del_range(w, NULL, 0, big, sizeof big, &n),
+			 QUIRE_ETOOBIG);
+	assert_int_equal(quire_del_prefix(w, big, sizeof big, &n),
+			 QUIRE_ETOOBIG);
+	/* NULL bounds with a length */
+	assert_int_equal(quire_del_range(w, NULL, 1, STR("b"), &n),
+			 QUIRE_EINVAL);
+	assert_int_equal(quire_del_prefix(w, NULL, 1, &n), QUIRE_EINVAL);
+	/* no transaction */
+	assert_int_equal(quire_del_range(NULL, STR("a"), STR("b"), &n),
+			 QUIRE_EINVAL);
+	assert_int_equal(quire_del_range(NULL, NULL, 0, NULL, 0, NULL),
+			 QUIRE_EINVAL);
+	assert_int_equal(quire_del_prefix(NULL, STR("a"), &n), QUIRE_EINVAL);
+	assert_int_equal(quire_del_prefix(NULL, NULL, 0, NULL), QUIRE_EINVAL);
+
+	/* the failures changed nothing and left the transaction usable */
+	expect(w, STR("a"), STR("1"));
+	expect(w, STR("b"), STR("2"));
+	expect(w, STR("bb"), STR("4"));
+	expect(w, STR("c"), STR("3"));
+	/* bounds of exactly the limit */
+	memset(big, 'z', QUIRE_MAX_KEY_SIZE);
+	QOK(quire_del_range(w, big, QUIRE_MAX_KEY_SIZE, NULL, 0, &n));
+	assert_int_equal(n, 0);
+	QOK(quire_del_prefix(w, big, QUIRE_MAX_KEY_SIZE, &n));
+	assert_int_equal(n, 0);
+	n = 77;
+	QOK(quire_del_range(w, STR("c"), big, QUIRE_MAX_KEY_SIZE, &n));
+	assert_int_equal(n, 1);
+	expect_missing(w, STR("c"));
+	/* removed may be NULL */
+	QOK(quire_del_range(w, STR("a"), STR("b"), NULL));
+	expect_missing(w, STR("a"));
+	expect(w, STR("b"), STR("2"));
+	QOK(quire_del_prefix(w, STR("b"), NULL));
+	expect_missing(w, STR("b"));
+	expect_missing(w, STR("bb"));
+	put(w, STR("d"), STR("5"));
+	QOK(quire_commit(w));
+	quire_txn *r = begin(f->db, QUIRE_RDONLY);
+	assert_int_equal(quire_txn_id(r), 2);
+	struct model m = {0};
+	model_put(&m, STR("d"), STR("5"));
+	model_check_txn(&m, r);
+
+	/* read-only transactions */
+	n = 77;
+	assert_int_equal(quire_del_range(r, STR("a"), STR("z"), &n),
+			 QUIRE_EINVAL);
+	assert_int_equal(quire_del_range(r, NULL, 0, NULL, 0, NULL),
+			 QUIRE_EINVAL);
+	assert_int_equal(quire_del_prefix(r, STR("d"), &n), QUIRE_EINVAL);
+	assert_int_equal(quire_del_prefix(r, NULL, 0, NULL), QUIRE_EINVAL);
+	model_check_txn(&m, r);
+	QOK(quire_commit(r));
+	/* of a read-only handle too */
+	reopen(f, QUIRE_RDONLY);
+	r = begin(f->db, QUIRE_RDONLY);
+	assert_int_equal(quire_del_range(r, NULL, 0, NULL, 0, &n),
+			 QUIRE_EINVAL);
+	assert_int_equal(quire_del_prefix(r, NULL, 0, &n), QUIRE_EINVAL);
+	model_check_txn(&m, r);
+	QOK(quire_commit(r));
+	reopen(f, 0);
+	assert_int_equal(latest_id(f->db), 2);
+	model_clear(&m);
+}
+
+/* A call that finds nothing in its range (a gap, equal bounds, a range
+ * ending at the empty key, a prefix nobody has) returns 0 with *removed 0
+ * and leaves the transaction unchanged: alone it commits nothing (no
+ * commit, no byte, same figures), between other operations it takes no
+ * sequence number. A range counts what the transaction sees: its own
+ * puts, not the keys it deleted; puts after the call stay. */
+static void test_range_count(void **state)
+{
+	struct fx *f = *state;
+	quire_stat a, b;
+	quire_log_entry le;
+	quire_changes *fd;
+	uint64_t n;
+	commit_kv(f->db, "b", "1");
+	commit_kv(f->db, "d", "2");
+	uint64_t size = size_of(f->path);
+	quire_txn *r = begin(f->db, QUIRE_RDONLY);
+	QOK(quire_txn_stat(r, &a));
+	QOK(quire_commit(r));
+
+	quire_txn *w = begin(f->db, 0);
+	assert_int_equal(quire_txn_id(w), 3);
+	static const struct {
+		const char *from, *to; /* NULL: open; "": the empty key */
+		size_t fl, tl;
+	} empty[] = {
+		{"c", "d", 1, 1},     {"b\0", "d", 2, 1}, {"d", "d", 1, 1},
+		{"b", "b", 1, 1},     {"d\0", NULL, 2, 0}, {"x", NULL, 1, 0},
+		{NULL, "", 0, 0},     {"", "", 0, 0},     {NULL, "b", 0, 1},
+		{"", "a\xff", 0, 2}, {"bb", "c", 2, 1},
+	};
+	for (size_t i = 0; i < sizeof empty / sizeof *empty; i++) {
+		n = 99;
+		QOK(quire_del_range(w, empty[i].from, empty[i].fl, empty[i].to,
+				    empty[i].tl, &n));
+		if (n != 0)
+			fail_msg("empty range %zu removed %llu", i,
+				 (unsigned long long)n);
+	}
+	static const char *const none[] = {"c", "bb", "\xff", "b\0", "dd"};
+	for (size_t i = 0; i < sizeof none / sizeof *none; i++) {
+		n = 99;
+		QOK(quire_del_prefix(w, none[i], i == 3 ? 2 : strlen(none[i]),
+				     &n));
+		assert_int_equal(n, 0);
+	}
+	expect(w, STR("b"), STR("1"));
+	expect(w, STR("d"), STR("2"));
+	QOK(quire_commit(w));
+	assert_int_equal(latest_id(f->db), 2);
+	assert_int_equal(size_of(f->path), size);
+	r = begin(f->db, QUIRE_RDONLY);
+	QOK(quire_txn_stat(r, &b));
+	QOK(quire_commit(r));
+	a.pinned_age_ns = b.pinned_age_ns = 0;
+	assert_memory_equal(&a, &b, sizeof a);
+
+	/* between two puts: two sequence numbers, two changes */
+	w = begin(f->db, 0);
+	put(w, STR("e"), STR("3"));
+	QOK(quire_del_range(w, STR("f"), NULL, 0, &n));
+	assert_int_equal(n, 0);
+	QOK(quire_del_prefix(w, STR("x"), &n));
+	assert_int_equal(n, 0);
+	put(w, STR("f"), STR("4"));
+	QOK(quire_commit(w));
+	fd = last_commit(f->db, &r, &le);
+	assert_int_equal(le.txn_id, 3);
+	assert_int_equal(le.first_seq, a.next_seq);
+	assert_int_equal(le.next_seq, a.next_seq + 2);
+	expect_change(fd, le.first_seq, QUIRE_OP_PUT, STR("e"), STR("3"), 0,
+		      0);
+	expect_change(fd, le.first_seq + 1, QUIRE_OP_PUT, STR("f"), STR("4"),
+		      0, 0);
+	expect_feed_end(fd);
+	quire_changes_close(fd);
+	QOK(quire_commit(r));
+
+	/* keys b d e f: delete b, put c (new) and e (again), then a range
+	 * over all: it saw c d e f; another over it finds nothing (no
+	 * sequence number); a put after it stays */
+	w = begin(f->db, 0);
+	QOK(quire_del(w, STR("b")));
+	put(w, STR("c"), STR("5"));
+	put(w, STR("e"), STR("6"));
+	n = 99;
+	QOK(quire_del_range(w, NULL, 0, NULL, 0, &n));
+	assert_int_equal(n, 4);
+	QOK(quire_del_range(w, STR("a"), STR("z"), &n));
+	assert_int_equal(n, 0);
+	QOK(quire_del_prefix(w, NULL, 0, &n));
+	assert_int_equal(n, 0);
+	assert_int_equal(quire_del(w, STR("d")), QUIRE_NOTFOUND);
+	put(w, STR("e"), STR("7"));
+	expect(w, STR("e"), STR("7"));
+	expect_missing(w, STR("b"));
+	expect_missing(w, STR("c"));
+	expect_missing(w, STR("d"));
+	expect_missing(w, STR("f"));
+	QOK(quire_commit(w));
+	fd = last_commit(f->db, &r, &le);
+	assert_int_equal(le.txn_id, 4);
+	assert_int_equal(le.next_seq - le.first_seq, 5);
+	expect_change(fd, le.first_seq, QUIRE_OP_DEL, STR("b"), NULL, 0, 0,
+		      0);
+	expect_change(fd, le.first_seq + 1, QUIRE_OP_PUT, STR("c"), STR("5"),
+		      0, 0);
+	expect_change(fd, le.first_seq + 2, QUIRE_OP_PUT, STR("e"), STR("6"),
+		      0, 0);
+	expect_change(fd, le.first_seq + 3, QUIRE_OP_DEL_RANGE, NULL, 0, NULL,
+		      0, 1, 4);
+	expect_change(fd, le.first_seq + 4, QUIRE_OP_PUT, STR("e"), STR("7"),
+		      0, 0);
+	expect_feed_end(fd);
+	quire_changes_close(fd);
+	QOK(quire_txn_stat(r, &b));
+	assert_int_equal(b.key_count, 1);
+	assert_int_equal(b.pending_ops, 0); /* a range delete checkpoints */
+	struct model m = {0};
+	model_put(&m, STR("e"), STR("7"));
+	model_check_txn(&m, r);
+	QOK(quire_commit(r));
+	reopen(f, 0);
+	r = begin(f->db, QUIRE_RDONLY);
+	model_check_txn(&m, r);
+	QOK(quire_commit(r));
+	model_clear(&m);
+}
+
+/* Prefixes ending in 0xff bytes: the range's end carries (a\xff ends at
+ * b); one of only 0xff bytes runs to the last key, also one of
+ * QUIRE_MAX_KEY_SIZE bytes. The changes feed reports each as a range with
+ * the end the prefix spans. */
+static void test_prefix_ff(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t ff[QUIRE_MAX_KEY_SIZE];
+	static const char *const keys[] = {
+		"a", "a\xff", "a\xff\xff", "a\xff\xffz", "a\xfe\xff", "b",
+		"\xfe", "\xfe\xff", "\xff", "\xff\x01", "\xff\xff",
+		"\xff\xff\xff", "\xff\xfe",
+	};
+	struct model m = {0};
+	quire_log_entry le;
+	quire_changes *fd;
+	uint64_t n;
+	memset(ff, 0xff, sizeof ff);
+	quire_txn *w = begin(f->db, 0);
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+		mput(&m, w, keys[i], "v");
+	put(w, "a\xff\0", 3, STR("v")); /* "a\xff" then a zero byte */
+	model_put(&m, "a\xff\0", 3, STR("v"));
+	put(w, ff, sizeof ff, STR("max"));
+	model_put(&m, ff, sizeof ff, STR("max"));
+	put(w, ff, sizeof ff - 1, STR("max-1"));
+	model_put(&m, ff, sizeof ff - 1, STR("max-1"));
+	QOK(quire_commit(w));
+
+	w = begin(f->db, 0);
+	/* the longest: just the one key */
+	QOK(quire_del_prefix(w, ff, sizeof ff, &n));
+	assert_int_equal(n, 1);
+	assert_int_equal(model_del_prefix(&m, ff, sizeof ff), 1);
+	QOK(quire_del_prefix(w, STR("a\xff"), &n));
+	assert_int_equal(n, 4);
+	assert_int_equal(model_del_prefix(&m, STR("a\xff")), 4);
+	expect(w, STR("a\xfe\xff"), STR("v"));
+	expect(w, STR("b"), STR("v"));
+	QOK(quire_del_prefix(w, STR("\xff\xff"), &n));
+	assert_int_equal(n, 3); /* \xff\xff, \xff\xff\xff, the 8191 */
+	assert_int_equal(model_del_prefix(&m, STR("\xff\xff")), 3);
+	QOK(quire_del_prefix(w, STR("\xfe"), &n));
+	assert_int_equal(n, 2);
+	assert_int_equal(model_del_prefix(&m, STR("\xfe")), 2);
+	expect(w, STR("\xff"), STR("v"));
+	model_check_txn(&m, w);
+	QOK(quire_commit(w));
+
+	quire_txn *r;
+	fd = last_commit(f->db, &r, &le);
+	assert_int_equal(le.next_seq - le.first_seq, 4);
+	expect_change(fd, le.first_seq, QUIRE_OP_DEL_RANGE, ff, sizeof ff,
+		      NULL, 0, 1, 1);
+	expect_change(fd, le.first_seq + 1, QUIRE_OP_DEL_RANGE, STR("a\xff"),
+		      STR("b"), 0, 4);
+	expect_change(fd, le.first_seq + 2, QUIRE_OP_DEL_RANGE,
+		      STR("\xff\xff"), NULL, 0, 1, 3);
+	expect_change(fd, le.first_seq + 3, QUIRE_OP_DEL_RANGE, STR("\xfe"),
+		      STR("\xff"), 0, 2);
+	expect_feed_end(fd);
+	quire_changes_close(fd);
+	model_check_txn(&m, r);
+	QOK(quire_commit(r));
+
+	/* a single 0xff: everything from it to the last key */
+	w = begin(f->db, 0);
+	QOK(quire_del_prefix(w, STR("\xff"), &n));
+	assert_int_equal(n, 3); /* \xff, \xff\x01, \xff\xfe */
+	assert_int_equal(model_del_prefix(&m, STR("\xff")), 3);
+	model_check_txn(&m, w);
+	QOK(quire_commit(w));
+	fd = last_commit(f->db, &r, &le);
+	expect_change(fd, le.first_seq, QUIRE_OP_DEL_RANGE, STR("\xff"), NULL,
+		      0, 1, 3);
+	expect_feed_end(fd);
+	quire_changes_close(fd);
+	QOK(quire_commit(r));
+	reopen(f, 0);
+	r = begin(f->db, QUIRE_RDONLY);
+	model_check_txn(&m, r); /* a, a\xfe\xff, b */
+	assert_int_equal(m.n, 3);
+	QOK(quire_commit(r));
+	model_clear(&m);
+}
+
+/* The empty prefix, and a range open at both ends, delete every key: the
+ * committed ones (in the tree and pending) and the transaction's own;
+ * puts after it stay. NULL and "" are the same empty prefix. */
+static void test_prefix_empty(void **state)
+{
+	struct fx *f = *state;
+	char key[32];
+	uint64_t n;
+	quire_stat st;
+	for (int c = 0; c < 3; c++) {
+		quire_txn *w = begin(f->db, 0);
+		for (int i = 0; i < 100; i++) {
+			snprintf(key, sizeof key, "k%03d", i * 3 + c);
+			put(w, STR(key), STR(key));
+		}
+		QOK(quire_commit(w));
+		if (c == 0)
+			QOK(quire_checkpoint(f->db));
+	}
+	for (int how = 0; how < 3; how++) {
+		quire_txn *w = begin(f->db, 0);
+		put(w, STR("new"), STR("n"));
+		put(w, "", 0, STR("empty key"));
+		n = 0;
+		if (how == 0)
+			QOK(quire_del_prefix(w, NULL, 0, &n));
+		else if (how == 1)
+			QOK(quire_del_prefix(w, "", 0, &n));
+		else
+			QOK(quire_del_range(w, NULL, 0, NULL, 0, &n));
+		assert_int_equal(n, 302);
+		quire_cursor *c;
+		QOK(quire_cursor_open(w, &c));
+		assert_int_equal(quire_cursor_first(c), QUIRE_NOTFOUND);
+		assert_int_equal(quire_cursor_last(c), QUIRE_NOTFOUND);
+		assert_int_equal(quire_cursor_seek(c, "", 0), QUIRE_NOTFOUND);
+		expect_missing(w, STR("k000"));
+		expect_missing(w, STR("new"));
+		expect_missing(w, "", 0);
+		put(w, STR("after"), STR("a"));
+		at(c, quire_cursor_first(c), "after");
+		assert_int_equal(quire_cursor_next(c), QUIRE_NOTFOUND);
+		quire_cursor_close(c);
+		if (how < 2) { /* the keys are all back */
+			quire_abort(w);
+			quire_txn *r = begin(f->db, QUIRE_RDONLY);
+			QOK(quire_txn_stat(r, &st));
+			assert_int_equal(st.key_count, 300);
+			expect(r, STR("k299"), STR("k299"));
+			QOK(quire_commit(r));
+			continue;
+		}
+		QOK(quire_commit(w));
+	}
+	reopen(f, 0);
+	quire_txn *r = begin(f->db, QUIRE_RDONLY);
+	struct model m = {0};
+	model_put(&m, STR("after"), STR("a"));
+	model_check_txn(&m, r);
+	QOK(quire_txn_stat(r, &st));
+	assert_int_equal(st.key_count, 1);
+	assert_int_equal(st.pending_ops, 0);
+	QOK(quire_commit(r));
+	/* and the last key goes too: an empty database */
+	quire_txn *w = begin(f->db, 0);
+	QOK(quire_del_prefix(w, "", 0, &n));
+	assert_int_equal(n, 1);
+	QOK(quire_commit(w));
+	reopen(f, 0);
+	r = begin(f->db, QUIRE_RDONLY);
+	QOK(quire_txn_stat(r, &st));
+	assert_int_equal(st.key_count, 0);
+	model_clear(&m);
+	model_check_txn(&m, r);
+	uint64_t problems = 1;
+	QOK(quire_check(r, NULL, NULL, &problems));
+	assert_int_equal(problems, 0);
+	QOK(quire_commit(r));
+}
+
+/* Inside the transaction, right after the call: gets and get_seq miss the
+ * keys, quire_del of one is QUIRE_NOTFOUND, quire_put_if and quire_del_if
+ * with its old version conflict, quire_put_if(expect 0) puts it; a cursor left on a removed key gives QUIRE_NOTFOUND until it moves
+ * and then goes on from the key's place; a fresh cursor skips the range
+ * both ways; puts into the range after the call stay; a second range
+ * over the first counts only what is there again. The same with the
+ * committed keys in the tree (checkpoint_ops 1) and pending. */
+static void test_range_in_txn(void **state)
+{
+	struct fx *f = *state;
+	char key[16], val[16];
+	uint64_t n, seq;
+	quire_val v;
+	for (int pend = 0; pend < 2; pend++) {
+		struct model m = {0};
+		fresh_ckpt(f, 512, pend ? 0 : 1);
+		quire_txn *w = begin(f->db, 0);
+		for (int i = 0; i < 20; i++) {
+			snprintf(key, sizeof key, "k%02d", i);
+			snprintf(val, sizeof val, "v%02d", i);
+			mput(&m, w, key, val);
+		}
+		QOK(quire_commit(w));
+
+		w = begin(f->db, 0);
+		mput(&m, w, "k05", "new");  /* replaced */
+		mput(&m, w, "k055", "new"); /* added */
+		mdel(&m, w, "k07");         /* deleted before */
+		quire_cursor *c, *c2;
+		uint64_t seq6 = 0;
+		QOK(quire_get_seq(w, STR("k06"), NULL, &seq6));
+		assert_true(seq6 > 0);
+		QOK(quire_cursor_open(w, &c));
+		at(c, quire_cursor_seek(c, STR("k08")), "k08");
+		QOK(quire_cursor_open(w, &c2));
+		at(c2, quire_cursor_seek(c2, STR("k04")), "k04");
+		n = 0;
+		QOK(quire_del_range(w, STR("k05"), STR("k10"), &n));
+		assert_int_equal(n, 5); /* k05 k055 k06 k08 k09 */
+		assert_int_equal(model_del_range(&m, STR("k05"), STR("k10")), 5);
+		/* the cursor on k08 */
+		assert_int_equal(quire_cursor_key(c, &v), QUIRE_NOTFOUND);
+		assert_int_equal(quire_cursor_value(c, &v), QUIRE_NOTFOUND);
+		at(c, quire_cursor_next(c), "k10");
+		at(c, quire_cursor_prev(c), "k04");
+		/* the cursor beside the range */
+		at(c2, quire_cursor_next(c2), "k10");
+		at(c2, quire_cursor_prev(c2), "k04");
+		quire_cursor_close(c2);
+		for (int i = 5; i < 10; i++) {
+			snprintf(key, sizeof key, "k%02d", i);
+			expect_missing(w, STR(key));
+			seq = 99;
+			assert_int_equal(quire_get_seq(w, STR(key), &v, &seq),
+					 QUIRE_NOTFOUND);
+			assert_int_equal(seq, 0);
+		}
+		expect_missing(w, STR("k055"));
+		expect(w, STR("k04"), STR("v04"));
+		expect(w, STR("k10"), STR("v10"));
+		assert_int_equal(quire_del(w, STR("k06")), QUIRE_NOTFOUND);
+		assert_int_equal(quire_del_if(w, STR("k06"), 0), QUIRE_NOTFOUND);
+		/* its version before the call is gone with it */
+		assert_int_equal(quire_put_if(w, STR("k06"), STR("x"), seq6),
+				 QUIRE_ECONFLICT);
+		assert_int_equal(quire_del_if(w, STR("k06"), seq6),
+				 QUIRE_ECONFLICT);
+		QOK(quire_put_if(w, STR("k06"), STR("again"), 0));
+		model_put(&m, STR("k06"), STR("again"));
+		mput(&m, w, "k07", "again");
+		expect(w, STR("k06"), STR("again"));
+		/* a fresh cursor */
+		QOK(quire_cursor_open(w, &c2));
+		at(c2, quire_cursor_seek(c2, STR("k05")), "k06");
+		at(c2, quire_cursor_next(c2), "k07");
+		at(c2, quire_cursor_next(c2), "k10");
+		at(c2, quire_cursor_prev(c2), "k07");
+		at(c2, quire_cursor_seek(c2, STR("k08")), "k10");
+		at(c2, quire_cursor_prev(c2), "k07");
+		quire_cursor_close(c2);
+		/* the old cursor (at k04) sees the puts made after the call */
+		at(c, quire_cursor_next(c), "k06");
+		at_value(c, "again");
+		quire_cursor_close(c);
+		model_check_txn(&m, w);
+		/* overlapping: k07 (put again) k10 k11 */
+		QOK(quire_del_range(w, STR("k065"), STR("k12"), &n));
+		assert_int_equal(n, 3);
+		assert_int_equal(model_del_range(&m, STR("k065"), STR("k12")), 3);
+		model_check_txn(&m, w);
+		QOK(quire_commit(w));
+
+		quire_log_entry le;
+		quire_txn *r;
+		quire_changes *fd = last_commit(f->db, &r, &le);
+		/* put put del range put_if put range */
+		assert_int_equal(le.next_seq - le.first_seq, 7);
+		expect_change(fd, le.first_seq, QUIRE_OP_PUT, STR("k05"),
+			      STR("new"), 0, 0);
+		expect_change(fd, le.first_seq + 1, QUIRE_OP_PUT, STR("k055"),
+			      STR("new"), 0, 0);
+		expect_change(fd, le.first_seq + 2, QUIRE_OP_DEL, STR("k07"),
+			      NULL, 0, 0, 0);
+		expect_change(fd, le.first_seq + 3, QUIRE_OP_DEL_RANGE,
+			      STR("k05"), STR("k10"), 0, 5);
+		expect_change(fd, le.first_seq + 4, QUIRE_OP_PUT, STR("k06"),
+			      STR("again"), 0, 0);
+		expect_change(fd, le.first_seq + 5, QUIRE_OP_PUT, STR("k07"),
+			      STR("again"), 0, 0);
+		expect_change(fd, le.first_seq + 6, QUIRE_OP_DEL_RANGE,
+			      STR("k065"), STR("k12"), 0, 3);
+		expect_feed_end(fd);
+		quire_changes_close(fd);
+		model_check_txn(&m, r);
+		QOK(quire_commit(r));
+		reopen(f, 0);
+		r = begin(f->db, QUIRE_RDONLY);
+		model_check_txn(&m, r);
+		uint64_t problems = 1;
+		QOK(quire_check(r, NULL, NULL, &problems));
+		assert_int_equal(problems, 0);
+		QOK(quire_commit(r));
+		model_clear(&m);
+	}
+}
+
+/* 20000 keys in the tree of 512-byte nodes, 18000 of them removed by one
+ * range: the count is exact, the commit rewrites only the paths to the
+ * range's ends (the file grows by far less than the leaves removed), the
+ * commit before stays readable (AS-OF), a diff shows the 18000 keys, the
+ * figures and quire_check agree; then the same with the keys pending. */
+static void test_range_big(void **state)
+{
+	struct fx *f = *state;
+	char key[32], val[32];
+	uint64_t n;
+	quire_stat a, b;
+	for (int pend = 0; pend < 2; pend++) {
+		struct model m = {0}, before = {0};
+		quire_options o;
+		/* no automatic compaction: it would drop the commit before
+		 * (AS-OF) and move the file (diff) */
+		QOK(quire_close(f->db));
+		f->db = NULL;
+		assert_int_equal(unlink(f->path), 0);
+		quire_options_init(&o);
+		o.flags = QUIRE_CREATE;
+		o.node_size = 512;
+		o.auto_compact_ratio = 0;
+		if (!pend)
+			o.checkpoint_ops = 1;
+		QOK(quire_open(f->path, &o, &f->db));
+		/* (the first commit into an empty tree is folded at once) */
+		quire_txn *w = begin(f->db, 0);
+		mput(&m, w, "a", "first");
+		QOK(quire_commit(w));
+		w = begin(f->db, 0);
+		for (int i = 0; i < 20000; i++) {
+			snprintf(key, sizeof key, "key%06d", i * 7919 % 20000);
+			snprintf(val, sizeof val, "value %d", i);
+			mput(&m, w, key, val);
+		}
+		QOK(quire_commit(w));
+		model_copy(&before, &m);
+		quire_txn *old = begin(f->db, QUIRE_RDONLY);
+		QOK(quire_txn_stat(old, &a));
+		assert_int_equal(a.key_count, 20001);
+		if (pend)
+			assert_true(a.pending_ops >= 20000);
+		else
+			assert_true(a.depth >= 3);
+
+		w = begin(f->db, 0);
+		QOK(quire_del_range(w, STR("key001000"), STR("key019000"), &n));
+		assert_int_equal(n, 18000);
+		assert_int_equal(model_del_range(&m, STR("key001000"),
+						 STR("key019000")),
+				 18000);
+		const struct model_ent *e = model_get(&m, STR("key000999"));
+		assert_non_null(e);
+		expect(w, STR("key000999"), e->val, e->vlen);
+		expect_missing(w, STR("key001000"));
+		expect_missing(w, STR("key018999"));
+		model_check_txn(&m, w);
+		QOK(quire_commit(w));
+
+		quire_txn *r = begin(f->db, QUIRE_RDONLY);
+		QOK(quire_txn_stat(r, &b));
+		assert_int_equal(b.txn_id, a.txn_id + 1);
+		assert_int_equal(b.key_count, 2001);
+		assert_int_equal(b.next_seq, a.next_seq + 1);
+		assert_int_equal(b.pending_ops, 0);
+		if (!pend) {
+			/* 18000 leaf entries of about 24 bytes went: some
+			 * 400 KiB of leaves; two paths of 512-byte nodes
+			 * plus the commit's own blocks are a few KiB */
+			if (b.file_bytes - a.file_bytes > 32768)
+				fail_msg("a range delete over a tree of %u "
+					 "levels appended %llu bytes",
+					 a.depth,
+					 (unsigned long long)(b.file_bytes -
+							      a.file_bytes));
+			assert_true(b.depth <= a.depth);
+		}
+		model_check_txn(&m, r);
+		uint64_t problems = 1;
+		QOK(quire_check(r, NULL, NULL, &problems));
+		assert_int_equal(problems, 0);
+		/* the snapshot from before, a new one of that commit, and
+		 * the diff */
+		model_check_txn(&before, old);
+		quire_txn *asof = NULL;
+		QOK(quire_begin_at(f->db, a.txn_id, &asof));
+		model_check_txn(&before, asof);
+		QOK(quire_commit(asof));
+		quire_diff *d;
+		QOK(quire_diff_open(old, r, &d));
+		assert_int_equal(model_check_diff(&before, &m, d), 18000);
+		quire_diff_close(d);
+		QOK(quire_commit(r));
+		QOK(quire_commit(old));
+		QOK(quire_close(f->db));
+		f->db = NULL;
+		o.flags = 0;
+		QOK(quire_open(f->path, &o, &f->db));
+		r = begin(f->db, QUIRE_RDONLY);
+		model_check_txn(&m, r);
+		QOK(quire_commit(r));
+		model_clear(&m);
+		model_clear(&before);
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1828,6 +2511,12 @@ int main(void)
 		T(test_sync),
 		T(test_check_healthy),
 		T(test_nosync_reopen),
+		T(test_range_bad_args),
+		T(test_range_count),
+		T(test_prefix_ff),
+		T(test_prefix_empty),
+		T(test_range_in_txn),
+		T(test_range_big),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,15 +1,18 @@
 /*
  * test_compact.c - compaction checked against a model of every commit.
  *
- *   - model: a random workload (puts, deletes, overwrites, values in and
- *     out of line, metadata and metadata-only commits, aborts, checkpoints,
- *     reopens, a steered clock) on the in-memory VFS records every commit
- *     and operation; at random points it compacts with a random retention
- *     (none, keep_since_txn, keep_since_ns, keep_last, combinations) and
- *     then checks, for every kept commit, its AS-OF state (by id and by
- *     time), its log entry and the changes feed from history_seq - 1 on,
- *     key histories, and QUIRE_EHISTORY for every dropped one; snapshots
- *     held across the compaction still read the old file; txn ids go on;
+ *   - model: a random workload (puts, deletes, overwrites, range deletes,
+ *     values in and out of line, metadata and metadata-only commits,
+ *     aborts, checkpoints, reopens, a steered clock) on the in-memory VFS
+ *     records every commit and operation; at random points it compacts
+ *     with a random retention (none, keep_since_txn, keep_since_ns,
+ *     keep_last, combinations) and then checks, for every kept commit, its
+ *     AS-OF state (by id and by time), its log entry and the changes feed
+ *     from history_seq - 1 on (range deletes with their bounds and counts:
+ *     compaction replays kept commits from the feed), key histories (of
+ *     keys no range delete removed: histmodel.h), and QUIRE_EHISTORY for
+ *     every dropped one; snapshots held across the compaction still read
+ *     the old file; txn ids go on;
  *   - a long replay: many kept commits copied from a file several times
  *     the node cache;
  *   - threads: a writer commits nonstop and readers hold snapshots (and
@@ -663,6 +666,7 @@ struct run {
 	int big;            /* 1: values of 16 to 32 KiB only; 2: 800 to 1000
 			     * bytes (in line: a large sequence tree) */
 	uint64_t reopens, ckpts, asof, dropped, feeds, hists, held, lost;
+	uint64_t ranges, range_keys, hists_skipped;
 };
 
 static uint64_t below(struct run *r, uint64_t n)
@@ -812,9 +816,47 @@ static void record_commit(struct run *r, uint64_t first_seq,
 	quire_abort(t);
 }
 
+/* A range delete (hm_pick_range) in write transaction w, whose state is
+ * wm: the count must be the model's; recorded as *o (sequence number seq)
+ * if it removed keys. Returns 1 if it did. */
+static int range_del(struct run *r, quire_txn *w, struct model *wm,
+		     uint64_t seq, uint64_t txn, struct hop *o)
+{
+	struct hrange g;
+	uint64_t n = UINT64_MAX;
+	quire_val v;
+	hm_pick_range(&r->rng, NKEYS, &g);
+	const uint8_t *fp = g.from_null ? NULL : g.from,
+		      *tp = g.to_null ? NULL : g.to;
+	COK(g.prefix ? quire_del_prefix(w, fp, g.fl, &n)
+		     : quire_del_range(w, fp, g.fl, tp, g.tl, &n));
+	*o = (struct hop){.seq = seq, .txn = txn};
+	hm_set_range(o, fp, g.fl, g.prefix ? NULL : tp, g.tl, g.prefix);
+	size_t at = model_lower(wm, o->k, o->kl);
+	int first = at < wm->n && hm_in_range(o, wm->v[at].key, wm->v[at].klen);
+	uint8_t *fk = first ? tu_dup(wm->v[at].key, wm->v[at].klen) : NULL;
+	size_t fkl = first ? wm->v[at].klen : 0;
+	o->count = hm_apply(wm, NULL, o);
+	CREQ(n == o->count, "%s removed %llu keys, the model %llu",
+	     g.prefix ? "del_prefix" : "del_range", (ull)n, (ull)o->count);
+	if (fk) /* its first key is gone from the transaction */
+		CREQ(quire_get(w, fk, fkl, &v) == QUIRE_NOTFOUND,
+		     "a key the range removed is still there");
+	free(fk);
+	if (!o->count) {
+		free(o->k);
+		free(o->v);
+		return 0;
+	}
+	r->ranges++;
+	r->range_keys += o->count;
+	return 1;
+}
+
 /* A write transaction of up to maxops random puts and deletes (about half
- * of them on present keys: overwrites); a few abort, a third carry
- * metadata (with no operations: a metadata-only commit). */
+ * of them on present keys: overwrites) and now and then a range delete; a
+ * few abort, a third carry metadata (with no operations: a metadata-only
+ * commit). */
 static void write_txn(struct run *r, int maxops)
 {
 	struct hmodel *hm = r->hm;
@@ -831,6 +873,11 @@ static void write_txn(struct run *r, int maxops)
 	     (ull)quire_txn_id(w), (ull)txn);
 	for (size_t i = 0; i < want; i++) {
 		size_t kl;
+		if (below(r, 100) < 3) {
+			n += (size_t)range_del(r, w, &wm, seq0 + n, txn,
+					       &mine[n]);
+			continue;
+		}
 		if (wm.n && below(r, 100) < 45) {
 			const struct model_ent *e = &wm.v[below(r, wm.n)];
 			memcpy(k, e->key, e->klen);
@@ -912,10 +959,12 @@ static void steer_clock(struct run *r)
 }
 
 /* The history a compaction with options o (NULL: the defaults) leaves
- * when t0 is the newest commit at its start. Without keep_* options it
- * copies no tombstones, so a key whose last operation in t0 is a delete
- * loses its history there: key history ends with QUIRE_NOTFOUND where the
- * delete would come (the feed still has it). */
+ * when t0 is the newest commit at its start. When it keeps t0 only (no
+ * keep_* options, or options that come to t0: keep_last 1, keep_since_txn
+ * t0, ...) it copies no tombstones (rebuild.c: only when older history is
+ * kept), so a key whose last operation in t0 is a delete loses its history
+ * there: key history ends with QUIRE_NOTFOUND where the delete would come
+ * (the feed still has it). */
 static void compacted(struct run *r, const quire_compact_options *o,
 		      uint64_t t0)
 {
@@ -925,7 +974,7 @@ static void compacted(struct run *r, const quire_compact_options *o,
 		o = &d;
 	}
 	r->oldest = expect_oldest(r->hm, r->oldest, t0, o);
-	if (!o->keep_since_txn && !o->keep_since_ns && !o->keep_last) {
+	if (r->oldest == t0) {
 		r->lost_set = 1;
 		r->lost_txn = t0;
 	}
@@ -941,7 +990,8 @@ static int lost_at(const struct run *r, uint64_t s, const uint8_t *k,
 	if (s < c->first_seq || s >= c->next_seq)
 		return 0;
 	for (uint64_t x = c->next_seq; x-- > c->first_seq;)
-		if (tu_same(r->hm->ops[x - 1].k, r->hm->ops[x - 1].kl, k, kl))
+		if (r->hm->ops[x - 1].op != QUIRE_OP_DEL_RANGE &&
+		    tu_same(r->hm->ops[x - 1].k, r->hm->ops[x - 1].kl, k, kl))
 			return r->hm->ops[x - 1].op == QUIRE_OP_DEL;
 	return 0;
 }
@@ -991,13 +1041,16 @@ static void check_feed(struct run *r, quire_txn *t, uint64_t txn,
 			     (o->op == QUIRE_OP_DEL
 				      ? ch.value.size == 0
 				      : tu_same(ch.value.data, ch.value.size,
-						o->v, o->vl)),
+						o->v, o->vl)) &&
+			     ch.to_last == o->to_last && ch.count == o->count,
 		     "feed of txn %llu from %llu: operation %llu is seq %llu "
-		     "txn %llu op %d (%zu-byte key, %zu-byte value), want txn "
-		     "%llu op %d (%zu, %zu)",
+		     "txn %llu op %d (%zu-byte key, %zu-byte value, to_last "
+		     "%d, count %llu), want txn %llu op %d (%zu, %zu, %d, "
+		     "%llu)",
 		     (ull)txn, (ull)since, (ull)s, (ull)ch.seq, (ull)ch.txn_id,
-		     ch.op, ch.key.size, ch.value.size, (ull)o->txn, o->op,
-		     o->kl, o->vl);
+		     ch.op, ch.key.size, ch.value.size, ch.to_last,
+		     (ull)ch.count, (ull)o->txn, o->op, o->kl, o->vl,
+		     o->to_last, (ull)o->count);
 	}
 	CREQ(e == QUIRE_NOTFOUND, "feed: %d (%s)", e, quire_errmsg());
 	CREQ(s >= end, "feed of txn %llu from %llu ended at %llu, want %llu",
@@ -1017,10 +1070,15 @@ static void check_key_history(struct run *r, quire_txn *t, uint64_t txn,
 	quire_key_version kv;
 	int e, older = 0;
 	uint64_t end = hm->c[txn].next_seq, last = end;
+	/* not covered yet: see hm_range_removed (histmodel.h) */
+	if (hm_range_removed(hm, k, kl, end)) {
+		r->hists_skipped++;
+		return;
+	}
 	COK(quire_history_open(t, k, kl, &h));
 	for (uint64_t s = end; s-- > hs;) {
 		const struct hop *o = &hm->ops[s - 1];
-		if (!tu_same(o->k, o->kl, k, kl))
+		if (o->op == QUIRE_OP_DEL_RANGE || !tu_same(o->k, o->kl, k, kl))
 			continue;
 		e = quire_history_next(h, &kv);
 		if (e == QUIRE_NOTFOUND && lost_at(r, s, k, kl)) {
@@ -1045,11 +1103,13 @@ static void check_key_history(struct run *r, quire_txn *t, uint64_t txn,
 		last = s;
 	}
 	for (uint64_t s = 1; s < hs && s < end; s++)
-		older |= tu_same(hm->ops[s - 1].k, hm->ops[s - 1].kl, k, kl);
+		older |= hm->ops[s - 1].op != QUIRE_OP_DEL_RANGE &&
+			 tu_same(hm->ops[s - 1].k, hm->ops[s - 1].kl, k, kl);
 	while ((e = quire_history_next(h, &kv)) == 0) {
 		const struct hop *o =
 			kv.seq && kv.seq < last ? &hm->ops[kv.seq - 1] : NULL;
-		CREQ(o && tu_same(o->k, o->kl, k, kl) && kv.op == o->op &&
+		CREQ(o && o->op != QUIRE_OP_DEL_RANGE &&
+			     tu_same(o->k, o->kl, k, kl) && kv.op == o->op &&
 			     (o->op == QUIRE_OP_DEL
 				      ? kv.value.size == 0
 				      : tu_same(kv.value.data, kv.value.size,
@@ -1348,6 +1408,10 @@ struct mstats {
 	uint64_t compactions, by_mode[5], commits, ops, kept, bytes_before,
 		bytes_after, reopens, ckpts, asof, dropped, feeds, hists, held,
 		lost;
+	/* range deletes made, keys they removed, range deletes in commits
+	 * after a compaction's base (replayed) by mode, key histories
+	 * skipped (histmodel.h) */
+	uint64_t ranges, range_keys, range_kept[5], hists_skipped;
 };
 
 static void set_ctx(const struct run *r, const char *what)
@@ -1383,6 +1447,10 @@ static void compact_step(struct run *r, int nth, struct mstats *ms)
 	int mode = (int)below(r, 5);
 	pick_options(r, mode, t0, &o);
 	uint64_t want = expect_oldest(r->hm, old, t0, &o);
+	for (uint64_t s = r->hm->c[want].next_seq; s < r->hm->c[t0].next_seq;
+	     s++)
+		ms->range_kept[mode] +=
+			r->hm->ops[s - 1].op == QUIRE_OP_DEL_RANGE;
 	snprintf(what, sizeof what,
 		 "compaction %d (%s: since_txn %llu since_ns %llu last %llu), "
 		 "history from %llu, want from %llu",
@@ -1505,6 +1573,9 @@ static void model_seed(uint64_t seed, int commits, struct mstats *ms)
 	ms->feeds += r.feeds;
 	ms->hists += r.hists;
 	ms->held += r.held;
+	ms->ranges += r.ranges;
+	ms->range_keys += r.range_keys;
+	ms->hists_skipped += r.hists_skipped;
 	run_free(&r);
 }
 
@@ -1532,6 +1603,14 @@ static void test_compact_model(void **state)
 		      (ull)ms.held, (ull)ms.ckpts, (ull)ms.reopens,
 		      (ull)ms.bytes_before,
 		      (ull)ms.bytes_after);
+	print_message("# model: %llu range deletes (%llu keys); in commits a "
+		      "compaction kept after its base (by mode as above): "
+		      "%llu %llu %llu %llu %llu; %llu key histories of keys a "
+		      "range removed skipped\n",
+		      (ull)ms.ranges, (ull)ms.range_keys,
+		      (ull)ms.range_kept[0], (ull)ms.range_kept[1],
+		      (ull)ms.range_kept[2], (ull)ms.range_kept[3],
+		      (ull)ms.range_kept[4], (ull)ms.hists_skipped);
 	/* a seed makes about 470 commits, 12 compactions, 470 AS-OF, 210
 	 * feeds, 220 key histories, 220 dropped-history checks and 40 held
 	 * snapshots today */
@@ -1540,6 +1619,11 @@ static void test_compact_model(void **state)
 	assert_true(ms.asof >= 100 * n && ms.feeds >= 50 * n &&
 		    ms.hists >= 50 * n && ms.dropped >= 25 * n &&
 		    ms.held >= 5 * n);
+	/* range deletes: about 47 a seed (170 keys) today; every mode that
+	 * keeps older commits replayed some (7 to 70 of them today) */
+	assert_true(ms.ranges >= 20 * n && ms.range_keys >= 60 * n);
+	for (int i = 1; i < 5; i++)
+		assert_true(ms.range_kept[i] > 0);
 }
 
 /* ==== one compaction replayed: crashes, faults, leftovers, progress ==== */
@@ -1719,6 +1803,28 @@ static void put_big(struct run *r, int i)
 	record_commit(r, seq, "", 0);
 }
 
+/* A commit holding a range delete that removed keys (if hm_pick_range
+ * finds some in ten tries). */
+static void range_commit(struct run *r)
+{
+	struct hmodel *hm = r->hm;
+	uint64_t seq0 = hm->nops + 1, txn = hm_latest(hm) + 1;
+	struct model wm = {0};
+	struct hop o;
+	quire_txn *w;
+	int made = 0;
+	model_copy(&wm, &r->cur);
+	COK(quire_begin(r->db, 0, &w));
+	for (int i = 0; i < 10 && !made; i++)
+		made = range_del(r, w, &wm, seq0, txn, &o);
+	COK(quire_commit(w));
+	if (made)
+		hm_add_op(hm, &o);
+	model_copy(&r->cur, &wm);
+	model_clear(&wm);
+	record_commit(r, seq0, "", 0);
+}
+
 static void img_make(struct img *im, const char *name, uint64_t seed,
 		     unsigned node_size, unsigned long ckpt, int commits,
 		     int flags)
@@ -1737,6 +1843,8 @@ static void img_make(struct img *im, const char *name, uint64_t seed,
 			continue;
 		}
 		write_txn(&r, 8);
+		if (i == commits - 3) /* one the compaction replays */
+			range_commit(&r);
 		if ((flags & IMG_COMPACTED) && i == commits / 2) {
 			/* the history starts later */
 			quire_compact_options o;
@@ -1927,13 +2035,18 @@ static void crash_everywhere(struct img *im)
 	if (first.failed)
 		fail_msg("%s", first.msg);
 	crash_states += states;
+	uint64_t ranges = 0; /* in the commits the compaction replays */
+	for (uint64_t s = im->hm.c[im->post].next_seq;
+	     s < im->hm.c[im->base].next_seq; s++)
+		ranges += im->hm.ops[s - 1].op == QUIRE_OP_DEL_RANGE;
 	print_message("# crash %s: %llu calls of the compaction and the "
-		      "commits around it, %llu states (the callback commit %s)"
-		      "\n",
+		      "commits around it, %llu states (the callback commit %s; "
+		      "%llu range deletes replayed)\n",
 		      im->name, (ull)im->points, (ull)states,
 		      im->cb_busy     ? "got QUIRE_EBUSY"
 		      : im->cb_during ? "during the copy"
-				      : "at the last report: after the swap");
+				      : "at the last report: after the swap",
+		      (ull)ranges);
 	/* 26 to 66 calls an image today, each in every mode */
 	assert_true(im->points >= 10 &&
 		    states == im->points * MV_CRASH_NMODES);

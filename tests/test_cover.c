@@ -71,10 +71,13 @@ static const struct rule rules[] = {
 	{"block too large", {{8, 4, QF_HDR_FIXED + QF_META_MAX + 1}},
 	 QUIRE_ECORRUPT},
 	{"bad magic", {{16, 1, 'X'}}, QUIRE_ECORRUPT},
-	{"other version", {{24, 4, QF_HDR_VERSION + 1}}, QUIRE_EVERSION},
+	{"other version", {{24, 4, QF_HDR_V3 + 1}}, QUIRE_EVERSION},
+	{"version 3 without features", {{24, 4, QF_HDR_V3}}, QUIRE_ECORRUPT},
+	{"a feature this library lacks", {{24, 4, QF_HDR_V3}, {360, 8, 2}},
+	 QUIRE_EVERSION},
 	{"version 0", {{24, 4, 0}}, QUIRE_EVERSION},
 	{"no commit kept", {{320, 8, 0}}, QUIRE_ECORRUPT},
-	{"reserved field", {{360, 8, 1}}, QUIRE_ECORRUPT},
+	{"version 2 with features", {{360, 8, 1}}, QUIRE_ECORRUPT},
 	{"out-of-line bytes beyond the raw bytes", {{344, 8, 1}},
 	 QUIRE_ECORRUPT},
 	{"out-of-line values beyond the keys", {{336, 8, 5}, {352, 8, 1}},
@@ -162,6 +165,13 @@ static void test_header_rules(void **state)
 			fail_msg("%s: qhdr_get gave %d (%s), not %d", r->what, e,
 				 quire_errmsg(), r->err);
 	}
+	/* version 3 names its features */
+	base_header(buf);
+	poke(buf + 24, 4, QF_HDR_V3);
+	poke(buf + 360, 8, QF_FEAT_RANGES);
+	qblock_seal(buf, QF_HDR_FIXED, OFF);
+	assert_int_equal(qhdr_get(buf, QF_HDR_FIXED, OFF, &h, &need), 0);
+	assert_int_equal(h.features, QF_FEAT_RANGES);
 	/* a block longer than the bytes at hand: the caller must read more */
 	base_header(buf);
 	poke(buf + 8, 4, QF_HDR_FIXED + 100);

@@ -9,6 +9,9 @@
  * only the process died). The reopened database must hold exactly the last
  * acknowledged commit or the one in flight (with QUIRE_NOSYNC: any commit
  * from the last sync on), pass quire_check, and take ten more commits.
+ * Most workloads hold range deletes (quire_del_range, quire_del_prefix:
+ * of ten keys up to every key, among puts and deletes; each such commit a
+ * checkpoint), so a crash lands in those commits too.
  *
  * Two tiers: the normal one (make check) enumerates > 20k crash states over
  * eight seeds of each workload; QUIRE_LONG=1 (make crash-long) more than a
@@ -48,6 +51,9 @@
 #endif
 
 static uint64_t states_checked;
+/* range deletes in the plans run: calls, commits where one removed keys,
+ * keys removed, the most in one call */
+static uint64_t range_calls, range_commits, range_keys, range_max;
 static uint64_t dir_calls; /* renames, removes, directory syncs: clean runs */
 static int long_tier; /* QUIRE_LONG=1 */
 
@@ -124,6 +130,11 @@ static void crash_everywhere(const struct wl_opts *o)
 	uint64_t points = memvfs_calls(m, MV_MUTATE | MV_DIR);
 	dir_calls += memvfs_calls(m, MV_DIR);
 	memvfs_free(m);
+	range_calls += (uint64_t)p.ranges;
+	range_commits += (uint64_t)p.range_commits;
+	range_keys += p.range_keys;
+	if ((uint64_t)p.range_max > range_max)
+		range_max = (uint64_t)p.range_max;
 
 	pid_t pid[WORKERS];
 	int fd[WORKERS];
@@ -192,33 +203,46 @@ static void tier(struct wl_opts o, int seeds, int long_seeds,
 		seeds = long_seeds;
 		o.commits = long_commits;
 	}
-	uint64_t before = states_checked;
+	uint64_t before = states_checked, rc0 = range_commits,
+		 rk0 = range_keys;
 	for (int i = 0; i < seeds; i++) {
 		o.seed = base + (uint64_t)i;
 		crash_everywhere(&o);
 	}
-	print_message("# seeds %llu..%llu, %d commits: %llu states\n",
+	print_message("# seeds %llu..%llu, %d commits: %llu states; %llu "
+		      "commits with a range delete (%llu keys removed)\n",
 		      (unsigned long long)base,
 		      (unsigned long long)(base + (uint64_t)seeds - 1),
 		      o.commits,
-		      (unsigned long long)(states_checked - before));
+		      (unsigned long long)(states_checked - before),
+		      (unsigned long long)(range_commits - rc0),
+		      (unsigned long long)(range_keys - rk0));
 	/* 33 to 75 crash points a seed today, in every mode */
 	assert_true(states_checked - before >=
 		    (uint64_t)seeds * 20 * MV_CRASH_NMODES);
+	/* range deletes where asked for: a third of the commits asked for
+	 * at least (a commit in range_every draws one, which may remove
+	 * nothing) */
+	if (o.range_every)
+		assert_true(range_commits - rc0 >= (uint64_t)seeds *
+							   o.commits /
+							   o.range_every / 3);
 }
 
 /* Durable commits, deep trees (512-byte nodes), values in and out of line;
- * batches with a checkpoint every few commits. */
+ * batches with a checkpoint every few commits, and range deletes (each a
+ * checkpoint of the batches before it). */
 static void test_sync_deep(void **state)
 {
 	struct wl_opts o = {.seed = tu_seed(11), .commits = 24, .max_ops = 12,
 			    .node_size = 512, .big_every = 6,
 			    .abort_every = 7, .checkpoint_ops = 40,
-			    .retention_every = 5};
+			    .retention_every = 5, .range_every = 4};
 	tier(o, SEEDS_NORMAL, SEEDS_LONG, 32);
 }
 
-/* The same with every commit folded into the tree at once. */
+/* The same with every commit folded into the tree at once (no range
+ * deletes: these plans stay as they were). */
 static void test_sync_folded(void **state)
 {
 	struct wl_opts o = {.seed = tu_seed(14), .commits = 20, .max_ops = 12,
@@ -227,21 +251,23 @@ static void test_sync_folded(void **state)
 	tier(o, SEEDS_NORMAL, SEEDS_LONG, 28);
 }
 
-/* NOSYNC commits with a quire_sync now and then. */
+/* NOSYNC commits with a quire_sync now and then; range deletes. */
 static void test_nosync(void **state)
 {
 	struct wl_opts o = {.seed = tu_seed(12), .commits = 24, .max_ops = 10,
 			    .node_size = 512, .nosync = 1, .sync_every = 5,
-			    .big_every = 8, .checkpoint_ops = 25};
+			    .big_every = 8, .checkpoint_ops = 25,
+			    .range_every = 4};
 	tier(o, SEEDS_NORMAL, SEEDS_LONG, 32);
 }
 
-/* Close and reopen between commits: recovery, then writes on top. */
+/* Close and reopen between commits: recovery, then writes on top; range
+ * deletes over batches loaded at the reopen. */
 static void test_reopen_write(void **state)
 {
 	struct wl_opts o = {.seed = tu_seed(13), .commits = 20, .max_ops = 8,
 			    .node_size = 1024, .reopen_every = 3,
-			    .big_every = 5, .abort_every = 4};
+			    .big_every = 5, .abort_every = 4, .range_every = 4};
 	tier(o, SEEDS_NORMAL, SEEDS_LONG, 28);
 }
 
@@ -261,13 +287,24 @@ static void test_huge(void **state)
 }
 
 /* Many keys in small nodes: trees four and more levels deep, splits and
- * merges at every level, checkpoints of a few hundred operations. */
+ * merges at every level, checkpoints of a few hundred operations; range
+ * deletes, one of them of the middle four fifths of the key space at
+ * commit 8 (about a hundred keys: whole subtrees dropped, the two boundary
+ * paths rewritten). */
 static void test_wide(void **state)
 {
 	struct wl_opts o = {.seed = tu_seed(16), .commits = 10, .max_ops = 80,
 			    .node_size = 512, .nkeys = 5000, .big_every = 30,
-			    .checkpoint_ops = 150};
+			    .checkpoint_ops = 150, .range_every = 3,
+			    .range_big_at = 8};
+	uint64_t max0 = range_max;
+	range_max = 0;
 	tier(o, 1, 8, 24);
+	print_message("# wide: at most %llu keys in one range delete\n",
+		      (unsigned long long)range_max);
+	assert_true(range_max >= 60); /* 108 today, 68..138 over seeds 16..29 */
+	if (max0 > range_max)
+		range_max = max0;
 }
 
 /* Automatic compaction: overwrites of a few keys make the file mostly
@@ -275,13 +312,18 @@ static void test_wide(void **state)
  * run inside the commits that make them due and at close (a reopen every
  * few commits), under a retention policy that changes now and then. A
  * crash anywhere in one (the copy, its sync, the rename, the directory
- * sync) leaves the commit acknowledged before it. */
+ * sync) leaves the commit acknowledged before it. A few range deletes
+ * (commits that compactions replay): with 24 keys each takes much of the
+ * content, and fewer compactions come due (with one in every eighth
+ * commit, 13 instead of 16 over 20 commits; 9 for some seeds), so the
+ * plans are 24 commits long (15). */
 static void test_autocompact(void **state)
 {
-	struct wl_opts o = {.seed = tu_seed(17), .commits = 20, .max_ops = 6,
+	struct wl_opts o = {.seed = tu_seed(17), .commits = 24, .max_ops = 6,
 			    .node_size = 512, .nkeys = 24, .big_every = 6,
 			    .reopen_every = 7, .checkpoint_ops = 12,
-			    .retention_every = 6, .autocompact = 1};
+			    .retention_every = 6, .autocompact = 1,
+			    .range_every = 8};
 	uint64_t dir0 = dir_calls;
 	int seeds = long_tier ? 30 : 3;
 	tier(o, seeds, seeds, 28);
@@ -344,6 +386,12 @@ static int report(void **state)
 {
 	print_message("# crash states checked: %llu\n",
 		      (unsigned long long)states_checked);
+	print_message("# range deletes: %llu calls, %llu commits removing "
+		      "%llu keys (at most %llu in one)\n",
+		      (unsigned long long)range_calls,
+		      (unsigned long long)range_commits,
+		      (unsigned long long)range_keys,
+		      (unsigned long long)range_max);
 	return 0;
 }
 

@@ -377,6 +377,10 @@ static void test_oprec(void **state)
 		 .val = (const uint8_t *)"vvv", .vlen = 3},
 		{.kind = OP_PUT, .key = (const uint8_t *)"", .klen = 0,
 		 .vlen = 5000, .ool = 1, .ool_off = 99999},
+		{.kind = OP_RANGE, .key = (const uint8_t *)"a", .klen = 1,
+		 .end = (const uint8_t *)"b", .elen = 1, .count = 300},
+		{.kind = OP_RANGE, .key = (const uint8_t *)"", .klen = 0,
+		 .to_last = 1, .count = 1},
 	};
 	for (size_t i = 0; i < sizeof in / sizeof *in; i++) {
 		struct oprec out;
@@ -389,12 +393,28 @@ static void test_oprec(void **state)
 		assert_int_equal(out.slot, in[i].slot);
 		assert_int_equal(out.vlen, in[i].vlen);
 		assert_int_equal(out.ool_off, in[i].ool_off);
+		assert_int_equal(out.elen, in[i].elen);
+		assert_int_equal(out.to_last, in[i].to_last);
+		assert_int_equal(out.count, in[i].count);
 		assert_int_equal(oprec_parse(buf, n - 1, &out), -1);
 		assert_int_equal(oprec_parse(buf, n + 1, &out), -1);
 	}
 	buf[0] = 9;
 	struct oprec out;
 	assert_int_equal(oprec_parse(buf, 4, &out), -1);
+	/* a range that ends before it starts, removes nothing, or sits in a
+	 * key's chain is refused */
+	struct oprec bad[] = {
+		{.kind = OP_RANGE, .key = (const uint8_t *)"b", .klen = 1,
+		 .end = (const uint8_t *)"a", .elen = 1, .count = 1},
+		{.kind = OP_RANGE, .key = (const uint8_t *)"a", .klen = 1,
+		 .to_last = 1, .count = 0},
+		{.kind = OP_RANGE, .prev_seq = 5, .key = (const uint8_t *)"a",
+		 .klen = 1, .to_last = 1, .count = 1},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		assert_int_equal(oprec_parse(buf, oprec_put(buf, &bad[i]), &out),
+				 -1);
 }
 
 int main(void)

@@ -235,6 +235,110 @@ void model_check_txn(const struct model *m, quire_txn *txn)
 	}
 }
 
+int tu_keycmp(const void *a, size_t al, const void *b, size_t bl)
+{
+	return cmp(a, al, b, bl);
+}
+
+int tu_has_prefix(const void *k, size_t kl, const void *p, size_t pl)
+{
+	return kl >= pl && (pl == 0 || memcmp(k, p, pl) == 0);
+}
+
+int tu_prefix_end(const void *p, size_t pl, uint8_t *end, size_t *el)
+{
+	const uint8_t *b = p;
+	while (pl && b[pl - 1] == 0xff)
+		pl--;
+	*el = 0;
+	if (!pl)
+		return 0;
+	memcpy(end, b, pl);
+	end[pl - 1]++;
+	*el = pl;
+	return 1;
+}
+
+/* Remove entries [lo, hi) of m. */
+static void model_cut(struct model *m, size_t lo, size_t hi)
+{
+	for (size_t i = lo; i < hi; i++) {
+		free(m->v[i].key);
+		free(m->v[i].val);
+	}
+	memmove(&m->v[lo], &m->v[hi], (m->n - hi) * sizeof *m->v);
+	m->n -= hi - lo;
+}
+
+size_t model_del_range(struct model *m, const void *from, size_t fl,
+		       const void *to, size_t tl)
+{
+	size_t lo = from ? model_lower(m, from, fl) : 0;
+	size_t hi = to ? model_lower(m, to, tl) : m->n;
+	if (hi <= lo)
+		return 0;
+	model_cut(m, lo, hi);
+	return hi - lo;
+}
+
+size_t model_del_prefix(struct model *m, const void *p, size_t pl)
+{
+	size_t lo = model_lower(m, p, pl), hi = lo;
+	while (hi < m->n && tu_has_prefix(m->v[hi].key, m->v[hi].klen, p, pl))
+		hi++;
+	model_cut(m, lo, hi);
+	return hi - lo;
+}
+
+size_t model_check_diff(const struct model *a, const struct model *b,
+			quire_diff *d)
+{
+	size_t i = 0, j = 0, n = 0;
+	quire_delta dl;
+	int r;
+	for (;;) {
+		const struct model_ent *ea = NULL, *eb = NULL;
+		while (i < a->n || j < b->n) {
+			int c = i == a->n   ? 1
+				: j == b->n ? -1
+					    : cmp(a->v[i].key, a->v[i].klen,
+						  b->v[j].key, b->v[j].klen);
+			ea = c <= 0 ? &a->v[i++] : NULL;
+			eb = c >= 0 ? &b->v[j++] : NULL;
+			if (!ea || !eb ||
+			    cmp(ea->val, ea->vlen, eb->val, eb->vlen) != 0)
+				break;
+			ea = eb = NULL;
+		}
+		r = quire_diff_next(d, &dl);
+		if (!ea && !eb) {
+			if (r != QUIRE_NOTFOUND)
+				fail_msg("diff: %d (%s) after the %zu keys the "
+					 "models differ in",
+					 r, quire_strerror(r), n);
+			return n;
+		}
+		const struct model_ent *e = ea ? ea : eb;
+		if (r != 0)
+			fail_msg("diff: %d (%s) at difference %zu (a key of "
+				 "%zu bytes)",
+				 r, quire_strerror(r), n, e->klen);
+		if (cmp(dl.key.data, dl.key.size, e->key, e->klen) != 0)
+			fail_msg("diff: difference %zu at a key of %zu bytes, "
+				 "the models at one of %zu",
+				 n, dl.key.size, e->klen);
+		if (dl.in_a != !!ea || dl.in_b != !!eb)
+			fail_msg("diff: difference %zu: in_a %d in_b %d, the "
+				 "models %d %d",
+				 n, dl.in_a, dl.in_b, !!ea, !!eb);
+		if (ea && cmp(dl.a.data, dl.a.size, ea->val, ea->vlen) != 0)
+			fail_msg("diff: difference %zu: value in a differs", n);
+		if (eb && cmp(dl.b.data, dl.b.size, eb->val, eb->vlen) != 0)
+			fail_msg("diff: difference %zu: value in b differs", n);
+		n++;
+	}
+}
+
 void tu_put1(quire *db, const char *k, const char *v)
 {
 	quire_txn *t;

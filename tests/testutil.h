@@ -73,9 +73,36 @@ size_t model_lower(const struct model *m, const void *k, size_t kl);
 void model_copy(struct model *dst, const struct model *src);
 void model_clear(struct model *m);
 
+/* Key order as quire's: memcmp, then the shorter first. */
+int tu_keycmp(const void *a, size_t al, const void *b, size_t bl);
+/* Whether key k starts with p. */
+int tu_has_prefix(const void *k, size_t kl, const void *p, size_t pl);
+/* The end of the range a prefix spans, the smallest key above every key
+ * that starts with p: p without its trailing 0xff bytes, the last byte
+ * left raised by one, into end (room for pl bytes), its length in *el.
+ * Returns 0 when there is no such key (p empty or all 0xff: the range runs
+ * to the last key), else 1. */
+int tu_prefix_end(const void *p, size_t pl, uint8_t *end, size_t *el);
+
+/* Delete the keys k with from <= k < to (from NULL: from the smallest;
+ * to NULL: to the last, tl ignored; to < from deletes nothing); returns
+ * how many went. */
+size_t model_del_range(struct model *m, const void *from, size_t fl,
+		       const void *to, size_t tl);
+/* Delete the keys that start with p (pl 0: every key), found by comparing
+ * bytes, not through tu_prefix_end; returns how many went. */
+size_t model_del_prefix(struct model *m, const void *p, size_t pl);
+
 /* Compare the whole content seen by txn with m (a cursor scan forward and
  * backward plus a get of every key). Returns 0 if equal, else fails the
  * test with a description. */
 void model_check_txn(const struct model *m, quire_txn *txn);
+
+/* Compare an open diff (a = the snapshot of model a, b of model b) with
+ * what the models differ in: every key in one only or with different
+ * values, in key order, and nothing else. Returns how many keys differ;
+ * fails the test on any mismatch. */
+size_t model_check_diff(const struct model *a, const struct model *b,
+			quire_diff *d);
 
 #endif

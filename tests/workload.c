@@ -69,11 +69,107 @@ static size_t value_size(uint64_t *s, const struct wl_opts *o)
 	}
 }
 
+/*
+ * Range delete op of a commit whose content so far is m (what the write
+ * transaction sees when it makes the call: its own earlier operations
+ * included): a prefix of a key (10 or 100 of the short keys), a range
+ * between two keys, from the smallest key or to the last, every key, one
+ * key, or nothing. m loses the keys; *reput (if not NULL afterwards) is one
+ * of them, for a put into the range later in the commit.
+ */
+static void make_range(uint64_t *s, uint64_t nkeys, int big, struct model *m,
+		       struct wl_op *op, uint8_t **reput, size_t *reput_len)
+{
+	char a[16], b[16];
+	int al = snprintf(a, sizeof a, "k%04u", (unsigned)tu_below(s, nkeys));
+	int bl = snprintf(b, sizeof b, "k%04u",
+			  (unsigned)tu_below(s, nkeys + 1));
+	uint64_t kind = tu_below(s, 16);
+	if (big) { /* the middle four fifths */
+		al = snprintf(a, sizeof a, "k%04u", (unsigned)(nkeys / 10));
+		bl = snprintf(b, sizeof b, "k%04u", (unsigned)(nkeys * 9 / 10));
+		kind = 6;
+	}
+	op->range = 1;
+	if (kind < 6) { /* a's first 3 or 4 bytes: 100 or 10 short keys */
+		op->range = 2;
+		op->klen = kind < 3 ? 3 : 4;
+		op->key = tu_dup(a, op->klen);
+	} else if (kind < 9) { /* [a, b) or [b, a) */
+		if (tu_keycmp(b, (size_t)bl, a, (size_t)al) < 0) {
+			char x[16];
+			memcpy(x, a, sizeof x);
+			memcpy(a, b, sizeof x);
+			memcpy(b, x, sizeof x);
+			int l = al;
+			al = bl;
+			bl = l;
+		}
+		op->key = tu_dup(a, (size_t)al);
+		op->klen = (size_t)al;
+		op->to = tu_dup(b, (size_t)bl);
+		op->tlen = (size_t)bl;
+	} else if (kind < 11) { /* from the smallest key */
+		op->from_null = 1;
+		op->to = tu_dup(b, (size_t)bl);
+		op->tlen = (size_t)bl;
+	} else if (kind < 13) { /* to the last key */
+		op->key = tu_dup(a, (size_t)al);
+		op->klen = (size_t)al;
+		op->to_null = 1;
+	} else if (kind == 13) { /* every key, three ways */
+		switch (tu_below(s, 3)) {
+		case 0:
+			op->range = 2;
+			op->key = tu_dup("", 0);
+			break;
+		case 1:
+			op->range = 2;
+			op->key = tu_dup("k", 1);
+			op->klen = 1;
+			break;
+		default:
+			op->from_null = op->to_null = 1;
+		}
+	} else if (kind == 14 && m->n) { /* one key: [k, k + "\0") */
+		const struct model_ent *e = &m->v[tu_below(s, m->n)];
+		op->key = tu_dup(e->key, e->klen);
+		op->klen = e->klen;
+		op->to = malloc(e->klen + 1);
+		assert_non_null(op->to);
+		memcpy(op->to, e->key, e->klen);
+		op->to[e->klen] = 0;
+		op->tlen = e->klen + 1;
+	} else { /* nothing there */
+		op->range = 2;
+		op->key = tu_dup("k\xff", 2);
+		op->klen = 2;
+	}
+	const uint8_t *from = op->from_null ? NULL : op->key;
+	size_t lo = from ? model_lower(m, from, op->klen) : 0;
+	if (lo < m->n && !*reput) {
+		const struct model_ent *e = &m->v[lo];
+		if (op->range == 2 ? tu_has_prefix(e->key, e->klen, op->key,
+						   op->klen)
+				   : op->to_null || tu_keycmp(e->key, e->klen,
+							      op->to,
+							      op->tlen) < 0) {
+			*reput = tu_dup(e->key, e->klen);
+			*reput_len = e->klen;
+		}
+	}
+	op->removed = op->range == 2
+			      ? model_del_prefix(m, op->key, op->klen)
+			      : model_del_range(m, from, op->klen,
+						op->to_null ? NULL : op->to,
+						op->tlen);
+}
+
 void wl_plan_make(struct wl_plan *p, const struct wl_opts *o)
 {
 	uint64_t s = o->seed;
 	uint64_t nkeys = o->nkeys ? (uint64_t)o->nkeys : 400;
-	p->o = *o;
+	*p = (struct wl_plan){.o = *o};
 	p->c = calloc((size_t)o->commits + 1, sizeof *p->c);
 	p->state = calloc((size_t)o->commits + 1, sizeof *p->state);
 	assert_non_null(p->c);
@@ -88,9 +184,39 @@ void wl_plan_make(struct wl_plan *p, const struct wl_opts *o)
 		wc->abort_before = o->abort_every && c % o->abort_every == 0;
 		wc->sync_after = o->nosync && o->sync_every &&
 				 c % o->sync_every == 0;
+		/* drawn only when asked for, so that older plans stay the
+		 * same */
+		int rpos = -1;
+		uint8_t *reput = NULL;
+		size_t reput_len = 0;
+		int big = o->range_big_at == c;
+		if ((o->range_every &&
+		     tu_below(&s, (uint64_t)o->range_every) == 0) ||
+		    big)
+			rpos = (int)tu_below(&s, (uint64_t)wc->nops);
 		for (int i = 0; i < wc->nops; i++) {
 			struct wl_op *op = &wc->ops[i];
 			struct model *m = &p->state[c];
+			if (i == rpos) {
+				make_range(&s, nkeys, big, m, op, &reput,
+					   &reput_len);
+				p->ranges++;
+				p->range_commits += op->removed > 0;
+				p->range_keys += op->removed;
+				if (op->removed > (uint64_t)p->range_max)
+					p->range_max = (int)op->removed;
+				continue;
+			}
+			if (reput) { /* a key the range removed, put again */
+				op->key = reput;
+				op->klen = reput_len;
+				reput = NULL;
+				op->vlen = value_size(&s, o);
+				op->val = rand_bytes(&s, op->vlen);
+				model_put(m, op->key, op->klen, op->val,
+					  op->vlen);
+				continue;
+			}
 			if (m->n > 8 && tu_below(&s, 4) == 0) {
 				const struct model_ent *e =
 					&m->v[tu_below(&s, m->n)];
@@ -116,6 +242,7 @@ void wl_plan_make(struct wl_plan *p, const struct wl_opts *o)
 			op->val = rand_bytes(&s, op->vlen);
 			model_put(m, op->key, op->klen, op->val, op->vlen);
 		}
+		free(reput); /* the range was the commit's last op */
 	}
 }
 
@@ -128,6 +255,7 @@ void wl_plan_free(struct wl_plan *p)
 		for (int i = 0; i < p->c[c].nops; i++) {
 			free(p->c[c].ops[i].key);
 			free(p->c[c].ops[i].val);
+			free(p->c[c].ops[i].to);
 		}
 		free(p->c[c].ops);
 	}
@@ -179,7 +307,12 @@ static uint64_t retention_after(const struct wl_plan *p, int c)
 static int history_reads(const struct wl_plan *p, int c, quire *db)
 {
 	const struct wl_commit *wc = &p->c[c];
-	const struct wl_op *op0 = &wc->ops[0];
+	static const struct wl_op any = {.key = (uint8_t *)"k0000", .klen = 5};
+	const struct wl_op *op0 = &any; /* a key of the commit's: not a
+					 * range's bound */
+	for (int i = wc->nops; i-- > 0;)
+		if (!wc->ops[i].range)
+			op0 = &wc->ops[i];
 	quire_txn *t, *t2;
 	quire_stat st;
 	quire_log_entry le;
@@ -223,6 +356,8 @@ static int history_reads(const struct wl_plan *p, int c, quire *db)
 	if (e == QUIRE_EHISTORY && p->o.autocompact)
 		e = 0;
 	for (int i = 0; !e && i < wc->nops; i++) {
+		if (wc->ops[i].range)
+			continue;
 		const struct model_ent *me =
 			model_get(&p->state[c], wc->ops[i].key, wc->ops[i].klen);
 		e = quire_get(t, wc->ops[i].key, wc->ops[i].klen, &v);
@@ -278,14 +413,33 @@ void wl_run(const struct wl_plan *p, qvfs *vfs, const char *path,
 		r->inflight = 1;
 		for (int i = 0; i < wc->nops; i++) {
 			const struct wl_op *op = &wc->ops[i];
-			e = op->del ? quire_del(t, op->key, op->klen)
-				    : quire_put(t, op->key, op->klen, op->val,
-						op->vlen);
+			const uint8_t *from = op->from_null ? NULL : op->key;
+			uint64_t n = UINT64_MAX;
+			if (op->range == 2)
+				e = quire_del_prefix(t, from, op->klen, &n);
+			else if (op->range)
+				e = quire_del_range(t, from, op->klen,
+						    op->to_null ? NULL : op->to,
+						    op->tlen, &n);
+			else
+				e = op->del ? quire_del(t, op->key, op->klen)
+					    : quire_put(t, op->key, op->klen,
+							op->val, op->vlen);
 			if (e) {
 				quire_abort(t);
 				t = NULL;
-				STOP(e, op->del ? "del" : "put");
+				STOP(e, op->range == 2 ? "del_prefix"
+					: op->range    ? "del_range"
+					: op->del      ? "del"
+						       : "put");
 			}
+			if (op->range && n != op->removed)
+				wl_fail("commit %d: %s removed %llu keys, want "
+					"%llu",
+					c, op->range == 2 ? "del_prefix"
+							  : "del_range",
+					(unsigned long long)n,
+					(unsigned long long)op->removed);
 		}
 		e = quire_commit(t);
 		t = NULL;

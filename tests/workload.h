@@ -2,11 +2,12 @@
  * workload.h - a deterministic workload for the crash and fault tests.
  *
  * A plan is a list of commits (puts of keys and values of mixed sizes,
- * deletes of present keys, reopens, syncs) generated from a seed, together
- * with the expected content after every commit. wl_run() plays it against a
- * database on any VFS and stops at the first failure, saying which commits
- * were acknowledged; wl_verify() then opens the database and requires its
- * content to be one of the states the crash-safety contract allows.
+ * deletes of present keys, range deletes, reopens, syncs) generated from a
+ * seed, together with the expected content after every commit. wl_run()
+ * plays it against a database on any VFS and stops at the first failure,
+ * saying which commits were acknowledged; wl_verify() then opens the
+ * database and requires its content to be one of the states the
+ * crash-safety contract allows.
  */
 #ifndef QUIRE_WORKLOAD_H
 #define QUIRE_WORKLOAD_H
@@ -43,12 +44,27 @@ struct wl_opts {
 			     * changes, key history, AS-OF) and gets */
 	int probe_poison;   /* after a failure, try a write transaction and
 			     * quire_sync (wl_result.poisoned_*) */
+	int range_every;    /* about one commit in n holds a range delete
+			     * (quire_del_range or quire_del_prefix: up to
+			     * every key, or none), among its puts and
+			     * deletes; 0: none (test_alloc plays plans
+			     * itself and knows no range deletes) */
+	int range_big_at;   /* commit n holds a range delete of the middle
+			     * four fifths of the key space: many keys,
+			     * whole subtrees (0: none) */
 };
 
 struct wl_op {
 	int del;
 	uint8_t *key, *val;
 	size_t klen, vlen;
+	/* a range delete (range_every): 1 quire_del_range(key or NULL when
+	 * from_null, to or NULL when to_null), 2 quire_del_prefix(key); it
+	 * must report removed keys */
+	int range, from_null, to_null;
+	uint8_t *to;
+	size_t tlen;
+	uint64_t removed;
 };
 
 struct wl_commit {
@@ -61,6 +77,10 @@ struct wl_plan {
 	struct wl_opts o;
 	struct wl_commit *c;  /* c[1..commits] */
 	struct model *state;  /* state[i]: content after commit i; [0] empty */
+	int ranges, range_commits; /* range deletes in the plan, commits with
+				    * one (that removed keys) */
+	uint64_t range_keys;  /* keys they remove */
+	int range_max;        /* the most one removes */
 };
 
 struct wl_result {

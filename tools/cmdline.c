@@ -29,6 +29,7 @@ static const struct optdef {
 	{"--prefix", NULL, "P", OPT_PREFIX},
 	{"--start", NULL, "K", OPT_START},
 	{"--end", NULL, "K", OPT_END},
+	{"--range", NULL, "FROM TO", OPT_RANGE}, /* two values */
 	{"--reverse", NULL, NULL, OPT_REVERSE},
 	{"--limit", NULL, "N", OPT_LIMIT},
 	{"--batch", NULL, "N", OPT_BATCH},
@@ -74,19 +75,46 @@ static int ratio(const char *s, double *out)
 	return errno || *end || !(*out >= 0 && *out < 1) ? -1 : 0;
 }
 
-/* "usage: quire CMD ARGS [options it takes]", and where the rest is. */
+/* Option d as usage shows it: "--limit N", "--auto[=RATIO]". */
+static void print_opt(const struct optdef *d)
+{
+	fprintf(stderr, "%s%s%s", d->name,
+		d->arg && d->arg[0] != '[' ? " " : "", d->arg ? d->arg : "");
+}
+
+/* The last word of a command's arguments ("KEY" of "DB KEY"). */
+static const char *last_arg(const struct command *c)
+{
+	const char *sp = strrchr(c->args, ' ');
+	return sp ? sp + 1 : c->args;
+}
+
+/* "usage: quire CMD ARGS [options it takes]", and where the rest is; the
+ * options that stand in for the last argument go with it:
+ * "DB {KEY | --prefix P | --range FROM TO}". */
 static void command_usage(const struct command *c)
 {
-	fprintf(stderr, "usage: quire %s %s", c->name, c->args);
+	const char *last = last_arg(c);
+	fprintf(stderr, "usage: quire %s ", c->name);
+	if (!c->instead) {
+		fputs(c->args, stderr);
+	} else {
+		fprintf(stderr, "%.*s{%s", (int)(last - c->args), c->args,
+			last);
+		for (size_t i = 0; i < NOPTS; i++)
+			if (c->instead & optdefs[i].bit) {
+				fputs(" | ", stderr);
+				print_opt(&optdefs[i]);
+			}
+		fputc('}', stderr);
+	}
 	for (size_t i = 0; i < NOPTS; i++) {
 		const struct optdef *d = &optdefs[i];
-		if (!(c->takes & d->bit))
+		if (!(c->takes & d->bit) || (c->instead & d->bit))
 			continue;
-		if (!d->arg)
-			fprintf(stderr, " [%s]", d->name);
-		else
-			fprintf(stderr, " [%s%s%s]", d->name,
-				d->arg[0] == '[' ? "" : " ", d->arg);
+		fputs(" [", stderr);
+		print_opt(d);
+		fputc(']', stderr);
 	}
 	fputs("\nsee quire --help\n", stderr);
 }
@@ -126,6 +154,10 @@ static int set_opt(struct opts *o, const struct optdef *d, const char *v,
 		fprintf(stderr, "quire: %s takes no value\n", d->name);
 		return 2;
 	}
+	if (d->bit == OPT_RANGE && *i + 2 - (v != NULL) >= argc) {
+		fputs("quire: --range needs FROM and TO\n", stderr);
+		return 2;
+	}
 	if (d->arg && d->bit != OPT_AUTO && !v && *i + 1 < argc)
 		v = argv[++*i];
 	if (d->arg && d->bit != OPT_AUTO && !v) {
@@ -145,6 +177,10 @@ static int set_opt(struct opts *o, const struct optdef *d, const char *v,
 	case OPT_PREFIX: o->prefix = v; break;
 	case OPT_START: o->start = v; break;
 	case OPT_END: o->end = v; break;
+	case OPT_RANGE: /* FROM is the value, TO the argument after it */
+		o->range_from = v;
+		o->range_to = argv[++*i];
+		break;
 	case OPT_REVERSE: o->reverse = 1; break;
 	case OPT_LIMIT:
 		if (number(v, &o->limit))
@@ -222,14 +258,26 @@ static int check_args(const struct opts *o, const struct command *c)
 			}
 		return usage_error(c);
 	}
-	if (o->npos < c->npos) {
+	/* an option standing in for the last argument takes its place */
+	unsigned long alt = o->given & c->instead;
+	int npos = c->npos - (alt != 0);
+	if ((alt & (alt - 1)) || (alt && o->npos > npos)) {
+		fprintf(stderr, "quire: %s takes only one of %s", c->name,
+			last_arg(c));
+		for (size_t i = 0; i < NOPTS; i++)
+			if (c->instead & optdefs[i].bit)
+				fprintf(stderr, ", %s", optdefs[i].name);
+		fputc('\n', stderr);
+		return usage_error(c);
+	}
+	if (o->npos < npos) {
 		fprintf(stderr, "quire: %s needs %s\n", c->name, c->args);
 		return usage_error(c);
 	}
-	if (o->npos > c->npos) {
+	if (o->npos > npos) {
 		fprintf(stderr, "quire: too many arguments for %s %s: %s%s\n",
-			c->name, c->args, o->pos[c->npos],
-			o->has_auto && ratio(o->pos[c->npos], &(double){0}) == 0
+			c->name, c->args, o->pos[npos],
+			o->has_auto && ratio(o->pos[npos], &(double){0}) == 0
 				? " (--auto takes its ratio after '=', as in "
 				  "--auto=0.5)"
 				: "");

@@ -36,15 +36,20 @@
 #define OPT_FULL_IF_NEEDED (1ul << 23)
 #define OPT_COMPACT (1ul << 24)
 #define OPT_FROM (1ul << 26)
+#define OPT_RANGE (1ul << 27) /* del --range FROM TO */
 
 /* The range options of scan and dump. */
-#define OPT_RANGE (OPT_PREFIX | OPT_START | OPT_END | OPT_REVERSE | OPT_LIMIT)
+#define OPT_SCAN_RANGE \
+	(OPT_PREFIX | OPT_START | OPT_END | OPT_REVERSE | OPT_LIMIT)
 
 struct command {
 	const char *name;
 	const char *args;    /* "DB KEY VALUE": its arguments, for usage */
 	int npos;            /* how many */
 	unsigned long takes; /* the options it takes */
+	/* Options that stand in for its last argument, one at a time (del:
+	 * --prefix or --range instead of KEY); they are in takes too. */
+	unsigned long instead;
 	int (*fn)(const struct opts *o);
 };
 

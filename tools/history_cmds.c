@@ -283,25 +283,41 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
+/* One operation as changes prints it, and load --changes reads it back
+ * (quire(1)): "SEQ TXN put KEY VALUE", "SEQ TXN del KEY", and a range
+ * delete as "SEQ TXN del_range COUNT START [END]": END is left out when
+ * the range runs to the last key, which no END could say (an empty END
+ * is the empty key). The JSON form names them start, end (null: to the
+ * last key) and count. */
 static void print_change(const struct opts *o, const quire_change *c)
 {
-	int put = c->op == QUIRE_OP_PUT;
+	int put = c->op == QUIRE_OP_PUT, range = c->op == QUIRE_OP_DEL_RANGE;
+	const char *op = put ? "put" : range ? "del_range" : "del";
 	if (o->json) {
 		printf("{\"seq\":%" PRIu64 ",\"txn\":%" PRIu64
-		       ",\"op\":\"%s\",\"key\":",
-		       c->seq, c->txn_id, put ? "put" : "del");
+		       ",\"op\":\"%s\",\"%s\":",
+		       c->seq, c->txn_id, op, range ? "start" : "key");
 		json_string(stdout, c->key.data, c->key.size);
 		if (put) {
 			fputs(",\"value\":", stdout);
 			json_string(stdout, c->value.data, c->value.size);
+		} else if (range) {
+			fputs(",\"end\":", stdout);
+			if (c->to_last)
+				fputs("null", stdout);
+			else
+				json_string(stdout, c->value.data,
+					    c->value.size);
+			printf(",\"count\":%" PRIu64, c->count);
 		}
 		fputs("}\n", stdout);
 		return;
 	}
-	printf("%" PRIu64 "\t%" PRIu64 "\t%s\t", c->seq, c->txn_id,
-	       put ? "put" : "del");
+	printf("%" PRIu64 "\t%" PRIu64 "\t%s\t", c->seq, c->txn_id, op);
+	if (range)
+		printf("%" PRIu64 "\t", c->count);
 	tsv_escape(stdout, c->key.data, c->key.size);
-	if (put) {
+	if (put || (range && !c->to_last)) {
 		putchar('\t');
 		tsv_escape(stdout, c->value.data, c->value.size);
 	}

@@ -1,9 +1,10 @@
 /*
  * load_cmd.c - the quire tool's load command: records from standard input
- * (TSV lines as dump prints them, dump --json lines, or a changes --json
- * feed with its deletes) written in one commit, or one per --batch records.
- * A load that fails leaves an existing database as it was (but for the
- * batches committed before the failure) and no new file. See quire(1).
+ * (TSV lines as dump prints them, dump --json lines, or a changes feed as
+ * changes prints it, TSV or --json, with its deletes and range deletes)
+ * written in one commit, or one per --batch records. A load that fails
+ * leaves an existing database as it was (but for the batches committed
+ * before the failure) and no new file. See quire(1).
  */
 #include "config.h"
 
@@ -18,11 +19,16 @@
 #include "tool.h"
 #include "tsv.h"
 
-/* One record of the input, its bytes in the line buffer. */
+/* What a record does. */
+enum { REC_PUT, REC_DEL, REC_RANGE };
+
+/* One record of the input, its bytes in the line buffer. A range delete
+ * (REC_RANGE) runs from key (included) to value (excluded), or to the
+ * last key when value is NULL. */
 struct rec {
 	unsigned char *key, *value;
 	size_t klen, vlen;
-	int del;
+	int op;
 };
 
 struct loader {
@@ -30,7 +36,7 @@ struct loader {
 	const char *path;
 	quire *db;
 	quire_txn *t;
-	unsigned long long inbatch, puts, dels, commits;
+	unsigned long long inbatch, puts, dels, ranges, range_keys, commits;
 };
 
 /* key<TAB>value, both TSV-escaped; NULL or what is wrong. */
@@ -45,7 +51,51 @@ static const char *parse_tsv(unsigned char *line, size_t n, struct rec *r)
 		return "bad escape, extra tab or raw carriage return";
 	r->key = line;
 	r->value = tab + 1;
-	r->del = 0;
+	r->op = REC_PUT;
+	return NULL;
+}
+
+/* A changes line: SEQ TXN put KEY VALUE, SEQ TXN del KEY or SEQ TXN
+ * del_range COUNT START [END], tab-separated, keys and values
+ * TSV-escaped; SEQ, TXN and COUNT are not needed to replay but must be
+ * numbers. NULL or what is wrong. */
+static const char *parse_changes_tsv(unsigned char *line, size_t n,
+				     struct rec *r)
+{
+	unsigned char *f[6], *p = line, *end = line + n, *tab;
+	size_t len[6], nf = 0, bad;
+	*r = (struct rec){0};
+	do {
+		if (nf == 6)
+			return "too many fields for a changes line";
+		tab = memchr(p, '\t', (size_t)(end - p));
+		f[nf] = p;
+		len[nf++] = (size_t)((tab ? tab : end) - p);
+		if (tab)
+			p = tab + 1;
+	} while (tab);
+#define IS(i, s) (len[i] == sizeof s - 1 && !memcmp(f[i], s, len[i]))
+#define NUMBER(i) (len[i] && strspn((char *)f[i], "0123456789") >= len[i])
+	if (nf < 4 || !NUMBER(0) || !NUMBER(1))
+		return "not a changes line (SEQ, TXN, op, key ...)";
+	if (IS(2, "put") && nf == 5)
+		r->op = REC_PUT;
+	else if (IS(2, "del") && nf == 4)
+		r->op = REC_DEL;
+	else if (IS(2, "del_range") && (nf == 5 || nf == 6) && NUMBER(3))
+		r->op = REC_RANGE;
+	else
+		return "not put KEY VALUE, del KEY or del_range COUNT START "
+		       "[END]";
+#undef IS
+#undef NUMBER
+	/* the key (a range's start) and the value (its end) */
+	size_t k = r->op == REC_RANGE ? 4 : 3;
+	if (tsv_unescape(f[k], len[k], &r->klen, &bad) ||
+	    (k + 1 < nf && tsv_unescape(f[k + 1], len[k + 1], &r->vlen, &bad)))
+		return "bad escape or raw carriage return";
+	r->key = f[k];
+	r->value = k + 1 < nf ? f[k + 1] : NULL;
 	return NULL;
 }
 
@@ -57,13 +107,17 @@ static size_t skip_ws(const unsigned char *p, size_t i, size_t n)
 }
 
 /* One JSON object per line: {"key":K,"value":V} (dump --json), or with
- * changes also "op" ("put" or "del", which has no value) and the numbers
- * "seq" and "txn", which are not needed to replay. NULL or what is wrong. */
+ * changes an operation as changes --json prints it: "op" "put" (key and
+ * value), "del" (key) or "del_range" (start, and end: a string, or null
+ * for a range to the last key), and the numbers "seq", "txn" and "count",
+ * which are not needed to replay. NULL or what is wrong. */
 static const char *parse_json(unsigned char *line, size_t n, int changes,
 			      struct rec *r)
 {
-	unsigned char *op = NULL;
-	size_t oplen = 0, i = skip_ws(line, 0, n), used, len;
+	unsigned char *op = NULL, *start = NULL, *end = NULL;
+	size_t oplen = 0, slen = 0, elen = 0, used, len;
+	size_t i = skip_ws(line, 0, n);
+	int has_end = 0, has_count = 0;
 	*r = (struct rec){0};
 	if (i == n || line[i++] != '{')
 		return "not a JSON object";
@@ -79,18 +133,26 @@ static const char *parse_json(unsigned char *line, size_t n, int changes,
 		i = skip_ws(line, i, n);
 		val = line + i;
 #define IS(s) (namelen == sizeof s - 1 && !memcmp(name, s, namelen))
-		number = IS("seq") || IS("txn");
+		number = IS("seq") || IS("txn") || IS("count");
 		if (!(IS("key") || IS("value") ||
-		      (changes && (number || IS("op")))))
-			return changes ? "a member other than seq, txn, op, key "
-					 "and value"
+		      (changes && (number || IS("op") || IS("start") ||
+				   IS("end")))))
+			return changes ? "a member other than seq, txn, op, "
+					 "key, value, start, end and count"
 				       : "a member other than key and value (a "
 					 "changes feed loads with --changes)";
 		if (number) {
 			size_t d = strspn((char *)val, "0123456789");
 			if (!d || d > n - i)
-				return "seq and txn are numbers";
+				return "seq, txn and count are numbers";
+			if (IS("count") && has_count++)
+				return "a member given twice";
 			i += d;
+		} else if (IS("end") && n - i >= 4 && !memcmp(val, "null", 4)) {
+			/* end stays NULL: the range runs to the last key */
+			if (has_end++)
+				return "a member given twice";
+			i += 4;
 		} else if (json_unstring(val, n - i, &used, &len)) {
 			return "bad string";
 		} else {
@@ -104,6 +166,12 @@ static const char *parse_json(unsigned char *line, size_t n, int changes,
 			} else if (IS("op") && !op) {
 				op = val;
 				oplen = len;
+			} else if (IS("start") && !start) {
+				start = val;
+				slen = len;
+			} else if (IS("end") && !has_end++) {
+				end = val;
+				elen = len;
 			} else {
 				return "a member given twice";
 			}
@@ -117,14 +185,30 @@ static const char *parse_json(unsigned char *line, size_t n, int changes,
 	}
 	if (i == n || skip_ws(line, i + 1, n) != n)
 		return "not one JSON object";
-	if (changes && !(op && oplen == 3 && (!memcmp(op, "put", 3) ||
-					      !memcmp(op, "del", 3))))
-		return "no op \"put\" or \"del\"";
-	r->del = op && op[0] == 'd';
+#define OP(s) (oplen == sizeof s - 1 && !memcmp(op, s, oplen))
+	if (changes && !(op && (OP("put") || OP("del") || OP("del_range"))))
+		return "no op \"put\", \"del\" or \"del_range\"";
+	r->op = !op || OP("put") ? REC_PUT : OP("del") ? REC_DEL : REC_RANGE;
+#undef OP
+	if (r->op == REC_RANGE) {
+		if (r->key || r->value)
+			return "a del_range has start and end, not key or "
+			       "value";
+		if (!start || !has_end)
+			return "a del_range needs start and end (null: to the "
+			       "last key)";
+		r->key = start;
+		r->klen = slen;
+		r->value = end;
+		r->vlen = elen;
+		return NULL;
+	}
+	if (start || has_end || has_count)
+		return "start, end and count belong to a del_range";
 	if (!r->key)
 		return "no key";
-	if (r->del ? r->value != NULL : r->value == NULL)
-		return r->del ? "a del with a value" : "no value";
+	if (r->op == REC_DEL ? r->value != NULL : r->value == NULL)
+		return r->op == REC_DEL ? "a del with a value" : "no value";
 	return NULL;
 }
 
@@ -135,7 +219,15 @@ static int apply(struct loader *l, const struct rec *r)
 		l->t = NULL;
 		return e;
 	}
-	if (r->del) {
+	if (r->op == REC_RANGE) {
+		/* what it removes here, not the count the feed recorded: the
+		 * same when replayed onto the state it was made in */
+		uint64_t n = 0;
+		e = quire_del_range(l->t, r->key, r->klen, r->value, r->vlen,
+				    &n);
+		l->ranges += !e;
+		l->range_keys += n;
+	} else if (r->op == REC_DEL) {
 		/* a feed replayed onto a database that lacks the key has
 		 * nothing to delete: the end state is the same */
 		if ((e = quire_del(l->t, r->key, r->klen)) == QUIRE_NOTFOUND)
@@ -165,7 +257,7 @@ static void show(struct progress *p, const struct loader *l,
 	human(bytes, b, sizeof b);
 	human(size > 0 ? (uint64_t)size : 0, s, sizeof s);
 	progress_show(p, force, "loading %s: %llu records, %s%s%s", l->path,
-		      l->puts + l->dels, b, size > 0 ? " of " : "",
+		      l->puts + l->dels + l->ranges, b, size > 0 ? " of " : "",
 		      size > 0 ? s : "");
 }
 
@@ -174,10 +266,14 @@ static void report(const struct loader *l)
 {
 	quire_txn *t;
 	quire_stat st;
-	fprintf(stderr, "quire: %s: %llu put%s and %llu delete%s in %llu "
-			"commit%s",
-		l->path, l->puts, l->puts == 1 ? "" : "s", l->dels,
-		l->dels == 1 ? "" : "s", l->commits,
+	fprintf(stderr, "quire: %s: %llu put%s%s %llu delete%s", l->path,
+		l->puts, l->puts == 1 ? "" : "s", l->ranges ? "," : " and",
+		l->dels, l->dels == 1 ? "" : "s");
+	if (l->ranges)
+		fprintf(stderr, " and %llu range delete%s (%llu key%s)",
+			l->ranges, l->ranges == 1 ? "" : "s", l->range_keys,
+			l->range_keys == 1 ? "" : "s");
+	fprintf(stderr, " in %llu commit%s", l->commits,
 		l->commits == 1 ? "" : "s");
 	if (quire_begin(l->db, QUIRE_RDONLY, &t) == 0) {
 		if (quire_txn_stat(t, &st) == 0)
@@ -218,9 +314,16 @@ int cmd_load(const struct opts *o)
 			len--;
 		if (len && line[len - 1] == '\r')
 			len--;
-		why = o->json || o->changes
-			      ? parse_json(line, len, o->changes, &r)
-			      : parse_tsv(line, len, &r);
+		/* a changes feed in either form: a JSON line is an object,
+		 * a TSV one starts with its sequence number */
+		if (o->changes && !o->json &&
+		    (skip_ws(line, 0, len) == len ||
+		     line[skip_ws(line, 0, len)] != '{'))
+			why = parse_changes_tsv(line, len, &r);
+		else if (o->json || o->changes)
+			why = parse_json(line, len, o->changes, &r);
+		else
+			why = parse_tsv(line, len, &r);
 		if (why || (e = apply(&l, &r)) != 0)
 			break;
 		show(&prog, &l, bytes, size, 0);

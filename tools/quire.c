@@ -1,9 +1,10 @@
 /*
- * quire.c - the quire command-line tool: put, get, del, scan, dump, stat,
- * check, salvage and backup on a database file, and the table of commands; load is
- * in load_cmd.c, the history commands (history, changes, log, diff, and
- * --as-of reads) in history_cmds.c, compact and retention in compact_cmd.c,
- * the options in cmdline.c. See quire(1).
+ * quire.c - the quire command-line tool: put, get, del (a key, a prefix or
+ * a range), scan, dump, stat, check, salvage and backup on a database
+ * file, and the table of commands; load is in load_cmd.c, the history
+ * commands (history, changes, log, diff, and --as-of reads) in
+ * history_cmds.c, compact and retention in compact_cmd.c, the options in
+ * cmdline.c. See quire(1).
  *
  * Exit status: 0 success, 1 "no" (key not found, nothing to delete, check
  * found problems, a key without history), 2 error (also a commit that does
@@ -94,6 +95,48 @@ out:
 	return rc;
 }
 
+/* del --prefix P and del --range FROM TO: every key of the range goes in
+ * one commit, and the line says how many; none is "no" (exit 1, nothing
+ * committed), as for a single key. */
+static int cmd_del_range(const struct opts *o)
+{
+	const char *path = o->pos[0];
+	char *from = NULL, *to = NULL;
+	size_t flen = 0, tlen = 0;
+	uint64_t n = 0;
+	quire *db;
+	quire_txn *t;
+	int e, rc;
+	if (o->prefix)
+		rc = arg_bytes(o, "--prefix", o->prefix, &from, &flen);
+	else if ((rc = arg_bytes(o, "--range FROM", o->range_from, &from,
+				 &flen)) == 0)
+		rc = arg_bytes(o, "--range TO", o->range_to, &to, &tlen);
+	if (rc || (rc = open_db(o, path, OPEN_CREATE, &db)) != 0)
+		goto out;
+	if ((e = begin_write(o, db, path, &t)) == 0) {
+		/* TO before FROM is the library's QUIRE_EINVAL, said there */
+		e = o->prefix ? quire_del_prefix(t, from, flen, &n)
+			      : quire_del_range(t, from, flen, to, tlen, &n);
+		if (!e && n)
+			e = commit_meta(o, t);
+		else
+			quire_abort(t);
+	}
+	if (e) {
+		rc = fail(path, e);
+	} else {
+		printf("%s: deleted %" PRIu64 " key%s\n", path, n,
+		       n == 1 ? "" : "s");
+		rc = n ? 0 : 1;
+	}
+	quire_close(db);
+out:
+	free(from);
+	free(to);
+	return rc;
+}
+
 static int cmd_del(const struct opts *o)
 {
 	const char *path = o->pos[0];
@@ -102,6 +145,8 @@ static int cmd_del(const struct opts *o)
 	quire *db;
 	quire_txn *t;
 	int e, rc;
+	if (o->given & (OPT_PREFIX | OPT_RANGE))
+		return cmd_del_range(o);
 	if ((rc = arg_bytes(o, "KEY", o->pos[1], &key, &klen)) != 0)
 		return rc;
 	if ((rc = open_db(o, path, OPEN_CREATE, &db)) != 0)
@@ -551,40 +596,41 @@ static int cmd_backup(const struct opts *o)
 }
 
 #define READS_KEYS (OPT_AS_OF | OPT_JSON | OPT_ESCAPED)
+#define WRITES (OPT_META | OPT_NO_WAIT)
 
-/* Every command, its arguments and the options it takes (cmdline.c
- * refuses the others). */
+/* Every command, its arguments, the options it takes (cmdline.c refuses
+ * the others) and those that stand in for its last argument. */
 static const struct command commands[] = {
-	{"put", "DB KEY VALUE", 3, OPT_META | OPT_NO_WAIT | OPT_ESCAPED,
-	 cmd_put},
-	{"get", "DB KEY", 2, READS_KEYS | OPT_RAW, cmd_get},
-	{"del", "DB KEY", 2, OPT_META | OPT_NO_WAIT | OPT_ESCAPED, cmd_del},
-	{"scan", "DB", 1, READS_KEYS | OPT_RANGE, cmd_scan},
+	{"put", "DB KEY VALUE", 3, WRITES | OPT_ESCAPED, 0, cmd_put},
+	{"get", "DB KEY", 2, READS_KEYS | OPT_RAW, 0, cmd_get},
+	{"del", "DB KEY", 2, WRITES | OPT_ESCAPED | OPT_PREFIX | OPT_RANGE,
+	 OPT_PREFIX | OPT_RANGE, cmd_del},
+	{"scan", "DB", 1, READS_KEYS | OPT_SCAN_RANGE, 0, cmd_scan},
 	{"load", "DB", 1,
-	 OPT_BATCH | OPT_META | OPT_NO_WAIT | OPT_VERBOSE | OPT_JSON |
-		 OPT_CHANGES,
+	 WRITES | OPT_BATCH | OPT_VERBOSE | OPT_JSON | OPT_CHANGES, 0,
 	 cmd_load},
-	{"dump", "DB", 1, READS_KEYS | OPT_RANGE, cmd_scan},
-	{"stat", "DB", 1, OPT_AS_OF | OPT_JSON, cmd_stat},
-	{"check", "DB", 1, 0, cmd_check},
-	{"salvage", "DB NEW", 2, 0, cmd_salvage},
+	{"dump", "DB", 1, READS_KEYS | OPT_SCAN_RANGE, 0, cmd_scan},
+	{"stat", "DB", 1, OPT_AS_OF | OPT_JSON, 0, cmd_stat},
+	{"check", "DB", 1, 0, 0, cmd_check},
+	{"salvage", "DB NEW", 2, 0, 0, cmd_salvage},
 	{"backup", "DB COPY", 2,
 	 OPT_INCREMENTAL | OPT_FULL_IF_NEEDED | OPT_COMPACT | OPT_KEEP_SINCE |
 		 OPT_KEEP_LAST,
-	 cmd_backup},
-	{"ship", "DB", 1, OPT_FROM | OPT_FOLLOW | OPT_VERBOSE, cmd_ship},
-	{"receive", "COPY", 1, OPT_FULL_IF_NEEDED, cmd_receive},
-	{"history", "DB", 1, OPT_LIMIT | OPT_REVERSE | OPT_JSON, cmd_history},
-	{"changes", "DB", 1, OPT_SINCE | OPT_FOLLOW | OPT_LIMIT | OPT_JSON,
+	 0, cmd_backup},
+	{"ship", "DB", 1, OPT_FROM | OPT_FOLLOW | OPT_VERBOSE, 0, cmd_ship},
+	{"receive", "COPY", 1, OPT_FULL_IF_NEEDED, 0, cmd_receive},
+	{"history", "DB", 1, OPT_LIMIT | OPT_REVERSE | OPT_JSON, 0,
+	 cmd_history},
+	{"changes", "DB", 1, OPT_SINCE | OPT_FOLLOW | OPT_LIMIT | OPT_JSON, 0,
 	 cmd_changes},
-	{"log", "DB KEY", 2, OPT_LIMIT | OPT_JSON | OPT_ESCAPED, cmd_log},
-	{"diff", "DB A B", 3, OPT_JSON, cmd_diff},
+	{"log", "DB KEY", 2, OPT_LIMIT | OPT_JSON | OPT_ESCAPED, 0, cmd_log},
+	{"diff", "DB A B", 3, OPT_JSON, 0, cmd_diff},
 	{"compact", "DB", 1,
-	 OPT_KEEP_SINCE | OPT_KEEP_LAST | OPT_AUTO | OPT_QUIET | OPT_JSON,
+	 OPT_KEEP_SINCE | OPT_KEEP_LAST | OPT_AUTO | OPT_QUIET | OPT_JSON, 0,
 	 cmd_compact},
 	{"retention", "DB", 1,
 	 OPT_KEEP_LAST | OPT_KEEP_FOR | OPT_KEEP_ALL | OPT_JSON | OPT_NO_WAIT,
-	 cmd_retention},
+	 0, cmd_retention},
 };
 
 int main(int argc, char **argv)

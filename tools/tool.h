@@ -32,6 +32,7 @@ struct opts {
 	int no_wait, verbose, json, reverse, follow, has_since;
 	int raw, escaped, changes;
 	const char *prefix, *start, *end;
+	const char *range_from, *range_to; /* del --range FROM TO */
 	const char *meta;         /* metadata of the commits made */
 	unsigned long long limit; /* NO_LIMIT unless given */
 	unsigned long long batch; /* 0: one commit */

@@ -19,8 +19,9 @@
  *
  * The GIL is released around every call that may block or do I/O: open,
  * close, begin (a writer waits for the write lock), commit (fdatasync),
- * puts of large values (written to the file at once), compact, sync,
- * checkpoint, set_retention, wait. While it is released, the object in use
+ * puts of large values (written to the file at once), range deletes
+ * (counting a range's keys reads the tree), compact, sync, checkpoint,
+ * set_retention, wait. While it is released, the object in use
  * is marked (Database.active, Transaction.busy) so that another thread
  * cannot end it or use it at the same time: a transaction belongs to one
  * thread at a time in quire, and Python threads would otherwise break that.
@@ -186,15 +187,27 @@ static int parse_u64(PyObject *o, uint64_t *v, const char *what)
 
 static PyTypeObject *ChangeType, *CommitType, *DeltaType, *VersionType;
 
+/* A range delete's start, end and count come after the five fields of
+ * the tuple, as attributes only, so that code unpacking a Change into five
+ * names keeps working; its key is the start too, as in quire_change. */
 static PyStructSequence_Field change_fields[] = {
 	{"seq", "sequence number of the operation"},
 	{"txn", "the commit that made it"},
-	{"op", "'put' or 'del'"},
-	{"key", "bytes"},
-	{"value", "bytes put, None for a delete"},
+	{"op", "'put', 'del' or 'del_range'"},
+	{"key", "bytes; for 'del_range' the range's first key, as start"},
+	{"value", "bytes put, None for a delete or a range delete"},
+	{"start", "'del_range': the range's first key (b'': from the "
+		  "smallest); None for other operations"},
+	{"end", "'del_range': the end of the range, not in it, or None when "
+		"it ran to the last key; None for other operations"},
+	{"count", "'del_range': how many keys it removed; None for other "
+		  "operations"},
 	{NULL, NULL}};
 static PyStructSequence_Desc change_desc = {
-	"quire.Change", "One operation of the changes feed.", change_fields, 5};
+	"quire.Change",
+	"One operation of the changes feed: (seq, txn, op, key, value), and "
+	"a range delete's start, end and count as attributes.",
+	change_fields, 5};
 
 static PyStructSequence_Field commit_fields[] = {
 	{"txn", "commit id"},
@@ -227,7 +240,7 @@ static PyStructSequence_Field version_fields[] = {
 static PyStructSequence_Desc version_desc = {
 	"quire.KeyVersion", "One version of a key.", version_fields, 5};
 
-static PyObject *str_put, *str_del;
+static PyObject *str_put, *str_del, *str_del_range;
 
 #define U64(x) PyLong_FromUnsignedLongLong(x)
 
@@ -934,6 +947,66 @@ static PyObject *txn_delete(TxnObject *t, PyObject *const *args,
 	return raise_rc(rc);
 }
 
+/* The range delete of delete_range and delete_prefix: to NULL runs to
+ * the last key. Counting the keys in the range reads the tree, which for
+ * a large range is worth letting other threads run meanwhile. */
+static PyObject *range_impl(TxnObject *t, Py_buffer *from, Py_buffer *to,
+			    int prefix)
+{
+	quire_txn *q = t->t;
+	uint64_t n = 0;
+	int rc;
+	t->busy = 1;
+	t->db->active++;
+	Py_BEGIN_ALLOW_THREADS
+	rc = prefix ? quire_del_prefix(q, from->buf, (size_t)from->len, &n)
+		    : quire_del_range(q, from->buf, (size_t)from->len,
+				      to ? to->buf : NULL,
+				      to ? (size_t)to->len : 0, &n);
+	Py_END_ALLOW_THREADS
+	t->db->active--;
+	t->busy = 0;
+	if (rc)
+		return raise_rc(rc);
+	return PyLong_FromUnsignedLongLong(n);
+}
+
+/* delete_range(start=None, end=None) -> int: the keys removed */
+static PyObject *txn_delete_range(TxnObject *t, PyObject *args,
+				  PyObject *kw)
+{
+	static char *kwlist[] = {"start", "end", NULL};
+	PyObject *start = Py_None, *end = Py_None, *r = NULL;
+	Py_buffer a = {0}, b = {0};
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO:delete_range", kwlist,
+					 &start, &end))
+		return NULL;
+	if (txn_ready(t) < 0)
+		return NULL;
+	/* None: from the smallest key (the empty key, which is all keys'
+	 * lower bound anyway), to the last key */
+	if (start != Py_None && buf_get(start, &a, "start") < 0)
+		return NULL;
+	if (end == Py_None || buf_get(end, &b, "end") == 0) {
+		r = range_impl(t, &a, end == Py_None ? NULL : &b, 0);
+		buf_release(&b);
+	}
+	buf_release(&a);
+	return r;
+}
+
+/* delete_prefix(prefix) -> int: the keys removed */
+static PyObject *txn_delete_prefix(TxnObject *t, PyObject *prefix)
+{
+	Py_buffer p;
+	PyObject *r;
+	if (txn_ready(t) < 0 || buf_get(prefix, &p, "prefix") < 0)
+		return NULL;
+	r = range_impl(t, &p, NULL, 1);
+	buf_release(&p);
+	return r;
+}
+
 /* version(key) -> int: the sequence number that set the key's value, 0
  * if absent (for put/delete's expect_version). */
 static PyObject *txn_version(TxnObject *t, PyObject *key)
@@ -1255,6 +1328,15 @@ static PyMethodDef txn_methods[] = {
 	{"delete", (PyCFunction)(void (*)(void))txn_delete,
 	 METH_FASTCALL | METH_KEYWORDS,
 	 "delete(key, expect_version=None) -> True if the key existed"},
+	{"delete_range", (PyCFunction)(void (*)(void))txn_delete_range,
+	 METH_VARARGS | METH_KEYWORDS,
+	 "delete_range(start=None, end=None) -> int: delete every key with "
+	 "start <= key < end (start None: from the first key; end None: to "
+	 "the last), as one operation; returns how many keys went (0: "
+	 "nothing is recorded)"},
+	{"delete_prefix", (PyCFunction)txn_delete_prefix, METH_O,
+	 "delete_prefix(prefix) -> int: delete every key that begins with "
+	 "prefix (b'': every key), as delete_range; returns how many went"},
 	{"version", (PyCFunction)txn_version, METH_O,
 	 "version(key) -> int: sequence number of the key's value, 0 if "
 	 "absent"},
@@ -1409,11 +1491,17 @@ static PyObject *changes_next(IterObject *it)
 		return iter_end(it);
 	if (rc)
 		return iter_fail(it, rc);
-	int put = c.op == QUIRE_OP_PUT;
-	PyObject *f[5] = {U64(c.seq), U64(c.txn_id),
-			  Py_NewRef(put ? str_put : str_del), val_bytes(&c.key),
-			  put ? val_bytes(&c.value) : Py_NewRef(Py_None)};
-	return record(ChangeType, f, 5);
+	int put = c.op == QUIRE_OP_PUT, range = c.op == QUIRE_OP_DEL_RANGE;
+	PyObject *f[8] = {
+		U64(c.seq),
+		U64(c.txn_id),
+		Py_NewRef(put ? str_put : range ? str_del_range : str_del),
+		val_bytes(&c.key),
+		put ? val_bytes(&c.value) : Py_NewRef(Py_None),
+		range ? val_bytes(&c.key) : Py_NewRef(Py_None),
+		range && !c.to_last ? val_bytes(&c.value) : Py_NewRef(Py_None),
+		range ? U64(c.count) : Py_NewRef(Py_None)};
+	return record(ChangeType, f, 8);
 }
 
 static PyObject *history_next(IterObject *it)
@@ -1587,7 +1675,8 @@ PyMODINIT_FUNC PyInit__quire(void)
 	    !(VersionType = PyStructSequence_NewType(&version_desc)))
 		return NULL;
 	if (!(str_put = PyUnicode_InternFromString("put")) ||
-	    !(str_del = PyUnicode_InternFromString("del")))
+	    !(str_del = PyUnicode_InternFromString("del")) ||
+	    !(str_del_range = PyUnicode_InternFromString("del_range")))
 		return NULL;
 	if (!(m = PyModule_Create(&quire_module)))
 		return NULL;

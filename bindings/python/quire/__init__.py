@@ -137,11 +137,16 @@ class Database(_quire.Database):
 
     def changes(self, since=0, follow=False, timeout=None):
         """Every operation with a sequence number above since, in order,
-        as Change records (seq, txn, op, key, value; value None for a
-        delete). With follow=True it then waits for new commits, of this or
-        any other process, and yields their operations too; it ends when
-        timeout seconds pass without a new commit (None: never).
-        HistoryError if operations after since were compacted away."""
+        as Change records (seq, txn, op, key, value; op 'put', 'del' or
+        'del_range', value None for a delete). A range delete (one
+        Transaction.delete_range or delete_prefix) is one record with the
+        attributes start (also its key), end (not in the range; None: to
+        the last key) and count (the keys it removed); replay it with
+        delete_range(c.start, c.end). With follow=True it then waits for
+        new commits, of this or any other process, and yields their
+        operations too; it ends when timeout seconds pass without a new
+        commit (None: never). HistoryError if operations after since were
+        compacted away."""
         last = since
         while True:
             t = self.begin()

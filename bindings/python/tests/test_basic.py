@@ -149,6 +149,83 @@ def test_cursor_in_write_txn_sees_own_writes(db):
         assert list(t.cursor()) == [(b"a", b"1"), (b"b", b"2")]
 
 
+def test_delete_range_and_prefix(db):
+    keys = [b"", b"a", b"ab", b"abc", b"ab\xff", b"ab\xff\xff", b"ac",
+            b"b", b"ba", b"c", b"\xff", b"\xff\xff", b"\xff\x00"]
+    put_all(db, {k: b"v" + k for k in keys})
+    with db.begin(write=True) as t:
+        # the keys go at once, in the transaction's own reads
+        assert t.delete_prefix(b"ab") == 4
+        assert t.get(b"abc") is None and t.get(b"ac") == b"vac"
+        assert t.delete(b"abc") is False
+        assert t.delete_prefix(b"ab") == 0  # already gone
+        # end excluded; its own earlier puts count
+        t.put(b"bb", b"new")
+        assert t.delete_range(b"b", b"c") == 3
+        assert t.get(b"c") == b"vc"
+        # a put into the range after the delete stays
+        t.put(b"ba", b"again", expect_version=0)
+        assert [k for k, _ in t.cursor(start=b"a", end=b"c")] == \
+            [b"a", b"ac", b"ba"]
+        assert [k for k, _ in t.cursor(reverse=True)][-3:] == \
+            [b"ac", b"a", b""]
+        # a prefix of 0xff bytes only runs to the last key
+        assert t.delete_prefix(b"\xff\xff") == 1
+        assert t.delete_range(b"\xff") == 2  # end None: to the last key
+        # an empty end is the empty key: nothing is below it
+        assert t.delete_range(b"", b"") == 0
+        assert t.delete_range(end=b"a") == 1  # start None: from b""
+    with db.begin() as r:
+        assert [k for k, _ in r.cursor()] == [b"a", b"ac", b"ba", b"c"]
+        assert r.get(b"ba") == b"again"
+    # abort drops a range delete with the rest
+    with pytest.raises(RuntimeError):
+        with db.begin(write=True) as t:
+            assert t.delete_range() == 4
+            assert list(t.cursor()) == []
+            raise RuntimeError("boom")
+    assert db.get(b"ac") == b"vac"
+    with db.begin(write=True) as t:
+        assert t.delete_prefix(b"") == 4  # every key
+    assert db.stat()["keys"] == 0
+
+
+def test_delete_range_errors(db):
+    put_all(db, {b"a": b"1", b"b": b"2"})
+    with db.begin(write=True) as t:
+        with pytest.raises(quire.Error) as e:
+            t.delete_range(b"b", b"a")  # ends before it starts
+        assert e.value.code == -2
+        with pytest.raises(quire.TooBigError):
+            t.delete_range(b"k" * (quire.MAX_KEY_SIZE + 1))
+        with pytest.raises(quire.TooBigError):
+            t.delete_range(b"a", b"k" * (quire.MAX_KEY_SIZE + 1))
+        with pytest.raises(quire.TooBigError):
+            t.delete_prefix(b"k" * (quire.MAX_KEY_SIZE + 1))
+        for bad in ("str", 5, ["x"]):
+            with pytest.raises(TypeError):
+                t.delete_range(bad)
+            with pytest.raises(TypeError):
+                t.delete_range(b"a", bad)
+            with pytest.raises(TypeError):
+                t.delete_prefix(bad)
+        with pytest.raises(TypeError):
+            t.delete_prefix(None)
+        with pytest.raises(TypeError):
+            t.delete_range(b"a", b"b", b"c")
+        with pytest.raises(TypeError):
+            t.delete_range(begin=b"a")
+        # any buffer is taken, as for put
+        assert t.delete_range(bytearray(b"a"), memoryview(b"b")) == 1
+    with db.begin() as r:  # a read snapshot cannot write
+        with pytest.raises(quire.Error) as e:
+            r.delete_range(b"a")
+        assert e.value.code == -2
+        with pytest.raises(quire.Error):
+            r.delete_prefix(b"a")
+    assert db.get(b"b") == b"2" and db.get(b"a") is None
+
+
 def test_use_after_commit_and_close(path):
     db = quire.open(path, create=True)
     t = db.begin(write=True)
@@ -158,7 +235,8 @@ def test_use_after_commit_and_close(path):
     for call in (lambda: t.get(b"k"), lambda: t.put(b"k", b"v"),
                  lambda: t.delete(b"k"), lambda: t.commit(), lambda: t.stat(),
                  lambda: t.cursor(), lambda: next(cur), lambda: t.version(b"k"),
-                 lambda: t.changes()):
+                 lambda: t.changes(), lambda: t.delete_range(b"a"),
+                 lambda: t.delete_prefix(b"k")):
         with pytest.raises(quire.Error):
             call()
     t.abort()  # ending again: nothing

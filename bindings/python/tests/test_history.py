@@ -114,6 +114,49 @@ def test_changes_feed_and_diff(hdb):
     assert 0.15 < time.monotonic() - t0 < 5
 
 
+def test_range_deletes_in_the_feed(hdb, tmp_path):
+    a = commit(hdb, [(b"a", b"1"), (b"b", b"2"), (b"ba", b"3"),
+                     (b"c", b"4"), (b"\xff", b"5")])
+    with hdb.begin(write=True) as t:
+        assert t.delete_range(b"b", b"c") == 2
+        t.put(b"bb", b"new")  # after the range: stays
+        assert t.delete_prefix(b"\xff") == 1  # to the last key
+        assert t.delete_range(b"x", b"y") == 0  # nothing: no operation
+    b = t.txn_id
+    ch = list(hdb.changes(since=5))
+    assert [(c.op, c.key, c.value, c.start, c.end, c.count, c.txn)
+            for c in ch] == [
+        ("del_range", b"b", None, b"b", b"c", 2, b),
+        ("put", b"bb", b"new", None, None, None, b),
+        ("del_range", b"\xff", None, b"\xff", None, 1, b)]
+    assert [c.seq for c in ch] == [6, 7, 8]  # one sequence number each
+    seq, txn, op, key, value = ch[0]  # still a 5-tuple
+    assert (seq, op, key, value) == (6, "del_range", b"b", None)
+    assert len(ch[0]) == 5 and ch[0] == (6, b, "del_range", b"b", None)
+    puts = list(hdb.changes())[:5]
+    assert all(c.start is None and c.end is None and c.count is None
+               for c in puts)
+    # older commits keep the keys; diff reports them removed
+    with hdb.begin(as_of=a) as r:
+        assert r.get(b"ba") == b"3"
+    assert list(hdb.diff(a, b)) == [
+        (b"b", b"2", None), (b"ba", b"3", None), (b"bb", None, b"new"),
+        (b"\xff", b"5", None)]
+    # replaying the feed rebuilds the state
+    with quire.open(str(tmp_path / "copy.quire"), create=True) as cp:
+        with cp.begin(write=True) as t:
+            for c in hdb.changes():
+                if c.op == "put":
+                    t.put(c.key, c.value)
+                elif c.op == "del":
+                    t.delete(c.key)
+                else:
+                    assert t.delete_range(c.start, c.end) == c.count
+        with cp.begin() as r, hdb.begin() as want:
+            assert list(r.cursor()) == list(want.cursor()) == [
+                (b"a", b"1"), (b"bb", b"new"), (b"c", b"4")]
+
+
 def test_compaction_and_history_error(path):
     db = quire.open(path, create=True, auto_compact=0)
     db.set_retention(None)
