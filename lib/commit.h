@@ -18,7 +18,7 @@ int commit_write(quire_txn *txn, int force_checkpoint);
 int commit_copy(quire_txn *txn, const uint8_t *b, const struct batch_info *bi,
 		const struct qhdr *src, const void *meta);
 /* Whether a handle that closes should fold its file's pending operations
- * first (half a checkpoint's worth or more, where compactions fold them):
+ * first (a quarter of a checkpoint's worth or more, where compactions fold them):
  * the readers that open the file next then find the tree, not a large
  * set of pending operations to load and merge. */
 int commit_fold_at_close(quire *db);
