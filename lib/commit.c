@@ -103,6 +103,8 @@ static void count_ranges(const quire_txn *txn, struct live_delta *d)
 	const struct qhdr *b = &txn->snap->h;
 	const struct wbuf *wb = txn->wb;
 	uint64_t gone = 0;
+	if (!wb->nspans) /* no range delete: the usual commit */
+		return;
 	for (size_t i = 0; i < wb->nops; i++)
 		if (wb->ops[i].op == WOP_RANGE)
 			gone += wb->ops[i].r->count;

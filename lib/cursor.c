@@ -226,7 +226,7 @@ static int settle(quire_cursor *c, int dir)
 			c->pos = SRC_NONE;
 			return QUIRE_NOTFOUND;
 		}
-		if (!del && src != SRC_WB && c->txn->wb &&
+		if (!del && src != SRC_WB && c->txn->wb && c->txn->wb->nspans &&
 		    (sp = wbuf_span(c->txn->wb, k, kl)) != NULL) {
 			if ((e = skip_span(c, sp, dir)) != 0)
 				return e;
