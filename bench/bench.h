@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "benchutil.h"
+
 /* A key and value to write (keys are 16 bytes, values value_size bytes). */
 struct kv {
 	const char *key;
@@ -82,19 +84,5 @@ const struct engine *engine_rocksdb(void);
  * workloads only quire has (diff). */
 struct quire;
 struct quire *engine_quire_handle(void *db);
-
-/* Size of the regular files directly in dir. */
-uint64_t dir_bytes(const char *dir);
-
-/* Read the first and last byte of what a scan or lookup returns, so that
- * "touching" the data is measured and cannot be optimised away (one sink
- * per thread: readers run in threads). */
-extern _Thread_local volatile unsigned bench_sink;
-static inline void touch(const void *p, size_t n)
-{
-	if (n)
-		bench_sink += ((const unsigned char *)p)[0] +
-			      ((const unsigned char *)p)[n - 1];
-}
 
 #endif

@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "quire.h"
 #include "stats.h"
 
@@ -66,28 +67,6 @@ struct cfg {
 static char *g_vals;		/* the random pool values are taken from */
 static char g_dir[4096];
 static int g_made_dir, g_keep;
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void sleep_secs(double s)
-{
-	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 static void die(const char *what, int e)
 {
@@ -140,32 +119,6 @@ static uint64_t file_size(const char *path)
 {
 	struct stat st;
 	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
-}
-
-/* rchar/wchar (bytes passed to read and write calls) and write_bytes
- * (storage writes) of this process, from /proc/self/io; zeros where
- * unavailable. */
-struct io {
-	uint64_t rchar, wchar, write_bytes;
-};
-
-static void proc_io(struct io *io)
-{
-	char line[128];
-	FILE *f = fopen("/proc/self/io", "r");
-	memset(io, 0, sizeof *io);
-	if (!f)
-		return;
-	while (fgets(line, sizeof line, f)) {
-		unsigned long long v;
-		if (sscanf(line, "rchar: %llu", &v) == 1)
-			io->rchar = v;
-		else if (sscanf(line, "wchar: %llu", &v) == 1)
-			io->wchar = v;
-		else if (sscanf(line, "write_bytes: %llu", &v) == 1)
-			io->write_bytes = v;
-	}
-	fclose(f);
 }
 
 /* Keys as db_bench writes them: the number in 16 decimal digits, so key
@@ -861,9 +814,9 @@ static void med_range(const double *v, size_t n, double scale,
 {
 	double tmp[BRUNS];
 	memcpy(tmp, v, n * sizeof *v);
-	stats_sort(tmp, n);
-	printf("%.3f %s (%.3f-%.3f)", stats_pct(tmp, n, 0.5) * scale, unit,
-	       tmp[0] * scale, tmp[n - 1] * scale);
+	struct stats_range r = stats_range(tmp, n);
+	printf("%.3f %s (%.3f-%.3f)", r.med * scale, unit, r.min * scale,
+	       r.max * scale);
 }
 
 static void backup_figures(const struct backup_fig *b)

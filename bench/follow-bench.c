@@ -54,6 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "quire.h"
 #include "stats.h"
 
@@ -112,14 +113,6 @@ static void sleep_until(uint64_t ns)
 static void sleep_ms(unsigned ms)
 {
 	sleep_until(mono_ns() + (uint64_t)ms * 1000000ull);
-}
-
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
 }
 
 /* In a child: say what failed, tell the others, and leave without the
@@ -658,11 +651,10 @@ static int variant(const struct cfg *c, int in_leader)
 		if (r[i].max > worst)
 			worst = r[i].max;
 	}
-	stats_sort(med, (size_t)c->runs);
+	struct stats_range m = stats_range(med, (size_t)c->runs);
 	printf("median of %d medians: %.3f ms (range %.3f-%.3f); max of all "
 	       "runs %.3f ms; within %.0f ms: %zu of %zu (%.1f%%)\n",
-	       c->runs, stats_pct(med, (size_t)c->runs, 0.5), med[0],
-	       med[c->runs - 1], worst, TARGET_MS, within, all,
+	       c->runs, m.med, m.min, m.max, worst, TARGET_MS, within, all,
 	       100.0 * (double)within / (double)all);
 	fflush(stdout);
 	free(r);

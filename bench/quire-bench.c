@@ -79,7 +79,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -96,6 +95,7 @@
 
 #include "bench.h"
 #include "quire.h"
+#include "stats.h"
 
 #define KLEN 16
 #define BIGV (100 * 1024)	/* fill100K's value size */
@@ -105,8 +105,6 @@
 #define MAXRUNS 25
 #define MAXROUNDS 20		/* --space-rounds */
 #define MAXINST 8
-
-_Thread_local volatile unsigned bench_sink;
 
 enum wl {
 	W_FILLSEQ, W_FILLRANDOM, W_OVERWRITE, W_READRANDOM, W_READSEQ,
@@ -133,11 +131,6 @@ static const struct {
 	[W_READ100K] = {"read100K", "read100K", "100k", 0},
 	[W_FILLSYNC] = {"fillsync", "fillsync", "sync", 1},
 	[W_SPACE] = {"space", "space", "space", 1},
-};
-
-/* Memory of a process from /proc/<pid>/status, KiB. */
-struct mem {
-	uint64_t rss, hwm, file;
 };
 
 /* What a child reports of one workload of one engine (in shared memory). */
@@ -185,79 +178,6 @@ struct cfg {
 static char *g_vals;
 static size_t g_vpool;
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void sleep_secs(double s)
-{
-	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-/* A child's way out: its output is flushed, nothing else runs (no static
- * destructors of the C++ engines while their threads may still run). */
-static void die(void)
-{
-	fflush(stdout);
-	fflush(stderr);
-	_exit(1);
-}
-
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (!p) {
-		fprintf(stderr, "quire-bench: out of memory (%zu bytes)\n", n);
-		die();
-	}
-	return p;
-}
-
-/* The regular files directly in dir: their bytes (*copies: only those
- * of a compaction's copy, "*.compact", which coexists with the database
- * file while the compaction runs). */
-static uint64_t dir_scan(const char *dir, uint64_t *copies)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	uint64_t total = 0;
-	char path[4096];
-	struct stat st;
-	*copies = 0;
-	if (!d)
-		return 0;
-	while ((e = readdir(d)) != NULL) {
-		size_t n = strlen(e->d_name);
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-			continue;
-		total += (uint64_t)st.st_size;
-		if (n > 8 && strcmp(e->d_name + n - 8, ".compact") == 0)
-			*copies += (uint64_t)st.st_size;
-	}
-	closedir(d);
-	return total;
-}
-
-uint64_t dir_bytes(const char *dir)
-{
-	uint64_t copies;
-	return dir_scan(dir, &copies);
-}
-
 /* A sample of the space workload: the database file(s) apart from a
  * compaction's copy (the file's peak) and with it (the disk's peak). */
 static void space_sample(const char *dir, struct result *r)
@@ -267,71 +187,6 @@ static void space_sample(const char *dir, struct result *r)
 		r->peak_bytes = all - copies;
 	if (all > r->peak_disk)
 		r->peak_disk = all;
-}
-
-/* write_bytes (storage writes) and wchar (bytes passed to write calls) of
- * this process, from /proc/self/io; zeros where unavailable. */
-static void proc_io(uint64_t *write_bytes, uint64_t *wchar)
-{
-	char line[128];
-	FILE *f = fopen("/proc/self/io", "r");
-	*write_bytes = *wchar = 0;
-	if (!f)
-		return;
-	while (fgets(line, sizeof line, f)) {
-		unsigned long long v;
-		if (sscanf(line, "write_bytes: %llu", &v) == 1)
-			*write_bytes = v;
-		else if (sscanf(line, "wchar: %llu", &v) == 1)
-			*wchar = v;
-	}
-	fclose(f);
-}
-
-static void proc_mem(struct mem *m)
-{
-	char line[128];
-	FILE *f = fopen("/proc/self/status", "r");
-	memset(m, 0, sizeof *m);
-	if (!f)
-		return;
-	while (fgets(line, sizeof line, f)) {
-		unsigned long long v;
-		if (sscanf(line, "VmRSS: %llu", &v) == 1)
-			m->rss = v;
-		else if (sscanf(line, "VmHWM: %llu", &v) == 1)
-			m->hwm = v;
-		else if (sscanf(line, "RssFile: %llu", &v) == 1)
-			m->file = v;
-	}
-	fclose(f);
-}
-
-/* Start VmHWM afresh from the present VmRSS (Linux 4.0 on; elsewhere the
- * peak may include what the process held before). */
-static void reset_hwm(void)
-{
-	FILE *f = fopen("/proc/self/clear_refs", "w");
-	if (f) {
-		fputs("5", f);
-		fclose(f);
-	}
-}
-
-static void rm_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[4096];
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-			snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-			unlink(path);
-		}
-	closedir(d);
-	rmdir(dir);
 }
 
 static void db_dir(char *out, size_t n, const struct cfg *c,
@@ -346,7 +201,7 @@ static void fresh_dir(const char *dir)
 	if (mkdir(dir, 0755) != 0) {
 		fprintf(stderr, "quire-bench: mkdir %s: %s\n", dir,
 			strerror(errno));
-		die();
+		bench_die();
 	}
 }
 
@@ -367,30 +222,16 @@ static uint64_t set_seed(const struct cfg *c, uint64_t set)
 /* n keys: i in order (range 0) or drawn from [0, range). */
 static char *make_keys(uint64_t n, uint64_t range, uint64_t seed)
 {
-	char *k = xmalloc(n * KLEN);
+	char *k = bench_xmalloc(n * KLEN);
 	for (uint64_t i = 0; i < n; i++)
 		fmt_key(k + i * KLEN, range ? splitmix(&seed) % range : i);
 	return k;
 }
 
-/* The numbers 0..n-1 in random order. */
-static uint64_t *make_perm(uint64_t n, uint64_t seed)
-{
-	uint64_t *p = xmalloc(n * sizeof *p);
-	for (uint64_t i = 0; i < n; i++)
-		p[i] = i;
-	for (uint64_t i = n; i > 1; i--) {
-		uint64_t j = splitmix(&seed) % i, t = p[i - 1];
-		p[i - 1] = p[j];
-		p[j] = t;
-	}
-	return p;
-}
-
 static char *make_perm_keys(uint64_t n, uint64_t seed)
 {
 	uint64_t *p = make_perm(n, seed);
-	char *k = xmalloc(n * KLEN);
+	char *k = bench_xmalloc(n * KLEN);
 	for (uint64_t i = 0; i < n; i++)
 		fmt_key(k + i * KLEN, p[i]);
 	free(p);
@@ -410,7 +251,7 @@ static const char *val_of(size_t vlen, uint64_t i)
 static int write_all(const struct engine *e, void *db, const char *keys,
 		     uint64_t n, size_t batch, size_t vlen)
 {
-	struct kv *kv = xmalloc(batch * sizeof *kv);
+	struct kv *kv = bench_xmalloc(batch * sizeof *kv);
 	int rc = 0;
 	for (uint64_t i = 0; i < n && !rc;) {
 		size_t m = 0;
@@ -446,7 +287,7 @@ static void *open_or_die(const struct inst *in, const char *dir,
 	if (!db) {
 		fprintf(stderr, "quire-bench: %s: cannot open %s\n", in->label,
 			dir);
-		die();
+		bench_die();
 	}
 	return db;
 }
@@ -476,7 +317,7 @@ static void ensure_db(const struct cfg *c, const struct inst *in, int w,
 	if (rc) {
 		fprintf(stderr, "quire-bench: %s: building %s failed\n",
 			in->label, dir);
-		die();
+		bench_die();
 	}
 	printf("# %s %s: built its database as %s does (untimed)\n",
 	       in->label, wl[w].name,
@@ -574,8 +415,8 @@ static void *rww_writer_thread(void *p)
 	const struct cfg *c = a->c;
 	struct rww *sh = a->sh;
 	size_t b = c->batch;
-	char *keys = xmalloc(b * KLEN);
-	struct kv *kv = xmalloc(b * sizeof *kv);
+	char *keys = bench_xmalloc(b * KLEN);
+	struct kv *kv = bench_xmalloc(b * sizeof *kv);
 	uint64_t seed = set_seed(c, K_RWW), n = 0, commits = 0;
 	rww_wait_go(sh);
 	double t0 = now();
@@ -620,7 +461,7 @@ static void run_rww(const struct cfg *c, const struct inst *in,
 	int nr = nthreads + nprocs;
 	if (sh == MAP_FAILED) {
 		perror("quire-bench: mmap");
-		die();
+		bench_die();
 	}
 	memset(sh, 0, sizeof *sh);
 	/* a marker range of its own per variant (they share the database) */
@@ -632,7 +473,7 @@ static void run_rww(const struct cfg *c, const struct inst *in,
 	for (int i = 0; i < nprocs; i++) {
 		if ((pid[i] = fork()) < 0) {
 			perror("quire-bench: fork");
-			die();
+			bench_die();
 		}
 		if (pid[i] == 0) {
 			rww_reader(&ra[i]);
@@ -646,12 +487,12 @@ static void run_rww(const struct cfg *c, const struct inst *in,
 		ra[i].db = e->shared_handle ? db : NULL;
 		if (pthread_create(&rt[i], NULL, rww_reader_thread, &ra[i])) {
 			fprintf(stderr, "quire-bench: pthread_create failed\n");
-			die();
+			bench_die();
 		}
 	}
 	if (pthread_create(&wt, NULL, rww_writer_thread, &wa)) {
 		fprintf(stderr, "quire-bench: pthread_create failed\n");
-		die();
+		bench_die();
 	}
 	/* a reader process that died before it was ready never counts */
 	for (double t0 = now(); atomic_load(&sh->ready) < nr;) {
@@ -685,7 +526,7 @@ static void run_rww(const struct cfg *c, const struct inst *in,
 		fprintf(stderr, "quire-bench: %s %s failed\n", in->label,
 			nprocs ? "readwhilewriting (processes)"
 			       : "readwhilewriting");
-		die();
+		bench_die();
 	}
 	r->nreaders = nr;
 	for (int i = 0; i < nr; i++) {
@@ -727,7 +568,7 @@ static void run_space(const struct cfg *c, const struct inst *in,
 	if (write_all(e, db, keys, c->num, c->batch, vlen)) {
 		fprintf(stderr, "quire-bench: %s space: load failed\n",
 			in->label);
-		die();
+		bench_die();
 	}
 	r->load_secs = now() - t0;
 	r->load_ops = c->num;
@@ -748,7 +589,7 @@ static void run_space(const struct cfg *c, const struct inst *in,
 			if (e->write(db, kv, m, KLEN, vlen)) {
 				fprintf(stderr, "quire-bench: %s space: "
 					"overwrite failed\n", in->label);
-				die();
+				bench_die();
 			}
 			puts += m;
 			if (++commits % SPACE_SAMPLE == 0) {
@@ -777,7 +618,8 @@ static void run_child(const struct cfg *c, int w, const struct inst *in,
 	const struct engine *e = in->e;
 	char dir[4096];
 	char *keys = NULL;
-	uint64_t n = 0, wb0, wc0, wb1, wc1;
+	uint64_t n = 0;
+	struct io io0, io1;
 	struct bench_opts o = in->o;
 	int64_t got = 0;
 	void *db;
@@ -816,7 +658,7 @@ static void run_child(const struct cfg *c, int w, const struct inst *in,
 	}
 	reset_hwm();
 	proc_mem(&r->base);
-	proc_io(&wb0, &wc0);
+	proc_io(&io0);
 	if (w == W_RWW1 || w == W_RWW2 || w == W_RWWP) {
 		run_rww(c, in, dir, w == W_RWW1 ? 1 : w == W_RWW2 ? 2 : 0,
 			w == W_RWWP ? 2 : 0, r);
@@ -859,12 +701,12 @@ static void run_child(const struct cfg *c, int w, const struct inst *in,
 		if (got < 0) {
 			fprintf(stderr, "quire-bench: %s %s failed\n",
 				in->label, wl[w].name);
-			die();
+			bench_die();
 		}
 	}
-	proc_io(&wb1, &wc1);
-	r->write_bytes = wb1 - wb0;
-	r->wchar = wc1 - wc0;
+	proc_io(&io1);
+	r->write_bytes = io1.write_bytes - io0.write_bytes;
+	r->wchar = io1.wchar - io0.wchar;
 	r->file_bytes = e->file_bytes(dir);
 	free(keys);
 	r->ran = r->ok = 1;
@@ -889,12 +731,6 @@ static double reader_rate(const struct result *r)
 static double mb(uint64_t bytes)
 {
 	return (double)bytes / 1e6;
-}
-
-/* Memory the engine added to the child: now minus before opening, MB. */
-static double mem_mb(uint64_t kib, uint64_t base_kib)
-{
-	return kib > base_kib ? (double)(kib - base_kib) * 1024 / 1e6 : 0;
 }
 
 static void print_run(const struct cfg *c, int w, const struct inst *in,
@@ -938,11 +774,25 @@ static void print_run(const struct cfg *c, int w, const struct inst *in,
 	fflush(stdout);
 }
 
+/* What a child runs: workload w of instance in, reporting to r (for
+ * run_in_child). */
+struct job {
+	const struct cfg *c;
+	int w;
+	const struct inst *in;
+	struct result *r;
+};
+
+static void job_main(void *arg)
+{
+	const struct job *j = arg;
+	run_child(j->c, j->w, j->in, j->r);
+}
+
 /* Run workload w of instance in once, in a child process. */
 static void run_forked(const struct cfg *c, int w, const struct inst *in,
 		       unsigned run, struct result *shared, struct result *out)
 {
-	int st;
 	if (disk_low(c->dir)) {
 		fprintf(stderr, "quire-bench: less than 5%% of the disk under "
 			"%s is free; stopping before %s %s\n", c->dir,
@@ -950,20 +800,8 @@ static void run_forked(const struct cfg *c, int w, const struct inst *in,
 		exit(1);
 	}
 	memset(shared, 0, sizeof *shared);
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	if (pid < 0) {
-		perror("quire-bench: fork");
-		exit(1);
-	}
-	if (pid == 0) {
-		run_child(c, w, in, shared);
-		fflush(stdout);
-		_exit(0);
-	}
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	struct job j = {c, w, in, shared};
+	int st = run_in_child(job_main, &j);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) || !shared->ok) {
 		fprintf(stderr, "quire-bench: %s %s run %u failed (%s %d)\n",
 			in->label, wl[w].name, run + 1,
@@ -975,45 +813,13 @@ static void run_forked(const struct cfg *c, int w, const struct inst *in,
 	print_run(c, w, in, run, out);
 }
 
-/* Write and remove a scratch file: on virtual machines the first touch of
- * memory the guest has not used recently costs a fault in the host, which
- * would otherwise fall on whichever engine runs first. */
-static void warm_up(const struct cfg *c)
+/* Median (of an even count: the mean of the middle two), min and max of
+ * v[0..n). */
+static struct stats_range stat3(double *v, int n)
 {
-	char path[4096];
-	size_t chunk = (size_t)1 << 20;
-	char *buf = calloc(1, chunk);
-	snprintf(path, sizeof path, "%s/warmup", c->dir);
-	FILE *f = fopen(path, "w");
-	for (size_t i = 0; f && buf && i < c->warmup_mb; i++)
-		fwrite(buf, 1, chunk, f);
-	if (f)
-		fclose(f);
-	unlink(path);
-	free(buf);
-}
-
-static int dcmp(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
-	return (a > b) - (a < b);
-}
-
-/* Median, min and max of v[0..n). */
-struct stat3 {
-	int n;
-	double med, min, max;
-};
-
-static struct stat3 stat3(double *v, int n)
-{
-	struct stat3 s = {n, 0, 0, 0};
-	if (!n)
-		return s;
-	qsort(v, (size_t)n, sizeof *v, dcmp);
-	s.min = v[0];
-	s.max = v[n - 1];
-	s.med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	struct stats_range s = stats_range(v, (size_t)n);
+	if (n && n % 2 == 0)
+		s.med = (v[n / 2 - 1] + v[n / 2]) / 2;
 	return s;
 }
 
@@ -1048,7 +854,7 @@ static double fig_of(const struct result *r, enum fig f)
 /* res[inst][workload][run] */
 typedef struct result resarr[NW][MAXRUNS];
 
-static struct stat3 fig(const struct cfg *c, resarr *res, int i, int w,
+static struct stats_range fig(const struct cfg *c, resarr *res, int i, int w,
 			enum fig f)
 {
 	double v[MAXRUNS];
@@ -1069,7 +875,7 @@ static int find_inst(const struct cfg *c, const char *label)
 
 /* "median (min-max)" with the given number of decimals; sizes (dec > 0)
  * show their range only where the runs differ. */
-static void cell(const struct stat3 *s, int dec)
+static void cell(const struct stats_range *s, int dec)
 {
 	char lo[32], hi[32];
 	snprintf(lo, sizeof lo, "%.*f", dec, s->min);
@@ -1129,7 +935,7 @@ static void row(const struct cfg *c, resarr *res, const char *label, int w,
 	for (int i = 0; i < c->ninst; i++) {
 		if (c->inst[i].tuned || c->inst[i].space_only)
 			continue;
-		struct stat3 s = fig(c, res, i, w, f);
+		struct stats_range s = fig(c, res, i, w, f);
 		if (!s.n && res[i][w][0].skipped)
 			printf(" skipped |");
 		else
@@ -1226,7 +1032,7 @@ static void summary(const struct cfg *c, resarr *res)
 		}
 		int k = find_inst(c, "quire-keep100");
 		if (k >= 0) {
-			struct stat3 s;
+			struct stats_range s;
 			printf("\n| quire, retention of the last 100 commits "
 			       "| overwrite puts/s | peak file MB | final file "
 			       "MB |\n|---|---:|---:|---:|\n| quire-keep100 |");
@@ -1301,14 +1107,16 @@ static void summary(const struct cfg *c, resarr *res)
 			if (!c->run[w])
 				continue;
 			enum fig f = is_rww(w) ? F_READER : F_RATE;
-			struct stat3 st = fig(c, res, t, w, f);
+			struct stats_range st = fig(c, res, t, w, f);
 			printf("| %s%s |", wl[w].name,
 			       is_rww(w) ? " reads/s per reader"
 			       : w == W_SPACE ? " overwrite puts/s" : "");
 			cell(&st, 0);
-			st = q >= 0 ? fig(c, res, q, w, f) : (struct stat3){0};
+			st = q >= 0 ? fig(c, res, q, w, f)
+				    : (struct stats_range){0};
 			cell(&st, 0);
-			st = l >= 0 ? fig(c, res, l, w, f) : (struct stat3){0};
+			st = l >= 0 ? fig(c, res, l, w, f)
+				    : (struct stats_range){0};
 			cell(&st, 0);
 			ratio(fig(c, res, t, w, f).med, st.med);
 			printf("\n");
@@ -1353,7 +1161,7 @@ static void diff_die(const char *what, int e)
 {
 	fprintf(stderr, "quire-bench: diff: %s: %s (%s)\n", what,
 		quire_strerror(e), quire_errmsg());
-	die();
+	bench_die();
 }
 
 /* Run the whole diff of a and b: the keys reported, touched as the scan
@@ -1448,7 +1256,7 @@ static void diff_measure(const struct engine *e, void *db, quire_txn *a,
 		if (n < 0 || (uint64_t)n != live) {
 			fprintf(stderr, "quire-bench: diff: the scan saw %" PRId64
 				" keys, expected %" PRIu64 "\n", n, live);
-			die();
+			bench_die();
 		}
 		if (t1 - t0 < r->scan_best)
 			r->scan_best = t1 - t0;
@@ -1491,16 +1299,16 @@ static void run_diff(const struct cfg *c, const struct inst *in)
 	quire *q = engine_quire_handle(db);
 	double t0 = now();
 	if (write_all(e, db, keys, c->num, c->batch, vlen) < 0)
-		die();
+		bench_die();
 	printf("# diff: built %" PRIu64 " keys as fillseq does in %.3f s\n",
 	       c->num, now() - t0);
 
 	unsigned char *used = calloc(c->num / 8 + 1, 1);
-	struct chg *ch = xmalloc((sizes[nsizes - 1][0] + sizes[nsizes - 1][1]) *
-				 sizeof *ch);
+	struct chg *ch = bench_xmalloc((sizes[nsizes - 1][0] +
+					sizes[nsizes - 1][1]) * sizeof *ch);
 	if (!used) {
 		fprintf(stderr, "quire-bench: out of memory\n");
-		die();
+		bench_die();
 	}
 	for (size_t s = 0; s < nsizes; s++) {
 		size_t n = sizes[s][0] + sizes[s][1];
@@ -1547,7 +1355,7 @@ static void run_diff(const struct cfg *c, const struct inst *in)
 			fprintf(stderr, "quire-bench: diff: snapshots %" PRIu64
 				" and %" PRIu64 " are not one commit apart\n",
 				quire_txn_id(ta), quire_txn_id(tb));
-			die();
+			bench_die();
 		}
 		rows[nrows] = (struct diff_row){.changed = n, .where = "pending"};
 		diff_measure(e, db, ta, tb, live, &rows[nrows]);
@@ -1576,7 +1384,7 @@ static void run_diff(const struct cfg *c, const struct inst *in)
 	if (bad) {
 		fprintf(stderr, "quire-bench: diff: the differing keys are not "
 				"the changed ones\n");
-		die();
+		bench_die();
 	}
 
 	printf("\n| diff, %" PRIu64 " keys | keys changed | diff ms | full scan "
@@ -1595,23 +1403,16 @@ static void run_diff(const struct cfg *c, const struct inst *in)
 	fflush(stdout);
 }
 
+static void diff_main(void *arg)
+{
+	const struct job *j = arg;
+	run_diff(j->c, j->in);
+}
+
 static void diff_forked(const struct cfg *c, const struct inst *in)
 {
-	int st;
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	if (pid < 0) {
-		perror("quire-bench: fork");
-		exit(1);
-	}
-	if (pid == 0) {
-		run_diff(c, in);
-		fflush(stdout);
-		_exit(0);
-	}
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	struct job j = {c, 0, in, NULL};
+	int st = run_in_child(diff_main, &j);
 	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
 		fprintf(stderr, "quire-bench: diff failed\n");
 		exit(1);
@@ -1641,50 +1442,16 @@ static int usage(void)
 	return 2;
 }
 
-/* Is name one of the comma-separated list's items? */
-static int in_list(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-	for (const char *p = list; *p;) {
-		const char *end = strchr(p, ',');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		if (len == n && !strncmp(p, name, n))
-			return 1;
-		p += len + (end != NULL);
-	}
-	return 0;
-}
-
 /* Every item of list is one of names[0..n) (or extra). */
 static int list_ok(const char *list, const char *const *names, size_t n,
 		   const char *extra)
 {
-	for (const char *p = list; *p;) {
-		const char *end = strchr(p, ',');
-		size_t len = end ? (size_t)(end - p) : strlen(p), i;
-		for (i = 0; i < n; i++)
-			if (strlen(names[i]) == len && !strncmp(p, names[i], len))
-				break;
-		if (i == n && !(extra && strlen(extra) == len &&
-				!strncmp(p, extra, len))) {
-			fprintf(stderr, "quire-bench: unknown name '%.*s'\n",
-				(int)len, p);
-			return 0;
-		}
-		p += len + (end != NULL);
-	}
-	return 1;
-}
-
-static int parse_u64(const char *v, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long x = strtoull(v, &end, 10);
-	if (errno || end == v || *end || *v == '-')
-		return -1;
-	*out = x;
-	return 0;
+	size_t len;
+	const char *p = list_unknown(list, names, n, extra, &len);
+	if (p)
+		fprintf(stderr, "quire-bench: unknown name '%.*s'\n", (int)len,
+			p);
+	return !p;
 }
 
 int main(int argc, char **argv)
@@ -1696,6 +1463,7 @@ int main(int argc, char **argv)
 	const char *engines = "quire,lmdb,sqlite,leveldb,rocksdb";
 	const char *benches = NULL;
 	char tmpl[] = "/tmp/quire-bench-XXXXXX";
+	bench_prog = "quire-bench";
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		uint64_t x = 0;
@@ -1859,7 +1627,7 @@ int main(int argc, char **argv)
 	uint64_t seed = c.seed;
 	for (size_t i = 0; i < g_vpool; i++)
 		g_vals[i] = (char)splitmix(&seed);
-	warm_up(&c);
+	warm_up(c.dir, c.warmup_mb);
 
 	resarr *res = calloc((size_t)c.ninst, sizeof *res);
 	struct result *shared = mmap(NULL, sizeof *shared,

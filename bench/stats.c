@@ -29,3 +29,15 @@ double stats_pct(const double *a, size_t n, double p)
 		r++;
 	return a[(r ? r : 1) - 1];
 }
+
+struct stats_range stats_range(double *a, size_t n)
+{
+	struct stats_range r = {n, 0, 0, 0};
+	if (!n)
+		return r;
+	stats_sort(a, n);
+	r.med = stats_pct(a, n, 0.5);
+	r.min = a[0];
+	r.max = a[n - 1];
+	return r;
+}

@@ -13,4 +13,12 @@ void stats_sort(double *a, size_t n);
  * n is 0. */
 double stats_pct(const double *a, size_t n, double p);
 
+/* The median (nearest rank), least and greatest of a[0..n), which it
+ * sorts; all 0 when n is 0. */
+struct stats_range {
+	size_t n;
+	double med, min, max;
+};
+struct stats_range stats_range(double *a, size_t n);
+
 #endif

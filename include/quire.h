@@ -107,6 +107,8 @@ const char *quire_version(int *major, int *minor, int *patch);
 #define QUIRE_ETIMEDOUT (-17)
 /** A progress callback asked to stop (quire_compact()). */
 #define QUIRE_ECANCELED (-18)
+/** A keyspace of that name exists already (quire_keyspace_rename()). */
+#define QUIRE_EEXIST (-19)
 /** @} */
 
 /** Largest key, in bytes. */
@@ -623,7 +625,12 @@ int quire_log_get(quire_txn *txn, uint64_t txn_id, quire_log_entry *entry);
 /** Operations, as the changes feed and key history report them. */
 #define QUIRE_OP_PUT 1
 #define QUIRE_OP_DEL 2
-#define QUIRE_OP_DEL_RANGE 3 /**< quire_del_range(), quire_del_prefix() */
+#define QUIRE_OP_DEL_RANGE 3 /**< quire_del_range(), quire_del_prefix(),
+				  *   and the keys of a dropped keyspace */
+#define QUIRE_OP_KEYSPACE 4  /**< a keyspace got its name (key): created,
+				  *   or renamed (keyspace: its old name) */
+#define QUIRE_OP_KEYSPACE_DROP 5 /**< a keyspace was dropped; its keys
+				      *   went in the DEL_RANGE before it */
 
 /** One operation of the changes feed. */
 typedef struct quire_change {
@@ -638,6 +645,12 @@ typedef struct quire_change {
 	int to_last;        /**< QUIRE_OP_DEL_RANGE: the range runs to the
 			     *   last key (value is empty) */
 	uint64_t count;     /**< QUIRE_OP_DEL_RANGE: the keys it removed */
+	uint32_t keyspace_id; /**< the keyspace: 0 the default one, else the
+			       *   number the file gave the named one (never
+			       *   reused, kept across renames) */
+	quire_val keyspace; /**< its name when the operation was made (size
+			     *   0: the default keyspace; also when the name
+			     *   is no longer in the file's history) */
 } quire_change;
 
 typedef struct quire_changes quire_changes;
@@ -703,9 +716,12 @@ typedef struct quire_diff quire_diff;
  * handle or of two handles that opened the same file): every key
  * whose value differs (or that exists in one only), in key order. Subtrees
  * the two commits share are skipped, so the cost follows the size of the
- * difference, not of the database. When either transaction ends the
- * diff's calls fail with QUIRE_EINVAL; it must still be closed.
- * @return 0, QUIRE_EINVAL (different files, or a transaction that ended),
+ * difference, not of the database. Given two views of one keyspace
+ * (quire_keyspace()), the difference in that keyspace. When either
+ * transaction ends the diff's calls fail with QUIRE_EINVAL; it must still
+ * be closed.
+ * @return 0, QUIRE_EINVAL (different files, views of two keyspaces, or a
+ *         transaction that ended),
  *         QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM.
  */
 int quire_diff_open(quire_txn *a, quire_txn *b, quire_diff **diff);
@@ -715,6 +731,93 @@ int quire_diff_open(quire_txn *a, quire_txn *b, quire_diff **diff);
  *          QUIRE_ENOMEM, QUIRE_EINVAL. */
 int quire_diff_next(quire_diff *diff, quire_delta *delta);
 void quire_diff_close(quire_diff *diff);
+
+/**
+ * @defgroup keyspaces Keyspaces
+ *
+ * A file holds the *default keyspace* plus any number of named ones, each
+ * its own sorted set of keys. A transaction reaches a named keyspace
+ * through a *keyspace view*: a quire_txn that quire_keyspace() returns,
+ * which every call taking a transaction accepts (get, put, del, CAS, range
+ * deletes, cursors, key history, changes feed, diff, quire_txn_id). The
+ * view reads and writes the keyspace inside the transaction it came from:
+ * one commit of that transaction commits every keyspace it touched
+ * atomically, and a snapshot sees all keyspaces at one commit. A view needs
+ * no closing; it ends with its transaction (later calls on it fail with
+ * QUIRE_EINVAL), and quire_commit()/quire_abort() of a view are refused
+ * (QUIRE_EINVAL; abort just returns): end the transaction instead. The
+ * transaction itself reads and writes the default keyspace, except that
+ * its changes feed reports every keyspace (a view's feed reports its own).
+ *
+ * Names are 1 to QUIRE_MAX_KEYSPACE_NAME bytes, any bytes. Keys of named
+ * keyspaces have the same limits as the default keyspace's. A file gets
+ * its first named keyspace in a version 3 header with the keyspace feature
+ * (docs/FORMAT.md), which readers older than this library refuse with
+ * QUIRE_EVERSION; files without named keyspaces keep their format.
+ * @{
+ */
+
+/** Longest keyspace name, in bytes. */
+#define QUIRE_MAX_KEYSPACE_NAME 255
+
+/**
+ * A view of keyspace name in txn, in *ks (see above). O(log n): one lookup
+ * of the name. With name NULL (nlen 0), the default keyspace (a view whose
+ * feed reports the default keyspace only).
+ * @param flags QUIRE_CREATE: create it when it does not exist (a write
+ *        transaction; it exists for others once the transaction commits).
+ * @return 0, QUIRE_NOTFOUND (no such keyspace and no QUIRE_CREATE),
+ *         QUIRE_EINVAL (empty or longer than QUIRE_MAX_KEYSPACE_NAME,
+ *         QUIRE_CREATE in a read-only transaction, bad flags, an ended
+ *         transaction), QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM.
+ */
+int quire_keyspace(quire_txn *txn, const void *name, size_t nlen,
+		   unsigned int flags, quire_txn **ks);
+
+/**
+ * Rename keyspace name to newname in a write transaction. Its keys, its
+ * number (quire_change.keyspace_id) and views opened on it stay.
+ * @return 0, QUIRE_NOTFOUND (no keyspace name), QUIRE_EEXIST (newname
+ *         exists), QUIRE_EINVAL, QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM.
+ */
+int quire_keyspace_rename(quire_txn *txn, const void *name, size_t nlen,
+			  const void *newname, size_t newlen);
+
+/**
+ * Drop keyspace name and all its keys in a write transaction, in
+ * O(log n + nodes touched) like quire_del_range(). The changes feed reports
+ * a QUIRE_OP_DEL_RANGE of the whole keyspace (with the count) followed by
+ * QUIRE_OP_KEYSPACE_DROP; AS-OF reads of earlier commits still see the
+ * keyspace and its keys. Views of it in this transaction end.
+ * @param removed if not NULL, receives how many keys it held.
+ * @return 0, QUIRE_NOTFOUND (no such keyspace), QUIRE_EINVAL, QUIRE_EIO,
+ *         QUIRE_ECORRUPT, QUIRE_ENOMEM.
+ */
+int quire_keyspace_drop(quire_txn *txn, const void *name, size_t nlen,
+			uint64_t *removed);
+
+/** Called by quire_keyspace_list() for each named keyspace; a nonzero
+ *  return stops the listing and is returned by it. */
+typedef int (*quire_keyspace_fn)(void *ctx, const void *name, size_t nlen);
+
+/**
+ * Call fn for every named keyspace the transaction sees, in bytewise order
+ * of the names (the default keyspace is not listed).
+ * @return 0, what fn returned, QUIRE_EINVAL, QUIRE_EIO, QUIRE_ECORRUPT,
+ *         QUIRE_ENOMEM.
+ */
+int quire_keyspace_list(quire_txn *txn, quire_keyspace_fn fn, void *ctx);
+
+/**
+ * How many keys the keyspace of view ks (or the default keyspace, given a
+ * transaction) holds as the transaction sees it, in O(log n) (subtree
+ * counts), and if bytes is not NULL the bytes of its keys and values, which
+ * reads every key of it: O(keys).
+ * @return 0, QUIRE_EINVAL, QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM.
+ */
+int quire_keyspace_stat(quire_txn *ks, uint64_t *keys, uint64_t *bytes);
+
+/** @} */
 
 /**
  * Wait until the operation with sequence number seq is committed (durable,

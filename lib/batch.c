@@ -101,7 +101,7 @@ static uint32_t parse_rec(const uint8_t *b, uint32_t size, uint32_t pos,
 	r->op = *p++;
 	if (r->op != WOP_PUT && r->op != WOP_DEL)
 		return 0;
-	if (!(k = varint_get(p, end, &v)) || v > QUIRE_MAX_KEY_SIZE)
+	if (!(k = varint_get(p, end, &v)) || v > QF_MAX_KEY)
 		return 0;
 	p += k;
 	if ((uint64_t)(end - p) < v)

@@ -53,6 +53,7 @@ static void next_header(quire_txn *txn, struct qhdr *h)
 		h->time_ns = txn->replay_time;
 	h->prev_off = base->self_off;
 	h->next_seq = txn->next_seq;
+	h->features |= txn->features;
 }
 
 /* How the commit moves the counts of the live state. */
@@ -156,11 +157,14 @@ static int chain_ops(quire_txn *txn, uint64_t *prev, struct live_delta *delta)
 	for (struct wnode *n = wbuf_first(wb); n; n = wbuf_next(n)) {
 		int live = 0;
 		uint32_t vlen = 0;
+		uint64_t given = n->tseq;
 		n->tseq = 0;
 		if (maxk && key_cmp(n->key, n->klen, maxk, maxkl) <= 0 &&
 		    (e = txn_latest_op(txn, n->key, n->klen, &n->tseq, &live,
 				       &vlen)))
 			return e;
+		if (n->linked)
+			n->tseq = given;
 		if (n->masked)
 			continue; /* a range delete removed it: count_ranges */
 		if (wb->nspans && wbuf_span(wb, n->key, n->klen))
@@ -277,6 +281,7 @@ int commit_copy(quire_txn *txn, const uint8_t *b, const struct batch_info *bi,
 	struct batch_info nb = *bi;
 	struct qhdr h = *base;
 	int e;
+	h.features |= src->features; /* the first keyspace's commit */
 	if (src->txn != base->txn + 1 || bi->first_seq != base->next_seq ||
 	    bi->xbytes)
 		return qerr(QUIRE_EINVAL, "%s: batch of commit %llu cannot be "

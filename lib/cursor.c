@@ -12,13 +12,20 @@
  * the cursor turns around, the sources are re-positioned from the current
  * key, which stays valid because tree nodes, memtable keys and pending keys
  * all live until the transaction ends.
+ *
+ * A cursor of a keyspace (kspace.h) moves over internal keys, stops at
+ * the edges of the keyspace's range and hands out the user's part of the
+ * key; a cursor of the default keyspace of a file without keyspaces has no
+ * edges and nothing to strip.
  */
 #include "config.h"
 
 #include <stdlib.h>
 
 #include "error.h"
+#include "cursor.h"
 #include "file.h"
+#include "kspace.h"
 #include "lookup.h"
 #include "memtable.h"
 #include "tree.h"
@@ -44,6 +51,9 @@ struct quire_cursor {
 	uint32_t klen;
 	struct lentry le;           /* current tree entry, decoded once */
 	struct vbuf *vb;            /* out-of-line value of the current entry */
+	struct kspace ks;
+	uint8_t lo[KS_DATA_PFX], hi[KS_DATA_PFX]; /* the keyspace's range */
+	size_t lol, hil;            /* 0: no edge there */
 };
 
 static void drop_value(quire_cursor *c)
@@ -78,16 +88,15 @@ static void cursor_detach(struct txn_dep *d)
 	c->pos = SRC_NONE;
 }
 
-int quire_cursor_open(quire_txn *txn, quire_cursor **out)
+int cursor_open_ks(quire_txn *txn, const struct kspace *ks,
+		   quire_cursor **out)
 {
-	qerr_clear();
-	if (!txn_usable(txn))
-		return txn_unusable(txn, "quire_cursor_open");
-	if (!out)
-		return qerr(QUIRE_EINVAL, "quire_cursor_open: bad arguments");
 	quire_cursor *c = calloc(1, sizeof *c);
 	if (!c)
 		return qerr(QUIRE_ENOMEM, "out of memory");
+	c->ks = *ks;
+	if (ks->id || ks->esc)
+		ks_bounds(ks, c->lo, &c->lol, c->hi, &c->hil);
 	c->txn = txn;
 	tcur_init(&c->t, txn->snap->qf, QT_KEYS, &txn->snap->h.root[QT_KEYS]);
 	mt_iter_init(&c->m, txn->snap->mt, txn->snap->h.next_seq);
@@ -95,6 +104,17 @@ int quire_cursor_open(quire_txn *txn, quire_cursor **out)
 	txn_dep_add(txn, &c->dep, cursor_detach);
 	*out = c;
 	return 0;
+}
+
+int quire_cursor_open(quire_txn *txn, quire_cursor **out)
+{
+	qerr_clear();
+	if (!txn_usable(txn))
+		return txn_unusable(txn, "quire_cursor_open");
+	if (!out)
+		return qerr(QUIRE_EINVAL, "quire_cursor_open: bad arguments");
+	struct kspace ks = ks_of(txn);
+	return cursor_open_ks(ks_base(txn), &ks, out);
 }
 
 void quire_cursor_close(quire_cursor *c)
@@ -280,8 +300,31 @@ static int checked(quire_cursor *c, int e)
 	return e ? e : qfile_check(c->txn->snap->qf);
 }
 
-static int seek(quire_cursor *c, const void *key, size_t klen)
+/* A cursor that moved past an edge of its keyspace is off it. */
+static int bound(quire_cursor *c, int e)
 {
+	if (e || c->pos == SRC_NONE || !(c->lol | c->hil))
+		return e;
+	if ((c->lol && key_cmp(c->key, c->klen, c->lo, c->lol) < 0) ||
+	    (c->hil && key_cmp(c->key, c->klen, c->hi, c->hil) >= 0)) {
+		c->pos = SRC_NONE;
+		return QUIRE_NOTFOUND;
+	}
+	return 0;
+}
+
+/* Internal key ik, or the first key after it. */
+static int seek(quire_cursor *c, const void *ik, size_t il)
+{
+	if (c->simple)
+		return tree_moved(c, tcur_seek(&c->t, ik, il));
+	return position(c, ik, il, 1, 1);
+}
+
+int quire_cursor_seek(quire_cursor *c, const void *key, size_t klen)
+{
+	uint8_t buf[QK_MAX_KEY];
+	size_t il;
 	int e = usable(c);
 	if (e)
 		return e;
@@ -289,14 +332,19 @@ static int seek(quire_cursor *c, const void *key, size_t klen)
 		return qerr(QUIRE_EINVAL, "quire_cursor_seek: bad arguments");
 	if (klen > QUIRE_MAX_KEY_SIZE)
 		return qerr(QUIRE_ETOOBIG, "quire_cursor_seek: key too long");
-	if (c->simple)
-		return tree_moved(c, tcur_seek(&c->t, key, klen));
-	return position(c, key, klen, 1, 1);
+	const uint8_t *ik = ks_key(&c->ks, key, klen, buf, &il);
+	return checked(c, bound(c, seek(c, ik, il)));
 }
 
-int quire_cursor_seek(quire_cursor *c, const void *key, size_t klen)
+/* The last key before the keyspace's upper edge. */
+static int before_hi(quire_cursor *c)
 {
-	return checked(c, seek(c, key, klen));
+	if (!c->simple)
+		return position(c, c->hi, c->hil, -1, 0);
+	int e = tcur_seek(&c->t, c->hi, c->hil);
+	if (e && e != QUIRE_NOTFOUND)
+		return e;
+	return tree_moved(c, c->t.valid ? tcur_prev(&c->t) : tcur_last(&c->t));
 }
 
 static int edge(quire_cursor *c, int dir)
@@ -304,6 +352,10 @@ static int edge(quire_cursor *c, int dir)
 	int e = usable(c);
 	if (e)
 		return e;
+	if (dir > 0 && c->lol)
+		return seek(c, c->lo, c->lol);
+	if (dir < 0 && c->hil)
+		return before_hi(c);
 	e = dir > 0 ? tcur_first(&c->t) : tcur_last(&c->t);
 	if (c->simple)
 		return tree_moved(c, e);
@@ -318,12 +370,12 @@ static int edge(quire_cursor *c, int dir)
 
 int quire_cursor_first(quire_cursor *c)
 {
-	return checked(c, edge(c, 1));
+	return checked(c, bound(c, edge(c, 1)));
 }
 
 int quire_cursor_last(quire_cursor *c)
 {
-	return checked(c, edge(c, -1));
+	return checked(c, bound(c, edge(c, -1)));
 }
 
 static int step(quire_cursor *c, int dir)
@@ -331,11 +383,13 @@ static int step(quire_cursor *c, int dir)
 	int e = usable(c);
 	if (e)
 		return e;
+	/* off the keyspace (or never on it): start from its edge, as a
+	 * cursor past the tree's end starts from the tree's */
+	if (c->pos == SRC_NONE && (!c->simple || (c->lol | c->hil)))
+		return edge(c, dir);
 	if (c->simple)
 		return tree_moved(c, dir > 0 ? tcur_next(&c->t)
 					     : tcur_prev(&c->t));
-	if (c->pos == SRC_NONE)
-		return edge(c, dir);
 	if (c->gen != c->txn->gen || c->dir != dir)
 		return position(c, c->key, c->klen, dir, 0);
 	if ((e = step_past(c, dir)) != 0)
@@ -345,12 +399,12 @@ static int step(quire_cursor *c, int dir)
 
 int quire_cursor_next(quire_cursor *c)
 {
-	return checked(c, step(c, 1));
+	return checked(c, bound(c, step(c, 1)));
 }
 
 int quire_cursor_prev(quire_cursor *c)
 {
-	return checked(c, step(c, -1));
+	return checked(c, bound(c, step(c, -1)));
 }
 
 /* On a write transaction the entry under the cursor may have been replaced
@@ -381,8 +435,9 @@ int quire_cursor_key(quire_cursor *c, quire_val *k)
 		return qerr(QUIRE_EINVAL, "quire_cursor_key: bad arguments");
 	if (c->pos == SRC_NONE || current(c))
 		return QUIRE_NOTFOUND;
-	k->data = c->key;
-	k->size = c->klen;
+	size_t skip = ks_skip(&c->ks, c->key, c->klen);
+	k->data = c->key + skip;
+	k->size = c->klen - skip;
 	return qfile_check(c->txn->snap->qf);
 }
 
@@ -398,4 +453,14 @@ int quire_cursor_value(quire_cursor *c, quire_val *v)
 	if (c->pos == SRC_MT)
 		return txn_value(c->txn, &mt_ver(&c->m)->v, &c->vb, v);
 	return checked(c, txn_leaf_value(c->txn, &c->le, &c->vb, v));
+}
+
+int cursor_vlen(quire_cursor *c, uint64_t *vlen)
+{
+	if (c->pos == SRC_NONE || current(c))
+		return QUIRE_NOTFOUND;
+	*vlen = c->pos == SRC_WB   ? c->w->v.len
+		: c->pos == SRC_MT ? mt_ver(&c->m)->v.len
+				   : c->le.vlen;
+	return 0;
 }

@@ -11,7 +11,8 @@
  * with the same sequence number has the same value in both; every other
  * candidate is looked up in both snapshots and reported if the two answers
  * differ. So the cost follows the size of the difference, not the size of
- * the database.
+ * the database. A diff of two views of one keyspace starts both walks at
+ * the keyspace's first key and stops at its end.
  */
 #include "config.h"
 
@@ -20,6 +21,7 @@
 
 #include "batch.h"
 #include "error.h"
+#include "kspace.h"
 #include "lookup.h"
 #include "memtable.h"
 #include "tree.h"
@@ -39,6 +41,9 @@ struct quire_diff {
 	uint8_t *last;          /* the last candidate looked at */
 	uint32_t lastlen;
 	struct vbuf *vb;
+	struct kspace ks;
+	uint8_t lo[KS_DATA_PFX], hi[KS_DATA_PFX]; /* its range */
+	size_t lol, hil;
 };
 
 static int kref_cmp(const void *x, const void *y)
@@ -126,19 +131,23 @@ static void diff_detach_b(struct txn_dep *dep)
 	diff_detach(DEP_OWNER(dep, quire_diff, dep_b));
 }
 
-int quire_diff_open(quire_txn *a, quire_txn *b, quire_diff **out)
+int quire_diff_open(quire_txn *va, quire_txn *vb, quire_diff **out)
 {
 	int e;
 	qerr_clear();
-	if (!txn_usable(a) || !txn_usable(b))
-		return txn_unusable(txn_usable(a) ? b : a, "quire_diff_open");
+	if (!txn_usable(va) || !txn_usable(vb))
+		return txn_unusable(txn_usable(va) ? vb : va, "quire_diff_open");
+	if (va->ks_id != vb->ks_id)
+		return qerr(QUIRE_EINVAL, "quire_diff_open: views of two "
+					  "keyspaces");
+	quire_txn *a = ks_base(va), *b = ks_base(vb);
 	/* handles of one file name the same bytes by the same offsets */
 	if (!out ||
 	    memcmp(a->snap->qf->file_id, b->snap->qf->file_id, QF_FILE_ID) != 0)
 		return qerr(QUIRE_EINVAL, "quire_diff_open: two transactions "
 					  "of one file are needed");
 	quire_diff *d = calloc(1, sizeof *d);
-	if (!d || !(d->last = malloc(QUIRE_MAX_KEY_SIZE))) {
+	if (!d || !(d->last = malloc(QF_MAX_KEY))) {
 		free(d);
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	}
@@ -147,11 +156,14 @@ int quire_diff_open(quire_txn *a, quire_txn *b, quire_diff **out)
 	txn_dep_add(a, &d->dep_a, diff_detach_a);
 	txn_dep_add(b, &d->dep_b, diff_detach_b);
 	d->lastlen = UINT32_MAX; /* no candidate yet */
+	d->ks = ks_of(va);
+	d->ks.esc |= ks_escaped(b);
+	ks_bounds(&d->ks, d->lo, &d->lol, d->hi, &d->hil);
 	tcur_init(&d->ta, a->snap->qf, QT_KEYS, &a->snap->h.root[QT_KEYS]);
 	tcur_init(&d->tb, b->snap->qf, QT_KEYS, &b->snap->h.root[QT_KEYS]);
 	if ((e = pending_candidates(d)) != 0 ||
-	    ((e = tcur_first(&d->ta)) && e != QUIRE_NOTFOUND) ||
-	    ((e = tcur_first(&d->tb)) && e != QUIRE_NOTFOUND)) {
+	    ((e = tcur_seek(&d->ta, d->lo, d->lol)) && e != QUIRE_NOTFOUND) ||
+	    ((e = tcur_seek(&d->tb, d->lo, d->lol)) && e != QUIRE_NOTFOUND)) {
 		quire_diff_close(d);
 		return e;
 	}
@@ -263,9 +275,15 @@ int quire_diff_next(quire_diff *d, quire_delta *out)
 			if (c == 0)
 				d->ipend++;
 		}
-		if (d->lastlen != UINT32_MAX &&
-		    key_cmp(k, kl, d->last, d->lastlen) <= 0)
-			continue; /* seen already */
+		if (d->hil && key_cmp(k, kl, d->hi, d->hil) >= 0) {
+			d->ta.valid = d->tb.valid = 0; /* past the keyspace */
+			d->ipend = d->npend;
+			return QUIRE_NOTFOUND;
+		}
+		if ((d->lol && key_cmp(k, kl, d->lo, d->lol) < 0) ||
+		    (d->lastlen != UINT32_MAX &&
+		     key_cmp(k, kl, d->last, d->lastlen) <= 0))
+			continue; /* before the keyspace, or seen already */
 		memcpy(d->last, k, kl);
 		d->lastlen = kl;
 		if (c < 0 && same)
@@ -284,7 +302,8 @@ int quire_diff_next(quire_diff *d, quire_delta *out)
 		if (!ea && !eb && va.size == vb.size &&
 		    (!va.size || memcmp(va.data, vb.data, va.size) == 0))
 			continue; /* equal */
-		*out = (quire_delta){.key = {d->last, kl},
+		size_t skip = ks_skip(&d->ks, d->last, kl);
+		*out = (quire_delta){.key = {d->last + skip, kl - skip},
 				     .in_a = !ea,
 				     .in_b = !eb,
 				     .a = ea ? (quire_val){NULL, 0} : va,

@@ -34,6 +34,7 @@ const char *quire_strerror(int err)
 	case QUIRE_ECONFLICT: return "the key is at another version";
 	case QUIRE_ETIMEDOUT: return "timed out";
 	case QUIRE_ECANCELED: return "canceled";
+	case QUIRE_EEXIST: return "already exists";
 	default: return "unknown error";
 	}
 }

@@ -127,7 +127,13 @@ struct qhdr {
 
 /* The sequence tree may hold range-delete records (kind 4). */
 #define QF_FEAT_RANGES 1u
-#define QF_FEAT_KNOWN QF_FEAT_RANGES
+/* Keys are internal keys of keyspaces (lib/kspace.h): named keyspaces,
+ * their catalog, escaped default keys. */
+#define QF_FEAT_KEYSPACES 2u
+#define QF_FEAT_KNOWN (QF_FEAT_RANGES | QF_FEAT_KEYSPACES)
+/* Longest key in the file: a user's key (QUIRE_MAX_KEY_SIZE, quire.h)
+ * after a named keyspace's 6-byte prefix (kspace.h). */
+#define QF_MAX_KEY (8192 + 6)
 
 #define QF_KEEP_ALL UINT64_MAX
 #define QF_RAW_UNKNOWN UINT64_MAX

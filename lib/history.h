@@ -27,6 +27,10 @@ struct op {
  * and while the transaction's epoch holds): what quire_changes_next()
  * reports, plus prev_seq; in sequence, without op_at()'s search. */
 int changes_next_op(quire_changes *f, struct op *o);
+/* The feed's next operation as quire_changes_next() reports it, but with
+ * the internal keys as recorded (kspace.h), and the previous operation of
+ * its key: what a copy replays. */
+int changes_next_raw(quire_changes *f, quire_change *c, uint64_t *prev_seq);
 
 /* The oldest commit of snapshot s made at or after ns: history_txn if
  * older ones were compacted away, s's txn + 1 if none was. The caller

@@ -192,6 +192,13 @@ struct quire_txn {
 	uint8_t *meta;           /* quire_commit_with() metadata */
 	size_t meta_len;
 	struct txn_dep *deps;    /* cursors, feeds, histories, diffs on it */
+	uint64_t features;       /* QF_FEAT_* its commit turns on */
+	/* A keyspace view (quire_keyspace) has base, the transaction it
+	 * reads and writes through, and is on base's deps (ks_dep); only its
+	 * state, db, snap and write mirror base's. */
+	quire_txn *base;
+	uint32_t ks_id;          /* 0: the default keyspace */
+	struct txn_dep ks_dep;
 	/* Once ended, the struct waits in db->txn_pool (see txn.c) */
 	struct quire_txn *pool_next;
 	uint64_t pool_begun;     /* txn_pool.begun when it ended */

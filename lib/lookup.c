@@ -179,9 +179,7 @@ static int committed_live(quire_txn *txn, const void *key, size_t klen,
 	return e == QUIRE_NOTFOUND ? 0 : e;
 }
 
-/* The keys of the transaction's commit in r: the tree's from its subtree
- * counts, corrected by every pending operation in r. */
-static int committed_count(quire_txn *txn, const struct wrange *r,
+int committed_count(quire_txn *txn, const struct wrange *r,
 			   int64_t *n)
 {
 	const struct snap *s = txn->snap;
@@ -217,7 +215,7 @@ int txn_count_range(quire_txn *txn, const struct wrange *r, uint64_t *count)
 	int64_t n = 0, part;
 	int e = 0;
 	/* the committed keys outside the transaction's earlier ranges */
-	for (size_t i = 0; i < wb->nspans && !e; i++) {
+	for (size_t i = 0; wb && i < wb->nspans && !e; i++) {
 		const struct wrange *sp = &wb->spans[i];
 		if (!wrange_below_end(&gap, sp->from, sp->flen))
 			break;
@@ -245,7 +243,7 @@ int txn_count_range(quire_txn *txn, const struct wrange *r, uint64_t *count)
 	    (e = committed_count(txn, &gap, &part)) == 0)
 		n += part;
 	/* the transaction's own operations win over what they hide */
-	for (struct wnode *w = wbuf_seek(wb, r->from, r->flen, 1);
+	for (struct wnode *w = wb ? wbuf_seek(wb, r->from, r->flen, 1) : NULL;
 	     !e && w && wrange_below_end(r, w->key, w->klen); w = wbuf_next(w)) {
 		int live = 0;
 		if (w->masked)

@@ -44,6 +44,11 @@ int txn_lookup(quire_txn *txn, const void *key, size_t klen,
 int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
 		  uint64_t *seq, int *live, uint32_t *vlen);
 
+/* The keys of the transaction's commit in r (its own operations aside):
+ * the tree's from its subtree counts, corrected by every pending operation
+ * in r. */
+int committed_count(quire_txn *txn, const struct wrange *r, int64_t *n);
+
 /* How many keys the transaction sees in r. */
 int txn_count_range(quire_txn *txn, const struct wrange *r, uint64_t *count);
 

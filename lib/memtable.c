@@ -10,13 +10,14 @@
 
 #include "crc32c.h"
 #include "error.h"
+#include "format.h"
 #include "memtable.h"
 #include "quire.h"
 #include "util.h"
 
 #define MAXH 16
 
-_Static_assert(QUIRE_MAX_KEY_SIZE <= UINT16_MAX, "mt_node.klen");
+_Static_assert(QF_MAX_KEY <= UINT16_MAX, "mt_node.klen");
 
 /* A slot is one word, 0 when empty: the node's address with the top 16
  * bits of its key's hash above it, so that probing past other keys seldom

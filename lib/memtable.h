@@ -42,7 +42,7 @@ struct mt_ver {
 };
 
 /* A key of the memtable: 32 bytes and its links (keys are at most
- * QUIRE_MAX_KEY_SIZE long). */
+ * QF_MAX_KEY long). */
 struct mt_node {
 	const uint8_t *key;
 	_Atomic(struct mt_ver *) newest;

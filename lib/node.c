@@ -12,7 +12,7 @@ int lentry_parse(const uint8_t *e, const uint8_t *end, struct lentry *o)
 {
 	uint64_t v, vh;
 	size_t k;
-	if (!(k = varint_get(e, end, &v)) || v > QUIRE_MAX_KEY_SIZE)
+	if (!(k = varint_get(e, end, &v)) || v > QF_MAX_KEY)
 		return 0;
 	e += k;
 	if ((uint64_t)(end - e) < v)
@@ -47,7 +47,7 @@ int ientry_parse(const uint8_t *e, const uint8_t *end, struct ientry *o)
 {
 	uint64_t v;
 	size_t k;
-	if (!(k = varint_get(e, end, &v)) || v > QUIRE_MAX_KEY_SIZE)
+	if (!(k = varint_get(e, end, &v)) || v > QF_MAX_KEY)
 		return 0;
 	e += k;
 	if ((uint64_t)(end - e) < v)

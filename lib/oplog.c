@@ -89,7 +89,7 @@ int oprec_parse(const uint8_t *p, size_t len, struct oprec *r)
 	}
 	if (r->kind != OP_DEL && r->kind != OP_PUT && r->kind != OP_RANGE)
 		return -1;
-	if (!(k = varint_get(p, end, &v)) || v > QUIRE_MAX_KEY_SIZE)
+	if (!(k = varint_get(p, end, &v)) || v > QF_MAX_KEY)
 		return -1;
 	p += k;
 	if ((uint64_t)(end - p) < v)
@@ -99,7 +99,7 @@ int oprec_parse(const uint8_t *p, size_t len, struct oprec *r)
 	p += v;
 	if (r->kind == OP_RANGE) {
 		if (r->prev_seq || !(k = varint_get(p, end, &v)) ||
-		    v > QUIRE_MAX_KEY_SIZE + 1)
+		    v > QF_MAX_KEY + 1)
 			return -1;
 		p += k;
 		r->to_last = v == 0;

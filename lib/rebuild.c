@@ -256,7 +256,7 @@ static int copy_tree(struct rebuild *c, quire_txn *src, int tree,
 {
 	struct mut *muts = malloc(CHUNK * sizeof *muts);
 	struct leafpos *pos = malloc(CHUNK * sizeof *pos);
-	uint8_t *last = malloc(QUIRE_MAX_KEY_SIZE);
+	uint8_t *last = malloc(QF_MAX_KEY);
 	struct merged m;
 	size_t n = 0;
 	uint32_t lastlen = 0;
@@ -473,11 +473,12 @@ static int replay_range(struct rebuild *c, quire_txn *w,
 			const quire_change *ch, uint64_t txn_id)
 {
 	uint64_t n;
-	int e = quire_del_range(w, ch->key.data, ch->key.size,
-				ch->to_last ? NULL
-					    : ch->value.data ? ch->value.data
-							     : (const void *)"",
-				ch->to_last ? 0 : ch->value.size, &n);
+	struct wrange r = {.from = ch->key.data,
+			   .flen = (uint32_t)ch->key.size,
+			   .to = ch->to_last ? NULL : ch->value.data,
+			   .tlen = (uint32_t)ch->value.size,
+			   .to_last = ch->to_last};
+	int e = txn_del_range_raw(w, &r, &n);
 	return e ? e : n != ch->count ? diverged(c, txn_id) : 0;
 }
 
@@ -500,20 +501,32 @@ static int replay_one(struct rebuild *c, quire_txn *src,
 	w->set_retention = 1; /* as the commit had it */
 	w->retention = (quire_retention){h.retain_commits, h.retain_ns};
 	w->replay_ckpt = c->ckpt_next;
+	w->features = h.features; /* the first keyspace's commit */
 	c->ckpt_next = 0;
 	for (uint64_t seq = le.first_seq; !e && seq < le.next_seq; seq++) {
-		if ((e = quire_changes_next(feed, &ch)) != 0)
+		uint64_t prev;
+		if ((e = changes_next_raw(feed, &ch, &prev)) != 0)
 			break;
+		int first = ch.op != QUIRE_OP_DEL_RANGE &&
+			    !wbuf_find(w->wb, ch.key.data, ch.key.size);
 		if (ch.seq != seq || ch.txn_id != txn_id)
 			e = diverged(c, txn_id);
 		else if (ch.op == QUIRE_OP_PUT)
-			e = quire_put(w, ch.key.data, ch.key.size, ch.value.data,
-				      ch.value.size);
+			e = txn_put_raw(w, ch.key.data, ch.key.size,
+					ch.value.data, ch.value.size);
 		else if (ch.op == QUIRE_OP_DEL_RANGE)
 			e = replay_range(c, w, &ch, txn_id);
-		else if ((e = quire_del(w, ch.key.data, ch.key.size)) ==
+		else if ((e = txn_del_raw(w, ch.key.data, ch.key.size)) ==
 			 QUIRE_NOTFOUND)
 			e = diverged(c, txn_id);
+		if (!e && first) { /* its chain as recorded (the first
+				    * keyspace's escaped keys link to other
+				    * keys' chains) */
+			struct wnode *n = wbuf_find(w->wb, ch.key.data,
+						    ch.key.size);
+			n->linked = 1;
+			n->tseq = prev;
+		}
 	}
 	if (e == QUIRE_NOTFOUND)
 		e = diverged(c, txn_id);

@@ -121,7 +121,9 @@ static void put_dst(struct salv *s, const uint8_t *k, uint32_t kl,
 	}
 	if (!s->w && (e = quire_begin(s->dst, 0, &s->w)) != 0)
 		goto fail;
-	if ((e = quire_put(s->w, k, kl, val.data, val.size)) != 0)
+	/* keys as stored: keyspaces' internal keys stay what they are */
+	s->w->features |= s->src->snap->h.features & QF_FEAT_KEYSPACES;
+	if ((e = txn_put_raw(s->w, k, kl, val.data, val.size)) != 0)
 		goto fail;
 	s->st->keys_copied++;
 	if (++s->wputs >= PUTS_PER_COMMIT && (e = flush_dst(s)) != 0)

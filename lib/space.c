@@ -19,6 +19,8 @@
 #include "error.h"
 #include "file.h"
 #include "history.h"
+#include "kspace.h"
+#include "lookup.h"
 #include "space.h"
 #include "txn.h"
 
@@ -200,12 +202,20 @@ int quire_txn_stat(quire_txn *txn, quire_stat *st)
 	int e = space_account(txn, &sp);
 	if (e)
 		return e;
+	/* the keyspace catalog's records are no keys of the user's */
+	static const uint8_t cat[2] = {KS_TAG, KS_NAME}, data[2] = {KS_TAG,
+								    KS_DATA};
+	struct wrange r = {.from = cat, .flen = 2, .to = data, .tlen = 2};
+	int64_t ncat = 0;
+	if (ks_escaped(ks_base(txn)) &&
+	    (e = committed_count(ks_base(txn), &r, &ncat)) != 0)
+		return e;
 	txn_pinned(txn->db, &pbytes, &ptxn, &ptime);
 	*st = (quire_stat){
 		.txn_id = h->txn,
 		.commit_time_ns = h->time_ns,
 		.next_seq = h->next_seq,
-		.key_count = h->key_count,
+		.key_count = h->key_count - (uint64_t)ncat,
 		.live_bytes = h->live_bytes,
 		.oplog_bytes = h->root[QT_SEQ].bytes,
 		.file_bytes = h->total_bytes,

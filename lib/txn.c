@@ -23,6 +23,7 @@
 #include "snap.h"
 #include "space.h"
 #include "tree.h"
+#include "kspace.h"
 #include "txn.h"
 #include "wbuf.h"
 
@@ -202,6 +203,42 @@ static void deps_detach(quire_txn *txn)
 	}
 }
 
+/* The base transaction ended: so does the view. */
+static void view_detach(struct txn_dep *d)
+{
+	quire_txn *v = DEP_OWNER(d, quire_txn, ks_dep);
+	txn_recycle(v->db, v);
+}
+
+int txn_view(quire_txn *base, uint32_t id, quire_txn **out)
+{
+	quire_txn *v = txn_alloc(base->db);
+	if (!v)
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	v->db = base->db;
+	v->snap = base->snap;
+	v->write = base->write;
+	v->base = base;
+	v->ks_id = id;
+	v->state = TXN_LIVE;
+	txn_dep_add(base, &v->ks_dep, view_detach);
+	*out = v;
+	return 0;
+}
+
+void txn_end_views(quire_txn *base, uint32_t id)
+{
+	struct txn_dep *d = base->deps, *next;
+	for (; d; d = next) {
+		next = d->next;
+		if (d->detach == view_detach &&
+		    DEP_OWNER(d, quire_txn, ks_dep)->ks_id == id) {
+			txn_dep_del(d);
+			view_detach(d);
+		}
+	}
+}
+
 int txn_begin_read(quire *db, struct snap *snap, quire_txn **out)
 {
 	quire_txn *txn = txn_alloc(db);
@@ -270,17 +307,29 @@ static int check_key(quire_txn *txn, const void *key, size_t klen,
 	return 0;
 }
 
+/* The internal key of user key in the keyspace txn reaches (kspace.h). */
+static inline const uint8_t *user_ikey(quire_txn *txn, const void *key,
+				  size_t klen, uint8_t *buf, size_t *il)
+{
+	struct kspace ks = ks_of(txn);
+	return ks_key(&ks, key, klen, buf, il);
+}
+
 int quire_get_seq(quire_txn *txn, const void *key, size_t klen,
 		  quire_val *val, uint64_t *seq)
 {
 	int e;
 	struct wval v;
 	uint64_t s;
+	uint8_t buf[QK_MAX_KEY];
+	size_t il;
 	/* like cursor calls, gets and puts leave the message alone unless
 	 * they fail: they are what a program calls most */
 	if ((e = check_key(txn, key, klen, "quire_get")) != 0)
 		return e;
-	e = txn_lookup(txn, key, klen, &v, &s);
+	const uint8_t *ik = user_ikey(txn, key, klen, buf, &il);
+	txn = ks_base(txn);
+	e = txn_lookup(txn, ik, il, &v, &s);
 	if (seq)
 		*seq = s;
 	return e || !val ? e : txn_value(txn, &v, &txn->vbufs, val);
@@ -293,7 +342,8 @@ int quire_get(quire_txn *txn, const void *key, size_t klen, quire_val *val)
 	return quire_get_seq(txn, key, klen, val, NULL);
 }
 
-/* Common checks of put and del: a usable write transaction. */
+/* Common checks of put and del: a usable write transaction (a view's
+ * base). */
 static int writable(quire_txn *txn, const char *fn)
 {
 	if (!txn->write)
@@ -305,12 +355,11 @@ static int writable(quire_txn *txn, const char *fn)
 	return 0;
 }
 
-int quire_put(quire_txn *txn, const void *key, size_t klen, const void *val,
-	      size_t vlen)
+int txn_put_raw(quire_txn *txn, const void *key, size_t klen,
+		const void *val, size_t vlen)
 {
 	int e;
-	if ((e = check_key(txn, key, klen, "quire_put")) != 0 ||
-	    (e = writable(txn, "quire_put")) != 0)
+	if ((e = writable(txn, "quire_put")) != 0)
 		return e;
 	if (!val && vlen)
 		return qerr(QUIRE_EINVAL, "quire_put: bad arguments");
@@ -332,12 +381,22 @@ int quire_put(quire_txn *txn, const void *key, size_t klen, const void *val,
 	return 0;
 }
 
-int quire_del(quire_txn *txn, const void *key, size_t klen)
+int quire_put(quire_txn *txn, const void *key, size_t klen, const void *val,
+	      size_t vlen)
+{
+	uint8_t buf[QK_MAX_KEY];
+	size_t il;
+	int e = check_key(txn, key, klen, "quire_put");
+	if (e)
+		return e;
+	const uint8_t *ik = user_ikey(txn, key, klen, buf, &il);
+	return txn_put_raw(ks_base(txn), ik, il, val, vlen);
+}
+
+int txn_del_raw(quire_txn *txn, const void *key, size_t klen)
 {
 	int e;
-	qerr_clear();
-	if ((e = check_key(txn, key, klen, "quire_del")) != 0 ||
-	    (e = writable(txn, "quire_del")) != 0)
+	if ((e = writable(txn, "quire_del")) != 0)
 		return e;
 	struct wval v;
 	uint64_t seq;
@@ -350,11 +409,24 @@ int quire_del(quire_txn *txn, const void *key, size_t klen)
 	return 0;
 }
 
-/* Record the range delete r, counting the keys it removes. */
-static int del_range(quire_txn *txn, struct wrange *r, uint64_t *removed)
+int quire_del(quire_txn *txn, const void *key, size_t klen)
+{
+	uint8_t buf[QK_MAX_KEY];
+	size_t il;
+	qerr_clear();
+	int e = check_key(txn, key, klen, "quire_del");
+	if (e)
+		return e;
+	const uint8_t *ik = user_ikey(txn, key, klen, buf, &il);
+	return txn_del_raw(ks_base(txn), ik, il);
+}
+
+int txn_del_range_raw(quire_txn *txn, struct wrange *r, uint64_t *removed)
 {
 	uint64_t n = 0;
-	int e = txn_count_range(txn, r, &n);
+	int e = writable(txn, "quire_del_range");
+	if (!e)
+		e = txn_count_range(txn, r, &n);
 	if (!e && n) {
 		r->count = n;
 		if (wbuf_add_range(txn->wb, r) != 0)
@@ -367,6 +439,47 @@ static int del_range(quire_txn *txn, struct wrange *r, uint64_t *removed)
 	return e;
 }
 
+/* Range [from, to) of user keys of txn's keyspace (to NULL: to its last
+ * key; end_pfx: to is a prefix whose extensions are in the range too),
+ * deleted as internal keys. */
+static int del_user_range(quire_txn *txn, const void *from, size_t flen,
+			  const void *to, size_t tlen, int end_pfx,
+			  uint64_t *removed)
+{
+	struct kspace ks = ks_of(txn);
+	uint8_t fbuf[QK_MAX_KEY], tbuf[QK_MAX_KEY], lo[KS_DATA_PFX],
+		hi[KS_DATA_PFX];
+	size_t il, tl = 0, lol, hil;
+	const uint8_t *ik = ks_key(&ks, from, flen, fbuf, &il), *it = NULL;
+	ks_bounds(&ks, lo, &lol, hi, &hil);
+	if (to) {
+		it = ks_key(&ks, to, tlen, tbuf, &tl);
+		if (end_pfx) { /* the first key after every extension: the
+				* prefix without its trailing 0xff bytes, its
+				* last byte one up; none left: to the last */
+			if (it != tbuf)
+				memcpy(tbuf, it, tl);
+			it = tbuf;
+			while (tl && tbuf[tl - 1] == 0xff)
+				tl--;
+			if (tl)
+				tbuf[tl - 1]++;
+			else
+				it = NULL;
+		}
+	}
+	if (hil && (!it || key_cmp(it, tl, hi, hil) > 0)) {
+		it = hi;
+		tl = hil;
+	}
+	struct wrange r = {.from = ik,
+			   .flen = (uint32_t)il,
+			   .to = it,
+			   .tlen = (uint32_t)tl,
+			   .to_last = !it};
+	return txn_del_range_raw(ks_base(txn), &r, removed);
+}
+
 int quire_del_range(quire_txn *txn, const void *from, size_t flen,
 		    const void *to, size_t tlen, uint64_t *removed)
 {
@@ -376,18 +489,12 @@ int quire_del_range(quire_txn *txn, const void *from, size_t flen,
 	if (removed)
 		*removed = 0;
 	if ((e = check_key(txn, from, flen, fn)) != 0 ||
-	    (e = check_key(txn, to, tlen, fn)) != 0 ||
-	    (e = writable(txn, fn)) != 0)
+	    (e = check_key(txn, to, tlen, fn)) != 0)
 		return e;
 	if (to && key_cmp(to, tlen, from, flen) < 0)
 		return qerr(QUIRE_EINVAL, "%s: the range ends before it starts",
 			    fn);
-	struct wrange r = {.from = from,
-			   .flen = (uint32_t)flen,
-			   .to = to,
-			   .tlen = (uint32_t)tlen,
-			   .to_last = !to};
-	return del_range(txn, &r, removed);
+	return del_user_range(txn, from, flen, to, tlen, 0, removed);
 }
 
 int quire_del_prefix(quire_txn *txn, const void *prefix, size_t plen,
@@ -398,39 +505,21 @@ int quire_del_prefix(quire_txn *txn, const void *prefix, size_t plen,
 	qerr_clear();
 	if (removed)
 		*removed = 0;
-	if ((e = check_key(txn, prefix, plen, fn)) != 0 ||
-	    (e = writable(txn, fn)) != 0)
+	if ((e = check_key(txn, prefix, plen, fn)) != 0)
 		return e;
-	/* the end: the prefix without its trailing 0xff bytes, its last
-	 * byte one up; none left (all 0xff): to the last key */
-	uint8_t *end = plen ? malloc(plen) : NULL;
-	size_t elen = plen;
-	if (plen && !end)
-		return qerr(QUIRE_ENOMEM, "out of memory");
-	if (plen)
-		memcpy(end, prefix, plen);
-	while (elen && end[elen - 1] == 0xff)
-		elen--;
-	if (elen)
-		end[elen - 1]++;
-	struct wrange r = {.from = prefix,
-			   .flen = (uint32_t)plen,
-			   .to = end,
-			   .tlen = (uint32_t)elen,
-			   .to_last = elen == 0};
-	e = del_range(txn, &r, removed);
-	free(end);
-	return e;
+	return del_user_range(txn, prefix, plen, prefix ? prefix : "", plen,
+			      1, removed);
 }
 
-/* 0 if key is at version expect (0: absent), else QUIRE_ECONFLICT. */
-static int check_version(quire_txn *txn, const void *key, size_t klen,
+/* 0 if internal key ik is at version expect (0: absent), else
+ * QUIRE_ECONFLICT. */
+static int check_version(quire_txn *txn, const uint8_t *ik, size_t il,
 			 uint64_t expect, const char *fn)
 {
 	struct wval v;
 	uint64_t seq;
-	int e = check_key(txn, key, klen, fn);
-	if (!e && (e = txn_lookup(txn, key, klen, &v, &seq)) == QUIRE_NOTFOUND)
+	int e = txn_lookup(txn, ik, il, &v, &seq);
+	if (e == QUIRE_NOTFOUND)
 		e = 0;
 	if (!e && seq != expect)
 		e = qerr(QUIRE_ECONFLICT, "%s: the key is at version %llu, not "
@@ -440,20 +529,37 @@ static int check_version(quire_txn *txn, const void *key, size_t klen,
 	return e;
 }
 
+/* A put (del 0) or delete of key if it is at version expect. */
+static int write_if(quire_txn *txn, const void *key, size_t klen,
+		    const void *val, size_t vlen, int del, uint64_t expect,
+		    const char *fn)
+{
+	uint8_t buf[QK_MAX_KEY];
+	size_t il;
+	qerr_clear();
+	int e = check_key(txn, key, klen, fn);
+	if (e)
+		return e;
+	const uint8_t *ik = user_ikey(txn, key, klen, buf, &il);
+	txn = ks_base(txn);
+	if ((e = check_version(txn, ik, il, expect, fn)) != 0)
+		return e;
+	return del ? txn_del_raw(txn, ik, il)
+		   : txn_put_raw(txn, ik, il, val, vlen);
+}
+
 int quire_put_if(quire_txn *txn, const void *key, size_t klen,
 		 const void *val, size_t vlen, uint64_t expect_seq)
 {
-	qerr_clear();
-	int e = check_version(txn, key, klen, expect_seq, "quire_put_if");
-	return e ? e : quire_put(txn, key, klen, val, vlen);
+	return write_if(txn, key, klen, val, vlen, 0, expect_seq,
+			"quire_put_if");
 }
 
 int quire_del_if(quire_txn *txn, const void *key, size_t klen,
 		 uint64_t expect_seq)
 {
-	qerr_clear();
-	int e = check_version(txn, key, klen, expect_seq, "quire_del_if");
-	return e ? e : quire_del(txn, key, klen);
+	return write_if(txn, key, klen, NULL, 0, 1, expect_seq,
+			"quire_del_if");
 }
 
 int quire_set_retention(quire *db, const quire_retention *r)
@@ -507,11 +613,21 @@ static void txn_end(quire_txn *txn)
 	atomic_fetch_sub(&db->ntxn, 1); /* last: quire_close may free db */
 }
 
+/* Views are ended by their transaction only. */
+static int view_refused(const char *fn)
+{
+	return qerr(QUIRE_EINVAL, "%s: a keyspace view; end the transaction "
+				  "it came from",
+		    fn);
+}
+
 int quire_commit(quire_txn *txn)
 {
 	qerr_clear();
 	if (!txn_usable(txn))
 		return txn_unusable(txn, "quire_commit");
+	if (txn->base)
+		return view_refused("quire_commit");
 	int e = 0;
 	if (txn->write) {
 		if (txn->err) {
@@ -535,6 +651,8 @@ int quire_commit_with(quire_txn *txn, const void *meta, size_t len)
 	qerr_clear();
 	if (!txn_usable(txn))
 		return txn_unusable(txn, "quire_commit_with");
+	if (txn->base)
+		return view_refused("quire_commit_with");
 	if (!meta && len) {
 		quire_abort(txn);
 		return qerr(QUIRE_EINVAL, "quire_commit_with: bad arguments");
@@ -558,7 +676,8 @@ int quire_commit_with(quire_txn *txn, const void *meta, size_t len)
 
 void quire_abort(quire_txn *txn)
 {
-	if (!txn_usable(txn)) /* NULL, or ended already: nothing to do */
+	if (!txn_usable(txn) || txn->base) /* NULL, ended already, or a
+					     * view: nothing to do */
 		return;
 	if (txn->write)
 		df_rollback(txn->db);

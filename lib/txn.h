@@ -26,6 +26,19 @@ int txn_begin_read(quire *db, struct snap *snap, quire_txn **out);
 void txn_inner(quire *db, quire_txn *t);
 void txn_inner_end(quire_txn *t);
 
+/* A keyspace view of base (kspace.h): keyspace id, ended with base. */
+int txn_view(quire_txn *base, uint32_t id, quire_txn **out);
+/* End base's views of keyspace id (it was dropped). */
+void txn_end_views(quire_txn *base, uint32_t id);
+
+/* Writes of internal keys (kspace.h) to write transaction txn (no view),
+ * as quire_put, quire_del and quire_del_range do after the checks of the
+ * user's key. */
+int txn_put_raw(quire_txn *txn, const void *key, size_t klen,
+		const void *val, size_t vlen);
+int txn_del_raw(quire_txn *txn, const void *key, size_t klen);
+int txn_del_range_raw(quire_txn *txn, struct wrange *r, uint64_t *removed);
+
 /* What the handle's running transactions pin: bytes of older files they
  * keep open (up to 8 files), and the oldest commit they read with its time
  * (0, 0: none). */

@@ -139,6 +139,7 @@ int wbuf_add(struct wbuf *wb, int op, const void *key, size_t klen,
 			return QUIRE_ENOMEM;
 		x->klen = (uint32_t)klen;
 		x->height = (uint8_t)h;
+		x->linked = 0;
 		for (int l = wb->height; l < h; l++)
 			prev[l] = wb->head;
 		if (h > wb->height)

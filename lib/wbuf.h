@@ -42,6 +42,10 @@ struct wnode {
 	uint8_t op;     /* WOP_* of the latest operation */
 	uint8_t height;
 	uint8_t masked; /* a range delete came after its latest operation */
+	uint8_t linked; /* tseq was set: the operation its chain continues
+			 * (keyspace.c: a default key the first keyspace
+			 * escaped continues its raw key's chain; rebuild.c:
+			 * a replayed operation keeps its chain) */
 	uint32_t last;  /* index in the log of the latest operation */
 	uint64_t tseq;  /* commit.c: the key's latest operation so far */
 	struct wval v;

@@ -839,7 +839,7 @@ else
 	n=$((n + 1)); echo "ok $n # SKIP no python3 to parse JSON"
 fi
 status 2 "load --json refuses a changes line" sh -c "echo '{\"seq\":1,\"txn\":1,\"op\":\"put\",\"key\":\"a\",\"value\":\"1\"}' | '$Q' load --json '$T/xj.quire'"
-same "naming the line and --changes" "$T/err" "quire: stdin line 1: a member other than key and value (a changes feed loads with --changes)"
+same "naming the line and --changes" "$T/err" "quire: stdin line 1: a member other than keyspace, key and value (a changes feed loads with --changes)"
 
 # 3. --as-of takes ISO 8601 times, as history and log print them
 iso2=$("$Q" history --json "$H" | grep '^{"txn":2,' | sed 's/.*"time":"\([^"]*\)".*/\1/')
@@ -881,7 +881,7 @@ same "with its deletes" "$T/err" "quire: $CB: 5 puts and 2 deletes in 1 commit; 
 check "dump of both is the same" cmp -s "$T/dump1" "$T/dump2"
 status 1 "the deleted key is gone" "$Q" get "$CB" b
 status 2 "a changes line without op fails" sh -c "echo '{\"key\":\"a\",\"value\":\"1\"}' | '$Q' load --changes '$CB'"
-same "saying so" "$T/err" 'quire: stdin line 1: no op "put", "del" or "del_range"'
+same "saying so" "$T/err" 'quire: stdin line 1: no op "put", "del", "del_range", "keyspace", "rename_keyspace" or "drop_keyspace"'
 status 2 "a del with a value fails" sh -c "echo '{\"op\":\"del\",\"key\":\"a\",\"value\":\"1\"}' | '$Q' load --changes '$CB'"
 status 2 "malformed JSON fails" sh -c "echo '{\"op\":\"put\",\"key\":\"a\",\"value\":\"1\"' | '$Q' load --changes '$CB'"
 "$Q" dump "$CB" >"$T/dump2"
@@ -889,7 +889,7 @@ check "and the failed loads changed nothing" cmp -s "$T/dump1" "$T/dump2"
 
 # 5. output that cannot be written is an error (exit 2, said once)
 if [ -w /dev/full ]; then
-	for c in "get $X big" "get --raw $X big" "get --json $X big" "stat $X" "stat --json $X" "check $X" "dump $X" "dump --json $X" "scan $X" "log $H b" "changes $H" "changes --json $H" "history $H" "diff $H 0 6" "retention $X" "--help"; do
+	for c in "get $X big" "get --raw $X big" "get --json $X big" "stat $X" "stat --json $X" "check $X" "dump $X" "dump --json $X" "scan $X" "log $H b" "changes $H" "changes --json $H" "history $H" "diff $H 0 6" "retention $X" "keyspaces $X" "keyspaces --json $X" "--help"; do
 		status 2 "quire $c >/dev/full exits 2" sh -c "'$Q' $c >/dev/full"
 		same "and says why, once" "$T/err" "quire: writing the output: No space left on device"
 	done
@@ -904,21 +904,21 @@ same "dump --prefix" "$T/out" "$(printf 'b\t2\nba\t3\nbb\t4\nbc\t5')"
 same "dump --reverse --limit 1" "$T/out" "$(printf 'd\t7')"
 status 2 "put --limit 3 is refused" "$Q" put --limit 3 "$X" k v
 same "with the reason and put's usage line, not the whole help" "$T/err" "quire: put does not take --limit
-usage: quire put DB KEY VALUE [--escaped] [--meta TEXT] [--no-wait]
+usage: quire put DB KEY VALUE [--keyspace NAME] [--escaped] [--meta TEXT] [--no-wait]
 see quire --help"
 status 1 "and nothing was put" "$Q" get "$X" k
-for c in "check --json" "salvage --limit 1" "history --as-of 1" "stat --limit 1" "log --reverse" "diff --limit 1" "compact --no-wait" "changes --reverse" "load --as-of 1" "del --json" "get --reverse" "put --raw" "retention --quiet" "scan --batch 2" "load --escaped" "stat --escaped" "get --no-wait" "dump --since 1" "check --verbose" "history --follow" "get --meta x"; do
+for c in "check --json" "salvage --limit 1" "history --as-of 1" "stat --limit 1" "log --reverse" "diff --limit 1" "compact --no-wait" "changes --reverse" "load --as-of 1" "del --json" "get --reverse" "put --raw" "retention --quiet" "scan --batch 2" "history --escaped" "compact --escaped" "get --no-wait" "dump --since 1" "check --verbose" "history --follow" "get --meta x" "history --keyspace x" "keyspaces --limit 1" "scan --all-keyspaces" "drop-keyspace --as-of 1"; do
 	set -- $c
 	status 2 "$1 does not take $2" "$Q" $c "$S" a b
 	check "in three lines: the reason, $1's usage, see --help" sh -c "test \$(wc -l <'$T/err') = 3 && head -1 '$T/err' | grep -q '^quire: $1 does not take $2$' && sed -n 2p '$T/err' | grep -q '^usage: quire $1 ' && tail -1 '$T/err' | grep -qx 'see quire --help'"
 done
 status 2 "a missing argument" "$Q" put "$X" k
 same "says what the command needs, with its usage line" "$T/err" "quire: put needs DB KEY VALUE
-usage: quire put DB KEY VALUE [--escaped] [--meta TEXT] [--no-wait]
+usage: quire put DB KEY VALUE [--keyspace NAME] [--escaped] [--meta TEXT] [--no-wait]
 see quire --help"
 status 2 "an unknown option" "$Q" get --frob "$X" k
 same "names it, with the command's usage line" "$T/err" "quire: unknown option --frob
-usage: quire get DB KEY [--as-of WHEN] [--json] [--raw] [--escaped]
+usage: quire get DB KEY [--keyspace NAME] [--as-of WHEN] [--json] [--raw] [--escaped]
 see quire --help"
 status 2 "an unknown command" "$Q" frob "$X"
 same "names it and points at --help" "$T/err" "quire: unknown command frob
@@ -959,7 +959,7 @@ same "load -v counts the keys, not the lines" "$T/err" "quire: $T/v.quire: 3 put
 # 9. an empty file is no database, for every command
 E=$T/empty.quire
 : >"$E"
-for c in "get $E k" "put $E k v" "del $E k" "scan $E" "dump $E" "stat $E" "check $E" "history $E" "changes $E" "log $E k" "diff $E 0 0" "compact $E" "retention $E" "retention --keep-all $E" "salvage $E $T/salv.quire"; do
+for c in "get $E k" "put $E k v" "del $E k" "scan $E" "dump $E" "stat $E" "check $E" "history $E" "changes $E" "log $E k" "diff $E 0 0" "compact $E" "retention $E" "retention --keep-all $E" "salvage $E $T/salv.quire" "keyspaces $E" "drop-keyspace $E ks" "rename-keyspace $E ks ks2" "put --keyspace ks $E k v"; do
 	status 2 "quire $c of a 0-byte file exits 2" "$Q" $c
 	same "saying it is empty" "$T/err" "quire: $E: empty file, not a quire database"
 done
@@ -1232,7 +1232,7 @@ check "none is left" grep -q '"keys":0,' "$T/out"
 status 0 "a plain del is as it was" "$Q" put "$G" k v
 status 0 "del DB KEY" "$Q" del "$G" k
 check "prints nothing" test ! -s "$T/out"
-delusage="usage: quire del DB {KEY | --prefix P | --range FROM TO} [--escaped] [--meta TEXT] [--no-wait]
+delusage="usage: quire del DB {KEY | --prefix P | --range FROM TO} [--keyspace NAME] [--escaped] [--meta TEXT] [--no-wait]
 see quire --help"
 status 2 "del KEY --prefix is a usage error" "$Q" del "$G" k --prefix b
 same "saying the three exclude each other, with del's usage" "$T/err" "quire: del takes only one of KEY, --prefix, --range
@@ -1301,15 +1301,240 @@ same "is refused" "$T/err" "quire: stdin line 1: a del_range needs start and end
 status 2 "a del_range with a key" sh -c "echo '{\"op\":\"del_range\",\"key\":\"a\",\"start\":\"a\",\"end\":null}' | '$Q' load --changes '$T/rd2.quire'"
 status 2 "a put with an end" sh -c "echo '{\"op\":\"put\",\"key\":\"a\",\"value\":\"1\",\"end\":\"b\"}' | '$Q' load --changes '$T/rd2.quire'"
 status 2 "a TSV del_range without a count" sh -c "printf '1\\t1\\tdel_range\\ta\\tb\\n' | '$Q' load --changes '$T/rd2.quire'"
-same "is refused" "$T/err" "quire: stdin line 1: not put KEY VALUE, del KEY or del_range COUNT START [END]"
+same "is refused" "$T/err" "quire: stdin line 1: not put KEY VALUE, del KEY, del_range COUNT START [END], keyspace NAME, rename_keyspace OLD NEW or drop_keyspace NAME"
 status 2 "a TSV line with too many fields" sh -c "printf '1\\t1\\tdel_range\\t1\\ta\\tb\\tc\\n' | '$Q' load --changes '$T/rd2.quire'"
 status 2 "load --json (not --changes) refuses a del_range" sh -c "'$Q' changes --json --since 4 --limit 1 '$RD' | '$Q' load --json '$T/rd2.quire'"
 "$Q" dump "$T/rd2.quire" >"$T/dump2"
 check "and the refused loads changed nothing" cmp -s "$T/dump1" "$T/dump2"
 
+# --- keyspaces ------------------------------------------------------------------
+K=$T/ks.quire
+status 0 "put --keyspace creates the keyspace" "$Q" put --keyspace users "$K" alice 1   # txn 1
+"$Q" put "$K" a 1                                                  # txn 2
+"$Q" put "$K" alice default                                        # txn 3
+"$Q" put --keyspace users "$K" bob 22                              # txn 4
+"$Q" put --keyspace logs "$K" tmp x                                # txn 5
+"$Q" del --keyspace logs "$K" tmp                                  # txn 6: logs is empty
+status 0 "--escaped reads the keyspace name in TSV escapes" "$Q" put --escaped --keyspace 'bin\x00\tks' "$K" 'k\x01' 'v\n'
+status 0 "get --keyspace" "$Q" get --keyspace users "$K" alice
+same "reads that keyspace" "$T/out" "1"
+"$Q" get "$K" alice >"$T/out"
+same "without it: the default keyspace" "$T/out" "default"
+status 1 "a key of the default keyspace only is not in a named one" "$Q" get --keyspace users "$K" a
+check "(exit 1 as for any missing key, silently)" test ! -s "$T/err"
+"$Q" get --json --keyspace users --as-of 1 "$K" alice >"$T/out"
+same "get --keyspace --as-of --json" "$T/out" '{"key":"alice","value":"1"}'
+"$Q" get --escaped --keyspace 'bin\x00\tks' --raw "$K" 'k\x01' >"$T/out"
+printf 'v\n' >"$T/want"
+check "get --escaped: escaped name and key" cmp -s "$T/out" "$T/want"
+"$Q" scan --keyspace users "$K" >"$T/out"
+same "scan --keyspace: that keyspace's keys only" "$T/out" "$(printf 'alice\t1\nbob\t22')"
+"$Q" scan --keyspace users --prefix b --json "$K" >"$T/out"
+same "scan --keyspace --prefix --json" "$T/out" '{"key":"bob","value":"22"}'
+"$Q" dump "$K" >"$T/out"
+same "dump: the default keyspace only" "$T/out" "$(printf 'a\t1\nalice\tdefault')"
+"$Q" dump --keyspace users --reverse "$K" >"$T/out"
+same "dump --keyspace" "$T/out" "$(printf 'bob\t22\nalice\t1')"
+status 0 "scan --keyspace of an empty keyspace" "$Q" scan --keyspace logs "$K"
+check "prints nothing" test ! -s "$T/out"
+
+# keyspaces: the default keyspace (empty name) first, then by name
+"$Q" keyspaces "$K" >"$T/out"
+same "keyspaces: NAME KEYS BYTES" "$T/out" "$(printf '\t2\t14\nbin\\x00\\tks\t1\t4\nlogs\t0\t0\nusers\t2\t11')"
+"$Q" keyspaces --json "$K" >"$T/out"
+same "keyspaces --json: an array" "$T/out" '[{"name":"","keys":2,"bytes":14},
+{"name":"bin\u0000\tks","keys":1,"bytes":4},
+{"name":"logs","keys":0,"bytes":0},
+{"name":"users","keys":2,"bytes":11}]'
+"$Q" keyspaces --as-of 1 "$K" >"$T/out"
+same "keyspaces --as-of" "$T/out" "$(printf '\t0\t0\nusers\t1\t6')"
+"$Q" keyspaces "$S" >"$T/out"
+same "a database without keyspaces: the default one" "$T/out" "$(printf '\t7\t17')"
+
+# stat --keyspace
+"$Q" stat --keyspace users "$K" >"$T/out"
+check "stat --keyspace names it" grep -qx "keyspace: *users" "$T/out"
+check "its keys" grep -qx "keys: *2" "$T/out"
+check "and their bytes" grep -qx "bytes: *11 (its keys and values)" "$T/out"
+"$Q" stat --json --keyspace users --as-of 1 "$K" >"$T/out"
+check "stat --json --keyspace --as-of" grep -q '"keyspace":"users","txn":1,.*"keys":1,"bytes":6}$' "$T/out"
+status 0 "stat --escaped --keyspace" "$Q" stat --escaped --keyspace 'bin\x00\tks' "$K"
+check "names it escaped" grep -qx 'keyspace: *bin\\x00\\tks' "$T/out"
+
+# an unknown keyspace: "no", for reading and deleting commands alike
+for c in "get $K alice" "scan $K" "dump $K" "stat $K" "changes $K" "log $K alice" "diff $K 0 1" "del $K alice" "del $K --prefix a" "del $K --range a b"; do
+	status 1 "$c --keyspace nope exits 1" "$Q" $c --keyspace nope
+	same "saying there is no such keyspace" "$T/err" "quire: $K: no keyspace nope"
+done
+"$Q" keyspaces "$K" | cut -f1 >"$T/out"
+check "del --keyspace did not create it" sh -c "! grep -qx nope '$T/out'"
+
+# keyspace names: 1 to 255 bytes
+status 2 "an empty keyspace name is refused" "$Q" put --keyspace '' "$K" k v
+same "saying why" "$T/err" "quire: --keyspace: a keyspace name is 1 to 255 bytes, not 0"
+long=$(printf '%0255d' 0)
+status 2 "a 256-byte name is refused" "$Q" put --keyspace "${long}0" "$K" k v
+same "saying why" "$T/err" "quire: --keyspace: a keyspace name is 1 to 255 bytes, not 256"
+status 2 "by reading commands too" "$Q" scan --keyspace '' "$K"
+status 0 "a 255-byte name is fine" "$Q" put --keyspace "$long" "$T/long.quire" k v
+status 0 "and found again" "$Q" get --keyspace "$long" "$T/long.quire" k
+status 2 "a bad escape in a name" "$Q" get --escaped --keyspace 'a\q' "$K" k
+same "is refused" "$T/err" 'quire: --keyspace: bad escape at byte 2 of "a\q"'
+
+# del in a keyspace
+status 0 "del --keyspace" "$Q" del --keyspace users "$K" bob
+status 1 "deletes it there" "$Q" get --keyspace users "$K" bob
+status 1 "del --keyspace of a key not there exits 1" "$Q" del --keyspace users "$K" a
+status 0 "the default keyspace keeps its key" "$Q" get "$K" a
+"$Q" put --keyspace users "$K" bob 22
+status 0 "del --keyspace --range" "$Q" del --keyspace users "$K" --range b c
+same "counts that keyspace's keys" "$T/out" "$K: deleted 1 key"
+"$Q" put --keyspace users "$K" bob 22
+status 0 "del --keyspace --prefix ''" "$Q" del --keyspace users "$K" --prefix ''
+same "empties the keyspace" "$T/out" "$K: deleted 2 keys"
+status 0 "the keyspace stays, empty" "$Q" stat --keyspace users "$K"
+check "(0 keys)" grep -qx "keys: *0" "$T/out"
+"$Q" put --keyspace users "$K" alice 1
+"$Q" put --keyspace users "$K" bob 22
+
+# log and diff in a keyspace
+"$Q" put --keyspace hist "$K" c 1
+"$Q" del --keyspace hist "$K" c
+"$Q" put --keyspace hist "$K" c 2
+"$Q" put "$K" c x
+"$Q" log --keyspace hist "$K" c | cut -f4,5 >"$T/out"
+same "log --keyspace: the key's versions there" "$T/out" "$(printf 'put\t2\ndel\nput\t1')"
+"$Q" log "$K" c | cut -f4,5 >"$T/out"
+same "log without it: the default keyspace's" "$T/out" "$(printf 'put\tx')"
+status 1 "log --keyspace of a key never written there" "$Q" log --keyspace users "$K" a
+"$Q" drop-keyspace "$K" hist >/dev/null
+D1=$("$Q" history --limit 1 "$K" | cut -f1)
+"$Q" put --keyspace users "$K" bob 23
+"$Q" put --keyspace new "$K" n 1
+"$Q" diff --keyspace users "$K" "$D1" "$((D1 + 2))" >"$T/out"
+same "diff --keyspace" "$T/out" "$(printf '~\tbob\t22\t23')"
+"$Q" diff --keyspace new "$K" "$D1" "$((D1 + 2))" >"$T/out"
+same "diff --keyspace of a keyspace created in between: all added" "$T/out" "$(printf '+\tn\t1')"
+"$Q" diff --json --keyspace new "$K" "$((D1 + 2))" "$D1" >"$T/out"
+same "and the other way round: all removed" "$T/out" '{"op":"removed","key":"n","a":"1"}'
+status 1 "diff --keyspace of one neither commit has" "$Q" diff --keyspace new "$K" 0 1
+
+# changes: every keyspace, each line naming its own
+C=$T/ksc.quire
+"$Q" put "$C" a 1
+"$Q" put --keyspace users "$C" alice 1
+printf 'bob\t22\n' | "$Q" load --keyspace users "$C"
+"$Q" rename-keyspace "$C" users people >/dev/null
+"$Q" put --escaped --keyspace 'x\ty' "$C" k v
+"$Q" del --keyspace people "$C" alice
+"$Q" drop-keyspace "$C" 'x	y' >/dev/null
+"$Q" changes "$C" | cut -f3- >"$T/out"
+same "changes: ks=NAME after TXN in a named keyspace, keyspace operations on their own" "$T/out" "$(printf 'put\ta\t1
+keyspace\tusers
+ks=users\tput\talice\t1
+ks=users\tput\tbob\t22
+rename_keyspace\tusers\tpeople
+keyspace\tx\\ty
+ks=x\\ty\tput\tk\tv
+ks=people\tdel\talice
+ks=x\\ty\tdel_range\t1\t
+drop_keyspace\tx\\ty')"
+check "with their SEQ and TXN" test "$("$Q" changes "$C" | cut -f1 | grep -c '^[0-9][0-9]*$')" = 10
+"$Q" changes --json "$C" | sed 's/^{"seq":[0-9]*,"txn":[0-9]*,//' >"$T/out"
+same "changes --json: keyspace and keyspace_id" "$T/out" '"op":"put","key":"a","value":"1"}
+"keyspace":"users","keyspace_id":1,"op":"keyspace"}
+"keyspace":"users","keyspace_id":1,"op":"put","key":"alice","value":"1"}
+"keyspace":"users","keyspace_id":1,"op":"put","key":"bob","value":"22"}
+"keyspace":"people","keyspace_id":1,"op":"rename_keyspace","from":"users"}
+"keyspace":"x\ty","keyspace_id":2,"op":"keyspace"}
+"keyspace":"x\ty","keyspace_id":2,"op":"put","key":"k","value":"v"}
+"keyspace":"people","keyspace_id":1,"op":"del","key":"alice"}
+"keyspace":"x\ty","keyspace_id":2,"op":"del_range","start":"","end":null,"count":1}
+"keyspace":"x\ty","keyspace_id":2,"op":"drop_keyspace"}'
+"$Q" changes --keyspace people "$C" | cut -f3- >"$T/out"
+printf 'ks=users\tput\talice\t1\nks=users\tput\tbob\t22\nks=people\tdel\talice\n' >"$T/want"
+n=$((n + 1))
+if cmp -s "$T/want" "$T/out"; then r=ok; else r="not ok"; fi
+echo "$r $n - changes --keyspace: its operations, by the name each was made under"
+status 0 "changes --keyspace --follow --limit ends after N" "$Q" changes --keyspace people --follow --limit 1 "$C"
+check "(one line)" test "$(wc -l <"$T/out")" = 1
+
+# round trips keep the keyspaces
+status 0 "changes | load --changes" sh -c "'$Q' changes '$C' | '$Q' load --changes '$T/ksc2.quire'"
+status 0 "changes --json | load --changes" sh -c "'$Q' changes --json '$C' | '$Q' load --changes '$T/ksc3.quire'"
+"$Q" dump -a "$C" >"$T/dump1"
+"$Q" dump -a "$T/ksc2.quire" >"$T/dump2"
+check "rebuild every keyspace (TSV)" cmp -s "$T/dump1" "$T/dump2"
+"$Q" dump -a "$T/ksc3.quire" >"$T/dump2"
+check "rebuild every keyspace (JSON)" cmp -s "$T/dump1" "$T/dump2"
+"$Q" keyspaces "$T/ksc2.quire" >"$T/out"
+same "renamed and dropped as in the original" "$T/out" "$(printf '\t1\t2\npeople\t1\t5')"
+status 0 "changes --keyspace | load --changes" sh -c "'$Q' changes --keyspace users '$K' | '$Q' load --changes '$T/ksc4.quire'"
+"$Q" dump --keyspace users "$T/ksc4.quire" >"$T/out"
+"$Q" dump --keyspace users "$K" >"$T/want"
+check "puts its operations back into their keyspace" cmp -s "$T/want" "$T/out"
+"$Q" keyspaces "$T/ksc4.quire" | cut -f1 >"$T/out"
+same "and that keyspace only" "$T/out" "$(printf '\nusers')"
+"$Q" dump -a "$K" >"$T/dump1"
+check "dump -a: each named keyspace after a keyspace= line, empty ones too" grep -qx 'keyspace=logs' "$T/dump1"
+status 0 "dump --all-keyspaces | load" sh -c "'$Q' load '$T/ksd.quire' <'$T/dump1'"
+"$Q" dump --all-keyspaces "$T/ksd.quire" >"$T/dump2"
+check "reproduces every keyspace, byte for byte" cmp -s "$T/dump1" "$T/dump2"
+"$Q" keyspaces "$K" >"$T/want"
+"$Q" keyspaces "$T/ksd.quire" >"$T/out"
+check "the same keyspaces, keys and bytes" cmp -s "$T/want" "$T/out"
+"$Q" dump -a --json "$K" >"$T/dumpj"
+check "dump -a --json: a {\"keyspace\":NAME} line before each" grep -qx '{"keyspace":"logs"}' "$T/dumpj"
+status 0 "dump -a --json | load --json" sh -c "'$Q' load --json '$T/ksj.quire' <'$T/dumpj'"
+"$Q" dump -a "$T/ksj.quire" >"$T/dump2"
+check "reproduces every keyspace" cmp -s "$T/dump1" "$T/dump2"
+status 0 "dump --keyspace | load --keyspace" sh -c "'$Q' dump --keyspace users '$K' | '$Q' load --keyspace copy '$T/ksd.quire'"
+"$Q" dump --keyspace copy "$T/ksd.quire" >"$T/out"
+"$Q" dump --keyspace users "$K" >"$T/want"
+check "copies one keyspace into another" cmp -s "$T/want" "$T/out"
+status 0 "load --keyspace of nothing" sh -c "'$Q' load --keyspace none '$T/ksd.quire' </dev/null"
+status 1 "creates no keyspace" "$Q" stat --keyspace none "$T/ksd.quire"
+printf '{"keyspace":"j","key":"k","value":"v"}\n' | "$Q" load --json "$T/ksd.quire"
+status 0 "load --json: a record's own keyspace" "$Q" get --keyspace j "$T/ksd.quire" k
+status 2 "dump --all-keyspaces and --keyspace do not combine" "$Q" dump -a --keyspace users "$K"
+status 2 "scan does not take --all-keyspaces" "$Q" scan --all-keyspaces "$K"
+
+# load refuses malformed keyspaces
+status 2 "load: a keyspace= line without a name" sh -c "printf 'keyspace=\\n' | '$Q' load '$T/ksbad.quire'"
+same "is refused" "$T/err" "quire: stdin line 1: a keyspace name is 1 to 255 bytes"
+status 2 "load --changes: an empty ks=" sh -c "printf '1\\t1\\tks=\\tput\\tk\\tv\\n' | '$Q' load --changes '$T/ksbad.quire'"
+same "is refused" "$T/err" "quire: stdin line 1: a keyspace name is 1 to 255 bytes"
+status 2 "load --changes: ks= before a keyspace operation" sh -c "printf '1\\t1\\tks=a\\tkeyspace\\tb\\n' | '$Q' load --changes '$T/ksbad.quire'"
+status 2 "load --changes: a keyspace of null" sh -c "echo '{\"op\":\"put\",\"keyspace\":null,\"key\":\"k\",\"value\":\"v\"}' | '$Q' load --changes '$T/ksbad.quire'"
+same "is refused" "$T/err" "quire: stdin line 1: a keyspace of null: the feed did not know its name"
+status 2 "load --changes: a rename_keyspace without from" sh -c "echo '{\"op\":\"rename_keyspace\",\"keyspace\":\"b\"}' | '$Q' load --changes '$T/ksbad.quire'"
+same "is refused" "$T/err" "quire: stdin line 1: a rename_keyspace needs from (the old name)"
+check "and no file was left" test ! -e "$T/ksbad.quire"
+
+# drop-keyspace and rename-keyspace
+status 0 "rename-keyspace" "$Q" rename-keyspace "$K" logs events
+same "says so" "$T/out" "$K: renamed keyspace logs to events"
+status 1 "the old name is gone" "$Q" scan --keyspace logs "$K"
+status 2 "rename-keyspace onto an existing name" "$Q" rename-keyspace "$K" events users
+same "is refused" "$T/err" "quire: $K: keyspace users exists already"
+status 1 "rename-keyspace of an unknown keyspace exits 1" "$Q" rename-keyspace "$K" nope other
+same "saying so" "$T/err" "quire: $K: no keyspace nope"
+status 0 "drop-keyspace" "$Q" drop-keyspace "$K" users
+same "says how many keys went" "$T/out" "$K: dropped keyspace users (2 keys)"
+status 1 "the keyspace is gone" "$Q" get --keyspace users "$K" alice
+status 0 "but older commits still have it" "$Q" get --keyspace users --as-of 1 "$K" alice
+status 1 "drop-keyspace of an unknown keyspace exits 1" "$Q" drop-keyspace "$K" users
+same "saying so" "$T/err" "quire: $K: no keyspace users"
+status 0 "drop-keyspace --escaped" "$Q" drop-keyspace --escaped "$K" 'bin\x00\tks'
+same "names it escaped" "$T/out" "$K: dropped keyspace bin\\x00\\tks (1 key)"
+status 2 "drop-keyspace of a missing database" "$Q" drop-keyspace "$T/none.quire" x
+check "does not create it" test ! -e "$T/none.quire"
+status 2 "drop-keyspace with an empty name" "$Q" drop-keyspace "$K" ''
+same "is refused" "$T/err" "quire: NAME: a keyspace name is 1 to 255 bytes, not 0"
+
 # --- help and version ---------------------------------------------------------
 status 0 "--help exits 0" "$Q" --help
-check "--help lists every command" sh -c "for c in put get del scan load dump stat check salvage backup ship receive history changes log diff compact retention; do grep -q \"  \$c \" '$T/out' || exit 1; done"
+check "--help lists every command" sh -c "for c in put get del scan load dump stat check salvage backup ship receive history changes log diff compact retention keyspaces drop-keyspace rename-keyspace; do grep -q \"  \$c \" '$T/out' || exit 1; done"
 status 0 "--version exits 0" "$Q" --version
 check "--version names the version" grep -q "^quire [0-9]" "$T/out"
 status 2 "no command is a usage error" "$Q"

@@ -1548,8 +1548,8 @@ static void test_strerror(void **state)
 		QUIRE_EIO,      QUIRE_ENOSPC,   QUIRE_ECORRUPT, QUIRE_EBUSY,
 		QUIRE_ERDONLY,  QUIRE_ETOOBIG,  QUIRE_EFATAL,  QUIRE_ENOTDB,
 		QUIRE_EVERSION, QUIRE_ENOENT,   QUIRE_EACCES,  QUIRE_EHISTORY,
-		QUIRE_ECONFLICT, QUIRE_ETIMEDOUT, QUIRE_ECANCELED};
-	static const int unknown[] = {1, -19, -100, 1000, INT_MIN, INT_MAX};
+		QUIRE_ECONFLICT, QUIRE_ETIMEDOUT, QUIRE_ECANCELED, QUIRE_EEXIST};
+	static const int unknown[] = {1, -20, -100, 1000, INT_MIN, INT_MAX};
 	enum { N = sizeof codes / sizeof *codes };
 	for (size_t i = 0; i < N; i++) {
 		const char *s = quire_strerror(codes[i]);

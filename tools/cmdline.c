@@ -22,6 +22,8 @@ static const struct optdef {
 	const char *arg;   /* what its value is, for usage; NULL: none */
 	unsigned long bit;
 } optdefs[] = {
+	{"--keyspace", NULL, "NAME", OPT_KEYSPACE},
+	{"--all-keyspaces", "-a", NULL, OPT_ALL_KEYSPACES},
 	{"--as-of", NULL, "WHEN", OPT_AS_OF},
 	{"--json", NULL, NULL, OPT_JSON},
 	{"--raw", NULL, NULL, OPT_RAW},
@@ -234,6 +236,7 @@ static int set_opt(struct opts *o, const struct optdef *d, const char *v,
 		break;
 	}
 	case OPT_QUIET: o->quiet = 1; break;
+	case OPT_KEYSPACE: o->keyspace = v; break;
 	}
 	return 0;
 }

@@ -37,6 +37,8 @@
 #define OPT_COMPACT (1ul << 24)
 #define OPT_FROM (1ul << 26)
 #define OPT_RANGE (1ul << 27) /* del --range FROM TO */
+#define OPT_KEYSPACE (1ul << 28)
+#define OPT_ALL_KEYSPACES (1ul << 29) /* dump */
 
 /* The range options of scan and dump. */
 #define OPT_SCAN_RANGE \

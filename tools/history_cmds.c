@@ -4,7 +4,8 @@
  * @UNIXTIME or ISO 8601 time), history (the commit
  * log), changes (every operation by sequence number, optionally followed as
  * new commits land), log (the versions of one key) and diff (the keys two
- * commits disagree on). Output formats are in quire(1).
+ * commits disagree on), each in the default keyspace or --keyspace's
+ * (changes without it: in every keyspace). Output formats are in quire(1).
  */
 #include "config.h"
 
@@ -171,6 +172,19 @@ int begin_point(quire *db, const char *path, const struct point *p,
 	return 2;
 }
 
+int begin_point_in(quire *db, const char *path, const struct point *p,
+		   const struct ksname *ks, quire_txn **txn, quire_txn **view)
+{
+	int e, rc = begin_point(db, path, p, txn);
+	if (rc)
+		return rc;
+	if ((e = keyspace_view(*txn, ks, 0, view)) != 0) {
+		quire_abort(*txn);
+		return keyspace_fail(path, ks, e);
+	}
+	return 0;
+}
+
 /* ---- history: the commit log ------------------------------------------- */
 
 /* quire_log_get() keeps each entry's metadata until the transaction ends,
@@ -283,20 +297,75 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
+/* The JSON members of a named keyspace's operation: its name (null when
+ * the file's history no longer holds it) and number. */
+static void json_keyspace(const quire_val *name, uint32_t id)
+{
+	fputs(",\"keyspace\":", stdout);
+	if (name->size)
+		json_string(stdout, name->data, name->size);
+	else
+		fputs("null", stdout);
+	printf(",\"keyspace_id\":%" PRIu32, id);
+}
+
+/* A keyspace created, renamed or dropped: "SEQ TXN keyspace NAME", "SEQ
+ * TXN rename_keyspace OLD NEW", "SEQ TXN drop_keyspace NAME"; in JSON
+ * keyspace (the name it has after the operation), op and a rename's old
+ * name as from. */
+static void print_keyspace_change(const struct opts *o, const quire_change *c)
+{
+	int drop = c->op == QUIRE_OP_KEYSPACE_DROP;
+	/* the feed names a created or renamed keyspace in key (a rename's
+	 * old name in keyspace), a dropped one in keyspace */
+	const quire_val *name = drop ? &c->keyspace : &c->key;
+	const quire_val *old = !drop && c->keyspace.size ? &c->keyspace : NULL;
+	const char *op = drop ? "drop_keyspace"
+			 : old ? "rename_keyspace"
+			       : "keyspace";
+	if (o->json) {
+		printf("{\"seq\":%" PRIu64 ",\"txn\":%" PRIu64, c->seq,
+		       c->txn_id);
+		json_keyspace(name, c->keyspace_id);
+		printf(",\"op\":\"%s\"", op);
+		if (old) {
+			fputs(",\"from\":", stdout);
+			json_string(stdout, old->data, old->size);
+		}
+		fputs("}\n", stdout);
+		return;
+	}
+	printf("%" PRIu64 "\t%" PRIu64 "\t%s\t", c->seq, c->txn_id, op);
+	if (old) {
+		tsv_escape(stdout, old->data, old->size);
+		putchar('\t');
+	}
+	tsv_escape(stdout, name->data, name->size);
+	putchar('\n');
+}
+
 /* One operation as changes prints it, and load --changes reads it back
  * (quire(1)): "SEQ TXN put KEY VALUE", "SEQ TXN del KEY", and a range
  * delete as "SEQ TXN del_range COUNT START [END]": END is left out when
  * the range runs to the last key, which no END could say (an empty END
  * is the empty key). The JSON form names them start, end (null: to the
- * last key) and count. */
+ * last key) and count. An operation of a named keyspace has "ks=NAME"
+ * after TXN (JSON: keyspace and keyspace_id), so that the default
+ * keyspace's lines stay as they were before keyspaces. */
 static void print_change(const struct opts *o, const quire_change *c)
 {
 	int put = c->op == QUIRE_OP_PUT, range = c->op == QUIRE_OP_DEL_RANGE;
 	const char *op = put ? "put" : range ? "del_range" : "del";
+	if (c->op == QUIRE_OP_KEYSPACE || c->op == QUIRE_OP_KEYSPACE_DROP) {
+		print_keyspace_change(o, c);
+		return;
+	}
 	if (o->json) {
-		printf("{\"seq\":%" PRIu64 ",\"txn\":%" PRIu64
-		       ",\"op\":\"%s\",\"%s\":",
-		       c->seq, c->txn_id, op, range ? "start" : "key");
+		printf("{\"seq\":%" PRIu64 ",\"txn\":%" PRIu64, c->seq,
+		       c->txn_id);
+		if (c->keyspace_id)
+			json_keyspace(&c->keyspace, c->keyspace_id);
+		printf(",\"op\":\"%s\",\"%s\":", op, range ? "start" : "key");
 		json_string(stdout, c->key.data, c->key.size);
 		if (put) {
 			fputs(",\"value\":", stdout);
@@ -313,7 +382,13 @@ static void print_change(const struct opts *o, const quire_change *c)
 		fputs("}\n", stdout);
 		return;
 	}
-	printf("%" PRIu64 "\t%" PRIu64 "\t%s\t", c->seq, c->txn_id, op);
+	printf("%" PRIu64 "\t%" PRIu64 "\t", c->seq, c->txn_id);
+	if (c->keyspace_id) {
+		fputs("ks=", stdout);
+		tsv_escape(stdout, c->keyspace.data, c->keyspace.size);
+		putchar('\t');
+	}
+	printf("%s\t", op);
 	if (range)
 		printf("%" PRIu64 "\t", c->count);
 	tsv_escape(stdout, c->key.data, c->key.size);
@@ -347,11 +422,15 @@ static int print_changes(const struct opts *o, quire_txn *t, uint64_t *last,
 int cmd_changes(const struct opts *o)
 {
 	const char *path = o->pos[0];
+	const struct point newest = {0};
 	uint64_t last = o->since;
 	unsigned long long left = o->limit;
+	struct ksname ks;
 	quire *db;
-	quire_txn *t;
+	quire_txn *t, *v;
 	int e = 0, rc;
+	if ((rc = keyspace_arg(o, "--keyspace", o->keyspace, &ks)) != 0)
+		return rc;
 	if (o->follow) {
 		/* stopping a follower is the normal way to end it */
 		struct sigaction sa = {.sa_handler = on_signal};
@@ -359,12 +438,15 @@ int cmd_changes(const struct opts *o)
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 	}
-	if ((rc = open_db(o, path, 0, &db)) != 0)
+	if ((rc = open_db(o, path, 0, &db)) != 0) {
+		free(ks.name);
 		return rc;
+	}
 	for (;;) {
-		if ((e = quire_begin(db, QUIRE_RDONLY, &t)) != 0)
+		/* the whole feed, or a view's: its keyspace's operations */
+		if ((rc = begin_point_in(db, path, &newest, &ks, &t, &v)) != 0)
 			break;
-		e = print_changes(o, t, &last, &left);
+		e = print_changes(o, v, &last, &left);
 		quire_abort(t);
 		/* a reader at the other end of a pipe sees each batch now */
 		fflush(stdout);
@@ -385,6 +467,7 @@ int cmd_changes(const struct opts *o)
 	if (e)
 		rc = fail(path, e);
 	quire_close(db);
+	free(ks.name);
 	return rc;
 }
 
@@ -418,28 +501,28 @@ static void print_version(const struct opts *o, const quire_key_version *v)
 int cmd_log(const struct opts *o)
 {
 	const char *path = o->pos[0];
-	quire *db;
-	quire_txn *t;
+	const struct point newest = {0};
+	struct ksname ks;
+	quire *db = NULL;
+	quire_txn *t, *ksv;
 	quire_history *h = NULL;
 	quire_key_version v;
 	unsigned long long n = 0;
 	int e, rc, compacted = 0, found = 0;
-	char *key;
+	char *key = NULL;
 	size_t klen;
-	if ((rc = arg_bytes(o, "KEY", o->pos[1], &key, &klen)) != 0)
-		return rc;
-	if ((rc = open_db(o, path, 0, &db)) != 0) {
-		free(key);
-		return rc;
-	}
-	if ((e = quire_begin(db, QUIRE_RDONLY, &t)) != 0) {
+	if ((rc = keyspace_arg(o, "--keyspace", o->keyspace, &ks)) != 0 ||
+	    (rc = arg_bytes(o, "KEY", o->pos[1], &key, &klen)) != 0 ||
+	    (rc = open_db(o, path, 0, &db)) != 0 ||
+	    (rc = begin_point_in(db, path, &newest, &ks, &t, &ksv)) != 0) {
 		quire_close(db);
 		free(key);
-		return fail(path, e);
+		free(ks.name);
+		return rc;
 	}
 	/* one version is read even with --limit 0: whether there is one
 	 * decides the exit status */
-	if ((e = quire_history_open(t, key, klen, &h)) == 0)
+	if ((e = quire_history_open(ksv, key, klen, &h)) == 0)
 		while ((n < o->limit || !found) && !output_failed() &&
 		       (e = quire_history_next(h, &v)) == 0) {
 			found = 1;
@@ -464,6 +547,7 @@ int cmd_log(const struct opts *o)
 	quire_abort(t);
 	quire_close(db);
 	free(key);
+	free(ks.name);
 	return rc;
 }
 
@@ -499,24 +583,65 @@ static void print_delta(const struct opts *o, const quire_delta *d)
 	putchar('\n');
 }
 
+/* diff --keyspace of a keyspace only one commit has (in_b: B): each of
+ * its keys is only there. 0 or a quire error. */
+static int diff_one_side(const struct opts *o, quire_txn *t, int in_b)
+{
+	quire_delta d = {.in_a = !in_b, .in_b = in_b};
+	quire_cursor *c;
+	int e = quire_cursor_open(t, &c);
+	if (e)
+		return e;
+	/* next on a cursor not yet positioned is first */
+	while (!output_failed() && (e = quire_cursor_next(c)) == 0) {
+		if ((e = quire_cursor_key(c, &d.key)) != 0 ||
+		    (e = quire_cursor_value(c, in_b ? &d.b : &d.a)) != 0)
+			break;
+		print_delta(o, &d);
+	}
+	quire_cursor_close(c);
+	return e == QUIRE_NOTFOUND ? 0 : e;
+}
+
 int cmd_diff(const struct opts *o)
 {
 	const char *path = o->pos[0];
 	struct point pa, pb;
+	struct ksname ks;
 	quire *db;
-	quire_txn *a = NULL, *b = NULL;
+	quire_txn *a = NULL, *b = NULL, *va, *vb;
 	quire_diff *d = NULL;
 	quire_delta delta;
-	int e = 0, rc;
+	int e = 0, ea, eb, rc;
 	if (parse_point(o->pos[1], &pa) || parse_point(o->pos[2], &pb))
 		return bad_arg("diff: a commit is a txn id, @UNIXTIME or an "
 			       "ISO 8601 time");
-	if ((rc = open_db(o, path, 0, &db)) != 0)
+	if ((rc = keyspace_arg(o, "--keyspace", o->keyspace, &ks)) != 0)
 		return rc;
+	if ((rc = open_db(o, path, 0, &db)) != 0) {
+		free(ks.name);
+		return rc;
+	}
 	if ((rc = begin_point(db, path, &pa, &a)) != 0 ||
 	    (rc = begin_point(db, path, &pb, &b)) != 0)
 		goto out;
-	if ((e = quire_diff_open(a, b, &d)) == 0) {
+	/* a keyspace created or dropped between the two commits is empty in
+	 * the commit without it; one neither commit has is "no keyspace" */
+	ea = keyspace_view(a, &ks, 0, &va);
+	eb = keyspace_view(b, &ks, 0, &vb);
+	if (ea != QUIRE_NOTFOUND && ea)
+		e = ea;
+	else if (eb != QUIRE_NOTFOUND && eb)
+		e = eb;
+	else if (ea && eb)
+		e = QUIRE_NOTFOUND;
+	if (e) {
+		rc = keyspace_fail(path, &ks, e);
+		goto out;
+	}
+	if (ea || eb) {
+		e = diff_one_side(o, ea ? vb : va, ea != 0);
+	} else if ((e = quire_diff_open(va, vb, &d)) == 0) {
 		while (!output_failed() &&
 		       (e = quire_diff_next(d, &delta)) == 0)
 			print_delta(o, &delta);
@@ -529,5 +654,6 @@ out:
 	if (a)
 		quire_abort(a);
 	quire_close(db);
+	free(ks.name);
 	return rc;
 }

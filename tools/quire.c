@@ -3,8 +3,8 @@
  * a range), scan, dump, stat, check, salvage and backup on a database
  * file, and the table of commands; load is in load_cmd.c, the history
  * commands (history, changes, log, diff, and --as-of reads) in
- * history_cmds.c, compact and retention in compact_cmd.c, the options in
- * cmdline.c. See quire(1).
+ * history_cmds.c, compact and retention in compact_cmd.c, the keyspace
+ * commands in keyspace_cmds.c, the options in cmdline.c. See quire(1).
  *
  * Exit status: 0 success, 1 "no" (key not found, nothing to delete, check
  * found problems, a key without history), 2 error (also a commit that does
@@ -73,23 +73,28 @@ static int cmd_put(const struct opts *o)
 	const char *path = o->pos[0];
 	char *key = NULL, *val = NULL;
 	size_t klen, vlen;
+	struct ksname ks;
 	quire *db;
-	quire_txn *t;
+	quire_txn *t, *v;
 	int e, rc;
-	if ((rc = arg_bytes(o, "KEY", o->pos[1], &key, &klen)) != 0)
-		return rc;
+	if ((rc = keyspace_arg(o, "--keyspace", o->keyspace, &ks)) != 0 ||
+	    (rc = arg_bytes(o, "KEY", o->pos[1], &key, &klen)) != 0)
+		goto out;
 	rc = strcmp(o->pos[2], "-") == 0
 		     ? read_stdin(&val, &vlen)
 		     : arg_bytes(o, "VALUE", o->pos[2], &val, &vlen);
 	if (rc || (rc = open_db(o, path, OPEN_CREATE, &db)) != 0)
 		goto out;
-	if ((e = begin_write(o, db, path, &t)) == 0) {
-		e = quire_put(t, key, klen, val, vlen);
+	/* a missing keyspace is created with its first key */
+	rc = begin_write_in(o, db, path, &ks, QUIRE_CREATE, &t, &v);
+	if (!rc) {
+		e = quire_put(v, key, klen, val, vlen);
 		e = e ? (quire_abort(t), e) : commit_meta(o, t);
+		rc = e ? fail(path, e) : 0;
 	}
-	rc = e ? fail(path, e) : 0;
 	quire_close(db);
 out:
+	free(ks.name);
 	free(key);
 	free(val);
 	return rc;
@@ -104,9 +109,12 @@ static int cmd_del_range(const struct opts *o)
 	char *from = NULL, *to = NULL;
 	size_t flen = 0, tlen = 0;
 	uint64_t n = 0;
+	struct ksname ks;
 	quire *db;
-	quire_txn *t;
+	quire_txn *t, *v;
 	int e, rc;
+	if ((rc = keyspace_arg(o, "--keyspace", o->keyspace, &ks)) != 0)
+		goto out;
 	if (o->prefix)
 		rc = arg_bytes(o, "--prefix", o->prefix, &from, &flen);
 	else if ((rc = arg_bytes(o, "--range FROM", o->range_from, &from,
@@ -114,15 +122,15 @@ static int cmd_del_range(const struct opts *o)
 		rc = arg_bytes(o, "--range TO", o->range_to, &to, &tlen);
 	if (rc || (rc = open_db(o, path, OPEN_CREATE, &db)) != 0)
 		goto out;
-	if ((e = begin_write(o, db, path, &t)) == 0) {
-		/* TO before FROM is the library's QUIRE_EINVAL, said there */
-		e = o->prefix ? quire_del_prefix(t, from, flen, &n)
-			      : quire_del_range(t, from, flen, to, tlen, &n);
-		if (!e && n)
-			e = commit_meta(o, t);
-		else
-			quire_abort(t);
-	}
+	if ((rc = begin_write_in(o, db, path, &ks, 0, &t, &v)) != 0)
+		goto close;
+	/* TO before FROM is the library's QUIRE_EINVAL, said there */
+	e = o->prefix ? quire_del_prefix(v, from, flen, &n)
+		      : quire_del_range(v, from, flen, to, tlen, &n);
+	if (!e && n)
+		e = commit_meta(o, t);
+	else
+		quire_abort(t);
 	if (e) {
 		rc = fail(path, e);
 	} else {
@@ -130,8 +138,10 @@ static int cmd_del_range(const struct opts *o)
 		       n == 1 ? "" : "s");
 		rc = n ? 0 : 1;
 	}
+close:
 	quire_close(db);
 out:
+	free(ks.name);
 	free(from);
 	free(to);
 	return rc;
@@ -140,24 +150,26 @@ out:
 static int cmd_del(const struct opts *o)
 {
 	const char *path = o->pos[0];
-	char *key;
+	char *key = NULL;
 	size_t klen;
+	struct ksname ks;
 	quire *db;
-	quire_txn *t;
+	quire_txn *t, *v;
 	int e, rc;
 	if (o->given & (OPT_PREFIX | OPT_RANGE))
 		return cmd_del_range(o);
-	if ((rc = arg_bytes(o, "KEY", o->pos[1], &key, &klen)) != 0)
-		return rc;
-	if ((rc = open_db(o, path, OPEN_CREATE, &db)) != 0)
+	if ((rc = keyspace_arg(o, "--keyspace", o->keyspace, &ks)) != 0 ||
+	    (rc = arg_bytes(o, "KEY", o->pos[1], &key, &klen)) != 0 ||
+	    (rc = open_db(o, path, OPEN_CREATE, &db)) != 0)
 		goto out;
-	if ((e = begin_write(o, db, path, &t)) == 0) {
-		e = quire_del(t, key, klen);
+	if ((rc = begin_write_in(o, db, path, &ks, 0, &t, &v)) == 0) {
+		e = quire_del(v, key, klen);
 		e = e ? (quire_abort(t), e) : commit_meta(o, t);
+		rc = e == QUIRE_NOTFOUND ? 1 : e ? fail(path, e) : 0;
 	}
-	rc = e == QUIRE_NOTFOUND ? 1 : e ? fail(path, e) : 0;
 	quire_close(db);
 out:
+	free(ks.name);
 	free(key);
 	return rc;
 }
@@ -183,21 +195,22 @@ static void print_pair(const struct opts *o, const quire_val *k,
 static int cmd_get(const struct opts *o)
 {
 	const char *path = o->pos[0];
-	char *key;
+	char *key = NULL;
 	size_t klen;
+	struct ksname ks;
 	quire *db;
-	quire_txn *t;
+	quire_txn *t, *ksv;
 	quire_val v;
 	int e, rc;
 	if (o->raw && o->json)
 		return bad_arg("get: --raw and --json do not combine");
-	if ((rc = arg_bytes(o, "KEY", o->pos[1], &key, &klen)) != 0)
-		return rc;
-	if ((rc = open_db(o, path, OPEN_READ, &db)) != 0)
+	if ((rc = keyspace_arg(o, "--keyspace", o->keyspace, &ks)) != 0 ||
+	    (rc = arg_bytes(o, "KEY", o->pos[1], &key, &klen)) != 0 ||
+	    (rc = open_db(o, path, OPEN_READ, &db)) != 0)
 		goto out;
-	if ((rc = begin_point(db, path, &o->as_of, &t)) != 0)
+	if ((rc = begin_point_in(db, path, &o->as_of, &ks, &t, &ksv)) != 0)
 		goto close;
-	e = quire_get(t, key, klen, &v);
+	e = quire_get(ksv, key, klen, &v);
 	if (!e && o->json)
 		print_pair(o, &(quire_val){key, klen}, &v);
 	else if (!e) {
@@ -211,6 +224,7 @@ static int cmd_get(const struct opts *o)
 close:
 	quire_close(db);
 out:
+	free(ks.name);
 	free(key);
 	return rc;
 }
@@ -294,40 +308,93 @@ static int range_first(const struct opts *o, const struct range *r,
 				   : quire_cursor_prev(c);
 }
 
-/* scan and dump: the keys of the range (everything without options), as
- * TSV or JSON, at most --limit of them. */
-static int cmd_scan(const struct opts *o)
+/* The keys of the range in t (a keyspace view or the default keyspace),
+ * as TSV or JSON, at most --limit of them. 0 or a quire error. */
+static int scan_range(const struct opts *o, const struct range *r,
+		      quire_txn *t)
 {
-	const char *path = o->pos[0];
-	struct range r;
-	quire *db = NULL;
-	quire_txn *t = NULL;
 	quire_cursor *c = NULL;
 	quire_val k, v;
-	int e = 0, rc;
-	if ((rc = get_range(o, &r)) != 0 ||
-	    (rc = open_db(o, path, OPEN_READ, &db)) != 0 ||
-	    (rc = begin_point(db, path, &o->as_of, &t)) != 0)
-		goto out;
+	int e;
 	if ((e = quire_cursor_open(t, &c)) == 0 && o->limit)
-		e = range_first(o, &r, c);
+		e = range_first(o, r, c);
 	for (unsigned long long n = 0; e == 0 && n < o->limit; n++) {
 		if (output_failed() || (e = quire_cursor_key(c, &k)) != 0)
 			break;
 		/* past the end of the range in the walk's direction */
-		if (o->reverse ? r.lo && cmp(k.data, k.size, r.lo, r.lol) < 0
-			       : r.hi && cmp(k.data, k.size, r.hi, r.hil) >= 0)
+		if (o->reverse ? r->lo && cmp(k.data, k.size, r->lo, r->lol) < 0
+			       : r->hi && cmp(k.data, k.size, r->hi, r->hil) >= 0)
 			break;
 		if ((e = quire_cursor_value(c, &v)) != 0)
 			break;
 		print_pair(o, &k, &v);
 		e = o->reverse ? quire_cursor_prev(c) : quire_cursor_next(c);
 	}
-	rc = e && e != QUIRE_NOTFOUND ? fail(path, e) : 0;
-out:
 	quire_cursor_close(c);
+	return e == QUIRE_NOTFOUND ? 0 : e;
+}
+
+struct dump_all {
+	const struct opts *o;
+	const struct range *r;
+	quire_txn *t;
+};
+
+/* A named keyspace of dump --all-keyspaces: a line naming it, which load
+ * reads as "create it, the records below go there" (so an empty one is
+ * kept too), then its keys. 1 stops the listing once the output failed. */
+static int dump_keyspace(void *ctx, const void *name, size_t nlen)
+{
+	struct dump_all *d = ctx;
+	quire_txn *v;
+	int e;
+	if (output_failed())
+		return 1;
+	if ((e = quire_keyspace(d->t, name, nlen, 0, &v)) != 0)
+		return e;
+	if (d->o->json) {
+		fputs("{\"keyspace\":", stdout);
+		json_string(stdout, name, nlen);
+		fputs("}\n", stdout);
+	} else {
+		fputs("keyspace=", stdout);
+		tsv_escape(stdout, name, nlen);
+		putchar('\n');
+	}
+	return scan_range(d->o, d->r, v);
+}
+
+/* scan and dump: the keys of the range (everything without options) of
+ * the default keyspace or --keyspace; dump --all-keyspaces: of the
+ * default keyspace, then of each named one. */
+static int cmd_scan(const struct opts *o)
+{
+	const char *path = o->pos[0];
+	int all = (o->given & OPT_ALL_KEYSPACES) != 0;
+	struct range r = {0};
+	struct ksname ks = {0};
+	quire *db = NULL;
+	quire_txn *t = NULL, *v;
+	int e, rc;
+	if (all && o->keyspace)
+		return bad_arg("dump: --all-keyspaces and --keyspace do not "
+			       "combine");
+	if ((rc = get_range(o, &r)) != 0 ||
+	    (rc = keyspace_arg(o, "--keyspace", o->keyspace, &ks)) != 0 ||
+	    (rc = open_db(o, path, OPEN_READ, &db)) != 0 ||
+	    (rc = begin_point_in(db, path, &o->as_of, &ks, &t, &v)) != 0)
+		goto out;
+	e = scan_range(o, &r, v);
+	if (!e && all) {
+		struct dump_all d = {o, &r, t};
+		if ((e = quire_keyspace_list(t, dump_keyspace, &d)) > 0)
+			e = 0; /* stopped: the output failed, said there */
+	}
+	rc = e ? fail(path, e) : 0;
+out:
 	quire_abort(t);
 	quire_close(db);
+	free(ks.name);
 	free(r.start);
 	free(r.end);
 	free(r.prefix);
@@ -406,16 +473,66 @@ static void stat_text(const char *path, const quire_stat *st,
 	       st->history_seq);
 }
 
+/* stat --keyspace: the keys of that keyspace and their bytes. */
+static int stat_keyspace(const struct opts *o, const char *path, quire *db,
+			 const struct ksname *ks)
+{
+	quire_txn *t, *v;
+	quire_stat st;
+	uint64_t keys, bytes;
+	char when[ISO_TIME_LEN];
+	int e, rc;
+	if ((rc = begin_point_in(db, path, &o->as_of, ks, &t, &v)) != 0)
+		return rc;
+	if ((e = quire_txn_stat(t, &st)) == 0)
+		e = quire_keyspace_stat(v, &keys, &bytes);
+	quire_abort(t);
+	if (e)
+		return fail(path, e);
+	iso_time(st.commit_time_ns, when, sizeof when);
+	if (o->json) {
+		fputs("{\"path\":", stdout);
+		json_string(stdout, (const unsigned char *)path, strlen(path));
+		fputs(",\"keyspace\":", stdout);
+		json_string(stdout, (const unsigned char *)ks->name, ks->len);
+		printf(",\"txn\":%" PRIu64 ",\"time\":\"%s\",\"time_ns\":%" PRIu64
+		       ",\"keys\":%" PRIu64 ",\"bytes\":%" PRIu64 "}\n",
+		       st.txn_id, when, st.commit_time_ns, keys, bytes);
+		return 0;
+	}
+	printf("file:          %s\n"
+	       "keyspace:      ",
+	       path);
+	tsv_escape(stdout, (const unsigned char *)ks->name, ks->len);
+	printf("\ntxn:           %" PRIu64 "\n"
+	       "time:          %s\n"
+	       "keys:          %" PRIu64 "\n"
+	       "bytes:         %" PRIu64 " (its keys and values)\n",
+	       st.txn_id, when, keys, bytes);
+	return 0;
+}
+
 static int cmd_stat(const struct opts *o)
 {
 	const char *path = o->pos[0];
+	struct ksname ks;
 	quire *db;
 	quire_txn *t;
 	quire_stat st;
 	char when[ISO_TIME_LEN];
 	int e, rc;
-	if ((rc = open_db(o, path, OPEN_READ, &db)) != 0)
+	if ((rc = keyspace_arg(o, "--keyspace", o->keyspace, &ks)) != 0)
 		return rc;
+	if ((rc = open_db(o, path, OPEN_READ, &db)) != 0) {
+		free(ks.name);
+		return rc;
+	}
+	if (ks.name) {
+		rc = stat_keyspace(o, path, db, &ks);
+		quire_close(db);
+		free(ks.name);
+		return rc;
+	}
 	if ((rc = begin_point(db, path, &o->as_of, &t)) != 0) {
 		quire_close(db);
 		return rc;
@@ -595,22 +712,25 @@ static int cmd_backup(const struct opts *o)
 	return rc;
 }
 
-#define READS_KEYS (OPT_AS_OF | OPT_JSON | OPT_ESCAPED)
+/* --escaped reads keys and keyspace names alike. */
+#define KEYSPACE (OPT_KEYSPACE | OPT_ESCAPED)
+#define READS_KEYS (OPT_AS_OF | OPT_JSON | KEYSPACE)
 #define WRITES (OPT_META | OPT_NO_WAIT)
 
 /* Every command, its arguments, the options it takes (cmdline.c refuses
  * the others) and those that stand in for its last argument. */
 static const struct command commands[] = {
-	{"put", "DB KEY VALUE", 3, WRITES | OPT_ESCAPED, 0, cmd_put},
+	{"put", "DB KEY VALUE", 3, WRITES | KEYSPACE, 0, cmd_put},
 	{"get", "DB KEY", 2, READS_KEYS | OPT_RAW, 0, cmd_get},
-	{"del", "DB KEY", 2, WRITES | OPT_ESCAPED | OPT_PREFIX | OPT_RANGE,
+	{"del", "DB KEY", 2, WRITES | KEYSPACE | OPT_PREFIX | OPT_RANGE,
 	 OPT_PREFIX | OPT_RANGE, cmd_del},
 	{"scan", "DB", 1, READS_KEYS | OPT_SCAN_RANGE, 0, cmd_scan},
 	{"load", "DB", 1,
-	 WRITES | OPT_BATCH | OPT_VERBOSE | OPT_JSON | OPT_CHANGES, 0,
-	 cmd_load},
-	{"dump", "DB", 1, READS_KEYS | OPT_SCAN_RANGE, 0, cmd_scan},
-	{"stat", "DB", 1, OPT_AS_OF | OPT_JSON, 0, cmd_stat},
+	 WRITES | OPT_BATCH | OPT_VERBOSE | OPT_JSON | OPT_CHANGES | KEYSPACE,
+	 0, cmd_load},
+	{"dump", "DB", 1, READS_KEYS | OPT_SCAN_RANGE | OPT_ALL_KEYSPACES, 0,
+	 cmd_scan},
+	{"stat", "DB", 1, OPT_AS_OF | OPT_JSON | KEYSPACE, 0, cmd_stat},
 	{"check", "DB", 1, 0, 0, cmd_check},
 	{"salvage", "DB NEW", 2, 0, 0, cmd_salvage},
 	{"backup", "DB COPY", 2,
@@ -621,16 +741,22 @@ static const struct command commands[] = {
 	{"receive", "COPY", 1, OPT_FULL_IF_NEEDED, 0, cmd_receive},
 	{"history", "DB", 1, OPT_LIMIT | OPT_REVERSE | OPT_JSON, 0,
 	 cmd_history},
-	{"changes", "DB", 1, OPT_SINCE | OPT_FOLLOW | OPT_LIMIT | OPT_JSON, 0,
+	{"changes", "DB", 1,
+	 OPT_SINCE | OPT_FOLLOW | OPT_LIMIT | OPT_JSON | KEYSPACE, 0,
 	 cmd_changes},
-	{"log", "DB KEY", 2, OPT_LIMIT | OPT_JSON | OPT_ESCAPED, 0, cmd_log},
-	{"diff", "DB A B", 3, OPT_JSON, 0, cmd_diff},
+	{"log", "DB KEY", 2, OPT_LIMIT | OPT_JSON | KEYSPACE, 0, cmd_log},
+	{"diff", "DB A B", 3, OPT_JSON | KEYSPACE, 0, cmd_diff},
 	{"compact", "DB", 1,
 	 OPT_KEEP_SINCE | OPT_KEEP_LAST | OPT_AUTO | OPT_QUIET | OPT_JSON, 0,
 	 cmd_compact},
 	{"retention", "DB", 1,
 	 OPT_KEEP_LAST | OPT_KEEP_FOR | OPT_KEEP_ALL | OPT_JSON | OPT_NO_WAIT,
 	 0, cmd_retention},
+	{"keyspaces", "DB", 1, OPT_AS_OF | OPT_JSON, 0, cmd_keyspaces},
+	{"drop-keyspace", "DB NAME", 2, WRITES | OPT_ESCAPED, 0,
+	 cmd_drop_keyspace},
+	{"rename-keyspace", "DB OLD NEW", 3, WRITES | OPT_ESCAPED, 0,
+	 cmd_rename_keyspace},
 };
 
 int main(int argc, char **argv)

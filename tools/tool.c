@@ -42,7 +42,9 @@ static const char usage_text[] =
 	"  scan DB              print keys and values in key order, as TSV\n"
 	"       [--prefix P] [--start K] [--end K] [--reverse] [--limit N]\n"
 	"  dump DB              print every key and value as TSV (takes the\n"
-	"                       options of scan)\n"
+	"       [--all-keyspaces] options of scan); --all-keyspaces (-a):\n"
+	"                       then each named keyspace after a line\n"
+	"                       keyspace=NAME, as load reads it back\n"
 	"  load DB [--batch N]  read TSV (key<TAB>value lines) from stdin, in\n"
 	"       [--json]        one commit (--batch: one per N records);\n"
 	"       [--changes]     --json: dump --json lines; --changes: replay\n"
@@ -76,7 +78,10 @@ static const char usage_text[] =
 	"       [--follow]      SEQ TXN del_range COUNT START [END] (no END:\n"
 	"       [--limit N]     to the last key); --follow: then wait for new\n"
 	"                       commits until interrupted (or N operations\n"
-	"                       were printed)\n"
+	"                       were printed). Of every keyspace: ks=NAME\n"
+	"                       after TXN in a named one, and SEQ TXN\n"
+	"                       keyspace NAME, rename_keyspace OLD NEW,\n"
+	"                       drop_keyspace NAME\n"
 	"  log DB KEY           the versions of KEY, newest first:\n"
 	"       [--limit N]     SEQ TXN TIME put VALUE, or SEQ TXN TIME del\n"
 	"                       (exit 1 if KEY was never written)\n"
@@ -87,6 +92,10 @@ static const char usage_text[] =
 	"                       and swap it in; the commits the retention\n"
 	"                       policy keeps stay readable (--keep-since,\n"
 	"                       --keep-last: these instead)\n"
+	"  keyspaces DB         the keyspaces: NAME KEYS BYTES, the default\n"
+	"       [--json]        keyspace (empty NAME) first\n"
+	"  drop-keyspace DB NAME  delete keyspace NAME and its keys\n"
+	"  rename-keyspace DB OLD NEW  rename keyspace OLD to NEW\n"
 	"  retention DB         print the history retention policy: which\n"
 	"       [--keep-last N] commits compaction (also automatic) keeps\n"
 	"       [--keep-for D]  readable; new files keep the newest only.\n"
@@ -101,10 +110,12 @@ static const char usage_text[] =
 	"  --json               get, scan, dump, stat, history, changes, log,\n"
 	"                       diff, compact, retention: one JSON object per\n"
 	"                       line\n"
-	"  --escaped            put, get, del, scan, dump, log: KEY, VALUE,\n"
-	"                       --prefix, --start, --end and --range are\n"
-	"                       TSV-escaped as dump prints them (\\x00 for a\n"
-	"                       NUL byte)\n"
+	"  --keyspace NAME      put, get, del, scan, dump, load, stat,\n"
+	"                       changes, log, diff: in keyspace NAME, not the\n"
+	"                       default one (put and load create it)\n"
+	"  --escaped            KEY, VALUE, keyspace names, --prefix,\n"
+	"                       --start, --end and --range are TSV-escaped\n"
+	"                       as dump prints them (\\x00 for a NUL byte)\n"
 	"  --keep-since WHEN    compact, backup --compact: keep every commit\n"
 	"                       from WHEN on\n"
 	"  --keep-last N        compact, backup --compact: keep the last N\n"
@@ -216,6 +227,20 @@ int begin_write(const struct opts *o, quire *db, const char *path,
 	return e;
 }
 
+int begin_write_in(const struct opts *o, quire *db, const char *path,
+		   const struct ksname *ks, unsigned flags, quire_txn **t,
+		   quire_txn **view)
+{
+	int e = begin_write(o, db, path, t);
+	if (e)
+		return fail(path, e);
+	if ((e = keyspace_view(*t, ks, flags, view)) != 0) {
+		quire_abort(*t);
+		return keyspace_fail(path, ks, e);
+	}
+	return 0;
+}
+
 int commit_meta(const struct opts *o, quire_txn *t)
 {
 	return o->meta ? quire_commit_with(t, o->meta, strlen(o->meta))
@@ -240,6 +265,45 @@ int arg_bytes(const struct opts *o, const char *what, const char *arg,
 		return 2;
 	}
 	return 0;
+}
+
+int keyspace_arg(const struct opts *o, const char *what, const char *arg,
+		 struct ksname *ks)
+{
+	int rc;
+	*ks = (struct ksname){0};
+	if (!arg)
+		return 0;
+	if ((rc = arg_bytes(o, what, arg, &ks->name, &ks->len)) != 0)
+		return rc;
+	if (ks->len && ks->len <= QUIRE_MAX_KEYSPACE_NAME)
+		return 0;
+	fprintf(stderr, "quire: %s: a keyspace name is 1 to %d bytes, not "
+			"%zu\n",
+		what, QUIRE_MAX_KEYSPACE_NAME, ks->len);
+	free(ks->name);
+	ks->name = NULL;
+	return 2;
+}
+
+int keyspace_view(quire_txn *t, const struct ksname *ks, unsigned flags,
+		  quire_txn **view)
+{
+	if (!ks->name) {
+		*view = t;
+		return 0;
+	}
+	return quire_keyspace(t, ks->name, ks->len, flags, view);
+}
+
+int keyspace_fail(const char *path, const struct ksname *ks, int e)
+{
+	if (e != QUIRE_NOTFOUND)
+		return fail(path, e);
+	fprintf(stderr, "quire: %s: no keyspace ", path);
+	tsv_escape(stderr, (const unsigned char *)ks->name, ks->len);
+	fputc('\n', stderr);
+	return 1;
 }
 
 /* stdout's state: 0 fine, 1 failed and reported (said once). */

@@ -34,6 +34,7 @@ struct opts {
 	const char *prefix, *start, *end;
 	const char *range_from, *range_to; /* del --range FROM TO */
 	const char *meta;         /* metadata of the commits made */
+	const char *keyspace;     /* --keyspace NAME, as given */
 	unsigned long long limit; /* NO_LIMIT unless given */
 	unsigned long long batch; /* 0: one commit */
 	unsigned long long since; /* changes after this sequence number */
@@ -83,6 +84,32 @@ int output_close(void);  /* at exit: flush and close stdout, 0 or 2 */
 int arg_bytes(const struct opts *o, const char *what, const char *arg,
 	      char **buf, size_t *len);
 
+/* A keyspace named on the command line; name NULL: the default one. */
+struct ksname {
+	char *name; /* to free */
+	size_t len;
+};
+/* Keyspace name arg (NULL: the default keyspace) as bytes, unescaped with
+ * --escaped as a key is; what names it in messages. A name is 1 to
+ * QUIRE_MAX_KEYSPACE_NAME bytes. 0, or 2 once reported. */
+int keyspace_arg(const struct opts *o, const char *what, const char *arg,
+		 struct ksname *ks);
+/* The view of keyspace ks in t, or t itself for the default keyspace (so
+ * that its changes feed reports every keyspace); flags as for
+ * quire_keyspace(). A quire error code. */
+int keyspace_view(quire_txn *t, const struct ksname *ks, unsigned flags,
+		  quire_txn **view);
+/* Report keyspace_view()'s error e: QUIRE_NOTFOUND is "no keyspace NAME"
+ * and the exit status 1 ("no", as for a key); anything else fail(). */
+int keyspace_fail(const char *path, const struct ksname *ks, int e);
+
+/* begin_write(), then the view *view of keyspace ks in it (flags as for
+ * quire_keyspace()). 0, or the exit status once reported, nothing left
+ * begun. */
+int begin_write_in(const struct opts *o, quire *db, const char *path,
+		   const struct ksname *ks, unsigned flags, quire_txn **t,
+		   quire_txn **view);
+
 /* A line of progress on a terminal (stderr only), redrawn in place about
  * ten times a second and cleared at the end. */
 struct progress {
@@ -105,6 +132,10 @@ int parse_point(const char *s, struct point *p);
 /* Begin a read snapshot of the commit p names (the newest if none). */
 int begin_point(quire *db, const char *path, const struct point *p,
 		quire_txn **txn);
+/* begin_point(), then the view *view of keyspace ks in it. 0, or the
+ * exit status once reported (1: no such keyspace), nothing left begun. */
+int begin_point_in(quire *db, const char *path, const struct point *p,
+		   const struct ksname *ks, quire_txn **txn, quire_txn **view);
 int cmd_history(const struct opts *o);
 int cmd_changes(const struct opts *o);
 int cmd_log(const struct opts *o);
@@ -136,5 +167,10 @@ int cmd_receive(const struct opts *o);
 
 /* In tools/load_cmd.c. */
 int cmd_load(const struct opts *o);
+
+/* In tools/keyspace_cmds.c. */
+int cmd_keyspaces(const struct opts *o);
+int cmd_drop_keyspace(const struct opts *o);
+int cmd_rename_keyspace(const struct opts *o);
 
 #endif

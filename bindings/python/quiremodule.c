@@ -15,7 +15,12 @@
  * a list of its live children and ends them first (a database closing
  * aborts its transactions, a transaction ending closes its cursors),
  * because quire_close() refuses while anything is open and a cursor of an
- * ended transaction can only be closed.
+ * ended transaction can only be closed. Keyspace views (Keyspace, a
+ * TxnObject of type KsType) are children of their transaction in the same
+ * way: quire ends a view with its transaction (and when its keyspace is
+ * dropped), so the transaction's end, and a drop, forget the views'
+ * pointers first; a view references its transaction, which therefore
+ * lives as long as any view of it.
  *
  * The GIL is released around every call that may block or do I/O: open,
  * close, begin (a writer waits for the write lock), commit (fdatasync),
@@ -51,7 +56,8 @@
 static PyObject *Error, *HistoryError, *ConflictError, *CorruptError,
 	*BusyError, *ReadOnlyError, *TooBigError, *NotADatabaseError,
 	*NoSuchFileError, *CommitNotFoundError, *FatalError, *DiskFullError,
-	*QTimeoutError, *ClosedError;
+	*QTimeoutError, *ClosedError, *KeyspaceNotFoundError,
+	*KeyspaceExistsError;
 
 static PyObject *error_class(int rc)
 {
@@ -69,6 +75,7 @@ static PyObject *error_class(int rc)
 	case QUIRE_EFATAL: return FatalError;
 	case QUIRE_ENOSPC: return DiskFullError;
 	case QUIRE_ETIMEDOUT: return QTimeoutError;
+	case QUIRE_EEXIST: return KeyspaceExistsError;
 	default: return Error;
 	}
 }
@@ -77,14 +84,17 @@ static PyObject *error_class(int rc)
  * detail (it belongs to the calling thread, so this must run in the thread
  * that made the call; retaking the GIL does not change threads). The
  * exception's .code is the QUIRE_E* value. Returns NULL. */
-static PyObject *raise_rc(int rc)
+static PyObject *raise_rc_as(int rc, PyObject *cls, PyObject *what)
 {
 	const char *detail = quire_errmsg();
-	PyObject *cls, *msg, *exc;
+	PyObject *msg, *exc;
 	if (rc == QUIRE_ENOMEM)
 		return PyErr_NoMemory();
-	cls = error_class(rc);
-	if (detail && *detail)
+	if (!cls)
+		cls = error_class(rc);
+	if (what) /* a keyspace name that was not found */
+		msg = PyUnicode_FromFormat("no such keyspace: %R", what);
+	else if (detail && *detail)
 		msg = PyUnicode_FromFormat("%s: %s", quire_strerror(rc), detail);
 	else
 		msg = PyUnicode_FromString(quire_strerror(rc));
@@ -104,6 +114,19 @@ static PyObject *raise_rc(int rc)
 	PyErr_SetObject(cls, exc);
 	Py_DECREF(exc);
 	return NULL;
+}
+
+static PyObject *raise_rc(int rc)
+{
+	return raise_rc_as(rc, NULL, NULL);
+}
+
+/* The keyspace calls: QUIRE_NOTFOUND is "no such keyspace" (name). */
+static PyObject *raise_ks_rc(int rc, PyObject *name)
+{
+	if (rc == QUIRE_NOTFOUND)
+		return raise_rc_as(rc, KeyspaceNotFoundError, name);
+	return raise_rc(rc);
 }
 
 static PyObject *raise_msg(PyObject *cls, const char *msg)
@@ -202,11 +225,18 @@ static PyStructSequence_Field change_fields[] = {
 		"it ran to the last key; None for other operations"},
 	{"count", "'del_range': how many keys it removed; None for other "
 		  "operations"},
+	{"keyspace", "bytes: the name of the operation's keyspace when it "
+		     "was made (b'': the default keyspace); for 'keyspace' "
+		     "the old name (b'' when created), for 'keyspace_drop' "
+		     "the name dropped"},
+	{"keyspace_id", "int: the keyspace's number (0: the default one), "
+			"kept across renames, never reused"},
 	{NULL, NULL}};
 static PyStructSequence_Desc change_desc = {
 	"quire.Change",
 	"One operation of the changes feed: (seq, txn, op, key, value), and "
-	"a range delete's start, end and count as attributes.",
+	"a range delete's start, end and count and the keyspace, keyspace_id "
+	"as attributes.",
 	change_fields, 5};
 
 static PyStructSequence_Field commit_fields[] = {
@@ -240,7 +270,8 @@ static PyStructSequence_Field version_fields[] = {
 static PyStructSequence_Desc version_desc = {
 	"quire.KeyVersion", "One version of a key.", version_fields, 5};
 
-static PyObject *str_put, *str_del, *str_del_range;
+static PyObject *str_put, *str_del, *str_del_range, *str_keyspace,
+	*str_keyspace_drop;
 
 #define U64(x) PyLong_FromUnsignedLongLong(x)
 
@@ -259,6 +290,19 @@ typedef struct {
 	PyObject *dict;	   /* for the Python subclass's attributes */
 } DbObject;
 
+/* A keyspace view whose Python object went away while its transaction
+ * runs: quire has no call to end one view, so it is kept for the next
+ * Transaction.keyspace() of that name instead of opening another. */
+struct spare_view {
+	struct spare_view *next;
+	PyObject *name; /* bytes, or None: the default keyspace */
+	quire_txn *v;
+};
+
+/* A transaction, or (type KsType) a keyspace view of one: the same
+ * layout, so that the read/write/iteration methods serve both. A view's t
+ * is the view's quire_txn, base its transaction; it is linked by prev and
+ * next into base->kss rather than into the database's list. */
 struct TxnObject {
 	PyObject_HEAD
 	DbObject *db; /* strong */
@@ -267,8 +311,17 @@ struct TxnObject {
 	IterObject *iters; /* open cursors, feeds, histories, diffs */
 	uint64_t id;
 	int write;
-	int busy; /* used with the GIL released by some thread */
+	int busy; /* used with the GIL released by some thread (always the
+		   * base's flag: a view and its transaction are one quire
+		   * transaction) */
+	TxnObject *base;	   /* a view: its transaction (strong); else NULL */
+	PyObject *name;		   /* a view: bytes, or None (default keyspace) */
+	TxnObject *kss;		   /* a transaction: its live views */
+	struct spare_view *spares; /* a transaction: views kept for reuse */
 };
+
+/* The transaction whose busy flag covers t. */
+#define OWNER(t) ((t)->base ? (t)->base : (t))
 
 enum { IT_CURSOR, IT_CHANGES, IT_HISTORY, IT_DIFF };
 
@@ -283,7 +336,7 @@ struct IterObject {
 	PyObject *lo, *hi, *prefix; /* cursor bounds (bytes or NULL) */
 };
 
-static PyTypeObject DbType, TxnType, IterType;
+static PyTypeObject DbType, TxnType, KsType, IterType;
 
 /* ---- iterators: list, close ------------------------------------------- */
 
@@ -358,11 +411,18 @@ static int iter_traverse(IterObject *it, visitproc visit, void *arg)
 /* Detach a transaction that is about to end: close its iterators (they
  * could only fail from now on), unlink it from the database, forget the
  * pointer. Returns the pointer for the caller to commit or abort. */
+static void ks_end(TxnObject *ks);
+static void spares_free(TxnObject *t, PyObject *name);
+
 static quire_txn *txn_detach(TxnObject *t)
 {
 	quire_txn *q = t->t;
 	while (t->iters)
 		iter_close(t->iters);
+	/* its views end with it (quire ends them too) */
+	while (t->kss)
+		ks_end(t->kss);
+	spares_free(t, NULL);
 	if (q) {
 		if (t->prev)
 			t->prev->next = t->next;
@@ -386,16 +446,65 @@ static void txn_abort_now(TxnObject *t)
 /* Check that the transaction may be used by this thread now. */
 static int txn_ready(TxnObject *t)
 {
-	if (t->busy) {
+	if (OWNER(t)->busy) {
 		raise_msg(BusyError, "the transaction is in use by another "
 				     "thread");
 		return -1;
 	}
 	if (!t->t) {
-		raise_msg(ClosedError, "the transaction has ended");
+		raise_msg(ClosedError, t->base && t->base->t
+					       ? "the keyspace was dropped"
+					       : "the transaction has ended");
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- keyspace views: bookkeeping -------------------------------------- */
+
+/* Names of views: bytes, or None for the default keyspace. */
+static int name_eq(PyObject *a, PyObject *b)
+{
+	if (a == Py_None || b == Py_None)
+		return a == b;
+	return PyBytes_GET_SIZE(a) == PyBytes_GET_SIZE(b) &&
+	       !memcmp(PyBytes_AS_STRING(a), PyBytes_AS_STRING(b),
+		       (size_t)PyBytes_GET_SIZE(a));
+}
+
+/* End view ks (its transaction ended, or the keyspace was dropped): close
+ * its iterators, unlink it, forget the pointer. The reference to the
+ * transaction stays until the object goes. */
+static void ks_end(TxnObject *ks)
+{
+	TxnObject *base = ks->base;
+	while (ks->iters)
+		iter_close(ks->iters);
+	if (ks->t) {
+		if (ks->prev)
+			ks->prev->next = ks->next;
+		else
+			base->kss = ks->next;
+		if (ks->next)
+			ks->next->prev = ks->prev;
+		ks->prev = ks->next = NULL;
+		ks->t = NULL;
+	}
+}
+
+/* Forget t's spare views of name (NULL: all of them). */
+static void spares_free(TxnObject *t, PyObject *name)
+{
+	struct spare_view **pp = &t->spares, *s;
+	while ((s = *pp) != NULL) {
+		if (!name || name_eq(s->name, name)) {
+			*pp = s->next;
+			Py_DECREF(s->name);
+			PyMem_Free(s);
+		} else {
+			pp = &s->next;
+		}
+	}
 }
 
 /* ---- database --------------------------------------------------------- */
@@ -569,6 +678,10 @@ static TxnObject *txn_wrap(DbObject *d, quire_txn *q, int write)
 	t->id = quire_txn_id(q);
 	t->write = write;
 	t->busy = 0;
+	t->base = NULL;
+	t->name = NULL;
+	t->kss = NULL;
+	t->spares = NULL;
 	t->prev = NULL;
 	t->next = d->txns;
 	if (t->next)
@@ -905,7 +1018,7 @@ static PyObject *txn_put(TxnObject *t, PyObject *const *args,
 		 * stay valid: Py_buffer holds their exporters, and bytes
 		 * are immutable. */
 		quire_txn *q = t->t;
-		t->busy = 1;
+		OWNER(t)->busy = 1;
 		t->db->active++;
 		Py_BEGIN_ALLOW_THREADS
 		rc = expect ? quire_put_if(q, k.buf, (size_t)k.len, v.buf,
@@ -914,7 +1027,7 @@ static PyObject *txn_put(TxnObject *t, PyObject *const *args,
 					(size_t)v.len);
 		Py_END_ALLOW_THREADS
 		t->db->active--;
-		t->busy = 0;
+		OWNER(t)->busy = 0;
 	}
 	buf_release(&k);
 	buf_release(&v);
@@ -956,7 +1069,7 @@ static PyObject *range_impl(TxnObject *t, Py_buffer *from, Py_buffer *to,
 	quire_txn *q = t->t;
 	uint64_t n = 0;
 	int rc;
-	t->busy = 1;
+	OWNER(t)->busy = 1;
 	t->db->active++;
 	Py_BEGIN_ALLOW_THREADS
 	rc = prefix ? quire_del_prefix(q, from->buf, (size_t)from->len, &n)
@@ -965,7 +1078,7 @@ static PyObject *range_impl(TxnObject *t, Py_buffer *from, Py_buffer *to,
 				      to ? (size_t)to->len : 0, &n);
 	Py_END_ALLOW_THREADS
 	t->db->active--;
-	t->busy = 0;
+	OWNER(t)->busy = 0;
 	if (rc)
 		return raise_rc(rc);
 	return PyLong_FromUnsignedLongLong(n);
@@ -1318,6 +1431,290 @@ static PyObject *txn_repr(TxnObject *t)
 				    t->t ? "" : " ended");
 }
 
+/* ---- keyspaces -------------------------------------------------------- */
+
+/* A keyspace name as bytes (a new reference), like keys: bytes or a
+ * buffer, not str or None. quire checks the length. */
+static PyObject *ks_name(PyObject *o)
+{
+	if (PyBytes_CheckExact(o))
+		return Py_NewRef(o);
+	if (o == Py_None)
+		return raise_msg(PyExc_TypeError,
+				 "keyspace name must be bytes, not None");
+	return as_bytes(o, "keyspace name");
+}
+
+static TxnObject *ks_wrap(TxnObject *base, quire_txn *v, PyObject *name)
+{
+	TxnObject *ks = PyObject_GC_New(TxnObject, &KsType);
+	if (!ks)
+		return NULL; /* v ends with base */
+	Py_INCREF(base->db);
+	ks->db = base->db;
+	ks->t = v;
+	ks->iters = NULL;
+	ks->id = base->id;
+	ks->write = base->write;
+	ks->busy = 0;
+	Py_INCREF(base);
+	ks->base = base;
+	ks->name = Py_NewRef(name);
+	ks->kss = NULL;
+	ks->spares = NULL;
+	ks->prev = NULL;
+	ks->next = base->kss;
+	if (ks->next)
+		ks->next->prev = ks;
+	base->kss = ks;
+	PyObject_GC_Track(ks);
+	return ks;
+}
+
+/* keyspace(name=None, create=False) -> Keyspace: a view of keyspace name
+ * (None: the default keyspace) in this transaction. One object per name
+ * while it lives; a view whose object went is reused. */
+static PyObject *txn_keyspace(TxnObject *t, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = {"name", "create", NULL};
+	PyObject *nameo = Py_None, *name, *r = NULL;
+	int create = 0, rc;
+	struct spare_view **pp, *s;
+	TxnObject *ks;
+	quire_txn *v = NULL;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|Op:keyspace", kwlist,
+					 &nameo, &create))
+		return NULL;
+	if (txn_ready(t) < 0)
+		return NULL;
+	if (create && !t->write) /* refused as quire_keyspace() refuses it,
+				  * also when a view of it is at hand */
+		return raise_rc(quire_keyspace(t->t, NULL, 0, QUIRE_CREATE, &v));
+	if (nameo == Py_None)
+		name = Py_NewRef(Py_None);
+	else if (!(name = ks_name(nameo)))
+		return NULL;
+	for (ks = t->kss; ks; ks = ks->next)
+		if (name_eq(ks->name, name)) {
+			r = Py_NewRef(ks);
+			goto out;
+		}
+	for (pp = &t->spares; (s = *pp) != NULL; pp = &s->next)
+		if (name_eq(s->name, name)) {
+			*pp = s->next;
+			v = s->v;
+			Py_DECREF(s->name);
+			PyMem_Free(s);
+			break;
+		}
+	if (!v) {
+		int n = name != Py_None;
+		rc = quire_keyspace(t->t, n ? PyBytes_AS_STRING(name) : NULL,
+				    n ? (size_t)PyBytes_GET_SIZE(name) : 0,
+				    create ? QUIRE_CREATE : 0, &v);
+		if (rc) {
+			raise_ks_rc(rc, name);
+			goto out;
+		}
+	}
+	r = (PyObject *)ks_wrap(t, v, name);
+out:
+	Py_DECREF(name);
+	return r;
+}
+
+static int list_name(void *ctx, const void *name, size_t nlen)
+{
+	PyObject *b = PyBytes_FromStringAndSize(name, (Py_ssize_t)nlen);
+	int rc = b ? PyList_Append(ctx, b) : -1;
+	Py_XDECREF(b);
+	return rc < 0 ? 1 : 0; /* 1: a Python error is set */
+}
+
+/* keyspaces() -> list of the named keyspaces' names, in byte order */
+static PyObject *txn_keyspaces(TxnObject *t, PyObject *unused)
+{
+	PyObject *l;
+	int rc;
+	if (txn_ready(t) < 0 || !(l = PyList_New(0)))
+		return NULL;
+	rc = quire_keyspace_list(t->t, list_name, l);
+	if (rc) {
+		Py_DECREF(l);
+		return rc == 1 ? NULL : raise_rc(rc);
+	}
+	return l;
+}
+
+/* drop_keyspace(name) -> int: the keys it held. Like a range delete it
+ * may read much of the tree: the GIL is released. */
+static PyObject *txn_drop_keyspace(TxnObject *t, PyObject *nameo)
+{
+	PyObject *name;
+	quire_txn *q;
+	uint64_t n = 0;
+	int rc;
+	if (txn_ready(t) < 0 || !(name = ks_name(nameo)))
+		return NULL;
+	q = t->t;
+	t->busy = 1;
+	t->db->active++;
+	Py_BEGIN_ALLOW_THREADS
+	rc = quire_keyspace_drop(q, PyBytes_AS_STRING(name),
+				 (size_t)PyBytes_GET_SIZE(name), &n);
+	Py_END_ALLOW_THREADS
+	t->db->active--;
+	t->busy = 0;
+	if (rc) {
+		raise_ks_rc(rc, name);
+		Py_DECREF(name);
+		return NULL;
+	}
+	/* quire ended the views of it */
+	TxnObject *ks = t->kss, *next;
+	for (; ks; ks = next) {
+		next = ks->next;
+		if (name_eq(ks->name, name))
+			ks_end(ks);
+	}
+	spares_free(t, name);
+	Py_DECREF(name);
+	return PyLong_FromUnsignedLongLong(n);
+}
+
+/* rename_keyspace(name, newname): views of it stay, under the new name */
+static PyObject *txn_rename_keyspace(TxnObject *t, PyObject *args)
+{
+	PyObject *oldo, *newo, *old = NULL, *new = NULL;
+	struct spare_view *s;
+	TxnObject *ks;
+	int rc;
+	if (!PyArg_ParseTuple(args, "OO:rename_keyspace", &oldo, &newo))
+		return NULL;
+	if (txn_ready(t) < 0 || !(old = ks_name(oldo)) ||
+	    !(new = ks_name(newo)))
+		goto fail;
+	rc = quire_keyspace_rename(t->t, PyBytes_AS_STRING(old),
+				   (size_t)PyBytes_GET_SIZE(old),
+				   PyBytes_AS_STRING(new),
+				   (size_t)PyBytes_GET_SIZE(new));
+	if (rc) {
+		raise_ks_rc(rc, old);
+		goto fail;
+	}
+	for (ks = t->kss; ks; ks = ks->next)
+		if (name_eq(ks->name, old))
+			Py_SETREF(ks->name, Py_NewRef(new));
+	for (s = t->spares; s; s = s->next)
+		if (name_eq(s->name, old))
+			Py_SETREF(s->name, Py_NewRef(new));
+	Py_DECREF(old);
+	Py_DECREF(new);
+	Py_RETURN_NONE;
+fail:
+	Py_XDECREF(old);
+	Py_XDECREF(new);
+	return NULL;
+}
+
+static void ks_dealloc(TxnObject *ks)
+{
+	PyObject_GC_UnTrack(ks);
+	/* Iterators reference their view: none is left here. */
+	if (ks->t) {
+		quire_txn *v = ks->t;
+		struct spare_view *s = PyMem_Malloc(sizeof *s);
+		ks_end(ks);
+		if (s) { /* else it just waits for the transaction's end */
+			s->name = Py_NewRef(ks->name);
+			s->v = v;
+			s->next = ks->base->spares;
+			ks->base->spares = s;
+		}
+	}
+	Py_XDECREF(ks->name);
+	Py_XDECREF(ks->base);
+	Py_XDECREF(ks->db);
+	PyObject_GC_Del(ks);
+}
+
+static int ks_traverse(TxnObject *ks, visitproc visit, void *arg)
+{
+	Py_VISIT(ks->base);
+	Py_VISIT(ks->db);
+	return 0;
+}
+
+/* stat() -> (keys, bytes): the keyspace's keys and the bytes of their
+ * keys and values, as the transaction sees it. Reads every key (O(keys)),
+ * with the GIL released; len() is the count alone, O(log n). */
+static PyObject *ks_stat(TxnObject *ks, PyObject *unused)
+{
+	uint64_t keys = 0, bytes = 0;
+	quire_txn *v;
+	int rc;
+	if (txn_ready(ks) < 0)
+		return NULL;
+	v = ks->t;
+	ks->base->busy = 1;
+	ks->db->active++;
+	Py_BEGIN_ALLOW_THREADS
+	rc = quire_keyspace_stat(v, &keys, &bytes);
+	Py_END_ALLOW_THREADS
+	ks->db->active--;
+	ks->base->busy = 0;
+	if (rc)
+		return raise_rc(rc);
+	return Py_BuildValue("(KK)", (unsigned long long)keys,
+			     (unsigned long long)bytes);
+}
+
+static Py_ssize_t ks_len(TxnObject *ks)
+{
+	uint64_t keys = 0;
+	int rc;
+	if (txn_ready(ks) < 0)
+		return -1;
+	if ((rc = quire_keyspace_stat(ks->t, &keys, NULL)) != 0) {
+		raise_rc(rc);
+		return -1;
+	}
+	if (keys > (uint64_t)PY_SSIZE_T_MAX) {
+		PyErr_SetString(PyExc_OverflowError, "too many keys for len()");
+		return -1;
+	}
+	return (Py_ssize_t)keys;
+}
+
+static PyObject *ks_get_name(TxnObject *ks, void *c)
+{
+	return Py_NewRef(ks->name);
+}
+
+static PyObject *ks_get_txn(TxnObject *ks, void *c)
+{
+	return Py_NewRef(ks->base);
+}
+
+static PyObject *ks_get_ended(TxnObject *ks, void *c)
+{
+	return PyBool_FromLong(!ks->t);
+}
+
+static PyObject *ks_repr(TxnObject *ks)
+{
+	if (ks->name == Py_None)
+		return PyUnicode_FromFormat("<quire.Keyspace (default) of %s "
+					    "txn=%llu%s>",
+					    ks->write ? "write" : "read",
+					    (unsigned long long)ks->id,
+					    ks->t ? "" : " ended");
+	return PyUnicode_FromFormat("<quire.Keyspace %R of %s txn=%llu%s>",
+				    ks->name, ks->write ? "write" : "read",
+				    (unsigned long long)ks->id,
+				    ks->t ? "" : " ended");
+}
+
 static PyMethodDef txn_methods[] = {
 	{"get", (PyCFunction)(void (*)(void))txn_get, METH_FASTCALL,
 	 "get(key, default=None) -> bytes, or default if absent"},
@@ -1358,6 +1755,19 @@ static PyMethodDef txn_methods[] = {
 	 "stat() -> dict: figures of the commit read (quire stat --json)"},
 	{"log", (PyCFunction)txn_log, METH_O,
 	 "log(txn) -> Commit, or None beyond this snapshot"},
+	{"keyspace", (PyCFunction)(void (*)(void))txn_keyspace,
+	 METH_VARARGS | METH_KEYWORDS,
+	 "keyspace(name=None, create=False) -> Keyspace: a view of keyspace "
+	 "name (bytes; None: the default keyspace) in this transaction; "
+	 "KeyspaceNotFoundError if it does not exist and not create"},
+	{"keyspaces", (PyCFunction)txn_keyspaces, METH_NOARGS,
+	 "keyspaces() -> list of the named keyspaces' names, in byte order"},
+	{"drop_keyspace", (PyCFunction)txn_drop_keyspace, METH_O,
+	 "drop_keyspace(name) -> int: drop the keyspace and its keys (a "
+	 "write transaction); returns how many keys it held"},
+	{"rename_keyspace", (PyCFunction)txn_rename_keyspace, METH_VARARGS,
+	 "rename_keyspace(name, newname): KeyspaceExistsError if newname "
+	 "exists; its views stay, under the new name"},
 	{"__enter__", (PyCFunction)txn_enter, METH_NOARGS, NULL},
 	{"__exit__", (PyCFunction)txn_exit, METH_VARARGS, NULL},
 	{NULL, NULL, 0, NULL}};
@@ -1380,6 +1790,69 @@ static PyTypeObject TxnType = {
 	.tp_traverse = (traverseproc)txn_traverse,
 	.tp_methods = txn_methods,
 	.tp_getset = txn_getset,
+};
+
+static PyMethodDef ks_methods[] = {
+	{"get", (PyCFunction)(void (*)(void))txn_get, METH_FASTCALL,
+	 "get(key, default=None) -> bytes, or default if absent"},
+	{"put", (PyCFunction)(void (*)(void))txn_put,
+	 METH_FASTCALL | METH_KEYWORDS,
+	 "put(key, value, expect_version=None), as Transaction.put"},
+	{"delete", (PyCFunction)(void (*)(void))txn_delete,
+	 METH_FASTCALL | METH_KEYWORDS,
+	 "delete(key, expect_version=None) -> True if the key existed"},
+	{"delete_range", (PyCFunction)(void (*)(void))txn_delete_range,
+	 METH_VARARGS | METH_KEYWORDS,
+	 "delete_range(start=None, end=None) -> int, in this keyspace"},
+	{"delete_prefix", (PyCFunction)txn_delete_prefix, METH_O,
+	 "delete_prefix(prefix) -> int, in this keyspace"},
+	{"version", (PyCFunction)txn_version, METH_O,
+	 "version(key) -> int: sequence number of the key's value, 0 if "
+	 "absent"},
+	{"cursor", (PyCFunction)(void (*)(void))txn_cursor,
+	 METH_VARARGS | METH_KEYWORDS,
+	 "cursor(prefix=None, start=None, end=None, reverse=False) -> "
+	 "iterator of (key, value) of this keyspace"},
+	{"changes", (PyCFunction)(void (*)(void))txn_changes,
+	 METH_VARARGS | METH_KEYWORDS,
+	 "changes(since=0) -> iterator of Change of this keyspace"},
+	{"key_history", (PyCFunction)txn_key_history, METH_O,
+	 "key_history(key) -> iterator of KeyVersion, newest first"},
+	{"stat", (PyCFunction)ks_stat, METH_NOARGS,
+	 "stat() -> (keys, bytes): its keys and their keys' and values' "
+	 "bytes (reads every key; len() is the count alone)"},
+	{NULL, NULL, 0, NULL}};
+
+static PyGetSetDef ks_getset[] = {
+	{"name", (getter)ks_get_name, NULL,
+	 "the keyspace's name (bytes; after a rename the new one), None for "
+	 "the default keyspace", NULL},
+	{"txn", (getter)ks_get_txn, NULL, "the Transaction it belongs to",
+	 NULL},
+	{"txn_id", (getter)txn_get_id, NULL, "its transaction's txn_id", NULL},
+	{"write", (getter)txn_get_write, NULL, "True in the writer", NULL},
+	{"ended", (getter)ks_get_ended, NULL,
+	 "True once its transaction ended or the keyspace was dropped", NULL},
+	{"db", (getter)txn_get_db, NULL, "the Database", NULL},
+	{NULL, NULL, NULL, NULL, NULL}};
+
+static PyMappingMethods ks_as_mapping = {
+	.mp_length = (lenfunc)ks_len,
+};
+
+static PyTypeObject KsType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "quire.Keyspace",
+	.tp_basicsize = sizeof(TxnObject),
+	.tp_dealloc = (destructor)ks_dealloc,
+	.tp_repr = (reprfunc)ks_repr,
+	.tp_as_mapping = &ks_as_mapping,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+	.tp_doc = "A keyspace of a transaction (Transaction.keyspace): the "
+		  "reads, writes and iterators of a transaction, in that "
+		  "keyspace; no commit or abort (end the transaction).",
+	.tp_traverse = (traverseproc)ks_traverse,
+	.tp_methods = ks_methods,
+	.tp_getset = ks_getset,
 };
 
 /* ---- iteration -------------------------------------------------------- */
@@ -1492,16 +1965,23 @@ static PyObject *changes_next(IterObject *it)
 	if (rc)
 		return iter_fail(it, rc);
 	int put = c.op == QUIRE_OP_PUT, range = c.op == QUIRE_OP_DEL_RANGE;
-	PyObject *f[8] = {
+	PyObject *op = put				  ? str_put
+		       : range				  ? str_del_range
+		       : c.op == QUIRE_OP_KEYSPACE	  ? str_keyspace
+		       : c.op == QUIRE_OP_KEYSPACE_DROP ? str_keyspace_drop
+							  : str_del;
+	PyObject *f[10] = {
 		U64(c.seq),
 		U64(c.txn_id),
-		Py_NewRef(put ? str_put : range ? str_del_range : str_del),
+		Py_NewRef(op),
 		val_bytes(&c.key),
 		put ? val_bytes(&c.value) : Py_NewRef(Py_None),
 		range ? val_bytes(&c.key) : Py_NewRef(Py_None),
 		range && !c.to_last ? val_bytes(&c.value) : Py_NewRef(Py_None),
-		range ? U64(c.count) : Py_NewRef(Py_None)};
-	return record(ChangeType, f, 8);
+		range ? U64(c.count) : Py_NewRef(Py_None),
+		val_bytes(&c.keyspace),
+		PyLong_FromUnsignedLong(c.keyspace_id)};
+	return record(ChangeType, f, 10);
 }
 
 static PyObject *history_next(IterObject *it)
@@ -1544,7 +2024,7 @@ static PyObject *iter_next(IterObject *it)
 			return NULL;
 		return raise_msg(ClosedError, "the transaction has ended");
 	}
-	if (it->txn->busy || (it->txn2 && it->txn2->busy))
+	if (OWNER(it->txn)->busy || (it->txn2 && OWNER(it->txn2)->busy))
 		return raise_msg(BusyError, "the transaction is in use by "
 					    "another thread");
 	switch (it->kind) {
@@ -1600,8 +2080,13 @@ static PyObject *mod_diff(PyObject *m, PyObject *args)
 	quire_diff *d;
 	IterObject *it;
 	int rc;
-	if (!PyArg_ParseTuple(args, "O!O!", &TxnType, &a, &TxnType, &b))
+	if (!PyArg_ParseTuple(args, "OO", &a, &b))
 		return NULL;
+	if ((Py_TYPE(a) != &TxnType && Py_TYPE(a) != &KsType) ||
+	    (Py_TYPE(b) != &TxnType && Py_TYPE(b) != &KsType))
+		return raise_msg(PyExc_TypeError, "diff() takes two "
+						  "Transactions or two "
+						  "Keyspaces");
 	if (txn_ready(a) < 0 || txn_ready(b) < 0)
 		return NULL;
 	if ((rc = quire_diff_open(a->t, b->t, &d)) != 0)
@@ -1626,7 +2111,8 @@ static PyObject *mod_strerror(PyObject *m, PyObject *arg)
 
 static PyMethodDef mod_methods[] = {
 	{"diff", (PyCFunction)mod_diff, METH_VARARGS,
-	 "diff(a, b) -> iterator of Delta between two transactions"},
+	 "diff(a, b) -> iterator of Delta between two transactions (or two "
+	 "views of one keyspace)"},
 	{"strerror", (PyCFunction)mod_strerror, METH_O,
 	 "strerror(code) -> str"},
 	{NULL, NULL, 0, NULL}};
@@ -1667,7 +2153,7 @@ PyMODINIT_FUNC PyInit__quire(void)
 	if (!PyDateTimeAPI)
 		return NULL;
 	if (PyType_Ready(&DbType) < 0 || PyType_Ready(&TxnType) < 0 ||
-	    PyType_Ready(&IterType) < 0)
+	    PyType_Ready(&KsType) < 0 || PyType_Ready(&IterType) < 0)
 		return NULL;
 	if (!(ChangeType = PyStructSequence_NewType(&change_desc)) ||
 	    !(CommitType = PyStructSequence_NewType(&commit_desc)) ||
@@ -1676,12 +2162,15 @@ PyMODINIT_FUNC PyInit__quire(void)
 		return NULL;
 	if (!(str_put = PyUnicode_InternFromString("put")) ||
 	    !(str_del = PyUnicode_InternFromString("del")) ||
-	    !(str_del_range = PyUnicode_InternFromString("del_range")))
+	    !(str_del_range = PyUnicode_InternFromString("del_range")) ||
+	    !(str_keyspace = PyUnicode_InternFromString("keyspace")) ||
+	    !(str_keyspace_drop = PyUnicode_InternFromString("keyspace_drop")))
 		return NULL;
 	if (!(m = PyModule_Create(&quire_module)))
 		return NULL;
 	if (PyModule_AddObjectRef(m, "Database", (PyObject *)&DbType) < 0 ||
 	    PyModule_AddObjectRef(m, "Transaction", (PyObject *)&TxnType) < 0 ||
+	    PyModule_AddObjectRef(m, "Keyspace", (PyObject *)&KsType) < 0 ||
 	    PyModule_AddObjectRef(m, "Iterator", (PyObject *)&IterType) < 0 ||
 	    PyModule_AddObjectRef(m, "Change", (PyObject *)ChangeType) < 0 ||
 	    PyModule_AddObjectRef(m, "Commit", (PyObject *)CommitType) < 0 ||
@@ -1732,7 +2221,15 @@ PyMODINIT_FUNC PyInit__quire(void)
 					"(QUIRE_ETIMEDOUT).")) ||
 	    !(ClosedError = new_error(m, "ClosedError", Error, NULL,
 				      "The database was closed or the "
-				      "transaction ended.")))
+				      "transaction ended.")) ||
+	    !(KeyspaceNotFoundError = new_error(
+		      m, "KeyspaceNotFoundError", Error, PyExc_LookupError,
+		      "No keyspace of that name (QUIRE_NOTFOUND from a "
+		      "keyspace call).")) ||
+	    !(KeyspaceExistsError = new_error(m, "KeyspaceExistsError", Error,
+					      NULL,
+					      "A keyspace of the new name "
+					      "exists (QUIRE_EEXIST).")))
 		goto fail;
 	if (PyModule_AddStringConstant(m, "LIB_VERSION",
 				       quire_version(NULL, NULL, NULL)) < 0 ||
@@ -1741,7 +2238,9 @@ PyMODINIT_FUNC PyInit__quire(void)
 	    PyModule_AddIntConstant(m, "MAX_KEY_SIZE", QUIRE_MAX_KEY_SIZE) < 0 ||
 	    PyModule_AddObject(m, "MAX_VALUE_SIZE",
 			       PyLong_FromSize_t(QUIRE_MAX_VALUE_SIZE)) < 0 ||
-	    PyModule_AddIntConstant(m, "MAX_META_SIZE", QUIRE_MAX_META_SIZE) < 0)
+	    PyModule_AddIntConstant(m, "MAX_META_SIZE", QUIRE_MAX_META_SIZE) < 0 ||
+	    PyModule_AddIntConstant(m, "MAX_KEYSPACE_NAME",
+				    QUIRE_MAX_KEYSPACE_NAME) < 0)
 		goto fail;
 	return m;
 fail:

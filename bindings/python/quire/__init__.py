@@ -30,8 +30,12 @@ from ._quire import (  # noqa: F401  (re-exported)
     Iterator,
     KEEP_ALL,
     KeyVersion,
+    Keyspace,
+    KeyspaceExistsError,
+    KeyspaceNotFoundError,
     LIB_VERSION,
     MAX_KEY_SIZE,
+    MAX_KEYSPACE_NAME,
     MAX_META_SIZE,
     MAX_VALUE_SIZE,
     NoSuchFileError,
@@ -45,13 +49,14 @@ from ._quire import (  # noqa: F401  (re-exported)
 )
 
 __all__ = [
-    "open", "Database", "Transaction", "Iterator", "Change", "Commit",
-    "Delta", "KeyVersion", "Error", "HistoryError", "ConflictError",
-    "CorruptError", "BusyError", "ReadOnlyError", "TooBigError",
-    "NotADatabaseError", "NoSuchFileError", "CommitNotFoundError",
-    "FatalError", "DiskFullError", "TimeoutError", "ClosedError",
+    "open", "Database", "Transaction", "Keyspace", "Iterator", "Change",
+    "Commit", "Delta", "KeyVersion", "Error", "HistoryError",
+    "ConflictError", "CorruptError", "BusyError", "ReadOnlyError",
+    "TooBigError", "NotADatabaseError", "NoSuchFileError",
+    "CommitNotFoundError", "FatalError", "DiskFullError", "TimeoutError",
+    "ClosedError", "KeyspaceNotFoundError", "KeyspaceExistsError",
     "KEEP_ALL", "MAX_KEY_SIZE", "MAX_VALUE_SIZE", "MAX_META_SIZE",
-    "LIB_VERSION", "strerror",
+    "MAX_KEYSPACE_NAME", "LIB_VERSION", "strerror",
 ]
 
 __version__ = LIB_VERSION
@@ -75,6 +80,11 @@ def _ns(when, end_of_microsecond):
     if ns < 0:
         raise ValueError("datetime before 1970")
     return ns + 999 if end_of_microsecond else ns
+
+
+def _view(t, keyspace):
+    """t itself, or its view of the named keyspace."""
+    return t if keyspace is None else t.keyspace(keyspace)
 
 
 class Database(_quire.Database):
@@ -104,10 +114,18 @@ class Database(_quire.Database):
         with self.begin() as t:
             return t.stat()
 
-    def get(self, key, default=None):
-        """One get in its own snapshot (use a transaction for many)."""
+    def get(self, key, default=None, keyspace=None):
+        """One get in its own snapshot (use a transaction for many); with
+        keyspace (a name), in that keyspace (KeyspaceNotFoundError if it
+        does not exist)."""
         with self.begin() as t:
-            return t.get(key, default)
+            return _view(t, keyspace).get(key, default)
+
+    def keyspaces(self):
+        """The names of the named keyspaces (bytes, in byte order) of the
+        newest commit; the default keyspace is not listed."""
+        with self.begin() as t:
+            return t.keyspaces()
 
     def history(self, limit=None):
         """The commit log, newest first, as Commit records (txn, time,
@@ -135,7 +153,7 @@ class Database(_quire.Database):
         finally:
             t.abort()
 
-    def changes(self, since=0, follow=False, timeout=None):
+    def changes(self, since=0, follow=False, timeout=None, keyspace=None):
         """Every operation with a sequence number above since, in order,
         as Change records (seq, txn, op, key, value; op 'put', 'del' or
         'del_range', value None for a delete). A range delete (one
@@ -146,12 +164,16 @@ class Database(_quire.Database):
         new commits, of this or any other process, and yields their
         operations too; it ends when timeout seconds pass without a new
         commit (None: never). HistoryError if operations after since were
-        compacted away."""
+        compacted away. Every keyspace's operations are reported (see
+        Change.keyspace), and 'keyspace' / 'keyspace_drop' records for
+        keyspaces named (created, renamed) and dropped; with keyspace (a
+        name) only that keyspace's operations, looked up by name in each
+        new snapshot (KeyspaceNotFoundError if it does not exist there)."""
         last = since
         while True:
             t = self.begin()
             try:
-                feed = t.changes(last)
+                feed = _view(t, keyspace).changes(last)
                 for c in feed:
                     last = c.seq
                     yield c
@@ -162,10 +184,12 @@ class Database(_quire.Database):
             if not self.wait(last + 1, timeout):
                 return
 
-    def diff(self, a, b):
+    def diff(self, a, b, keyspace=None):
         """The keys that differ between commits a and b (txn ids or
         datetimes), in key order, as Delta records (key, a, b): a and b are
-        the key's values there, None where it does not exist."""
+        the key's values there, None where it does not exist. With keyspace
+        (a name), in that keyspace, which must exist at both commits (the
+        same keyspace: not one dropped and created again)."""
         ta = self.begin(as_of=a)
         try:
             tb = self.begin(as_of=b)
@@ -173,16 +197,17 @@ class Database(_quire.Database):
             ta.abort()
             raise
         try:
-            yield from _quire.diff(ta, tb)
+            yield from _quire.diff(_view(ta, keyspace), _view(tb, keyspace))
         finally:
             ta.abort()
             tb.abort()
 
-    def key_history(self, key):
+    def key_history(self, key, keyspace=None):
         """The versions of key, newest first, as KeyVersion records (seq,
-        txn, time, op, value), as far back as history is kept."""
+        txn, time, op, value), as far back as history is kept; with
+        keyspace (a name), of the key in that keyspace."""
         with self.begin() as t:
-            yield from t.key_history(key)
+            yield from _view(t, keyspace).key_history(key)
 
     def compact(self, keep_last=None, keep_since=None):
         """Compact into a fresh file. keep_last: keep the newest n commits;
