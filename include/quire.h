@@ -650,7 +650,10 @@ typedef struct quire_change {
 			       *   reused, kept across renames) */
 	quire_val keyspace; /**< its name when the operation was made (size
 			     *   0: the default keyspace; also when the name
-			     *   is no longer in the file's history) */
+			     *   is no longer in the file's history: an
+			     *   operation of the oldest commit a compaction
+			     *   kept, which renamed or dropped the keyspace
+			     *   after it) */
 } quire_change;
 
 typedef struct quire_changes quire_changes;
@@ -761,9 +764,13 @@ void quire_diff_close(quire_diff *diff);
 #define QUIRE_MAX_KEYSPACE_NAME 255
 
 /**
- * A view of keyspace name in txn, in *ks (see above). O(log n): one lookup
- * of the name. With name NULL (nlen 0), the default keyspace (a view whose
- * feed reports the default keyspace only).
+ * A view of keyspace name in txn, in *ks (see above): O(log keyspaces), a
+ * binary search in the catalog of the transaction's snapshot, which the
+ * first open in a snapshot reads (O(keyspaces)) unless the handle's own
+ * commit before it left the catalog alone; in a transaction that created,
+ * renamed or dropped a keyspace, one lookup in the key tree (O(log n)).
+ * With name NULL (nlen 0), the default keyspace (a view whose feed reports
+ * the default keyspace only).
  * @param flags QUIRE_CREATE: create it when it does not exist (a write
  *        transaction; it exists for others once the transaction commits).
  * @return 0, QUIRE_NOTFOUND (no such keyspace and no QUIRE_CREATE),

@@ -195,10 +195,11 @@ static int chain_ops(quire_txn *txn, uint64_t *prev, struct live_delta *delta)
  * then drops ours.
  */
 static int batch_publish(quire *db, struct snap *s, struct qhdr *h,
-			 struct memtable *mt, const void *meta, int e)
+			 struct memtable *mt, const void *meta, int e,
+			 const struct snap *cat_from)
 {
 	if (!e && (e = df_commit(db, h, meta)) == 0) {
-		snap_install(db, s, h, mt);
+		snap_install(db, s, h, mt, cat_from);
 		return 0;
 	}
 	free(s);
@@ -268,7 +269,8 @@ static int commit_batch(quire_txn *txn)
 		apply_delta(&h, base, &delta);
 		h.live_bytes = h.root[QT_KEYS].bytes + h.pending_bytes;
 	}
-	return batch_publish(db, s, &h, mt, txn->meta, e);
+	return batch_publish(db, s, &h, mt, txn->meta, e,
+			     txn->cat_dirty ? NULL : txn->snap);
 }
 
 int commit_copy(quire_txn *txn, const uint8_t *b, const struct batch_info *bi,
@@ -329,7 +331,7 @@ int commit_copy(quire_txn *txn, const uint8_t *b, const struct batch_info *bi,
 		h.pending_bytes += bi->size;
 		h.live_bytes = h.root[QT_KEYS].bytes + h.pending_bytes;
 	}
-	if ((e = batch_publish(db, s, &h, mt, meta, e)) != 0)
+	if ((e = batch_publish(db, s, &h, mt, meta, e, NULL)) != 0)
 		df_rollback(db);
 	return e;
 }
@@ -642,7 +644,7 @@ static int commit_checkpoint(quire_txn *txn, int append)
 	if ((e = df_commit(db, &h, txn->meta)) != 0)
 		goto out;
 	fresh->ckpt_off = h.ckpt_off; /* known now; nobody reads it yet */
-	snap_install(db, s, &h, fresh);
+	snap_install(db, s, &h, fresh, txn->cat_dirty ? NULL : txn->snap);
 	s = NULL;
 out:
 	free(s);

@@ -705,10 +705,11 @@ static int name_at(quire_changes *f, uint32_t id, uint64_t seq,
 	if ((e = txn_latest_op(f->txn, ik, sizeof ik, &s, &live, NULL)) != 0)
 		return e == QUIRE_NOTFOUND ? 0 : e;
 	struct op o;
-	uint64_t hist = f->txn->snap->h.history_seq;
+	uint64_t hist = f->txn->snap->h.history_seq, later = UINT64_MAX;
 	while (s >= seq && s >= hist) {
 		if ((e = op_at(f->txn->db, f->txn->snap, s, &o)) != 0)
 			return e;
+		later = s;
 		s = o.prev_seq;
 	}
 	if (!s)
@@ -716,16 +717,20 @@ static int name_at(quire_changes *f, uint32_t id, uint64_t seq,
 	if (s >= hist) {
 		if ((e = op_at(f->txn->db, f->txn->snap, s, &o)) != 0)
 			return e;
-	} else { /* compacted away, but K, the oldest commit kept, was
-		  * written whole and has the name of then */
+	} else { /* compacted away; but K, the oldest commit kept, was
+		  * written whole: its state has the name of then unless
+		  * K itself changed it after seq (then it is lost) */
 		const struct snap *sn = f->txn->snap;
 		uint64_t off;
 		struct qhdr hk;
 		struct lentry le;
 		if ((e = find_txn(f->txn->db, sn, sn->h.history_txn, &off)) ||
-		    (e = df_header(sn->qf, off, &hk)) ||
-		    (e = tree_get(sn->qf, &hk.root[QT_KEYS], QT_KEYS, ik,
-				  sizeof ik, &le)))
+		    (e = df_header(sn->qf, off, &hk)))
+			return e;
+		if (later < hk.next_seq)
+			return 0;
+		if ((e = tree_get(sn->qf, &hk.root[QT_KEYS], QT_KEYS, ik,
+				  sizeof ik, &le)) != 0)
 			return e == QUIRE_NOTFOUND ? 0 : e;
 		o.kind = QUIRE_OP_PUT;
 		o.v = (struct wval){le.val, le.vlen, le.ool, le.ool_off};

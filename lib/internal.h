@@ -58,6 +58,20 @@ struct snap {
 	struct qhdr h;
 	struct memtable *mt;     /* one reference held */
 	struct qfile *qf;        /* the file it reads; one reference held */
+	/* its keyspace catalog by name (keyspace.c), built by the first
+	 * quire_keyspace() that needs it or shared from the commit before
+	 * when this one left the catalog alone; NULL: not yet */
+	_Atomic(struct kscat *) cat;
+};
+
+/* A snapshot's keyspace catalog, sorted by name; shared by snapshots.
+ * The names follow the entries (e[n]), each at its offset. */
+struct kscat {
+	_Atomic int refs;
+	size_t n;
+	struct kscat_ent {
+		uint32_t off, len, id;
+	} e[];
 };
 
 /* The writer's append position for the commit being built. Blocks are
@@ -193,6 +207,7 @@ struct quire_txn {
 	size_t meta_len;
 	struct txn_dep *deps;    /* cursors, feeds, histories, diffs on it */
 	uint64_t features;       /* QF_FEAT_* its commit turns on */
+	int cat_dirty;           /* it wrote keyspace catalog records */
 	/* A keyspace view (quire_keyspace) has base, the transaction it
 	 * reads and writes through, and is on base's deps (ks_dep); only its
 	 * state, db, snap and write mirror base's. */

@@ -72,6 +72,19 @@ static int get_raw(quire_txn *txn, const uint8_t *ik, size_t il,
 	return 0;
 }
 
+/* The id in catalog value v of vl bytes: 0, or QUIRE_ECORRUPT. */
+static int catalog_id(quire_txn *txn, const uint8_t *v, size_t vl,
+		      uint32_t *id)
+{
+	*id = vl != 4 ? 0
+		      : (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 |
+				(uint32_t)v[2] << 8 | v[3];
+	if (!*id || *id > KS_ID_MAX)
+		return qerr(QUIRE_ECORRUPT, "%s: malformed keyspace catalog",
+			    txn->db->path);
+	return 0;
+}
+
 /* The id of keyspace name in txn (no view): 0, QUIRE_NOTFOUND. */
 static int find_id(quire_txn *txn, const void *name, size_t nlen,
 		   uint32_t *id)
@@ -81,14 +94,108 @@ static int find_id(quire_txn *txn, const void *name, size_t nlen,
 	if (!ks_escaped(txn))
 		return QUIRE_NOTFOUND;
 	int e = get_raw(txn, k, name_key(k, name, nlen), v, sizeof v, &vl);
-	if (e)
-		return e;
-	*id = (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 |
-	      (uint32_t)v[2] << 8 | v[3];
-	if (vl != 4 || !*id || *id > KS_ID_MAX)
-		return qerr(QUIRE_ECORRUPT, "%s: malformed keyspace catalog",
-			    txn->db->path);
-	return 0;
+	return e ? e : catalog_id(txn, v, vl, id);
+}
+
+/* Every name -> id record of the catalog txn sees, in name order, as one
+ * block. */
+static int build_catalog(quire_txn *txn, struct kscat **out)
+{
+	static const uint8_t first[3] = {KS_TAG, KS_NAME, 0};
+	struct kspace raw = {0};
+	struct kscat_ent *ents = NULL;
+	uint8_t *names = NULL;
+	size_t n = 0, cap = 0, bytes = 0, bcap = 0;
+	quire_cursor *c;
+	int e = cursor_open_ks(txn, &raw, &c);
+	for (e = e ? e : quire_cursor_seek(c, first, 3); !e;
+	     e = quire_cursor_next(c)) {
+		quire_val k, v;
+		uint32_t id;
+		if ((e = quire_cursor_key(c, &k)) != 0)
+			break;
+		const uint8_t *p = k.data;
+		if (k.size < 3 || p[0] != KS_TAG || p[1] != KS_NAME)
+			break;
+		if ((e = quire_cursor_value(c, &v)) != 0 ||
+		    (e = catalog_id(txn, v.data, v.size, &id)) != 0)
+			break;
+		if (n == cap || bytes + k.size > bcap) {
+			size_t nc = n == cap ? (cap ? cap * 2 : 16) : cap;
+			size_t nb = bytes + k.size > bcap ? (bcap + k.size) * 2
+							   : bcap;
+			struct kscat_ent *ne = realloc(ents, nc * sizeof *ne);
+			if (ne)
+				ents = ne;
+			uint8_t *nn = ne ? realloc(names, nb) : NULL;
+			if (!nn) {
+				e = qerr(QUIRE_ENOMEM, "out of memory");
+				break;
+			}
+			names = nn;
+			cap = nc;
+			bcap = nb;
+		}
+		memcpy(names + bytes, p + 2, k.size - 2);
+		ents[n++] = (struct kscat_ent){(uint32_t)bytes,
+					       (uint32_t)(k.size - 2), id};
+		bytes += k.size - 2;
+	}
+	quire_cursor_close(c);
+	struct kscat *cat = NULL;
+	if (e == QUIRE_NOTFOUND || !e) {
+		e = 0;
+		cat = malloc(sizeof *cat + n * sizeof *ents + bytes);
+		if (!cat)
+			e = qerr(QUIRE_ENOMEM, "out of memory");
+	}
+	if (cat) {
+		atomic_init(&cat->refs, 1);
+		cat->n = n;
+		if (n)
+			memcpy(cat->e, ents, n * sizeof *ents);
+		if (bytes)
+			memcpy(&cat->e[n], names, bytes);
+	}
+	free(ents);
+	free(names);
+	*out = cat;
+	return e;
+}
+
+/* The id of keyspace name in the catalog of txn's snapshot, which txn
+ * left alone: one binary search once the snapshot has its catalog built
+ * (by this call, or shared from the commit before). */
+static int find_in_snapshot(quire_txn *txn, const void *name, size_t nlen,
+			    uint32_t *id)
+{
+	struct snap *s = txn->snap;
+	struct kscat *cat = atomic_load(&s->cat), *none = NULL;
+	int e;
+	if (!cat) {
+		if ((e = build_catalog(txn, &cat)) != 0)
+			return e;
+		if (!atomic_compare_exchange_strong(&s->cat, &none, cat)) {
+			free(cat); /* another thread's came first */
+			cat = none;
+		}
+	}
+	const uint8_t *names = (const uint8_t *)&cat->e[cat->n];
+	size_t lo = 0, hi = cat->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct kscat_ent *m = &cat->e[mid];
+		int c = key_cmp(names + m->off, m->len, name, nlen);
+		if (!c) {
+			*id = m->id;
+			return 0;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return QUIRE_NOTFOUND;
 }
 
 int ks_meta(quire_txn *txn, struct ks_meta *m)
@@ -267,7 +374,9 @@ int quire_keyspace(quire_txn *txn, const void *name, size_t nlen,
 	if (name) {
 		if ((e = check_name(name, nlen, fn)) != 0)
 			return e;
-		e = find_id(txn, name, nlen, &id);
+		e = !ks_escaped(txn) ? QUIRE_NOTFOUND
+		    : txn->cat_dirty ? find_id(txn, name, nlen, &id)
+				     : find_in_snapshot(txn, name, nlen, &id);
 		if (e == QUIRE_NOTFOUND && (flags & QUIRE_CREATE)) {
 			if (txn->err)
 				return qerr(txn->err, "%s: an earlier operation "

@@ -132,6 +132,14 @@ static inline void ks_bounds(const struct kspace *ks, uint8_t *lo,
 	}
 }
 
+/* Whether internal key ik is one of the catalog's records (ff 01...,
+ * ff 02...). */
+static inline int ks_catalog(const uint8_t *ik, size_t len)
+{
+	return len >= 2 && ik[0] == KS_TAG &&
+	       (ik[1] == KS_NAME || ik[1] == KS_ID);
+}
+
 /* What an internal key of a file with the feature is. */
 enum { KK_DATA, KK_META, KK_NAME, KK_ID };
 

@@ -28,9 +28,16 @@ struct snap *snap_acquire(quire *db)
 	return s;
 }
 
+void kscat_unref(struct kscat *c)
+{
+	if (c && atomic_fetch_sub(&c->refs, 1) == 1)
+		free(c);
+}
+
 void snap_release(struct snap *s)
 {
 	if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
+		kscat_unref(atomic_load(&s->cat));
 		mt_unref(s->mt);
 		qfile_unref(s->qf);
 		free(s);
@@ -43,8 +50,13 @@ struct snap *snap_alloc(void)
 }
 
 static void snap_fill(struct snap *s, const struct qhdr *h,
-		      struct memtable *mt, struct qfile *qf)
+		      struct memtable *mt, struct qfile *qf,
+		      const struct snap *cat_from)
 {
+	struct kscat *c = cat_from ? atomic_load(&cat_from->cat) : NULL;
+	if (c)
+		atomic_fetch_add(&c->refs, 1);
+	atomic_init(&s->cat, c);
 	atomic_init(&s->refs, 1);
 	s->h = *h;
 	s->mt = mt;
@@ -58,7 +70,7 @@ struct snap *snap_make(const struct qhdr *h, struct memtable *mt,
 {
 	struct snap *s = snap_alloc();
 	if (s)
-		snap_fill(s, h, mt, qf);
+		snap_fill(s, h, mt, qf, NULL);
 	return s;
 }
 
@@ -67,14 +79,14 @@ int snap_publish(quire *db, const struct qhdr *h, struct memtable *mt)
 	struct snap *s = snap_alloc();
 	if (!s)
 		return qerr(QUIRE_ENOMEM, "out of memory");
-	snap_install(db, s, h, mt);
+	snap_install(db, s, h, mt, NULL);
 	return 0;
 }
 
 void snap_install(quire *db, struct snap *s, const struct qhdr *h,
-		  struct memtable *mt)
+		  struct memtable *mt, const struct snap *cat_from)
 {
-	snap_fill(s, h, mt, db->qf);
+	snap_fill(s, h, mt, db->qf, cat_from);
 	pthread_mutex_lock(&db->snap_mu);
 	struct snap *old = db->cur;
 	if (old && old->qf == s->qf && old->h.txn >= h->txn) { /* known */

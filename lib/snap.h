@@ -22,7 +22,11 @@ struct snap *snap_make(const struct qhdr *h, struct memtable *mt,
  * install it after, which cannot fail: a commit that reached the disk is
  * never reported as failed. snap_install consumes s. */
 struct snap *snap_alloc(void);
+/* cat_from (or NULL): the snapshot whose keyspace catalog h's commit left
+ * as it was, to share. */
 void snap_install(quire *db, struct snap *s, const struct qhdr *h,
-		  struct memtable *mt);
+		  struct memtable *mt, const struct snap *cat_from);
+/* Drop a reference of a keyspace catalog (NULL: nothing). */
+void kscat_unref(struct kscat *c);
 
 #endif

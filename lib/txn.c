@@ -378,6 +378,7 @@ int txn_put_raw(quire_txn *txn, const void *key, size_t klen,
 		return qerr(e, "out of memory");
 	txn->next_seq++;
 	txn->gen++;
+	txn->cat_dirty |= ks_catalog(key, klen);
 	return 0;
 }
 
@@ -406,6 +407,7 @@ int txn_del_raw(quire_txn *txn, const void *key, size_t klen)
 		return qerr(e, "out of memory");
 	txn->next_seq++;
 	txn->gen++;
+	txn->cat_dirty |= ks_catalog(key, klen);
 	return 0;
 }
 
@@ -428,11 +430,16 @@ int txn_del_range_raw(quire_txn *txn, struct wrange *r, uint64_t *removed)
 	if (!e)
 		e = txn_count_range(txn, r, &n);
 	if (!e && n) {
+		static const uint8_t cat[2] = {KS_TAG, KS_NAME},
+				     data[2] = {KS_TAG, KS_DATA};
 		r->count = n;
 		if (wbuf_add_range(txn->wb, r) != 0)
 			return qerr(QUIRE_ENOMEM, "out of memory");
 		txn->next_seq++;
 		txn->gen++;
+		txn->cat_dirty |= key_cmp(r->from, r->flen, data, 2) < 0 &&
+				  (r->to_last ||
+				   key_cmp(r->to, r->tlen, cat, 2) > 0);
 	}
 	if (!e && removed)
 		*removed = n;

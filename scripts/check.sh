@@ -39,7 +39,7 @@ run build-check-asan CFLAGS="-O1 -g -fno-omit-frame-pointer $san" \
 echo "== ThreadSanitizer build (threaded tests)"
 tsan="-fsanitize=thread"
 # One line: a newline inside a make variable on the command line ends the recipe.
-tsan_tests="tests/test_threads tests/test_history tests/test_compact tests/test_cache tests/test_races tests/test_stress tests/test_clock tests/test_stream"
+tsan_tests="tests/test_threads tests/test_history tests/test_compact tests/test_cache tests/test_races tests/test_stress tests/test_clock tests/test_stream tests/test_keyspace"
 mkdir -p build-check-tsan
 (cd build-check-tsan &&
 	../configure --enable-werror CFLAGS="-O1 -g $tsan" \
