@@ -231,6 +231,25 @@ static void df_unlock(quire *db)
 	qfile_unref(qf);
 }
 
+/*
+ * Before this process's first commit to a file, make the file's directory
+ * entry durable. Its creator syncs the directory, but when that sync fails
+ * (the open reports it) the file stays, and the next opener takes it as
+ * it is: a commit acknowledged as durable there must not vanish with an
+ * entry a power cut can lose. One directory sync per file and process.
+ */
+static int dir_durable(quire *db)
+{
+	struct qfile *qf = db->lock_qf;
+	int e;
+	if (atomic_load(&qf->dir_synced))
+		return 0;
+	if ((e = db->vfs->sync_dir(db->vfs, db->path)) != 0)
+		return qerr_os(-e, "%s: syncing its directory", db->path);
+	atomic_store(&qf->dir_synced, 1);
+	return 0;
+}
+
 int writer_acquire_for(quire *db, int timeout_ms, _Atomic int *cancel)
 {
 	int e = gate_enter(db->gate, cancel);
@@ -241,7 +260,9 @@ int writer_acquire_for(quire *db, int timeout_ms, _Atomic int *cancel)
 	if (e == GATE_CANCELED)
 		return qerr(QUIRE_ECANCELED, "%s: the handle is closing",
 			    db->path);
-	if ((e = df_lock(db, timeout_ms)) != 0)
+	if ((e = df_lock(db, timeout_ms)) == 0 && (e = dir_durable(db)) != 0)
+		df_unlock(db);
+	if (e)
 		gate_leave(db->gate);
 	return e;
 }

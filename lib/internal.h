@@ -48,6 +48,8 @@ struct qfile {
 	struct fmap map;         /* blocks read in place (smap != NULL) */
 	struct cache *cache;     /* verified nodes read with read(), when the
 				  * file is not mapped */
+	_Atomic int dir_synced;  /* this process synced its directory since
+				  * opening it (before its first commit) */
 };
 
 /* An immutable view of one commit, shared by the transactions reading it:

@@ -30,12 +30,22 @@
  * - crash safety: a crash at every write/sync/rename of commits that
  *   create keyspaces, write into two at once, rename and drop, in every
  *   crash mode of memvfs: the reopened file holds one whole commit.
+ * - I/O faults: EIO and ENOSPC (once, persistent) at every call of every
+ *   kind memvfs counts, over commits that make the first keyspaces (0xff
+ *   default keys escaped), write two at once, rename, drop (a range
+ *   delete), with a reopen, a checkpoint and reads of the list, stats and
+ *   feeds between them (mapped, QUIRE_NOMMAP, checkpoint_ops 1): the call
+ *   fails with a message, a failed fsync poisons the handle, the reopened
+ *   file (also after a power cut) holds the commit before the failure or
+ *   the failed one, whole (keyspaces, keys, the feed's keyspace events),
+ *   checks clean, and takes a commit that creates a keyspace.
  *
  * A failure names its seed; QUIRE_SEED=<seed> replays it (KS_TRACE=1
  * prints the scans, puts, deletes and catalog operations on stderr).
  */
 #include "config.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -3576,6 +3586,633 @@ static void test_crash(void **state)
 	world_clear(&post);
 }
 
+/* ---- I/O faults ---- */
+
+/* The plan test_faults plays over keyspace commits: the first keyspaces of
+ * a file whose default keyspace holds keys starting with 0xff (folded into
+ * the tree first, so the escaping rewrites tree keys), puts into two
+ * keyspaces in one commit, a rename, a reopen, a drop (a range delete: its
+ * commit is a checkpoint), the dropped name created again, and reads of
+ * quire_keyspace_list/stat and the feed between commits. */
+enum { F_PUT, F_DEL, F_CREATE, F_DROP, F_RENAME, F_COMMIT, F_CKPT, F_REOPEN,
+       F_READ };
+static char fault_big[3000];
+static const struct cop fault_plan[] = {
+	{F_PUT, NULL, 0, CK("a"), CK("1")},
+	{F_PUT, NULL, 0, CK("\xff"), CK("ff")},
+	{F_PUT, NULL, 0, CK("\xff\x00"), CK("ff00")},
+	{F_PUT, NULL, 0, CK("\xff\xff"), fault_big, sizeof fault_big},
+	{F_PUT, NULL, 0, CK("b"), CK("2")},
+	{F_COMMIT, NULL, 0, NULL, 0, NULL, 0},
+	{F_CKPT, NULL, 0, NULL, 0, NULL, 0},
+	{F_CREATE, CK("k1"), NULL, 0, NULL, 0},
+	{F_CREATE, CK("k2"), NULL, 0, NULL, 0},
+	{F_PUT, CK("k1"), CK("a"), CK("k1a")},
+	{F_PUT, CK("k1"), CK("\xff"), CK("k1ff")},
+	{F_PUT, CK("k2"), CK("a"), CK("k2a")},
+	{F_PUT, CK("k2"), CK("b"), fault_big, sizeof fault_big},
+	{F_PUT, CK("k2"), CK("c"), CK("k2c")},
+	{F_PUT, NULL, 0, CK("\xff\x01"), CK("z")},
+	{F_DEL, NULL, 0, CK("a"), NULL, 0},
+	{F_COMMIT, NULL, 0, NULL, 0, NULL, 0},
+	{F_READ, NULL, 0, NULL, 0, NULL, 0},
+	{F_RENAME, CK("k1"), CK("k3"), NULL, 0},
+	{F_PUT, CK("k3"), CK("d"), CK("k3d")},
+	{F_PUT, CK("k2"), CK("d"), CK("k2d")},
+	{F_CREATE, CK("k4"), NULL, 0, NULL, 0},
+	{F_PUT, CK("k4"), CK("x"), CK("k4x")},
+	{F_COMMIT, NULL, 0, NULL, 0, NULL, 0},
+	{F_REOPEN, NULL, 0, NULL, 0, NULL, 0},
+	{F_DROP, CK("k2"), NULL, 0, NULL, 0},
+	{F_PUT, CK("k3"), CK("e"), fault_big, sizeof fault_big},
+	{F_PUT, NULL, 0, CK("c"), CK("3")},
+	{F_COMMIT, NULL, 0, NULL, 0, NULL, 0},
+	{F_READ, NULL, 0, NULL, 0, NULL, 0},
+	{F_CREATE, CK("k2"), NULL, 0, NULL, 0},
+	{F_PUT, CK("k2"), CK("a"), CK("again")},
+	{F_DEL, CK("k3"), CK("a"), NULL, 0},
+	{F_RENAME, CK("k4"), CK("k5"), NULL, 0},
+	{F_COMMIT, NULL, 0, NULL, 0, NULL, 0},
+	{F_READ, NULL, 0, NULL, 0, NULL, 0},
+};
+#define FAULT_OPS (sizeof fault_plan / sizeof fault_plan[0])
+#define FAULT_COMMITS 5
+#define MAX_KEV 16
+
+/* A keyspace event of the unfiltered feed: a creation or rename
+ * (QUIRE_OP_KEYSPACE), a named keyspace's range delete (the drop's) and
+ * the drop. ident: which keyspace (numbers are never reused). */
+struct kev {
+	int commit, op, ident;
+	const char *name; /* the new name; the dropped keyspace's name */
+	size_t nl;
+	const char *from; /* a rename's old name (NULL: a creation) */
+	size_t fl;
+	uint64_t count; /* the drop's range: the keys removed */
+};
+
+struct fmodel {
+	struct world st[FAULT_COMMITS + 1]; /* after each commit */
+	struct kev ev[MAX_KEV];
+	size_t nev;
+};
+
+static void fault_model(struct fmodel *fm)
+{
+	struct world w = {0};
+	int c = 0, idents = 0;
+	memset(fm, 0, sizeof *fm);
+	for (size_t i = 0; i < FAULT_OPS; i++) {
+		const struct cop *o = &fault_plan[i];
+		struct model *m = NULL;
+		int j = o->ks ? world_find(&w, o->ks, o->ksl) : -1;
+		struct kev *e = &fm->ev[fm->nev];
+		assert_true(fm->nev + 2 <= MAX_KEV);
+		if (o->kind == F_PUT || o->kind == F_DEL)
+			m = o->ks ? &w.v[j].m : &w.def;
+		switch (o->kind) {
+		case F_PUT: model_put(m, o->k, o->kl, o->v, o->vl); break;
+		case F_DEL: assert_true(model_del(m, o->k, o->kl)); break;
+		case F_CREATE:
+			world_add(&w, o->ks, o->ksl, ++idents);
+			*e = (struct kev){c + 1, QUIRE_OP_KEYSPACE, idents,
+					  o->ks, o->ksl, NULL, 0, 0};
+			fm->nev++;
+			break;
+		case F_RENAME:
+			*e = (struct kev){c + 1, QUIRE_OP_KEYSPACE,
+					  w.v[j].ident, o->k, o->kl, o->ks,
+					  o->ksl, 0};
+			fm->nev++;
+			free(w.v[j].name);
+			w.v[j].name = tu_dup(o->k, o->kl);
+			w.v[j].nlen = o->kl;
+			break;
+		case F_DROP:
+			e[0] = (struct kev){c + 1, QUIRE_OP_DEL_RANGE,
+					    w.v[j].ident, o->ks, o->ksl, NULL,
+					    0, w.v[j].m.n};
+			e[1] = (struct kev){c + 1, QUIRE_OP_KEYSPACE_DROP,
+					    w.v[j].ident, o->ks, o->ksl, NULL,
+					    0, 0};
+			fm->nev += 2;
+			world_remove(&w, (size_t)j);
+			break;
+		case F_COMMIT:
+			assert_true(c < FAULT_COMMITS);
+			world_copy(&fm->st[++c], &w);
+			break;
+		}
+	}
+	assert_int_equal(c, FAULT_COMMITS);
+	world_clear(&w);
+}
+
+static void fault_model_free(struct fmodel *fm)
+{
+	for (int i = 0; i <= FAULT_COMMITS; i++)
+		world_clear(&fm->st[i]);
+}
+
+/* A configuration of the handle, and what a run did. */
+struct fcfg {
+	const char *name;
+	unsigned flags;
+	unsigned long ckpt;
+};
+
+struct fres {
+	int created, acked, inflight; /* as in workload.h */
+	int err, poisoned;            /* poisoned: checked EFATAL after it */
+	char what[64], msg[512];      /* the call that failed, its message */
+	uint64_t ids[FAULT_COMMITS + 1]; /* txn id of each commit begun */
+};
+
+static int fault_open(qvfs *vfs, const struct fcfg *cfg, unsigned flags,
+		      quire **db)
+{
+	quire_options o;
+	quire_options_init(&o);
+	o.flags = flags | cfg->flags;
+	o.node_size = 512;
+	o.cache_size = (size_t)1 << 20;
+	o.auto_compact_ratio = 0;
+	if (cfg->ckpt)
+		o.checkpoint_ops = cfg->ckpt;
+	return qdb_open_vfs("/ksf.quire", &o, vfs, db);
+}
+
+/* The keyspace events of t's unfiltered feed are those of commits
+ * 1..upto (ids: their txn ids), with one number per keyspace, never two;
+ * returns what a feed call failed with (mismatches fail the test). */
+static int check_events(quire_txn *t, const struct fmodel *fm, int upto,
+			const uint64_t *ids, const char *label)
+{
+	quire_changes *f;
+	quire_change ch;
+	uint32_t idof[MAX_KEV + 1] = {0};
+	size_t i = 0, want = 0;
+	char b1[256], b2[256], b3[256];
+	int rc;
+	while (want < fm->nev && fm->ev[want].commit <= upto)
+		want++;
+	if ((rc = quire_changes_open(t, 0, &f)) != 0)
+		return rc;
+	while ((rc = quire_changes_next(f, &ch)) == 0) {
+		if (ch.keyspace_id == 0 || ch.op < QUIRE_OP_DEL_RANGE)
+			continue; /* (the conversion's range is the default's) */
+		const char *got_key = show(ch.key.data, ch.key.size, b1,
+					   sizeof b1);
+		const char *got_ks = show(ch.keyspace.data, ch.keyspace.size,
+					  b2, sizeof b2);
+		if (i == want)
+			failf("%s: feed seq %llu: keyspace event %zu (op %d, "
+			      "key %s, keyspace %s), the model has %zu after "
+			      "commit %d",
+			      label, (unsigned long long)ch.seq, i, ch.op,
+			      got_key, got_ks, want, upto);
+		const struct kev *e = &fm->ev[i];
+		int ok = ch.op == e->op && ch.txn_id == ids[e->commit];
+		switch (e->op) {
+		case QUIRE_OP_KEYSPACE:
+			ok = ok && tu_same(ch.key.data, ch.key.size, e->name,
+					   e->nl);
+			if (e->from)
+				ok = ok && tu_same(ch.keyspace.data,
+						   ch.keyspace.size, e->from,
+						   e->fl);
+			else /* a creation: named, or not yet */
+				ok = ok && (ch.keyspace.size == 0 ||
+					    tu_same(ch.keyspace.data,
+						    ch.keyspace.size, e->name,
+						    e->nl));
+			break;
+		case QUIRE_OP_DEL_RANGE:
+			ok = ok && ch.key.size == 0 && ch.to_last &&
+			     ch.count == e->count;
+			/* fall through */
+		case QUIRE_OP_KEYSPACE_DROP:
+			ok = ok && tu_same(ch.keyspace.data, ch.keyspace.size,
+					   e->name, e->nl);
+			break;
+		}
+		if (!ok)
+			failf("%s: keyspace event %zu: op %d, key %s, keyspace "
+			      "%s, txn %llu, to_last %d, count %llu; expected "
+			      "op %d of %s (from %s) in commit %d (txn %llu), "
+			      "count %llu",
+			      label, i, ch.op, got_key, got_ks,
+			      (unsigned long long)ch.txn_id, ch.to_last,
+			      (unsigned long long)ch.count, e->op,
+			      show(e->name, e->nl, b3, sizeof b3),
+			      e->from ? e->from : "-", e->commit,
+			      (unsigned long long)ids[e->commit],
+			      (unsigned long long)e->count);
+		if (!idof[e->ident]) {
+			for (int k = 1; k <= MAX_KEV; k++)
+				if (idof[k] == ch.keyspace_id)
+					failf("%s: keyspace event %zu: number "
+					      "%u given to two keyspaces",
+					      label, i, ch.keyspace_id);
+			idof[e->ident] = ch.keyspace_id;
+		} else if (idof[e->ident] != ch.keyspace_id) {
+			failf("%s: keyspace event %zu: number %u, earlier "
+			      "events of the keyspace had %u",
+			      label, i, ch.keyspace_id, idof[e->ident]);
+		}
+		i++;
+	}
+	quire_changes_close(f);
+	if (rc != QUIRE_NOTFOUND)
+		return rc;
+	if (i != want)
+		failf("%s: the feed has %zu keyspace events, the model %zu "
+		      "after commit %d",
+		      label, i, want, upto);
+	return 0;
+}
+
+/* The reads of the plan (F_READ): the list, the stat of every keyspace,
+ * each view's filtered feed, the unfiltered feed's keyspace events. An
+ * error is returned (its message in r); wrong content fails the test. */
+static int fault_read(quire *db, const struct fmodel *fm, struct fres *r)
+{
+	const struct world *w = &fm->st[r->acked];
+	struct listing l = {0};
+	quire_txn *t = NULL, *v;
+	quire_changes *f;
+	quire_change ch;
+	uint64_t keys, bytes;
+	char b1[256];
+	int rc;
+	if ((rc = quire_begin(db, QUIRE_RDONLY, &t)) != 0) {
+		snprintf(r->what, sizeof r->what, "read: begin");
+		goto out;
+	}
+	snprintf(r->what, sizeof r->what, "read: quire_keyspace_list");
+	if ((rc = quire_keyspace_list(t, list_cb, &l)) != 0)
+		goto out;
+	if (l.n != w->n)
+		failf("read after commit %d: %zu keyspaces listed, the model "
+		      "has %zu",
+		      r->acked, l.n, w->n);
+	for (size_t i = 0; i < l.n; i++)
+		if (world_find(w, l.v[i].p, l.v[i].n) < 0 ||
+		    (i && tu_keycmp(l.v[i - 1].p, l.v[i - 1].n, l.v[i].p,
+				    l.v[i].n) >= 0))
+			failf("read after commit %d: listed %s (%zu), not in "
+			      "the model or out of order",
+			      r->acked, show(l.v[i].p, l.v[i].n, b1, sizeof b1),
+			      i);
+	for (size_t i = 0; i <= w->n; i++) {
+		const struct model *m = i < w->n ? &w->v[i].m : &w->def;
+		const char *nm = i < w->n ? show(w->v[i].name, w->v[i].nlen,
+						 b1, sizeof b1)
+					  : "(default)";
+		snprintf(r->what, sizeof r->what, "read: keyspace %s", nm);
+		v = t;
+		if (i < w->n && (rc = quire_keyspace(t, w->v[i].name,
+						     w->v[i].nlen, 0, &v)) != 0)
+			goto out;
+		snprintf(r->what, sizeof r->what, "read: stat of %s", nm);
+		if ((rc = quire_keyspace_stat(v, &keys, &bytes)) != 0)
+			goto out;
+		if (keys != m->n || bytes != model_bytes(m))
+			failf("read after commit %d: keyspace %s: stat gives "
+			      "%llu keys, %llu bytes; the model %zu, %llu",
+			      r->acked, nm, (unsigned long long)keys,
+			      (unsigned long long)bytes, m->n,
+			      (unsigned long long)model_bytes(m));
+		if (i == w->n)
+			break;
+		/* a view's feed: one number, its own, on every entry */
+		snprintf(r->what, sizeof r->what, "read: feed of %s", nm);
+		if ((rc = quire_changes_open(v, 0, &f)) != 0)
+			goto out;
+		uint32_t id = 0;
+		while ((rc = quire_changes_next(f, &ch)) == 0) {
+			if (!ch.keyspace_id || (id && ch.keyspace_id != id))
+				failf("read after commit %d: the feed of %s "
+				      "has an entry of keyspace %u",
+				      r->acked, nm, ch.keyspace_id);
+			id = ch.keyspace_id;
+		}
+		quire_changes_close(f);
+		if (rc != QUIRE_NOTFOUND)
+			goto out;
+	}
+	snprintf(r->what, sizeof r->what, "read: the feed");
+	rc = check_events(t, fm, r->acked, r->ids, "read");
+out:
+	if (rc)
+		snprintf(r->msg, sizeof r->msg, "%.500s", quire_errmsg());
+	listing_free(&l);
+	if (t)
+		quire_abort(t);
+	return rc;
+}
+
+#define FSTOP(e_, what_)                                                     \
+	do {                                                                 \
+		r->err = (e_);                                               \
+		snprintf(r->what, sizeof r->what, "%s", (what_));            \
+		snprintf(r->msg, sizeof r->msg, "%.500s", quire_errmsg());   \
+		goto out;                                                    \
+	} while (0)
+
+/* Play the plan until the first failure. */
+static void fault_run(qvfs *vfs, const struct fcfg *cfg,
+		      const struct fmodel *fm, struct fres *r)
+{
+	static const char *const kind_what[] = {
+		"put", "del", "quire_keyspace (create)", "quire_keyspace_drop",
+		"quire_keyspace_rename", "commit"};
+	quire *db = NULL;
+	quire_txn *t = NULL, *v;
+	uint64_t n;
+	int e;
+	memset(r, 0, sizeof *r);
+	if ((e = fault_open(vfs, cfg, QUIRE_CREATE, &db)) != 0)
+		FSTOP(e, "open (create)");
+	r->created = 1;
+	for (size_t i = 0; i < FAULT_OPS; i++) {
+		const struct cop *o = &fault_plan[i];
+		switch (o->kind) {
+		case F_CKPT:
+			if ((e = quire_checkpoint(db)) != 0)
+				FSTOP(e, "checkpoint");
+			continue;
+		case F_REOPEN:
+			e = quire_close(db);
+			db = NULL;
+			if (e)
+				FSTOP(e, "close");
+			if ((e = fault_open(vfs, cfg, 0, &db)) != 0)
+				FSTOP(e, "reopen");
+			continue;
+		case F_READ:
+			if ((r->err = fault_read(db, fm, r)) != 0)
+				goto out;
+			continue;
+		}
+		if (!t) {
+			if ((e = quire_begin(db, 0, &t)) != 0)
+				FSTOP(e, "begin");
+			r->ids[r->acked + 1] = quire_txn_id(t);
+		}
+		v = t;
+		if (o->ks && (o->kind == F_PUT || o->kind == F_DEL) &&
+		    (e = quire_keyspace(t, o->ks, o->ksl, 0, &v)) != 0)
+			FSTOP(e, "quire_keyspace");
+		switch (o->kind) {
+		case F_PUT: e = quire_put(v, o->k, o->kl, o->v, o->vl); break;
+		case F_DEL: e = quire_del(v, o->k, o->kl); break;
+		case F_CREATE:
+			e = quire_keyspace(t, o->ks, o->ksl, QUIRE_CREATE, &v);
+			break;
+		case F_DROP:
+			e = quire_keyspace_drop(t, o->ks, o->ksl, &n);
+			break;
+		case F_RENAME:
+			e = quire_keyspace_rename(t, o->ks, o->ksl, o->k,
+						  o->kl);
+			break;
+		case F_COMMIT:
+			r->inflight = 1;
+			e = quire_commit(t);
+			t = NULL;
+			if (!e) {
+				r->acked++;
+				r->inflight = 0;
+			}
+			break;
+		}
+		if (e)
+			FSTOP(e, kind_what[o->kind]);
+	}
+out:
+	if (t)
+		quire_abort(t);
+	if (r->err && db && strstr(r->msg, "fdatasync")) {
+		/* the handle never again reports anything durable */
+		quire_txn *t2;
+		int b = quire_begin(db, 0, &t2);
+		if (!b)
+			quire_abort(t2);
+		int s = quire_sync(db);
+		if (b != QUIRE_EFATAL || s != QUIRE_EFATAL)
+			failf("after a failed fsync (%s: %s), a write "
+			      "transaction gave %d and quire_sync %d, not "
+			      "QUIRE_EFATAL",
+			      r->what, r->msg, b, s);
+		r->poisoned = 1;
+	}
+	if (db && (e = quire_close(db)) != 0)
+		failf("close after %s: %d (%s)", r->err ? r->what : "the plan",
+		      e, quire_errmsg());
+}
+#undef FSTOP
+
+/* Reopen (faults off): the file holds commit acked or (in flight)
+ * acked + 1, whole: keyspaces, keys, values, list, stat, the feed's
+ * keyspace events; it checks clean; a commit that creates a keyspace
+ * goes through and survives a reopen. Returns the commit found. */
+static int fault_verify(struct memvfs *m, const struct fcfg *cfg,
+			const struct fmodel *fm, const struct fres *r)
+{
+	qvfs *vfs = memvfs_vfs(m);
+	struct world post = {0};
+	quire *db;
+	quire_txn *t;
+	int s = -1;
+	ROK(fault_open(vfs, cfg, r->created ? 0 : QUIRE_CREATE, &db));
+	ROK(quire_begin(db, QUIRE_RDONLY, &t));
+	for (int i = r->acked + r->inflight; i >= r->acked && s < 0; i--)
+		if (same_world(&fm->st[i], t))
+			s = i;
+	if (s < 0) {
+		int other = -1;
+		for (int i = 0; i <= FAULT_COMMITS; i++)
+			if (same_world(&fm->st[i], t))
+				other = i;
+		failf("the reopened file holds none of commits %d..%d (it "
+		      "holds commit %d; -1: none of the plan's)",
+		      r->acked, r->acked + r->inflight, other);
+	}
+	check_world(&fm->st[s], t, "reopened");
+	ROK(check_events(t, fm, s, r->ids, "reopened"));
+	ROK(quire_commit(t));
+	check_clean(db);
+	/* writing goes on */
+	world_copy(&post, &fm->st[s]);
+	ROK(quire_begin(db, 0, &t));
+	dcreate(t, &post, L("post"));
+	dput(t, &post, L("post"), L("\xff"), "p");
+	dput(t, &post, NULL, 0, L("\xff\x09"), "q");
+	ROK(quire_commit(t));
+	ROK(quire_close(db));
+	ROK(fault_open(vfs, cfg, 0, &db));
+	check_latest(db, &post, "after the fault, a commit and a reopen");
+	ROK(quire_close(db));
+	/* and after a power cut: the failed commit's bytes, even synced,
+	 * never come back in front of the later one (also when the creation
+	 * failed syncing the directory: the next writer syncs it) */
+	memvfs_crash(m, MV_CRASH_DROP, 1);
+	ROK(fault_open(vfs, cfg, 0, &db));
+	check_latest(db, &post, "after the fault, a commit and a power cut");
+	ROK(quire_close(db));
+	world_clear(&post);
+	return s;
+}
+
+static const struct {
+	const char *name;
+	int err, persist;
+} io_faults[] = {
+	{"EIO", EIO, 0},
+	{"EIO persistent", EIO, 1},
+	{"ENOSPC", ENOSPC, 0},
+	{"ENOSPC persistent", ENOSPC, 1},
+};
+#define NFAULTS (sizeof io_faults / sizeof io_faults[0])
+static const char *const kind_name[9] = {"read", "write", "sync",
+					 "truncate", "size", "lock",
+					 "open", "dir", "attr"};
+
+struct fstats {
+	uint64_t runs, failed, poisoned, reads_failed, per_kind[9];
+	uint64_t ks_failed; /* a create, rename or drop failed itself */
+	uint64_t found[2][FAULT_COMMITS + 1]; /* reopened, after a power cut */
+	uint64_t in_flight[2]; /* the failed commit found whole */
+};
+
+/* Fault f at call n of kind k, then reopen; with power_cut, a power cut
+ * (every unsynced write lost) between the failure and the reopen. */
+static void fault_one(const struct fcfg *cfg, const struct fmodel *fm,
+		      int k, uint64_t n, uint64_t calls, size_t f,
+		      int power_cut, struct fstats *fs)
+{
+	struct memvfs *m = memvfs_new(11);
+	struct fres r;
+	snprintf(where, sizeof where,
+		 "faults (%s): %s at %s call %llu of %llu%s", cfg->name,
+		 io_faults[f].name, kind_name[k], (unsigned long long)n,
+		 (unsigned long long)calls,
+		 power_cut ? ", then a power cut" : "");
+	memvfs_fault(m, 1 << k, n, io_faults[f].err, io_faults[f].persist, 0);
+	fault_run(memvfs_vfs(m), cfg, fm, &r);
+	if (r.err) {
+		size_t wl = strlen(where);
+		snprintf(where + wl, sizeof where - wl,
+			 ", %.40s failed: %.100s", r.what, r.msg);
+		if (r.err != QUIRE_EIO && r.err != QUIRE_ENOSPC)
+			failf("error %d (%s), not QUIRE_EIO or QUIRE_ENOSPC",
+			      r.err, quire_strerror(r.err));
+		if (!*r.msg)
+			failf("an error without a message");
+	}
+	if (power_cut)
+		memvfs_crash(m, MV_CRASH_DROP, n);
+	else
+		memvfs_clear_faults(m);
+	int s = fault_verify(m, cfg, fm, &r);
+	memvfs_free(m);
+	fs->found[power_cut][s]++;
+	fs->in_flight[power_cut] += s > r.acked;
+	if (power_cut)
+		return;
+	fs->runs++;
+	fs->per_kind[k]++;
+	fs->failed += r.err != 0;
+	fs->reads_failed += r.err && !strncmp(r.what, "read", 4);
+	fs->poisoned += r.poisoned;
+	fs->ks_failed += r.err && !strncmp(r.what, "quire_keyspace", 14);
+}
+
+static void test_faults(void **state)
+{
+	static const struct fcfg cfgs[] = {
+		{"mapped", 0, 0},
+		{"QUIRE_NOMMAP", QUIRE_NOMMAP, 0},
+		{"checkpoint_ops 1", 0, 1},
+	};
+	struct fmodel fm;
+	struct fres r;
+	struct fstats fs = {0};
+	memset(fault_big, 'F', sizeof fault_big);
+	fault_model(&fm);
+	for (size_t ci = 0; ci < sizeof cfgs / sizeof cfgs[0]; ci++) {
+		const struct fcfg *cfg = &cfgs[ci];
+		uint64_t calls[9];
+		struct memvfs *m = memvfs_new(11);
+		snprintf(where, sizeof where, "faults (%s), clean run",
+			 cfg->name);
+		fault_run(memvfs_vfs(m), cfg, &fm, &r);
+		if (r.err || r.acked != FAULT_COMMITS)
+			failf("the clean run acknowledged %d commits; %s: %s",
+			      r.acked, r.what, r.msg);
+		for (int k = 0; k < 9; k++)
+			calls[k] = memvfs_calls(m, 1 << k);
+		if (fault_verify(m, cfg, &fm, &r) != FAULT_COMMITS)
+			failf("the clean run's file is not at its last commit");
+		memvfs_free(m);
+		for (int k = 0; k < 9; k++)
+			for (uint64_t n = 1; n <= calls[k]; n++)
+				for (size_t f = 0; f < NFAULTS; f++)
+					for (int pc = 0; pc < 2; pc++)
+						fault_one(cfg, &fm, k, n,
+							  calls[k], f, pc,
+							  &fs);
+	}
+	print_message("# keyspace I/O fault injections: %llu, each also with "
+		      "a power cut before the reopen (%llu failed a call, "
+		      "%llu of them a read step, %llu a keyspace create, "
+		      "rename or drop; %llu failed fsyncs checked for "
+		      "QUIRE_EFATAL)\n",
+		      (unsigned long long)fs.runs,
+		      (unsigned long long)fs.failed,
+		      (unsigned long long)fs.reads_failed,
+		      (unsigned long long)fs.ks_failed,
+		      (unsigned long long)fs.poisoned);
+	print_message("# per kind:");
+	for (int k = 0; k < 9; k++)
+		print_message(" %s %llu", kind_name[k],
+			      (unsigned long long)fs.per_kind[k]);
+	print_message("\n");
+	for (int pc = 0; pc < 2; pc++)
+		print_message("# %s: holding commit 0: %llu, 1: %llu, 2: %llu, "
+			      "3: %llu, 4: %llu, 5: %llu; the failed commit "
+			      "whole: %llu\n",
+			      pc ? "after a power cut" : "reopened",
+			      (unsigned long long)fs.found[pc][0],
+			      (unsigned long long)fs.found[pc][1],
+			      (unsigned long long)fs.found[pc][2],
+			      (unsigned long long)fs.found[pc][3],
+			      (unsigned long long)fs.found[pc][4],
+			      (unsigned long long)fs.found[pc][5],
+			      (unsigned long long)fs.in_flight[pc]);
+	snprintf(where, sizeof where, "faults");
+	for (int k = 0; k < 3; k++) /* read (not mapped), write, sync */
+		if (!fs.per_kind[k])
+			failf("no %s call was ever failed", kind_name[k]);
+	for (int i = 0; i <= FAULT_COMMITS; i++)
+		if (!fs.found[0][i] || !fs.found[1][i])
+			failf("no fault left the file at commit %d", i);
+	if (fs.runs < 800 || fs.failed < fs.runs / 2 || !fs.poisoned ||
+	    !fs.reads_failed || !fs.ks_failed || !fs.in_flight[1])
+		failf("too few injections (%llu), failures (%llu), poisoned "
+		      "handles (%llu), failed reads (%llu), failed keyspace "
+		      "calls (%llu) or failed commits found whole after a "
+		      "power cut (%llu)",
+		      (unsigned long long)fs.runs,
+		      (unsigned long long)fs.failed,
+		      (unsigned long long)fs.poisoned,
+		      (unsigned long long)fs.reads_failed,
+		      (unsigned long long)fs.ks_failed,
+		      (unsigned long long)fs.in_flight[1]);
+	fault_model_free(&fm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3587,6 +4224,7 @@ int main(void)
 		cmocka_unit_test(test_asof),
 		cmocka_unit_test(test_history_diff),
 		cmocka_unit_test(test_crash),
+		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_model_a),
 		cmocka_unit_test(test_model_b),
