@@ -37,6 +37,7 @@
 #include "arena.h"
 #include "commit.h"
 #include "error.h"
+#include "feed.h"
 #include "file.h"
 #include "history.h"
 #include "lookup.h"
