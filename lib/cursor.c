@@ -38,6 +38,9 @@ struct quire_cursor {
 	quire_txn *txn;             /* NULL once the transaction ended */
 	struct txn_dep dep;         /* on txn */
 	int simple;                 /* tree only: no pending operations */
+	uint8_t edges;              /* the keyspace's range has edges (lo, hi):
+				     * a move checks them */
+	uint8_t plain;              /* keys are the user's as they are */
 	struct tcur t;
 	struct mt_iter m;
 	int mvalid;
@@ -95,8 +98,10 @@ int cursor_open_ks(quire_txn *txn, const struct kspace *ks,
 	if (!c)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	c->ks = *ks;
-	if (ks->id || ks->esc)
+	c->plain = !ks->id && !ks->esc;
+	if (!c->plain)
 		ks_bounds(ks, c->lo, &c->lol, c->hi, &c->hil);
+	c->edges = c->lol || c->hil;
 	c->txn = txn;
 	tcur_init(&c->t, txn->snap->qf, QT_KEYS, &txn->snap->h.root[QT_KEYS]);
 	mt_iter_init(&c->m, txn->snap->mt, txn->snap->h.next_seq);
@@ -301,16 +306,24 @@ static int checked(quire_cursor *c, int e)
 }
 
 /* A cursor that moved past an edge of its keyspace is off it. */
-static int bound(quire_cursor *c, int e)
+static int past_edge(quire_cursor *c)
 {
-	if (e || c->pos == SRC_NONE || !(c->lol | c->hil))
-		return e;
-	if ((c->lol && key_cmp(c->key, c->klen, c->lo, c->lol) < 0) ||
-	    (c->hil && key_cmp(c->key, c->klen, c->hi, c->hil) >= 0)) {
+	if (c->pos != SRC_NONE &&
+	    ((c->lol && key_cmp(c->key, c->klen, c->lo, c->lol) < 0) ||
+	     (c->hil && key_cmp(c->key, c->klen, c->hi, c->hil) >= 0))) {
 		c->pos = SRC_NONE;
 		return QUIRE_NOTFOUND;
 	}
 	return 0;
+}
+
+/* After a move that gave e: a cursor of a keyspace with edges checks them
+ * (kept out of the way of the other cursors' scans). */
+static inline int bound(quire_cursor *c, int e)
+{
+	if (QUNLIKELY(e == 0 && c->edges))
+		return past_edge(c);
+	return e;
 }
 
 /* Internal key ik, or the first key after it. */
@@ -323,8 +336,7 @@ static int seek(quire_cursor *c, const void *ik, size_t il)
 
 int quire_cursor_seek(quire_cursor *c, const void *key, size_t klen)
 {
-	uint8_t buf[QK_MAX_KEY];
-	size_t il;
+	struct ikey k;
 	int e = usable(c);
 	if (e)
 		return e;
@@ -332,8 +344,11 @@ int quire_cursor_seek(quire_cursor *c, const void *key, size_t klen)
 		return qerr(QUIRE_EINVAL, "quire_cursor_seek: bad arguments");
 	if (klen > QUIRE_MAX_KEY_SIZE)
 		return qerr(QUIRE_ETOOBIG, "quire_cursor_seek: key too long");
-	const uint8_t *ik = ks_key(&c->ks, key, klen, buf, &il);
-	return checked(c, bound(c, seek(c, ik, il)));
+	if (ikey_make(&k, &c->ks, key, klen))
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	e = checked(c, bound(c, seek(c, k.p, k.len)));
+	ikey_done(&k);
+	return e;
 }
 
 /* The last key before the keyspace's upper edge. */
@@ -383,9 +398,12 @@ static int step(quire_cursor *c, int dir)
 	int e = usable(c);
 	if (e)
 		return e;
+	if (c->simple && !c->edges)
+		return tree_moved(c, dir > 0 ? tcur_next(&c->t)
+					     : tcur_prev(&c->t));
 	/* off the keyspace (or never on it): start from its edge, as a
 	 * cursor past the tree's end starts from the tree's */
-	if (c->pos == SRC_NONE && (!c->simple || (c->lol | c->hil)))
+	if (c->pos == SRC_NONE)
 		return edge(c, dir);
 	if (c->simple)
 		return tree_moved(c, dir > 0 ? tcur_next(&c->t)
@@ -435,7 +453,7 @@ int quire_cursor_key(quire_cursor *c, quire_val *k)
 		return qerr(QUIRE_EINVAL, "quire_cursor_key: bad arguments");
 	if (c->pos == SRC_NONE || current(c))
 		return QUIRE_NOTFOUND;
-	size_t skip = ks_skip(&c->ks, c->key, c->klen);
+	size_t skip = c->plain ? 0 : ks_skip(&c->ks, c->key, c->klen);
 	k->data = c->key + skip;
 	k->size = c->klen - skip;
 	return qfile_check(c->txn->snap->qf);

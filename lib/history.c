@@ -234,8 +234,7 @@ int quire_history_open(quire_txn *view, const void *key, size_t klen,
 		       quire_history **out)
 {
 	int live, e;
-	uint8_t buf[QK_MAX_KEY];
-	size_t il;
+	struct ikey k;
 	qerr_clear();
 	if (!txn_usable(view))
 		return txn_unusable(view, "quire_history_open");
@@ -245,16 +244,22 @@ int quire_history_open(quire_txn *view, const void *key, size_t klen,
 		return qerr(QUIRE_ETOOBIG, "quire_history_open: key too long");
 	struct kspace ks = ks_of(view);
 	quire_txn *txn = ks_base(view);
-	key = ks_key(&ks, key, klen, buf, &il);
-	klen = il;
-	quire_history *h = calloc(1, sizeof *h);
-	if (!h)
+	if (ikey_make(&k, &ks, key, klen))
 		return qerr(QUIRE_ENOMEM, "out of memory");
+	key = k.p;
+	klen = k.len;
+	quire_history *h = calloc(1, sizeof *h);
+	if (!h) {
+		ikey_done(&k);
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	}
 	h->txn = txn;
 	h->time_txn = UINT64_MAX;
 	h->tagged = klen && *(const uint8_t *)key == KS_TAG;
-	if ((e = keyspace_meta(txn, &h->meta)) != 0 ||
-	    (e = txn_latest_op(txn, key, klen, &h->seq, &live, NULL)) != 0) {
+	if ((e = keyspace_meta(txn, &h->meta)) == 0)
+		e = txn_latest_op(txn, key, klen, &h->seq, &live, NULL);
+	ikey_done(&k);
+	if (e) {
 		free(h);
 		return e;
 	}

@@ -22,6 +22,7 @@
 #ifndef QUIRE_KSPACE_H
 #define QUIRE_KSPACE_H
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -103,6 +104,41 @@ static inline const uint8_t *ks_key(const struct kspace *ks, const void *key,
 		memcpy(buf + pfx, key, klen);
 	*iklen = klen + pfx;
 	return buf;
+}
+
+/* An internal key made from a user's key: the key itself (the default
+ * keyspace), or built in buf, or for a long key on the heap. The calls
+ * that run per key keep small frames: a key-sized buffer on the stack of
+ * every get and put showed in their figures. */
+struct ikey {
+	const uint8_t *p;
+	size_t len;
+	uint8_t *heap;
+	uint8_t buf[256];
+};
+
+/* k: the internal key of user key in ks; 0 or QUIRE_ENOMEM (then k needs
+ * no ikey_done). */
+static inline int ikey_make(struct ikey *k, const struct kspace *ks,
+			    const void *key, size_t klen)
+{
+	uint8_t *b = k->buf;
+	k->heap = NULL;
+	if (!ks->id && !(ks->esc && klen && *(const uint8_t *)key == KS_TAG)) {
+		k->p = key;
+		k->len = klen;
+		return 0;
+	}
+	if (klen + KS_DATA_PFX > sizeof k->buf &&
+	    !(b = k->heap = malloc(klen + KS_DATA_PFX)))
+		return QUIRE_ENOMEM;
+	k->p = ks_key(ks, key, klen, b, &k->len);
+	return 0;
+}
+
+static inline void ikey_done(struct ikey *k)
+{
+	free(k->heap);
 }
 
 /* How many bytes of internal key ik of keyspace ks come before the user's

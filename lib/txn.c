@@ -307,12 +307,15 @@ static int check_key(quire_txn *txn, const void *key, size_t klen,
 	return 0;
 }
 
-/* The internal key of user key in the keyspace txn reaches (kspace.h). */
-static inline const uint8_t *user_ikey(quire_txn *txn, const void *key,
-				  size_t klen, uint8_t *buf, size_t *il)
+/* k: the internal key of user key in the keyspace txn reaches
+ * (kspace.h). */
+static inline int user_ikey(struct ikey *k, quire_txn *txn, const void *key,
+			    size_t klen)
 {
 	struct kspace ks = ks_of(txn);
-	return ks_key(&ks, key, klen, buf, il);
+	return ikey_make(k, &ks, key, klen) ? qerr(QUIRE_ENOMEM, "out of "
+								 "memory")
+					    : 0;
 }
 
 int quire_get_seq(quire_txn *txn, const void *key, size_t klen,
@@ -321,15 +324,15 @@ int quire_get_seq(quire_txn *txn, const void *key, size_t klen,
 	int e;
 	struct wval v;
 	uint64_t s;
-	uint8_t buf[QK_MAX_KEY];
-	size_t il;
+	struct ikey k;
 	/* like cursor calls, gets and puts leave the message alone unless
 	 * they fail: they are what a program calls most */
-	if ((e = check_key(txn, key, klen, "quire_get")) != 0)
+	if ((e = check_key(txn, key, klen, "quire_get")) != 0 ||
+	    (e = user_ikey(&k, txn, key, klen)) != 0)
 		return e;
-	const uint8_t *ik = user_ikey(txn, key, klen, buf, &il);
 	txn = ks_base(txn);
-	e = txn_lookup(txn, ik, il, &v, &s);
+	e = txn_lookup(txn, k.p, k.len, &v, &s);
+	ikey_done(&k);
 	if (seq)
 		*seq = s;
 	return e || !val ? e : txn_value(txn, &v, &txn->vbufs, val);
@@ -385,13 +388,13 @@ int txn_put_raw(quire_txn *txn, const void *key, size_t klen,
 int quire_put(quire_txn *txn, const void *key, size_t klen, const void *val,
 	      size_t vlen)
 {
-	uint8_t buf[QK_MAX_KEY];
-	size_t il;
+	struct ikey k;
 	int e = check_key(txn, key, klen, "quire_put");
-	if (e)
+	if (e || (e = user_ikey(&k, txn, key, klen)) != 0)
 		return e;
-	const uint8_t *ik = user_ikey(txn, key, klen, buf, &il);
-	return txn_put_raw(ks_base(txn), ik, il, val, vlen);
+	e = txn_put_raw(ks_base(txn), k.p, k.len, val, vlen);
+	ikey_done(&k);
+	return e;
 }
 
 int txn_del_raw(quire_txn *txn, const void *key, size_t klen)
@@ -413,14 +416,14 @@ int txn_del_raw(quire_txn *txn, const void *key, size_t klen)
 
 int quire_del(quire_txn *txn, const void *key, size_t klen)
 {
-	uint8_t buf[QK_MAX_KEY];
-	size_t il;
+	struct ikey k;
 	qerr_clear();
 	int e = check_key(txn, key, klen, "quire_del");
-	if (e)
+	if (e || (e = user_ikey(&k, txn, key, klen)) != 0)
 		return e;
-	const uint8_t *ik = user_ikey(txn, key, klen, buf, &il);
-	return txn_del_raw(ks_base(txn), ik, il);
+	e = txn_del_raw(ks_base(txn), k.p, k.len);
+	ikey_done(&k);
+	return e;
 }
 
 int txn_del_range_raw(quire_txn *txn, struct wrange *r, uint64_t *removed)
@@ -454,9 +457,11 @@ static int del_user_range(quire_txn *txn, const void *from, size_t flen,
 			  uint64_t *removed)
 {
 	struct kspace ks = ks_of(txn);
-	uint8_t fbuf[QK_MAX_KEY], tbuf[QK_MAX_KEY], lo[KS_DATA_PFX],
-		hi[KS_DATA_PFX];
+	uint8_t lo[KS_DATA_PFX], hi[KS_DATA_PFX];
+	uint8_t *fbuf = malloc(2 * (size_t)QK_MAX_KEY), *tbuf = fbuf + QK_MAX_KEY;
 	size_t il, tl = 0, lol, hil;
+	if (!fbuf)
+		return qerr(QUIRE_ENOMEM, "out of memory");
 	const uint8_t *ik = ks_key(&ks, from, flen, fbuf, &il), *it = NULL;
 	ks_bounds(&ks, lo, &lol, hi, &hil);
 	if (to) {
@@ -484,7 +489,9 @@ static int del_user_range(quire_txn *txn, const void *from, size_t flen,
 			   .to = it,
 			   .tlen = (uint32_t)tl,
 			   .to_last = !it};
-	return txn_del_range_raw(ks_base(txn), &r, removed);
+	int e = txn_del_range_raw(ks_base(txn), &r, removed);
+	free(fbuf);
+	return e;
 }
 
 int quire_del_range(quire_txn *txn, const void *from, size_t flen,
@@ -541,18 +548,17 @@ static int write_if(quire_txn *txn, const void *key, size_t klen,
 		    const void *val, size_t vlen, int del, uint64_t expect,
 		    const char *fn)
 {
-	uint8_t buf[QK_MAX_KEY];
-	size_t il;
+	struct ikey k;
 	qerr_clear();
 	int e = check_key(txn, key, klen, fn);
-	if (e)
+	if (e || (e = user_ikey(&k, txn, key, klen)) != 0)
 		return e;
-	const uint8_t *ik = user_ikey(txn, key, klen, buf, &il);
 	txn = ks_base(txn);
-	if ((e = check_version(txn, ik, il, expect, fn)) != 0)
-		return e;
-	return del ? txn_del_raw(txn, ik, il)
-		   : txn_put_raw(txn, ik, il, val, vlen);
+	if ((e = check_version(txn, k.p, k.len, expect, fn)) == 0)
+		e = del ? txn_del_raw(txn, k.p, k.len)
+			: txn_put_raw(txn, k.p, k.len, val, vlen);
+	ikey_done(&k);
+	return e;
 }
 
 int quire_put_if(quire_txn *txn, const void *key, size_t klen,
