@@ -305,12 +305,15 @@ static int checked(quire_cursor *c, int e)
 	return e ? e : qfile_check(c->txn->snap->qf);
 }
 
-/* A cursor that moved past an edge of its keyspace is off it. */
-static int past_edge(quire_cursor *c)
+/* A cursor that moved past an edge of its keyspace is off it; a move in
+ * direction dir (0: a seek, either) can pass only the edge ahead. */
+static int past_edge(quire_cursor *c, int dir)
 {
 	if (c->pos != SRC_NONE &&
-	    ((c->lol && key_cmp(c->key, c->klen, c->lo, c->lol) < 0) ||
-	     (c->hil && key_cmp(c->key, c->klen, c->hi, c->hil) >= 0))) {
+	    ((dir <= 0 && c->lol &&
+	      key_cmp(c->key, c->klen, c->lo, c->lol) < 0) ||
+	     (dir >= 0 && c->hil &&
+	      key_cmp(c->key, c->klen, c->hi, c->hil) >= 0))) {
 		c->pos = SRC_NONE;
 		return QUIRE_NOTFOUND;
 	}
@@ -319,10 +322,10 @@ static int past_edge(quire_cursor *c)
 
 /* After a move that gave e: a cursor of a keyspace with edges checks them
  * (kept out of the way of the other cursors' scans). */
-static inline int bound(quire_cursor *c, int e)
+static inline int bound(quire_cursor *c, int e, int dir)
 {
 	if (QUNLIKELY(e == 0 && c->edges))
-		return past_edge(c);
+		return past_edge(c, dir);
 	return e;
 }
 
@@ -346,7 +349,7 @@ int quire_cursor_seek(quire_cursor *c, const void *key, size_t klen)
 		return qerr(QUIRE_ETOOBIG, "quire_cursor_seek: key too long");
 	if (ikey_make(&k, &c->ks, key, klen))
 		return qerr(QUIRE_ENOMEM, "out of memory");
-	e = checked(c, bound(c, seek(c, k.p, k.len)));
+	e = checked(c, bound(c, seek(c, k.p, k.len), 0));
 	ikey_done(&k);
 	return e;
 }
@@ -385,12 +388,12 @@ static int edge(quire_cursor *c, int dir)
 
 int quire_cursor_first(quire_cursor *c)
 {
-	return checked(c, bound(c, edge(c, 1)));
+	return checked(c, bound(c, edge(c, 1), 0));
 }
 
 int quire_cursor_last(quire_cursor *c)
 {
-	return checked(c, bound(c, edge(c, -1)));
+	return checked(c, bound(c, edge(c, -1), 0));
 }
 
 static int step(quire_cursor *c, int dir)
@@ -417,12 +420,12 @@ static int step(quire_cursor *c, int dir)
 
 int quire_cursor_next(quire_cursor *c)
 {
-	return checked(c, bound(c, step(c, 1)));
+	return checked(c, bound(c, step(c, 1), 1));
 }
 
 int quire_cursor_prev(quire_cursor *c)
 {
-	return checked(c, bound(c, step(c, -1)));
+	return checked(c, bound(c, step(c, -1), -1));
 }
 
 /* On a write transaction the entry under the cursor may have been replaced
