@@ -97,6 +97,12 @@ static int find_id(quire_txn *txn, const void *name, size_t nlen,
 	return e ? e : catalog_id(txn, v, vl, id);
 }
 
+/* The names of cat, after its entries. */
+static const uint8_t *cat_names(const struct kscat *cat)
+{
+	return (const uint8_t *)&cat->e[cat->n];
+}
+
 /* Every name -> id record of the catalog txn sees, in name order, as one
  * block. */
 static int build_catalog(quire_txn *txn, struct kscat **out)
@@ -180,7 +186,7 @@ static int find_in_snapshot(quire_txn *txn, const void *name, size_t nlen,
 			cat = none;
 		}
 	}
-	const uint8_t *names = (const uint8_t *)&cat->e[cat->n];
+	const uint8_t *names = cat_names(cat);
 	size_t lo = 0, hi = cat->n;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
@@ -456,9 +462,7 @@ int quire_keyspace_drop(quire_txn *txn, const void *name, size_t nlen,
 
 int quire_keyspace_list(quire_txn *txn, quire_keyspace_fn fn, void *ctx)
 {
-	static const uint8_t first[3] = {KS_TAG, KS_NAME, 0};
-	struct kspace raw = {0};
-	quire_cursor *c;
+	struct kscat *cat = NULL;
 	qerr_clear();
 	if (!txn_usable(txn))
 		return txn_unusable(txn, "quire_keyspace_list");
@@ -467,20 +471,12 @@ int quire_keyspace_list(quire_txn *txn, quire_keyspace_fn fn, void *ctx)
 	txn = ks_base(txn);
 	if (!ks_escaped(txn))
 		return 0;
-	int e = cursor_open_ks(txn, &raw, &c);
-	for (e = e ? e : quire_cursor_seek(c, first, 3); !e;
-	     e = quire_cursor_next(c)) {
-		quire_val k;
-		if ((e = quire_cursor_key(c, &k)) != 0)
-			break;
-		const uint8_t *p = k.data;
-		if (k.size < 3 || p[0] != KS_TAG || p[1] != KS_NAME)
-			break;
-		if ((e = fn(ctx, p + 2, k.size - 2)) != 0)
-			break;
-	}
-	quire_cursor_close(c);
-	return e == QUIRE_NOTFOUND ? 0 : e;
+	/* a copy: fn may call quire, the transaction's own writes too */
+	int e = build_catalog(txn, &cat);
+	for (size_t i = 0; !e && i < cat->n; i++)
+		e = fn(ctx, cat_names(cat) + cat->e[i].off, cat->e[i].len);
+	free(cat);
+	return e;
 }
 
 int quire_keyspace_stat(quire_txn *txn, uint64_t *keys, uint64_t *bytes)
