@@ -625,26 +625,28 @@ int quire_log_get(quire_txn *txn, uint64_t txn_id, quire_log_entry *entry);
 /** Operations, as the changes feed and key history report them. */
 #define QUIRE_OP_PUT 1
 #define QUIRE_OP_DEL 2
-#define QUIRE_OP_DEL_RANGE 3 /**< quire_del_range(), quire_del_prefix(),
-				  *   and the keys of a dropped keyspace */
+#define QUIRE_OP_DEL_RANGE 3 /**< quire_del_range(), quire_del_prefix() */
 #define QUIRE_OP_KEYSPACE 4  /**< a keyspace got its name (key): created,
 				  *   or renamed (keyspace: its old name) */
-#define QUIRE_OP_KEYSPACE_DROP 5 /**< a keyspace was dropped; its keys
-				      *   went in the DEL_RANGE before it */
+#define QUIRE_OP_KEYSPACE_DROP 5 /**< a keyspace was dropped (its name in
+				      *   key and keyspace) with all its keys
+				      *   (count, to_last set) */
 
 /** One operation of the changes feed. */
 typedef struct quire_change {
 	uint64_t seq;
 	uint64_t txn_id;    /**< the commit that made it */
-	int op;             /**< QUIRE_OP_PUT, QUIRE_OP_DEL or
-			     *   QUIRE_OP_DEL_RANGE */
+	int op;             /**< QUIRE_OP_PUT, QUIRE_OP_DEL,
+			     *   QUIRE_OP_DEL_RANGE, QUIRE_OP_KEYSPACE or
+			     *   QUIRE_OP_KEYSPACE_DROP */
 	quire_val key;      /**< valid until the next call on the feed; a
 			     *   range's first key */
 	quire_val value;    /**< the value put (size 0 for a delete); a
 			     *   range's end (not in it) unless to_last */
 	int to_last;        /**< QUIRE_OP_DEL_RANGE: the range runs to the
 			     *   last key (value is empty) */
-	uint64_t count;     /**< QUIRE_OP_DEL_RANGE: the keys it removed */
+	uint64_t count;     /**< QUIRE_OP_DEL_RANGE, QUIRE_OP_KEYSPACE_DROP:
+			     *   the keys it removed */
 	uint32_t keyspace_id; /**< the keyspace: 0 the default one, else the
 			       *   number the file gave the named one (never
 			       *   reused, kept across renames) */
@@ -793,8 +795,9 @@ int quire_keyspace_rename(quire_txn *txn, const void *name, size_t nlen,
 /**
  * Drop keyspace name and all its keys in a write transaction, in
  * O(log n + nodes touched) like quire_del_range(). The changes feed reports
- * a QUIRE_OP_DEL_RANGE of the whole keyspace (with the count) followed by
- * QUIRE_OP_KEYSPACE_DROP; AS-OF reads of earlier commits still see the
+ * it as one QUIRE_OP_KEYSPACE_DROP with the count of keys removed (a range
+ * delete of the whole keyspace just before it in the transaction is
+ * counted there too); AS-OF reads of earlier commits still see the
  * keyspace and its keys. Views of it in this transaction end.
  * @param removed if not NULL, receives how many keys it held.
  * @return 0, QUIRE_NOTFOUND (no such keyspace), QUIRE_EINVAL, QUIRE_EIO,

@@ -255,6 +255,36 @@ static int name_at(quire_changes *f, uint32_t id, uint64_t seq,
 	return 0;
 }
 
+/* Whether operation seq is the range delete of a keyspace drop: the whole
+ * data range of keyspace id, with the delete of its id record two
+ * operations on in the same commit (quire_keyspace_drop writes the range,
+ * the name record, the id record, in that order). The drop is then one
+ * change of the feed, at the id record, and carries the range's count. */
+static int drop_range(quire_changes *f, uint64_t seq, uint32_t id,
+		      uint64_t *count, int *is)
+{
+	const struct snap *s = f->txn->snap;
+	uint8_t lo[KS_DATA_PFX], hi[KS_DATA_PFX], ik[KS_DATA_PFX];
+	size_t lol, hil;
+	struct kspace ks = {id, 1, 1};
+	struct op r, d;
+	int e;
+	*is = 0;
+	if (seq < s->h.history_seq || seq + 2 >= s->h.next_seq)
+		return 0;
+	if ((e = op_at(f->txn->db, s, seq, &r)) != 0 ||
+	    (e = op_at(f->txn->db, s, seq + 2, &d)) != 0)
+		return e;
+	ks_bounds(&ks, lo, &lol, hi, &hil);
+	ks_put_id(ik, KS_ID, id);
+	*is = r.kind == QUIRE_OP_DEL_RANGE && d.kind == QUIRE_OP_DEL &&
+	      r.txn == d.txn && !key_cmp(r.key, r.klen, lo, lol) &&
+	      !r.to_last && !key_cmp(r.end, r.elen, hi, hil) &&
+	      !key_cmp(d.key, d.klen, ik, sizeof ik);
+	*count = r.count;
+	return 0;
+}
+
 /* Change c of the feed in terms of keyspaces (kspace.h): 1 to report it,
  * 0 to pass it by (another keyspace's, or the catalog's own records). */
 static int translate(quire_changes *f, quire_change *c, int *report)
@@ -284,19 +314,33 @@ static int translate(quire_changes *f, quire_change *c, int *report)
 			      * its name before */
 		struct op o = {.kind = c->op,
 			       .v = {c->value.data, (uint32_t)c->value.size}};
+		int drop = c->op == QUIRE_OP_DEL, is = 0;
+		if (drop && c->seq >= 2 &&
+		    (e = drop_range(f, c->seq - 2, id, &c->count, &is)) != 0)
+			return e;
+		if (!is)
+			c->count = 0;
 		if (n->len > 0)
 			memcpy(f->old, n->name, (size_t)n->len);
 		c->keyspace.data = f->old;
-		c->op = c->op == QUIRE_OP_PUT ? QUIRE_OP_KEYSPACE
-					      : QUIRE_OP_KEYSPACE_DROP;
-		c->key = c->op == QUIRE_OP_KEYSPACE ? c->value : c->keyspace;
+		c->op = drop ? QUIRE_OP_KEYSPACE_DROP : QUIRE_OP_KEYSPACE;
+		c->key = drop ? c->keyspace : c->value;
 		c->value = (quire_val){NULL, 0};
+		c->to_last = drop;
 		name_from(n, &o);
 		*report = !f->ks.view; /* a view's feed: its name only */
 		return 0;
 	}
 	c->key.data = (const uint8_t *)c->key.data + skip;
 	c->key.size -= skip;
+	if (c->op == QUIRE_OP_DEL_RANGE && !f->ks.view && !c->key.size) {
+		uint64_t count;
+		int is;
+		if ((e = drop_range(f, c->seq, id, &count, &is)) != 0)
+			return e;
+		if (is)
+			return 0; /* reported with the drop */
+	}
 	if (c->op == QUIRE_OP_DEL_RANGE && !c->to_last) {
 		struct kspace ks = {id, 1, 1};
 		uint8_t lo[KS_DATA_PFX], hi[KS_DATA_PFX];

@@ -60,10 +60,13 @@ struct snap {
 	struct qhdr h;
 	struct memtable *mt;     /* one reference held */
 	struct qfile *qf;        /* the file it reads; one reference held */
-	/* its keyspace catalog by name (keyspace.c), built by the first
-	 * quire_keyspace() that needs it or shared from the commit before
-	 * when this one left the catalog alone; NULL: not yet */
+	/* its keyspace catalog by name (keyspace.c), shared from the commit
+	 * before when this one left the catalog alone, else built once
+	 * enough quire_keyspace() calls paid for it; NULL: not yet */
 	_Atomic(struct kscat *) cat;
+	_Atomic uint32_t cat_misses; /* opens answered without it */
+	_Atomic uint32_t cat_budget; /* how many before it is built
+				      * (UINT32_MAX: not known yet) */
 };
 
 /* A snapshot's keyspace catalog, sorted by name; shared by snapshots.

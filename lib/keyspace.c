@@ -169,9 +169,16 @@ static int build_catalog(quire_txn *txn, struct kscat **out)
 	return e;
 }
 
+/* A snapshot without a catalog answers opens with a lookup in the key
+ * tree, one for every CAT_OPENS_PER_BUILD keyspaces the file ever
+ * numbered, before it builds one: the build reads every name, so those
+ * opens pay for it. When the catalog changes every commit (or another
+ * process commits), an open costs O(log n), never O(keyspaces). */
+#define CAT_OPENS_PER_BUILD 8
+
 /* The id of keyspace name in the catalog of txn's snapshot, which txn
- * left alone: one binary search once the snapshot has its catalog built
- * (by this call, or shared from the commit before). */
+ * left alone: one binary search once the snapshot has its catalog (shared
+ * from the commit before, or built here once enough opens asked). */
 static int find_in_snapshot(quire_txn *txn, const void *name, size_t nlen,
 			    uint32_t *id)
 {
@@ -179,6 +186,16 @@ static int find_in_snapshot(quire_txn *txn, const void *name, size_t nlen,
 	struct kscat *cat = atomic_load(&s->cat), *none = NULL;
 	int e;
 	if (!cat) {
+		uint32_t miss = atomic_fetch_add(&s->cat_misses, 1);
+		if (!miss) {
+			struct ks_meta m;
+			if ((e = ks_meta(txn, &m)) != 0)
+				return e;
+			atomic_store(&s->cat_budget,
+				     m.next_id / CAT_OPENS_PER_BUILD);
+		}
+		if (miss < atomic_load(&s->cat_budget))
+			return find_id(txn, name, nlen, id);
 		if ((e = build_catalog(txn, &cat)) != 0)
 			return e;
 		if (!atomic_compare_exchange_strong(&s->cat, &none, cat)) {

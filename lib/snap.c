@@ -57,6 +57,8 @@ static void snap_fill(struct snap *s, const struct qhdr *h,
 	if (c)
 		atomic_fetch_add(&c->refs, 1);
 	atomic_init(&s->cat, c);
+	atomic_init(&s->cat_misses, 0);
+	atomic_init(&s->cat_budget, UINT32_MAX);
 	atomic_init(&s->refs, 1);
 	s->h = *h;
 	s->mt = mt;

@@ -503,9 +503,8 @@ static void check_clean(quire *db)
 struct fent {
 	int op, ident;
 	int rename;       /* QUIRE_OP_KEYSPACE: a rename (ksn: old name) */
-	int optional;     /* may be missing: 1 a dropped empty keyspace's
-			   * DEL_RANGE; 2 what the conversion of the default
-			   * keyspace's 0xff keys at the first creation
+	int optional;     /* may be missing (2): what the conversion of the
+			   * default keyspace's 0xff keys at the first creation
 			   * reports today (a DEL_RANGE from 0xff and a PUT
 			   * of each: see test_ff_keys, which requires none) */
 	uint8_t *ksn;     /* the keyspace's name at the time (NULL: default) */
@@ -624,6 +623,16 @@ static void match(struct idmap *im, const quire_change *ch,
 			      ch->to_last, (unsigned long long)ch->count,
 			      e->vl);
 		break;
+	case QUIRE_OP_KEYSPACE_DROP:
+		if (!ch->to_last || ch->count != e->count || ch->value.size)
+			failf("%s: feed seq %llu, the drop of %s: to_last %d, "
+			      "count %llu, value of %zu bytes; expected 1, "
+			      "%llu, 0",
+			      label, (unsigned long long)ch->seq,
+			      show(e->ksn, e->ksl, b1, sizeof b1), ch->to_last,
+			      (unsigned long long)ch->count, ch->value.size,
+			      (unsigned long long)e->count);
+		break;
 	case QUIRE_OP_DEL_RANGE:
 		if (ch->to_last != e->to_last || ch->count != e->count ||
 		    (e->to_last ? ch->value.size != 0
@@ -648,8 +657,6 @@ static int soft_match(const quire_change *ch, const struct fent *e)
 {
 	if (ch->op != e->op || (e->ident == 0) != (ch->keyspace_id == 0))
 		return 0;
-	if (e->optional == 1)
-		return 1;
 	return tu_same(ch->key.data, ch->key.size, e->k, e->kl);
 }
 
@@ -1684,12 +1691,20 @@ static void op_drop(struct run *r)
 		failf("quire_keyspace_drop removed %llu keys, the keyspace held "
 		      "%zu",
 		      (unsigned long long)removed, k->m.n);
-	struct fent *e = jadd(r, QUIRE_OP_DEL_RANGE, k->ident, name, nlen,
+	/* one change of the feed, with the keys it removed; a range over
+	 * the whole keyspace just before it is reported as its own */
+	struct fent *last = r->nj ? &r->j[r->nj - 1] : NULL;
+	uint64_t count = removed;
+	if (!removed && last && last->op == QUIRE_OP_DEL_RANGE &&
+	    last->ident == k->ident && !last->kl && last->to_last) {
+		count = last->count;
+		fent_free(last);
+		r->nj--;
+	}
+	struct fent *e = jadd(r, QUIRE_OP_KEYSPACE_DROP, k->ident, name, nlen,
 			      NULL, 0, NULL, 0);
 	e->to_last = 1;
-	e->count = removed;
-	e->optional = removed == 0;
-	jadd(r, QUIRE_OP_KEYSPACE_DROP, k->ident, name, nlen, NULL, 0, NULL, 0);
+	e->count = count;
 	/* its views end; its name is free */
 	REQ(QUIRE_EINVAL, quire_get(old, "a", 1, &val));
 	REQ(QUIRE_EINVAL, quire_put(old, "a", 1, "b", 1));
@@ -1917,11 +1932,12 @@ static void replay(struct run *r, const struct world *w)
 		if (ch.op == QUIRE_OP_KEYSPACE_DROP) {
 			ROK(quire_keyspace_drop(t2, map[m].name, map[m].nlen,
 						&removed));
-			if (removed != 0)
+			if (removed != ch.count)
 				failf("replay: the drop at seq %llu removed %llu "
-				      "keys after its DEL_RANGE",
+				      "keys, the feed says %llu",
 				      (unsigned long long)ch.seq,
-				      (unsigned long long)removed);
+				      (unsigned long long)removed,
+				      (unsigned long long)ch.count);
 			free(map[m].name);
 			map[m] = map[--nmap];
 			continue;
@@ -2482,8 +2498,8 @@ static void test_feed_names(void **state)
 
 	ROK(quire_begin(db, QUIRE_RDONLY, &t));
 	size_t n = read_feed(t, 0, s, 32);
-	if (n != 10)
-		failf("the feed has %zu entries, expected 10", n);
+	if (n != 9)
+		failf("the feed has %zu entries, expected 9", n);
 	expect_seen(&s[0], QUIRE_OP_PUT, "", "d", 0);
 	expect_seen(&s[1], QUIRE_OP_KEYSPACE, s[1].ks, "a", 1);
 	if (s[1].ks[0] && strcmp(s[1].ks, "a"))
@@ -2493,15 +2509,14 @@ static void test_feed_names(void **state)
 	expect_seen(&s[4], QUIRE_OP_PUT, "b", "k2", 4);
 	expect_seen(&s[5], QUIRE_OP_KEYSPACE, s[5].ks, "a", 5);
 	expect_seen(&s[6], QUIRE_OP_PUT, "a", "k", 6);
-	expect_seen(&s[7], QUIRE_OP_DEL_RANGE, "b", "", 7);
-	expect_seen(&s[8], QUIRE_OP_KEYSPACE_DROP, "b", NULL, 8);
-	expect_seen(&s[9], QUIRE_OP_PUT, "", "e", 9);
+	expect_seen(&s[7], QUIRE_OP_KEYSPACE_DROP, "b", NULL, 7);
+	expect_seen(&s[8], QUIRE_OP_PUT, "", "e", 8);
 	uint32_t first = s[1].id, second = s[5].id;
-	if (!first || !second || first == second || s[0].id || s[9].id)
+	if (!first || !second || first == second || s[0].id || s[8].id)
 		failf("keyspace numbers: default %u/%u, first a %u, second a %u",
-		      s[0].id, s[9].id, first, second);
+		      s[0].id, s[8].id, first, second);
 	if (s[2].id != first || s[3].id != first || s[4].id != first ||
-	    s[6].id != second || s[7].id != first || s[8].id != first)
+	    s[6].id != second || s[7].id != first)
 		failf("operations carry the wrong keyspace numbers");
 	if (!s[7].to_last || s[7].count != 2)
 		failf("the drop's range: to_last %d, count %llu", s[7].to_last,
@@ -2530,8 +2545,117 @@ static void test_feed_names(void **state)
 		failf("the default keyspace's feed has %zu entries", n);
 	expect_seen(&s[0], QUIRE_OP_PUT, "", "d", 0);
 	expect_seen(&s[1], QUIRE_OP_PUT, "", "e", 1);
+	quire_stat st;
+	ROK(quire_txn_stat(t, &st));
+	ROK(quire_commit(t));
+
+	/* a range over a whole keyspace and its drop: one change */
+	ROK(quire_begin(db, 0, &t));
+	v = vw(t, L("a"));
+	ROK(quire_put(v, L("k2"), L("5")));
+	ROK(quire_del_range(v, NULL, 0, NULL, 0, &removed));
+	ROK(quire_keyspace_drop(t, L("a"), &removed));
+	id1 = commit_id(t);
+	ROK(quire_begin(db, QUIRE_RDONLY, &t));
+	n = read_feed(t, st.next_seq - 1, s, 32);
+	if (n != 2 || s[1].count != 2 || !s[1].to_last || s[1].txn != id1)
+		failf("a put, a range and a drop: %zu changes, the last of "
+		      "count %llu, to_last %d",
+		      n, (unsigned long long)(n ? s[n - 1].count : 0),
+		      n ? s[n - 1].to_last : 0);
+	expect_seen(&s[0], QUIRE_OP_PUT, "a", "k2", 0);
+	expect_seen(&s[1], QUIRE_OP_KEYSPACE_DROP, "a", "a", 1);
 	ROK(quire_commit(t));
 	ROK(quire_close(db));
+	unlink(path);
+}
+
+/* ---- opening keyspaces in snapshots of another handle's commits ---- */
+
+/* Open every keyspace of t by name, and some that do not exist, n times
+ * over: each view must read its own marker. */
+static void open_all(quire_txn *t, int nks, int rounds, int gen,
+		     const char *label)
+{
+	char name[32], want[48];
+	quire_txn *v;
+	quire_val val;
+	for (int r = 0; r < rounds; r++)
+		for (int i = 0; i < nks + 3; i++) {
+			snprintf(name, sizeof name, "ks%03d", i);
+			int rc = quire_keyspace(t, name, strlen(name), 0, &v);
+			if (i >= nks) {
+				if (rc != QUIRE_NOTFOUND)
+					failf("%s: round %d: the missing "
+					      "keyspace %s opened (%d)",
+					      label, r, name, rc);
+				continue;
+			}
+			ROK(rc);
+			ROK(quire_get(v, "k", 1, &val));
+			snprintf(want, sizeof want, "%s/%d", name, gen);
+			if (!tu_same(val.data, val.size, want, strlen(want)))
+				failf("%s: round %d: keyspace %s reads '%.*s', "
+				      "expected '%s'",
+				      label, r, name, (int)val.size,
+				      (const char *)val.data, want);
+		}
+}
+
+/* Another handle (as another process would) commits keyspace changes: a
+ * reader's snapshots have no catalog to inherit, and opens must find the
+ * right keyspaces both before and after one is built. */
+static void test_open_foreign(void **state)
+{
+	(void)state;
+	const char *path = tu_path("ks-foreign");
+	snprintf(where, sizeof where, "opens in another handle's commits");
+	unlink(path);
+	quire *w = open_db(path, QUIRE_CREATE, 512), *r = open_db(path, 0, 512);
+	quire_txn *t, *v;
+	char name[32], val[48];
+	int nks = 0;
+	for (int gen = 0; gen < 6; gen++) {
+		ROK(quire_begin(w, 0, &t));
+		for (int i = 0; i < nks; i++) { /* every keyspace: new marker */
+			snprintf(name, sizeof name, "ks%03d", i);
+			snprintf(val, sizeof val, "%s/%d", name, gen);
+			ROK(quire_keyspace(t, name, strlen(name), 0, &v));
+			ROK(quire_put(v, "k", 1, val, strlen(val)));
+		}
+		for (int n = nks + 20 + 10 * gen; nks < n; nks++) {
+			snprintf(name, sizeof name, "ks%03d", nks);
+			snprintf(val, sizeof val, "%s/%d", name, gen);
+			ROK(quire_keyspace(t, name, strlen(name), QUIRE_CREATE,
+					   &v));
+			ROK(quire_put(v, "k", 1, val, strlen(val)));
+		}
+		/* names moving between ids: a rename, a drop and a creation */
+		if (!gen)
+			ROK(quire_keyspace(t, "zz", 2, QUIRE_CREATE, &v));
+		else
+			ROK(quire_keyspace_rename(t, gen % 2 ? "zz" : "zy", 2,
+						  gen % 2 ? "zy" : "zz", 2));
+		if (gen == 3) {
+			ROK(quire_keyspace_drop(t, "zy", 2, NULL));
+			ROK(quire_keyspace(t, "zy", 2, QUIRE_CREATE, &v));
+		}
+		ROK(quire_commit(t));
+		char label[64];
+		snprintf(label, sizeof label, "commit %d, %d keyspaces", gen,
+			 nks);
+		const char *cur = gen % 2 ? "zy" : "zz",
+			   *gone = gen % 2 ? "zz" : "zy";
+		ROK(quire_begin(r, QUIRE_RDONLY, &t));
+		for (int i = 0; i < 2; i++) { /* before a catalog, and after */
+			ROK(quire_keyspace(t, cur, 2, 0, &v));
+			REQ(QUIRE_NOTFOUND, quire_keyspace(t, gone, 2, 0, &v));
+			open_all(t, nks, 2, gen, label);
+		}
+		ROK(quire_commit(t));
+	}
+	ROK(quire_close(r));
+	ROK(quire_close(w));
 	unlink(path);
 }
 
@@ -3689,13 +3813,10 @@ static void fault_model(struct fmodel *fm)
 			w.v[j].nlen = o->kl;
 			break;
 		case F_DROP:
-			e[0] = (struct kev){c + 1, QUIRE_OP_DEL_RANGE,
-					    w.v[j].ident, o->ks, o->ksl, NULL,
-					    0, w.v[j].m.n};
-			e[1] = (struct kev){c + 1, QUIRE_OP_KEYSPACE_DROP,
-					    w.v[j].ident, o->ks, o->ksl, NULL,
-					    0, 0};
-			fm->nev += 2;
+			*e = (struct kev){c + 1, QUIRE_OP_KEYSPACE_DROP,
+					  w.v[j].ident, o->ks, o->ksl, NULL, 0,
+					  w.v[j].m.n};
+			fm->nev++;
 			world_remove(&w, (size_t)j);
 			break;
 		case F_COMMIT:
@@ -3787,13 +3908,12 @@ static int check_events(quire_txn *t, const struct fmodel *fm, int upto,
 						    ch.keyspace.size, e->name,
 						    e->nl));
 			break;
-		case QUIRE_OP_DEL_RANGE:
-			ok = ok && ch.key.size == 0 && ch.to_last &&
-			     ch.count == e->count;
-			/* fall through */
-		case QUIRE_OP_KEYSPACE_DROP:
-			ok = ok && tu_same(ch.keyspace.data, ch.keyspace.size,
-					   e->name, e->nl);
+		case QUIRE_OP_KEYSPACE_DROP: /* one change: its range too */
+			ok = ok && ch.to_last && ch.count == e->count &&
+			     tu_same(ch.key.data, ch.key.size, e->name,
+				     e->nl) &&
+			     tu_same(ch.keyspace.data, ch.keyspace.size,
+				     e->name, e->nl);
 			break;
 		}
 		if (!ok)
@@ -4222,6 +4342,7 @@ int main(void)
 		cmocka_unit_test(test_max_keys),
 		cmocka_unit_test(test_feed_names),
 		cmocka_unit_test(test_asof),
+		cmocka_unit_test(test_open_foreign),
 		cmocka_unit_test(test_history_diff),
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_faults),

@@ -310,9 +310,10 @@ static void json_keyspace(const quire_val *name, uint32_t id)
 }
 
 /* A keyspace created, renamed or dropped: "SEQ TXN keyspace NAME", "SEQ
- * TXN rename_keyspace OLD NEW", "SEQ TXN drop_keyspace NAME"; in JSON
- * keyspace (the name it has after the operation), op and a rename's old
- * name as from. */
+ * TXN rename_keyspace OLD NEW", "SEQ TXN drop_keyspace COUNT NAME" (COUNT
+ * the keys it held, as a del_range's); in JSON keyspace (the name it has
+ * after the operation), op, a rename's old name as from, a drop's
+ * count. */
 static void print_keyspace_change(const struct opts *o, const quire_change *c)
 {
 	int drop = c->op == QUIRE_OP_KEYSPACE_DROP;
@@ -332,10 +333,14 @@ static void print_keyspace_change(const struct opts *o, const quire_change *c)
 			fputs(",\"from\":", stdout);
 			json_string(stdout, old->data, old->size);
 		}
+		if (drop)
+			printf(",\"count\":%" PRIu64, c->count);
 		fputs("}\n", stdout);
 		return;
 	}
 	printf("%" PRIu64 "\t%" PRIu64 "\t%s\t", c->seq, c->txn_id, op);
+	if (drop)
+		printf("%" PRIu64 "\t", c->count);
 	if (old) {
 		tsv_escape(stdout, old->data, old->size);
 		putchar('\t');

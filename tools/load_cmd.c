@@ -104,7 +104,8 @@ static const char *parse_tsv(unsigned char *line, size_t n, struct rec *r)
 /* A changes line: SEQ TXN put KEY VALUE, SEQ TXN del KEY or SEQ TXN
  * del_range COUNT START [END], with ks=NAME after TXN in a named keyspace;
  * or SEQ TXN keyspace NAME, SEQ TXN rename_keyspace OLD NEW, SEQ TXN
- * drop_keyspace NAME. Tab-separated, keys, values and names TSV-escaped;
+ * drop_keyspace COUNT NAME. Tab-separated, keys, values and names
+ * TSV-escaped;
  * SEQ, TXN and COUNT are not needed to replay but must be numbers. NULL
  * or what is wrong. */
 static const char *parse_changes_tsv(unsigned char *line, size_t n,
@@ -142,18 +143,21 @@ static const char *parse_changes_tsv(unsigned char *line, size_t n,
 		r->op = REC_RANGE;
 	else if (!r->ks && IS(a, "keyspace") && args == 1)
 		r->op = REC_KEYSPACE;
-	else if (!r->ks && IS(a, "drop_keyspace") && args == 1)
+	else if (!r->ks && IS(a, "drop_keyspace") && args == 2 &&
+		 NUMBER(a + 1))
 		r->op = REC_DROP;
 	else if (!r->ks && IS(a, "rename_keyspace") && args == 2)
 		r->op = REC_RENAME;
 	else
 		return "not put KEY VALUE, del KEY, del_range COUNT START [END], "
 		       "keyspace NAME, rename_keyspace OLD NEW or "
-		       "drop_keyspace NAME";
+		       "drop_keyspace COUNT NAME";
 #undef IS
 #undef NUMBER
-	if (r->op == REC_KEYSPACE || r->op == REC_DROP)
+	if (r->op == REC_KEYSPACE)
 		return tsv_keyspace(f[a + 1], len[a + 1], r);
+	if (r->op == REC_DROP)
+		return tsv_keyspace(f[a + 2], len[a + 2], r);
 	/* the key (a range's start, the old name) and the value (its end,
 	 * the new name) */
 	k = r->op == REC_RANGE ? a + 2 : a + 1;
@@ -169,15 +173,18 @@ static const char *parse_changes_tsv(unsigned char *line, size_t n,
 }
 
 /* A feed's keyspace operation op in JSON: keyspace names it, from a
- * rename's old name; range: it had members of a range delete. */
+ * rename's old name; range: it had start or end, count: a count (a
+ * drop's keys). */
 static const char *keyspace_op(struct rec *r, int op, unsigned char *from,
-			       size_t flen, int range)
+			       size_t flen, int range, int count)
 {
 	const char *why;
 	r->op = op;
 	if (r->key || r->value || range)
 		return "keyspace, rename_keyspace and drop_keyspace have no key, "
-		       "value, start, end or count";
+		       "value, start or end";
+	if (count && op != REC_DROP)
+		return "count belongs to a del_range or a drop_keyspace";
 	if (!r->ks)
 		return "no keyspace";
 	if (op != REC_RENAME)
@@ -312,8 +319,7 @@ static const char *parse_json(unsigned char *line, size_t n, int changes,
 		return keyspace_op(r, OP("keyspace")	   ? REC_KEYSPACE
 				      : OP("drop_keyspace") ? REC_DROP
 							    : REC_RENAME,
-				   from, flen,
-				   start || has_end || has_count);
+				   from, flen, start || has_end, has_count);
 	/* a dump's {"keyspace":NAME}: the records after it go there */
 	if (!op && r->ks && !r->key && !r->value) {
 		r->op = REC_KEYSPACE;

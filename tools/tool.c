@@ -81,7 +81,7 @@ static const char usage_text[] =
 	"                       were printed). Of every keyspace: ks=NAME\n"
 	"                       after TXN in a named one, and SEQ TXN\n"
 	"                       keyspace NAME, rename_keyspace OLD NEW,\n"
-	"                       drop_keyspace NAME\n"
+	"                       drop_keyspace COUNT NAME\n"
 	"  log DB KEY           the versions of KEY, newest first:\n"
 	"       [--limit N]     SEQ TXN TIME put VALUE, or SEQ TXN TIME del\n"
 	"                       (exit 1 if KEY was never written)\n"

@@ -223,8 +223,8 @@ static PyStructSequence_Field change_fields[] = {
 		  "smallest); None for other operations"},
 	{"end", "'del_range': the end of the range, not in it, or None when "
 		"it ran to the last key; None for other operations"},
-	{"count", "'del_range': how many keys it removed; None for other "
-		  "operations"},
+	{"count", "'del_range' and 'keyspace_drop': how many keys it "
+		  "removed; None for other operations"},
 	{"keyspace", "bytes: the name of the operation's keyspace when it "
 		     "was made (b'': the default keyspace); for 'keyspace' "
 		     "the old name (b'' when created), for 'keyspace_drop' "
@@ -1978,7 +1978,8 @@ static PyObject *changes_next(IterObject *it)
 		put ? val_bytes(&c.value) : Py_NewRef(Py_None),
 		range ? val_bytes(&c.key) : Py_NewRef(Py_None),
 		range && !c.to_last ? val_bytes(&c.value) : Py_NewRef(Py_None),
-		range ? U64(c.count) : Py_NewRef(Py_None),
+		range || c.op == QUIRE_OP_KEYSPACE_DROP ? U64(c.count)
+							: Py_NewRef(Py_None),
 		val_bytes(&c.keyspace),
 		PyLong_FromUnsignedLong(c.keyspace_id)};
 	return record(ChangeType, f, 10);
