@@ -41,6 +41,7 @@ struct quire_cursor {
 	uint8_t edges;              /* the keyspace's range has edges (lo, hi):
 				     * a move checks them */
 	uint8_t plain;              /* keys are the user's as they are */
+	uint8_t tree_only;          /* simple and without edges */
 	struct tcur t;
 	struct mt_iter m;
 	int mvalid;
@@ -106,6 +107,7 @@ int cursor_open_ks(quire_txn *txn, const struct kspace *ks,
 	tcur_init(&c->t, txn->snap->qf, QT_KEYS, &txn->snap->h.root[QT_KEYS]);
 	mt_iter_init(&c->m, txn->snap->mt, txn->snap->h.next_seq);
 	c->simple = !txn->wb && txn->snap->h.pending_ops == 0;
+	c->tree_only = c->simple && !c->edges;
 	txn_dep_add(txn, &c->dep, cursor_detach);
 	*out = c;
 	return 0;
@@ -396,14 +398,10 @@ int quire_cursor_last(quire_cursor *c)
 	return checked(c, bound(c, edge(c, -1), 0));
 }
 
-static int step(quire_cursor *c, int dir)
+/* A step of a cursor with pending sources or keyspace edges. */
+static int step_merged(quire_cursor *c, int dir)
 {
-	int e = usable(c);
-	if (e)
-		return e;
-	if (c->simple && !c->edges)
-		return tree_moved(c, dir > 0 ? tcur_next(&c->t)
-					     : tcur_prev(&c->t));
+	int e;
 	/* off the keyspace (or never on it): start from its edge, as a
 	 * cursor past the tree's end starts from the tree's */
 	if (c->pos == SRC_NONE)
@@ -418,14 +416,27 @@ static int step(quire_cursor *c, int dir)
 	return settle(c, dir);
 }
 
+/* The next (dir 1) or previous entry: a tree-only cursor without edges,
+ * the usual scan, takes one test to its tree's step. */
+static int step(quire_cursor *c, int dir)
+{
+	int e = usable(c);
+	if (e)
+		return e;
+	if (QLIKELY(c->tree_only))
+		return tree_moved(c, dir > 0 ? tcur_next(&c->t)
+					     : tcur_prev(&c->t));
+	return bound(c, step_merged(c, dir), dir);
+}
+
 int quire_cursor_next(quire_cursor *c)
 {
-	return checked(c, bound(c, step(c, 1), 1));
+	return checked(c, step(c, 1));
 }
 
 int quire_cursor_prev(quire_cursor *c)
 {
-	return checked(c, bound(c, step(c, -1), -1));
+	return checked(c, step(c, -1));
 }
 
 /* On a write transaction the entry under the cursor may have been replaced
