@@ -625,7 +625,8 @@ int quire_log_get(quire_txn *txn, uint64_t txn_id, quire_log_entry *entry);
 /** Operations, as the changes feed and key history report them. */
 #define QUIRE_OP_PUT 1
 #define QUIRE_OP_DEL 2
-#define QUIRE_OP_DEL_RANGE 3 /**< quire_del_range(), quire_del_prefix() */
+#define QUIRE_OP_DEL_RANGE 3 /**< quire_del_range(), quire_del_prefix(); in
+				  *   a key's history, also a keyspace drop */
 #define QUIRE_OP_KEYSPACE 4  /**< a keyspace got its name (key): created,
 				  *   or renamed (keyspace: its old name) */
 #define QUIRE_OP_KEYSPACE_DROP 5 /**< a keyspace was dropped (its name in
@@ -684,7 +685,9 @@ typedef struct quire_key_version {
 	uint64_t seq;
 	uint64_t txn_id;
 	uint64_t time_ns;   /**< the commit's time */
-	int op;             /**< QUIRE_OP_PUT, or QUIRE_OP_DEL (a tombstone) */
+	int op;             /**< QUIRE_OP_PUT, QUIRE_OP_DEL (a tombstone), or
+			     *   QUIRE_OP_DEL_RANGE (a range delete or a
+			     *   keyspace drop removed the key) */
 	quire_val value;    /**< valid until the next call on the history */
 } quire_key_version;
 
@@ -692,7 +695,11 @@ typedef struct quire_history quire_history;
 
 /**
  * Open the history of key in the transaction's snapshot: its committed
- * versions, newest first (puts and deletes). Each step costs O(log n).
+ * versions, newest first (puts, deletes, and the range deletes and
+ * keyspace drops that removed it). Each step costs O(log n), but the step
+ * past a range delete: it reads the key in the commit before, as an AS-OF
+ * snapshot would. Versions a range delete removed in the transaction that
+ * made them are not listed (no commit showed them).
  * @return 0 (also for a key never written: the history is just empty),
  *         QUIRE_ETOOBIG, QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ENOMEM,
  *         QUIRE_EINVAL.

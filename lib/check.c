@@ -21,6 +21,7 @@
 #include "io.h"
 #include "oplog.h"
 #include "pending.h"
+#include "tomb.h"
 #include "tree.h"
 #include "txn.h"
 
@@ -116,8 +117,16 @@ static void check_leaf_entry(struct chk *c, int tree, const uint8_t *n,
 			    le.klen);
 	}
 	if (tree == QT_DEAD) {
-		if (le.meta == 0 || le.meta >= qhdr_ckpt_seq(c->h) || le.vlen)
+		struct ttail t;
+		uint64_t ck = qhdr_ckpt_seq(c->h);
+		int has = le.ool ? -1 : ttail_get(le.val, le.vlen, &t);
+		if (le.meta == 0 || le.meta >= ck)
 			report(c, off, "tombstone %u: bad sequence number", i);
+		else if (has < 0 ||
+			 (has && (t.seq >= ck ||
+				  !(c->h->features & QF_FEAT_TAILS) ||
+				  !ttail_reaches(&t, le.key, le.klen))))
+			report(c, off, "tombstone %u: bad tail", i);
 		return;
 	}
 	if (tree == QT_COMMITS) {

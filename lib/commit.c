@@ -31,6 +31,7 @@
 #include "modify.h"
 #include "oplog.h"
 #include "snap.h"
+#include "tomb.h"
 #include "tree.h"
 #include "txn.h"
 #include "wbuf.h"
@@ -120,6 +121,60 @@ static void count_ranges(const quire_txn *txn, struct live_delta *d)
 	d->ool_count -= (int64_t)(share * (double)b->live_ool_count);
 }
 
+/* The largest key the trees or a tombstone tail of txn's snapshot has, and
+ * with pending its pending operations (*k NULL: none; *all: a tail reaches
+ * every key): keys past it were never written. */
+static int written_end(quire_txn *txn, int pending, const uint8_t **k,
+		       uint32_t *kl, int *all)
+{
+	const struct snap *s = txn->snap;
+	struct tcur tc;
+	const uint8_t *dk;
+	uint32_t dkl;
+	int e;
+	*k = NULL;
+	*kl = 0;
+	tcur_init(&tc, s->qf, QT_KEYS, &s->h.root[QT_KEYS]);
+	if ((e = tcur_last(&tc)) == 0)
+		*k = tcur_key(&tc, kl);
+	else if (e != QUIRE_NOTFOUND)
+		return e;
+	if ((e = tomb_end(s->qf, &s->h.root[QT_DEAD], &dk, &dkl, all)) != 0)
+		return e;
+	if (dk && (!*k || key_cmp(dk, dkl, *k, *kl) > 0)) {
+		*k = dk;
+		*kl = dkl;
+	}
+	const struct mt_node *mx = pending ? s->mt->max : NULL;
+	if (mx && (!*k || key_cmp(mx->key, mx->klen, *k, *kl) > 0)) {
+		*k = mx->key;
+		*kl = mx->klen;
+	}
+	return 0;
+}
+
+/* The previous operation of op i of txn, whose key's operation before it
+ * is prev: the newest of txn's range deletes before it (ops ranges[0..nr))
+ * that covers the key and came after prev, else prev. Versions a range
+ * delete of the same transaction removed were never committed: the chain
+ * goes from the range on to the key's version before the transaction. */
+static uint64_t range_before(quire_txn *txn, const size_t *ranges, size_t nr,
+			     size_t i, uint64_t prev)
+{
+	const struct wbuf *wb = txn->wb;
+	const struct wnode *n = wb->ops[i].n;
+	uint64_t seq0 = txn->snap->h.next_seq;
+	if (!wbuf_span(wb, n->key, n->klen))
+		return prev;
+	for (size_t j = nr; j-- > 0 && seq0 + ranges[j] > prev;) {
+		const struct wrange *r = wb->ops[ranges[j]].r;
+		if (key_cmp(r->from, r->flen, n->key, n->klen) <= 0 &&
+		    wrange_below_end(r, n->key, n->klen))
+			return seq0 + ranges[j];
+	}
+	return prev;
+}
+
 /*
  * The previous operation of each of the transaction's operations (prev[i]
  * for op i): the key's latest committed operation for its first operation
@@ -129,39 +184,22 @@ static void count_ranges(const quire_txn *txn, struct live_delta *d)
 static int chain_ops(quire_txn *txn, uint64_t *prev, struct live_delta *delta)
 {
 	struct wbuf *wb = txn->wb;
-	const struct qroot *r = txn->snap->h.root;
-	struct memtable *mt = txn->snap->mt;
 	const uint8_t *maxk = NULL;
 	uint32_t maxkl = 0;
+	int all = 0; /* a tombstone tail reaches every key */
 	int e = 0;
 	*delta = (struct live_delta){0, 0, 0, 0};
-	for (int t = QT_KEYS; t <= QT_DEAD; t += QT_DEAD - QT_KEYS) {
-		struct tcur tc;
-		uint32_t kl;
-		tcur_init(&tc, txn->snap->qf, t, &r[t]);
-		if ((e = tcur_last(&tc)) == 0) {
-			const uint8_t *k = tcur_key(&tc, &kl);
-			if (!maxk || key_cmp(k, kl, maxk, maxkl) > 0) {
-				maxk = k;
-				maxkl = kl;
-			}
-		} else if (e != QUIRE_NOTFOUND) {
-			return e;
-		}
-	}
-	if (mt->max &&
-	    (!maxk || key_cmp(mt->max->key, mt->max->klen, maxk, maxkl) > 0)) {
-		maxk = mt->max->key;
-		maxkl = mt->max->klen;
-	}
+	if ((e = written_end(txn, 1, &maxk, &maxkl, &all)) != 0)
+		return e;
 	for (struct wnode *n = wbuf_first(wb); n; n = wbuf_next(n)) {
 		int live = 0;
 		uint32_t vlen = 0;
 		uint64_t given = n->tseq;
 		n->tseq = 0;
-		if (maxk && key_cmp(n->key, n->klen, maxk, maxkl) <= 0 &&
-		    (e = txn_latest_op(txn, n->key, n->klen, &n->tseq, &live,
-				       &vlen)))
+		if ((all ||
+		     (maxk && key_cmp(n->key, n->klen, maxk, maxkl) <= 0)) &&
+		    (e = snap_latest_op(txn->snap, n->key, n->klen, &n->tseq,
+					&live, &vlen)))
 			return e;
 		if (n->linked)
 			n->tseq = given;
@@ -178,12 +216,23 @@ static int chain_ops(quire_txn *txn, uint64_t *prev, struct live_delta *delta)
 		else if (n->op == WOP_DEL && live)
 			delta->keys--;
 	}
+	size_t *ranges = NULL, nr = 0;
+	if (wb->nspans && !(ranges = malloc(wb->nops * sizeof *ranges)))
+		return qerr(QUIRE_ENOMEM, "out of memory");
 	for (size_t i = 0; i < wb->nops; i++) {
 		struct wnode *n = wb->ops[i].n;
 		prev[i] = n ? n->tseq : 0; /* a range is in no key's chain */
-		if (n)
-			n->tseq = txn->snap->h.next_seq + i;
+		if (!n) {
+			if (ranges)
+				ranges[nr++] = i;
+			continue;
+		}
+		/* (a given chain, linked, is the one it had) */
+		if (nr && !(n->linked && n->tseq < txn->snap->h.next_seq))
+			prev[i] = range_before(txn, ranges, nr, i, prev[i]);
+		n->tseq = txn->snap->h.next_seq + i;
 	}
+	free(ranges);
 	count_ranges(txn, delta);
 	return 0;
 }
@@ -463,29 +512,6 @@ static int range_rec(struct modify *m, struct mut *sm, uint64_t seq,
 	return seq_rec(m, sm, seq, txn_id, &r);
 }
 
-/* Tombstone mutations from the key-tree ones: a final delete records its
- * sequence number, a final put removes any tombstone. append: every key
- * lies past the tombstone tree's last, so puts have none to remove. */
-static int dead_muts(const struct mut *km, size_t nk, int append,
-		     struct mut **out, size_t *nout)
-{
-	struct mut *dm = malloc((nk ? nk : 1) * sizeof *dm);
-	size_t n = 0;
-	if (!dm)
-		return qerr(QUIRE_ENOMEM, "out of memory");
-	for (size_t i = 0; i < nk; i++)
-		if (km[i].del == MUT_RANGE) /* its keys keep their tombstones */
-			continue;
-		else if (km[i].del || !append)
-			dm[n++] = (struct mut){.key = km[i].key,
-					       .klen = km[i].klen,
-					       .del = !km[i].del,
-					       .meta = km[i].meta};
-	*out = dm;
-	*nout = n;
-	return 0;
-}
-
 /* Commit-index mutations: every commit since the previous checkpoint
  * (which the pending batches name) and that checkpoint itself. */
 static int commit_muts(quire_txn *txn, struct modify *m, struct mut **out,
@@ -569,7 +595,7 @@ static int commit_checkpoint(quire_txn *txn, int append)
 	}
 	if ((e = chain_ops(txn, prev, &delta)) != 0 ||
 	    (e = checkpoint_muts(txn, &km, &nk)) != 0 ||
-	    (e = dead_muts(km, nk, append, &dm, &nd)) != 0 ||
+	    (e = tomb_muts(txn, km, nk, append, &m.ar, &dm, &nd)) != 0 ||
 	    (e = commit_muts(txn, &m, &cm, &nc)) != 0)
 		goto out;
 	if (!(pos = calloc(nk ? nk : 1, sizeof *pos))) {
@@ -630,8 +656,9 @@ static int commit_checkpoint(quire_txn *txn, int append)
 	h.pending_off = h.pending_ops = h.pending_bytes = 0;
 	h.pending_size = h.pending_batches = 0;
 	h.ckpt_off = 0; /* df_commit: this header itself */
-	if (wb->nspans) /* from here on, readers must know range records */
-		h.features |= QF_FEAT_RANGES;
+	if (wb->nspans) /* from here on, readers must know range records
+			 * and tombstone tails */
+		h.features |= QF_FEAT_RANGES | QF_FEAT_TAILS;
 	apply_delta(&h, base, &delta);
 	h.key_count = h.root[QT_KEYS].count;
 	h.live_ool_count = QMIN(h.live_ool_count, h.key_count);
@@ -679,25 +706,13 @@ static int fills_a_leaf(const quire_txn *txn)
 static int appends_only(quire_txn *txn, int *err)
 {
 	struct wnode *first = wbuf_first(txn->wb);
+	const uint8_t *k;
+	uint32_t kl;
+	int all;
 	*err = 0;
-	if (!first)
+	if (!first || (*err = written_end(txn, 0, &k, &kl, &all)) != 0)
 		return 0;
-	for (int t = QT_KEYS; t <= QT_DEAD; t += QT_DEAD - QT_KEYS) {
-		struct tcur tc;
-		uint32_t kl;
-		tcur_init(&tc, txn->snap->qf, t, &txn->snap->h.root[t]);
-		int e = tcur_last(&tc);
-		if (e == QUIRE_NOTFOUND)
-			continue;
-		if (e) {
-			*err = e;
-			return 0;
-		}
-		const uint8_t *k = tcur_key(&tc, &kl);
-		if (key_cmp(first->key, first->klen, k, kl) <= 0)
-			return 0;
-	}
-	return 1;
+	return !all && (!k || key_cmp(first->key, first->klen, k, kl) > 0);
 }
 
 /*

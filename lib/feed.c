@@ -218,7 +218,8 @@ static int name_at(quire_changes *f, uint32_t id, uint64_t seq,
 	n->len = -1;
 	*out = n;
 	ks_put_id(ik, KS_ID, id);
-	if ((e = txn_latest_op(f->txn, ik, sizeof ik, &s, &live, NULL)) != 0)
+	if ((e = snap_latest_op(f->txn->snap, ik, sizeof ik, &s, &live,
+				NULL)) != 0)
 		return e == QUIRE_NOTFOUND ? 0 : e;
 	struct op o;
 	uint64_t hist = f->txn->snap->h.history_seq, later = UINT64_MAX;
@@ -313,7 +314,8 @@ static int translate(quire_changes *f, quire_change *c, int *report)
 			      * keyspace named (key) or dropped, keyspace
 			      * its name before */
 		struct op o = {.kind = c->op,
-			       .v = {c->value.data, (uint32_t)c->value.size}};
+			       .v = {.data = c->value.data,
+				      .len = (uint32_t)c->value.size}};
 		int drop = c->op == QUIRE_OP_DEL, is = 0;
 		if (drop && c->seq >= 2 &&
 		    (e = drop_range(f, c->seq - 2, id, &c->count, &is)) != 0)

@@ -130,7 +130,10 @@ struct qhdr {
 /* Keys are internal keys of keyspaces (lib/kspace.h): named keyspaces,
  * their catalog, escaped default keys. */
 #define QF_FEAT_KEYSPACES 2u
-#define QF_FEAT_KNOWN (QF_FEAT_RANGES | QF_FEAT_KEYSPACES)
+/* Tombstone entries may carry tails: the keys a range delete removed
+ * (lib/tomb.c). */
+#define QF_FEAT_TAILS 4u
+#define QF_FEAT_KNOWN (QF_FEAT_RANGES | QF_FEAT_KEYSPACES | QF_FEAT_TAILS)
 /* Longest key in the file: a user's key (QUIRE_MAX_KEY_SIZE, quire.h)
  * after a named keyspace's 6-byte prefix (kspace.h). */
 #define QF_MAX_KEY (8192 + 6)

@@ -5,11 +5,14 @@
  * feed.c's.
  *
  * Every operation records the key's previous operation, so a key's history
- * is a chain.
+ * is a chain. A range delete is in no key's chain of its own: where a
+ * chain (or a tombstone tail, tomb.c) leads to one, the key's version
+ * before it is looked up in the commit before the range's.
  */
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "error.h"
 #include "file.h"
@@ -220,6 +223,9 @@ struct quire_history {
 				      * key of those bytes */
 	uint64_t time_txn, time_ns;  /* the last commit time looked up */
 	struct vbuf *vb;
+	size_t klen, kskip;          /* the internal key; kskip: bytes of it
+				      * the key's plain operations lack */
+	uint8_t key[];
 };
 
 /* The transaction ended: only closing is left. */
@@ -248,16 +254,19 @@ int quire_history_open(quire_txn *view, const void *key, size_t klen,
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	key = k.p;
 	klen = k.len;
-	quire_history *h = calloc(1, sizeof *h);
+	quire_history *h = calloc(1, sizeof *h + klen);
 	if (!h) {
 		ikey_done(&k);
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	}
+	if (klen)
+		memcpy(h->key, key, klen);
+	h->klen = klen;
 	h->txn = txn;
 	h->time_txn = UINT64_MAX;
 	h->tagged = klen && *(const uint8_t *)key == KS_TAG;
 	if ((e = keyspace_meta(txn, &h->meta)) == 0)
-		e = txn_latest_op(txn, key, klen, &h->seq, &live, NULL);
+		e = snap_latest_op(txn->snap, key, klen, &h->seq, &live, NULL);
 	ikey_done(&k);
 	if (e) {
 		free(h);
@@ -266,6 +275,29 @@ int quire_history_open(quire_txn *view, const void *key, size_t klen,
 	txn_dep_add(txn, &h->dep, history_detach);
 	*out = h;
 	return 0;
+}
+
+/* Range delete o reached the key: its operation before the range (in the
+ * commit before o's; versions of o's own transaction that o removed were
+ * never committed) and whether the key was there for o to remove. */
+static int before_range(quire_history *h, const struct op *o, uint64_t *prev,
+			int *removed)
+{
+	quire *db = h->txn->db;
+	struct snap *s;
+	uint64_t off;
+	int e = o->txn ? find_txn(db, h->txn->snap, o->txn - 1, &off)
+		       : QUIRE_NOTFOUND;
+	if (e == QUIRE_NOTFOUND) /* the file's first commit */
+		return qerr(QUIRE_ECORRUPT, "%s: range delete %llu in no "
+					    "commit after another",
+			    db->path, (unsigned long long)o->seq);
+	if (e || (e = snap_at(db, h->txn->snap, off, &s)) != 0)
+		return e;
+	e = snap_latest_op(s, h->key + h->kskip, h->klen - h->kskip, prev,
+			   removed, NULL);
+	snap_release(s);
+	return e;
 }
 
 int quire_history_next(quire_history *h, quire_key_version *v)
@@ -280,6 +312,7 @@ int quire_history_next(quire_history *h, quire_key_version *v)
 		return qerr(QUIRE_EINVAL, "quire_history_next: the history's "
 					  "transaction has ended");
 	vbufs_free(&h->vb);
+	uint64_t prev;
 	for (;;) {
 		if (!h->seq || (h->tagged && h->seq < h->meta.conv_seq))
 			return QUIRE_NOTFOUND;
@@ -289,17 +322,24 @@ int quire_history_next(quire_history *h, quire_key_version *v)
 				    h->txn->db->path);
 		if ((e = op_at(h->txn->db, h->txn->snap, h->seq, &o)) != 0)
 			return e;
+		prev = o.prev_seq;
+		if (o.kind == QUIRE_OP_DEL_RANGE) {
+			int removed;
+			if ((e = before_range(h, &o, &prev, &removed)) != 0)
+				return e;
+			if (removed)
+				break;
+			h->seq = prev; /* it found the key absent */
+			continue;
+		}
 		if (h->seq >= h->meta.flip_seq || h->seq < h->meta.conv_seq)
 			break;
 		/* the first keyspace escaped the key: the same value, and
 		 * its chain goes on with the key's plain operations */
 		h->tagged = 0;
-		h->seq = o.prev_seq;
+		h->kskip = 2;
+		h->seq = prev;
 	}
-	if (o.kind == QUIRE_OP_DEL_RANGE) /* in no key's chain */
-		return qerr(QUIRE_ECORRUPT, "%s: the history of a key leads "
-					    "to range delete %llu",
-			    h->txn->db->path, (unsigned long long)o.seq);
 	if (o.txn != h->time_txn) {
 		uint64_t off;
 		struct qhdr hd;
@@ -317,7 +357,7 @@ int quire_history_next(quire_history *h, quire_key_version *v)
 				 .time_ns = h->time_ns,
 				 .op = o.kind,
 				 .value = val};
-	h->seq = o.prev_seq;
+	h->seq = prev;
 	return 0;
 }
 

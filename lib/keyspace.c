@@ -323,8 +323,8 @@ static int collect(quire_txn *txn, struct moved **out, size_t *nout)
 		if (v.size)
 			memcpy(m->val, v.data, v.size);
 		m->vlen = v.size;
-		if ((e = txn_latest_op(txn, k.data, k.size, &m->prev, &live,
-				       NULL)) != 0)
+		if ((e = snap_latest_op(txn->snap, k.data, k.size, &m->prev,
+					&live, NULL)) != 0)
 			break;
 	}
 	quire_cursor_close(c);

@@ -14,6 +14,7 @@
 #include "file.h"
 #include "lookup.h"
 #include "memtable.h"
+#include "tomb.h"
 #include "tree.h"
 #include "wbuf.h"
 
@@ -130,11 +131,10 @@ int txn_lookup(quire_txn *txn, const void *key, size_t klen,
 	return e;
 }
 
-int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
-		  uint64_t *seq, int *live, uint32_t *vlen)
+int snap_latest_op(const struct snap *s, const void *key, size_t klen,
+		   uint64_t *seq, int *live, uint32_t *vlen)
 {
-	const struct mt_ver *mv =
-		mt_get(txn->snap->mt, key, klen, txn->snap->h.next_seq);
+	const struct mt_ver *mv = mt_get(s->mt, key, klen, s->h.next_seq);
 	struct lentry le;
 	int e;
 	*seq = 0;
@@ -146,8 +146,8 @@ int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
 			*vlen = mv->v.len;
 		return 0;
 	}
-	const struct qroot *r = txn->snap->h.root;
-	if ((e = tree_get(txn->snap->qf, &r[QT_KEYS], QT_KEYS, key, klen, &le)) == 0) {
+	const struct qroot *r = s->h.root;
+	if ((e = tree_get(s->qf, &r[QT_KEYS], QT_KEYS, key, klen, &le)) == 0) {
 		*seq = le.meta;
 		*live = 1;
 		if (vlen)
@@ -156,10 +156,8 @@ int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
 	}
 	if (e != QUIRE_NOTFOUND)
 		return e;
-	e = tree_get(txn->snap->qf, &r[QT_DEAD], QT_DEAD, key, klen, &le);
-	if (e == 0)
-		*seq = le.meta;
-	return e == QUIRE_NOTFOUND ? 0 : e;
+	return tomb_lookup(s->qf, &r[QT_DEAD],
+			   (s->h.features & QF_FEAT_TAILS) != 0, key, klen, seq);
 }
 
 /* Whether key is present in the commit the transaction read (pending

@@ -38,11 +38,12 @@ static inline int txn_leaf_value(quire_txn *txn, const struct lentry *le,
 int txn_lookup(quire_txn *txn, const void *key, size_t klen,
 	       struct wval *v, uint64_t *seq);
 
-/* The key's latest committed operation in the transaction's snapshot:
- * *seq (0: none), whether it left the key present and then (vlen may be
- * NULL) its value's length. */
-int txn_latest_op(quire_txn *txn, const void *key, size_t klen,
-		  uint64_t *seq, int *live, uint32_t *vlen);
+/* The key's latest operation in snapshot s: *seq (0: none; a range
+ * delete's when the newest tombstone tail reaching the key decided it),
+ * whether it left the key present and then (vlen may be NULL) its value's
+ * length. */
+int snap_latest_op(const struct snap *s, const void *key, size_t klen,
+		   uint64_t *seq, int *live, uint32_t *vlen);
 
 /* The keys of the transaction's commit in r (its own operations aside):
  * the tree's from its subtree counts, corrected by every pending operation

@@ -47,6 +47,7 @@
 #include "rebuild.h"
 #include "snap.h"
 #include "space.h"
+#include "tomb.h"
 #include "tree.h"
 #include "txn.h"
 
@@ -105,6 +106,7 @@ int rebuild_check(quire *db, const struct qhdr *h,
 struct merged {
 	quire_txn *src;
 	int want;
+	int tails;             /* tombstones: the tree may hold tails */
 	struct tcur tc;
 	int tree_ok;           /* tc positioned */
 	struct mt_iter mi;
@@ -133,15 +135,56 @@ static void merged_init(struct merged *m, quire_txn *src, int tree, int want)
 {
 	m->src = src;
 	m->want = want;
+	m->tails = tree == QT_DEAD &&
+		   (src->snap->h.features & QF_FEAT_TAILS) != 0;
 	tcur_init(&m->tc, src->snap->qf, tree, &src->snap->h.root[tree]);
 	mt_iter_init(&m->mi, src->snap->mt, src->snap->h.next_seq);
+}
+
+/* The value of a tombstone (an empty one, but not a NULL pointer). */
+static const uint8_t no_value[1];
+
+/* A pending operation v on a key of the tombstones (te: the tree's entry of
+ * it, te->key NULL: none) as an entry, keeping the tail there (tomb.c):
+ * 1 with *out filled, 0 for none. */
+static int pending_tomb(struct merged *m, const struct mt_ver *v,
+			const uint8_t *k, uint32_t kl, const struct lentry *te,
+			struct mut *out, int *err)
+{
+	struct lentry f = *te;
+	*err = 0;
+	if (v->op != WOP_DEL) { /* a put: only a tail starting there stays */
+		if (!te->key || !te->vlen)
+			return 0;
+		*out = (struct mut){.key = te->key, .klen = te->klen,
+				    .meta = te->meta,
+				    .v = {te->val, te->vlen, 0, 0}};
+		return 1;
+	}
+	if (!f.key) { /* the tail of the entry before, if it reaches k */
+		struct ttail t;
+		const struct snap *s = m->src->snap;
+		*err = tomb_floor(s->qf, &s->h.root[QT_DEAD], k, kl, &f);
+		if (*err == QUIRE_NOTFOUND)
+			*err = 0;
+		else if (!*err && ttail_get(f.val, f.vlen, &t) < 0)
+			*err = qerr(QUIRE_ECORRUPT, "%s: malformed tombstone "
+						    "tail",
+				    s->qf->path);
+		else if (!*err && !(f.vlen && ttail_reaches(&t, k, kl)))
+			f.vlen = 0;
+		if (*err)
+			return 0;
+	}
+	*out = (struct mut){.key = k, .klen = kl, .meta = v->seq,
+			    .v = {f.vlen ? f.val : no_value, f.vlen, 0, 0}};
+	return 1;
 }
 
 /* The next entry: 0 with *out filled, QUIRE_NOTFOUND at the end, or an
  * error. The bytes stay valid until the source's epoch is renewed. */
 static int merged_next(struct merged *m, struct mut *out)
 {
-	static const uint8_t none[1];
 	for (;;) {
 		uint32_t tk = 0, mk = 0;
 		const uint8_t *tkey = m->tree_ok ? tcur_key(&m->tc, &tk) : NULL;
@@ -161,19 +204,25 @@ static int merged_next(struct merged *m, struct mut *out)
 			m->tree_ok = e == 0;
 			return 0;
 		}
+		struct lentry te = {0};
 		if (cmp == 0) { /* the pending version overrides the tree */
+			tcur_entry(&m->tc, &te);
 			int e = tcur_next(&m->tc);
 			if (e && e != QUIRE_NOTFOUND)
 				return e;
 			m->tree_ok = e == 0;
 		}
 		const struct mt_ver *v = mt_ver(&m->mi);
-		int use = v->op == m->want;
-		if (use)
+		int use = v->op == m->want, e = 0;
+		if (m->tails) {
+			use = pending_tomb(m, v, mkey, mk, &te, out, &e);
+			if (e)
+				return e;
+		} else if (use) {
+			struct wval none = {no_value, 0, 0, 0};
 			*out = (struct mut){.key = mkey, .klen = mk, .meta = v->seq,
-					    .v = m->want == WOP_PUT
-							 ? v->v
-							 : (struct wval){none, 0, 0, 0}};
+					    .v = m->want == WOP_PUT ? v->v : none};
+		}
 		m->mt_ok = mt_next(&m->mi) == 0;
 		if (use)
 			return 0;

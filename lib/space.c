@@ -69,9 +69,18 @@ static double varint_mean(uint64_t n)
 	return n ? sum / (double)n : 1;
 }
 
+/* x as a byte count: estimates made of estimates (the raw bytes after a
+ * range delete) can leave the range of uint64_t, whose conversion would
+ * be undefined. */
+static uint64_t bytes_of(double x)
+{
+	return x <= 0 ? 0 : x >= 18446744073709549568.0 ? UINT64_MAX
+							 : (uint64_t)x;
+}
+
 static double up(double x) /* ceil() without libm */
 {
-	double t = (double)(uint64_t)x;
+	double t = (double)bytes_of(x);
 	return t < x ? t + 1 : t;
 }
 
@@ -182,8 +191,8 @@ int space_account(quire_txn *txn, struct space *sp)
 	if (first < h->txn && (e = history_bytes(txn, first, &hk, &history)))
 		return e;
 	history += (double)hk.root[QT_DEAD].bytes;
-	sp->history = (uint64_t)history;
-	sp->kept = (uint64_t)(kept + history);
+	sp->history = bytes_of(history);
+	sp->kept = bytes_of(kept + history);
 	sp->reclaimable =
 		h->total_bytes > sp->kept ? h->total_bytes - sp->kept : 0;
 	return 0;

@@ -1281,6 +1281,12 @@ same "changes --json escapes the bounds" "$T/out" '{"seq":10,"txn":7,"op":"del_r
 same "a commit before the range delete still has the keys" "$T/out" "$(printf 'a\t1\nb\t2\nba\t3\nc\t4')"
 "$Q" diff "$RD" 1 2 >"$T/out"
 same "diff reports them removed" "$T/out" "$(printf -- '-\tb\t2\n-\tba\t3')"
+"$Q" log "$RD" ba | cut -f1,2,4- >"$T/out"
+same "log: the range delete that removed a key is a version of it" "$T/out" "$(printf '5\t2\tdel_range\n3\t1\tput\t3')"
+"$Q" log "$RD" x | cut -f1,2,4- >"$T/out"
+same "(a range to the last key too)" "$T/out" "$(printf '7\t4\tdel_range\n6\t3\tput\ty')"
+"$Q" log --json --limit 1 "$RD" x | sed 's/"time":"[^"]*","time_ns":[0-9]*,//' >"$T/out"
+same "log --json: op del_range" "$T/out" '{"seq":7,"txn":4,"op":"del_range"}'
 
 # changes | load --changes reproduces the database, in either form
 "$Q" dump "$RD" >"$T/dump1"

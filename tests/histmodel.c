@@ -117,19 +117,30 @@ size_t hm_apply(struct model *m, struct model *vers, const struct hop *o)
 	return 0;
 }
 
-int hm_range_removed(const struct hmodel *hm, const void *k, size_t kl,
-		     uint64_t end)
+/* Whether operation o touches key k: an operation on it, or a range
+ * delete covering it. */
+static int touches(const struct hop *o, const void *k, size_t kl)
 {
-	int present = 0;
-	for (uint64_t s = 1; s < end && s <= hm->nops; s++) {
-		const struct hop *o = &hm->ops[s - 1];
-		if (o->op == QUIRE_OP_DEL_RANGE) {
-			if (present && hm_in_range(o, k, kl))
-				return 1;
-		} else if (tu_same(o->k, o->kl, k, kl)) {
-			present = o->op == QUIRE_OP_PUT;
-		}
-	}
+	return o->op == QUIRE_OP_DEL_RANGE ? hm_in_range(o, k, kl)
+					   : tu_same(o->k, o->kl, k, kl);
+}
+
+int hm_in_history(const struct hmodel *hm, uint64_t s, const void *k,
+		  size_t kl)
+{
+	const struct hop *o = &hm->ops[s - 1];
+	if (!touches(o, k, kl))
+		return 0;
+	for (uint64_t q = s + 1; q <= hm->nops && hm->ops[q - 1].txn == o->txn;
+	     q++)
+		if (hm->ops[q - 1].op == QUIRE_OP_DEL_RANGE &&
+		    hm_in_range(&hm->ops[q - 1], k, kl))
+			return 0;
+	if (o->op != QUIRE_OP_DEL_RANGE)
+		return 1;
+	for (uint64_t q = hm->c[o->txn].first_seq; --q > 0;) /* before it */
+		if (touches(&hm->ops[q - 1], k, kl))
+			return hm->ops[q - 1].op == QUIRE_OP_PUT;
 	return 0;
 }
 

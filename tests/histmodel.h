@@ -78,18 +78,14 @@ struct hrange {
 void hm_pick_range(uint64_t *rng, unsigned hi, struct hrange *g);
 
 /*
- * Key history of a key removed by a range delete is not covered by the
- * library yet (docs: "may show nothing or only older versions"; a range
- * delete is in no key's chain of versions, and nothing records which keys
- * it removed). So the history checks skip a key that a range delete before
- * end (a next_seq: the snapshot's end) removed while it was present:
- * hm_range_removed() says which. Keys a range only spanned while absent,
- * and every key at snapshots before the removal, are still checked in
- * full. TO TIGHTEN once the range-tombstone tree is in: drop the skip
- * (the callers count what they skipped: "range-removed keys skipped").
+ * Whether operation s is a version of key k in its history (quire.h,
+ * quire_history_open): an operation on k, unless a range delete later in
+ * its commit covers k (no commit showed that version); a range delete
+ * covering k, if k was present before its commit and no later range delete
+ * of the commit covers k too (the last removal is the version).
  */
-int hm_range_removed(const struct hmodel *hm, const void *k, size_t kl,
-		     uint64_t end);
+int hm_in_history(const struct hmodel *hm, uint64_t s, const void *k,
+		  size_t kl);
 /* The state after commit txn: every operation before its next_seq. */
 void hm_state_at(const struct hmodel *hm, uint64_t txn, struct model *m);
 

@@ -73,7 +73,7 @@ static const struct rule rules[] = {
 	{"bad magic", {{16, 1, 'X'}}, QUIRE_ECORRUPT},
 	{"other version", {{24, 4, QF_HDR_V3 + 1}}, QUIRE_EVERSION},
 	{"version 3 without features", {{24, 4, QF_HDR_V3}}, QUIRE_ECORRUPT},
-	{"a feature this library lacks", {{24, 4, QF_HDR_V3}, {360, 8, 4}},
+	{"a feature this library lacks", {{24, 4, QF_HDR_V3}, {360, 8, 8}},
 	 QUIRE_EVERSION},
 	{"version 0", {{24, 4, 0}}, QUIRE_EVERSION},
 	{"no commit kept", {{320, 8, 0}}, QUIRE_ECORRUPT},

@@ -482,11 +482,14 @@ static void print_version(const struct opts *o, const quire_key_version *v)
 {
 	char when[ISO_TIME_LEN];
 	int put = v->op == QUIRE_OP_PUT;
+	const char *op = put				 ? "put"
+			 : v->op == QUIRE_OP_DEL_RANGE ? "del_range"
+							 : "del";
 	iso_time(v->time_ns, when, sizeof when);
 	if (o->json) {
 		printf("{\"seq\":%" PRIu64 ",\"txn\":%" PRIu64
 		       ",\"time\":\"%s\",\"time_ns\":%" PRIu64 ",\"op\":\"%s\"",
-		       v->seq, v->txn_id, when, v->time_ns, put ? "put" : "del");
+		       v->seq, v->txn_id, when, v->time_ns, op);
 		if (put) {
 			fputs(",\"value\":", stdout);
 			json_string(stdout, v->value.data, v->value.size);
@@ -495,7 +498,7 @@ static void print_version(const struct opts *o, const quire_key_version *v)
 		return;
 	}
 	printf("%" PRIu64 "\t%" PRIu64 "\t%s\t%s", v->seq, v->txn_id, when,
-	       put ? "put" : "del");
+	       op);
 	if (put) {
 		putchar('\t');
 		tsv_escape(stdout, v->value.data, v->value.size);

@@ -264,7 +264,8 @@ static PyStructSequence_Field version_fields[] = {
 	{"seq", "sequence number of the operation"},
 	{"txn", "the commit that made it"},
 	{"time", "commit time, datetime (UTC)"},
-	{"op", "'put' or 'del'"},
+	{"op", "'put', 'del', or 'del_range' (a range delete or a keyspace "
+	       "drop removed it)"},
 	{"value", "bytes put, None for a delete"},
 	{NULL, NULL}};
 static PyStructSequence_Desc version_desc = {
@@ -1998,8 +1999,11 @@ static PyObject *history_next(IterObject *it)
 	if (rc)
 		return iter_fail(it, rc);
 	int put = v.op == QUIRE_OP_PUT;
+	PyObject *op = put				 ? str_put
+		       : v.op == QUIRE_OP_DEL_RANGE ? str_del_range
+						    : str_del;
 	PyObject *f[5] = {U64(v.seq), U64(v.txn_id), ns_datetime(v.time_ns),
-			  Py_NewRef(put ? str_put : str_del),
+			  Py_NewRef(op),
 			  put ? val_bytes(&v.value) : Py_NewRef(Py_None)};
 	return record(VersionType, f, 5);
 }

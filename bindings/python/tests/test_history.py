@@ -139,6 +139,9 @@ def test_range_deletes_in_the_feed(hdb, tmp_path):
     # older commits keep the keys; diff reports them removed
     with hdb.begin(as_of=a) as r:
         assert r.get(b"ba") == b"3"
+    # a key's history has the range delete that removed it
+    assert [(v.seq, v.op, v.value) for v in hdb.key_history(b"ba")] == [
+        (6, "del_range", None), (3, "put", b"3")]
     assert list(hdb.diff(a, b)) == [
         (b"b", b"2", None), (b"ba", b"3", None), (b"bb", None, b"new"),
         (b"\xff", b"5", None)]
