@@ -68,14 +68,14 @@ static char *g_vals;		/* the random pool values are taken from */
 static char g_dir[4096];
 static int g_made_dir, g_keep;
 
-static void die(const char *what, int e)
+static _Noreturn void die(const char *what, int e)
 {
 	fprintf(stderr, "compact-bench: %s: %s (%s)\n", what, quire_strerror(e),
 		quire_errmsg());
 	exit(1);
 }
 
-static void die_os(const char *what)
+static _Noreturn void die_os(const char *what)
 {
 	fprintf(stderr, "compact-bench: %s: %s\n", what, strerror(errno));
 	exit(1);
