@@ -121,11 +121,12 @@ static void count_ranges(const quire_txn *txn, struct live_delta *d)
 	d->ool_count -= (int64_t)(share * (double)b->live_ool_count);
 }
 
-/* The largest key the trees or a tombstone tail of txn's snapshot has, and
- * with pending its pending operations (*k NULL: none; *all: a tail reaches
- * every key): keys past it were never written. */
+/* The largest key the trees of txn's snapshot have an entry of, and with
+ * pending of its pending operations (*k NULL: none): a key past it was
+ * never written, or last removed by the tail of the tombstones' last entry
+ * (*t, if *has) if that reaches it. */
 static int written_end(quire_txn *txn, int pending, const uint8_t **k,
-		       uint32_t *kl, int *all)
+		       uint32_t *kl, struct ttail *t, int *has)
 {
 	const struct snap *s = txn->snap;
 	struct tcur tc;
@@ -139,7 +140,8 @@ static int written_end(quire_txn *txn, int pending, const uint8_t **k,
 		*k = tcur_key(&tc, kl);
 	else if (e != QUIRE_NOTFOUND)
 		return e;
-	if ((e = tomb_end(s->qf, &s->h.root[QT_DEAD], &dk, &dkl, all)) != 0)
+	if ((e = tomb_last(s->qf, &s->h.root[QT_DEAD], &dk, &dkl, t, has)) !=
+	    0)
 		return e;
 	if (dk && (!*k || key_cmp(dk, dkl, *k, *kl) > 0)) {
 		*k = dk;
@@ -186,21 +188,23 @@ static int chain_ops(quire_txn *txn, uint64_t *prev, struct live_delta *delta)
 	struct wbuf *wb = txn->wb;
 	const uint8_t *maxk = NULL;
 	uint32_t maxkl = 0;
-	int all = 0; /* a tombstone tail reaches every key */
-	int e = 0;
+	struct ttail last; /* the tail after maxk */
+	int tail, e = 0;
 	*delta = (struct live_delta){0, 0, 0, 0};
-	if ((e = written_end(txn, 1, &maxk, &maxkl, &all)) != 0)
+	if ((e = written_end(txn, 1, &maxk, &maxkl, &last, &tail)) != 0)
 		return e;
 	for (struct wnode *n = wbuf_first(wb); n; n = wbuf_next(n)) {
 		int live = 0;
 		uint32_t vlen = 0;
 		uint64_t given = n->tseq;
 		n->tseq = 0;
-		if ((all ||
-		     (maxk && key_cmp(n->key, n->klen, maxk, maxkl) <= 0)) &&
-		    (e = snap_latest_op(txn->snap, n->key, n->klen, &n->tseq,
-					&live, &vlen)))
-			return e;
+		if (maxk && key_cmp(n->key, n->klen, maxk, maxkl) <= 0) {
+			if ((e = snap_latest_op(txn->snap, n->key, n->klen,
+						&n->tseq, &live, &vlen)) != 0)
+				return e;
+		} else if (tail && ttail_reaches(&last, n->key, n->klen)) {
+			n->tseq = last.seq; /* past every entry: the tail's */
+		}
 		if (n->linked)
 			n->tseq = given;
 		if (n->masked)
@@ -708,11 +712,12 @@ static int appends_only(quire_txn *txn, int *err)
 	struct wnode *first = wbuf_first(txn->wb);
 	const uint8_t *k;
 	uint32_t kl;
-	int all;
+	struct ttail t;
+	int tail;
 	*err = 0;
-	if (!first || (*err = written_end(txn, 0, &k, &kl, &all)) != 0)
+	if (!first || (*err = written_end(txn, 0, &k, &kl, &t, &tail)) != 0)
 		return 0;
-	return !all && (!k || key_cmp(first->key, first->klen, k, kl) > 0);
+	return !k || key_cmp(first->key, first->klen, k, kl) > 0;
 }
 
 /*

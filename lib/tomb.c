@@ -124,26 +124,23 @@ int tomb_lookup(struct qfile *qf, const struct qroot *root, int tails,
 	return 0;
 }
 
-int tomb_end(struct qfile *qf, const struct qroot *root, const uint8_t **k,
-	     uint32_t *kl, int *unbounded)
+int tomb_last(struct qfile *qf, const struct qroot *root, const uint8_t **k,
+	      uint32_t *kl, struct ttail *t, int *has)
 {
 	struct tcur c;
 	struct lentry le;
-	struct ttail t;
 	*k = NULL;
 	*kl = 0;
-	*unbounded = 0;
+	*has = 0;
 	tcur_init(&c, qf, QT_DEAD, root);
 	int e = tcur_last(&c);
 	if (e)
 		return e == QUIRE_NOTFOUND ? 0 : e;
 	tcur_entry(&c, &le);
-	int has = le.ool ? -1 : ttail_get(le.val, le.vlen, &t);
-	if (has < 0)
+	if ((*has = le.ool ? -1 : ttail_get(le.val, le.vlen, t)) < 0)
 		return malformed(qf);
-	*k = has ? t.end : le.key;
-	*kl = has ? t.elen : le.klen;
-	*unbounded = has && t.to_last;
+	*k = le.key;
+	*kl = le.klen;
 	return 0;
 }
 

@@ -41,11 +41,10 @@ int tomb_floor(struct qfile *qf, const struct qroot *root, const void *key,
 int tomb_lookup(struct qfile *qf, const struct qroot *root, int tails,
 		const void *key, size_t klen, uint64_t *seq);
 
-/* The end of what the tombstone tree covers: its last key, or the end of
- * that entry's tail (*unbounded: a tail to the last key). *k NULL: an
- * empty tree. */
-int tomb_end(struct qfile *qf, const struct qroot *root, const uint8_t **k,
-	     uint32_t *kl, int *unbounded);
+/* The tombstone tree's last entry: its key (*k NULL: an empty tree) and
+ * its tail (*has 0: none), which decides every key after it. */
+int tomb_last(struct qfile *qf, const struct qroot *root, const uint8_t **k,
+	      uint32_t *kl, struct ttail *t, int *has);
 
 /* The tombstone-tree mutations of a checkpoint of txn whose key-tree
  * mutations are km[0..nk) (spans as MUT_RANGE before their keys); append:

@@ -1486,6 +1486,24 @@ static void range_spares_absent(unsigned long ckpt)
 	snprintf(ctx, sizeof ctx,
 		 "checkpoint_ops %lu, its own delete before the range", ckpt);
 	expect_history(db, "k118", (const uint64_t[]){10, 8}, 2, ctx);
+	/* a range to the last key, then puts past every key and tombstone:
+	 * they chain to the range through its tail, found without a lookup
+	 * (commit.c), and the range is m's version, not n's */
+	QOK(quire_begin(db, 0, &t));
+	QOK(quire_put(t, "m", 1, "v", 1)); /* seq 11 */
+	QOK(quire_commit(t));
+	QOK(quire_begin(db, 0, &t));
+	QOK(quire_del_prefix(t, "", 0, &n)); /* seq 12 */
+	assert_int_equal(n, 1);
+	QOK(quire_commit(t));
+	QOK(quire_begin(db, 0, &t));
+	QOK(quire_put(t, "m", 1, "w", 1)); /* seq 13 */
+	QOK(quire_put(t, "n", 1, "w", 1)); /* seq 14 */
+	QOK(quire_commit(t));
+	snprintf(ctx, sizeof ctx, "checkpoint_ops %lu, puts after a range to "
+		 "the last key", ckpt);
+	expect_history(db, "m", (const uint64_t[]){13, 12, 11}, 3, ctx);
+	expect_history(db, "n", (const uint64_t[]){14}, 1, ctx);
 	QOK(quire_close(db));
 	memvfs_free(mv);
 }
