@@ -146,6 +146,12 @@ int tomb_last(struct qfile *qf, const struct qroot *root, const uint8_t **k,
 
 /* ---- a checkpoint's mutations ---------------------------------------- */
 
+/* A range delete of the transaction and its sequence number. */
+struct rdel {
+	const struct wrange *r;
+	uint64_t seq;
+};
+
 struct tmuts {
 	struct mut *v;
 	size_t n, cap;
@@ -153,6 +159,9 @@ struct tmuts {
 	struct qfile *qf;
 	const struct qroot *root; /* the tree before the checkpoint */
 	int tails;                /* it may hold tails */
+	struct rdel *rd;          /* the transaction's range deletes by first
+				   * key: each span's are the next ones */
+	size_t nrd, at;
 };
 
 static int push(struct tmuts *t, struct mut m)
@@ -233,24 +242,47 @@ static int in_span(const struct wrange *sp, const uint8_t *k, uint32_t kl)
 	       wrange_below_end(sp, k, kl);
 }
 
+static int rdel_cmp(const void *a, const void *b)
+{
+	const struct wrange *x = ((const struct rdel *)a)->r,
+			    *y = ((const struct rdel *)b)->r;
+	return key_cmp(x->from, x->flen, y->from, y->flen);
+}
+
+/* The transaction's range deletes, by first key. */
+static int range_dels(struct tmuts *t, const struct wbuf *wb, uint64_t seq0)
+{
+	if (!wb->nspans)
+		return 0;
+	if (!(t->rd = malloc(wb->nops * sizeof *t->rd)))
+		return qerr(QUIRE_ENOMEM, "out of memory");
+	for (size_t i = 0; i < wb->nops; i++)
+		if (wb->ops[i].op == WOP_RANGE)
+			t->rd[t->nrd++] = (struct rdel){wb->ops[i].r, seq0 + i};
+	qsort(t->rd, t->nrd, sizeof *t->rd, rdel_cmp);
+	return 0;
+}
+
 /* The parts of span sp: where each of the transaction's range deletes in
  * it starts or ends, the newest one covering the stretch after. */
-static int span_parts(struct tmuts *t, const struct wbuf *wb, uint64_t seq0,
-		      const struct wrange *sp, struct part **out, size_t *nout)
+static int span_parts(struct tmuts *t, const struct wrange *sp,
+		      struct part **out, size_t *nout)
 {
-	struct bound *b = malloc(2 * wb->nops * sizeof *b);
-	struct part *p = malloc(2 * wb->nops * sizeof *p);
-	size_t nb = 0, np = 0;
+	const struct rdel *rd = t->rd + t->at;
+	size_t m = 0, nb = 0, np = 0;
+	while (t->at + m < t->nrd &&
+	       in_span(sp, rd[m].r->from, rd[m].r->flen))
+		m++;
+	t->at += m;
+	struct bound *b = malloc((2 * m + 1) * sizeof *b);
+	struct part *p = malloc((2 * m + 1) * sizeof *p);
 	int e = 0;
 	if (!b || !p) {
 		e = qerr(QUIRE_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < wb->nops; i++) {
-		const struct wrange *r = wb->ops[i].r;
-		if (wb->ops[i].op != WOP_RANGE ||
-		    !in_span(sp, r->from, r->flen))
-			continue;
+	for (size_t i = 0; i < m; i++) {
+		const struct wrange *r = rd[i].r;
 		b[nb++] = (struct bound){r->from, r->flen};
 		if (!r->to_last && wrange_below_end(sp, r->to, r->tlen))
 			b[nb++] = (struct bound){r->to, r->tlen};
@@ -260,12 +292,12 @@ static int span_parts(struct tmuts *t, const struct wbuf *wb, uint64_t seq0,
 		if (j && !bound_cmp(&b[j - 1], &b[j]))
 			continue;
 		uint64_t newest = 0;
-		for (size_t i = 0; i < wb->nops; i++) {
-			const struct wrange *r = wb->ops[i].r;
-			if (wb->ops[i].op == WOP_RANGE &&
-			    key_cmp(r->from, r->flen, b[j].k, b[j].kl) <= 0 &&
-			    wrange_below_end(r, b[j].k, b[j].kl))
-				newest = seq0 + i;
+		for (size_t i = 0; i < m; i++) {
+			const struct wrange *r = rd[i].r;
+			if (key_cmp(r->from, r->flen, b[j].k, b[j].kl) > 0)
+				break; /* by first key: none further */
+			if (wrange_below_end(r, b[j].k, b[j].kl))
+				newest = QMAX(newest, rd[i].seq);
 		}
 		if (!newest) { /* a span is the union of its ranges */
 			e = qerr(QUIRE_ECORRUPT, "range deletes do not cover "
@@ -275,6 +307,10 @@ static int span_parts(struct tmuts *t, const struct wbuf *wb, uint64_t seq0,
 		if (!np || p[np - 1].seq != newest)
 			p[np++] = (struct part){b[j].k, b[j].kl, newest, NULL,
 						0};
+	}
+	if (!np) {
+		e = qerr(QUIRE_ECORRUPT, "a span without range deletes");
+		goto out;
 	}
 	for (size_t j = 0; j < np; j++) { /* each part's tail */
 		const uint8_t *end = j + 1 < np ? p[j + 1].from
@@ -299,8 +335,8 @@ out:
 }
 
 /* Span sp (km[*i], the MUT_RANGE) and the key mutations inside it. */
-static int span_muts(struct tmuts *t, quire_txn *txn, const struct mut *km,
-		     size_t nk, size_t *i)
+static int span_muts(struct tmuts *t, const struct mut *km, size_t nk,
+		     size_t *i)
 {
 	const struct mut *r = &km[(*i)++];
 	struct wrange sp = {.from = r->key,
@@ -310,7 +346,7 @@ static int span_muts(struct tmuts *t, quire_txn *txn, const struct mut *km,
 			    .to_last = !r->end.key};
 	struct part *p;
 	size_t np, j = 0;
-	int e = span_parts(t, txn->wb, txn->snap->h.next_seq, &sp, &p, &np);
+	int e = span_parts(t, &sp, &p, &np);
 	if (e || (e = push(t, *r)) != 0)
 		goto out;
 	/* the parts' entries and the deletes inside, in key order */
@@ -370,14 +406,14 @@ int tomb_muts(quire_txn *txn, const struct mut *km, size_t nk, int append,
 		       .qf = s->qf,
 		       .root = &s->h.root[QT_DEAD],
 		       .tails = (s->h.features & QF_FEAT_TAILS) != 0};
-	int e = 0;
+	int e = range_dels(&t, txn->wb, s->h.next_seq);
 	for (size_t i = 0; !e && i < nk;) {
 		const struct mut *k = &km[i];
 		int exact;
 		const uint8_t *v;
 		uint32_t vlen;
 		if (k->del == MUT_RANGE) {
-			e = span_muts(&t, txn, km, nk, &i);
+			e = span_muts(&t, km, nk, &i);
 			continue;
 		}
 		i++;
@@ -392,6 +428,7 @@ int tomb_muts(quire_txn *txn, const struct mut *km, size_t nk, int append,
 						  .klen = k->klen,
 						  .del = MUT_DEL});
 	}
+	free(t.rd);
 	if (e) {
 		free(t.v);
 		t.v = NULL;

@@ -1504,6 +1504,25 @@ static void range_spares_absent(unsigned long ckpt)
 		 "the last key", ckpt);
 	expect_history(db, "m", (const uint64_t[]){13, 12, 11}, 3, ctx);
 	expect_history(db, "n", (const uint64_t[]){14}, 1, ctx);
+	/* overlapping ranges in one transaction: each key's version is the
+	 * newest range over it, the older range and the put between are
+	 * covered by it */
+	QOK(quire_begin(db, 0, &t));
+	for (char c = '1'; c <= '5'; c++) /* seqs 15..19 */
+		QOK(quire_put(t, (char[]){'p', c}, 2, "v", 1));
+	QOK(quire_commit(t));
+	QOK(quire_begin(db, 0, &t));
+	QOK(quire_del_range(t, "p1", 2, "p4", 2, &n)); /* seq 20 */
+	QOK(quire_put(t, "p2", 2, "w", 1));	       /* seq 21 */
+	QOK(quire_del_range(t, "p2", 2, "p6", 2, &n)); /* seq 22 */
+	assert_int_equal(n, 3); /* p2 again, p4, p5 */
+	QOK(quire_commit(t));
+	snprintf(ctx, sizeof ctx, "checkpoint_ops %lu, overlapping ranges",
+		 ckpt);
+	expect_history(db, "p1", (const uint64_t[]){20, 15}, 2, ctx);
+	expect_history(db, "p2", (const uint64_t[]){22, 16}, 2, ctx);
+	expect_history(db, "p3", (const uint64_t[]){22, 17}, 2, ctx);
+	expect_history(db, "p5", (const uint64_t[]){22, 19}, 2, ctx);
 	QOK(quire_close(db));
 	memvfs_free(mv);
 }
