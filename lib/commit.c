@@ -855,6 +855,10 @@ int commit_write(quire_txn *txn, int force_checkpoint)
 	if (!txn->wb->nops && !txn->meta_len && !force_checkpoint &&
 	    !txn->replay_time && !txn->set_retention)
 		return 0;
+	if ((e = writer_dir_durable(db)) != 0) {
+		df_rollback(db); /* the values it appended */
+		return e;
+	}
 	int adapt;
 	uint64_t bytes, threshold = fold_threshold(db, base, &adapt, &bytes);
 	/* the pending operations cannot hold a range delete: it goes into

@@ -236,9 +236,11 @@ static void df_unlock(quire *db)
  * entry durable. Its creator syncs the directory, but when that sync fails
  * (the open reports it) the file stays, and the next opener takes it as
  * it is: a commit acknowledged as durable there must not vanish with an
- * entry a power cut can lose. One directory sync per file and process.
+ * entry a power cut can lose. One directory sync per file and process,
+ * made by the commit (not the begin: a begin waits for the lock only,
+ * within busy_timeout_ms).
  */
-static int dir_durable(quire *db)
+int writer_dir_durable(quire *db)
 {
 	struct qfile *qf = db->lock_qf;
 	int e;
@@ -260,16 +262,17 @@ int writer_acquire_for(quire *db, int timeout_ms, _Atomic int *cancel)
 	if (e == GATE_CANCELED)
 		return qerr(QUIRE_ECANCELED, "%s: the handle is closing",
 			    db->path);
-	if ((e = df_lock(db, timeout_ms)) == 0 && (e = dir_durable(db)) != 0)
-		df_unlock(db);
-	if (e)
+	if ((e = df_lock(db, timeout_ms)) != 0)
 		gate_leave(db->gate);
 	return e;
 }
 
 int writer_acquire(quire *db)
 {
-	return writer_acquire_for(db, db->opts.busy_timeout_ms, NULL);
+	int e = writer_acquire_for(db, db->opts.busy_timeout_ms, NULL);
+	if (!e && (e = writer_dir_durable(db)) != 0)
+		writer_release(db);
+	return e;
 }
 
 void writer_release(quire *db)

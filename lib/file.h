@@ -79,8 +79,12 @@ int df_switch_file(quire *db);
  * most, negative forever). A nonzero *cancel (may be NULL) ends a wait for
  * the gate with QUIRE_ECANCELED; gate_wake() makes waiters look at it. */
 int writer_acquire_for(quire *db, int timeout_ms, _Atomic int *cancel);
-/* writer_acquire_for() with busy_timeout_ms, for a write transaction. */
+/* writer_acquire_for() with busy_timeout_ms, then writer_dir_durable():
+ * for writers that commit without a transaction (sync, backup, receive). */
 int writer_acquire(quire *db);
+/* Once per file and process, before the first commit a writer makes:
+ * sync the file's directory (its entry must survive a power cut). */
+int writer_dir_durable(quire *db);
 void writer_release(quire *db);
 /* 0, or why the handle cannot write: QUIRE_ERDONLY, QUIRE_EFATAL. */
 int qdb_writable(quire *db);

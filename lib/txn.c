@@ -267,8 +267,9 @@ int quire_begin(quire *db, unsigned int flags, quire_txn **out)
 		}
 		return txn_begin_read(db, s, out);
 	}
-	if ((e = qdb_writable(db)) != 0 || (e = writer_acquire(db)) != 0)
-		return e;
+	if ((e = qdb_writable(db)) != 0 ||
+	    (e = writer_acquire_for(db, db->opts.busy_timeout_ms, NULL)) != 0)
+		return e; /* (the commit syncs the directory if it must) */
 	quire_txn *txn = NULL;
 	if ((e = df_writer_begin(db)) == 0 &&
 	    (!(txn = txn_alloc(db)) ||
