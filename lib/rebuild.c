@@ -151,9 +151,12 @@ static int pending_tomb(struct merged *m, const struct mt_ver *v,
 			const uint8_t *k, uint32_t kl, const struct lentry *te,
 			struct mut *out, int *err)
 {
-	struct lentry f = *te;
-	*err = 0;
+	const struct snap *s = m->src->snap;
+	const uint8_t *tv;
+	uint32_t tlen;
+	int exact;
 	if (v->op != WOP_DEL) { /* a put: only a tail starting there stays */
+		*err = 0;
 		if (!te->key || !te->vlen)
 			return 0;
 		*out = (struct mut){.key = te->key, .klen = te->klen,
@@ -161,23 +164,11 @@ static int pending_tomb(struct merged *m, const struct mt_ver *v,
 				    .v = {te->val, te->vlen, 0, 0}};
 		return 1;
 	}
-	if (!f.key) { /* the tail of the entry before, if it reaches k */
-		struct ttail t;
-		const struct snap *s = m->src->snap;
-		*err = tomb_floor(s->qf, &s->h.root[QT_DEAD], k, kl, &f);
-		if (*err == QUIRE_NOTFOUND)
-			*err = 0;
-		else if (!*err && ttail_get(f.val, f.vlen, &t) < 0)
-			*err = qerr(QUIRE_ECORRUPT, "%s: malformed tombstone "
-						    "tail",
-				    s->qf->path);
-		else if (!*err && !(f.vlen && ttail_reaches(&t, k, kl)))
-			f.vlen = 0;
-		if (*err)
-			return 0;
-	}
+	if ((*err = tomb_carry(s->qf, &s->h.root[QT_DEAD], k, kl, &exact, &tv,
+			       &tlen)) != 0)
+		return 0;
 	*out = (struct mut){.key = k, .klen = kl, .meta = v->seq,
-			    .v = {f.vlen ? f.val : no_value, f.vlen, 0, 0}};
+			    .v = {tlen ? tv : no_value, tlen, 0, 0}};
 	return 1;
 }
 

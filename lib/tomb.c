@@ -70,8 +70,10 @@ static const uint8_t *ttail_put(struct arena *ar, uint64_t seq,
 	return p;
 }
 
-int tomb_floor(struct qfile *qf, const struct qroot *root, const void *key,
-	       size_t klen, struct lentry *le)
+/* The entry with the greatest key at or before key: 0, QUIRE_NOTFOUND
+ * (none), or an error. */
+static int tomb_floor(struct qfile *qf, const struct qroot *root,
+		      const void *key, size_t klen, struct lentry *le)
 {
 	struct tcur c;
 	tcur_init(&c, qf, QT_DEAD, root);
@@ -97,6 +99,22 @@ static int malformed(const struct qfile *qf)
 	return qerr(QUIRE_ECORRUPT, "%s: malformed tombstone tail", qf->path);
 }
 
+/* Where key stands in the tree: the entry at or before it (*le; le->key
+ * NULL: none), whether that is key's own (*exact), and its tail (*has). */
+static int standing(struct qfile *qf, const struct qroot *root,
+		    const void *key, size_t klen, struct lentry *le,
+		    int *exact, struct ttail *t, int *has)
+{
+	*exact = *has = 0;
+	le->key = NULL;
+	int e = tomb_floor(qf, root, key, klen, le);
+	if (e)
+		return e == QUIRE_NOTFOUND ? 0 : e;
+	*exact = !key_cmp(le->key, le->klen, key, klen);
+	*has = ttail_get(le->val, le->vlen, t);
+	return *has < 0 ? malformed(qf) : 0;
+}
+
 int tomb_lookup(struct qfile *qf, const struct qroot *root, int tails,
 		const void *key, size_t klen, uint64_t *seq)
 {
@@ -110,18 +128,29 @@ int tomb_lookup(struct qfile *qf, const struct qroot *root, int tails,
 			*seq = le.meta;
 		return e == QUIRE_NOTFOUND ? 0 : e;
 	}
-	if ((e = tomb_floor(qf, root, key, klen, &le)) != 0)
-		return e == QUIRE_NOTFOUND ? 0 : e;
-	if (!key_cmp(le.key, le.klen, key, klen)) {
+	int exact, has;
+	if ((e = standing(qf, root, key, klen, &le, &exact, &t, &has)) != 0)
+		return e;
+	if (exact)
 		*seq = le.meta;
-		return 0;
-	}
-	int has = ttail_get(le.val, le.vlen, &t);
-	if (has < 0)
-		return malformed(qf);
-	if (has && ttail_reaches(&t, key, klen))
+	else if (has && ttail_reaches(&t, key, klen))
 		*seq = t.seq;
 	return 0;
+}
+
+int tomb_carry(struct qfile *qf, const struct qroot *root, const void *key,
+	       size_t klen, int *exact, const uint8_t **v, uint32_t *vlen)
+{
+	struct lentry le;
+	struct ttail t;
+	int has, e = standing(qf, root, key, klen, &le, exact, &t, &has);
+	*v = NULL;
+	*vlen = 0;
+	if (!e && has && (*exact || ttail_reaches(&t, key, klen))) {
+		*v = le.val;
+		*vlen = le.vlen;
+	}
+	return e;
 }
 
 int tomb_last(struct qfile *qf, const struct qroot *root, const uint8_t **k,
@@ -188,31 +217,15 @@ static int put(struct tmuts *t, const uint8_t *k, uint32_t kl, uint64_t seq,
 				    .v = {.data = v, .len = vlen}});
 }
 
-/* What the tree before the checkpoint has for key: its own entry (*exact)
- * and the value of the entry that decides the keys just after it (its
- * own, or the tail before it that reaches past it; *vlen 0: none). */
+/* tomb_carry() in the tree before the checkpoint (nothing without tails). */
 static int before(struct tmuts *t, const uint8_t *k, uint32_t kl, int *exact,
 		  const uint8_t **v, uint32_t *vlen)
 {
-	struct lentry le;
-	struct ttail tt;
 	*exact = 0;
 	*v = NULL;
 	*vlen = 0;
-	if (!t->tails)
-		return 0;
-	int e = tomb_floor(t->qf, t->root, k, kl, &le);
-	if (e)
-		return e == QUIRE_NOTFOUND ? 0 : e;
-	*exact = !key_cmp(le.key, le.klen, k, kl);
-	int has = ttail_get(le.val, le.vlen, &tt);
-	if (has < 0)
-		return malformed(t->qf);
-	if (has && (*exact || ttail_reaches(&tt, k, kl))) {
-		*v = le.val;
-		*vlen = le.vlen;
-	}
-	return 0;
+	return t->tails ? tomb_carry(t->qf, t->root, k, kl, exact, v, vlen)
+			: 0;
 }
 
 /* A part of a span: from its start to the next part's (or the span's end),

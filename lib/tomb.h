@@ -29,10 +29,12 @@ static inline int ttail_reaches(const struct ttail *t, const void *key,
 	return t->to_last || key_cmp(key, klen, t->end, t->elen) < 0;
 }
 
-/* The entry of the tombstone tree root with the greatest key at or before
- * key: 0, QUIRE_NOTFOUND (none), or an error. */
-int tomb_floor(struct qfile *qf, const struct qroot *root, const void *key,
-	       size_t klen, struct lentry *le);
+/* What tombstone tree root has for key: its own entry (*exact), and the
+ * value of the entry that decides the keys just after key (its own, or the
+ * tail before it that reaches past key; *vlen 0: none), which an entry of
+ * key carries on. */
+int tomb_carry(struct qfile *qf, const struct qroot *root, const void *key,
+	       size_t klen, int *exact, const uint8_t **v, uint32_t *vlen);
 
 /* The sequence number of the deletion that decided key in the tombstone
  * tree root (*seq 0: none): its own entry's, else the tail of the entry
