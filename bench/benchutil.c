@@ -26,6 +26,14 @@ double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+double cpu_secs(int whole_process)
+{
+	struct timespec ts;
+	clock_gettime(whole_process ? CLOCK_PROCESS_CPUTIME_ID
+				    : CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 void sleep_secs(double s)
 {
 	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};

@@ -15,6 +15,9 @@ extern const char *bench_prog;
 
 /* Seconds on the monotonic clock. */
 double now(void);
+/* CPU seconds the calling thread (whole_process: its process, every
+ * thread of it) has used. */
+double cpu_secs(int whole_process);
 /* Sleep s seconds, through signals. */
 void sleep_secs(double s);
 /* The next number of the splitmix64 sequence *s. */

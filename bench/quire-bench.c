@@ -20,7 +20,12 @@
  *                read transaction, so that each new transaction sees new
  *                commits: 1 reader thread, then 2 reader threads, then 2
  *                reader processes that open the database themselves.
- *                Reads/s per reader and the writer's puts/s. Each commit
+ *                Reads/s per reader and the writer's puts/s, and the
+ *                CPU each used over the run (readers and writer thread:
+ *                their own thread's CPU time; the writer's process: all
+ *                of its threads, a background compaction's too, and in
+ *                the thread variants the readers'), since on two cores
+ *                the three share what there is. Each commit
  *                also puts a marker key, and at the end every reader must
  *                find the newest marker in a new read transaction (a
  *                check that readers, other processes' too, see new
@@ -144,6 +149,7 @@ struct result {
 	int nreaders;
 	uint64_t reads[2];
 	double rsecs[2];
+	double rcpu[2], wcpu, wproc_cpu; /* CPU seconds over the run */
 	/* space */
 	uint64_t load_ops, load_bytes, peak_bytes, final_bytes;
 	uint64_t peak_disk; /* with a compaction's copy beside the file */
@@ -339,6 +345,7 @@ struct rww {
 	uint64_t mark;
 	uint64_t reads[2], found[2], writes;
 	double rsecs[2], wsecs;
+	double rcpu[2], wcpu, wproc_cpu; /* CPU seconds over the run */
 };
 
 struct rww_arg {
@@ -373,7 +380,7 @@ static void rww_reader(const struct rww_arg *a)
 	}
 	atomic_fetch_add(&sh->ready, 1);
 	rww_wait_go(sh);
-	double t0 = now();
+	double t0 = now(), c0 = cpu_secs(0);
 	while (!atomic_load(&sh->stop)) {
 		for (int j = 0; j < RPT; j++)
 			fmt_key(keys + j * KLEN, splitmix(&seed) % a->c->num);
@@ -386,6 +393,7 @@ static void rww_reader(const struct rww_arg *a)
 		found += (uint64_t)got;
 	}
 	sh->rsecs[a->idx] = now() - t0;
+	sh->rcpu[a->idx] = cpu_secs(0) - c0;
 	sh->reads[a->idx] = n;
 	sh->found[a->idx] = found;
 	uint64_t last = atomic_load(&sh->committed);
@@ -419,7 +427,7 @@ static void *rww_writer_thread(void *p)
 	struct kv *kv = bench_xmalloc(b * sizeof *kv);
 	uint64_t seed = set_seed(c, K_RWW), n = 0, commits = 0;
 	rww_wait_go(sh);
-	double t0 = now();
+	double t0 = now(), c0 = cpu_secs(0), p0 = cpu_secs(1);
 	while (!atomic_load(&sh->stop)) {
 		for (size_t j = 0; j < b; j++) {
 			uint64_t k = j ? splitmix(&seed) % c->num
@@ -436,6 +444,8 @@ static void *rww_writer_thread(void *p)
 		n += b;
 	}
 	sh->wsecs = now() - t0;
+	sh->wcpu = cpu_secs(0) - c0;
+	sh->wproc_cpu = cpu_secs(1) - p0;
 	sh->writes = n;
 	free(keys);
 	free(kv);
@@ -532,8 +542,11 @@ static void run_rww(const struct cfg *c, const struct inst *in,
 	for (int i = 0; i < nr; i++) {
 		r->reads[i] = sh->reads[i];
 		r->rsecs[i] = sh->rsecs[i];
+		r->rcpu[i] = sh->rcpu[i];
 		r->found += sh->found[i];
 	}
+	r->wcpu = sh->wcpu;
+	r->wproc_cpu = sh->wproc_cpu;
 	r->ops = sh->writes;
 	r->secs = sh->wsecs;
 	munmap(sh, sizeof *sh);
@@ -728,6 +741,12 @@ static double reader_rate(const struct result *r)
 	return r->nreaders ? s / r->nreaders : 0;
 }
 
+/* part as a percentage of whole (0 if whole is not positive) */
+static double pct(double part, double whole)
+{
+	return whole > 0 ? 100 * part / whole : 0;
+}
+
 static double mb(uint64_t bytes)
 {
 	return (double)bytes / 1e6;
@@ -744,7 +763,12 @@ static void print_run(const struct cfg *c, int w, const struct inst *in,
 								r->rsecs[i]
 							: 0);
 		printf(", %" PRIu64 " of %" PRIu64 " found)  writer %.0f "
-		       "puts/s", r->found, r->reads[0] + r->reads[1], rate(r));
+		       "puts/s  cpu%%: readers", r->found,
+		       r->reads[0] + r->reads[1], rate(r));
+		for (int i = 0; i < r->nreaders; i++)
+			printf(" %.0f", pct(r->rcpu[i], r->rsecs[i]));
+		printf(", writer thread %.0f, writer's process %.0f",
+		       pct(r->wcpu, r->secs), pct(r->wproc_cpu, r->secs));
 	} else if (w == W_SPACE) {
 		printf("%10.0f puts/s  load %.0f puts/s  file MB after the "
 		       "load %.1f, after each round", rate(r),
@@ -823,8 +847,22 @@ static struct stats_range stat3(double *v, int n)
 	return s;
 }
 
-enum fig { F_RATE, F_READER, F_FILE, F_PEAK, F_DISK, F_FINAL, F_RSS, F_RSSFILE,
-	   F_HWM };
+enum fig { F_RATE, F_READER, F_RCPU, F_RPERCPU, F_FILE, F_PEAK, F_DISK,
+	   F_FINAL, F_RSS, F_RSSFILE, F_HWM };
+
+/* A readwhilewriting reader's CPU share (percent of its run) and its
+ * lookups per CPU second, averaged over the readers: whether a reader
+ * is slower for its own work or for less of the two cores. */
+static double reader_cpu(const struct result *r, int per_cpu)
+{
+	double s = 0;
+	for (int i = 0; i < r->nreaders; i++)
+		s += per_cpu ? (r->rcpu[i] > 0 ? (double)r->reads[i] /
+							 r->rcpu[i]
+					       : 0)
+			     : pct(r->rcpu[i], r->rsecs[i]);
+	return r->nreaders ? s / r->nreaders : 0;
+}
 
 static double fig_of(const struct result *r, enum fig f)
 {
@@ -833,6 +871,10 @@ static double fig_of(const struct result *r, enum fig f)
 		return rate(r);
 	case F_READER:
 		return reader_rate(r);
+	case F_RCPU:
+		return reader_cpu(r, 0);
+	case F_RPERCPU:
+		return reader_cpu(r, 1);
 	case F_FILE:
 		return mb(r->file_bytes);
 	case F_PEAK:
@@ -981,6 +1023,12 @@ static void summary(const struct cfg *c, resarr *res)
 			snprintf(lb, sizeof lb, "%s: reads/s per reader",
 				 what[w - W_RWW1]);
 			row(c, res, lb, w, F_READER, 0, 1);
+			snprintf(lb, sizeof lb, "%s: CPU %% per reader",
+				 what[w - W_RWW1]);
+			row(c, res, lb, w, F_RCPU, 0, 1);
+			snprintf(lb, sizeof lb, "%s: reads per reader CPU "
+				 "second", what[w - W_RWW1]);
+			row(c, res, lb, w, F_RPERCPU, 0, 1);
 			snprintf(lb, sizeof lb, "%s: writer puts/s",
 				 what[w - W_RWW1]);
 			row(c, res, lb, w, F_RATE, 0, 1);

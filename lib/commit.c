@@ -668,7 +668,8 @@ static int commit_checkpoint(quire_txn *txn, int append)
 	h.live_ool_count = QMIN(h.live_ool_count, h.key_count);
 	h.live_bytes = h.root[QT_KEYS].bytes;
 	/* everything publishing needs, before the commit is durable */
-	if (!(fresh = mt_new(h.next_seq, h.txn, 0)) || !(s = snap_alloc())) {
+	if (!(fresh = mt_new(h.next_seq, h.txn, 0, mt_keys(txn->snap->mt))) ||
+	    !(s = snap_alloc())) {
 		e = qerr(QUIRE_ENOMEM, "out of memory");
 		goto out;
 	}

@@ -82,8 +82,17 @@ static struct mt_table *table_new(size_t cap, int wide)
 	return t;
 }
 
+/* Slots for keys keys at most half full. */
+static size_t cap_for(uint64_t keys)
+{
+	size_t cap = 64;
+	while (cap < 2 * keys + 2)
+		cap *= 2;
+	return cap;
+}
+
 struct memtable *mt_new(uint64_t base_seq, uint64_t applied_txn,
-		       uint64_t ckpt_off)
+		       uint64_t ckpt_off, uint64_t expect_keys)
 {
 	struct memtable *mt = calloc(1, sizeof *mt);
 	if (!mt)
@@ -92,7 +101,7 @@ struct memtable *mt_new(uint64_t base_seq, uint64_t applied_txn,
 	pthread_mutex_init(&mt->wmu, NULL);
 	size_t hs = sizeof(struct mt_node) + MAXH * sizeof(struct mt_node *);
 	mt->head = arena_alloc(&mt->ar, hs);
-	struct mt_table *t = table_new(64, 0);
+	struct mt_table *t = table_new(cap_for(expect_keys), 0);
 	if (!mt->head || !t) {
 		free(t);
 		arena_free(&mt->ar);
@@ -107,6 +116,14 @@ struct memtable *mt_new(uint64_t base_seq, uint64_t applied_txn,
 	mt->ckpt_off = ckpt_off;
 	mt->rng = 0x9e3779b97f4a7c15ull ^ base_seq;
 	return mt;
+}
+
+uint64_t mt_keys(struct memtable *mt)
+{
+	mt_lock(mt);
+	uint64_t n = mt->nkeys;
+	mt_unlock(mt);
+	return n;
 }
 
 void mt_ref(struct memtable *mt)
@@ -192,9 +209,14 @@ static void table_put(struct mt_table *t, struct mt_node *n)
 	size_t b = filter_bit(t, n->hash);
 	uint64_t w = (uint64_t)(uintptr_t)n;
 	/* set before the node is published: whoever can see the node can
-	 * see the bit */
-	atomic_fetch_or_explicit(&t->filter[b / 64], 1ull << b % 64,
-				 memory_order_relaxed);
+	 * see the bit. One writer at a time (mt_lock, or a table no one
+	 * else sees yet): a load and a store, not a locked read-modify-write
+	 * that would stall on every key */
+	_Atomic uint64_t *f = &t->filter[b / 64];
+	atomic_store_explicit(f,
+			      atomic_load_explicit(f, memory_order_relaxed) |
+				      1ull << b % 64,
+			      memory_order_relaxed);
 	while (atomic_load_explicit(&t->slot[i], memory_order_relaxed))
 		i = (i + 1) & mask;
 	atomic_store_explicit(&t->slot[i], t->wide ? w : w | slot_tag(n->hash),
@@ -403,10 +425,9 @@ int mt_load(struct memtable *mt, const uint8_t *const *blocks,
 	for (size_t i = added; i < n; i++) /* not the memtable's */
 		if (owned[i])
 			free((uint8_t *)blocks[i]);
-	if (!e && keys) { /* the table at its size: no growth on the way */
-		size_t cap = 64;
-		while (cap < 2 * keys + 2)
-			cap *= 2;
+	if (!e && keys && cap_for(keys) > atomic_load(&mt->table)->cap) {
+		/* the table at its size: no growth on the way */
+		size_t cap = cap_for(keys);
 		struct mt_table *t =
 			table_new(cap, atomic_load(&mt->table)->wide);
 		struct mt_table **v = realloc(mt->old_tables,

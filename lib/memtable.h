@@ -106,8 +106,15 @@ static inline const struct mt_block *mt_blocks(const struct memtable *mt)
 				    memory_order_acquire);
 }
 
+/* A memtable whose hash starts with room for expect_keys keys: the
+ * number the memtable it follows (the one before a checkpoint) reached,
+ * so that the next cycle does not grow the table by doubling, putting
+ * every key into it again at each step (0: from the smallest). */
 struct memtable *mt_new(uint64_t base_seq, uint64_t applied_txn,
-		       uint64_t ckpt_off);
+		       uint64_t ckpt_off, uint64_t expect_keys);
+/* Keys it holds, for mt_new's expect_keys (read under its lock: a
+ * refresh may be adding to it). */
+uint64_t mt_keys(struct memtable *mt);
 void mt_ref(struct memtable *mt);
 void mt_unref(struct memtable *mt);
 

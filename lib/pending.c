@@ -70,7 +70,9 @@ int pending_load(struct qfile *qf, const struct qhdr *h, struct memtable *base,
 	uint64_t ckpt = qhdr_ckpt_seq(h);
 	int whole = !base || base->ckpt_off != h->ckpt_off ||
 		    base->applied_txn > h->txn;
-	struct memtable *mt = whole ? mt_new(ckpt, 0, h->ckpt_off) : base;
+	struct memtable *mt =
+		whole ? mt_new(ckpt, 0, h->ckpt_off, base ? mt_keys(base) : 0)
+		      : base;
 	struct {
 		const uint8_t *b;
 		struct batch_info bi;

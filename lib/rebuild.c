@@ -456,7 +456,7 @@ static int build_base(struct rebuild *c, quire_txn *src, int tombstones)
 			return e;
 		h.history_time = prev.time_ns;
 	}
-	if (!(mt = mt_new(h.next_seq, h.txn, 0)))
+	if (!(mt = mt_new(h.next_seq, h.txn, 0, 0)))
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	if ((e = df_commit(c->t, &h, le.meta.data)) == 0) {
 		mt->ckpt_off = h.self_off;

@@ -167,7 +167,7 @@ static int publish_header(quire *db, const struct snap *cur,
 		e = 0;
 	if (e)
 		return e;
-	if (!mt && !(mt = mt_new(qhdr_ckpt_seq(h), h->txn, h->ckpt_off)))
+	if (!mt && !(mt = mt_new(qhdr_ckpt_seq(h), h->txn, h->ckpt_off, 0)))
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	e = snap_publish(db, h, mt);
 	mt_unref(mt);
