@@ -63,9 +63,11 @@ int io_writev(qvfs_file *f, struct iovec *iov, int n, uint64_t off)
 		while (r > 0) { /* skip what was written, maybe part of one */
 			size_t k = (size_t)r < iov->iov_len ? (size_t)r
 							    : iov->iov_len;
-			iov->iov_base = (char *)iov->iov_base + k;
-			iov->iov_len -= k;
-			r -= (ssize_t)k;
+			if (k) { /* an empty one may have no base at all */
+				iov->iov_base = (char *)iov->iov_base + k;
+				iov->iov_len -= k;
+				r -= (ssize_t)k;
+			}
 			if (!iov->iov_len) {
 				iov++;
 				n--;

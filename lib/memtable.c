@@ -102,6 +102,8 @@ struct memtable *mt_new(uint64_t base_seq, uint64_t applied_txn,
 	size_t hs = sizeof(struct mt_node) + MAXH * sizeof(struct mt_node *);
 	mt->head = arena_alloc(&mt->ar, hs);
 	struct mt_table *t = table_new(cap_for(expect_keys), 0);
+	if (!t) /* a hint only: the table can still grow when needed */
+		t = table_new(64, 0);
 	if (!mt->head || !t) {
 		free(t);
 		arena_free(&mt->ar);
