@@ -727,24 +727,38 @@ static void run_child(const struct cfg *c, int w, const struct inst *in,
 
 /* ---- the parent: rounds, children, results --------------------------------- */
 
-static double rate(const struct result *r)
+/* a / b (0 if b is not positive) */
+static double per(double a, double b)
 {
-	return r->secs > 0 ? (double)r->ops / r->secs : 0;
+	return b > 0 ? a / b : 0;
 }
 
-/* Lookups per second per reader of a readwhilewriting result. */
-static double reader_rate(const struct result *r)
+static double rate(const struct result *r)
+{
+	return per((double)r->ops, r->secs);
+}
+
+enum fig { F_RATE, F_READER, F_RCPU, F_RPERCPU, F_FILE, F_PEAK, F_DISK,
+	   F_FINAL, F_RSS, F_RSSFILE, F_HWM };
+
+/* A readwhilewriting figure of reader i: lookups per second (F_READER),
+ * its CPU share in percent (F_RCPU) or lookups per CPU second
+ * (F_RPERCPU); the last two tell whether a reader is slower for its own
+ * work or for less of the two cores. */
+static double reader_fig(const struct result *r, int i, enum fig f)
+{
+	return f == F_RCPU     ? 100 * per(r->rcpu[i], r->rsecs[i])
+	       : f == F_RPERCPU ? per((double)r->reads[i], r->rcpu[i])
+				: per((double)r->reads[i], r->rsecs[i]);
+}
+
+/* That figure averaged over the readers. */
+static double readers_mean(const struct result *r, enum fig f)
 {
 	double s = 0;
 	for (int i = 0; i < r->nreaders; i++)
-		s += r->rsecs[i] > 0 ? (double)r->reads[i] / r->rsecs[i] : 0;
+		s += reader_fig(r, i, f);
 	return r->nreaders ? s / r->nreaders : 0;
-}
-
-/* part as a percentage of whole (0 if whole is not positive) */
-static double pct(double part, double whole)
-{
-	return whole > 0 ? 100 * part / whole : 0;
 }
 
 static double mb(uint64_t bytes)
@@ -757,18 +771,18 @@ static void print_run(const struct cfg *c, int w, const struct inst *in,
 {
 	printf("%-11s %-12s run %u ", in->label, wl[w].name, run + 1);
 	if (w == W_RWW1 || w == W_RWW2 || w == W_RWWP) {
-		printf("%10.0f reads/s per reader (readers:", reader_rate(r));
+		printf("%10.0f reads/s per reader (readers:",
+		       readers_mean(r, F_READER));
 		for (int i = 0; i < r->nreaders; i++)
-			printf(" %.0f", r->rsecs[i] > 0 ? (double)r->reads[i] /
-								r->rsecs[i]
-							: 0);
+			printf(" %.0f", reader_fig(r, i, F_READER));
 		printf(", %" PRIu64 " of %" PRIu64 " found)  writer %.0f "
 		       "puts/s  cpu%%: readers", r->found,
 		       r->reads[0] + r->reads[1], rate(r));
 		for (int i = 0; i < r->nreaders; i++)
-			printf(" %.0f", pct(r->rcpu[i], r->rsecs[i]));
+			printf(" %.0f", reader_fig(r, i, F_RCPU));
 		printf(", writer thread %.0f, writer's process %.0f",
-		       pct(r->wcpu, r->secs), pct(r->wproc_cpu, r->secs));
+		       100 * per(r->wcpu, r->secs),
+		       100 * per(r->wproc_cpu, r->secs));
 	} else if (w == W_SPACE) {
 		printf("%10.0f puts/s  load %.0f puts/s  file MB after the "
 		       "load %.1f, after each round", rate(r),
@@ -847,22 +861,6 @@ static struct stats_range stat3(double *v, int n)
 	return s;
 }
 
-enum fig { F_RATE, F_READER, F_RCPU, F_RPERCPU, F_FILE, F_PEAK, F_DISK,
-	   F_FINAL, F_RSS, F_RSSFILE, F_HWM };
-
-/* A readwhilewriting reader's CPU share (percent of its run) and its
- * lookups per CPU second, averaged over the readers: whether a reader
- * is slower for its own work or for less of the two cores. */
-static double reader_cpu(const struct result *r, int per_cpu)
-{
-	double s = 0;
-	for (int i = 0; i < r->nreaders; i++)
-		s += per_cpu ? (r->rcpu[i] > 0 ? (double)r->reads[i] /
-							 r->rcpu[i]
-					       : 0)
-			     : pct(r->rcpu[i], r->rsecs[i]);
-	return r->nreaders ? s / r->nreaders : 0;
-}
 
 static double fig_of(const struct result *r, enum fig f)
 {
@@ -870,11 +868,9 @@ static double fig_of(const struct result *r, enum fig f)
 	case F_RATE:
 		return rate(r);
 	case F_READER:
-		return reader_rate(r);
 	case F_RCPU:
-		return reader_cpu(r, 0);
 	case F_RPERCPU:
-		return reader_cpu(r, 1);
+		return readers_mean(r, f);
 	case F_FILE:
 		return mb(r->file_bytes);
 	case F_PEAK:

@@ -427,9 +427,9 @@ int mt_load(struct memtable *mt, const uint8_t *const *blocks,
 	for (size_t i = added; i < n; i++) /* not the memtable's */
 		if (owned[i])
 			free((uint8_t *)blocks[i]);
-	if (!e && keys && cap_for(keys) > atomic_load(&mt->table)->cap) {
-		/* the table at its size: no growth on the way */
-		size_t cap = cap_for(keys);
+	size_t cap = cap_for(keys); /* the table at its size: no growth on
+				     * the way, unless mt_new made it so */
+	if (!e && keys && cap > atomic_load(&mt->table)->cap) {
 		struct mt_table *t =
 			table_new(cap, atomic_load(&mt->table)->wide);
 		struct mt_table **v = realloc(mt->old_tables,
