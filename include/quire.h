@@ -172,7 +172,7 @@ typedef struct quire_val {
 #define QUIRE_NOMMAP 0x8u
 /** @} */
 
-#define QUIRE_OPTIONS_VERSION 1
+#define QUIRE_OPTIONS_VERSION 2
 
 /** Options for quire_open(). Initialise with quire_options_init(). */
 typedef struct quire_options {
@@ -230,6 +230,18 @@ typedef struct quire_options {
 	 *  a sixth of its throughput (README). 0 never compacts by itself;
 	 *  values must lie in [0, 1). */
 	double auto_compact_ratio;
+	/** How much lower the CPU priority of the background compaction
+	 *  thread is than that of the thread whose commit started it: a nice
+	 *  increment, 0 to 19. Default 5: on busy CPUs the compaction yields
+	 *  to the application's threads and to readers in other processes
+	 *  (a reader's share of a core rises, README: readwhilewriting), and
+	 *  on idle ones it runs at full speed. A writer that outruns it waits
+	 *  for it once the pending operations reach their limit (see
+	 *  checkpoint_ops), so writes slow down rather than memory grow. 0
+	 *  keeps the priority. Linux only: elsewhere a thread has no priority
+	 *  of its own and this is ignored. Added in QUIRE_OPTIONS_VERSION 2;
+	 *  a program built against version 1 gets the default. */
+	int compact_nice;
 } quire_options;
 
 /** Fill opts with the defaults. Always call it before setting fields. */

@@ -10,8 +10,14 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 
 #include "compact.h"
 #include "error.h"
@@ -41,6 +47,32 @@ static void *background(void *arg)
 		atomic_store(&cp->auto_next, file + file / 4);
 	}
 	return NULL;
+}
+
+/* The thread of a background compaction lowers its own CPU priority by
+ * opts.compact_nice, so that on busy CPUs it yields to the application's
+ * threads and other processes' readers; a writer that outruns it waits
+ * at the fold limit (commit.c), which keeps the pending operations
+ * bounded. Only Linux gives a thread a priority of its own; elsewhere
+ * PRIO_PROCESS would slow the whole process, so it is left alone. */
+static void *background_thread(void *arg)
+{
+	quire *db = arg;
+	int nice = 0;
+#ifdef __linux__
+	id_t tid = (id_t)syscall(SYS_gettid);
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, tid);
+	if (errno == 0 && db->opts.compact_nice > 0)
+		(void)setpriority(PRIO_PROCESS, tid,
+				  nice + db->opts.compact_nice);
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, tid);
+	if (errno)
+		nice = 0;
+#endif
+	atomic_store(&db->compactor->bg_nice, nice);
+	return background(db);
 }
 
 int compact_due(quire *db)
@@ -119,7 +151,8 @@ static void after_commit(quire *db, int fold)
 	}
 	if (!cp->bg_started && !atomic_load(&cp->closing))
 		cp->bg_started =
-			pthread_create(&cp->bg, NULL, background, db) == 0;
+			pthread_create(&cp->bg, NULL, background_thread,
+				       db) == 0;
 	pthread_mutex_unlock(&cp->bg_mu);
 }
 

@@ -25,6 +25,8 @@ struct compactor {
 	uint64_t min_garbage;        /* reclaimable bytes auto compaction
 				      * needs besides the ratio */
 	int inline_run;              /* compact in the committing thread */
+	_Atomic int bg_nice;         /* the nice value the last background
+				      * thread ran at (for tests) */
 };
 
 /* Give db a compactor and the core its hooks (quire_open). */

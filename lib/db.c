@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -42,6 +43,24 @@ void quire_options_init(quire_options *opts)
 	opts->cache_size = (size_t)64 << 20;
 	opts->checkpoint_ops = QUIRE_CHECKPOINT_OPS;
 	opts->auto_compact_ratio = 0.4;
+	opts->compact_nice = 5;
+}
+
+/* Version 1 of quire_options ended before compact_nice: a program built
+ * against it passes the shorter struct, and gets the defaults for the rest. */
+int qdb_options(const quire_options *in, quire_options *out)
+{
+	quire_options_init(out);
+	if (!in)
+		return 0;
+	if (in->version == 1)
+		memcpy(out, in, offsetof(quire_options, compact_nice));
+	else if (in->version == QUIRE_OPTIONS_VERSION)
+		*out = *in;
+	else
+		return QUIRE_EINVAL;
+	out->version = QUIRE_OPTIONS_VERSION;
+	return 0;
 }
 
 /* Which handle open_handle makes. */
@@ -77,17 +96,14 @@ int qdb_open_salvage(const char *path, quire **out)
 static int open_handle(const char *path, const quire_options *opts,
 		       qvfs *vfs, enum handle_kind kind, quire **out)
 {
-	quire_options defaults;
+	quire_options o;
 	qerr_clear();
-	if (!opts) {
-		quire_options_init(&defaults);
-		opts = &defaults;
-	}
 	if (!path || !*path || !out)
 		return qerr(QUIRE_EINVAL, "quire_open: bad arguments");
-	if (opts->version != QUIRE_OPTIONS_VERSION)
+	if (qdb_options(opts, &o) != 0)
 		return qerr(QUIRE_EINVAL, "quire_open: options not initialised "
 					  "with quire_options_init()");
+	opts = &o;
 	if (opts->flags &
 	    ~(QUIRE_CREATE | QUIRE_RDONLY | QUIRE_NOSYNC | QUIRE_NOMMAP))
 		return qerr(QUIRE_EINVAL, "quire_open: unknown flags");
@@ -100,6 +116,9 @@ static int open_handle(const char *path, const quire_options *opts,
 	if (!(opts->auto_compact_ratio >= 0 && opts->auto_compact_ratio < 1))
 		return qerr(QUIRE_EINVAL, "quire_open: auto_compact_ratio must "
 					  "be at least 0 and below 1");
+	if (opts->compact_nice < 0 || opts->compact_nice > 19)
+		return qerr(QUIRE_EINVAL, "quire_open: compact_nice must be "
+					  "0 to 19");
 	quire *db = qdb_new(path, opts, vfs);
 	if (!db)
 		return qerr(QUIRE_ENOMEM, "out of memory");

@@ -32,8 +32,9 @@
  *   - a leftover "<path>.compact" (garbage, a copy of the database, empty,
  *     a torn copy, read-only) disturbs neither open nor compaction; the
  *     progress callback's figures, and cancelling at its calls;
- *   - auto_compact_ratio compacts in the background, and closing while it
- *     runs works;
+ *   - auto_compact_ratio compacts in the background, in a thread
+ *     compact_nice below the committing one, and closing while it runs
+ *     works;
  *   - another process holding the database open sees the commits made
  *     after a compaction (quire_wait too), its older snapshot still reads,
  *     and its commits after the swap land in the new file; a writer in
@@ -71,11 +72,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "compact.h"
 #include "histmodel.h"
 #include "internal.h"
 #include "memvfs.h"
@@ -3344,6 +3350,15 @@ static void test_compact_auto(void **state)
 		     (ull)i, (ull)st.file_bytes, st.garbage_ratio);
 	}
 	uint64_t first = i, small = st.file_bytes;
+#ifdef __linux__
+	/* its thread ran compact_nice (default 5) below this one */
+	errno = 0;
+	int nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+	CREQ(errno == 0, "getpriority: %s", strerror(errno));
+	CREQ(atomic_load(&db->compactor->bg_nice) == QMIN(nice + 5, 19),
+	     "the background compaction ran at nice %d, this thread at %d",
+	     atomic_load(&db->compactor->bg_nice), nice);
+#endif
 	COK(quire_begin(db, QUIRE_RDONLY, &t));
 	CREQ(wl_same(t, &m), "after the background compaction the state "
 			     "differs");
