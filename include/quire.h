@@ -170,15 +170,27 @@ typedef struct quire_val {
  *  mapping is unwelcome (a file system without coherent shared mappings,
  *  an application that owns SIGBUS) or cannot be made. */
 #define QUIRE_NOMMAP 0x8u
+/** quire_open: run the background compaction (auto_compact_ratio) at the
+ *  CPU priority of the thread whose commit started it. By default its
+ *  thread lowers its own priority by 5 nice levels: on busy CPUs it yields
+ *  to the application's threads and to readers in other processes, on idle
+ *  ones it runs at full speed, and a writer that outruns it waits for it
+ *  once the pending operations reach their limit (see checkpoint_ops), so
+ *  writes slow down rather than memory grow. Set this flag where the
+ *  compaction must keep up with writers on CPUs that other work keeps
+ *  busy. Only Linux gives a thread a priority of its own; elsewhere the
+ *  compaction always runs at the caller's priority. */
+#define QUIRE_COMPACT_NOYIELD 0x10u
 /** @} */
 
-#define QUIRE_OPTIONS_VERSION 2
+#define QUIRE_OPTIONS_VERSION 1
 
 /** Options for quire_open(). Initialise with quire_options_init(). */
 typedef struct quire_options {
 	/** Set by quire_options_init(); lets the library grow this struct. */
 	unsigned int version;
-	/** QUIRE_CREATE, QUIRE_RDONLY, QUIRE_NOSYNC, QUIRE_NOMMAP. Default 0. */
+	/** QUIRE_CREATE, QUIRE_RDONLY, QUIRE_NOSYNC, QUIRE_NOMMAP,
+	 *  QUIRE_COMPACT_NOYIELD. Default 0. */
 	unsigned int flags;
 	/** Permission bits of a new file, before the umask. Default 0644. */
 	unsigned int mode;
@@ -230,18 +242,6 @@ typedef struct quire_options {
 	 *  a sixth of its throughput (README). 0 never compacts by itself;
 	 *  values must lie in [0, 1). */
 	double auto_compact_ratio;
-	/** How much lower the CPU priority of the background compaction
-	 *  thread is than that of the thread whose commit started it: a nice
-	 *  increment, 0 to 19. Default 5: on busy CPUs the compaction yields
-	 *  to the application's threads and to readers in other processes
-	 *  (a reader's share of a core rises, README: readwhilewriting), and
-	 *  on idle ones it runs at full speed. A writer that outruns it waits
-	 *  for it once the pending operations reach their limit (see
-	 *  checkpoint_ops), so writes slow down rather than memory grow. 0
-	 *  keeps the priority. Linux only: elsewhere a thread has no priority
-	 *  of its own and this is ignored. Added in QUIRE_OPTIONS_VERSION 2;
-	 *  a program built against version 1 gets the default. */
-	int compact_nice;
 } quire_options;
 
 /** Fill opts with the defaults. Always call it before setting fields. */

@@ -49,12 +49,15 @@ static void *background(void *arg)
 	return NULL;
 }
 
-/* The thread of a background compaction lowers its own CPU priority by
- * opts.compact_nice, so that on busy CPUs it yields to the application's
- * threads and other processes' readers; a writer that outruns it waits
- * at the fold limit (commit.c), which keeps the pending operations
- * bounded. Only Linux gives a thread a priority of its own; elsewhere
- * PRIO_PROCESS would slow the whole process, so it is left alone. */
+/* How many nice levels the thread of a background compaction goes below
+ * the thread that started it (unless QUIRE_COMPACT_NOYIELD), so that on
+ * busy CPUs it yields to the application's threads and other processes'
+ * readers; a writer that outruns it waits at the fold limit (commit.c),
+ * which keeps the pending operations bounded. Only Linux gives a thread a
+ * priority of its own; elsewhere PRIO_PROCESS would slow the whole
+ * process, so it is left alone. */
+#define COMPACT_NICE 5
+
 static void *background_thread(void *arg)
 {
 	quire *db = arg;
@@ -63,9 +66,8 @@ static void *background_thread(void *arg)
 	id_t tid = (id_t)syscall(SYS_gettid);
 	errno = 0;
 	nice = getpriority(PRIO_PROCESS, tid);
-	if (errno == 0 && db->opts.compact_nice > 0)
-		(void)setpriority(PRIO_PROCESS, tid,
-				  nice + db->opts.compact_nice);
+	if (errno == 0 && !(db->opts.flags & QUIRE_COMPACT_NOYIELD))
+		(void)setpriority(PRIO_PROCESS, tid, nice + COMPACT_NICE);
 	errno = 0;
 	nice = getpriority(PRIO_PROCESS, tid);
 	if (errno)

@@ -7,7 +7,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -43,24 +42,6 @@ void quire_options_init(quire_options *opts)
 	opts->cache_size = (size_t)64 << 20;
 	opts->checkpoint_ops = QUIRE_CHECKPOINT_OPS;
 	opts->auto_compact_ratio = 0.4;
-	opts->compact_nice = 5;
-}
-
-/* Version 1 of quire_options ended before compact_nice: a program built
- * against it passes the shorter struct, and gets the defaults for the rest. */
-int qdb_options(const quire_options *in, quire_options *out)
-{
-	quire_options_init(out);
-	if (!in)
-		return 0;
-	if (in->version == 1)
-		memcpy(out, in, offsetof(quire_options, compact_nice));
-	else if (in->version == QUIRE_OPTIONS_VERSION)
-		*out = *in;
-	else
-		return QUIRE_EINVAL;
-	out->version = QUIRE_OPTIONS_VERSION;
-	return 0;
 }
 
 /* Which handle open_handle makes. */
@@ -96,16 +77,19 @@ int qdb_open_salvage(const char *path, quire **out)
 static int open_handle(const char *path, const quire_options *opts,
 		       qvfs *vfs, enum handle_kind kind, quire **out)
 {
-	quire_options o;
+	quire_options defaults;
 	qerr_clear();
+	if (!opts) {
+		quire_options_init(&defaults);
+		opts = &defaults;
+	}
 	if (!path || !*path || !out)
 		return qerr(QUIRE_EINVAL, "quire_open: bad arguments");
-	if (qdb_options(opts, &o) != 0)
+	if (opts->version != QUIRE_OPTIONS_VERSION)
 		return qerr(QUIRE_EINVAL, "quire_open: options not initialised "
 					  "with quire_options_init()");
-	opts = &o;
-	if (opts->flags &
-	    ~(QUIRE_CREATE | QUIRE_RDONLY | QUIRE_NOSYNC | QUIRE_NOMMAP))
+	if (opts->flags & ~(QUIRE_CREATE | QUIRE_RDONLY | QUIRE_NOSYNC |
+			    QUIRE_NOMMAP | QUIRE_COMPACT_NOYIELD))
 		return qerr(QUIRE_EINVAL, "quire_open: unknown flags");
 	if (opts->node_size < 512 || opts->node_size > 32768)
 		return qerr(QUIRE_EINVAL, "quire_open: node_size must be 512 "
@@ -116,9 +100,6 @@ static int open_handle(const char *path, const quire_options *opts,
 	if (!(opts->auto_compact_ratio >= 0 && opts->auto_compact_ratio < 1))
 		return qerr(QUIRE_EINVAL, "quire_open: auto_compact_ratio must "
 					  "be at least 0 and below 1");
-	if (opts->compact_nice < 0 || opts->compact_nice > 19)
-		return qerr(QUIRE_EINVAL, "quire_open: compact_nice must be "
-					  "0 to 19");
 	quire *db = qdb_new(path, opts, vfs);
 	if (!db)
 		return qerr(QUIRE_ENOMEM, "out of memory");

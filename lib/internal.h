@@ -225,10 +225,6 @@ struct quire_txn {
 	struct quire_txn *live_next, **live_pprev; /* in txn_pool.live */
 };
 
-/* db.c: opts (NULL: the defaults) as this version of the library reads
- * them into *out: 0, or QUIRE_EINVAL if it was not initialised by
- * quire_options_init() of this or an earlier version. */
-int qdb_options(const quire_options *opts, quire_options *out);
 /* db.c: quire_open() over another VFS (the tests' fault injector) */
 int qdb_open_vfs(const char *path, const quire_options *opts, qvfs *vfs,
 		 quire **db);

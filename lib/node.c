@@ -196,6 +196,24 @@ void node_int_entry(const uint8_t *n, unsigned i, struct ientry *e)
 	node_int_entry_at(n, node_entry_at(n, i), e);
 }
 
+#define PREFETCH_DEPTH 5 /* why: node.h, node_prefetch_search */
+
+static void prefetch_steps(const uint8_t *n, unsigned lo, unsigned hi,
+			   int depth)
+{
+	if (lo >= hi || depth == 0)
+		return;
+	unsigned mid = (lo + hi) / 2;
+	__builtin_prefetch(n + node_entry_at(n, mid));
+	prefetch_steps(n, lo, mid, depth - 1);
+	prefetch_steps(n, mid + 1, hi, depth - 1);
+}
+
+void node_prefetch_search(const uint8_t *n)
+{
+	prefetch_steps(n, 0, node_count(n), PREFETCH_DEPTH);
+}
+
 unsigned node_lower_bound(const uint8_t *n, const void *key, size_t klen,
 			  int *exact)
 {

@@ -123,6 +123,15 @@ unsigned node_lower_bound(const uint8_t *n, const void *key, size_t klen,
 unsigned node_lower_bound_from(const uint8_t *n, unsigned from,
 			       const void *key, size_t klen, int *exact);
 unsigned node_child_for(const uint8_t *n, const void *key, size_t klen);
+/* Before one search of a node that is likely not in the CPU cache: a
+ * binary search reads a key at a different place of the node at each step,
+ * each a cache miss waited for in turn; this asks for the keys of the
+ * first five steps at once (every midpoint either branch may take: 31, all
+ * of a 4 KiB leaf of 100-byte values), so that those misses overlap.
+ * Measured (HACKING): point lookups 13% faster at 1M keys and 5-8% at
+ * 10M; six steps were no better, seven slower. Searches of a node already
+ * in the cache (a fold merging many keys into one leaf) skip it. */
+void node_prefetch_search(const uint8_t *n);
 
 /* Encoders return the number of bytes written; *_size give it beforehand. */
 size_t leaf_entry_size(size_t klen, uint64_t meta, size_t vlen, int ool,

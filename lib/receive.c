@@ -480,16 +480,19 @@ int qdb_receive_vfs(const char *dst, const quire_options *opts, qvfs *vfs,
 		    unsigned int flags, quire_stream_read_fn read, void *ctx,
 		    quire_stream_stats *st)
 {
-	quire_options o;
+	quire_options defaults;
 	quire_stream_stats none;
 	struct recv r = {.vfs = vfs, .dst = dst, .flags = flags, .read = read,
 			 .ctx = ctx, .st = st ? st : &none};
 	int e;
 	qerr_clear();
+	if (!opts) {
+		quire_options_init(&defaults);
+		opts = &defaults;
+	}
 	if (!dst || !*dst || !read || (flags & ~QUIRE_RECEIVE_FULL_IF_NEEDED) ||
-	    qdb_options(opts, &o) != 0)
+	    opts->version != QUIRE_OPTIONS_VERSION)
 		return qerr(QUIRE_EINVAL, "quire_receive: bad arguments");
-	opts = &o;
 	memset(r.st, 0, sizeof *r.st);
 	r.mode = opts->mode;
 	r.busy_ms = opts->busy_timeout_ms;

@@ -92,6 +92,8 @@ static const void *index_of(const struct qfile *qf, const uint8_t *n)
 static unsigned lower_bound(const void *x, const uint8_t *n, const void *key,
 			    size_t klen, int *exact, unsigned *at)
 {
+	if (!x)
+		node_prefetch_search(n);
 	unsigned i = x ? nindex_lower_bound(x, n, key, klen, exact)
 		       : node_lower_bound(n, key, klen, exact);
 	if (at && *exact)
@@ -102,6 +104,8 @@ static unsigned lower_bound(const void *x, const uint8_t *n, const void *key,
 static unsigned child_for(const void *x, const uint8_t *n, const void *key,
 			  size_t klen, unsigned *at)
 {
+	if (!x)
+		node_prefetch_search(n);
 	unsigned i = x ? nindex_child_for(x, n, key, klen)
 		       : node_child_for(n, key, klen);
 	if (at)

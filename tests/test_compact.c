@@ -32,9 +32,9 @@
  *   - a leftover "<path>.compact" (garbage, a copy of the database, empty,
  *     a torn copy, read-only) disturbs neither open nor compaction; the
  *     progress callback's figures, and cancelling at its calls;
- *   - auto_compact_ratio compacts in the background, in a thread
- *     compact_nice below the committing one, and closing while it runs
- *     works;
+ *   - auto_compact_ratio compacts in the background, in a thread 5 nice
+ *     levels below the committing one (not with QUIRE_COMPACT_NOYIELD),
+ *     and closing while it runs works;
  *   - another process holding the database open sees the commits made
  *     after a compaction (quire_wait too), its older snapshot still reads,
  *     and its commits after the swap land in the new file; a writer in
@@ -3309,9 +3309,9 @@ static void latest_stat(quire *db, quire_stat *st)
 	quire_abort(t);
 }
 
-static void test_compact_auto(void **state)
+/* flags: 0 or QUIRE_COMPACT_NOYIELD */
+static void compact_auto(unsigned flags)
 {
-	(void)state;
 	quire_options o;
 	quire *db;
 	quire_txn *t;
@@ -3320,11 +3320,11 @@ static void test_compact_auto(void **state)
 	char path[4096], cpath[4200];
 	struct stat sb;
 	uint64_t i = 0, most = 0, deadline = now_ms() + 300000;
-	snprintf(path, sizeof path, "%s", tu_path("auto"));
+	snprintf(path, sizeof path, "%s", tu_path(flags ? "auto-ny" : "auto"));
 	snprintf(cpath, sizeof cpath, "%s.compact", path);
-	ctx("auto_compact_ratio 0.5");
+	ctx("auto_compact_ratio 0.5, flags %#x", flags);
 	quire_options_init(&o);
-	o.flags = QUIRE_CREATE | QUIRE_NOSYNC;
+	o.flags = QUIRE_CREATE | QUIRE_NOSYNC | flags;
 	o.checkpoint_ops = 16;
 	o.auto_compact_ratio = 0.5;
 	COK(quire_open(path, &o, &db));
@@ -3351,11 +3351,12 @@ static void test_compact_auto(void **state)
 	}
 	uint64_t first = i, small = st.file_bytes;
 #ifdef __linux__
-	/* its thread ran compact_nice (default 5) below this one */
+	/* its thread ran 5 nice levels below this one, unless told not to */
 	errno = 0;
 	int nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
 	CREQ(errno == 0, "getpriority: %s", strerror(errno));
-	CREQ(atomic_load(&db->compactor->bg_nice) == QMIN(nice + 5, 19),
+	int want = flags & QUIRE_COMPACT_NOYIELD ? nice : QMIN(nice + 5, 19);
+	CREQ(atomic_load(&db->compactor->bg_nice) == want,
 	     "the background compaction ran at nice %d, this thread at %d",
 	     atomic_load(&db->compactor->bg_nice), nice);
 #endif
@@ -3399,6 +3400,18 @@ static void test_compact_auto(void **state)
 	model_clear(&m);
 	unlink(cpath);
 	unlink(path);
+}
+
+static void test_compact_auto(void **state)
+{
+	(void)state;
+	compact_auto(0);
+}
+
+static void test_compact_auto_noyield(void **state)
+{
+	(void)state;
+	compact_auto(QUIRE_COMPACT_NOYIELD);
 }
 
 /* ==== another process ================================================= */
@@ -3983,6 +3996,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_compact_threads),
 		cmocka_unit_test(test_compact_auto),
+		cmocka_unit_test(test_compact_auto_noyield),
 		cmocka_unit_test(test_compact_process),
 		cmocka_unit_test(test_compact_process_writer),
 		cmocka_unit_test(test_compact_handles),
