@@ -92,10 +92,13 @@ static const void *index_of(const struct qfile *qf, const uint8_t *n)
 static unsigned lower_bound(const void *x, const uint8_t *n, const void *key,
 			    size_t klen, int *exact, unsigned *at)
 {
-	if (!x)
+	unsigned i;
+	if (x) {
+		i = nindex_lower_bound(x, n, key, klen, exact);
+	} else {
 		node_prefetch_search(n);
-	unsigned i = x ? nindex_lower_bound(x, n, key, klen, exact)
-		       : node_lower_bound(n, key, klen, exact);
+		i = node_lower_bound(n, key, klen, exact);
+	}
 	if (at && *exact)
 		*at = entry_at(x, n, i);
 	return i;
@@ -104,10 +107,13 @@ static unsigned lower_bound(const void *x, const uint8_t *n, const void *key,
 static unsigned child_for(const void *x, const uint8_t *n, const void *key,
 			  size_t klen, unsigned *at)
 {
-	if (!x)
+	unsigned i;
+	if (x) {
+		i = nindex_child_for(x, n, key, klen);
+	} else {
 		node_prefetch_search(n);
-	unsigned i = x ? nindex_child_for(x, n, key, klen)
-		       : node_child_for(n, key, klen);
+		i = node_child_for(n, key, klen);
+	}
 	if (at)
 		*at = entry_at(x, n, i);
 	return i;
