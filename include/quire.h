@@ -170,16 +170,18 @@ typedef struct quire_val {
  *  mapping is unwelcome (a file system without coherent shared mappings,
  *  an application that owns SIGBUS) or cannot be made. */
 #define QUIRE_NOMMAP 0x8u
-/** quire_open: run the background compaction (auto_compact_ratio) at the
- *  CPU priority of the thread whose commit started it. By default its
- *  thread lowers its own priority by 5 nice levels: on busy CPUs it yields
- *  to the application's threads and to readers in other processes, on idle
- *  ones it runs at full speed, and a writer that outruns it waits for it
- *  once the pending operations reach their limit (see checkpoint_ops), so
- *  writes slow down rather than memory grow. Set this flag where the
- *  compaction must keep up with writers on CPUs that other work keeps
- *  busy. Only Linux gives a thread a priority of its own; elsewhere the
- *  compaction always runs at the caller's priority. */
+/** quire_open: let the background compaction (auto_compact_ratio) use
+ *  the CPU as much as the scheduler gives it. By default it yields: while
+ *  other threads wait for a CPU (Linux counts that per thread) it sleeps
+ *  twice the CPU time it got, so that on busy CPUs it leaves most of them
+ *  to the application's threads and to readers in other processes, and on
+ *  idle ones it runs at full speed. It never sleeps while it holds the
+ *  writers off, nor while a writer waits for it: a writer that outruns it
+ *  waits once the pending operations reach their limit (see
+ *  checkpoint_ops), so writes slow down rather than memory grow, and the
+ *  compaction then runs at full speed. Set this flag where the compaction
+ *  must keep up on CPUs that other work keeps busy. Elsewhere than Linux
+ *  the compaction never yields. */
 #define QUIRE_COMPACT_NOYIELD 0x10u
 /** @} */
 

@@ -10,18 +10,13 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <sys/resource.h>
-#include <unistd.h>
-#ifdef __linux__
-#include <sys/syscall.h>
-#endif
 
 #include "compact.h"
 #include "error.h"
 #include "gate.h"
+#include "pace.h"
 #include "snap.h"
 #include "space.h"
 #include "txn.h"
@@ -33,12 +28,13 @@
 
 /* A background compaction that failed (a full disk, a file with several
  * links) is not tried again, nor left to fold pending operations, until
- * the file has grown by a quarter: checkpoints do the folding meanwhile. */
-static void *background(void *arg)
+ * the file has grown by a quarter: checkpoints do the folding meanwhile.
+ * pace: NULL, or the thread's (it yields the CPU to busy threads while no
+ * writer waits for it, pace.c). */
+static void background(quire *db, struct pace *pace)
 {
-	quire *db = arg;
 	struct compactor *cp = db->compactor;
-	int e = quire_compact(db, NULL);
+	int e = compact_run(db, NULL, pace);
 	if (e && e != QUIRE_ECANCELED) {
 		struct snap *cur = snap_acquire(db);
 		uint64_t file = cur->h.total_bytes;
@@ -46,35 +42,26 @@ static void *background(void *arg)
 		atomic_store(&cp->retry_floor, file + file / 4);
 		atomic_store(&cp->auto_next, file + file / 4);
 	}
-	return NULL;
 }
 
-/* How many nice levels the thread of a background compaction goes below
- * the thread that started it (unless QUIRE_COMPACT_NOYIELD), so that on
- * busy CPUs it yields to the application's threads and other processes'
- * readers; a writer that outruns it waits at the fold limit (commit.c),
- * which keeps the pending operations bounded. Only Linux gives a thread a
- * priority of its own; elsewhere PRIO_PROCESS would slow the whole
- * process, so it is left alone. */
-#define COMPACT_NICE 5
-
+/* The thread of a background compaction: it paces itself (unless
+ * QUIRE_COMPACT_NOYIELD), so that on busy CPUs it leaves them to the
+ * application's threads and other processes' readers, while a writer
+ * that outruns it waits at the fold limit (commit.c), which keeps the
+ * pending operations bounded; such a writer sets cp->hurry, and it goes
+ * at full speed. */
 static void *background_thread(void *arg)
 {
 	quire *db = arg;
-	int nice = 0;
-#ifdef __linux__
-	id_t tid = (id_t)syscall(SYS_gettid);
-	errno = 0;
-	nice = getpriority(PRIO_PROCESS, tid);
-	if (errno == 0 && !(db->opts.flags & QUIRE_COMPACT_NOYIELD))
-		(void)setpriority(PRIO_PROCESS, tid, nice + COMPACT_NICE);
-	errno = 0;
-	nice = getpriority(PRIO_PROCESS, tid);
-	if (errno)
-		nice = 0;
-#endif
-	atomic_store(&db->compactor->bg_nice, nice);
-	return background(db);
+	struct pace pace;
+	int paced = !(db->opts.flags & QUIRE_COMPACT_NOYIELD);
+	if (paced)
+		pace_start(&pace, &db->compactor->hurry);
+	atomic_store(&db->compactor->bg_paced, paced && pace.fd >= 0);
+	background(db, paced ? &pace : NULL);
+	if (paced)
+		pace_end(&pace);
+	return NULL;
 }
 
 int compact_due(quire *db)
@@ -124,7 +111,9 @@ static void wait_background(quire *db)
 	struct compactor *cp = db->compactor;
 	pthread_mutex_lock(&cp->bg_mu);
 	if (cp->bg_started && !pthread_equal(cp->bg, pthread_self())) {
+		atomic_store(&cp->hurry, 1);
 		pthread_join(cp->bg, NULL);
+		atomic_store(&cp->hurry, 0);
 		cp->bg_started = 0;
 	}
 	pthread_mutex_unlock(&cp->bg_mu);
@@ -143,7 +132,7 @@ static void after_commit(quire *db, int fold)
 	    atomic_load(&cp->closing) || (!fold && !auto_due(db)))
 		return;
 	if (cp->inline_run) {
-		background(db);
+		background(db, NULL);
 		return;
 	}
 	pthread_mutex_lock(&cp->bg_mu);

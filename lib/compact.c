@@ -20,6 +20,10 @@
  *    the path moved reopens it, so no writer of another process can commit
  *    into the old, unlinked file.
  *
+ * A background compaction paces itself (pace.c) in steps 1 and 2 while it
+ * does not hold the writers off: it gives the CPUs to busy threads unless a
+ * writer waits for it.
+ *
  * Until the rename, the old file is never written (the mark is a slot
  * write, like any commit's), so a crash or an error at any point leaves
  * the database as it was; the new file is removed, or by the next open if
@@ -239,6 +243,7 @@ static int run(struct rebuild *c)
 			synced = 1;
 		}
 	}
+	c->pace = NULL; /* the end: the writers will be paused for it */
 	if ((e = finish(c)) == 0 && o->progress) /* done: too late to cancel */
 		o->progress(o->progress_ctx, c->total, c->total);
 out:
@@ -265,6 +270,12 @@ static int check_args(quire *db, const quire_compact_options *o)
 }
 
 int quire_compact(quire *db, const quire_compact_options *opts)
+{
+	return compact_run(db, opts, NULL);
+}
+
+int compact_run(quire *db, const quire_compact_options *opts,
+		struct pace *pace)
 {
 	quire_compact_options defaults;
 	qerr_clear();
@@ -293,7 +304,7 @@ int quire_compact(quire *db, const quire_compact_options *opts)
 					 "running",
 			    db->path);
 	struct rebuild c = {.db = db, .o = opts, .what = "compaction",
-			    .cancel = &db->compactor->closing};
+			    .cancel = &db->compactor->closing, .pace = pace};
 	e = run(&c);
 	if (c.t) {
 		int swapped = c.t->qf == NULL;

@@ -25,9 +25,18 @@ struct compactor {
 	uint64_t min_garbage;        /* reclaimable bytes auto compaction
 				      * needs besides the ratio */
 	int inline_run;              /* compact in the committing thread */
-	_Atomic int bg_nice;         /* the nice value the last background
-				      * thread ran at (for tests) */
+	_Atomic int hurry;           /* a writer waits for the background
+				      * compaction: it stops pacing itself */
+	_Atomic int bg_paced;        /* the last background compaction paced
+				      * itself (for tests) */
 };
+
+struct pace;
+
+/* quire_compact(), paced by pace (NULL: never sleeps; see pace.h): the
+ * background compaction's. */
+int compact_run(quire *db, const quire_compact_options *opts,
+		struct pace *pace);
 
 /* Give db a compactor and the core its hooks (quire_open). */
 int compact_attach(quire *db);

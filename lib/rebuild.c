@@ -39,11 +39,13 @@
 #include "error.h"
 #include "feed.h"
 #include "file.h"
+#include "gate.h"
 #include "history.h"
 #include "lookup.h"
 #include "memtable.h"
 #include "modify.h"
 #include "oplog.h"
+#include "pace.h"
 #include "rebuild.h"
 #include "snap.h"
 #include "space.h"
@@ -59,6 +61,8 @@
 int rebuild_progress(struct rebuild *c, int force)
 {
 	uint64_t done = df_next_offset(c->t);
+	if (c->pace && !gate_held(c->db->gate)) /* never holding writers off */
+		pace_point(c->pace);
 	if (c->cancel && atomic_load(c->cancel))
 		return qerr(QUIRE_ECANCELED, "%s: %s canceled: the handle is "
 					     "closing",

@@ -13,6 +13,8 @@
 #include "format.h"
 #include "internal.h"
 
+struct pace;
+
 struct rebuild {
 	quire *db;           /* the source's handle */
 	quire *t;            /* the new file's handle, opened by the caller
@@ -26,6 +28,9 @@ struct rebuild {
 	uint64_t reported;
 	uint64_t src_end;    /* source bytes the estimate covers */
 	int ckpt_next;       /* the next commit copied is a checkpoint */
+	struct pace *pace;   /* set: rebuild_progress may sleep to yield the
+			      * CPU (pace.c), unless this thread holds the
+			      * writer gate */
 };
 
 /* The keep_* options against commit h of db: QUIRE_EINVAL for history
@@ -51,7 +56,8 @@ int rebuild_replay(struct rebuild *r, quire_txn *src, uint64_t budget_ns,
 int rebuild_checkpoint_due(struct rebuild *r);
 
 /* Report progress to r->o's callback (force: now, else every MiB);
- * QUIRE_ECANCELED when the callback or r->cancel asks. */
+ * QUIRE_ECANCELED when the callback or r->cancel asks. A pace point
+ * (r->pace). */
 int rebuild_progress(struct rebuild *r, int force);
 
 #endif

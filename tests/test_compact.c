@@ -32,9 +32,10 @@
  *   - a leftover "<path>.compact" (garbage, a copy of the database, empty,
  *     a torn copy, read-only) disturbs neither open nor compaction; the
  *     progress callback's figures, and cancelling at its calls;
- *   - auto_compact_ratio compacts in the background, in a thread 5 nice
- *     levels below the committing one (not with QUIRE_COMPACT_NOYIELD),
- *     and closing while it runs works;
+ *   - auto_compact_ratio compacts in the background, in a thread that
+ *     paces itself (not with QUIRE_COMPACT_NOYIELD), and closing while it
+ *     runs works; a paced compaction on a CPU another thread keeps busy
+ *     sleeps, and does not while a writer waits for it (hurry);
  *   - another process holding the database open sees the commits made
  *     after a compaction (quire_wait too), its older snapshot still reads,
  *     and its commits after the swap land in the new file; a writer in
@@ -68,15 +69,12 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#ifdef __linux__
-#include <sys/syscall.h>
-#endif
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,6 +83,7 @@
 #include "histmodel.h"
 #include "internal.h"
 #include "memvfs.h"
+#include "pace.h"
 #include "testutil.h"
 #include "workload.h"
 
@@ -3350,16 +3349,13 @@ static void compact_auto(unsigned flags)
 		     (ull)i, (ull)st.file_bytes, st.garbage_ratio);
 	}
 	uint64_t first = i, small = st.file_bytes;
-#ifdef __linux__
-	/* its thread ran 5 nice levels below this one, unless told not to */
-	errno = 0;
-	int nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
-	CREQ(errno == 0, "getpriority: %s", strerror(errno));
-	int want = flags & QUIRE_COMPACT_NOYIELD ? nice : QMIN(nice + 5, 19);
-	CREQ(atomic_load(&db->compactor->bg_nice) == want,
-	     "the background compaction ran at nice %d, this thread at %d",
-	     atomic_load(&db->compactor->bg_nice), nice);
-#endif
+	/* its thread paced itself, unless told not to (where the scheduler
+	 * statistics it paces by exist) */
+	int want = !(flags & QUIRE_COMPACT_NOYIELD) &&
+		   access("/proc/thread-self/schedstat", R_OK) == 0;
+	CREQ(atomic_load(&db->compactor->bg_paced) == want,
+	     "the background compaction paced itself: %d, want %d",
+	     atomic_load(&db->compactor->bg_paced), want);
 	COK(quire_begin(db, QUIRE_RDONLY, &t));
 	CREQ(wl_same(t, &m), "after the background compaction the state "
 			     "differs");
@@ -3412,6 +3408,84 @@ static void test_compact_auto_noyield(void **state)
 {
 	(void)state;
 	compact_auto(QUIRE_COMPACT_NOYIELD);
+}
+
+/* A thread that keeps its CPU busy until told to stop. */
+static void *spin(void *arg)
+{
+	_Atomic int *stop = arg;
+	while (!atomic_load_explicit(stop, memory_order_relaxed))
+		;
+	return NULL;
+}
+
+/* Compact a 16 MB database with pace (hurry as given) on one CPU that a
+ * spinning thread keeps busy: how long the compaction slept. */
+static uint64_t paced_compaction(quire *db, int hurry_set)
+{
+	_Atomic int stop = 0, hurry = hurry_set;
+	pthread_t th;
+	struct pace pace;
+	CREQ(pthread_create(&th, NULL, spin, &stop) == 0, "pthread_create");
+	pace_start(&pace, &hurry);
+	COK(compact_run(db, NULL, &pace));
+	pace_end(&pace);
+	atomic_store(&stop, 1);
+	pthread_join(th, NULL);
+	return pace.slept_ns;
+}
+
+static void test_compact_paced(void **state)
+{
+	(void)state;
+#ifdef __linux__
+	quire_options o;
+	quire *db;
+	quire_txn *t;
+	cpu_set_t one, all;
+	char path[4096];
+	uint8_t v[160];
+	if (access("/proc/thread-self/schedstat", R_OK) != 0 ||
+	    sched_getaffinity(0, sizeof all, &all) != 0) {
+		print_message("# no scheduler statistics: compactions never "
+			      "pace themselves here\n");
+		return;
+	}
+	snprintf(path, sizeof path, "%s", tu_path("paced"));
+	ctx("a paced compaction beside a busy thread on one CPU");
+	quire_options_init(&o);
+	o.flags = QUIRE_CREATE | QUIRE_NOSYNC;
+	o.auto_compact_ratio = 0;
+	COK(quire_open(path, &o, &db));
+	for (uint64_t i = 0; i < 100000; i++) {
+		char k[24];
+		if (i % 1000 == 0)
+			COK(quire_begin(db, 0, &t));
+		size_t kl = (size_t)snprintf(k, sizeof k, "k%011llu",
+					     (ull)(i * 7919 % 100000));
+		memset(v, (int)i, sizeof v);
+		COK(quire_put(t, k, kl, v, sizeof v));
+		if (i % 1000 == 999)
+			COK(quire_commit(t));
+	}
+	/* this thread and those it starts share one CPU */
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &one);
+	CREQ(sched_setaffinity(0, sizeof one, &one) == 0, "sched_setaffinity: %s",
+	     strerror(errno));
+	uint64_t slept = paced_compaction(db, 0),
+		 hurried = paced_compaction(db, 1);
+	sched_setaffinity(0, sizeof all, &all);
+	print_message("# paced compaction beside a busy thread: slept %.1f ms; "
+		      "with a writer waiting %.1f ms\n",
+		      slept / 1e6, hurried / 1e6);
+	CREQ(slept > 0, "the compaction never gave the CPU up");
+	CREQ(hurried == 0, "the compaction slept %llu ns while a writer "
+			   "waited for it",
+	     (ull)hurried);
+	COK(quire_close(db));
+	unlink(path);
+#endif
 }
 
 /* ==== another process ================================================= */
@@ -3997,6 +4071,7 @@ int main(void)
 		cmocka_unit_test(test_compact_threads),
 		cmocka_unit_test(test_compact_auto),
 		cmocka_unit_test(test_compact_auto_noyield),
+		cmocka_unit_test(test_compact_paced),
 		cmocka_unit_test(test_compact_process),
 		cmocka_unit_test(test_compact_process_writer),
 		cmocka_unit_test(test_compact_handles),

@@ -1,8 +1,8 @@
 /*
  * test_unit.c - the encoding layers one by one: CRC-32C, varints, key order,
  * the superblock, slots and commit header, node build/verify/search, the
- * node search index, and operation records. Each decoder is also fed
- * damaged input.
+ * node search index, operation records, and the pacing rule of a
+ * background thread. Each decoder is also fed damaged input.
  */
 #include "config.h"
 
@@ -21,6 +21,7 @@
 #include "nindex.h"
 #include "node.h"
 #include "oplog.h"
+#include "pace.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -417,6 +418,31 @@ static void test_oprec(void **state)
 				 -1);
 }
 
+/* The pacing rule (pace.c) on made-up readings: ms is a millisecond. */
+static void test_pace_rule(void **state)
+{
+	(void)state;
+	const uint64_t ms = 1000000;
+	_Atomic int hurry = 0;
+	struct pace p = {.fd = -1, .hurry = &hurry};
+	/* too short an interval: not judged, and it goes on */
+	assert_int_equal(pace_decide(&p, 1 * ms, 1 * ms, 1 * ms), 0);
+	assert_int_equal(p.wall, 0);
+	/* alone on its CPU (waited an eighth of the time or less): no sleep */
+	assert_int_equal(pace_decide(&p, 4 * ms, 4 * ms, ms / 2), 0);
+	assert_int_equal(p.wall, 4 * ms);
+	/* half of 4 ms spent waiting for the CPU, 2 ms on it: sleep 4 ms */
+	assert_int_equal(pace_decide(&p, 8 * ms, 6 * ms, 2500000), 4 * ms);
+	/* a long interval: at most PACE_MAX_SLEEP_NS */
+	assert_int_equal(pace_decide(&p, 108 * ms, 56 * ms, 52500000),
+			 PACE_MAX_SLEEP_NS);
+	/* someone waits for the thread: no sleep, however busy the CPU */
+	atomic_store(&hurry, 1);
+	assert_int_equal(pace_decide(&p, 112 * ms, 58 * ms, 54500000), 0);
+	atomic_store(&hurry, 0);
+	assert_int_equal(pace_decide(&p, 116 * ms, 60 * ms, 56500000), 4 * ms);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +455,7 @@ int main(void)
 		cmocka_unit_test(test_internal_node),
 		cmocka_unit_test(test_nindex),
 		cmocka_unit_test(test_oprec),
+		cmocka_unit_test(test_pace_rule),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
