@@ -58,9 +58,13 @@ static void *background_thread(void *arg)
 	if (paced)
 		pace_start(&pace, &db->compactor->hurry);
 	atomic_store(&db->compactor->bg_paced, paced && pace.fd >= 0);
+	while (atomic_load(&db->compactor->test_hold) && /* see compact.h */
+	       !atomic_load(&db->compactor->closing))
+		db->vfs->sleep_ns(db->vfs, 1000000);
 	background(db, paced ? &pace : NULL);
 	if (paced)
 		pace_end(&pace);
+	atomic_store(&db->compactor->bg_active, 0); /* only the exit is left */
 	return NULL;
 }
 
@@ -99,6 +103,17 @@ static int auto_due(quire *db)
 	return compact_due(db);
 }
 
+/* A compaction of this handle runs, or a background thread was started
+ * for one: from its creation on (bg_active), not from the moment it gets
+ * to quire_compact's own flag, so that a commit in between neither
+ * starts another nor mistakes it for finished and joins it (waiting
+ * for a whole compaction). */
+static int running(const quire *db)
+{
+	return atomic_load(&db->compactor->running) ||
+	       atomic_load(&db->compactor->bg_active);
+}
+
 /* The committing thread waits for the background compaction that folds
  * the pending operations: they have reached their bound while it runs
  * (fold 2, commit.c's fold_by_compaction), and each commit made meanwhile
@@ -128,7 +143,7 @@ static void after_commit(quire *db, int fold)
 		wait_background(db);
 		return;
 	}
-	if (db->opts.auto_compact_ratio <= 0 || atomic_load(&cp->running) ||
+	if (db->opts.auto_compact_ratio <= 0 || running(db) ||
 	    atomic_load(&cp->closing) || (!fold && !auto_due(db)))
 		return;
 	if (cp->inline_run) {
@@ -136,20 +151,18 @@ static void after_commit(quire *db, int fold)
 		return;
 	}
 	pthread_mutex_lock(&cp->bg_mu);
-	if (cp->bg_started && !atomic_load(&cp->running)) {
+	if (cp->bg_started && !atomic_load(&cp->bg_active)) {
 		pthread_join(cp->bg, NULL); /* the last one has finished */
 		cp->bg_started = 0;
 	}
-	if (!cp->bg_started && !atomic_load(&cp->closing))
-		cp->bg_started =
-			pthread_create(&cp->bg, NULL, background_thread,
-				       db) == 0;
+	if (!cp->bg_started && !atomic_load(&cp->closing)) {
+		atomic_store(&cp->bg_active, 1);
+		cp->bg_started = pthread_create(&cp->bg, NULL,
+						background_thread, db) == 0;
+		if (!cp->bg_started)
+			atomic_store(&cp->bg_active, 0);
+	}
 	pthread_mutex_unlock(&cp->bg_mu);
-}
-
-static int running(const quire *db)
-{
-	return atomic_load(&db->compactor->running);
 }
 
 static uint64_t retry_floor(const quire *db)

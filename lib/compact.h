@@ -18,6 +18,10 @@ struct compactor {
 	pthread_mutex_t bg_mu;       /* guards bg and bg_started */
 	pthread_t bg;                /* auto_compact_ratio's thread */
 	int bg_started;              /* bg must be joined */
+	_Atomic int bg_active;       /* bg was started and has not finished
+				      * its compaction (set before its
+				      * creation, so no commit in between
+				      * takes it for finished) */
 	_Atomic uint64_t auto_next;  /* file size of the next look */
 	_Atomic uint64_t retry_floor; /* no folding by compaction, and no
 				       * automatic one, below this file size
@@ -29,6 +33,8 @@ struct compactor {
 				      * compaction: it stops pacing itself */
 	_Atomic int bg_paced;        /* the last background compaction paced
 				      * itself (for tests) */
+	_Atomic int test_hold;       /* set by tests: a background thread
+				      * waits before it compacts */
 };
 
 struct pace;

@@ -35,7 +35,8 @@
  *   - auto_compact_ratio compacts in the background, in a thread that
  *     paces itself (not with QUIRE_COMPACT_NOYIELD), and closing while it
  *     runs works; a paced compaction on a CPU another thread keeps busy
- *     sleeps, and does not while a writer waits for it (hurry);
+ *     sleeps, and does not while a writer waits for it (hurry); commits
+ *     while its thread starts neither start another nor wait for it;
  *   - another process holding the database open sees the commits made
  *     after a compaction (quire_wait too), its older snapshot still reads,
  *     and its commits after the swap land in the new file; a writer in
@@ -3410,6 +3411,73 @@ static void test_compact_auto_noyield(void **state)
 	compact_auto(QUIRE_COMPACT_NOYIELD);
 }
 
+struct held_writer {
+	quire *db;
+	struct model *m;
+	uint64_t from, n;
+	_Atomic int done;
+};
+
+static void *held_writer_run(void *arg)
+{
+	struct held_writer *w = arg;
+	for (uint64_t i = 0; i < w->n; i++)
+		overwrite(w->db, w->m, w->from + i);
+	atomic_store(&w->done, 1);
+	return NULL;
+}
+
+/* A background compaction's thread that has not yet reached the
+ * compaction itself (held there through test_hold) is running: commits
+ * meanwhile, however much garbage they make, neither start another nor
+ * take it for finished and wait for it to end (they once joined it, and
+ * a writer so waited for a whole compaction). */
+static void test_compact_auto_starting(void **state)
+{
+	(void)state;
+	quire_options o;
+	quire *db;
+	quire_txn *t;
+	struct model m = {0};
+	char path[4096];
+	uint64_t i = 0;
+	pthread_t th;
+	snprintf(path, sizeof path, "%s", tu_path("auto-start"));
+	ctx("commits while a background compaction's thread starts");
+	quire_options_init(&o);
+	o.flags = QUIRE_CREATE | QUIRE_NOSYNC;
+	o.checkpoint_ops = 16;
+	o.auto_compact_ratio = 0.5;
+	COK(quire_open(path, &o, &db));
+	atomic_store(&db->compactor->test_hold, 1);
+	while (!atomic_load(&db->compactor->bg_active)) {
+		overwrite(db, &m, i++);
+		CREQ(i < 8000, "no background compaction started");
+	}
+	struct held_writer w = {.db = db, .m = &m, .from = i, .n = 400};
+	CREQ(pthread_create(&th, NULL, held_writer_run, &w) == 0,
+	     "pthread_create");
+	for (int ms = 0; ms < 30000 && !atomic_load(&w.done); ms += 10)
+		usleep(10000);
+	int done = atomic_load(&w.done);
+	atomic_store(&db->compactor->test_hold, 0);
+	pthread_join(th, NULL);
+	CREQ(done, "400 commits did not end while the compaction's thread "
+		   "was held before compacting");
+	COK(quire_close(db)); /* waits for the compaction */
+	o.flags = 0;
+	o.auto_compact_ratio = 0;
+	COK(quire_open(path, &o, &db));
+	COK(quire_begin(db, QUIRE_RDONLY, &t));
+	CREQ(quire_txn_id(t) == i + 400 && wl_same(t, &m),
+	     "after the held compaction the state differs (txn %llu)",
+	     (ull)quire_txn_id(t));
+	quire_abort(t);
+	COK(quire_close(db));
+	model_clear(&m);
+	unlink(path);
+}
+
 /* A thread that keeps its CPU busy until told to stop. */
 static void *spin(void *arg)
 {
@@ -4072,6 +4140,7 @@ int main(void)
 		cmocka_unit_test(test_compact_auto),
 		cmocka_unit_test(test_compact_auto_noyield),
 		cmocka_unit_test(test_compact_paced),
+		cmocka_unit_test(test_compact_auto_starting),
 		cmocka_unit_test(test_compact_process),
 		cmocka_unit_test(test_compact_process_writer),
 		cmocka_unit_test(test_compact_handles),
