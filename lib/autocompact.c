@@ -56,7 +56,7 @@ static void *background_thread(void *arg)
 	struct pace pace;
 	int paced = !(db->opts.flags & QUIRE_COMPACT_NOYIELD);
 	if (paced)
-		pace_start(&pace, &db->compactor->hurry);
+		pace_start(&pace, db->vfs, &db->compactor->hurry);
 	atomic_store(&db->compactor->bg_paced, paced && pace.fd >= 0);
 	while (atomic_load(&db->compactor->test_hold) && /* see compact.h */
 	       !atomic_load(&db->compactor->closing))

@@ -14,25 +14,16 @@
  * /proc/thread-self/schedstat, "run_delay"). Where that file is missing
  * (other systems, kernels without scheduler statistics) it never sleeps.
  * The file is not database I/O, so it is read directly, not through the
- * VFS.
+ * VFS (whose clock and sleep the pacing uses).
  */
 #include "config.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "pace.h"
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* The thread's CPU time and run delay, ns; 0 if the file cannot say. */
 static int read_stat(const struct pace *p, uint64_t *cpu, uint64_t *delay)
@@ -45,16 +36,16 @@ static int read_stat(const struct pace *p, uint64_t *cpu, uint64_t *delay)
 	return sscanf(buf, "%" SCNu64 " %" SCNu64, cpu, delay) == 2;
 }
 
-void pace_start(struct pace *p, const _Atomic int *hurry)
+void pace_start(struct pace *p, qvfs *vfs, const _Atomic int *hurry)
 {
-	*p = (struct pace){.fd = -1, .hurry = hurry};
+	*p = (struct pace){.vfs = vfs, .fd = -1, .hurry = hurry};
 #ifdef __linux__
 	p->fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
 	if (p->fd >= 0 && !read_stat(p, &p->cpu, &p->delay)) {
 		close(p->fd);
 		p->fd = -1;
 	}
-	p->wall = mono_ns();
+	p->wall = vfs->mono_ns(vfs);
 #endif
 }
 
@@ -82,20 +73,17 @@ uint64_t pace_decide(struct pace *p, uint64_t wall, uint64_t cpu,
 
 void pace_point(struct pace *p)
 {
-	uint64_t cpu, delay, wall = mono_ns();
+	uint64_t cpu, delay, wall = p->vfs->mono_ns(p->vfs);
 	if (p->fd < 0 || wall < p->wall + PACE_INTERVAL_NS ||
 	    !read_stat(p, &cpu, &delay))
 		return;
 	uint64_t ns = pace_decide(p, wall, cpu, delay);
 	if (!ns)
 		return;
-	struct timespec ts = {(time_t)(ns / 1000000000u),
-			      (long)(ns % 1000000000u)};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	p->vfs->sleep_ns(p->vfs, ns);
 	p->slept_ns += ns;
 	/* the next interval starts after the sleep, which is not work */
-	p->wall = mono_ns();
+	p->wall = p->vfs->mono_ns(p->vfs);
 	if (!read_stat(p, &p->cpu, &p->delay))
 		pace_end(p);
 }

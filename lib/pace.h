@@ -9,6 +9,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "vfs.h"
+
 /* An interval shorter than this is not judged: the readings are coarse. */
 #define PACE_INTERVAL_NS 2000000ull
 /* The longest sleep: what a thread that starts waiting for the paced one
@@ -16,6 +18,7 @@
 #define PACE_MAX_SLEEP_NS 20000000ull
 
 struct pace {
+	qvfs *vfs;                /* its monotonic clock and sleep */
 	int fd;                   /* the thread's schedstat; -1: never sleeps */
 	const _Atomic int *hurry; /* set: someone waits for this thread */
 	uint64_t wall, cpu, delay; /* readings at the interval's start, ns */
@@ -23,7 +26,7 @@ struct pace {
 };
 
 /* Start pacing the calling thread (its own readings: call it there). */
-void pace_start(struct pace *p, const _Atomic int *hurry);
+void pace_start(struct pace *p, qvfs *vfs, const _Atomic int *hurry);
 void pace_end(struct pace *p);
 
 /* A point where the thread may sleep: between units of work that hold no

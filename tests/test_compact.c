@@ -3495,7 +3495,7 @@ static uint64_t paced_compaction(quire *db, int hurry_set)
 	pthread_t th;
 	struct pace pace;
 	CREQ(pthread_create(&th, NULL, spin, &stop) == 0, "pthread_create");
-	pace_start(&pace, &hurry);
+	pace_start(&pace, db->vfs, &hurry);
 	COK(compact_run(db, NULL, &pace));
 	pace_end(&pace);
 	atomic_store(&stop, 1);
