@@ -1478,7 +1478,9 @@ static int usage(void)
 		"benchmarks: fillseq,fillrandom,overwrite,readrandom,readseq,"
 		"readreverse,\n"
 		"  readwhilewriting,fill100K,read100K,fillsync,space,diff "
-		"(default: all)\n"
+		"(default: all);\n"
+		"  one of readwhilewriting's: rww-1thread,rww-2threads,"
+		"rww-2procs\n"
 		"--tuned: also a quire with a 1 GiB node cache (--cache-mb N: "
 		"N MiB), in a\n"
 		"  separate table; the headline always uses every engine's "
@@ -1570,13 +1572,18 @@ int main(int argc, char **argv)
 	c.n100 = c.num / 1000 ? c.num / 1000 : 1;
 	c.r100 = 10 * c.n100;
 
-	const char *bnames[NW];
-	for (int w = 0; w < NW; w++)
-		bnames[w] = wl[w].sel;
-	if (benches && !list_ok(benches, bnames, NW, "diff"))
+	/* a workload by its group (readwhilewriting: all three) or its own
+	 * name (rww-2procs alone) */
+	const char *bnames[2 * NW];
+	for (int w = 0; w < NW; w++) {
+		bnames[2 * w] = wl[w].sel;
+		bnames[2 * w + 1] = wl[w].name;
+	}
+	if (benches && !list_ok(benches, bnames, 2 * NW, "diff"))
 		return usage();
 	for (int w = 0; w < NW; w++)
-		c.run[w] = !benches || in_list(benches, wl[w].sel);
+		c.run[w] = !benches || in_list(benches, wl[w].sel) ||
+			   in_list(benches, wl[w].name);
 	c.run_diff = !benches || in_list(benches, "diff");
 
 	const struct {

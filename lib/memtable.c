@@ -725,6 +725,34 @@ static int reserve(struct memtable *mt, uint32_t nkeys)
 	return 0;
 }
 
+/* A version for r (hash h) on its key's node, made if new; 0 when out of
+ * memory, with the batch undone. */
+static int add_key(struct memtable *mt, const struct brec *r, uint32_t h)
+{
+	struct mt_node *n = hash_find(mt, r->key, r->klen, h);
+	struct mt_ver *v = arena_alloc(&mt->ar, sizeof *v);
+	if (!v || (!n && !(n = add_node(mt, r->key, r->klen, h)))) {
+		mt_undo_last(mt);
+		return 0;
+	}
+	v->seq = r->seq;
+	v->op = r->op;
+	v->v = r->v;
+	atomic_init(&v->dead, 0);
+	v->older = atomic_load_explicit(&n->newest, memory_order_relaxed);
+	atomic_store_explicit(&n->newest, v, memory_order_release);
+	mt->last[mt->nlast++] = v;
+	return 1;
+}
+
+/* Keys whose filter word and slot mt_add_batch fetches ahead of their
+ * insertion: a table of millions of slots is out of the CPU cache, and
+ * fetching for several keys while the keys before them go in waits for
+ * memory once per several keys instead of twice per key (a reader process
+ * following a writer's random keys, 1.5M pending: 170-190 ns per key
+ * instead of 250-270). */
+#define AHEAD 8
+
 int mt_add_batch(struct memtable *mt, const uint8_t *block,
 		 const struct batch_info *bi, int owned)
 {
@@ -736,23 +764,23 @@ int mt_add_batch(struct memtable *mt, const uint8_t *block,
 	}
 	mt->undo_txn = mt->applied_txn;
 	mt->nlast = 0;
-	for (uint32_t i = 0; i < bi->nkeys; i++) {
-		struct brec r;
-		batch_key(block, bi, i, &r);
-		uint32_t h = hash_of(r.key, r.klen);
-		struct mt_node *n = hash_find(mt, r.key, r.klen, h);
-		struct mt_ver *v = arena_alloc(&mt->ar, sizeof *v);
-		if (!v || (!n && !(n = add_node(mt, r.key, r.klen, h)))) {
-			mt_undo_last(mt);
+	struct brec ahead[AHEAD];
+	uint32_t ah[AHEAD];
+	for (uint32_t i = 0; i < bi->nkeys + AHEAD; i++) {
+		uint32_t j = i % AHEAD;
+		if (i >= AHEAD && !add_key(mt, &ahead[j], ah[j]))
 			return qerr(QUIRE_ENOMEM, "out of memory");
+		if (i < bi->nkeys) {
+			batch_key(block, bi, i, &ahead[j]);
+			ah[j] = hash_of(ahead[j].key, ahead[j].klen);
+			/* not in a helper: GCC takes a function of
+			 * prefetches alone for one without effect and
+			 * drops its calls */
+			const struct mt_table *t = atomic_load_explicit(
+				&mt->table, memory_order_relaxed);
+			__builtin_prefetch(&t->filter[filter_bit(t, ah[j]) / 64]);
+			__builtin_prefetch(&t->slot[ah[j] & (t->cap - 1)]);
 		}
-		v->seq = r.seq;
-		v->op = r.op;
-		v->v = r.v;
-		atomic_init(&v->dead, 0);
-		v->older = atomic_load_explicit(&n->newest, memory_order_relaxed);
-		atomic_store_explicit(&n->newest, v, memory_order_release);
-		mt->last[mt->nlast++] = v;
 	}
 	mt->applied_txn = bi->txn;
 	return 0;
