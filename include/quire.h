@@ -242,7 +242,11 @@ typedef struct quire_options {
 	 *  compaction keeps (about twice the key and value bytes under
 	 *  random overwrites), and the compactions cost the writer less than
 	 *  a sixth of its throughput (README). 0 never compacts by itself;
-	 *  values must lie in [0, 1). */
+	 *  values must lie in [0, 1). One that fails (a full disk) is tried
+	 *  again once the file has grown by a quarter; one that finds another
+	 *  compaction of the database running leaves the work to it and
+	 *  looks again after a 32nd, or in the file that one moves the
+	 *  handle to. */
 	double auto_compact_ratio;
 } quire_options;
 

@@ -2,7 +2,8 @@
  * autocompact.c - the compaction attached to a handle: a background
  * compaction once opts.auto_compact_ratio of the file is reclaimable (or
  * when a commit left its pending operations for a compaction to fold, see
- * commit.c), its cancellation at close, and a back-off after a failure.
+ * commit.c), its cancellation at close, and a back-off after a failure
+ * or after finding another compaction running.
  *
  * The core never calls into compaction: quire_open attaches a struct
  * compactor and the hooks below (struct compact_hooks), and commits call
@@ -12,9 +13,11 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "compact.h"
 #include "error.h"
+#include "file.h"
 #include "gate.h"
 #include "pace.h"
 #include "snap.h"
@@ -26,22 +29,50 @@
  * compactor's default min_garbage). */
 #define AUTO_MIN_GARBAGE ((uint64_t)1 << 20)
 
+/* The handle's file size, and the marks that hold on its file: cleared
+ * where they were set on another (a compaction moved the handle since). */
+static struct compact_marks marks_now(quire *db, uint64_t *size)
+{
+	struct compactor *cp = db->compactor;
+	struct snap *cur = snap_acquire(db);
+	uint64_t file;
+	memcpy(&file, cur->qf->file_id, sizeof file);
+	*size = cur->h.total_bytes;
+	snap_release(cur);
+	pthread_mutex_lock(&cp->mark_mu);
+	if (cp->marks.file != file)
+		cp->marks = (struct compact_marks){.file = file};
+	struct compact_marks m = cp->marks;
+	pthread_mutex_unlock(&cp->mark_mu);
+	return m;
+}
+
 /* A background compaction that failed (a full disk, a file with several
  * links) is not tried again, nor left to fold pending operations, until
  * the file has grown by a quarter: checkpoints do the folding meanwhile.
- * pace: NULL, or the thread's (it yields the CPU to busy threads while no
- * writer waits for it, pace.c). */
+ * One that found another compaction of the handle or of the database
+ * running (another handle's, another process's) leaves the garbage and
+ * the pending operations to that one: it counts as running until the file
+ * has grown by a 32nd (the one it found moves the handle to a new file,
+ * where the marks no longer hold). pace: NULL, or the thread's (it yields
+ * the CPU to busy threads while no writer waits for it, pace.c). */
 static void background(quire *db, struct pace *pace)
 {
 	struct compactor *cp = db->compactor;
-	int e = compact_run(db, NULL, pace);
-	if (e && e != QUIRE_ECANCELED) {
-		struct snap *cur = snap_acquire(db);
-		uint64_t file = cur->h.total_bytes;
-		snap_release(cur);
-		atomic_store(&cp->retry_floor, file + file / 4);
-		atomic_store(&cp->auto_next, file + file / 4);
-	}
+	int raced = 0;
+	int e = compact_run(db, NULL, pace, &raced);
+	if (!e || e == QUIRE_ECANCELED)
+		return;
+	uint64_t file;
+	struct compact_marks m = marks_now(db, &file);
+	if (raced)
+		m.busy = file + file / 32;
+	else
+		m.floor = m.next = file + file / 4;
+	pthread_mutex_lock(&cp->mark_mu);
+	if (cp->marks.file == m.file)
+		cp->marks = m;
+	pthread_mutex_unlock(&cp->mark_mu);
 }
 
 /* The thread of a background compaction: it paces itself (unless
@@ -71,10 +102,8 @@ static void *background_thread(void *arg)
 int compact_due(quire *db)
 {
 	quire_txn t;
-	struct snap *cur = snap_acquire(db);
-	uint64_t file = cur->h.total_bytes;
-	snap_release(cur);
-	if (file < atomic_load(&db->compactor->retry_floor)) /* one failed */
+	uint64_t file;
+	if (marks_now(db, &file).floor > file) /* one failed */
 		return 0;
 	struct space sp;
 	txn_inner(db, &t);
@@ -93,13 +122,14 @@ int compact_due(quire *db)
 static int auto_due(quire *db)
 {
 	struct compactor *cp = db->compactor;
-	struct snap *cur = snap_acquire(db); /* the commit just made */
-	uint64_t file = cur->h.total_bytes;
-	snap_release(cur);
-	if (file < atomic_load(&cp->auto_next))
+	uint64_t file; /* after the commit just made */
+	struct compact_marks m = marks_now(db, &file);
+	if (file < m.next)
 		return 0;
-	atomic_store(&cp->auto_next,
-		     file + QMAX(file / 32, cp->min_garbage / 4));
+	pthread_mutex_lock(&cp->mark_mu);
+	if (cp->marks.file == m.file)
+		cp->marks.next = file + QMAX(file / 32, cp->min_garbage / 4);
+	pthread_mutex_unlock(&cp->mark_mu);
 	return compact_due(db);
 }
 
@@ -107,11 +137,14 @@ static int auto_due(quire *db)
  * for one: from its creation on (bg_active), not from the moment it gets
  * to quire_compact's own flag, so that a commit in between neither
  * starts another nor mistakes it for finished and joins it (waiting
- * for a whole compaction). */
+ * for a whole compaction); or the last one found another running (marks'
+ * busy, see background()). */
 static int running(const quire *db)
 {
-	return atomic_load(&db->compactor->running) ||
-	       atomic_load(&db->compactor->bg_active);
+	struct compactor *cp = db->compactor;
+	uint64_t file;
+	return atomic_load(&cp->running) || atomic_load(&cp->bg_active) ||
+	       marks_now((quire *)db, &file).busy > file;
 }
 
 /* The committing thread waits for the background compaction that folds
@@ -167,7 +200,8 @@ static void after_commit(quire *db, int fold)
 
 static uint64_t retry_floor(const quire *db)
 {
-	return atomic_load(&db->compactor->retry_floor);
+	uint64_t file;
+	return marks_now((quire *)db, &file).floor;
 }
 
 static const struct compact_hooks hooks = {after_commit, running,
@@ -179,6 +213,7 @@ int compact_attach(quire *db)
 	if (!cp)
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	pthread_mutex_init(&cp->bg_mu, NULL);
+	pthread_mutex_init(&cp->mark_mu, NULL);
 	cp->min_garbage = AUTO_MIN_GARBAGE;
 	db->compactor = cp;
 	db->hooks = &hooks;
@@ -211,6 +246,7 @@ void compact_detach(quire *db)
 		return;
 	compact_stop(db);
 	pthread_mutex_destroy(&cp->bg_mu);
+	pthread_mutex_destroy(&cp->mark_mu);
 	free(cp);
 	db->compactor = NULL;
 	db->hooks = NULL;

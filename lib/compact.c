@@ -271,11 +271,11 @@ static int check_args(quire *db, const quire_compact_options *o)
 
 int quire_compact(quire *db, const quire_compact_options *opts)
 {
-	return compact_run(db, opts, NULL);
+	return compact_run(db, opts, NULL, NULL);
 }
 
 int compact_run(quire *db, const quire_compact_options *opts,
-		struct pace *pace)
+		struct pace *pace, int *raced)
 {
 	quire_compact_options defaults;
 	qerr_clear();
@@ -299,13 +299,18 @@ int compact_run(quire *db, const quire_compact_options *opts,
 		return qerr(QUIRE_EINVAL, "%s: quire_compact: a handle of the "
 					  "library's own",
 			    db->path);
-	if (!atomic_compare_exchange_strong(&db->compactor->running, &no, 1))
+	if (!atomic_compare_exchange_strong(&db->compactor->running, &no, 1)) {
+		if (raced)
+			*raced = 1;
 		return qerr(QUIRE_EBUSY, "%s: a compaction of this handle is "
 					 "running",
 			    db->path);
+	}
 	struct rebuild c = {.db = db, .o = opts, .what = "compaction",
 			    .cancel = &db->compactor->closing, .pace = pace};
 	e = run(&c);
+	if (e == QUIRE_EBUSY && !c.t && raced)
+		*raced = 1; /* its copy could not be made: another's is */
 	if (c.t) {
 		int swapped = c.t->qf == NULL;
 		if (!swapped) /* the database is as it was: drop the copy */

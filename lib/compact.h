@@ -11,6 +11,19 @@
 
 #include "internal.h"
 
+/* File sizes at which a handle's automatic compaction acts again, on the
+ * file they were set on: a compaction (this handle's or another's) moves
+ * the handle to a new file, where they no longer hold. */
+struct compact_marks {
+	uint64_t file;  /* the first 8 bytes of that file's id */
+	uint64_t next;  /* look at the reclaimable bytes again from here */
+	uint64_t floor; /* one failed: no automatic compaction, nor folding
+			 * by compaction, below this size */
+	uint64_t busy;  /* another compaction of the file ran when this
+			 * handle's began: counted as running (commits leave
+			 * their folding to it) below this size */
+};
+
 /* Compaction's state of one handle (db->compactor). */
 struct compactor {
 	_Atomic int running;         /* one compaction at a time per handle */
@@ -22,10 +35,8 @@ struct compactor {
 				      * its compaction (set before its
 				      * creation, so no commit in between
 				      * takes it for finished) */
-	_Atomic uint64_t auto_next;  /* file size of the next look */
-	_Atomic uint64_t retry_floor; /* no folding by compaction, and no
-				       * automatic one, below this file size
-				       * (one failed) */
+	pthread_mutex_t mark_mu;     /* guards marks */
+	struct compact_marks marks;
 	uint64_t min_garbage;        /* reclaimable bytes auto compaction
 				      * needs besides the ratio */
 	int inline_run;              /* compact in the committing thread */
@@ -40,9 +51,11 @@ struct compactor {
 struct pace;
 
 /* quire_compact(), paced by pace (NULL: never sleeps; see pace.h): the
- * background compaction's. */
+ * background compaction's. *raced (raced may be NULL): set when it
+ * returns QUIRE_EBUSY because another compaction of the handle or of the
+ * database runs. */
 int compact_run(quire *db, const quire_compact_options *opts,
-		struct pace *pace);
+		struct pace *pace, int *raced);
 
 /* Give db a compactor and the core its hooks (quire_open). */
 int compact_attach(quire *db);

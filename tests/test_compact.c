@@ -85,6 +85,7 @@
 #include "internal.h"
 #include "memvfs.h"
 #include "pace.h"
+#include "snap.h"
 #include "testutil.h"
 #include "workload.h"
 
@@ -3478,6 +3479,172 @@ static void test_compact_auto_starting(void **state)
 	unlink(path);
 }
 
+/* "<path>.compact" locked as another compaction's copy is while it is
+ * written: a compaction of the database started meanwhile finds it busy. */
+static qvfs_file *hold_copy(quire *db, const char *cpath)
+{
+	qvfs_file *f = NULL;
+	CREQ(db->vfs->open(db->vfs, cpath, QVFS_CREATE, 0600, &f) == 0 &&
+		     f->ops->lock(f, QVFS_LOCK_TRY) == 0,
+	     "cannot hold %s", cpath);
+	return f;
+}
+
+static void release_copy(qvfs_file *f, const char *cpath)
+{
+	f->ops->lock(f, QVFS_UNLOCK);
+	f->ops->close(f);
+	unlink(cpath);
+}
+
+/* The first 8 bytes of the id of the file the handle is on. */
+static uint64_t file_now(quire *db)
+{
+	struct snap *s = snap_acquire(db);
+	uint64_t file;
+	memcpy(&file, s->qf->file_id, sizeof file);
+	snap_release(s);
+	return file;
+}
+
+/* The automatic compaction's marks that hold on the file the handle is
+ * on now (zero where they were set on another). */
+static struct compact_marks marks_here(quire *db)
+{
+	uint64_t file = file_now(db);
+	struct compact_marks m = {0};
+	pthread_mutex_lock(&db->compactor->mark_mu);
+	if (db->compactor->marks.file == file)
+		m = db->compactor->marks;
+	pthread_mutex_unlock(&db->compactor->mark_mu);
+	return m;
+}
+
+/* Overwrites until the handle's automatic compaction has found another
+ * running or failed (busy: the copy is held, else a second link), with
+ * no compaction on the way: the file size then. */
+static uint64_t until_refused(quire *db, struct model *m, uint64_t *i,
+			      int busy)
+{
+	quire_stat st;
+	uint64_t size = 0, file = file_now(db);
+	for (;;) {
+		struct compact_marks k = marks_here(db);
+		if (k.busy || k.floor)
+			return size;
+		overwrite(db, m, (*i)++);
+		latest_stat(db, &st);
+		CREQ(file_now(db) == file,
+		     "compacted while it could not (%s)",
+		     busy ? "another's copy held" : "a second link");
+		size = st.file_bytes;
+		CREQ(*i < 8000, "no compaction began");
+	}
+}
+
+/* Another handle compacts the file: db goes over to the new one. */
+static void other_compacts(quire *db, const char *path)
+{
+	quire_options o;
+	quire *other;
+	quire_stat st;
+	uint64_t before = file_now(db);
+	quire_options_init(&o);
+	o.flags = QUIRE_NOSYNC;
+	o.auto_compact_ratio = 0;
+	COK(quire_open(path, &o, &other));
+	COK(quire_compact(other, NULL));
+	COK(quire_close(other));
+	latest_stat(db, &st);
+	CREQ(file_now(db) != before, "still on the old file");
+}
+
+/* Overwrites (compacting in the committing thread) until the handle
+ * compacts by itself (moves to a new file): the largest file size on the
+ * way (*calm: the largest with at most half of it reclaimable, before a
+ * compaction was due). */
+static uint64_t until_compacted(quire *db, struct model *m, uint64_t *i,
+				uint64_t *calm)
+{
+	quire_stat st;
+	uint64_t most = 0, start = *i, file = file_now(db);
+	*calm = 0;
+	for (;;) {
+		overwrite(db, m, (*i)++);
+		if (file_now(db) != file)
+			return most;
+		latest_stat(db, &st);
+		most = QMAX(most, st.file_bytes);
+		if (st.garbage_ratio <= 0.5)
+			*calm = QMAX(*calm, st.file_bytes);
+		CREQ(*i < start + 4000, "no compaction after %llu commits "
+					"(%llu bytes, garbage ratio %g)",
+		     (ull)(*i - start), (ull)st.file_bytes, st.garbage_ratio);
+	}
+}
+
+/* A handle's automatic compaction that finds another compaction of the
+ * database running (its copy's lock held) leaves the garbage to it and
+ * tries again once the file has grown by a 32nd, not by the quarter a
+ * failure waits for; and what it noted about one file, after finding
+ * another running or after failing (a second link), does not hold on the
+ * file another handle's compaction moved it to: its compaction comes
+ * when due there, not a quarter past the old file's size. */
+static void test_compact_auto_raced(void **state)
+{
+	(void)state;
+	quire_options o;
+	quire *db;
+	quire_txn *t;
+	struct model m = {0};
+	char path[4096], cpath[4200], lpath[4200];
+	uint64_t i = 0, calm, most, at;
+	snprintf(path, sizeof path, "%s", tu_path("auto-raced"));
+	snprintf(cpath, sizeof cpath, "%s.compact", path);
+	snprintf(lpath, sizeof lpath, "%s.link", path);
+	ctx("an automatic compaction that finds another running");
+	quire_options_init(&o);
+	o.flags = QUIRE_CREATE | QUIRE_NOSYNC;
+	o.checkpoint_ops = 16;
+	o.auto_compact_ratio = 0.5;
+	COK(quire_open(path, &o, &db));
+	compact_run_inline(db, 0);
+	for (int round = 0; round < 3; round++) {
+		qvfs_file *f = NULL;
+		if (round < 2)
+			f = hold_copy(db, cpath);
+		else
+			CREQ(link(path, lpath) == 0, "link: %s", strerror(errno));
+		at = until_refused(db, &m, &i, round < 2);
+		if (f)
+			release_copy(f, cpath);
+		else
+			unlink(lpath);
+		if (round == 0) { /* tried again soon */
+			most = until_compacted(db, &m, &i, &calm);
+			CREQ(most <= at + at / 8,
+			     "compacted at %llu bytes, after finding another "
+			     "compaction at %llu",
+			     (ull)most, (ull)at);
+			continue;
+		}
+		other_compacts(db, path);
+		most = until_compacted(db, &m, &i, &calm);
+		CREQ(most <= calm + calm / 8,
+		     "round %d: in the new file, compacted at %llu bytes, not "
+		     "due at %llu (%s at %llu in the old one)",
+		     round, (ull)most, (ull)calm,
+		     round == 1 ? "found another compaction" : "failed",
+		     (ull)at);
+	}
+	COK(quire_begin(db, QUIRE_RDONLY, &t));
+	CREQ(wl_same(t, &m), "after the compactions the state differs");
+	quire_abort(t);
+	COK(quire_close(db));
+	model_clear(&m);
+	unlink(path);
+}
+
 /* A thread that keeps its CPU busy until told to stop. */
 static void *spin(void *arg)
 {
@@ -3496,7 +3663,7 @@ static uint64_t paced_compaction(quire *db, int hurry_set)
 	struct pace pace;
 	CREQ(pthread_create(&th, NULL, spin, &stop) == 0, "pthread_create");
 	pace_start(&pace, db->vfs, &hurry);
-	COK(compact_run(db, NULL, &pace));
+	COK(compact_run(db, NULL, &pace, NULL));
 	pace_end(&pace);
 	atomic_store(&stop, 1);
 	pthread_join(th, NULL);
@@ -4141,6 +4308,7 @@ int main(void)
 		cmocka_unit_test(test_compact_auto_noyield),
 		cmocka_unit_test(test_compact_paced),
 		cmocka_unit_test(test_compact_auto_starting),
+		cmocka_unit_test(test_compact_auto_raced),
 		cmocka_unit_test(test_compact_process),
 		cmocka_unit_test(test_compact_process_writer),
 		cmocka_unit_test(test_compact_handles),
