@@ -2406,8 +2406,8 @@ static void test_compact_leftover(void **state)
 	assert_non_null(junk);
 	for (size_t i = 0; i < (300u << 10); i++)
 		junk[i] = (uint8_t)tu_rand(&seed);
-	static const char *const what[] = {"random bytes", "a copy of the "
-							   "database",
+	static const char *const what[] = {"random bytes",
+					   "a copy of the database",
 					   "an empty file", "a half copy"};
 	for (int w = 0; w < 4; w++) {
 		struct run r;
@@ -3616,6 +3616,11 @@ static void test_compact_auto_raced(void **state)
 		else
 			CREQ(link(path, lpath) == 0, "link: %s", strerror(errno));
 		at = until_refused(db, &m, &i, round < 2);
+		/* found another: counted as running (commits leave their
+		 * folding to it, none starts another) for a while */
+		CREQ(db->hooks->running(db) == (round < 2),
+		     "round %d: running %d after the compaction was refused",
+		     round, db->hooks->running(db));
 		if (f)
 			release_copy(f, cpath);
 		else
@@ -3642,6 +3647,79 @@ static void test_compact_auto_raced(void **state)
 	quire_abort(t);
 	COK(quire_close(db));
 	model_clear(&m);
+	unlink(path);
+}
+
+/* 1000 puts of random keys below n (8-byte values). */
+static void put_random(quire *db, uint64_t *rng, uint64_t n)
+{
+	quire_txn *t;
+	char k[24];
+	COK(quire_begin(db, 0, &t));
+	for (int j = 0; j < 1000; j++) {
+		int kl = snprintf(k, sizeof k, "k%012llu",
+				  (ull)tu_below(rng, n));
+		COK(quire_put(t, k, (size_t)kl, "valueval", 8));
+	}
+	COK(quire_commit(t));
+}
+
+/* Pending operations that a checkpoint would fold into most of a large
+ * tree are left to a compaction (the defaults); one that finds another
+ * compaction of the database running leaves them to that one and the
+ * commits go on appending batches (up to twice the threshold), instead
+ * of giving up on folding by compaction and checkpointing at once; once
+ * the other is gone, a compaction folds them. */
+static void test_compact_fold_raced(void **state)
+{
+	(void)state;
+	quire_options o;
+	quire *db;
+	quire_stat st;
+	char path[4096], cpath[4200];
+	uint64_t rng = tu_seed(77), keys = 200000, most = 0;
+	snprintf(path, sizeof path, "%s", tu_path("fold-raced"));
+	snprintf(cpath, sizeof cpath, "%s.compact", path);
+	ctx("pending operations left to a compaction that finds another");
+	quire_options_init(&o);
+	o.flags = QUIRE_CREATE | QUIRE_NOSYNC;
+	COK(quire_open(path, &o, &db));
+	compact_run_inline(db, 0);
+	for (uint64_t i = 0; i < keys / 1000; i++) { /* in order: the tree */
+		quire_txn *t;
+		char k[24];
+		COK(quire_begin(db, 0, &t));
+		for (uint64_t j = 0; j < 1000; j++) {
+			int kl = snprintf(k, sizeof k, "k%012llu",
+					  (ull)(i * 1000 + j));
+			COK(quire_put(t, k, (size_t)kl, "valueval", 8));
+		}
+		COK(quire_commit(t));
+	}
+	COK(quire_checkpoint(db));
+	qvfs_file *f = hold_copy(db, cpath);
+	uint64_t file = file_now(db);
+	for (int c = 0; c < 200; c++) {
+		put_random(db, &rng, keys);
+		latest_stat(db, &st);
+		most = QMAX(most, st.pending_ops);
+		CREQ(file_now(db) == file, "compacted while another "
+					   "compaction's copy was held");
+	}
+	release_copy(f, cpath);
+	CREQ(most >= QUIRE_CHECKPOINT_OPS * 3 / 2,
+	     "at most %llu operations pending while another compaction ran "
+	     "(threshold %lu): folded by a checkpoint",
+	     (ull)most, QUIRE_CHECKPOINT_OPS);
+	for (int c = 0; file_now(db) == file; c++) {
+		put_random(db, &rng, keys);
+		CREQ(c < 100, "no compaction folded the pending operations");
+	}
+	latest_stat(db, &st);
+	CREQ(st.pending_ops < QUIRE_CHECKPOINT_OPS,
+	     "%llu operations pending after the compaction",
+	     (ull)st.pending_ops);
+	COK(quire_close(db));
 	unlink(path);
 }
 
@@ -4302,15 +4380,19 @@ int main(void)
 {
 	/* the tests with threads or processes first: a TSan build runs
 	 * only those */
+#define THREADED_TESTS                                                         \
+	cmocka_unit_test(test_compact_threads),                                \
+		cmocka_unit_test(test_compact_auto),                           \
+		cmocka_unit_test(test_compact_auto_noyield),                   \
+		cmocka_unit_test(test_compact_paced),                          \
+		cmocka_unit_test(test_compact_auto_starting),                  \
+		cmocka_unit_test(test_compact_process),                        \
+		cmocka_unit_test(test_compact_process_writer)
+	const struct CMUnitTest threaded[] = {THREADED_TESTS};
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_compact_threads),
-		cmocka_unit_test(test_compact_auto),
-		cmocka_unit_test(test_compact_auto_noyield),
-		cmocka_unit_test(test_compact_paced),
-		cmocka_unit_test(test_compact_auto_starting),
+		THREADED_TESTS,
 		cmocka_unit_test(test_compact_auto_raced),
-		cmocka_unit_test(test_compact_process),
-		cmocka_unit_test(test_compact_process_writer),
+		cmocka_unit_test(test_compact_fold_raced),
 		cmocka_unit_test(test_compact_handles),
 		cmocka_unit_test(test_compact_args),
 		cmocka_unit_test(test_compact_leftover),
@@ -4321,7 +4403,8 @@ int main(void)
 		cmocka_unit_test(test_compact_wide),
 		cmocka_unit_test(test_compact_model),
 	};
-	size_t n = TSAN_BUILD ? 5 : sizeof tests / sizeof *tests;
+	size_t n = TSAN_BUILD ? sizeof threaded / sizeof *threaded
+			      : sizeof tests / sizeof *tests;
 	const char *only = getenv("QUIRE_COMPACT_ONLY"); /* e.g. "*crash" */
 	if (only && *only)
 		cmocka_set_test_filter(only);
