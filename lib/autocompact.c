@@ -29,9 +29,7 @@
  * compactor's default min_garbage). */
 #define AUTO_MIN_GARBAGE ((uint64_t)1 << 20)
 
-/* The handle's file size, and the marks that hold on its file: cleared
- * where they were set on another (a compaction moved the handle since). */
-static struct compact_marks marks_now(quire *db, uint64_t *size)
+struct compact_marks compact_marks_now(quire *db, uint64_t *size)
 {
 	struct compactor *cp = db->compactor;
 	struct snap *cur = snap_acquire(db);
@@ -64,7 +62,7 @@ static void background(quire *db, struct pace *pace)
 	if (!e || e == QUIRE_ECANCELED)
 		return;
 	uint64_t file;
-	struct compact_marks m = marks_now(db, &file);
+	struct compact_marks m = compact_marks_now(db, &file);
 	if (raced)
 		m.busy = file + file / 32;
 	else
@@ -99,38 +97,43 @@ static void *background_thread(void *arg)
 	return NULL;
 }
 
-int compact_due(quire *db)
+/* compact_due() of a file of size bytes under marks m. */
+static int due(quire *db, uint64_t file, const struct compact_marks *m)
 {
 	quire_txn t;
-	uint64_t file;
-	if (marks_now(db, &file).floor > file) /* one failed */
+	if (m->floor > file) /* one failed */
 		return 0;
 	struct space sp;
 	txn_inner(db, &t);
-	int due = space_account(&t, &sp) == 0 &&
-		  sp.reclaimable >= db->compactor->min_garbage &&
-		  (double)sp.reclaimable >
-			  db->opts.auto_compact_ratio *
-				  (double)t.snap->h.total_bytes;
+	int ok = space_account(&t, &sp) == 0 &&
+		 sp.reclaimable >= db->compactor->min_garbage &&
+		 (double)sp.reclaimable >
+			 db->opts.auto_compact_ratio *
+				 (double)t.snap->h.total_bytes;
 	txn_inner_end(&t);
 	qerr_clear(); /* the caller's commit succeeded */
-	return due;
+	return ok;
 }
 
-/* compact_due(), looked at again only once the file has grown by a 32nd
- * since the last look: the estimate reads headers. */
-static int auto_due(quire *db)
+int compact_due(quire *db)
+{
+	uint64_t file;
+	struct compact_marks m = compact_marks_now(db, &file);
+	return due(db, file, &m);
+}
+
+/* due(), looked at again only once the file has grown by a 32nd since
+ * the last look: the estimate reads headers. */
+static int auto_due(quire *db, uint64_t file, const struct compact_marks *m)
 {
 	struct compactor *cp = db->compactor;
-	uint64_t file; /* after the commit just made */
-	struct compact_marks m = marks_now(db, &file);
-	if (file < m.next)
+	if (file < m->next)
 		return 0;
 	pthread_mutex_lock(&cp->mark_mu);
-	if (cp->marks.file == m.file)
+	if (cp->marks.file == m->file)
 		cp->marks.next = file + QMAX(file / 32, cp->min_garbage / 4);
 	pthread_mutex_unlock(&cp->mark_mu);
-	return compact_due(db);
+	return due(db, file, m);
 }
 
 /* A compaction of this handle runs, or a background thread was started
@@ -138,13 +141,20 @@ static int auto_due(quire *db)
  * to quire_compact's own flag, so that a commit in between neither
  * starts another nor mistakes it for finished and joins it (waiting
  * for a whole compaction); or the last one found another running (marks'
- * busy, see background()). */
+ * busy, see background()). file, m: the handle's, from
+ * compact_marks_now(). */
+static int busy(const struct compactor *cp, uint64_t file,
+		const struct compact_marks *m)
+{
+	return atomic_load(&cp->running) || atomic_load(&cp->bg_active) ||
+	       m->busy > file;
+}
+
 static int running(const quire *db)
 {
-	struct compactor *cp = db->compactor;
 	uint64_t file;
-	return atomic_load(&cp->running) || atomic_load(&cp->bg_active) ||
-	       marks_now((quire *)db, &file).busy > file;
+	struct compact_marks m = compact_marks_now((quire *)db, &file);
+	return busy(db->compactor, file, &m);
 }
 
 /* The committing thread waits for the background compaction that folds
@@ -176,8 +186,11 @@ static void after_commit(quire *db, int fold)
 		wait_background(db);
 		return;
 	}
-	if (db->opts.auto_compact_ratio <= 0 || running(db) ||
-	    atomic_load(&cp->closing) || (!fold && !auto_due(db)))
+	if (db->opts.auto_compact_ratio <= 0 || atomic_load(&cp->closing))
+		return;
+	uint64_t file; /* after the commit just made */
+	struct compact_marks m = compact_marks_now(db, &file);
+	if (busy(cp, file, &m) || (!fold && !auto_due(db, file, &m)))
 		return;
 	if (cp->inline_run) {
 		background(db, NULL);
@@ -201,7 +214,7 @@ static void after_commit(quire *db, int fold)
 static uint64_t retry_floor(const quire *db)
 {
 	uint64_t file;
-	return marks_now((quire *)db, &file).floor;
+	return compact_marks_now((quire *)db, &file).floor;
 }
 
 static const struct compact_hooks hooks = {after_commit, running,

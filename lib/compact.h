@@ -57,6 +57,11 @@ struct pace;
 int compact_run(quire *db, const quire_compact_options *opts,
 		struct pace *pace, int *raced);
 
+/* The handle's file size, and the automatic compaction's marks that hold
+ * on its file (marks.file: its tag), cleared where they were set on
+ * another (a compaction moved the handle since). */
+struct compact_marks compact_marks_now(quire *db, uint64_t *size);
+
 /* Give db a compactor and the core its hooks (quire_open). */
 int compact_attach(quire *db);
 /* Cancel and join the background compaction (quire_close, before it

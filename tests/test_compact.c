@@ -85,7 +85,6 @@
 #include "internal.h"
 #include "memvfs.h"
 #include "pace.h"
-#include "snap.h"
 #include "testutil.h"
 #include "workload.h"
 
@@ -3497,27 +3496,11 @@ static void release_copy(qvfs_file *f, const char *cpath)
 	unlink(cpath);
 }
 
-/* The first 8 bytes of the id of the file the handle is on. */
+/* The tag of the file the handle is on (compact_marks_now's). */
 static uint64_t file_now(quire *db)
 {
-	struct snap *s = snap_acquire(db);
-	uint64_t file;
-	memcpy(&file, s->qf->file_id, sizeof file);
-	snap_release(s);
-	return file;
-}
-
-/* The automatic compaction's marks that hold on the file the handle is
- * on now (zero where they were set on another). */
-static struct compact_marks marks_here(quire *db)
-{
-	uint64_t file = file_now(db);
-	struct compact_marks m = {0};
-	pthread_mutex_lock(&db->compactor->mark_mu);
-	if (db->compactor->marks.file == file)
-		m = db->compactor->marks;
-	pthread_mutex_unlock(&db->compactor->mark_mu);
-	return m;
+	uint64_t size;
+	return compact_marks_now(db, &size).file;
 }
 
 /* Overwrites until the handle's automatic compaction has found another
@@ -3526,18 +3509,14 @@ static struct compact_marks marks_here(quire *db)
 static uint64_t until_refused(quire *db, struct model *m, uint64_t *i,
 			      int busy)
 {
-	quire_stat st;
-	uint64_t size = 0, file = file_now(db);
+	uint64_t size, file = file_now(db);
 	for (;;) {
-		struct compact_marks k = marks_here(db);
+		struct compact_marks k = compact_marks_now(db, &size);
+		CREQ(k.file == file, "compacted while it could not (%s)",
+		     busy ? "another's copy held" : "a second link");
 		if (k.busy || k.floor)
 			return size;
 		overwrite(db, m, (*i)++);
-		latest_stat(db, &st);
-		CREQ(file_now(db) == file,
-		     "compacted while it could not (%s)",
-		     busy ? "another's copy held" : "a second link");
-		size = st.file_bytes;
 		CREQ(*i < 8000, "no compaction began");
 	}
 }
