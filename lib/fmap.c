@@ -193,54 +193,82 @@ const uint8_t *fmap_at(struct fmap *m, qvfs_file *f, uint64_t off,
 
 /* ---- marks --------------------------------------------------------------- */
 
+#define CHUNK_MASK (((uint64_t)1 << FMAP_CHUNK_BITS) - 1)
 #define CHUNK_WORDS (((uint64_t)1 << FMAP_CHUNK_BITS) >> 4 >> 6)
+
+static _Atomic uint64_t *chunk_bits(uint8_t *c)
+{
+	return (_Atomic uint64_t *)(c + FMAP_SPAN_BYTES);
+}
 
 void fmap_mark(struct fmap *m, uint64_t off)
 {
 	if (off >= FMAP_MARKED)
 		return;
-	_Atomic(uint64_t *) *slot = &m->marks[off >> FMAP_CHUNK_BITS];
-	uint64_t *c = atomic_load_explicit(slot, memory_order_acquire);
+	_Atomic(uint8_t *) *slot = &m->marks[off >> FMAP_CHUNK_BITS];
+	uint8_t *c = atomic_load_explicit(slot, memory_order_acquire);
 	if (!c) {
 		pthread_mutex_lock(&m->mu);
 		if (!(c = atomic_load(slot)) &&
-		    (c = calloc(CHUNK_WORDS, sizeof *c)) != NULL)
+		    (c = calloc(1, FMAP_SPAN_BYTES + CHUNK_WORDS * 8)) != NULL)
 			atomic_store_explicit(slot, c, memory_order_release);
 		pthread_mutex_unlock(&m->mu);
 		if (!c)
 			return;
 	}
-	uint64_t g = (off & (((uint64_t)1 << FMAP_CHUNK_BITS) - 1)) >> 4;
-	atomic_fetch_or_explicit((_Atomic uint64_t *)&c[g >> 6],
-				 (uint64_t)1 << (g & 63), memory_order_relaxed);
+	uint64_t in = off & CHUNK_MASK;
+	uint8_t tag = fmap_span_tag(off), none = 0;
+	if (!atomic_compare_exchange_strong_explicit(
+		    (_Atomic uint8_t *)&c[in >> FMAP_SPAN_BITS], &none, tag,
+		    memory_order_relaxed, memory_order_relaxed) &&
+	    none != tag) /* the span's byte names another block */
+		atomic_fetch_or_explicit(&chunk_bits(c)[in >> 4 >> 6],
+					 (uint64_t)1 << ((in >> 4) & 63),
+					 memory_order_relaxed);
 	uint64_t end = atomic_load_explicit(&m->mark_end, memory_order_relaxed);
 	while (off >= end &&
 	       !atomic_compare_exchange_weak(&m->mark_end, &end, off + 16))
 		;
 }
 
+/* Clear the marks of one chunk from byte in (of the chunk) up to byte
+ * lim (exclusive, at most the chunk's size). */
+static void unmark_chunk(uint8_t *c, uint64_t in, uint64_t lim)
+{
+	_Atomic uint8_t *span = (_Atomic uint8_t *)c;
+	uint64_t p = in >> FMAP_SPAN_BITS;
+	if (in & (((uint64_t)1 << FMAP_SPAN_BITS) - 1)) {
+		/* keep the span's block if it starts below in */
+		unsigned t = atomic_load(&span[p]);
+		if (t && (p << FMAP_SPAN_BITS) + ((uint64_t)(t - 1) << 4) >= in)
+			atomic_store(&span[p], 0);
+		p++;
+	}
+	for (; p << FMAP_SPAN_BITS < lim; p++)
+		if (atomic_load_explicit(&span[p], memory_order_relaxed))
+			atomic_store_explicit(&span[p], 0,
+					      memory_order_relaxed);
+	_Atomic uint64_t *bits = chunk_bits(c);
+	uint64_t g = in >> 4, w = g >> 6, wend = ((lim - 1) >> 10) + 1;
+	if (g & 63) /* keep the marks below in in its word */
+		atomic_fetch_and(&bits[w++], ((uint64_t)1 << (g & 63)) - 1);
+	for (; w < wend; w++)
+		if (atomic_load_explicit(&bits[w], memory_order_relaxed))
+			atomic_store_explicit(&bits[w], 0,
+					      memory_order_relaxed);
+}
+
 void fmap_unmark_from(struct fmap *m, uint64_t off)
 {
-	const uint64_t mask = ((uint64_t)1 << FMAP_CHUNK_BITS) - 1;
 	uint64_t end = atomic_load(&m->mark_end);
 	for (uint64_t ci = off >> FMAP_CHUNK_BITS;
 	     off < end && ci < FMAP_CHUNKS && ci << FMAP_CHUNK_BITS < end;
 	     ci++) {
-		uint64_t *c = atomic_load(&m->marks[ci]);
+		uint8_t *c = atomic_load(&m->marks[ci]);
 		if (!c)
 			continue;
-		uint64_t g = ci == off >> FMAP_CHUNK_BITS ? (off & mask) >> 4 : 0;
-		uint64_t w = g >> 6, wend = CHUNK_WORDS;
-		if ((end - 1) >> FMAP_CHUNK_BITS == ci)
-			wend = (((end - 1) & mask) >> 10) + 1;
-		if (g & 63) /* keep the marks below off in its word */
-			atomic_fetch_and((_Atomic uint64_t *)&c[w++],
-					 ((uint64_t)1 << (g & 63)) - 1);
-		for (; w < wend; w++) {
-			_Atomic uint64_t *x = (_Atomic uint64_t *)&c[w];
-			if (atomic_load_explicit(x, memory_order_relaxed))
-				atomic_store_explicit(x, 0,
-						      memory_order_relaxed);
-		}
+		uint64_t base = ci << FMAP_CHUNK_BITS;
+		uint64_t lim = QMIN(end - base, CHUNK_MASK + 1);
+		unmark_chunk(c, off > base ? off - base : 0, lim);
 	}
 }

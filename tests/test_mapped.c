@@ -11,6 +11,9 @@
  *  - Large values come straight from the mapping (no copy per read),
  *    and are stored as put although they are written from the caller's
  *    buffer.
+ *  - The verified marks (a byte per span, a bit per granule) say marked
+ *    exactly for the blocks marked and not forgotten since, whatever
+ *    number of blocks share a span: a model of thousands of operations.
  */
 #include "config.h"
 
@@ -28,6 +31,7 @@
 #include <unistd.h>
 
 #include "holdvfs.h"
+#include "fmap.h"
 #include "internal.h"
 #include "testutil.h"
 #include "tree.h"
@@ -328,6 +332,62 @@ static void test_large_values_in_place(void **state)
 	unlink(path);
 }
 
+/* Offsets of blocks for the marks model: runs of 600 blocks, 16 bytes to
+ * 5000 apart (so 1 to 128 of them per 2 KiB span), across chunk edges and
+ * the end of the range marks cover; the runs do not meet. */
+#define NCAND 6000
+
+static uint64_t cand_off(uint64_t *rs, uint64_t prev, int i)
+{
+	static const uint64_t bases[NCAND / 600] = { /* runs stay apart */
+		0,	  1ULL << 24, (1ULL << 30) - 4096, 3ULL << 30,
+		5ULL << 30, (7ULL << 30) - 2048, 9ULL << 30, 11ULL << 30,
+		13ULL << 30, FMAP_MARKED - 2048,
+	};
+	if (i % 600 == 0)
+		return bases[i / 600] + 16 * (tu_rand(rs) % 8);
+	uint64_t step[] = {16, 32, 1024, 2032, 2048, 4096, 5000};
+	return prev + (step[tu_rand(rs) % 7] & ~(uint64_t)15);
+}
+
+static void test_marks_model(void **state)
+{
+	(void)state;
+	uint64_t rs = tu_seed(91), *off = malloc(NCAND * sizeof *off);
+	char *want = calloc(NCAND, 1);
+	assert_non_null(off);
+	assert_non_null(want);
+	for (int i = 0; i < NCAND; i++)
+		off[i] = cand_off(&rs, i ? off[i - 1] : 0, i);
+	struct fmap m;
+	fmap_init(&m);
+	for (int op = 0; op < 40000; op++) {
+		int i = (int)(tu_rand(&rs) % NCAND);
+		if (tu_rand(&rs) % 500 == 0) { /* forget from a point */
+			uint64_t from = off[i] + 16 * (tu_rand(&rs) % 3);
+			fmap_unmark_from(&m, from);
+			for (int j = 0; j < NCAND; j++)
+				if (off[j] >= from)
+					want[j] = 0;
+		} else {
+			fmap_mark(&m, off[i]);
+			want[i] = off[i] < FMAP_MARKED;
+		}
+		if (op % 4000 == 3999 || tu_rand(&rs) % 8 == 0) {
+			for (int j = 0; j < NCAND; j++)
+				if (fmap_marked(&m, off[j]) != want[j])
+					fail_msg("op %d: block at %llu: "
+						 "marked %d, want %d",
+						 op,
+						 (unsigned long long)off[j],
+						 !want[j], want[j]);
+		}
+	}
+	fmap_done(&m);
+	free(off);
+	free(want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -335,6 +395,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_under_reader),
 		cmocka_unit_test(test_mapping_fails),
 		cmocka_unit_test(test_large_values_in_place),
+		cmocka_unit_test(test_marks_model),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
