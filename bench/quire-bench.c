@@ -67,7 +67,9 @@
  * engine before the next workload starts, so that slow drift of the
  * machine hits all engines alike; every round starts from fresh databases
  * (a database goes as soon as no later workload of the round reads it; a
- * reading workload whose fill was not selected builds it, untimed). Only
+ * reading workload whose fill was not selected builds it, untimed, in a
+ * process of its own, so that reader processes forked later do not
+ * inherit the builder's heap). Only
  * the operations are timed (not open and close, not building key arrays).
  *
  * Memory. Each workload of each engine runs in a forked child process,
@@ -300,13 +302,9 @@ static void *open_or_die(const struct inst *in, const char *dir,
 
 /* The database a reading workload needs, when no earlier workload of the
  * round made it (--benchmarks without its fill): made untimed. */
-static void ensure_db(const struct cfg *c, const struct inst *in, int w,
-		      const char *dir)
+static int build_db(const struct cfg *c, const struct inst *in, int w,
+		    const char *dir)
 {
-	struct stat st;
-	if (stat(dir, &st) == 0)
-		return;
-	fresh_dir(dir);
 	void *db = open_or_die(in, dir, &in->o);
 	char *keys;
 	int rc;
@@ -320,12 +318,38 @@ static void ensure_db(const struct cfg *c, const struct inst *in, int w,
 	}
 	free(keys);
 	in->e->close(db);
-	if (rc) {
+	return rc;
+}
+
+/* The database a reading workload needs, built (untimed) in a process of
+ * its own: the workload's process, and the reader processes it forks,
+ * start without the builder's heap (a forked reader writing into pages of
+ * an inherited heap copies each one, a cost no separate program has). */
+static void ensure_db(const struct cfg *c, const struct inst *in, int w,
+		      const char *dir)
+{
+	struct stat st;
+	int status;
+	pid_t pid;
+	if (stat(dir, &st) == 0)
+		return;
+	fresh_dir(dir);
+	fflush(stdout);
+	if ((pid = fork()) < 0) {
+		perror("quire-bench: fork");
+		bench_die();
+	}
+	if (pid == 0)
+		_exit(build_db(c, in, w, dir) ? 1 : 0);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		fprintf(stderr, "quire-bench: %s: building %s failed\n",
 			in->label, dir);
 		bench_die();
 	}
-	printf("# %s %s: built its database as %s does (untimed)\n",
+	printf("# %s %s: built its database as %s does (untimed, in a "
+	       "process of its own)\n",
 	       in->label, wl[w].name,
 	       strcmp(wl[w].db, "100k") ? "fillrandom" : "fill100K");
 }
