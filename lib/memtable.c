@@ -29,10 +29,13 @@ _Static_assert(QF_MAX_KEY <= UINT16_MAX, "mt_node.klen");
 #define ADDR_BITS 48
 #define ADDR_MASK ((UINT64_C(1) << ADDR_BITS) - 1)
 
-/* Beside the slots, a filter of 4 bits per slot (a one-hash Bloom filter
- * of the keys): a lookup of a key the table does not hold, the common case
- * for a point read, usually ends there. It is an eighth of the size of the
- * slots, so it tends to stay in the CPU cache while the slots do not. */
+/* Beside the slots, a filter of 4 bits per slot: a blocked Bloom filter of
+ * the keys, each setting two bits of one 64-bit word, so a lookup reads a
+ * single word. A lookup of a key the table does not hold, the common case
+ * for a point read, usually ends there: at the table's fullest (8 bits per
+ * key) about 5% go on to the slots, against 12% with one bit per key, and
+ * a slot is a cache miss of its own. The filter is an eighth of the size
+ * of the slots, so it tends to stay in the CPU cache while they do not. */
 struct mt_table {
 	size_t cap, count;
 	int wide;                       /* slots hold bare addresses */
@@ -52,9 +55,17 @@ static inline int fits(const struct mt_node *n)
 	return ((uint64_t)(uintptr_t)n & ~ADDR_MASK) == 0 && !mt_test_wide;
 }
 
-static inline size_t filter_bit(const struct mt_table *t, uint32_t h)
+static inline size_t filter_word(const struct mt_table *t, uint32_t h)
 {
-	return (size_t)(h >> 7 | h << 25) & (4 * t->cap - 1);
+	return (size_t)(h >> 7 | h << 25) & (t->cap / 16 - 1);
+}
+
+/* The two bits of h in its word, from a multiplicative remix of h (its
+ * own bits also pick the slot and the word). */
+static inline uint64_t filter_bits(uint32_t h)
+{
+	uint32_t g = h * 0x9e3779b1u;
+	return 1ull << (g >> 26) | 1ull << (g >> 20 & 63);
 }
 
 static uint32_t hash_of(const void *key, size_t klen)
@@ -175,11 +186,12 @@ static struct mt_node *hash_find(const struct memtable *mt, const void *key,
 {
 	struct mt_table *t = atomic_load_explicit(
 		&((struct memtable *)mt)->table, memory_order_acquire);
-	size_t mask = t->cap - 1, i = h & mask, b = filter_bit(t, h);
-	uint64_t w, tag = slot_tag(h);
+	size_t mask = t->cap - 1, i = h & mask;
+	uint64_t w, tag = slot_tag(h), fb = filter_bits(h);
 	struct mt_node *n;
-	if (!(atomic_load_explicit(&t->filter[b / 64], memory_order_relaxed) &
-	      (1ull << b % 64)))
+	if ((atomic_load_explicit(&t->filter[filter_word(t, h)],
+				  memory_order_relaxed) &
+	     fb) != fb)
 		return NULL;
 	if (QUNLIKELY(t->wide)) {
 		for (; (w = atomic_load_explicit(&t->slot[i],
@@ -208,16 +220,15 @@ static struct mt_node *hash_find(const struct memtable *mt, const void *key,
 static void table_put(struct mt_table *t, struct mt_node *n)
 {
 	size_t mask = t->cap - 1, i = n->hash & mask;
-	size_t b = filter_bit(t, n->hash);
 	uint64_t w = (uint64_t)(uintptr_t)n;
 	/* set before the node is published: whoever can see the node can
 	 * see the bit. One writer at a time (mt_lock, or a table no one
 	 * else sees yet): a load and a store, not a locked read-modify-write
 	 * that would stall on every key */
-	_Atomic uint64_t *f = &t->filter[b / 64];
+	_Atomic uint64_t *f = &t->filter[filter_word(t, n->hash)];
 	atomic_store_explicit(f,
 			      atomic_load_explicit(f, memory_order_relaxed) |
-				      1ull << b % 64,
+				      filter_bits(n->hash),
 			      memory_order_relaxed);
 	while (atomic_load_explicit(&t->slot[i], memory_order_relaxed))
 		i = (i + 1) & mask;
@@ -778,7 +789,7 @@ int mt_add_batch(struct memtable *mt, const uint8_t *block,
 			 * drops its calls */
 			const struct mt_table *t = atomic_load_explicit(
 				&mt->table, memory_order_relaxed);
-			__builtin_prefetch(&t->filter[filter_bit(t, ah[j]) / 64]);
+			__builtin_prefetch(&t->filter[filter_word(t, ah[j])]);
 			__builtin_prefetch(&t->slot[ah[j] & (t->cap - 1)]);
 		}
 	}
