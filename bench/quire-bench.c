@@ -300,8 +300,8 @@ static void *open_or_die(const struct inst *in, const char *dir,
 	return db;
 }
 
-/* The database a reading workload needs, when no earlier workload of the
- * round made it (--benchmarks without its fill): made untimed. */
+/* Load the database of workload w as fillrandom (or fill100K) does:
+ * nonzero when a write failed. */
 static int build_db(const struct cfg *c, const struct inst *in, int w,
 		    const char *dir)
 {
@@ -321,8 +321,9 @@ static int build_db(const struct cfg *c, const struct inst *in, int w,
 	return rc;
 }
 
-/* The database a reading workload needs, built (untimed) in a process of
- * its own: the workload's process, and the reader processes it forks,
+/* The database a reading workload needs, when no earlier workload of the
+ * round made it (--benchmarks without its fill), built untimed in a
+ * process of its own: the workload's process, and the reader processes it forks,
  * start without the builder's heap (a forked reader writing into pages of
  * an inherited heap copies each one, a cost no separate program has). */
 static void ensure_db(const struct cfg *c, const struct inst *in, int w,

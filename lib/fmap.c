@@ -193,13 +193,7 @@ const uint8_t *fmap_at(struct fmap *m, qvfs_file *f, uint64_t off,
 
 /* ---- marks --------------------------------------------------------------- */
 
-#define CHUNK_MASK (((uint64_t)1 << FMAP_CHUNK_BITS) - 1)
 #define CHUNK_WORDS (((uint64_t)1 << FMAP_CHUNK_BITS) >> 4 >> 6)
-
-static _Atomic uint64_t *chunk_bits(uint8_t *c)
-{
-	return (_Atomic uint64_t *)(c + FMAP_SPAN_BYTES);
-}
 
 void fmap_mark(struct fmap *m, uint64_t off)
 {
@@ -216,14 +210,14 @@ void fmap_mark(struct fmap *m, uint64_t off)
 		if (!c)
 			return;
 	}
-	uint64_t in = off & CHUNK_MASK;
+	uint64_t in = off & FMAP_CHUNK_MASK, g = in >> 4;
 	uint8_t tag = fmap_span_tag(off), none = 0;
 	if (!atomic_compare_exchange_strong_explicit(
 		    (_Atomic uint8_t *)&c[in >> FMAP_SPAN_BITS], &none, tag,
 		    memory_order_relaxed, memory_order_relaxed) &&
 	    none != tag) /* the span's byte names another block */
-		atomic_fetch_or_explicit(&chunk_bits(c)[in >> 4 >> 6],
-					 (uint64_t)1 << ((in >> 4) & 63),
+		atomic_fetch_or_explicit(&fmap_chunk_bits(c)[g >> 6],
+					 (uint64_t)1 << (g & 63),
 					 memory_order_relaxed);
 	uint64_t end = atomic_load_explicit(&m->mark_end, memory_order_relaxed);
 	while (off >= end &&
@@ -248,7 +242,7 @@ static void unmark_chunk(uint8_t *c, uint64_t in, uint64_t lim)
 		if (atomic_load_explicit(&span[p], memory_order_relaxed))
 			atomic_store_explicit(&span[p], 0,
 					      memory_order_relaxed);
-	_Atomic uint64_t *bits = chunk_bits(c);
+	_Atomic uint64_t *bits = fmap_chunk_bits(c);
 	uint64_t g = in >> 4, w = g >> 6, wend = ((lim - 1) >> 10) + 1;
 	if (g & 63) /* keep the marks below in in its word */
 		atomic_fetch_and(&bits[w++], ((uint64_t)1 << (g & 63)) - 1);
@@ -268,7 +262,7 @@ void fmap_unmark_from(struct fmap *m, uint64_t off)
 		if (!c)
 			continue;
 		uint64_t base = ci << FMAP_CHUNK_BITS;
-		uint64_t lim = QMIN(end - base, CHUNK_MASK + 1);
+		uint64_t lim = QMIN(end - base, FMAP_CHUNK_MASK + 1);
 		unmark_chunk(c, off > base ? off - base : 0, lim);
 	}
 }

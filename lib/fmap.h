@@ -81,8 +81,14 @@ const uint8_t *fmap_at(struct fmap *m, qvfs_file *f, uint64_t off,
 		       uint64_t n);
 
 /* A chunk of marks: the span bytes, then the bitmap. */
+#define FMAP_CHUNK_MASK (((uint64_t)1 << FMAP_CHUNK_BITS) - 1)
 #define FMAP_SPAN_BITS 11
 #define FMAP_SPAN_BYTES ((uint64_t)1 << (FMAP_CHUNK_BITS - FMAP_SPAN_BITS))
+
+static inline _Atomic uint64_t *fmap_chunk_bits(uint8_t *c)
+{
+	return (_Atomic uint64_t *)(c + FMAP_SPAN_BYTES);
+}
 
 /* The span byte of a block at off: its granule in the span plus one. */
 static inline uint8_t fmap_span_tag(uint64_t off)
@@ -97,13 +103,12 @@ static inline int fmap_marked(struct fmap *m, uint64_t off)
 	    !(c = atomic_load_explicit(&m->marks[off >> FMAP_CHUNK_BITS],
 				       memory_order_acquire)))
 		return 0;
-	uint64_t in = off & (((uint64_t)1 << FMAP_CHUNK_BITS) - 1);
+	uint64_t in = off & FMAP_CHUNK_MASK, g = in >> 4;
 	if (atomic_load_explicit((_Atomic uint8_t *)&c[in >> FMAP_SPAN_BITS],
 				 memory_order_relaxed) == fmap_span_tag(off))
 		return 1;
-	uint64_t g = in >> 4;
-	_Atomic uint64_t *bits = (_Atomic uint64_t *)(c + FMAP_SPAN_BYTES);
-	return (atomic_load_explicit(&bits[g >> 6], memory_order_relaxed) >>
+	return (atomic_load_explicit(&fmap_chunk_bits(c)[g >> 6],
+				     memory_order_relaxed) >>
 		(g & 63)) &
 	       1;
 }

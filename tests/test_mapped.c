@@ -333,7 +333,7 @@ static void test_large_values_in_place(void **state)
 }
 
 /* Offsets of blocks for the marks model: runs of 600 blocks, 16 bytes to
- * 5000 apart (so 1 to 128 of them per 2 KiB span), across chunk edges and
+ * 4992 apart (so 1 to 128 of them per 2 KiB span), across chunk edges and
  * the end of the range marks cover; the runs do not meet. */
 #define NCAND 6000
 
@@ -346,8 +346,8 @@ static uint64_t cand_off(uint64_t *rs, uint64_t prev, int i)
 	};
 	if (i % 600 == 0)
 		return bases[i / 600] + 16 * (tu_rand(rs) % 8);
-	uint64_t step[] = {16, 32, 1024, 2032, 2048, 4096, 5000};
-	return prev + (step[tu_rand(rs) % 7] & ~(uint64_t)15);
+	static const uint64_t step[] = {16, 32, 1024, 2032, 2048, 4096, 4992};
+	return prev + step[tu_rand(rs) % 7];
 }
 
 static void test_marks_model(void **state)
