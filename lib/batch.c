@@ -150,7 +150,11 @@ int batch_verify(const uint8_t *b, uint32_t size, uint64_t off,
 		 struct batch_info *bi)
 {
 	const char *why = NULL;
-	uint32_t *roff = NULL;
+	/* each record's offset and key, so the index check below compares
+	 * keys without parsing the records a second time */
+	struct {
+		uint32_t rec, key, klen;
+	} *recs = NULL;
 	if (size < BATCH_FIXED || b[4] != QB_BATCH || ld32(b + 8) != size ||
 	    b[5] || b[6] || b[7])
 		why = "not a batch block of the expected size";
@@ -166,13 +170,13 @@ int batch_verify(const uint8_t *b, uint32_t size, uint64_t off,
 		why = "bad counts or chain";
 		goto bad;
 	}
-	if (!(roff = malloc((bi->nops ? bi->nops : 1) * sizeof *roff)))
+	if (!(recs = malloc((bi->nops ? bi->nops : 1) * sizeof *recs)))
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	uint32_t pos = BATCH_FIXED + 8 * bi->nkeys;
 	bi->xbytes = 0;
 	for (uint32_t i = 0; i < bi->nops; i++) {
 		struct brec r;
-		roff[i] = pos;
+		recs[i].rec = pos;
 		if (!(pos = parse_rec(b, size, pos, &r)) ||
 		    (r.v.ool && r.v.ool_off + QF_BLOCK_HDR + r.v.len > off) ||
 		    r.prev_seq >= bi->first_seq + i) {
@@ -181,6 +185,8 @@ int batch_verify(const uint8_t *b, uint32_t size, uint64_t off,
 		}
 		if (r.v.ool)
 			bi->xbytes += QF_BLOCK_HDR + (uint64_t)r.v.len;
+		recs[i].key = (uint32_t)(r.key - b);
+		recs[i].klen = r.klen;
 	}
 	if (pos != size) {
 		why = "records do not fill the block";
@@ -191,23 +197,22 @@ int batch_verify(const uint8_t *b, uint32_t size, uint64_t off,
 	for (uint32_t i = 0; i < bi->nkeys; i++) {
 		uint32_t ro = ld32(b + BATCH_FIXED + 8 * i),
 			 rn = ld32(b + BATCH_FIXED + 8 * i + 4);
-		struct brec r;
-		if (rn >= bi->nops || roff[rn] != ro) {
+		if (rn >= bi->nops || recs[rn].rec != ro) {
 			why = "index names no record";
 			goto bad;
 		}
-		parse_rec(b, size, ro, &r);
-		if (i && key_cmp(pk, pkl, r.key, r.klen) >= 0) {
+		const uint8_t *k = b + recs[rn].key;
+		if (i && key_cmp(pk, pkl, k, recs[rn].klen) >= 0) {
 			why = "index out of order";
 			goto bad;
 		}
-		pk = r.key;
-		pkl = r.klen;
+		pk = k;
+		pkl = recs[rn].klen;
 	}
-	free(roff);
+	free(recs);
 	return 0;
 bad:
-	free(roff);
+	free(recs);
 	return qerr(QUIRE_ECORRUPT, "batch at offset %llu: %s",
 		    (unsigned long long)off, why);
 }

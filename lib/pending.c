@@ -64,6 +64,19 @@ static int batch_at(struct qfile *qf, uint64_t off, uint32_t size,
 	return 0;
 }
 
+/* Where the newest batch mt holds is (0: none): the walk back from a new
+ * header stops there instead of verifying a block it already holds, which
+ * would double what a handle following another process's commits checks
+ * for each of them. */
+static uint64_t held_off(const struct memtable *mt)
+{
+	size_t nb = atomic_load(&((struct memtable *)mt)->nblocks);
+	const struct mt_block *b = mt_blocks(mt);
+	while (nb && atomic_load(&((struct mt_block *)b)[nb - 1].dead))
+		nb--;
+	return nb ? b[nb - 1].bi.off : 0;
+}
+
 int pending_load(struct qfile *qf, const struct qhdr *h, struct memtable *base,
 		 struct memtable **out)
 {
@@ -87,8 +100,9 @@ int pending_load(struct qfile *qf, const struct qhdr *h, struct memtable *base,
 		return qerr(QUIRE_ENOMEM, "out of memory");
 	if (!whole)
 		mt_ref(mt);
+	uint64_t held = whole ? 0 : held_off(mt);
 	/* newest first, back to what mt already holds */
-	while (off && !e) {
+	while (off && off != held && !e) {
 		struct batch_info bi;
 		const uint8_t *b = NULL;
 		int owned = 0;
