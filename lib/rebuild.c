@@ -53,8 +53,18 @@
 #include "tree.h"
 #include "txn.h"
 
-/* Entries per bulk-build chunk: bounds the memory a chunk pins. */
+/* Entries per bulk-build chunk: bounds the memory a chunk pins (the
+ * source's nodes its entries point into, when they come through the node
+ * cache). A chunk ends with a flush, which leaves the file's 2 MiB piece
+ * it ends in cached in small pages (append.c): from a mapped source,
+ * chunks of about 16 MB of entries leave one piece in eight that way. */
 #define CHUNK 16384
+#define CHUNK_MAPPED 131072
+
+static size_t chunk_for(const quire_txn *src)
+{
+	return src->snap->qf->smap ? CHUNK_MAPPED : CHUNK;
+}
 #define REPORT_BYTES ((uint64_t)1 << 20)
 
 /* The callback or a closing handle may cancel. */
@@ -299,8 +309,9 @@ static int copy_tree(struct rebuild *c, quire_txn *src, int tree,
 		     int want, struct qroot *root, struct landed *l,
 		     struct qhdr *h)
 {
-	struct mut *muts = malloc(CHUNK * sizeof *muts);
-	struct leafpos *pos = malloc(CHUNK * sizeof *pos);
+	size_t chunk = chunk_for(src);
+	struct mut *muts = malloc(chunk * sizeof *muts);
+	struct leafpos *pos = malloc(chunk * sizeof *pos);
 	uint8_t *last = malloc(QF_MAX_KEY);
 	struct merged m;
 	size_t n = 0;
@@ -330,7 +341,7 @@ static int copy_tree(struct rebuild *c, quire_txn *src, int tree,
 				h->live_ool_count++;
 			}
 		}
-		if (++n < CHUNK)
+		if (++n < chunk)
 			continue;
 		memcpy(last, muts[n - 1].key, muts[n - 1].klen);
 		lastlen = muts[n - 1].klen;
@@ -358,7 +369,8 @@ static int copy_ops(struct rebuild *c, quire_txn *src,
 {
 	uint64_t first = l->first;
 	const struct snap *s = src->snap;
-	struct mut *muts = malloc(CHUNK * sizeof *muts);
+	size_t chunk = chunk_for(src);
+	struct mut *muts = malloc(chunk * sizeof *muts);
 	struct arena ar = {0};
 	quire_changes *feed = NULL;
 	size_t n = 0;
@@ -403,7 +415,7 @@ static int copy_ops(struct rebuild *c, quire_txn *src,
 		oprec_put(rec, &r);
 		muts[n++] = (struct mut){.key = k, .klen = 8, .meta = o.txn,
 					 .v = {rec, (uint32_t)len, 0, 0}};
-		if (n == CHUNK || seq + 1 == s->h.next_seq) {
+		if (n == chunk || seq + 1 == s->h.next_seq) {
 			e = append_chunk(c, QT_SEQ, muts, n, NULL, root);
 			n = 0;
 			arena_free(&ar); /* leaves it empty and usable */
