@@ -62,12 +62,12 @@
  * writer at 1M keys 30 MB more at its peak). */
 #define CHUNK 16384
 #define CHUNK_MAPPED 65536
+#define REPORT_BYTES ((uint64_t)1 << 20)
 
 static size_t chunk_for(const quire_txn *src)
 {
 	return src->snap->qf->smap ? CHUNK_MAPPED : CHUNK;
 }
-#define REPORT_BYTES ((uint64_t)1 << 20)
 
 /* The callback or a closing handle may cancel. */
 int rebuild_progress(struct rebuild *c, int force)
